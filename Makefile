@@ -1,0 +1,109 @@
+# kurier: one non-recursive Makefile.
+#
+#   make            release build (gcc; CC=clang works too)
+#   make deps       install the Debian packages the project needs
+#   make run        deps, build, 20-node PostgreSQL cluster, kurierd
+#   make test       deps, build, lint, unit + integration suite
+#   make test-asan  the same suite built with ASan+UBSan
+#   make lint       cppcheck, clang-format, layer rules
+#   make clean
+
+BUILD ?= release
+O := build/$(BUILD)
+
+PKGS := libevent libevent_pthreads jansson inih openssl zlib
+TEST_PKGS := cmocka
+
+WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wvla -Wimplicit-fallthrough
+BASE_CFLAGS := -std=c17 -D_GNU_SOURCE -pthread -g -MMD -MP $(WARN) -I.
+ifeq ($(BUILD),asan)
+MODE_CFLAGS := -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=all
+MODE_LDFLAGS := -fsanitize=address,undefined
+else
+MODE_CFLAGS := -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+MODE_LDFLAGS := -pie -Wl,-z,relro,-z,now
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags-only-I $(PKGS) $(TEST_PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+CFLAGS_ALL = $(BASE_CFLAGS) $(MODE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL = -pthread $(MODE_LDFLAGS) $(LDFLAGS)
+
+# Layers, lowest first; each becomes one static archive.
+LAYERS := lib proto storage antispam admin
+layer_src = $(filter-out %_main.c,$(wildcard $(1)/*.c))
+layer_obj = $(patsubst %.c,$(O)/%.o,$(call layer_src,$(1)))
+layer_lib = $(O)/lib$(1).a
+ARCHIVES := $(foreach l,$(LAYERS),$(if $(call layer_src,$(l)),$(call layer_lib,$(l))))
+# Link order is the reverse of the layer order.
+LINK_ARCHIVES := $(foreach l,admin antispam storage proto lib,$(filter $(call layer_lib,$(l)),$(ARCHIVES)))
+
+SERVER_SRC := $(filter-out server/%_main.c,$(wildcard server/*.c))
+SERVER_OBJ := $(patsubst %.c,$(O)/%.o,$(SERVER_SRC))
+SERVER_LIB := $(O)/libserver.a
+PROGRAMS := $(O)/kurierd
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
+
+ALL_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l))) $(SERVER_OBJ) \
+	$(patsubst %.c,$(O)/%.o,$(wildcard server/*_main.c) $(UNIT_SRC))
+
+.PHONY: all deps run test test-asan test-run lint clean cluster-stop bench
+all: $(PROGRAMS)
+
+Q := @
+$(O)/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+define layer_rule
+$(call layer_lib,$(1)): $(call layer_obj,$(1))
+	@mkdir -p $$(@D)
+	$(Q)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call layer_rule,$(l))))
+
+$(SERVER_LIB): $(SERVER_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/kurierd: $(O)/server/kurierd_main.o $(SERVER_LIB) $(LINK_ARCHIVES)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(O)/tests/%: $(O)/tests/unit/%.o $(SERVER_LIB) $(LINK_ARCHIVES)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+deps:
+	@ops/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@ops/pgcluster start
+	@echo "stop the cluster later with: ops/pgcluster stop"
+	exec $(O)/kurierd -c var/kurier.conf
+
+test: deps
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory test-run
+
+test-asan: deps
+	@$(MAKE) --no-print-directory BUILD=asan test-run
+
+test-run: $(PROGRAMS) $(UNIT_BIN)
+	@tests/run.sh $(O)
+
+lint:
+	@ops/lint.sh
+
+clean:
+	rm -rf build
+
+-include $(ALL_OBJ:.o=.d)

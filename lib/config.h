@@ -1,0 +1,74 @@
+/* Configuration: one INI file (SPEC.md §3.5) read with inih into a
+ * typed, validated struct. Every key, its type, range and default are
+ * in one schema table in config.c; ops/kurier.conf.example documents
+ * each. Unknown sections or keys and bad values fail the load with a
+ * message naming file, line and key. A loaded config is immutable; a
+ * reload loads a new one and swaps. Owned by whoever loaded it. */
+#ifndef KR_CONFIG_H
+#define KR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+
+struct kr_config_shard {
+	unsigned id;	 /* N of [shard.N]; ids are 0..n_shards-1 */
+	char *primary;	 /* libpq conninfo, required */
+	char **replicas; /* one per `replica =` line, in file order */
+	unsigned n_replicas;
+};
+
+struct kr_config {
+	char *path;
+
+	struct {
+		/* 0 = one per core, resolved at start-up by the server. */
+		unsigned count;
+		uint64_t max_requests;	    /* 0 = never cycle on requests */
+		uint64_t max_rss;	    /* bytes; 0 = never cycle on RSS */
+		unsigned restart_intensity; /* R restarts ... */
+		unsigned restart_period_ms; /* ... in T: then give up */
+		unsigned drain_timeout_ms;
+		unsigned io_threads;
+		unsigned io_queue;
+		unsigned cpu_queue;
+		size_t cpu_inline_max;
+	} workers;
+
+	struct {
+		char *listen;	   /* "127.0.0.1:8081", "[::1]:8081" */
+		char *token;	   /* NULL when absent: generated at start */
+		bool metrics_open; /* /metrics without token from loopback */
+	} admin;
+
+	struct {
+		enum kr_log_level level;
+	} log;
+
+	struct kr_config_shard *shards; /* sorted by id */
+	unsigned n_shards;
+};
+
+/* Reads and validates `path`. On error returns -1 and err_r->msg reads
+ * "<file>:<line>: [section] key: what is wrong" (line 0 for whole-file
+ * problems such as a missing file or a gap in the shard ids). */
+int kr_config_load(const char *path, struct kr_config **cfg_r,
+		   struct kr_err *err_r);
+void kr_config_destroy(struct kr_config **cfg);
+
+/* Sets `key = value` in [section] of the file at path, rewriting the
+ * file atomically (temp file + rename): replaces the key's line if the
+ * section has it, else adds it after the section header, else appends
+ * the section. Used to persist a generated admin token. */
+int kr_config_write_key(const char *path, const char *section, const char *key,
+			const char *value, struct kr_err *err_r);
+
+/* Parses "host:port" / "[v6]:port" into its parts; the schema uses it
+ * to validate listen keys and the server to bind them. */
+int kr_config_parse_addr(const char *s, char *host_r, size_t host_size,
+			 unsigned *port_r);
+
+#endif

@@ -1,0 +1,52 @@
+/* Secrets. */
+#include "lib/secret.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+bool
+kr_secret_equal(const void *a, size_t a_len, const void *b, size_t b_len)
+{
+	const unsigned char *pa = a, *pb = b;
+	unsigned char diff = 0;
+
+	/* Compare against the shorter side's bytes but fold the length
+	 * difference in, so a prefix never matches. */
+	size_t n = a_len < b_len ? a_len : b_len;
+
+	for (size_t i = 0; i < n; i++)
+		diff |= (unsigned char)(pa[i] ^ pb[i]);
+	return diff == 0 && a_len == b_len;
+}
+
+int
+kr_secret_random_hex(char *hex_r, size_t hex_size, size_t n_bytes,
+		     struct kr_err *err_r)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char raw[128];
+	size_t got = 0;
+
+	if (n_bytes > sizeof(raw) || hex_size < 2 * n_bytes + 1)
+		return kr_err_set(err_r, KR_ERR_INTERNAL,
+				  "secret: %zu random bytes do not fit",
+				  n_bytes);
+	while (got < n_bytes) {
+		ssize_t n = getrandom(raw + got, n_bytes - got, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return kr_err_set(err_r, KR_ERR_INTERNAL,
+					  "getrandom: %s", strerror(errno));
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < n_bytes; i++) {
+		hex_r[2 * i] = digits[raw[i] >> 4];
+		hex_r[2 * i + 1] = digits[raw[i] & 0x0f];
+	}
+	hex_r[2 * n_bytes] = '\0';
+	explicit_bzero(raw, sizeof(raw));
+	return 0;
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kurier needs to build, test and run.
+# Idempotent and quick: apt-get runs only when something is missing,
+# and `apt-get update` only when the install cannot find a package.
+set -euo pipefail
+
+PKGS=(
+	gcc clang make pkg-config cppcheck clang-format curl jq ca-certificates
+	libevent-dev libpq-dev libssl-dev zlib1g-dev libcmocka-dev
+	libjansson-dev libinih-dev libgmime-3.0-dev libargon2-dev
+	libcrypt-dev libpcre2-dev libspf2-dev
+	postgresql-15 postgresql-client-15
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "deps: installing ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+	echo "deps: not root; run 'sudo make deps' once" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt_install() {
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+if ! apt_install; then
+	apt-get update -q
+	apt_install
+fi

@@ -1,0 +1,517 @@
+/* Master: supervisor, worker cycling, signals, admin endpoint. */
+#include "server/master.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "admin/admin.h"
+#include "lib/clock.h"
+#include "lib/secret.h"
+#include "server/listen.h"
+#include "server/restart.h"
+#include "server/worker.h"
+
+#define MASTER_TICK_MS 250
+#define MASTER_MIN_AGE_MS 1000 /* a worker is not cycled younger */
+#define MASTER_TOKEN_BYTES 32
+
+struct master_child {
+	pid_t pid; /* 0: free */
+	unsigned index;
+	enum kr_slot_state state;
+	bool cycle_requested; /* replacement pending, then drain */
+	bool cycling;	      /* draining because it was cycled */
+	int64_t drain_deadline_ms;
+};
+
+struct master {
+	struct kr_runtime *rt;
+	struct event_base *base;
+	struct event *sigs[4];
+	struct event *tick;
+	struct kr_admin *admin;
+	struct kr_restart *intensity;
+	struct master_child *children; /* rt->n_worker_slots; slot = 1 + i */
+	uint64_t *restarts;	       /* per worker index */
+	bool *spawn_pending;	       /* per worker index */
+	char token[2 * MASTER_TOKEN_BYTES + 1];
+	bool stopping;
+	int64_t stop_deadline_ms;
+	int exit_code;
+};
+
+static void master_stop(struct master *m, const char *why, int exit_code);
+
+static unsigned
+master_alive(const struct master *m)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < m->rt->n_worker_slots; i++)
+		n += m->children[i].pid != 0;
+	return n;
+}
+
+static struct master_child *
+master_find(struct master *m, pid_t pid)
+{
+	for (unsigned i = 0; i < m->rt->n_worker_slots; i++)
+		if (m->children[i].pid == pid)
+			return &m->children[i];
+	return NULL;
+}
+
+static struct kr_metrics_slot *
+master_child_slot(struct master *m, const struct master_child *c)
+{
+	return kr_metrics_slot(m->rt->metrics, 1 + (unsigned)(c - m->children));
+}
+
+static void
+master_log_child(struct master *m, enum kr_log_level level, const char *event,
+		 const struct master_child *c, const char *msg)
+{
+	struct kr_log_line line;
+
+	if (!kr_log_begin(&line, m->rt->log, level, NULL, event))
+		return;
+	kr_log_int(&line, "worker", c->index);
+	kr_log_int(&line, "worker_pid", c->pid);
+	kr_log_str(&line, "msg", msg);
+	kr_log_end(&line);
+}
+
+/* In the forked child: drop everything of the master's loop, then
+ * become the worker. event_reinit first, because the epoll instance is
+ * shared with the parent until then and removing events from it would
+ * remove them for the master too. */
+static void __attribute__((noreturn))
+master_become_worker(struct master *m, struct master_child *c)
+{
+	struct kr_runtime *rt = m->rt;
+	struct kr_metrics_slot *slot = master_child_slot(m, c);
+	pid_t master_pid = getppid();
+	int code;
+
+	kr_metrics_slot_claim(slot, getpid(), c->index);
+	kr_metrics_slot_set_restarts(slot, m->restarts[c->index]);
+	kr_metrics_slot_set_state(slot, KR_SLOT_STARTING);
+	event_reinit(m->base);
+	kr_admin_destroy(&m->admin);
+	for (size_t i = 0; i < sizeof(m->sigs) / sizeof(m->sigs[0]); i++)
+		event_free(m->sigs[i]);
+	event_free(m->tick);
+	event_base_free(m->base);
+	kr_restart_destroy(&m->intensity);
+	code = kr_worker_run(rt, c->index, slot, master_pid);
+	free(m->children);
+	free(m->restarts);
+	free(m->spawn_pending);
+	kr_runtime_deinit(rt);
+	exit(code);
+}
+
+static struct master_child *
+master_free_child(struct master *m)
+{
+	for (unsigned i = 0; i < m->rt->n_worker_slots; i++)
+		if (m->children[i].pid == 0)
+			return &m->children[i];
+	return NULL;
+}
+
+static int
+master_spawn(struct master *m, unsigned index)
+{
+	struct master_child *c = master_free_child(m);
+	sigset_t all, old;
+	pid_t pid;
+
+	if (c == NULL)
+		return -1;
+	memset(c, 0, sizeof(*c));
+	c->index = index;
+	/* Signals stay blocked until the child has its own handlers: one
+	 * arriving in between would land in the master's signal pipe. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid = fork();
+	if (pid == 0)
+		master_become_worker(m, c);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		kr_log_msg(m->rt->log, KR_LOG_ERROR, NULL, "worker.fork_failed",
+			   strerror(errno));
+		return -1;
+	}
+	c->pid = pid;
+	c->state = KR_SLOT_SERVING;
+	kr_metrics_inc(m->rt->slot, m->rt->ids.worker_starts);
+	master_log_child(m, KR_LOG_INFO, "worker.spawn", c, "started");
+	return 0;
+}
+
+static void
+master_begin_drain(struct master *m, struct master_child *c, bool cycling)
+{
+	c->state = KR_SLOT_DRAINING;
+	c->cycling = cycling;
+	c->cycle_requested = false;
+	c->drain_deadline_ms =
+		kr_clock_mono_ms() + m->rt->cfg->workers.drain_timeout_ms;
+	kill(c->pid, SIGTERM);
+}
+
+/* Forks what is pending, then lets the workers it replaces drain. */
+static void
+master_spawn_pending(struct master *m)
+{
+	for (unsigned idx = 0; idx < m->rt->n_workers && !m->stopping; idx++) {
+		if (!m->spawn_pending[idx])
+			continue;
+		if (master_spawn(m, idx) < 0)
+			continue; /* retried on the next tick */
+		m->spawn_pending[idx] = false;
+		for (unsigned i = 0; i < m->rt->n_worker_slots; i++) {
+			struct master_child *c = &m->children[i];
+
+			if (c->pid != 0 && c->index == idx &&
+			    c->cycle_requested)
+				master_begin_drain(m, c, true);
+		}
+	}
+}
+
+static void
+master_describe_status(int status, char *buf, size_t size)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, size, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, size, "exit status %d", WEXITSTATUS(status));
+}
+
+static void
+master_crashed(struct master *m, struct master_child *c, const char *how)
+{
+	const struct kr_config *cfg = m->rt->cfg;
+
+	kr_metrics_inc(m->rt->slot, m->rt->ids.exits_crash);
+	master_log_child(m, KR_LOG_ERROR, "worker.crash", c, how);
+	if (m->stopping)
+		return;
+	if (!kr_restart_record(m->intensity, kr_clock_mono_ms())) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg),
+			 "restart intensity exceeded: more than %u restarts "
+			 "in %u ms; giving up",
+			 cfg->workers.restart_intensity,
+			 cfg->workers.restart_period_ms);
+		master_stop(m, msg, 1);
+		return;
+	}
+	m->restarts[c->index]++;
+	m->spawn_pending[c->index] = true;
+}
+
+static void
+master_reaped(struct master *m, struct master_child *c, int status)
+{
+	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	char how[64];
+
+	master_describe_status(status, how, sizeof(how));
+	kr_metrics_slot_retire(m->rt->metrics, master_child_slot(m, c));
+	if (c->state == KR_SLOT_DRAINING && clean) {
+		kr_metrics_inc(m->rt->slot, c->cycling
+						    ? m->rt->ids.exits_cycle
+						    : m->rt->ids.exits_drain);
+		master_log_child(m, KR_LOG_INFO, "worker.exit", c, how);
+	} else if (c->state == KR_SLOT_DRAINING) {
+		/* It was leaving anyway and its replacement runs: count it,
+		 * restart nothing. */
+		kr_metrics_inc(m->rt->slot, m->rt->ids.exits_crash);
+		master_log_child(m, KR_LOG_WARN, "worker.exit", c, how);
+	} else {
+		master_crashed(m, c, how);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+static void
+master_on_chld(evutil_socket_t sig, short what, void *ctx)
+{
+	struct master *m = ctx;
+	int status;
+	pid_t pid;
+
+	(void)sig;
+	(void)what;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct master_child *c = master_find(m, pid);
+
+		if (c != NULL)
+			master_reaped(m, c, status);
+	}
+}
+
+static void
+master_stop(struct master *m, const char *why, int exit_code)
+{
+	if (exit_code != 0 || !m->stopping)
+		kr_log_msg(m->rt->log, exit_code ? KR_LOG_ERROR : KR_LOG_INFO,
+			   NULL, "master.stop", why);
+	if (exit_code != 0)
+		m->exit_code = exit_code;
+	if (m->stopping)
+		return;
+	m->stopping = true;
+	m->stop_deadline_ms =
+		kr_clock_mono_ms() + m->rt->cfg->workers.drain_timeout_ms;
+	for (unsigned i = 0; i < m->rt->n_worker_slots; i++)
+		if (m->children[i].pid != 0)
+			master_begin_drain(m, &m->children[i], false);
+}
+
+static void
+master_on_stop(evutil_socket_t sig, short what, void *ctx)
+{
+	(void)what;
+	master_stop(ctx, sig == SIGINT ? "SIGINT" : "SIGTERM", 0);
+}
+
+static void
+master_admin_settings(const struct master *m, struct kr_admin_settings *set)
+{
+	const struct kr_config *cfg = m->rt->cfg;
+
+	set->token = cfg->admin.token != NULL ? cfg->admin.token : m->token;
+	set->metrics_open = cfg->admin.metrics_open;
+	set->first_worker_slot = 1;
+	set->n_worker_slots = m->rt->n_worker_slots;
+}
+
+static void
+master_on_hup(evutil_socket_t sig, short what, void *ctx)
+{
+	struct master *m = ctx;
+	struct kr_runtime *rt = m->rt;
+	struct kr_admin_settings set;
+	struct kr_err err = { 0 };
+	char *old_listen = kr_xstrdup(rt->cfg->admin.listen);
+
+	(void)sig;
+	(void)what;
+	if (kr_runtime_reload(rt, &err) < 0) {
+		kr_log_msg(rt->log, KR_LOG_ERROR, NULL, "config.reload_failed",
+			   err.msg);
+		free(old_listen);
+		return;
+	}
+	kr_restart_destroy(&m->intensity);
+	m->intensity = kr_restart_create(rt->cfg->workers.restart_intensity,
+					 rt->cfg->workers.restart_period_ms);
+	master_admin_settings(m, &set);
+	kr_admin_update(m->admin, &set);
+	if (strcmp(old_listen, rt->cfg->admin.listen) != 0 ||
+	    (rt->cfg->workers.count != 0 &&
+	     rt->cfg->workers.count != rt->n_workers))
+		kr_log_msg(rt->log, KR_LOG_WARN, NULL, "config.reload",
+			   "admin.listen and workers.count take effect at the "
+			   "next restart");
+	free(old_listen);
+	for (unsigned i = 0; i < rt->n_worker_slots; i++)
+		if (m->children[i].pid != 0 &&
+		    m->children[i].state == KR_SLOT_SERVING)
+			kill(m->children[i].pid, SIGHUP);
+	kr_log_msg(rt->log, KR_LOG_INFO, NULL, "config.reload", rt->cfg->path);
+}
+
+/* Past max_requests or max_rss, and old enough not to cycle in a loop
+ * right after start-up. */
+static bool
+master_should_cycle(struct master *m, struct master_child *c, int64_t now_ms)
+{
+	const struct kr_config *cfg = m->rt->cfg;
+	struct kr_metrics_slot *slot = master_child_slot(m, c);
+	struct kr_metrics_slot_info info;
+	struct kr_metric_value requests;
+
+	kr_metrics_slot_get_info(slot, &info);
+	if (info.pid != c->pid || now_ms - info.started_ms < MASTER_MIN_AGE_MS)
+		return false;
+	kr_metrics_read_slot(slot, m->rt->ids.requests, &requests);
+	return (cfg->workers.max_rss != 0 &&
+		info.rss_bytes > cfg->workers.max_rss) ||
+	       (cfg->workers.max_requests != 0 &&
+		(uint64_t)requests.value >= cfg->workers.max_requests);
+}
+
+static void
+master_check_cycle(struct master *m)
+{
+	int64_t wall = kr_clock_wall_ms();
+
+	for (unsigned i = 0; i < m->rt->n_worker_slots; i++) {
+		struct master_child *c = &m->children[i];
+
+		if (c->pid == 0 || c->state != KR_SLOT_SERVING ||
+		    c->cycle_requested || !master_should_cycle(m, c, wall))
+			continue;
+		if (master_alive(m) >= m->rt->n_worker_slots)
+			return; /* no slot for a replacement yet */
+		c->cycle_requested = true;
+		m->spawn_pending[c->index] = true;
+		master_log_child(m, KR_LOG_INFO, "worker.cycle", c,
+				 "over max_requests or max_rss");
+	}
+}
+
+static void
+master_check_deadlines(struct master *m)
+{
+	int64_t now = kr_clock_mono_ms();
+
+	for (unsigned i = 0; i < m->rt->n_worker_slots; i++) {
+		struct master_child *c = &m->children[i];
+
+		if (c->pid == 0 || c->state != KR_SLOT_DRAINING)
+			continue;
+		if (now >= c->drain_deadline_ms ||
+		    (m->stopping && now >= m->stop_deadline_ms)) {
+			master_log_child(m, KR_LOG_WARN, "worker.kill", c,
+					 "drain timeout");
+			kill(c->pid, SIGKILL);
+			c->drain_deadline_ms = INT64_MAX; /* once */
+		}
+	}
+}
+
+static void
+master_on_tick(evutil_socket_t fd, short what, void *ctx)
+{
+	struct master *m = ctx;
+	unsigned long long rss = kr_runtime_rss();
+
+	(void)fd;
+	(void)what;
+	kr_metrics_slot_set_rss(m->rt->slot, rss);
+	kr_metrics_gauge_set(m->rt->slot, m->rt->ids.rss, (int64_t)rss);
+	if (!m->stopping)
+		master_check_cycle(m);
+	master_check_deadlines(m);
+}
+
+static int
+master_token(struct master *m, struct kr_err *err_r)
+{
+	const struct kr_config *cfg = m->rt->cfg;
+
+	if (cfg->admin.token != NULL)
+		return 0;
+	if (kr_secret_random_hex(m->token, sizeof(m->token), MASTER_TOKEN_BYTES,
+				 err_r) < 0 ||
+	    kr_config_write_key(cfg->path, "admin", "token", m->token, err_r) <
+		    0)
+		return -1;
+	printf("kurierd: generated admin token %s (saved as [admin] token "
+	       "in %s)\n",
+	       m->token, cfg->path);
+	return 0;
+}
+
+static int
+master_setup(struct master *m, struct kr_err *err_r)
+{
+	static const int signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	event_callback_fn cbs[] = { master_on_chld, master_on_stop,
+				    master_on_stop, master_on_hup };
+	struct timeval tick = { .tv_usec = MASTER_TICK_MS * 1000 };
+	struct kr_admin_settings set;
+	int fd;
+
+	if (master_token(m, err_r) < 0)
+		return -1;
+	m->base = event_base_new();
+	if (m->base == NULL)
+		return kr_err_set(err_r, KR_ERR_INTERNAL, "event_base_new");
+	fd = kr_listen_tcp(m->rt->cfg->admin.listen, 64, err_r);
+	if (fd < 0)
+		return -1;
+	master_admin_settings(m, &set);
+	m->admin = kr_admin_create(m->base, fd, m->rt->metrics, m->rt->log,
+				   &set, err_r);
+	if (m->admin == NULL)
+		return -1;
+	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+		m->sigs[i] = evsignal_new(m->base, signals[i], cbs[i], m);
+		if (m->sigs[i] == NULL || evsignal_add(m->sigs[i], NULL) < 0)
+			return kr_err_set(err_r, KR_ERR_INTERNAL,
+					  "signal set-up failed");
+	}
+	m->tick = event_new(m->base, -1, EV_PERSIST, master_on_tick, m);
+	if (m->tick == NULL || event_add(m->tick, &tick) < 0)
+		return kr_err_set(err_r, KR_ERR_INTERNAL,
+				  "timer set-up failed");
+	return 0;
+}
+
+static void
+master_teardown(struct master *m)
+{
+	kr_admin_destroy(&m->admin);
+	for (size_t i = 0; i < sizeof(m->sigs) / sizeof(m->sigs[0]); i++)
+		if (m->sigs[i] != NULL)
+			event_free(m->sigs[i]);
+	if (m->tick != NULL)
+		event_free(m->tick);
+	if (m->base != NULL)
+		event_base_free(m->base);
+	if (m->intensity != NULL)
+		kr_restart_destroy(&m->intensity);
+	free(m->children);
+	free(m->restarts);
+	free(m->spawn_pending);
+	explicit_bzero(m->token, sizeof(m->token));
+}
+
+int
+kr_master_run(struct kr_runtime *rt)
+{
+	struct master m = { .rt = rt };
+	struct kr_err err = { 0 };
+
+	m.children = kr_xcalloc(rt->n_worker_slots, sizeof(*m.children));
+	m.restarts = kr_xcalloc(rt->n_workers, sizeof(*m.restarts));
+	m.spawn_pending = kr_xcalloc(rt->n_workers, sizeof(*m.spawn_pending));
+	m.intensity = kr_restart_create(rt->cfg->workers.restart_intensity,
+					rt->cfg->workers.restart_period_ms);
+	if (master_setup(&m, &err) < 0) {
+		kr_log_msg(rt->log, KR_LOG_ERROR, NULL, "master.fail", err.msg);
+		master_teardown(&m);
+		return 1;
+	}
+	printf("kurierd: admin http://%s/ (bearer token: [admin] token in "
+	       "%s), %u workers\n",
+	       rt->cfg->admin.listen, rt->cfg->path, rt->n_workers);
+	fflush(stdout);
+	for (unsigned i = 0; i < rt->n_workers; i++)
+		m.spawn_pending[i] = true;
+	for (;;) {
+		master_spawn_pending(&m);
+		if (m.stopping && master_alive(&m) == 0)
+			break;
+		event_base_loop(m.base, EVLOOP_ONCE);
+	}
+	kr_log_msg(rt->log, m.exit_code ? KR_LOG_ERROR : KR_LOG_INFO, NULL,
+		   "master.exit", m.exit_code ? "gave up" : "stopped cleanly");
+	master_teardown(&m);
+	return m.exit_code;
+}

@@ -1,0 +1,147 @@
+/* The runtime object: config, log, metrics. */
+#include "server/runtime.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+
+#define US_PER_S 1e6
+
+static int
+runtime_define(struct kr_runtime *rt, int *id_r, const char *name,
+	       const char *labels, const char *help, enum kr_metric_kind kind,
+	       double scale, struct kr_err *err_r)
+{
+	struct kr_metric_desc d = { .name = name,
+				    .labels = labels,
+				    .help = help,
+				    .kind = kind,
+				    .scale = scale };
+
+	*id_r = kr_metrics_define(rt->metrics, &d, err_r);
+	return *id_r < 0 ? -1 : 0;
+}
+
+static int
+runtime_define_all(struct kr_runtime *rt, struct kr_err *err_r)
+{
+	struct kr_runtime_metrics *ids = &rt->ids;
+	const char *exits = "Worker processes that exited, by reason.";
+
+	if (runtime_define(rt, &ids->requests, "kurier_requests_total", "",
+			   "Requests served by workers.", KR_METRIC_COUNTER, 1,
+			   err_r) < 0 ||
+	    runtime_define(rt, &ids->heartbeats,
+			   "kurier_worker_heartbeats_total", "",
+			   "Worker event loop heartbeats (one per second).",
+			   KR_METRIC_COUNTER, 1, err_r) < 0 ||
+	    runtime_define(rt, &ids->loop_lag, "kurier_worker_loop_lag_seconds",
+			   "", "How late the worker's heartbeat timer fired.",
+			   KR_METRIC_HISTOGRAM, US_PER_S, err_r) < 0 ||
+	    runtime_define(rt, &ids->rss, "kurier_process_rss_bytes", "",
+			   "Resident set size summed over live processes.",
+			   KR_METRIC_GAUGE, 1, err_r) < 0 ||
+	    runtime_define(rt, &ids->worker_starts,
+			   "kurier_worker_starts_total", "",
+			   "Worker processes started by the master.",
+			   KR_METRIC_COUNTER, 1, err_r) < 0 ||
+	    runtime_define(rt, &ids->exits_crash, "kurier_worker_exits_total",
+			   "reason=\"crash\"", exits, KR_METRIC_COUNTER, 1,
+			   err_r) < 0 ||
+	    runtime_define(rt, &ids->exits_cycle, "kurier_worker_exits_total",
+			   "reason=\"cycle\"", exits, KR_METRIC_COUNTER, 1,
+			   err_r) < 0 ||
+	    runtime_define(rt, &ids->exits_drain, "kurier_worker_exits_total",
+			   "reason=\"drain\"", exits, KR_METRIC_COUNTER, 1,
+			   err_r) < 0 ||
+	    runtime_define(rt, &ids->config_reloads,
+			   "kurier_config_reloads_total", "",
+			   "Successful config reloads.", KR_METRIC_COUNTER, 1,
+			   err_r) < 0 ||
+	    runtime_define(rt, &ids->config_failures,
+			   "kurier_config_reload_failures_total", "",
+			   "Config reloads refused for a bad file.",
+			   KR_METRIC_COUNTER, 1, err_r) < 0)
+		return -1;
+	return 0;
+}
+
+static unsigned
+runtime_resolve_workers(const struct kr_config *cfg)
+{
+	long n;
+
+	if (cfg->workers.count > 0)
+		return cfg->workers.count;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > KR_WORKERS_MAX)
+		n = KR_WORKERS_MAX;
+	return (unsigned)n;
+}
+
+int
+kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
+		struct kr_err *err_r)
+{
+	memset(rt, 0, sizeof(*rt));
+	if (kr_config_load(cfg_path, &rt->cfg, err_r) < 0)
+		return -1;
+	rt->log = kr_log_create(STDERR_FILENO, rt->cfg->log.level, "master");
+	rt->n_workers = runtime_resolve_workers(rt->cfg);
+	rt->n_worker_slots = 2 * rt->n_workers;
+	rt->metrics = kr_metrics_create();
+	if (runtime_define_all(rt, err_r) < 0 ||
+	    kr_metrics_map(rt->metrics, 1 + rt->n_worker_slots, err_r) < 0) {
+		kr_runtime_deinit(rt);
+		return -1;
+	}
+	rt->slot = kr_metrics_slot(rt->metrics, 0);
+	kr_metrics_slot_claim(rt->slot, getpid(), 0);
+	kr_metrics_slot_set_state(rt->slot, KR_SLOT_SERVING);
+	return 0;
+}
+
+void
+kr_runtime_deinit(struct kr_runtime *rt)
+{
+	kr_metrics_destroy(&rt->metrics);
+	if (rt->log != NULL)
+		kr_log_destroy(&rt->log);
+	kr_config_destroy(&rt->cfg);
+	rt->slot = NULL;
+}
+
+int
+kr_runtime_reload(struct kr_runtime *rt, struct kr_err *err_r)
+{
+	struct kr_config *fresh;
+
+	if (kr_config_load(rt->cfg->path, &fresh, err_r) < 0) {
+		kr_metrics_inc(rt->slot, rt->ids.config_failures);
+		return -1;
+	}
+	kr_config_destroy(&rt->cfg);
+	rt->cfg = fresh;
+	kr_log_set_level(rt->log, fresh->log.level);
+	kr_metrics_inc(rt->slot, rt->ids.config_reloads);
+	return 0;
+}
+
+unsigned long long
+kr_runtime_rss(void)
+{
+	/* statm's second field is resident pages; procfs never blocks. */
+	FILE *f = fopen("/proc/self/statm", "re");
+	unsigned long long size = 0, resident = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return resident * (unsigned long long)sysconf(_SC_PAGESIZE);
+}

@@ -1,0 +1,51 @@
+/* The runtime: the one object a kurierd process (master or worker)
+ * hands to everything that needs process-wide things: config, log,
+ * metrics and the ids of the server's own metrics. Created by the master
+ * before forking; each worker inherits its copy. One thread (the loop). */
+#ifndef KR_RUNTIME_H
+#define KR_RUNTIME_H
+
+#include "lib/config.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+
+/* Ids of the metrics the server itself defines. */
+struct kr_runtime_metrics {
+	int requests;	     /* counter, per worker: cycling input */
+	int heartbeats;	     /* counter: worker loop ticks */
+	int loop_lag;	     /* histogram (us): timer lateness */
+	int rss;	     /* gauge: bytes */
+	int worker_starts;   /* counter, master */
+	int exits_crash;     /* counter, master */
+	int exits_cycle;     /* counter, master */
+	int exits_drain;     /* counter, master */
+	int config_reloads;  /* counter */
+	int config_failures; /* counter */
+};
+
+struct kr_runtime {
+	struct kr_config *cfg; /* swapped on reload */
+	struct kr_log *log;
+	struct kr_metrics *metrics;
+	struct kr_metrics_slot *slot; /* this process's slot */
+	struct kr_runtime_metrics ids;
+	unsigned n_workers;	 /* resolved workers.count */
+	unsigned n_worker_slots; /* 2 per worker: replacement + draining */
+};
+
+/* Loads the config at path, creates the log (stderr) and maps the
+ * metrics region with slot 0 for the master. Start-up errors go to
+ * err_r with the config's file:line message. */
+int kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
+		    struct kr_err *err_r);
+void kr_runtime_deinit(struct kr_runtime *rt);
+
+/* Re-reads the config file; on success swaps it in and applies the log
+ * level. On failure the running config stays and err_r says why. */
+int kr_runtime_reload(struct kr_runtime *rt, struct kr_err *err_r);
+
+/* Current resident set size of this process in bytes (0 if unknown). */
+unsigned long long kr_runtime_rss(void);
+
+#endif

@@ -1,0 +1,192 @@
+/* Worker process: loop, pools, heartbeat, drain. */
+#include "server/worker.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/tpool.h"
+
+#define WORKER_HEARTBEAT_US 1000000
+
+struct worker {
+	struct kr_runtime *rt;
+	struct event_base *base;
+	struct kr_tpool *io;
+	struct kr_tpool *cpu;
+	struct event *sig_term;
+	struct event *sig_int;
+	struct event *sig_hup;
+	struct event *heartbeat;
+	pid_t master_pid;
+	int64_t next_beat_us;
+	int exit_code;
+};
+
+static void
+worker_drain(struct worker *w, const char *why)
+{
+	/* No listener or connection lives on this loop yet, so draining is
+	 * finishing the pools' jobs (kr_tpool_destroy answers them) and
+	 * leaving the loop. */
+	kr_metrics_slot_set_state(w->rt->slot, KR_SLOT_DRAINING);
+	kr_log_msg(w->rt->log, KR_LOG_INFO, NULL, "worker.drain", why);
+	event_base_loopexit(w->base, NULL);
+}
+
+static void
+worker_on_stop(evutil_socket_t sig, short what, void *ctx)
+{
+	(void)what;
+	worker_drain(ctx, sig == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void
+worker_on_hup(evutil_socket_t sig, short what, void *ctx)
+{
+	struct worker *w = ctx;
+	struct kr_err err = { 0 };
+
+	(void)sig;
+	(void)what;
+	if (kr_runtime_reload(w->rt, &err) < 0)
+		kr_log_msg(w->rt->log, KR_LOG_ERROR, NULL,
+			   "config.reload_failed", err.msg);
+	else
+		kr_log_msg(w->rt->log, KR_LOG_INFO, NULL, "config.reload",
+			   w->rt->cfg->path);
+}
+
+static void
+worker_on_heartbeat(evutil_socket_t fd, short what, void *ctx)
+{
+	struct worker *w = ctx;
+	struct kr_runtime *rt = w->rt;
+	int64_t now = kr_clock_mono_us();
+	unsigned long long rss = kr_runtime_rss();
+
+	(void)fd;
+	(void)what;
+	if (getppid() != w->master_pid) {
+		worker_drain(w, "master gone");
+		return;
+	}
+	/* Lateness of a timer is how long something held the loop. */
+	kr_metrics_observe(
+		rt->slot, rt->ids.loop_lag,
+		now > w->next_beat_us ? (uint64_t)(now - w->next_beat_us) : 0);
+	w->next_beat_us = now + WORKER_HEARTBEAT_US;
+	kr_metrics_inc(rt->slot, rt->ids.heartbeats);
+	kr_metrics_gauge_set(rt->slot, rt->ids.rss, (int64_t)rss);
+	kr_metrics_slot_set_rss(rt->slot, rss);
+}
+
+static struct kr_tpool *
+worker_pool(struct worker *w, const char *name, unsigned threads,
+	    unsigned queue)
+{
+	struct kr_tpool_settings set = {
+		.name = name,
+		.threads = threads,
+		.queue_max = queue,
+		.inline_max = w->rt->cfg->workers.cpu_inline_max,
+	};
+
+	return kr_tpool_create(w->base, &set);
+}
+
+static int
+worker_setup(struct worker *w)
+{
+	const struct kr_config *cfg = w->rt->cfg;
+	struct timeval beat = { .tv_sec = WORKER_HEARTBEAT_US / 1000000 };
+
+	w->base = event_base_new();
+	if (w->base == NULL)
+		return -1;
+	w->io = worker_pool(w, "io", cfg->workers.io_threads,
+			    cfg->workers.io_queue);
+	w->cpu = worker_pool(w, "cpu", 1, cfg->workers.cpu_queue);
+	w->sig_term = evsignal_new(w->base, SIGTERM, worker_on_stop, w);
+	w->sig_int = evsignal_new(w->base, SIGINT, worker_on_stop, w);
+	w->sig_hup = evsignal_new(w->base, SIGHUP, worker_on_hup, w);
+	w->heartbeat =
+		event_new(w->base, -1, EV_PERSIST, worker_on_heartbeat, w);
+	if (w->io == NULL || w->cpu == NULL || w->sig_term == NULL ||
+	    w->sig_int == NULL || w->sig_hup == NULL || w->heartbeat == NULL)
+		return -1;
+	w->next_beat_us = kr_clock_mono_us() + WORKER_HEARTBEAT_US;
+	if (evsignal_add(w->sig_term, NULL) < 0 ||
+	    evsignal_add(w->sig_int, NULL) < 0 ||
+	    evsignal_add(w->sig_hup, NULL) < 0 ||
+	    event_add(w->heartbeat, &beat) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+worker_event_free(struct event **ev)
+{
+	if (*ev != NULL)
+		event_free(*ev);
+	*ev = NULL;
+}
+
+static void
+worker_teardown(struct worker *w)
+{
+	/* Leaving anyway: a second stop signal (Ctrl-C reaches the whole
+	 * process group, then the master asks too) must not kill us
+	 * half-way through the teardown once our handlers are gone. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	worker_event_free(&w->sig_term);
+	worker_event_free(&w->sig_int);
+	worker_event_free(&w->sig_hup);
+	worker_event_free(&w->heartbeat);
+	if (w->cpu != NULL)
+		kr_tpool_destroy(&w->cpu);
+	if (w->io != NULL)
+		kr_tpool_destroy(&w->io);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	w->base = NULL;
+}
+
+int
+kr_worker_run(struct kr_runtime *rt, unsigned index,
+	      struct kr_metrics_slot *slot, pid_t master_pid)
+{
+	struct worker w = { .rt = rt, .master_pid = master_pid };
+	char proc[32];
+	sigset_t all;
+
+	rt->slot = slot;
+	snprintf(proc, sizeof(proc), "worker.%u", index);
+	kr_log_set_proc(rt->log, proc);
+	/* The kernel tells us when the master dies; the heartbeat's getppid
+	 * check covers the race with a master that died before prctl. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (worker_setup(&w) < 0) {
+		kr_log_msg(rt->log, KR_LOG_ERROR, NULL, "worker.fail",
+			   "loop set-up failed");
+		worker_teardown(&w);
+		return 1;
+	}
+	/* The master forked us with every signal blocked; our handlers are
+	 * in place now. */
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	kr_metrics_slot_set_state(slot, KR_SLOT_SERVING);
+	kr_log_msg(rt->log, KR_LOG_INFO, NULL, "worker.start", "serving");
+	if (getppid() != master_pid)
+		worker_drain(&w, "master gone");
+	event_base_dispatch(w.base);
+	worker_teardown(&w);
+	kr_log_msg(rt->log, KR_LOG_INFO, NULL, "worker.exit", "drained");
+	return w.exit_code;
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The whole suite: every cmocka unit test binary, then every integration
+# test script. Usage: tests/run.sh BUILD_DIR [FILTER]
+# Integration scripts get KR_BUILD (the build dir) and run from the repo
+# root. Ends with the plain line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build=${1:?usage: tests/run.sh BUILD_DIR [FILTER]}
+filter=${2:-}
+export KR_BUILD=$build
+mkdir -p "$build/test-logs"
+
+passed=0
+failed=0
+failures=()
+
+run_one() {
+	local name=$1 limit=$2
+	shift 2
+	local log="$build/test-logs/${name//\//_}.log" start=$SECONDS rc
+	timeout --kill-after=10 "$limit" "$@" >"$log" 2>&1
+	rc=$?
+	if [[ $rc -eq 0 ]]; then
+		passed=$((passed + 1))
+		printf 'PASS %-32s %3ds\n' "$name" $((SECONDS - start))
+	else
+		failed=$((failed + 1))
+		failures+=("$name")
+		printf 'FAIL %-32s %3ds (exit %d; log %s)\n' "$name" \
+			$((SECONDS - start)) "$rc" "$log"
+		tail -n 40 "$log" | sed 's/^/    | /'
+	fi
+}
+
+for t in "$build"/tests/test_*; do
+	[[ -x $t ]] || continue
+	name=unit/$(basename "$t")
+	[[ -z $filter || $name == *"$filter"* ]] || continue
+	run_one "$name" 120 "$t"
+done
+for t in tests/integration/test_*.sh; do
+	[[ -x $t ]] || continue
+	name=integration/$(basename "$t" .sh)
+	[[ -z $filter || $name == *"$filter"* ]] || continue
+	run_one "$name" 600 "$t"
+done
+
+[[ $failed -eq 0 ]] || echo "failed: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 && $passed -gt 0 ]]

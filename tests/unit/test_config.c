@@ -1,0 +1,856 @@
+/* cmocka tests for lib/config: schema types and ranges, error
+ * messages naming file:line and key, shards, the example file and
+ * kr_config_write_key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+#include "lib/limits.h"
+
+#define TMP_TEMPLATE "/tmp/kr_test_config.XXXXXX"
+
+struct tmpfile {
+	char path[sizeof(TMP_TEMPLATE)];
+};
+
+static void
+tmp_create(struct tmpfile *t, const char *content, size_t len)
+{
+	int fd;
+
+	memcpy(t->path, TMP_TEMPLATE, sizeof(TMP_TEMPLATE));
+	fd = mkstemp(t->path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+static void
+tmp_remove(struct tmpfile *t)
+{
+	assert_int_equal(unlink(t->path), 0);
+}
+
+/* Loads content from a temp file; the path stays in t for messages. */
+static int
+load_string(struct tmpfile *t, const char *content, struct kr_config **cfg,
+	    struct kr_err *err)
+{
+	int ret;
+
+	tmp_create(t, content, strlen(content));
+	kr_err_clear(err);
+	ret = kr_config_load(t->path, cfg, err);
+	tmp_remove(t);
+	if (ret == 0)
+		assert_non_null(*cfg);
+	else
+		assert_null(*cfg);
+	return ret;
+}
+
+/* Asserts the error message contains "<path>:<line>: " and want. */
+static void
+assert_error_at(const struct tmpfile *t, const struct kr_err *err,
+		unsigned line, const char *want)
+{
+	char prefix[128];
+
+	snprintf(prefix, sizeof(prefix), "%s:%u: ", t->path, line);
+	if (strncmp(err->msg, prefix, strlen(prefix)) != 0 ||
+	    strstr(err->msg, want) == NULL)
+		fail_msg("message '%s' lacks '%s' or '%s'", err->msg, prefix,
+			 want);
+}
+
+static char *
+repeat_char(char c, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	assert_non_null(s);
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
+static char *
+read_file(const char *path)
+{
+	char *buf = malloc(65536);
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(buf);
+	assert_non_null(fp);
+	n = fread(buf, 1, 65535, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	return buf;
+}
+
+static void
+test_config_defaults(void **state)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+
+	(void)state;
+	assert_int_equal(load_string(&t, "", &cfg, &err), 0);
+	assert_string_equal(cfg->path, t.path);
+	assert_int_equal(cfg->workers.count, 0);
+	assert_int_equal(cfg->workers.max_requests, 0);
+	assert_true(cfg->workers.max_rss == KR_MAX_RSS_DEFAULT);
+	assert_int_equal(cfg->workers.restart_intensity,
+			 KR_RESTART_INTENSITY_DEFAULT);
+	assert_int_equal(cfg->workers.restart_period_ms,
+			 KR_RESTART_PERIOD_MS_DEFAULT);
+	assert_int_equal(cfg->workers.drain_timeout_ms,
+			 KR_DRAIN_TIMEOUT_MS_DEFAULT);
+	assert_int_equal(cfg->workers.io_threads, KR_IO_THREADS_DEFAULT);
+	assert_int_equal(cfg->workers.io_queue, KR_POOL_QUEUE_DEFAULT);
+	assert_int_equal(cfg->workers.cpu_queue, KR_POOL_QUEUE_DEFAULT);
+	assert_int_equal(cfg->workers.cpu_inline_max,
+			 KR_CPU_INLINE_MAX_DEFAULT);
+	assert_string_equal(cfg->admin.listen, "127.0.0.1:8081");
+	assert_null(cfg->admin.token);
+	assert_false(cfg->admin.metrics_open);
+	assert_int_equal(cfg->log.level, KR_LOG_INFO);
+	assert_int_equal(cfg->n_shards, 0);
+	assert_null(cfg->shards);
+	kr_config_destroy(&cfg);
+	assert_null(cfg);
+	kr_config_destroy(&cfg);
+}
+
+/* The example documents every key with its default: it must load and
+ * give exactly what an empty file gives. */
+static void
+test_config_example_matches_defaults(void **state)
+{
+	struct kr_config *ex = NULL, *def = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+
+	(void)state;
+	if (kr_config_load("ops/kurier.conf.example", &ex, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(load_string(&t, "", &def, &err), 0);
+	assert_int_equal(ex->workers.count, def->workers.count);
+	assert_true(ex->workers.max_requests == def->workers.max_requests);
+	assert_true(ex->workers.max_rss == def->workers.max_rss);
+	assert_int_equal(ex->workers.restart_intensity,
+			 def->workers.restart_intensity);
+	assert_int_equal(ex->workers.restart_period_ms,
+			 def->workers.restart_period_ms);
+	assert_int_equal(ex->workers.drain_timeout_ms,
+			 def->workers.drain_timeout_ms);
+	assert_int_equal(ex->workers.io_threads, def->workers.io_threads);
+	assert_int_equal(ex->workers.io_queue, def->workers.io_queue);
+	assert_int_equal(ex->workers.cpu_queue, def->workers.cpu_queue);
+	assert_int_equal(ex->workers.cpu_inline_max,
+			 def->workers.cpu_inline_max);
+	assert_string_equal(ex->admin.listen, def->admin.listen);
+	assert_null(ex->admin.token);
+	assert_int_equal(ex->admin.metrics_open, def->admin.metrics_open);
+	assert_int_equal(ex->log.level, def->log.level);
+	assert_int_equal(ex->n_shards, def->n_shards);
+	kr_config_destroy(&ex);
+	kr_config_destroy(&def);
+}
+
+#define WF(f)                                  \
+	offsetof(struct kr_config, workers.f), \
+		sizeof(((struct kr_config *)0)->workers.f)
+#define AF(f)                                \
+	offsetof(struct kr_config, admin.f), \
+		sizeof(((struct kr_config *)0)->admin.f)
+#define LF(f)                              \
+	offsetof(struct kr_config, log.f), \
+		sizeof(((struct kr_config *)0)->log.f)
+
+struct value_case {
+	const char *section, *key, *value;
+	bool ok;
+	size_t off, width; /* width 0: a string field equal to value */
+	uint64_t want;
+};
+
+static const struct value_case value_cases[] = {
+	{ "workers", "count", "0", true, WF(count), 0 },
+	{ "workers", "count", "256", true, WF(count), 256 },
+	{ "workers", "count", "257", false, WF(count), 0 },
+	{ "workers", "count", "-1", false, WF(count), 0 },
+	{ "workers", "count", "", false, WF(count), 0 },
+	{ "workers", "count", "1x", false, WF(count), 0 },
+	{ "workers", "count", "0x10", false, WF(count), 0 },
+	{ "workers", "count", "4294967297", false, WF(count), 0 },
+	{ "workers", "max_requests", "18446744073709551615", true,
+	  WF(max_requests), UINT64_MAX },
+	{ "workers", "max_requests", "18446744073709551616", false,
+	  WF(max_requests), 0 },
+	{ "workers", "max_rss", "0", true, WF(max_rss), 0 },
+	{ "workers", "max_rss", "1k", true, WF(max_rss), 1024 },
+	{ "workers", "max_rss", "3M", true, WF(max_rss), 3 << 20 },
+	{ "workers", "max_rss", "2g", true, WF(max_rss), 2ULL << 30 },
+	{ "workers", "max_rss", "17179869183G", true, WF(max_rss),
+	  17179869183ULL << 30 },
+	{ "workers", "max_rss", "17179869184G", false, WF(max_rss), 0 },
+	{ "workers", "max_rss", "1T", false, WF(max_rss), 0 },
+	{ "workers", "max_rss", "1MB", false, WF(max_rss), 0 },
+	{ "workers", "max_rss", "M", false, WF(max_rss), 0 },
+	{ "workers", "max_rss", "1 M", false, WF(max_rss), 0 },
+	{ "workers", "restart_intensity", "1", true, WF(restart_intensity), 1 },
+	{ "workers", "restart_intensity", "1000", true, WF(restart_intensity),
+	  1000 },
+	{ "workers", "restart_intensity", "0", false, WF(restart_intensity),
+	  0 },
+	{ "workers", "restart_intensity", "1001", false, WF(restart_intensity),
+	  0 },
+	{ "workers", "restart_period", "100", true, WF(restart_period_ms),
+	  100 },
+	{ "workers", "restart_period", "100ms", true, WF(restart_period_ms),
+	  100 },
+	{ "workers", "restart_period", "99", false, WF(restart_period_ms), 0 },
+	{ "workers", "restart_period", "2s", true, WF(restart_period_ms),
+	  2000 },
+	{ "workers", "restart_period", "60m", true, WF(restart_period_ms),
+	  3600000 },
+	{ "workers", "restart_period", "3600001", false, WF(restart_period_ms),
+	  0 },
+	{ "workers", "restart_period", "61m", false, WF(restart_period_ms), 0 },
+	{ "workers", "restart_period", "1h", false, WF(restart_period_ms), 0 },
+	{ "workers", "restart_period", "s", false, WF(restart_period_ms), 0 },
+	{ "workers", "restart_period", "10S", false, WF(restart_period_ms), 0 },
+	{ "workers", "drain_timeout", "10m", true, WF(drain_timeout_ms),
+	  600000 },
+	{ "workers", "drain_timeout", "600001", false, WF(drain_timeout_ms),
+	  0 },
+	{ "workers", "drain_timeout", "99ms", false, WF(drain_timeout_ms), 0 },
+	{ "workers", "io_threads", "1", true, WF(io_threads), 1 },
+	{ "workers", "io_threads", "64", true, WF(io_threads), 64 },
+	{ "workers", "io_threads", "0", false, WF(io_threads), 0 },
+	{ "workers", "io_threads", "65", false, WF(io_threads), 0 },
+	{ "workers", "io_queue", "65536", true, WF(io_queue), 65536 },
+	{ "workers", "io_queue", "65537", false, WF(io_queue), 0 },
+	{ "workers", "io_queue", "0", false, WF(io_queue), 0 },
+	{ "workers", "cpu_queue", "1", true, WF(cpu_queue), 1 },
+	{ "workers", "cpu_queue", "65537", false, WF(cpu_queue), 0 },
+	{ "workers", "cpu_inline_max", "0", true, WF(cpu_inline_max), 0 },
+	{ "workers", "cpu_inline_max", "1M", true, WF(cpu_inline_max),
+	  1 << 20 },
+	{ "workers", "cpu_inline_max", "1024K", true, WF(cpu_inline_max),
+	  1 << 20 },
+	{ "workers", "cpu_inline_max", "1048577", false, WF(cpu_inline_max),
+	  0 },
+	{ "admin", "metrics_open", "true", true, AF(metrics_open), 1 },
+	{ "admin", "metrics_open", "yes", true, AF(metrics_open), 1 },
+	{ "admin", "metrics_open", "on", true, AF(metrics_open), 1 },
+	{ "admin", "metrics_open", "1", true, AF(metrics_open), 1 },
+	{ "admin", "metrics_open", "TRUE", true, AF(metrics_open), 1 },
+	{ "admin", "metrics_open", "false", true, AF(metrics_open), 0 },
+	{ "admin", "metrics_open", "no", true, AF(metrics_open), 0 },
+	{ "admin", "metrics_open", "off", true, AF(metrics_open), 0 },
+	{ "admin", "metrics_open", "0", true, AF(metrics_open), 0 },
+	{ "admin", "metrics_open", "2", false, AF(metrics_open), 0 },
+	{ "admin", "metrics_open", "truee", false, AF(metrics_open), 0 },
+	{ "log", "level", "debug", true, LF(level), KR_LOG_DEBUG },
+	{ "log", "level", "info", true, LF(level), KR_LOG_INFO },
+	{ "log", "level", "warn", true, LF(level), KR_LOG_WARN },
+	{ "log", "level", "error", true, LF(level), KR_LOG_ERROR },
+	{ "log", "level", "verbose", false, LF(level), 0 },
+	{ "admin", "listen", "127.0.0.1:8081", true, 0, 0, 0 },
+	{ "admin", "listen", "[::1]:9000", true, 0, 0, 0 },
+	{ "admin", "listen", "localhost:1", true, 0, 0, 0 },
+	{ "admin", "listen", "0.0.0.0:65535", true, 0, 0, 0 },
+	{ "admin", "listen", "127.0.0.1:0", false, 0, 0, 0 },
+	{ "admin", "listen", "127.0.0.1:65536", false, 0, 0, 0 },
+	{ "admin", "listen", "example.com:80", false, 0, 0, 0 },
+	{ "admin", "listen", "::1:8081", false, 0, 0, 0 },
+	{ "admin", "listen", "127.0.0.1", false, 0, 0, 0 },
+	{ "admin", "token", "abcdefghijklmnopqrstuvwxyz012345", true, 0, 0, 0 },
+	{ "admin", "token", "A-_Z0123456789abcdefghijklmnopq", false, 0, 0, 0 },
+	{ "admin", "token", "abcdefghijklmnopqrstuvwxyz01234!", false, 0, 0,
+	  0 },
+};
+
+static uint64_t
+read_field(const struct kr_config *cfg, size_t off, size_t width)
+{
+	const char *p = (const char *)cfg + off;
+	uint8_t u8;
+	uint32_t u32;
+	uint64_t u64;
+
+	switch (width) {
+	case 1:
+		memcpy(&u8, p, 1);
+		return u8;
+	case 4:
+		memcpy(&u32, p, 4);
+		return u32;
+	case 8:
+		memcpy(&u64, p, 8);
+		return u64;
+	default:
+		fail_msg("bad width %zu", width);
+		return 0;
+	}
+}
+
+static const char *
+string_field(const struct kr_config *cfg, const char *key)
+{
+	return strcmp(key, "listen") == 0 ? cfg->admin.listen
+					  : cfg->admin.token;
+}
+
+static void
+check_value_case(const struct value_case *c)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+	char content[256];
+	int ret;
+
+	snprintf(content, sizeof(content), "# c\n[%s]\n%s = %s\n", c->section,
+		 c->key, c->value);
+	ret = load_string(&t, content, &cfg, &err);
+	if (ret != (c->ok ? 0 : -1))
+		fail_msg("[%s] %s = '%s': got %d (%s)", c->section, c->key,
+			 c->value, ret, err.msg);
+	if (!c->ok) {
+		char want[128];
+
+		snprintf(want, sizeof(want), "[%s] %s: bad value ", c->section,
+			 c->key);
+		assert_error_at(&t, &err, 3, want);
+		assert_int_equal(err.kind, KR_ERR_PERMANENT);
+		assert_non_null(strstr(err.msg, "(expected "));
+		/* A bad token is never echoed: it may be a near miss. */
+		if (strcmp(c->key, "token") == 0)
+			assert_null(strstr(err.msg, c->value));
+		return;
+	}
+	if (c->width == 0)
+		assert_string_equal(string_field(cfg, c->key), c->value);
+	else if (read_field(cfg, c->off, c->width) != c->want)
+		fail_msg("[%s] %s = '%s': got %llu", c->section, c->key,
+			 c->value,
+			 (unsigned long long)read_field(cfg, c->off, c->width));
+	kr_config_destroy(&cfg);
+}
+
+static void
+test_config_values(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(value_cases) / sizeof(value_cases[0]);
+	     i++)
+		check_value_case(&value_cases[i]);
+}
+
+/* Token lengths and KR_CONFIG_VALUE_MAX: at the limit passes, one
+ * over fails (values longer than inih's 200-byte line buffer too). */
+static void
+test_config_value_length(void **state)
+{
+	static const struct {
+		const char *key;
+		size_t len;
+		bool ok;
+		const char *err;
+	} cases[] = {
+		{ "token", 31, false, "[admin] token: bad value" },
+		{ "token", 32, true, NULL },
+		{ "token", 256, true, NULL },
+		{ "token", 257, false, "[admin] token: bad value" },
+		{ "listen", KR_CONFIG_VALUE_MAX + 1, false,
+		  "[admin] listen: value too long" },
+		{ "listen", 1100, false, "[admin] listen: value too long" },
+		{ "listen", 5000, false, "line too long" },
+	};
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *v = repeat_char('a', cases[i].len);
+		char *content = malloc(cases[i].len + 64);
+
+		assert_non_null(content);
+		snprintf(content, cases[i].len + 64, "[admin]\n%s = %s\n",
+			 cases[i].key, v);
+		assert_int_equal(load_string(&t, content, &cfg, &err),
+				 cases[i].ok ? 0 : -1);
+		if (cases[i].ok) {
+			assert_string_equal(cfg->admin.token, v);
+			kr_config_destroy(&cfg);
+		} else {
+			assert_error_at(&t, &err, 2, cases[i].err);
+		}
+		free(content);
+		free(v);
+	}
+}
+
+/* A primary of exactly KR_CONFIG_VALUE_MAX bytes, with surrounding
+ * blanks and an inline comment, reads the same as a short one. */
+static void
+test_config_long_value_at_limit(void **state)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+	char *v = repeat_char('h', KR_CONFIG_VALUE_MAX);
+	char *content = malloc(KR_CONFIG_VALUE_MAX + 128);
+
+	(void)state;
+	assert_non_null(content);
+	v[11] = ';'; /* not a comment: no blank before it */
+	snprintf(content, KR_CONFIG_VALUE_MAX + 128,
+		 "[shard.0]\n  primary =  %s   ; comment\nreplica:r1\n", v);
+	assert_int_equal(load_string(&t, content, &cfg, &err), 0);
+	assert_int_equal(cfg->n_shards, 1);
+	assert_string_equal(cfg->shards[0].primary, v);
+	assert_int_equal(cfg->shards[0].n_replicas, 1);
+	assert_string_equal(cfg->shards[0].replicas[0], "r1");
+	kr_config_destroy(&cfg);
+	free(content);
+	free(v);
+}
+
+struct error_case {
+	const char *content;
+	unsigned line;
+	const char *want;
+};
+
+static const struct error_case error_cases[] = {
+	{ "[workers]\ncount = 1\n[bogus]\nx = 1\n", 3,
+	  "unknown section [bogus]" },
+	{ "[workers]\n[bogus]\n[admin]\n", 2, "unknown section [bogus]" },
+	{ "[workers]\ncount = 1\nbogus = 2\n", 3,
+	  "[workers] bogus: unknown key" },
+	{ "[log]\nlevel = info\n; c\n\nlevel = debug\n", 5,
+	  "[log] level: duplicate key (first set on line 2)" },
+	{ "[workers]\ncount = 1\n[admin]\n[workers]\ncount = 2\n", 5,
+	  "[workers] count: duplicate key" },
+	{ "[workers]\r\n# c\r\n\r\nio_threads = many\r\n", 4,
+	  "[workers] io_threads: bad value 'many' (expected a whole number "
+	  "in 1..64)" },
+	{ "[workers]\nrestart_period = 1x\n", 2,
+	  "[workers] restart_period: bad value '1x' (expected a duration in "
+	  "ms (suffix ms, s or m) in 100ms..60m)" },
+	{ "[workers]\nmax_rss = 1x\n", 2,
+	  "[workers] max_rss: bad value '1x' (expected a size in bytes "
+	  "(suffix K, M or G))" },
+	{ "[workers]\ncount = \x01'\\x\n", 2, "bad value '\\x01\\x27\\x5cx'" },
+	{ "[workers\ncount = 1\n", 1, "syntax error" },
+	{ "[workers]\njunk\ncount = 99999\n", 2, "syntax error" },
+	{ "count = 1\n", 1, "count: key outside any [section]" },
+	{ "[workers]\ncount = 1\n\xef\xbb\xbf[admin]\n", 3,
+	  "syntax error" }, /* a BOM only counts on line 1 */
+	{ "[workers]\nco\x01nt = 1\n", 2, "[workers] co\\x01nt: unknown key" },
+	{ "[workers]\ncount = 1\0\n", 2, "NUL byte" },
+};
+
+static void
+test_config_errors_name_line(void **state)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]);
+	     i++) {
+		const struct error_case *c = &error_cases[i];
+		size_t len = strlen(c->content);
+
+		/* One case carries a NUL byte inside its line. */
+		if (strcmp(c->want, "NUL byte") == 0)
+			len += 2;
+		tmp_create(&t, c->content, len);
+		assert_int_equal(kr_config_load(t.path, &cfg, &err), -1);
+		assert_null(cfg);
+		tmp_remove(&t);
+		assert_error_at(&t, &err, c->line, c->want);
+	}
+}
+
+/* A long bad value is cut in the message; the message still names
+ * file, line and key. */
+static void
+test_config_error_echo_is_bounded(void **state)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+	char *v = repeat_char('9', 500);
+	char content[600];
+
+	(void)state;
+	snprintf(content, sizeof(content), "[workers]\ncount = %s\n", v);
+	assert_int_equal(load_string(&t, content, &cfg, &err), -1);
+	assert_error_at(&t, &err, 2, "[workers] count: bad value '999");
+	assert_non_null(strstr(err.msg, "...' (expected"));
+	assert_true(strlen(err.msg) < strlen(t.path) + 160);
+	free(v);
+}
+
+/* Indentation, BOM, CRLF, inline and long comments are all fine. */
+static void
+test_config_layout(void **state)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+	char content[2048];
+	char *comment = repeat_char('c', 600);
+
+	(void)state;
+	snprintf(content, sizeof(content),
+		 "\xef\xbb\xbf; top\r\n# %s\r\n  [workers]  ; w\r\n"
+		 "\tcount = 3 ; three\r\n   io_threads=7\r\n"
+		 "[admin] %s\nlisten: [::1]:99\n",
+		 comment, comment + 300);
+	assert_int_equal(load_string(&t, content, &cfg, &err), 0);
+	assert_int_equal(cfg->workers.count, 3);
+	assert_int_equal(cfg->workers.io_threads, 7);
+	assert_string_equal(cfg->admin.listen, "[::1]:99");
+	kr_config_destroy(&cfg);
+	free(comment);
+}
+
+static void
+test_config_shards(void **state)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+
+	(void)state;
+	assert_int_equal(load_string(&t,
+				     "[shard.1]\nprimary = host=b\n"
+				     "replica = host=b1\n[shard.0]\n"
+				     "replica = host=a1\nprimary = host=a\n"
+				     "replica = host=a2\nreplica = host=a3\n",
+				     &cfg, &err),
+			 0);
+	assert_int_equal(cfg->n_shards, 2);
+	assert_int_equal(cfg->shards[0].id, 0);
+	assert_string_equal(cfg->shards[0].primary, "host=a");
+	assert_int_equal(cfg->shards[0].n_replicas, 3);
+	assert_string_equal(cfg->shards[0].replicas[0], "host=a1");
+	assert_string_equal(cfg->shards[0].replicas[1], "host=a2");
+	assert_string_equal(cfg->shards[0].replicas[2], "host=a3");
+	assert_int_equal(cfg->shards[1].id, 1);
+	assert_string_equal(cfg->shards[1].primary, "host=b");
+	assert_int_equal(cfg->shards[1].n_replicas, 1);
+	assert_string_equal(cfg->shards[1].replicas[0], "host=b1");
+	kr_config_destroy(&cfg);
+}
+
+static const struct error_case shard_error_cases[] = {
+	{ "[shard.0]\nprimary = a\n\n[shard.2]\nprimary = c\n", 4,
+	  "[shard.2]: shard ids must be 0..n-1 without gaps: [shard.1] is "
+	  "missing" },
+	{ "[shard.1]\nprimary = a\n", 1, "[shard.0] is missing" },
+	{ "[shard.0]\nprimary = a\n[shard.1]\n[admin]\n", 3,
+	  "[shard.1] primary: missing" },
+	{ "[shard.0]\nreplica = r\n", 1, "[shard.0] primary: missing" },
+	{ "[shard.0]\nprimary = a\nprimary = b\n", 3,
+	  "[shard.0] primary: duplicate key (first set on line 2)" },
+	{ "[shard.0]\nprimary =\n", 2, "[shard.0] primary: bad value" },
+	{ "[shard.0]\nprimary = a\nreplica = \n", 3,
+	  "[shard.0] replica: bad value" },
+	{ "[shard.0]\nprimary = a\nport = 5\n", 3,
+	  "[shard.0] port: unknown key" },
+	{ "[shard.01]\n", 1, "unknown section [shard.01] (expected" },
+	{ "[shard.-1]\n", 1, "unknown section [shard.-1]" },
+	{ "[shard.]\n", 1, "unknown section [shard.]" },
+	{ "[shard.1024]\n", 1, "unknown section [shard.1024]" },
+	{ "[shard]\n", 1, "unknown section [shard]" },
+};
+
+static void
+test_config_shard_errors(void **state)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+
+	(void)state;
+	for (size_t i = 0;
+	     i < sizeof(shard_error_cases) / sizeof(shard_error_cases[0]);
+	     i++) {
+		const struct error_case *c = &shard_error_cases[i];
+
+		assert_int_equal(load_string(&t, c->content, &cfg, &err), -1);
+		assert_error_at(&t, &err, c->line, c->want);
+	}
+}
+
+/* KR_CONFIG_SHARDS_MAX shards and KR_CONFIG_REPLICAS_MAX replicas
+ * pass; one more replica fails ([shard.MAX] is the section test). */
+static void
+test_config_shard_limits(void **state)
+{
+	size_t size = KR_CONFIG_SHARDS_MAX * 48 + 32 * 32;
+	char *content = malloc(size);
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(content);
+	for (unsigned i = KR_CONFIG_SHARDS_MAX; i-- > 0;)
+		n += (size_t)snprintf(content + n, size - n,
+				      "[shard.%u]\nprimary = p%u\n", i, i);
+	for (unsigned i = 0; i < KR_CONFIG_REPLICAS_MAX; i++)
+		n += (size_t)snprintf(content + n, size - n, "replica = r%u\n",
+				      i);
+	assert_int_equal(load_string(&t, content, &cfg, &err), 0);
+	assert_int_equal(cfg->n_shards, KR_CONFIG_SHARDS_MAX);
+	assert_string_equal(cfg->shards[KR_CONFIG_SHARDS_MAX - 1].primary,
+			    "p1023");
+	assert_int_equal(cfg->shards[0].n_replicas, KR_CONFIG_REPLICAS_MAX);
+	assert_string_equal(cfg->shards[0].replicas[15], "r15");
+	kr_config_destroy(&cfg);
+	snprintf(content + n, size - n, "replica = one-too-many\n");
+	assert_int_equal(load_string(&t, content, &cfg, &err), -1);
+	assert_error_at(&t, &err,
+			2 * KR_CONFIG_SHARDS_MAX + KR_CONFIG_REPLICAS_MAX + 1,
+			"[shard.0] replica: too many replicas (max 16)");
+	free(content);
+}
+
+static void
+test_config_missing_file(void **state)
+{
+	struct kr_config *cfg = (struct kr_config *)&cfg;
+	struct kr_err err;
+
+	(void)state;
+	assert_int_equal(kr_config_load("/nonexistent/kurier.conf", &cfg, &err),
+			 -1);
+	assert_null(cfg);
+	assert_int_equal(err.kind, KR_ERR_NOT_FOUND);
+	assert_non_null(
+		strstr(err.msg, "/nonexistent/kurier.conf:0: cannot open"));
+}
+
+struct write_case {
+	const char *before, *section, *key, *value, *after;
+};
+
+static const struct write_case write_cases[] = {
+	/* Replace: other lines, comments and spacing kept byte for byte. */
+	{ "; top\n[admin]\n  token =  old ; x\nlisten = 127.0.0.1:1\n\n",
+	  "admin", "token", "0123456789abcdef0123456789abcdef",
+	  "; top\n[admin]\ntoken = 0123456789abcdef0123456789abcdef\n"
+	  "listen = 127.0.0.1:1\n\n" },
+	/* Same key name in another section is left alone. */
+	{ "[workers]\ncount=1\n[log]\ncount=2\n", "log", "count", "3",
+	  "[workers]\ncount=1\n[log]\ncount = 3\n" },
+	/* Insert after the header of an existing section. */
+	{ "# c\n[admin] ; a\nlisten = [::1]:8\n[log]\nlevel = info\n", "admin",
+	  "metrics_open", "yes",
+	  "# c\n[admin] ; a\nmetrics_open = yes\nlisten = [::1]:8\n[log]\n"
+	  "level = info\n" },
+	/* The header is the last line, without a newline. */
+	{ "[log]\nlevel = info\n[admin]", "admin", "metrics_open", "on",
+	  "[log]\nlevel = info\n[admin]\nmetrics_open = on\n" },
+	/* Append the section. */
+	{ "[log]\nlevel = info\n", "admin", "metrics_open", "no",
+	  "[log]\nlevel = info\n\n[admin]\nmetrics_open = no\n" },
+	{ "[log]\nlevel = info", "admin", "metrics_open", "no",
+	  "[log]\nlevel = info\n\n[admin]\nmetrics_open = no\n" },
+	{ "", "log", "level", "warn", "[log]\nlevel = warn\n" },
+	/* A commented-out key does not count. */
+	{ "[log]\n# level = debug\n", "log", "level", "error",
+	  "[log]\nlevel = error\n# level = debug\n" },
+};
+
+static void
+test_config_write_key(void **state)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(write_cases) / sizeof(write_cases[0]);
+	     i++) {
+		const struct write_case *c = &write_cases[i];
+		char *got;
+
+		tmp_create(&t, c->before, strlen(c->before));
+		if (kr_config_write_key(t.path, c->section, c->key, c->value,
+					&err) < 0)
+			fail_msg("case %zu: %s", i, err.msg);
+		got = read_file(t.path);
+		assert_string_equal(got, c->after);
+		free(got);
+		/* The result loads wherever the keys are real ones. */
+		if (strcmp(c->section, "admin") == 0 ||
+		    strcmp(c->key, "level") == 0) {
+			if (kr_config_load(t.path, &cfg, &err) < 0)
+				fail_msg("case %zu: %s", i, err.msg);
+			kr_config_destroy(&cfg);
+		}
+		tmp_remove(&t);
+	}
+}
+
+static void
+test_config_write_key_reload_and_mode(void **state)
+{
+	static const char token[] = "abcdefghijklmnopqrstuvwxyz_-0123";
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+	struct stat sb;
+	char tmp_name[64];
+
+	(void)state;
+	tmp_create(&t, "[admin]\nlisten = 127.0.0.1:9\n", 29);
+	assert_int_equal(chmod(t.path, 0640), 0);
+	assert_int_equal(
+		kr_config_write_key(t.path, "admin", "token", token, &err), 0);
+	assert_int_equal(stat(t.path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0640);
+	snprintf(tmp_name, sizeof(tmp_name), "%s.tmp.%ld", t.path,
+		 (long)getpid());
+	assert_int_not_equal(access(tmp_name, F_OK), 0);
+	assert_int_equal(kr_config_load(t.path, &cfg, &err), 0);
+	assert_string_equal(cfg->admin.token, token);
+	assert_string_equal(cfg->admin.listen, "127.0.0.1:9");
+	kr_config_destroy(&cfg);
+
+	/* Newlines would smuggle in extra lines; nothing is written. */
+	assert_int_equal(kr_config_write_key(t.path, "admin", "token",
+					     "a\n[log]\nlevel = debug", &err),
+			 -1);
+	assert_int_equal(
+		kr_config_write_key(t.path, "ad\nmin", "token", "x", &err), -1);
+	assert_int_equal(
+		kr_config_write_key(t.path, "admin", "to\rken", "x", &err), -1);
+	/* Nor what would not read back the same. */
+	assert_int_equal(
+		kr_config_write_key(t.path, "admin", "token", " pad", &err),
+		-1);
+	assert_int_equal(
+		kr_config_write_key(t.path, "admin", "token", "a ;c", &err),
+		-1);
+	assert_int_equal(
+		kr_config_write_key(t.path, "admin", "token", "", &err), -1);
+	assert_int_equal(kr_config_write_key(t.path, "admin", "a=b", "x", &err),
+			 -1);
+	assert_int_equal(kr_config_load(t.path, &cfg, &err), 0);
+	assert_string_equal(cfg->admin.token, token);
+	kr_config_destroy(&cfg);
+	tmp_remove(&t);
+
+	assert_int_equal(kr_config_write_key("/nonexistent/k.conf", "admin",
+					     "token", token, &err),
+			 -1);
+	assert_int_equal(err.kind, KR_ERR_NOT_FOUND);
+}
+
+static void
+test_config_parse_addr(void **state)
+{
+	static const struct {
+		const char *in;
+		int ret;
+		const char *host;
+		unsigned port;
+	} cases[] = {
+		{ "127.0.0.1:8081", 0, "127.0.0.1", 8081 },
+		{ "0.0.0.0:1", 0, "0.0.0.0", 1 },
+		{ "localhost:65535", 0, "localhost", 65535 },
+		{ "[::1]:8081", 0, "::1", 8081 },
+		{ "[2001:db8::1]:25", 0, "2001:db8::1", 25 },
+		{ "[::ffff:10.0.0.1]:80", 0, "::ffff:10.0.0.1", 80 },
+		{ "127.0.0.1:0", -1, NULL, 0 },
+		{ "127.0.0.1:65536", -1, NULL, 0 },
+		{ "127.0.0.1:080000", -1, NULL, 0 },
+		{ "127.0.0.1:", -1, NULL, 0 },
+		{ "127.0.0.1:+80", -1, NULL, 0 },
+		{ "127.0.0.1:8o", -1, NULL, 0 },
+		{ "127.0.0.1", -1, NULL, 0 },
+		{ ":8081", -1, NULL, 0 },
+		{ "256.0.0.1:80", -1, NULL, 0 },
+		{ "1.2.3:80", -1, NULL, 0 },
+		{ "example.com:80", -1, NULL, 0 },
+		{ "::1:8081", -1, NULL, 0 },
+		{ "[::1]8081", -1, NULL, 0 },
+		{ "[::1:8081", -1, NULL, 0 },
+		{ "[]:80", -1, NULL, 0 },
+		{ "[127.0.0.1]:80", -1, NULL, 0 },
+		{ "[localhost]:80", -1, NULL, 0 },
+		{ "[fe80::1%eth0]:80", -1, NULL, 0 },
+		{ "", -1, NULL, 0 },
+	};
+	char host[64], small[4];
+	unsigned port;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int ret;
+
+		host[0] = '\0';
+		port = 0;
+		ret = kr_config_parse_addr(cases[i].in, host, sizeof(host),
+					   &port);
+		if (ret != cases[i].ret)
+			fail_msg("'%s': got %d", cases[i].in, ret);
+		if (ret == 0) {
+			assert_string_equal(host, cases[i].host);
+			assert_int_equal(port, cases[i].port);
+		}
+	}
+	/* host_size counts the NUL: "::1" fits in 4, not in 3. */
+	assert_int_equal(kr_config_parse_addr("[::1]:1", small, 4, &port), 0);
+	assert_string_equal(small, "::1");
+	assert_int_equal(kr_config_parse_addr("[::1]:1", small, 3, &port), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_defaults),
+		cmocka_unit_test(test_config_example_matches_defaults),
+		cmocka_unit_test(test_config_values),
+		cmocka_unit_test(test_config_value_length),
+		cmocka_unit_test(test_config_long_value_at_limit),
+		cmocka_unit_test(test_config_errors_name_line),
+		cmocka_unit_test(test_config_error_echo_is_bounded),
+		cmocka_unit_test(test_config_layout),
+		cmocka_unit_test(test_config_shards),
+		cmocka_unit_test(test_config_shard_errors),
+		cmocka_unit_test(test_config_shard_limits),
+		cmocka_unit_test(test_config_missing_file),
+		cmocka_unit_test(test_config_write_key),
+		cmocka_unit_test(test_config_write_key_reload_and_mode),
+		cmocka_unit_test(test_config_parse_addr),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
