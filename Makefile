@@ -11,7 +11,7 @@
 BUILD ?= release
 O := build/$(BUILD)
 
-PKGS := libevent libevent_pthreads jansson inih openssl zlib
+PKGS := libevent libevent_pthreads jansson inih openssl zlib libpq libargon2 libcrypt
 TEST_PKGS := cmocka
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
@@ -36,7 +36,10 @@ LDFLAGS_ALL = -pthread $(MODE_LDFLAGS) $(LDFLAGS)
 # Layers, lowest first; each becomes one static archive.
 LAYERS := lib proto storage antispam admin
 layer_src = $(filter-out %_main.c,$(wildcard $(1)/*.c))
-layer_obj = $(patsubst %.c,$(O)/%.o,$(call layer_src,$(1)))
+# storage/ also carries its SQL migrations, embedded as generated C.
+GEN_MIGRATIONS := $(O)/gen/storage/migrations_data.c
+layer_gen = $(if $(filter storage,$(1)),$(GEN_MIGRATIONS:.c=.o))
+layer_obj = $(patsubst %.c,$(O)/%.o,$(call layer_src,$(1))) $(call layer_gen,$(1))
 layer_lib = $(O)/lib$(1).a
 ARCHIVES := $(foreach l,$(LAYERS),$(if $(call layer_src,$(l)),$(call layer_lib,$(l))))
 # Link order is the reverse of the layer order.
@@ -45,7 +48,7 @@ LINK_ARCHIVES := $(foreach l,admin antispam storage proto lib,$(filter $(call la
 SERVER_SRC := $(filter-out server/%_main.c,$(wildcard server/*.c))
 SERVER_OBJ := $(patsubst %.c,$(O)/%.o,$(SERVER_SRC))
 SERVER_LIB := $(O)/libserver.a
-PROGRAMS := $(O)/kurierd
+PROGRAMS := $(O)/kurierd $(O)/kurier
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
@@ -75,6 +78,19 @@ $(SERVER_LIB): $(SERVER_OBJ)
 $(O)/kurierd: $(O)/server/kurierd_main.o $(SERVER_LIB) $(LINK_ARCHIVES)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(O)/kurier: $(O)/server/kurier_main.o $(SERVER_LIB) $(LINK_ARCHIVES)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(GEN_MIGRATIONS): ops/embed-sql.sh $(wildcard storage/sql/*.sql)
+	@mkdir -p $(@D)
+	@echo "  GEN     $@"
+	$(Q)ops/embed-sql.sh storage/sql >$@.tmp && mv $@.tmp $@
+
+$(GEN_MIGRATIONS:.c=.o): $(GEN_MIGRATIONS)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(SERVER_LIB) $(LINK_ARCHIVES)
 	@mkdir -p $(@D)

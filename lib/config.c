@@ -1,6 +1,7 @@
 /* Configuration: inih splits the file into sections and key = value
- * pairs; one schema table below gives each key its type, range,
- * default and place in struct kr_config. */
+ * pairs; the schema table (config_schema.c) gives each key its type,
+ * range, default and place in struct kr_config. The checks that span
+ * keys (shard ids, bucket ranges, pool watermarks) run at the end. */
 #include "lib/config.h"
 
 #include <arpa/inet.h>
@@ -16,95 +17,16 @@
 #include <unistd.h>
 
 #include "lib/config_line.h"
+#include "lib/config_schema.h"
 #include "lib/limits.h"
 
-#define CONFIG_STR(x) #x
-#define CONFIG_XSTR(x) CONFIG_STR(x)
-#define CONFIG_FIELD(f) \
-	offsetof(struct kr_config, f), sizeof(((struct kr_config *)0)->f)
-#define CONFIG_SHARD_FIELD(f)                \
-	offsetof(struct kr_config_shard, f), \
-		sizeof(((struct kr_config_shard *)0)->f)
-
 #define CONFIG_SYNTAX_MSG "syntax error (expected [section] or key = value)"
-
-enum config_type {
-	CONFIG_UINT,	 /* decimal, min..max */
-	CONFIG_SIZE,	 /* bytes, suffix K/M/G */
-	CONFIG_DURATION, /* ms, suffix ms/s/m */
-	CONFIG_BOOL,
-	CONFIG_STRING, /* length min..max, no control bytes */
-	CONFIG_TOKEN,  /* length min..max of [A-Za-z0-9_-] */
-	CONFIG_ADDR,   /* kr_config_parse_addr */
-	CONFIG_LEVEL,  /* kr_log_level_parse */
-};
-
-enum {
-	CONFIG_F_REPEAT = 1 << 0, /* each line appends (shard replicas) */
-	CONFIG_F_SECRET = 1 << 1, /* never echoed in errors, wiped on free */
-};
-
-struct config_key {
-	const char *section; /* "shard" stands for every [shard.N] */
-	const char *key;
-	enum config_type type;
-	uint64_t min, max;
-	const char *def; /* NULL: no default */
-	size_t offset;	 /* into struct kr_config or kr_config_shard */
-	size_t width;
-	unsigned flags;
-};
-
-/* KR_MAX_RSS_DEFAULT is an expression, not a literal; the unit test
- * pins "512M" to it. Every shard needs a primary (config_finish_shards). */
-static const struct config_key config_keys[] = {
-	{ "workers", "count", CONFIG_UINT, 0, KR_WORKERS_MAX, "0",
-	  CONFIG_FIELD(workers.count), 0 },
-	{ "workers", "max_requests", CONFIG_UINT, 0, UINT64_MAX, "0",
-	  CONFIG_FIELD(workers.max_requests), 0 },
-	{ "workers", "max_rss", CONFIG_SIZE, 0, UINT64_MAX, "512M",
-	  CONFIG_FIELD(workers.max_rss), 0 },
-	{ "workers", "restart_intensity", CONFIG_UINT, 1, 1000,
-	  CONFIG_XSTR(KR_RESTART_INTENSITY_DEFAULT),
-	  CONFIG_FIELD(workers.restart_intensity), 0 },
-	{ "workers", "restart_period", CONFIG_DURATION, 100, 3600000,
-	  CONFIG_XSTR(KR_RESTART_PERIOD_MS_DEFAULT),
-	  CONFIG_FIELD(workers.restart_period_ms), 0 },
-	{ "workers", "drain_timeout", CONFIG_DURATION, 100, 600000,
-	  CONFIG_XSTR(KR_DRAIN_TIMEOUT_MS_DEFAULT),
-	  CONFIG_FIELD(workers.drain_timeout_ms), 0 },
-	{ "workers", "io_threads", CONFIG_UINT, 1, KR_IO_THREADS_MAX,
-	  CONFIG_XSTR(KR_IO_THREADS_DEFAULT), CONFIG_FIELD(workers.io_threads),
-	  0 },
-	{ "workers", "io_queue", CONFIG_UINT, 1, KR_POOL_QUEUE_MAX,
-	  CONFIG_XSTR(KR_POOL_QUEUE_DEFAULT), CONFIG_FIELD(workers.io_queue),
-	  0 },
-	{ "workers", "cpu_queue", CONFIG_UINT, 1, KR_POOL_QUEUE_MAX,
-	  CONFIG_XSTR(KR_POOL_QUEUE_DEFAULT), CONFIG_FIELD(workers.cpu_queue),
-	  0 },
-	{ "workers", "cpu_inline_max", CONFIG_SIZE, 0, 1 << 20,
-	  CONFIG_XSTR(KR_CPU_INLINE_MAX_DEFAULT),
-	  CONFIG_FIELD(workers.cpu_inline_max), 0 },
-	{ "admin", "listen", CONFIG_ADDR, 0, 0, "127.0.0.1:8081",
-	  CONFIG_FIELD(admin.listen), 0 },
-	{ "admin", "token", CONFIG_TOKEN, 32, 256, NULL,
-	  CONFIG_FIELD(admin.token), CONFIG_F_SECRET },
-	{ "admin", "metrics_open", CONFIG_BOOL, 0, 0, "false",
-	  CONFIG_FIELD(admin.metrics_open), 0 },
-	{ "log", "level", CONFIG_LEVEL, 0, 0, "info", CONFIG_FIELD(log.level),
-	  0 },
-	{ "shard", "primary", CONFIG_STRING, 1, KR_CONFIG_VALUE_MAX, NULL,
-	  CONFIG_SHARD_FIELD(primary), CONFIG_F_SECRET },
-	{ "shard", "replica", CONFIG_STRING, 1, KR_CONFIG_VALUE_MAX, NULL,
-	  CONFIG_SHARD_FIELD(replicas), CONFIG_F_REPEAT | CONFIG_F_SECRET },
-};
-
-#define CONFIG_N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
 struct config_slot {
 	struct kr_config_shard shard;
 	unsigned line; /* first [shard.N] header */
-	unsigned primary_line;
+	/* Where each shard key was set (0 = not set), by shard index. */
+	unsigned key_lines[KR_CONFIG_SCHEMA_SHARD_KEYS];
 	bool present;
 };
 
@@ -119,12 +41,11 @@ struct config_parse {
 	/* Set by the reader for a line too long for inih's buffer: the
 	 * handler call for that line takes its value from here. */
 	const char *long_value;
-	unsigned key_lines[CONFIG_N_KEYS]; /* where each key was set */
-	struct config_slot *slots;	   /* KR_CONFIG_SHARDS_MAX, lazily */
+	unsigned key_lines[KR_CONFIG_SCHEMA_KEYS_MAX]; /* where set, 0 = not */
+	struct config_slot *slots; /* KR_CONFIG_SHARDS_MAX, lazily */
 	char line[KR_CONFIG_LINE_MAX];
 };
 
-/* "<path><at>: <what>: <strerror(errno)>" */
 /* Fails the load with "<file>:<line>: <message>"; the first error
  * wins because the reader stops feeding inih afterwards. */
 static int __attribute__((format(printf, 3, 4)))
@@ -143,235 +64,12 @@ config_fail(struct config_parse *st, unsigned line, const char *fmt, ...)
 }
 
 static int
-config_parse_digits(const char **s, uint64_t *n_r)
-{
-	const char *p = *s;
-	uint64_t n = 0;
-
-	if (!isdigit((unsigned char)*p))
-		return -1;
-	for (; isdigit((unsigned char)*p); p++) {
-		unsigned d = (unsigned)(*p - '0');
-
-		if (n > (UINT64_MAX - d) / 10)
-			return -1;
-		n = n * 10 + d;
-	}
-	*s = p;
-	*n_r = n;
-	return 0;
-}
-
-static uint64_t
-config_suffix_mult(enum config_type type, const char *suffix)
-{
-	if (*suffix == '\0')
-		return 1;
-	if (type == CONFIG_SIZE && suffix[1] == '\0') {
-		switch (tolower((unsigned char)*suffix)) {
-		case 'k':
-			return 1ULL << 10;
-		case 'm':
-			return 1ULL << 20;
-		case 'g':
-			return 1ULL << 30;
-		default:
-			return 0;
-		}
-	}
-	if (type == CONFIG_DURATION) {
-		if (strcmp(suffix, "ms") == 0)
-			return 1;
-		if (strcmp(suffix, "s") == 0)
-			return 1000;
-		if (strcmp(suffix, "m") == 0)
-			return 60000;
-	}
-	return 0;
-}
-
-/* Digits with the suffixes the type allows; overflow is an error. */
-static int
-config_parse_number(enum config_type type, const char *s, uint64_t *n_r)
-{
-	uint64_t n, mult;
-
-	if (config_parse_digits(&s, &n) < 0)
-		return -1;
-	mult = config_suffix_mult(type, s);
-	if (mult == 0 || n > UINT64_MAX / mult)
-		return -1;
-	*n_r = n * mult;
-	return 0;
-}
-
-static int
-config_parse_bool(const char *s, bool *b_r)
-{
-	static const char *const yes[] = { "true", "yes", "on", "1" };
-	static const char *const no[] = { "false", "no", "off", "0" };
-
-	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (strcasecmp(s, yes[i]) == 0) {
-			*b_r = true;
-			return 0;
-		}
-		if (strcasecmp(s, no[i]) == 0) {
-			*b_r = false;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static bool
-config_string_ok(const struct config_key *k, const char *s)
-{
-	size_t len = strlen(s);
-
-	if (len < k->min || len > k->max)
-		return false;
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (k->type == CONFIG_TOKEN && !isalnum(c) && c != '_' &&
-		    c != '-')
-			return false;
-		if (c < 0x20 || c == 0x7f)
-			return false;
-	}
-	return true;
-}
-
-static void
-config_store_uint(char *dst, size_t width, uint64_t n)
-{
-	if (width == sizeof(uint64_t)) {
-		memcpy(dst, &n, sizeof(n));
-	} else {
-		unsigned u = (unsigned)n;
-
-		kr_assert(width == sizeof(unsigned) && n <= UINT32_MAX);
-		memcpy(dst, &u, sizeof(u));
-	}
-}
-
-static void
-config_free_string(const struct config_key *k, char *s)
-{
-	if (s != NULL && (k->flags & CONFIG_F_SECRET))
-		explicit_bzero(s, strlen(s));
-	free(s);
-}
-
-/* Parses value for key k into base + k->offset; -1 if it is bad. */
-static int
-config_store(const struct config_key *k, char *base, const char *value)
-{
-	char *dst = base + k->offset, *old;
-	uint64_t n;
-	bool b;
-	enum kr_log_level level;
-
-	switch (k->type) {
-	case CONFIG_UINT:
-	case CONFIG_SIZE:
-	case CONFIG_DURATION:
-		if (config_parse_number(k->type, value, &n) < 0 || n < k->min ||
-		    n > k->max)
-			return -1;
-		config_store_uint(dst, k->width, n);
-		return 0;
-	case CONFIG_BOOL:
-		if (config_parse_bool(value, &b) < 0)
-			return -1;
-		memcpy(dst, &b, sizeof(b));
-		return 0;
-	case CONFIG_LEVEL:
-		if (kr_log_level_parse(value, &level) < 0)
-			return -1;
-		memcpy(dst, &level, sizeof(level));
-		return 0;
-	case CONFIG_ADDR:
-		if (kr_config_parse_addr(value, NULL, 0, NULL) < 0)
-			return -1;
-		break;
-	case CONFIG_STRING:
-	case CONFIG_TOKEN:
-		if (!config_string_ok(k, value))
-			return -1;
-		break;
-	}
-	kr_assert(k->width == sizeof(char *));
-	memcpy(&old, dst, sizeof(old));
-	config_free_string(k, old);
-	old = kr_xstrdup(value);
-	memcpy(dst, &old, sizeof(old));
-	return 0;
-}
-
-/* Sizes and durations read back the way one would write them. */
-static void
-config_format_number(enum config_type type, uint64_t n, char *buf, size_t size)
-{
-	static const struct {
-		enum config_type type;
-		uint64_t unit;
-		const char *suffix;
-	} units[] = {
-		{ CONFIG_SIZE, 1ULL << 30, "G" },
-		{ CONFIG_SIZE, 1ULL << 20, "M" },
-		{ CONFIG_SIZE, 1ULL << 10, "K" },
-		{ CONFIG_DURATION, 60000, "m" },
-		{ CONFIG_DURATION, 1000, "s" },
-		{ CONFIG_DURATION, 1, "ms" },
-	};
-
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (units[i].type == type && n != 0 && n % units[i].unit == 0) {
-			snprintf(buf, size, "%llu%s",
-				 (unsigned long long)(n / units[i].unit),
-				 units[i].suffix);
-			return;
-		}
-	}
-	snprintf(buf, size, "%llu", (unsigned long long)n);
-}
-
-static const char *
-config_expect(const struct config_key *k, char *buf, size_t size)
-{
-	static const char *const what[] = {
-		[CONFIG_UINT] = "a whole number",
-		[CONFIG_SIZE] = "a size in bytes (suffix K, M or G)",
-		[CONFIG_DURATION] = "a duration in ms (suffix ms, s or m)",
-		[CONFIG_BOOL] = "true, false, yes, no, on, off, 1 or 0",
-		[CONFIG_STRING] = "a string without control characters",
-		[CONFIG_TOKEN] = "characters A-Z a-z 0-9 _ -",
-		[CONFIG_ADDR] = "ip:port, [ipv6]:port or localhost:port",
-		[CONFIG_LEVEL] = "debug, info, warn or error",
-	};
-	char lo[32], hi[32];
-
-	if (k->type == CONFIG_BOOL || k->type == CONFIG_ADDR ||
-	    k->type == CONFIG_LEVEL || (k->min == 0 && k->max == UINT64_MAX)) {
-		snprintf(buf, size, "%s", what[k->type]);
-		return buf;
-	}
-	config_format_number(k->type, k->min, lo, sizeof(lo));
-	config_format_number(k->type, k->max, hi, sizeof(hi));
-	snprintf(buf, size, "%s%s%s..%s", what[k->type],
-		 k->type >= CONFIG_STRING ? ", length " : " in ", lo, hi);
-	return buf;
-}
-
-static int
 config_bad_value(struct config_parse *st, const char *section,
-		 const struct config_key *k, const char *value)
+		 const struct kr_config_key *k, const char *value)
 {
 	char echo[KR_CONFIG_ECHO_MAX + 4], expect[128];
 
-	if (k->flags & CONFIG_F_SECRET)
+	if (k->flags & KR_CONFIG_F_SECRET)
 		snprintf(echo, sizeof(echo), "<%zu bytes, not shown>",
 			 strlen(value));
 	else
@@ -379,7 +77,7 @@ config_bad_value(struct config_parse *st, const char *section,
 	return config_fail(st, st->lineno,
 			   "[%s] %s: bad value '%s' (expected %s)", section,
 			   k->key, echo,
-			   config_expect(k, expect, sizeof(expect)));
+			   kr_config_schema_expect(k, expect, sizeof(expect)));
 }
 
 /* "shard.N": N decimal without leading zeros, below the shard limit. */
@@ -410,10 +108,10 @@ config_section(const char *name, unsigned *shard_id_r)
 {
 	if (config_shard_id(name, shard_id_r) == 0)
 		return "shard";
-	for (size_t i = 0; i < CONFIG_N_KEYS; i++) {
-		if (strcmp(config_keys[i].section, "shard") != 0 &&
-		    strcmp(config_keys[i].section, name) == 0)
-			return config_keys[i].section;
+	for (size_t i = 0; i < kr_config_schema_n_keys; i++) {
+		if (strcmp(kr_config_schema_keys[i].section, "shard") != 0 &&
+		    strcmp(kr_config_schema_keys[i].section, name) == 0)
+			return kr_config_schema_keys[i].section;
 	}
 	return NULL;
 }
@@ -449,32 +147,23 @@ config_shard_slot(struct config_parse *st, unsigned id)
 	return slot;
 }
 
-static const struct config_key *
-config_find_key(const char *section, const char *key)
-{
-	for (size_t i = 0; i < CONFIG_N_KEYS; i++) {
-		if (strcmp(config_keys[i].section, section) == 0 &&
-		    strcmp(config_keys[i].key, key) == 0)
-			return &config_keys[i];
-	}
-	return NULL;
-}
-
 static int
 config_apply_shard(struct config_parse *st, const char *section,
-		   const struct config_key *k, unsigned id, const char *value)
+		   const struct kr_config_key *k, unsigned id,
+		   const char *value)
 {
 	struct config_slot *slot = config_shard_slot(st, id);
 	struct kr_config_shard *shard = &slot->shard;
+	unsigned *line = &slot->key_lines[kr_config_schema_shard_index(k)];
 
-	if (!(k->flags & CONFIG_F_REPEAT)) {
-		if (slot->primary_line != 0)
+	if (!(k->flags & KR_CONFIG_F_REPEAT)) {
+		if (*line != 0)
 			return config_fail(st, st->lineno,
 					   "[%s] %s: duplicate key (first set "
 					   "on line %u)",
-					   section, k->key, slot->primary_line);
-		slot->primary_line = st->lineno;
-		if (config_store(k, (char *)shard, value) < 0)
+					   section, k->key, *line);
+		*line = st->lineno;
+		if (kr_config_schema_store(k, (char *)shard, value) < 0)
 			return config_bad_value(st, section, k, value);
 		return 0;
 	}
@@ -482,7 +171,7 @@ config_apply_shard(struct config_parse *st, const char *section,
 		return config_fail(st, st->lineno,
 				   "[%s] %s: too many replicas (max %d)",
 				   section, k->key, KR_CONFIG_REPLICAS_MAX);
-	if (!config_string_ok(k, value))
+	if (!kr_config_schema_string_ok(k, value))
 		return config_bad_value(st, section, k, value);
 	shard->replicas =
 		kr_xrealloc(shard->replicas,
@@ -495,7 +184,7 @@ static int
 config_apply(struct config_parse *st, const char *section, const char *name,
 	     const char *value)
 {
-	const struct config_key *k;
+	const struct kr_config_key *k;
 	const char *canon;
 	char echo[KR_CONFIG_ECHO_MAX + 4];
 	size_t idx;
@@ -508,7 +197,7 @@ config_apply(struct config_parse *st, const char *section, const char *name,
 	canon = config_section(section, &id);
 	if (canon == NULL)
 		return config_unknown_section(st, section);
-	k = config_find_key(canon, name);
+	k = kr_config_schema_find(canon, name);
 	if (k == NULL)
 		return config_fail(
 			st, st->lineno, "[%s] %s: unknown key", section,
@@ -520,14 +209,14 @@ config_apply(struct config_parse *st, const char *section, const char *name,
 			name, strlen(value), KR_CONFIG_VALUE_MAX);
 	if (strcmp(canon, "shard") == 0)
 		return config_apply_shard(st, section, k, id, value);
-	idx = (size_t)(k - config_keys);
+	idx = (size_t)(k - kr_config_schema_keys);
 	if (st->key_lines[idx] != 0)
 		return config_fail(st, st->lineno,
 				   "[%s] %s: duplicate key (first set on line "
 				   "%u)",
 				   section, name, st->key_lines[idx]);
 	st->key_lines[idx] = st->lineno;
-	if (config_store(k, (char *)st->cfg, value) < 0)
+	if (kr_config_schema_store(k, (char *)st->cfg, value) < 0)
 		return config_bad_value(st, section, k, value);
 	return 0;
 }
@@ -653,11 +342,12 @@ config_read(char *str, int num, void *stream)
 static void
 config_free_shard(struct kr_config_shard *shard)
 {
-	const struct config_key *k = config_find_key("shard", "primary");
+	const struct kr_config_key *k =
+		kr_config_schema_find("shard", "primary");
 
-	config_free_string(k, shard->primary);
+	kr_config_schema_free_string(k, shard->primary);
 	for (unsigned i = 0; i < shard->n_replicas; i++)
-		config_free_string(k, shard->replicas[i]);
+		kr_config_schema_free_string(k, shard->replicas[i]);
 	free(shard->replicas);
 }
 
@@ -674,8 +364,208 @@ config_free_slots(struct config_parse *st)
 	st->slots = NULL;
 }
 
-/* Shard ids must be exactly 0..n-1, each with a primary; the shards
- * then move from the slots into cfg. */
+/* One side of a "lo <= hi" rule between two keys, for the message. */
+struct config_bound {
+	const char *section; /* "storage", "shard.3" */
+	const char *key;
+	unsigned line; /* 0 = the default */
+	double value;
+};
+
+/* Names whichever of the two was set last: that line broke the rule.
+ * strict: lo < hi is required, else lo <= hi. */
+static int
+config_order(struct config_parse *st, const struct config_bound *lo,
+	     const struct config_bound *hi, bool strict)
+{
+	const struct config_bound *at = hi->line >= lo->line ? hi : lo;
+	const struct config_bound *other = at == hi ? lo : hi;
+	const char *rel =
+		at == hi ? (strict ? ">" : ">=") : (strict ? "<" : "<=");
+
+	if (strict ? lo->value < hi->value : lo->value <= hi->value)
+		return 0;
+	if (strcmp(at->section, other->section) == 0)
+		return config_fail(st, at->line,
+				   "[%s] %s: %g must be %s %s = %g",
+				   at->section, at->key, at->value, rel,
+				   other->key, other->value);
+	return config_fail(st, at->line, "[%s] %s: %g must be %s [%s] %s = %g",
+			   at->section, at->key, at->value, rel, other->section,
+			   other->key, other->value);
+}
+
+static unsigned
+config_storage_line(const struct config_parse *st, const char *key)
+{
+	const struct kr_config_key *k = kr_config_schema_find("storage", key);
+
+	return st->key_lines[k - kr_config_schema_keys];
+}
+
+static int
+config_check_storage(struct config_parse *st)
+{
+	const struct kr_config *cfg = st->cfg;
+	struct config_bound lo = { "storage", "pool_low",
+				   config_storage_line(st, "pool_low"),
+				   cfg->storage.pool_low };
+	struct config_bound hi = { "storage", "pool_high",
+				   config_storage_line(st, "pool_high"),
+				   cfg->storage.pool_high };
+	struct config_bound alo = { "storage", "aperture_low",
+				    config_storage_line(st, "aperture_low"),
+				    cfg->storage.aperture_low };
+	struct config_bound ahi = { "storage", "aperture_high",
+				    config_storage_line(st, "aperture_high"),
+				    cfg->storage.aperture_high };
+
+	if (config_order(st, &lo, &hi, false) < 0)
+		return -1;
+	return config_order(st, &alo, &ahi, true);
+}
+
+/* A shard without its own pool_low/pool_high/pool_queue takes the
+ * [storage] value, wherever [storage] is in the file. */
+static void
+config_resolve_pool(struct config_parse *st, struct config_slot *slot,
+		    const char *key, unsigned *field, unsigned storage_value,
+		    struct config_bound *b_r, char *section)
+{
+	const struct kr_config_key *k = kr_config_schema_find("shard", key);
+	unsigned line = slot->key_lines[kr_config_schema_shard_index(k)];
+
+	if (line == 0) {
+		*field = storage_value;
+		line = config_storage_line(st, key);
+		b_r->section = "storage";
+	} else {
+		b_r->section = section;
+	}
+	b_r->key = key;
+	b_r->line = line;
+	b_r->value = *field;
+}
+
+static int
+config_finish_pools(struct config_parse *st, unsigned n)
+{
+	const struct kr_config *cfg = st->cfg;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct config_slot *slot = &st->slots[i];
+		struct config_bound lo, hi, q;
+		char section[32];
+
+		snprintf(section, sizeof(section), "shard.%u", i);
+		config_resolve_pool(st, slot, "pool_low", &slot->shard.pool_low,
+				    cfg->storage.pool_low, &lo, section);
+		config_resolve_pool(st, slot, "pool_high",
+				    &slot->shard.pool_high,
+				    cfg->storage.pool_high, &hi, section);
+		config_resolve_pool(st, slot, "pool_queue",
+				    &slot->shard.pool_queue,
+				    cfg->storage.pool_queue, &q, section);
+		if (config_order(st, &lo, &hi, false) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+struct config_range {
+	unsigned lo, hi, id, line;
+};
+
+static int
+config_range_cmp(const void *a, const void *b)
+{
+	const struct config_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Sorted by their first bucket, the ranges must follow each other from
+ * 0 to KR_SHARD_BUCKETS - 1 with neither gap nor overlap. */
+static int
+config_tile_buckets(struct config_parse *st, struct config_range *r, unsigned n)
+{
+	unsigned next = 0;
+
+	qsort(r, n, sizeof(*r), config_range_cmp);
+	for (unsigned i = 0; i < n; i++) {
+		if (r[i].lo < next) {
+			const struct config_range *a = &r[i - 1], *b = &r[i];
+
+			if (a->line > b->line) {
+				a = &r[i];
+				b = &r[i - 1];
+			}
+			return config_fail(st, b->line,
+					   "[shard.%u] buckets: %u-%u overlaps "
+					   "[shard.%u] buckets %u-%u",
+					   b->id, b->lo, b->hi, a->id, a->lo,
+					   a->hi);
+		}
+		if (r[i].lo > next)
+			return config_fail(st, r[i].line,
+					   "[shard.%u] buckets: %u-%u leaves "
+					   "buckets %u-%u without a shard",
+					   r[i].id, r[i].lo, r[i].hi, next,
+					   r[i].lo - 1);
+		next = r[i].hi + 1;
+	}
+	if (next < KR_SHARD_BUCKETS)
+		return config_fail(st, r[n - 1].line,
+				   "[shard.%u] buckets: %u-%u leaves buckets "
+				   "%u-%u without a shard",
+				   r[n - 1].id, r[n - 1].lo, r[n - 1].hi, next,
+				   KR_SHARD_BUCKETS - 1);
+	return 0;
+}
+
+/* Either no shard names its buckets (an even split) or every one does
+ * and together they tile all buckets. */
+static int
+config_finish_buckets(struct config_parse *st, unsigned n)
+{
+	unsigned idx = kr_config_schema_shard_index(
+		kr_config_schema_find("shard", "buckets"));
+	unsigned i, set = 0;
+	struct config_range *r;
+	int ret;
+
+	for (i = 0; i < n; i++)
+		set += st->slots[i].key_lines[idx] != 0;
+	if (set == 0) {
+		for (i = 0; i < n; i++) {
+			st->slots[i].shard.bucket_lo = i * KR_SHARD_BUCKETS / n;
+			st->slots[i].shard.bucket_hi =
+				(i + 1) * KR_SHARD_BUCKETS / n - 1;
+		}
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		if (st->slots[i].key_lines[idx] == 0)
+			return config_fail(
+				st, st->slots[i].line,
+				"[shard.%u] buckets: missing (when "
+				"one shard sets buckets, every shard "
+				"must)",
+				i);
+	}
+	r = kr_xcalloc(n, sizeof(*r));
+	for (i = 0; i < n; i++)
+		r[i] = (struct config_range){ st->slots[i].shard.bucket_lo,
+					      st->slots[i].shard.bucket_hi, i,
+					      st->slots[i].key_lines[idx] };
+	ret = config_tile_buckets(st, r, n);
+	free(r);
+	return ret;
+}
+
+/* Shard ids must be exactly 0..n-1, each with a primary, bucket ranges
+ * and resolved pool sizes; the shards then move from the slots into
+ * cfg. */
 static int
 config_finish_shards(struct config_parse *st)
 {
@@ -702,6 +592,8 @@ config_finish_shards(struct config_parse *st)
 					   "shard needs one)",
 					   i);
 	}
+	if (config_finish_buckets(st, n) < 0 || config_finish_pools(st, n) < 0)
+		return -1;
 	st->cfg->shards = kr_xcalloc(n, sizeof(*st->cfg->shards));
 	for (i = 0; i < n; i++) {
 		st->cfg->shards[i] = st->slots[i].shard;
@@ -715,12 +607,12 @@ config_finish_shards(struct config_parse *st)
 static void
 config_set_defaults(struct kr_config *cfg)
 {
-	for (size_t i = 0; i < CONFIG_N_KEYS; i++) {
-		const struct config_key *k = &config_keys[i];
+	for (size_t i = 0; i < kr_config_schema_n_keys; i++) {
+		const struct kr_config_key *k = &kr_config_schema_keys[i];
 
 		if (k->def == NULL || strcmp(k->section, "shard") == 0)
 			continue;
-		if (config_store(k, (char *)cfg, k->def) < 0)
+		if (kr_config_schema_store(k, (char *)cfg, k->def) < 0)
 			kr_panic("config: bad default for [%s] %s", k->section,
 				 k->key);
 	}
@@ -740,7 +632,7 @@ config_parse_stream(struct config_parse *st)
 		config_fail(st, (unsigned)ret, CONFIG_SYNTAX_MSG);
 	else if (ret < 0 && !st->failed)
 		config_fail(st, 0, "parse failed (inih error %d)", ret);
-	if (!st->failed)
+	if (!st->failed && config_check_storage(st) == 0)
 		config_finish_shards(st);
 }
 
@@ -784,16 +676,17 @@ kr_config_destroy(struct kr_config **cfgp)
 
 	if (cfg == NULL)
 		return;
-	for (size_t i = 0; i < CONFIG_N_KEYS; i++) {
-		const struct config_key *k = &config_keys[i];
+	for (size_t i = 0; i < kr_config_schema_n_keys; i++) {
+		const struct kr_config_key *k = &kr_config_schema_keys[i];
 		char *s;
 
 		if (strcmp(k->section, "shard") == 0 ||
-		    (k->type != CONFIG_STRING && k->type != CONFIG_TOKEN &&
-		     k->type != CONFIG_ADDR))
+		    (k->type != KR_CONFIG_T_STRING &&
+		     k->type != KR_CONFIG_T_TOKEN &&
+		     k->type != KR_CONFIG_T_ADDR))
 			continue;
 		memcpy(&s, (char *)cfg + k->offset, sizeof(s));
-		config_free_string(k, s);
+		kr_config_schema_free_string(k, s);
 	}
 	for (unsigned i = 0; i < cfg->n_shards; i++)
 		config_free_shard(&cfg->shards[i]);

@@ -19,6 +19,24 @@ struct kr_config_shard {
 	char *primary;	 /* libpq conninfo, required */
 	char **replicas; /* one per `replica =` line, in file order */
 	unsigned n_replicas;
+	/* Placement buckets bucket_lo..bucket_hi (inclusive) of
+	 * KR_SHARD_BUCKETS: `buckets = LO-HI`, or an even split when no
+	 * shard names its range. The ranges of all shards tile
+	 * 0..KR_SHARD_BUCKETS-1 exactly. */
+	unsigned bucket_lo, bucket_hi;
+	/* The [storage] values unless this shard overrides them; always
+	 * resolved after loading. */
+	unsigned pool_low, pool_high, pool_queue;
+};
+
+enum kr_config_pool {
+	KR_CONFIG_POOL_WATERMARK,
+	KR_CONFIG_POOL_SINGLETON,
+};
+
+enum kr_config_balancer {
+	KR_CONFIG_BALANCER_HEAP,
+	KR_CONFIG_BALANCER_APERTURE,
 };
 
 struct kr_config {
@@ -47,6 +65,26 @@ struct kr_config {
 	struct {
 		enum kr_log_level level;
 	} log;
+
+	/* SPEC.md §4: connection manager, pools, balancers, group commit.
+	 * pool_high >= pool_low and aperture_low < aperture_high hold. */
+	struct {
+		unsigned connect_timeout_ms;
+		unsigned query_timeout_ms;
+		enum kr_config_pool pool;
+		unsigned pool_low;   /* connections kept open per node */
+		unsigned pool_high;  /* connections opened at most per node */
+		unsigned pool_queue; /* requests waiting for a connection */
+		unsigned pool_queue_timeout_ms;
+		unsigned circuit_failures; /* failures in a row that open it */
+		unsigned circuit_probe_ms; /* between probes while open */
+		enum kr_config_balancer balancer;
+		double aperture_low; /* outstanding requests per node */
+		double aperture_high;
+		unsigned read_your_writes_ms;	/* 0 = replicas read at once */
+		unsigned group_commit_max;	/* messages per commit */
+		unsigned group_commit_inflight; /* commits per shard at once */
+	} storage;
 
 	struct kr_config_shard *shards; /* sorted by id */
 	unsigned n_shards;

@@ -47,6 +47,7 @@ kr_err_kind_name(enum kr_err_kind kind)
 		[KR_ERR_NOT_FOUND] = "not-found",
 		[KR_ERR_TIMEOUT] = "timeout",
 		[KR_ERR_OVERLOAD] = "overload",
+		[KR_ERR_CONFLICT] = "conflict",
 		[KR_ERR_INTERNAL] = "internal",
 	};
 

@@ -8,7 +8,8 @@
 #include <stddef.h>
 
 /* The kind decides the reply: temporary -> LMTP 4xx / -32010,
- * permanent -> 5xx, limit -> the limit's own code, overload -> shed. */
+ * permanent -> 5xx, limit -> the limit's own code, overload -> shed,
+ * conflict -> -32003 (a name that exists already). */
 enum kr_err_kind {
 	KR_ERR_NONE = 0,
 	KR_ERR_TEMPORARY,
@@ -17,6 +18,7 @@ enum kr_err_kind {
 	KR_ERR_NOT_FOUND,
 	KR_ERR_TIMEOUT,
 	KR_ERR_OVERLOAD,
+	KR_ERR_CONFLICT,
 	KR_ERR_INTERNAL,
 };
 

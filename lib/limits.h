@@ -22,7 +22,7 @@
 #define KR_LOG_LINE_MAX 2048
 
 /* Metrics registry. */
-#define KR_METRICS_MAX 512
+#define KR_METRICS_MAX 2048
 #define KR_METRICS_NAME_MAX 96
 #define KR_METRICS_LABELS_MAX 96
 #define KR_METRICS_HELP_MAX 160
@@ -40,5 +40,39 @@
 /* Metrics slots: every worker twice over (a replacement starts before the
  * old one has drained) plus the master. Bounds the shared region. */
 #define KR_METRICS_SLOTS_MAX (2 * KR_WORKERS_MAX + 1)
+
+/* Storage (SPEC.md §4). Users are placed by a stable hash of their
+ * address into KR_SHARD_BUCKETS buckets; changing it would move every
+ * user, so it never changes. */
+#define KR_SHARD_BUCKETS 4096
+#define KR_STORAGE_CONNECT_TIMEOUT_MS_DEFAULT 2000
+#define KR_STORAGE_QUERY_TIMEOUT_MS_DEFAULT 5000
+#define KR_STORAGE_POOL_LOW_DEFAULT 2
+#define KR_STORAGE_POOL_LOW_MAX 256
+#define KR_STORAGE_POOL_HIGH_DEFAULT 8
+#define KR_STORAGE_POOL_HIGH_MAX 1024
+#define KR_STORAGE_POOL_QUEUE_DEFAULT 256
+#define KR_STORAGE_POOL_QUEUE_MAX 65536
+#define KR_STORAGE_POOL_QUEUE_TIMEOUT_MS_DEFAULT 1000
+#define KR_STORAGE_CIRCUIT_FAILURES_DEFAULT 3
+#define KR_STORAGE_CIRCUIT_PROBE_MS_DEFAULT 1000
+#define KR_STORAGE_APERTURE_LOW_DEFAULT 0.5
+#define KR_STORAGE_APERTURE_HIGH_DEFAULT 2.0
+#define KR_STORAGE_APERTURE_MAX 1000
+#define KR_STORAGE_READ_YOUR_WRITES_MS_DEFAULT 5000
+#define KR_STORAGE_GROUP_COMMIT_MAX_DEFAULT 64
+#define KR_STORAGE_GROUP_COMMIT_MAX_MAX 1024
+#define KR_STORAGE_GROUP_COMMIT_INFLIGHT_DEFAULT 2
+#define KR_STORAGE_GROUP_COMMIT_INFLIGHT_MAX 64
+
+/* An e-mail address: RFC 5321 §4.5.3.1.3 path limit minus the <>. */
+#define KR_ADDRESS_MAX 254
+
+/* Passwords: longer ones are refused before hashing, because
+ * SHA512-CRYPT's cost grows with the length (and libxcrypt takes at
+ * most 511 bytes). A stored hash (ours or an imported one) longer than
+ * KR_PASSWORD_HASH_MAX is refused. */
+#define KR_PASSWORD_MAX 256
+#define KR_PASSWORD_HASH_MAX 256
 
 #endif

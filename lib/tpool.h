@@ -28,10 +28,10 @@ typedef void kr_tpool_work_fn(void *ctx);
 typedef void kr_tpool_done_fn(void *ctx, int status);
 
 struct kr_tpool_settings {
-	const char *name;  /* "io", "cpu": for thread names and stats */
-	unsigned threads;  /* >= 1 */
+	const char *name;   /* "io", "cpu": for thread names and stats */
+	unsigned threads;   /* >= 1 */
 	unsigned queue_max; /* jobs waiting + running, >= 1 */
-	size_t inline_max; /* kr_tpool_cpu_if: sizes <= this run inline */
+	size_t inline_max;  /* kr_tpool_cpu_if: sizes <= this run inline */
 };
 
 struct kr_tpool *kr_tpool_create(struct event_base *owner,
@@ -64,7 +64,7 @@ void kr_tpool_cancel(struct kr_tpool_job **job);
 bool kr_tpool_on_pool_thread(void);
 
 struct kr_tpool_stats {
-	unsigned queued;  /* waiting, not yet started */
+	unsigned queued; /* waiting, not yet started */
 	unsigned running;
 	unsigned long long submitted;
 	unsigned long long completed;

@@ -1,6 +1,6 @@
 /* cmocka tests for lib/config: schema types and ranges, error
- * messages naming file:line and key, shards, the example file and
- * kr_config_write_key. */
+ * messages naming file:line and key, shards with their bucket ranges
+ * and pool overrides, the example file and kr_config_write_key. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -128,6 +128,21 @@ test_config_defaults(void **state)
 	assert_int_equal(cfg->log.level, KR_LOG_INFO);
 	assert_int_equal(cfg->n_shards, 0);
 	assert_null(cfg->shards);
+	assert_int_equal(cfg->storage.connect_timeout_ms, 2000);
+	assert_int_equal(cfg->storage.query_timeout_ms, 5000);
+	assert_int_equal(cfg->storage.pool, KR_CONFIG_POOL_WATERMARK);
+	assert_int_equal(cfg->storage.pool_low, 2);
+	assert_int_equal(cfg->storage.pool_high, 8);
+	assert_int_equal(cfg->storage.pool_queue, 256);
+	assert_int_equal(cfg->storage.pool_queue_timeout_ms, 1000);
+	assert_int_equal(cfg->storage.circuit_failures, 3);
+	assert_int_equal(cfg->storage.circuit_probe_ms, 1000);
+	assert_int_equal(cfg->storage.balancer, KR_CONFIG_BALANCER_HEAP);
+	assert_true(cfg->storage.aperture_low == 0.5);
+	assert_true(cfg->storage.aperture_high == 2.0);
+	assert_int_equal(cfg->storage.read_your_writes_ms, 5000);
+	assert_int_equal(cfg->storage.group_commit_max, 64);
+	assert_int_equal(cfg->storage.group_commit_inflight, 2);
 	kr_config_destroy(&cfg);
 	assert_null(cfg);
 	kr_config_destroy(&cfg);
@@ -165,6 +180,8 @@ test_config_example_matches_defaults(void **state)
 	assert_int_equal(ex->admin.metrics_open, def->admin.metrics_open);
 	assert_int_equal(ex->log.level, def->log.level);
 	assert_int_equal(ex->n_shards, def->n_shards);
+	/* Every storage field is a plain value: compare them at once. */
+	assert_memory_equal(&ex->storage, &def->storage, sizeof(ex->storage));
 	kr_config_destroy(&ex);
 	kr_config_destroy(&def);
 }
@@ -178,6 +195,9 @@ test_config_example_matches_defaults(void **state)
 #define LF(f)                              \
 	offsetof(struct kr_config, log.f), \
 		sizeof(((struct kr_config *)0)->log.f)
+#define SF(f)                                  \
+	offsetof(struct kr_config, storage.f), \
+		sizeof(((struct kr_config *)0)->storage.f)
 
 struct value_case {
 	const char *section, *key, *value;
@@ -282,6 +302,82 @@ static const struct value_case value_cases[] = {
 	{ "admin", "token", "A-_Z0123456789abcdefghijklmnopq", false, 0, 0, 0 },
 	{ "admin", "token", "abcdefghijklmnopqrstuvwxyz01234!", false, 0, 0,
 	  0 },
+	{ "storage", "connect_timeout", "100ms", true, SF(connect_timeout_ms),
+	  100 },
+	{ "storage", "connect_timeout", "99ms", false, SF(connect_timeout_ms),
+	  0 },
+	{ "storage", "connect_timeout", "60s", true, SF(connect_timeout_ms),
+	  60000 },
+	{ "storage", "connect_timeout", "60001", false, SF(connect_timeout_ms),
+	  0 },
+	{ "storage", "query_timeout", "100", true, SF(query_timeout_ms), 100 },
+	{ "storage", "query_timeout", "99", false, SF(query_timeout_ms), 0 },
+	{ "storage", "query_timeout", "10m", true, SF(query_timeout_ms),
+	  600000 },
+	{ "storage", "query_timeout", "600001ms", false, SF(query_timeout_ms),
+	  0 },
+	{ "storage", "pool", "watermark", true, SF(pool),
+	  KR_CONFIG_POOL_WATERMARK },
+	{ "storage", "pool", "singleton", true, SF(pool),
+	  KR_CONFIG_POOL_SINGLETON },
+	{ "storage", "pool", "Singleton", false, SF(pool), 0 },
+	{ "storage", "pool", "", false, SF(pool), 0 },
+	{ "storage", "pool", "1", false, SF(pool), 0 },
+	{ "storage", "pool_low", "0", true, SF(pool_low), 0 },
+	{ "storage", "pool_low", "8", true, SF(pool_low), 8 },
+	{ "storage", "pool_low", "257", false, SF(pool_low), 0 },
+	{ "storage", "pool_high", "0", false, SF(pool_high), 0 },
+	{ "storage", "pool_high", "1024", true, SF(pool_high), 1024 },
+	{ "storage", "pool_high", "1025", false, SF(pool_high), 0 },
+	{ "storage", "pool_queue", "0", true, SF(pool_queue), 0 },
+	{ "storage", "pool_queue", "65536", true, SF(pool_queue), 65536 },
+	{ "storage", "pool_queue", "65537", false, SF(pool_queue), 0 },
+	{ "storage", "pool_queue_timeout", "1ms", true,
+	  SF(pool_queue_timeout_ms), 1 },
+	{ "storage", "pool_queue_timeout", "0", false,
+	  SF(pool_queue_timeout_ms), 0 },
+	{ "storage", "pool_queue_timeout", "1m", true,
+	  SF(pool_queue_timeout_ms), 60000 },
+	{ "storage", "pool_queue_timeout", "60001", false,
+	  SF(pool_queue_timeout_ms), 0 },
+	{ "storage", "circuit_failures", "1", true, SF(circuit_failures), 1 },
+	{ "storage", "circuit_failures", "0", false, SF(circuit_failures), 0 },
+	{ "storage", "circuit_failures", "1000", true, SF(circuit_failures),
+	  1000 },
+	{ "storage", "circuit_failures", "1001", false, SF(circuit_failures),
+	  0 },
+	{ "storage", "circuit_probe", "100ms", true, SF(circuit_probe_ms),
+	  100 },
+	{ "storage", "circuit_probe", "99ms", false, SF(circuit_probe_ms), 0 },
+	{ "storage", "circuit_probe", "60s", true, SF(circuit_probe_ms),
+	  60000 },
+	{ "storage", "circuit_probe", "60001ms", false, SF(circuit_probe_ms),
+	  0 },
+	{ "storage", "balancer", "heap", true, SF(balancer),
+	  KR_CONFIG_BALANCER_HEAP },
+	{ "storage", "balancer", "aperture", true, SF(balancer),
+	  KR_CONFIG_BALANCER_APERTURE },
+	{ "storage", "balancer", "round-robin", false, SF(balancer), 0 },
+	{ "storage", "read_your_writes", "0", true, SF(read_your_writes_ms),
+	  0 },
+	{ "storage", "read_your_writes", "10m", true, SF(read_your_writes_ms),
+	  600000 },
+	{ "storage", "read_your_writes", "600001", false,
+	  SF(read_your_writes_ms), 0 },
+	{ "storage", "group_commit_max", "1", true, SF(group_commit_max), 1 },
+	{ "storage", "group_commit_max", "0", false, SF(group_commit_max), 0 },
+	{ "storage", "group_commit_max", "1024", true, SF(group_commit_max),
+	  1024 },
+	{ "storage", "group_commit_max", "1025", false, SF(group_commit_max),
+	  0 },
+	{ "storage", "group_commit_inflight", "1", true,
+	  SF(group_commit_inflight), 1 },
+	{ "storage", "group_commit_inflight", "0", false,
+	  SF(group_commit_inflight), 0 },
+	{ "storage", "group_commit_inflight", "64", true,
+	  SF(group_commit_inflight), 64 },
+	{ "storage", "group_commit_inflight", "65", false,
+	  SF(group_commit_inflight), 0 },
 };
 
 static uint64_t
@@ -831,6 +927,317 @@ test_config_parse_addr(void **state)
 	assert_int_equal(kr_config_parse_addr("[::1]:1", small, 3, &port), -1);
 }
 
+/* A load that must succeed; fails the test with the message if not. */
+static struct kr_config *
+load_ok(const char *content)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+
+	if (load_string(&t, content, &cfg, &err) < 0)
+		fail_msg("unexpected error: %s", err.msg);
+	return cfg;
+}
+
+struct storage_case {
+	const char *content;
+	unsigned line; /* 0: loads */
+	const char *want;
+};
+
+/* Doubles are plain decimals; 0 < aperture_low < aperture_high <= 1000;
+ * pool_low <= pool_high; the key whose line broke a rule is named. */
+static const struct storage_case storage_cases[] = {
+	{ "[storage]\naperture_low = 0.001\naperture_high = 1000\n", 0, NULL },
+	{ "[storage]\naperture_high = 1000.0\naperture_low = 999.999\n", 0,
+	  NULL },
+	{ "[storage]\naperture_high = 1000.001\n", 2,
+	  "[storage] aperture_high: bad value '1000.001' (expected a decimal "
+	  "number above 0 and at most 1000)" },
+	{ "[storage]\naperture_low = 0\n", 2,
+	  "[storage] aperture_low: bad value '0'" },
+	{ "[storage]\naperture_low = 0.0\n", 2, "aperture_low: bad value" },
+	{ "[storage]\naperture_low = -0.5\n", 2, "aperture_low: bad value" },
+	{ "[storage]\naperture_low = .5\n", 2, "aperture_low: bad value" },
+	{ "[storage]\naperture_low = 5.\n", 2, "aperture_low: bad value" },
+	{ "[storage]\naperture_low = 1e-1\n", 2, "aperture_low: bad value" },
+	{ "[storage]\naperture_low = 0x1p-1\n", 2, "aperture_low: bad value" },
+	{ "[storage]\naperture_low = nan\n", 2, "aperture_low: bad value" },
+	{ "[storage]\naperture_high = inf\n", 2, "aperture_high: bad value" },
+	{ "[storage]\naperture_low = 0,5\n", 2, "aperture_low: bad value" },
+	{ "[storage]\naperture_low = 0.5.1\n", 2, "aperture_low: bad value" },
+	{ "[storage]\naperture_low = 2\n", 2,
+	  "[storage] aperture_low: 2 must be < aperture_high = 2" },
+	{ "[storage]\naperture_low = 1.5\naperture_high = 1.25\n", 3,
+	  "[storage] aperture_high: 1.25 must be > aperture_low = 1.5" },
+	{ "[storage]\naperture_high = 0.25\n\naperture_low = 0.3\n", 4,
+	  "[storage] aperture_low: 0.3 must be < aperture_high = 0.25" },
+	{ "[storage]\npool_low = 256\npool_high = 256\n", 0, NULL },
+	{ "[storage]\npool_high = 1\npool_low = 0\n", 0, NULL },
+	{ "[storage]\npool_low = 9\n", 2,
+	  "[storage] pool_low: 9 must be <= pool_high = 8" },
+	{ "[storage]\npool_high = 1\n", 2,
+	  "[storage] pool_high: 1 must be >= pool_low = 2" },
+	{ "[storage]\npool_low = 5\npool_high = 4\n", 3,
+	  "[storage] pool_high: 4 must be >= pool_low = 5" },
+	{ "[storage]\npool_high = 4\npool_low = 5\n", 3,
+	  "[storage] pool_low: 5 must be <= pool_high = 4" },
+	{ "[storage]\nbogus = 1\n", 2, "[storage] bogus: unknown key" },
+	{ "[storage]\npool = heap\n", 2,
+	  "[storage] pool: bad value 'heap' (expected watermark or "
+	  "singleton)" },
+	{ "[storage]\nbalancer = x\n", 2, "(expected heap or aperture)" },
+};
+
+static void
+test_config_storage_rules(void **state)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(storage_cases) / sizeof(storage_cases[0]);
+	     i++) {
+		const struct storage_case *c = &storage_cases[i];
+		int ret = load_string(&t, c->content, &cfg, &err);
+
+		if (c->line == 0) {
+			if (ret < 0)
+				fail_msg("case %zu: %s", i, err.msg);
+			kr_config_destroy(&cfg);
+			continue;
+		}
+		if (ret == 0)
+			fail_msg("case %zu loaded", i);
+		assert_error_at(&t, &err, c->line, c->want);
+	}
+	cfg = load_ok("[storage]\naperture_low = 0.001\naperture_high = "
+		      "999.5\npool_low = 256\npool_high = 1024\n");
+	assert_true(cfg->storage.aperture_low == 0.001);
+	assert_true(cfg->storage.aperture_high == 999.5);
+	assert_int_equal(cfg->storage.pool_low, 256);
+	assert_int_equal(cfg->storage.pool_high, 1024);
+	kr_config_destroy(&cfg);
+}
+
+/* "[shard.i]\nprimary = pi\n" for i in 0..n-1, then extra. */
+static char *
+shards_text(unsigned n, const char *extra)
+{
+	size_t size = n * 40 + strlen(extra) + 1, len = 0;
+	char *s = malloc(size);
+
+	assert_non_null(s);
+	for (unsigned i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, size - len,
+					"[shard.%u]\nprimary = p%u\n", i, i);
+	snprintf(s + len, size - len, "%s", extra);
+	return s;
+}
+
+/* Without `buckets`, shard i of n gets i*4096/n .. (i+1)*4096/n - 1. */
+static void
+test_config_buckets_even_split(void **state)
+{
+	static const unsigned counts[] = { 1, 2, 3, 7, 20, 1024 };
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		unsigned n = counts[c], next = 0;
+		char *text = shards_text(n, "");
+		struct kr_config *cfg = load_ok(text);
+
+		assert_int_equal(cfg->n_shards, n);
+		for (unsigned i = 0; i < n; i++) {
+			assert_int_equal(cfg->shards[i].bucket_lo,
+					 i * KR_SHARD_BUCKETS / n);
+			assert_int_equal(cfg->shards[i].bucket_lo, next);
+			assert_true(cfg->shards[i].bucket_hi >=
+				    cfg->shards[i].bucket_lo);
+			next = cfg->shards[i].bucket_hi + 1;
+		}
+		assert_int_equal(next, KR_SHARD_BUCKETS);
+		kr_config_destroy(&cfg);
+		free(text);
+	}
+}
+
+/* Explicit ranges in any order and of any size, as long as they tile. */
+static void
+test_config_buckets_explicit(void **state)
+{
+	struct kr_config *cfg;
+
+	(void)state;
+	cfg = load_ok("[shard.1]\nprimary = b\nbuckets = 0-9\n"
+		      "[shard.0]\nbuckets = 10-4094\nprimary = a\n"
+		      "[shard.2]\nprimary = c\nbuckets = 4095-4095\n");
+	assert_int_equal(cfg->shards[0].bucket_lo, 10);
+	assert_int_equal(cfg->shards[0].bucket_hi, 4094);
+	assert_int_equal(cfg->shards[1].bucket_lo, 0);
+	assert_int_equal(cfg->shards[1].bucket_hi, 9);
+	assert_int_equal(cfg->shards[2].bucket_lo, 4095);
+	assert_int_equal(cfg->shards[2].bucket_hi, 4095);
+	kr_config_destroy(&cfg);
+	cfg = load_ok("[shard.0]\nprimary = a\nbuckets = 0-4095\n");
+	assert_int_equal(cfg->shards[0].bucket_lo, 0);
+	assert_int_equal(cfg->shards[0].bucket_hi, 4095);
+	kr_config_destroy(&cfg);
+}
+
+static const struct error_case bucket_error_cases[] = {
+	/* gap in the middle: named at the range after it */
+	{ "[shard.0]\nprimary = a\nbuckets = 0-99\n[shard.1]\nprimary = b\n"
+	  "buckets = 101-4095\n",
+	  6,
+	  "[shard.1] buckets: 101-4095 leaves buckets 100-100 without a "
+	  "shard" },
+	/* gap at the start */
+	{ "[shard.0]\nprimary = a\nbuckets = 1-4095\n", 3,
+	  "[shard.0] buckets: 1-4095 leaves buckets 0-0 without a shard" },
+	/* gap at the end: named at the last range */
+	{ "[shard.0]\nprimary = a\nbuckets = 2000-4094\n[shard.1]\n"
+	  "primary = b\nbuckets = 0-1999\n",
+	  3,
+	  "[shard.0] buckets: 2000-4094 leaves buckets 4095-4095 without a "
+	  "shard" },
+	/* overlap: named at the later line */
+	{ "[shard.0]\nprimary = a\nbuckets = 0-2048\n[shard.1]\nprimary = b\n"
+	  "buckets = 2048-4095\n",
+	  6,
+	  "[shard.1] buckets: 2048-4095 overlaps [shard.0] buckets "
+	  "0-2048" },
+	{ "[shard.1]\nprimary = b\nbuckets = 0-4095\n[shard.0]\nprimary = a\n"
+	  "buckets = 100-200\n",
+	  6, "[shard.0] buckets: 100-200 overlaps [shard.1] buckets 0-4095" },
+	/* partial: every shard must have one when any has */
+	{ "[shard.0]\nprimary = a\nbuckets = 0-4095\n[shard.1]\n"
+	  "primary = b\n",
+	  4,
+	  "[shard.1] buckets: missing (when one shard sets buckets, every "
+	  "shard must)" },
+	{ "[shard.0]\nprimary = a\nbuckets = 0-4095\nbuckets = 0-4095\n", 4,
+	  "[shard.0] buckets: duplicate key (first set on line 3)" },
+	{ "[shard.0]\nprimary = a\nbuckets = 0-4096\n", 3,
+	  "[shard.0] buckets: bad value '0-4096' (expected LO-HI with 0 <= "
+	  "LO <= HI <= 4095)" },
+	{ "[shard.0]\nprimary = a\nbuckets = 5-4\n", 3,
+	  "[shard.0] buckets: bad value" },
+	{ "[shard.0]\nprimary = a\nbuckets = 0 - 4095\n", 3,
+	  "[shard.0] buckets: bad value" },
+	{ "[shard.0]\nprimary = a\nbuckets = 0-\n", 3,
+	  "[shard.0] buckets: bad value" },
+	{ "[shard.0]\nprimary = a\nbuckets = -4095\n", 3,
+	  "[shard.0] buckets: bad value" },
+	{ "[shard.0]\nprimary = a\nbuckets = 7\n", 3,
+	  "[shard.0] buckets: bad value" },
+	{ "[shard.0]\nprimary = a\nbuckets = 0-4095x\n", 3,
+	  "[shard.0] buckets: bad value" },
+};
+
+static void
+test_config_buckets_errors(void **state)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+
+	(void)state;
+	for (size_t i = 0;
+	     i < sizeof(bucket_error_cases) / sizeof(bucket_error_cases[0]);
+	     i++) {
+		const struct error_case *c = &bucket_error_cases[i];
+
+		if (load_string(&t, c->content, &cfg, &err) == 0)
+			fail_msg("case %zu loaded", i);
+		assert_error_at(&t, &err, c->line, c->want);
+	}
+}
+
+/* Shards take the [storage] pool values unless they override them,
+ * whether [storage] comes before or after the shard sections. */
+static void
+test_config_shard_pool_overrides(void **state)
+{
+	static const char *const texts[] = {
+		"[storage]\npool_low = 3\npool_high = 30\npool_queue = 300\n"
+		"[shard.0]\nprimary = a\npool_high = 40\n[shard.1]\n"
+		"primary = b\npool_low = 0\npool_queue = 0\n",
+		"[shard.0]\nprimary = a\npool_high = 40\n[shard.1]\n"
+		"primary = b\npool_low = 0\npool_queue = 0\n"
+		"[storage]\npool_low = 3\npool_high = 30\npool_queue = 300\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct kr_config *cfg = load_ok(texts[i]);
+
+		assert_int_equal(cfg->shards[0].pool_low, 3);
+		assert_int_equal(cfg->shards[0].pool_high, 40);
+		assert_int_equal(cfg->shards[0].pool_queue, 300);
+		assert_int_equal(cfg->shards[1].pool_low, 0);
+		assert_int_equal(cfg->shards[1].pool_high, 30);
+		assert_int_equal(cfg->shards[1].pool_queue, 0);
+		kr_config_destroy(&cfg);
+	}
+}
+
+static const struct error_case shard_pool_error_cases[] = {
+	{ "[shard.0]\nprimary = a\npool_low = 9\n", 3,
+	  "[shard.0] pool_low: 9 must be <= [storage] pool_high = 8" },
+	{ "[shard.0]\nprimary = a\npool_high = 1\n", 3,
+	  "[shard.0] pool_high: 1 must be >= [storage] pool_low = 2" },
+	{ "[shard.0]\nprimary = a\npool_high = 4\n[storage]\npool_low = 5\n"
+	  "pool_high = 6\n",
+	  5, "[storage] pool_low: 5 must be <= [shard.0] pool_high = 4" },
+	{ "[shard.0]\nprimary = a\npool_high = 4\npool_low = 5\n", 4,
+	  "[shard.0] pool_low: 5 must be <= pool_high = 4" },
+	{ "[shard.0]\nprimary = a\npool_low = 257\n", 3,
+	  "[shard.0] pool_low: bad value '257' (expected a whole number in "
+	  "0..256)" },
+	{ "[shard.0]\nprimary = a\npool_high = 1025\n", 3,
+	  "[shard.0] pool_high: bad value" },
+	{ "[shard.0]\nprimary = a\npool_high = 0\n", 3,
+	  "[shard.0] pool_high: bad value" },
+	{ "[shard.0]\nprimary = a\npool_queue = 65537\n", 3,
+	  "[shard.0] pool_queue: bad value" },
+	{ "[shard.0]\nprimary = a\npool_queue = 1\npool_queue = 2\n", 4,
+	  "[shard.0] pool_queue: duplicate key (first set on line 3)" },
+};
+
+static void
+test_config_shard_pool_limits(void **state)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(shard_pool_error_cases) /
+				       sizeof(shard_pool_error_cases[0]);
+	     i++) {
+		const struct error_case *c = &shard_pool_error_cases[i];
+
+		if (load_string(&t, c->content, &cfg, &err) == 0)
+			fail_msg("case %zu loaded", i);
+		assert_error_at(&t, &err, c->line, c->want);
+	}
+	cfg = load_ok("[shard.0]\nprimary = a\npool_low = 256\npool_high = "
+		      "1024\npool_queue = 65536\n");
+	assert_int_equal(cfg->shards[0].pool_low, 256);
+	assert_int_equal(cfg->shards[0].pool_high, 1024);
+	assert_int_equal(cfg->shards[0].pool_queue, 65536);
+	kr_config_destroy(&cfg);
+	cfg = load_ok("[shard.0]\nprimary = a\npool_low = 0\npool_high = 1\n"
+		      "pool_queue = 0\n");
+	assert_int_equal(cfg->shards[0].pool_low, 0);
+	assert_int_equal(cfg->shards[0].pool_high, 1);
+	assert_int_equal(cfg->shards[0].pool_queue, 0);
+	kr_config_destroy(&cfg);
+}
+
 int
 main(void)
 {
@@ -850,6 +1257,12 @@ main(void)
 		cmocka_unit_test(test_config_write_key),
 		cmocka_unit_test(test_config_write_key_reload_and_mode),
 		cmocka_unit_test(test_config_parse_addr),
+		cmocka_unit_test(test_config_storage_rules),
+		cmocka_unit_test(test_config_buckets_even_split),
+		cmocka_unit_test(test_config_buckets_explicit),
+		cmocka_unit_test(test_config_buckets_errors),
+		cmocka_unit_test(test_config_shard_pool_overrides),
+		cmocka_unit_test(test_config_shard_pool_limits),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -1,0 +1,498 @@
+/* The config schema table and the parsing of single values. */
+#include "lib/config_schema.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/config.h"
+#include "lib/limits.h"
+
+#define SCHEMA_STR(x) #x
+#define SCHEMA_XSTR(x) SCHEMA_STR(x)
+#define SCHEMA_FIELD(f) \
+	offsetof(struct kr_config, f), sizeof(((struct kr_config *)0)->f)
+#define SCHEMA_SHARD_FIELD(f)                \
+	offsetof(struct kr_config_shard, f), \
+		sizeof(((struct kr_config_shard *)0)->f)
+
+/* A bucket range is stored as two adjacent unsigneds. */
+_Static_assert(offsetof(struct kr_config_shard, bucket_hi) ==
+		       offsetof(struct kr_config_shard, bucket_lo) +
+			       sizeof(unsigned),
+	       "bucket_hi must follow bucket_lo");
+
+static const char *const schema_pools[] = { "watermark", "singleton", NULL };
+static const char *const schema_balancers[] = { "heap", "aperture", NULL };
+
+/* KR_MAX_RSS_DEFAULT is an expression, not a literal; the unit test
+ * pins "512M" to it. Every shard needs a primary; the shard pool keys
+ * have no default because they fall back to [storage] (config.c). The
+ * "shard" keys come last, primary first. */
+const struct kr_config_key kr_config_schema_keys[] = {
+	{ "workers", "count", KR_CONFIG_T_UINT, 0, KR_WORKERS_MAX, "0",
+	  SCHEMA_FIELD(workers.count), 0, NULL },
+	{ "workers", "max_requests", KR_CONFIG_T_UINT, 0, UINT64_MAX, "0",
+	  SCHEMA_FIELD(workers.max_requests), 0, NULL },
+	{ "workers", "max_rss", KR_CONFIG_T_SIZE, 0, UINT64_MAX, "512M",
+	  SCHEMA_FIELD(workers.max_rss), 0, NULL },
+	{ "workers", "restart_intensity", KR_CONFIG_T_UINT, 1, 1000,
+	  SCHEMA_XSTR(KR_RESTART_INTENSITY_DEFAULT),
+	  SCHEMA_FIELD(workers.restart_intensity), 0, NULL },
+	{ "workers", "restart_period", KR_CONFIG_T_DURATION, 100, 3600000,
+	  SCHEMA_XSTR(KR_RESTART_PERIOD_MS_DEFAULT),
+	  SCHEMA_FIELD(workers.restart_period_ms), 0, NULL },
+	{ "workers", "drain_timeout", KR_CONFIG_T_DURATION, 100, 600000,
+	  SCHEMA_XSTR(KR_DRAIN_TIMEOUT_MS_DEFAULT),
+	  SCHEMA_FIELD(workers.drain_timeout_ms), 0, NULL },
+	{ "workers", "io_threads", KR_CONFIG_T_UINT, 1, KR_IO_THREADS_MAX,
+	  SCHEMA_XSTR(KR_IO_THREADS_DEFAULT), SCHEMA_FIELD(workers.io_threads),
+	  0, NULL },
+	{ "workers", "io_queue", KR_CONFIG_T_UINT, 1, KR_POOL_QUEUE_MAX,
+	  SCHEMA_XSTR(KR_POOL_QUEUE_DEFAULT), SCHEMA_FIELD(workers.io_queue), 0,
+	  NULL },
+	{ "workers", "cpu_queue", KR_CONFIG_T_UINT, 1, KR_POOL_QUEUE_MAX,
+	  SCHEMA_XSTR(KR_POOL_QUEUE_DEFAULT), SCHEMA_FIELD(workers.cpu_queue),
+	  0, NULL },
+	{ "workers", "cpu_inline_max", KR_CONFIG_T_SIZE, 0, 1 << 20,
+	  SCHEMA_XSTR(KR_CPU_INLINE_MAX_DEFAULT),
+	  SCHEMA_FIELD(workers.cpu_inline_max), 0, NULL },
+	{ "admin", "listen", KR_CONFIG_T_ADDR, 0, 0, "127.0.0.1:8081",
+	  SCHEMA_FIELD(admin.listen), 0, NULL },
+	{ "admin", "token", KR_CONFIG_T_TOKEN, 32, 256, NULL,
+	  SCHEMA_FIELD(admin.token), KR_CONFIG_F_SECRET, NULL },
+	{ "admin", "metrics_open", KR_CONFIG_T_BOOL, 0, 0, "false",
+	  SCHEMA_FIELD(admin.metrics_open), 0, NULL },
+	{ "log", "level", KR_CONFIG_T_LEVEL, 0, 0, "info",
+	  SCHEMA_FIELD(log.level), 0, NULL },
+	{ "storage", "connect_timeout", KR_CONFIG_T_DURATION, 100, 60000,
+	  SCHEMA_XSTR(KR_STORAGE_CONNECT_TIMEOUT_MS_DEFAULT),
+	  SCHEMA_FIELD(storage.connect_timeout_ms), 0, NULL },
+	{ "storage", "query_timeout", KR_CONFIG_T_DURATION, 100, 600000,
+	  SCHEMA_XSTR(KR_STORAGE_QUERY_TIMEOUT_MS_DEFAULT),
+	  SCHEMA_FIELD(storage.query_timeout_ms), 0, NULL },
+	{ "storage", "pool", KR_CONFIG_T_ENUM, 0, 0, "watermark",
+	  SCHEMA_FIELD(storage.pool), 0, schema_pools },
+	{ "storage", "pool_low", KR_CONFIG_T_UINT, 0, KR_STORAGE_POOL_LOW_MAX,
+	  SCHEMA_XSTR(KR_STORAGE_POOL_LOW_DEFAULT),
+	  SCHEMA_FIELD(storage.pool_low), 0, NULL },
+	{ "storage", "pool_high", KR_CONFIG_T_UINT, 1, KR_STORAGE_POOL_HIGH_MAX,
+	  SCHEMA_XSTR(KR_STORAGE_POOL_HIGH_DEFAULT),
+	  SCHEMA_FIELD(storage.pool_high), 0, NULL },
+	{ "storage", "pool_queue", KR_CONFIG_T_UINT, 0,
+	  KR_STORAGE_POOL_QUEUE_MAX, SCHEMA_XSTR(KR_STORAGE_POOL_QUEUE_DEFAULT),
+	  SCHEMA_FIELD(storage.pool_queue), 0, NULL },
+	{ "storage", "pool_queue_timeout", KR_CONFIG_T_DURATION, 1, 60000,
+	  SCHEMA_XSTR(KR_STORAGE_POOL_QUEUE_TIMEOUT_MS_DEFAULT),
+	  SCHEMA_FIELD(storage.pool_queue_timeout_ms), 0, NULL },
+	{ "storage", "circuit_failures", KR_CONFIG_T_UINT, 1, 1000,
+	  SCHEMA_XSTR(KR_STORAGE_CIRCUIT_FAILURES_DEFAULT),
+	  SCHEMA_FIELD(storage.circuit_failures), 0, NULL },
+	{ "storage", "circuit_probe", KR_CONFIG_T_DURATION, 100, 60000,
+	  SCHEMA_XSTR(KR_STORAGE_CIRCUIT_PROBE_MS_DEFAULT),
+	  SCHEMA_FIELD(storage.circuit_probe_ms), 0, NULL },
+	{ "storage", "balancer", KR_CONFIG_T_ENUM, 0, 0, "heap",
+	  SCHEMA_FIELD(storage.balancer), 0, schema_balancers },
+	{ "storage", "aperture_low", KR_CONFIG_T_DOUBLE, 0,
+	  KR_STORAGE_APERTURE_MAX, SCHEMA_XSTR(KR_STORAGE_APERTURE_LOW_DEFAULT),
+	  SCHEMA_FIELD(storage.aperture_low), 0, NULL },
+	{ "storage", "aperture_high", KR_CONFIG_T_DOUBLE, 0,
+	  KR_STORAGE_APERTURE_MAX,
+	  SCHEMA_XSTR(KR_STORAGE_APERTURE_HIGH_DEFAULT),
+	  SCHEMA_FIELD(storage.aperture_high), 0, NULL },
+	{ "storage", "read_your_writes", KR_CONFIG_T_DURATION, 0, 600000,
+	  SCHEMA_XSTR(KR_STORAGE_READ_YOUR_WRITES_MS_DEFAULT),
+	  SCHEMA_FIELD(storage.read_your_writes_ms), 0, NULL },
+	{ "storage", "group_commit_max", KR_CONFIG_T_UINT, 1,
+	  KR_STORAGE_GROUP_COMMIT_MAX_MAX,
+	  SCHEMA_XSTR(KR_STORAGE_GROUP_COMMIT_MAX_DEFAULT),
+	  SCHEMA_FIELD(storage.group_commit_max), 0, NULL },
+	{ "storage", "group_commit_inflight", KR_CONFIG_T_UINT, 1,
+	  KR_STORAGE_GROUP_COMMIT_INFLIGHT_MAX,
+	  SCHEMA_XSTR(KR_STORAGE_GROUP_COMMIT_INFLIGHT_DEFAULT),
+	  SCHEMA_FIELD(storage.group_commit_inflight), 0, NULL },
+	{ "shard", "primary", KR_CONFIG_T_STRING, 1, KR_CONFIG_VALUE_MAX, NULL,
+	  SCHEMA_SHARD_FIELD(primary), KR_CONFIG_F_SECRET, NULL },
+	{ "shard", "replica", KR_CONFIG_T_STRING, 1, KR_CONFIG_VALUE_MAX, NULL,
+	  SCHEMA_SHARD_FIELD(replicas), KR_CONFIG_F_REPEAT | KR_CONFIG_F_SECRET,
+	  NULL },
+	{ "shard", "buckets", KR_CONFIG_T_BUCKETS, 0, KR_SHARD_BUCKETS - 1,
+	  NULL, SCHEMA_SHARD_FIELD(bucket_lo), 0, NULL },
+	{ "shard", "pool_low", KR_CONFIG_T_UINT, 0, KR_STORAGE_POOL_LOW_MAX,
+	  NULL, SCHEMA_SHARD_FIELD(pool_low), 0, NULL },
+	{ "shard", "pool_high", KR_CONFIG_T_UINT, 1, KR_STORAGE_POOL_HIGH_MAX,
+	  NULL, SCHEMA_SHARD_FIELD(pool_high), 0, NULL },
+	{ "shard", "pool_queue", KR_CONFIG_T_UINT, 0, KR_STORAGE_POOL_QUEUE_MAX,
+	  NULL, SCHEMA_SHARD_FIELD(pool_queue), 0, NULL },
+};
+
+_Static_assert(sizeof(kr_config_schema_keys) /
+			       sizeof(kr_config_schema_keys[0]) <=
+		       KR_CONFIG_SCHEMA_KEYS_MAX,
+	       "raise KR_CONFIG_SCHEMA_KEYS_MAX");
+
+const size_t kr_config_schema_n_keys =
+	sizeof(kr_config_schema_keys) / sizeof(kr_config_schema_keys[0]);
+
+const struct kr_config_key *
+kr_config_schema_find(const char *section, const char *key)
+{
+	for (size_t i = 0; i < kr_config_schema_n_keys; i++) {
+		if (strcmp(kr_config_schema_keys[i].section, section) == 0 &&
+		    strcmp(kr_config_schema_keys[i].key, key) == 0)
+			return &kr_config_schema_keys[i];
+	}
+	return NULL;
+}
+
+unsigned
+kr_config_schema_shard_index(const struct kr_config_key *k)
+{
+	unsigned idx = 0;
+
+	for (const struct kr_config_key *p = kr_config_schema_keys; p < k; p++)
+		idx += strcmp(p->section, "shard") == 0;
+	kr_assert(strcmp(k->section, "shard") == 0 &&
+		  idx < KR_CONFIG_SCHEMA_SHARD_KEYS);
+	return idx;
+}
+
+static int
+schema_parse_digits(const char **s, uint64_t *n_r)
+{
+	const char *p = *s;
+	uint64_t n = 0;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (n > (UINT64_MAX - d) / 10)
+			return -1;
+		n = n * 10 + d;
+	}
+	*s = p;
+	*n_r = n;
+	return 0;
+}
+
+static uint64_t
+schema_suffix_mult(enum kr_config_type type, const char *suffix)
+{
+	if (*suffix == '\0')
+		return 1;
+	if (type == KR_CONFIG_T_SIZE && suffix[1] == '\0') {
+		switch (tolower((unsigned char)*suffix)) {
+		case 'k':
+			return 1ULL << 10;
+		case 'm':
+			return 1ULL << 20;
+		case 'g':
+			return 1ULL << 30;
+		default:
+			return 0;
+		}
+	}
+	if (type == KR_CONFIG_T_DURATION) {
+		if (strcmp(suffix, "ms") == 0)
+			return 1;
+		if (strcmp(suffix, "s") == 0)
+			return 1000;
+		if (strcmp(suffix, "m") == 0)
+			return 60000;
+	}
+	return 0;
+}
+
+/* Digits with the suffixes the type allows; overflow is an error. */
+static int
+schema_parse_number(enum kr_config_type type, const char *s, uint64_t *n_r)
+{
+	uint64_t n, mult;
+
+	if (schema_parse_digits(&s, &n) < 0)
+		return -1;
+	mult = schema_suffix_mult(type, s);
+	if (mult == 0 || n > UINT64_MAX / mult)
+		return -1;
+	*n_r = n * mult;
+	return 0;
+}
+
+static int
+schema_parse_bool(const char *s, bool *b_r)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*b_r = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*b_r = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Plain decimals only ("2", "0.5"): no sign, exponent, hex, inf or
+ * nan, which strtod would all take. The digits are checked first, so
+ * strtod sees nothing it could read differently. */
+static int
+schema_parse_double(const char *s, double *d_r)
+{
+	size_t int_len = strspn(s, "0123456789"), frac_len = 0;
+	char *end;
+
+	if (int_len == 0 || int_len > 12)
+		return -1;
+	if (s[int_len] == '.') {
+		frac_len = strspn(s + int_len + 1, "0123456789");
+		if (frac_len == 0 || frac_len > 12)
+			return -1;
+		frac_len++;
+	}
+	if (s[int_len + frac_len] != '\0')
+		return -1;
+	*d_r = strtod(s, &end);
+	return *end == '\0' ? 0 : -1;
+}
+
+/* "LO-HI" with 0 <= LO <= HI <= max. */
+static int
+schema_parse_buckets(const char *s, uint64_t max, unsigned range_r[2])
+{
+	uint64_t lo, hi;
+
+	if (schema_parse_digits(&s, &lo) < 0 || *s++ != '-' ||
+	    schema_parse_digits(&s, &hi) < 0 || *s != '\0' || lo > hi ||
+	    hi > max)
+		return -1;
+	range_r[0] = (unsigned)lo;
+	range_r[1] = (unsigned)hi;
+	return 0;
+}
+
+static int
+schema_parse_enum(const struct kr_config_key *k, const char *s, unsigned *i_r)
+{
+	for (unsigned i = 0; k->names[i] != NULL; i++) {
+		if (strcmp(k->names[i], s) == 0) {
+			*i_r = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+bool
+kr_config_schema_string_ok(const struct kr_config_key *k, const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len < k->min || len > k->max)
+		return false;
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (k->type == KR_CONFIG_T_TOKEN && !isalnum(c) && c != '_' &&
+		    c != '-')
+			return false;
+		if (c < 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static void
+schema_store_uint(char *dst, size_t width, uint64_t n)
+{
+	if (width == sizeof(uint64_t)) {
+		memcpy(dst, &n, sizeof(n));
+	} else {
+		unsigned u = (unsigned)n;
+
+		kr_assert(width == sizeof(unsigned) && n <= UINT32_MAX);
+		memcpy(dst, &u, sizeof(u));
+	}
+}
+
+void
+kr_config_schema_free_string(const struct kr_config_key *k, char *s)
+{
+	if (s != NULL && (k->flags & KR_CONFIG_F_SECRET))
+		explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+/* The types kept in a fixed-size field; -1 when value is bad. */
+static int
+schema_store_scalar(const struct kr_config_key *k, char *dst, const char *value)
+{
+	uint64_t n;
+	unsigned u, range[2];
+	double d;
+	bool b;
+	enum kr_log_level level;
+
+	switch (k->type) {
+	case KR_CONFIG_T_BOOL:
+		if (schema_parse_bool(value, &b) < 0)
+			return -1;
+		memcpy(dst, &b, sizeof(b));
+		return 0;
+	case KR_CONFIG_T_LEVEL:
+		if (kr_log_level_parse(value, &level) < 0)
+			return -1;
+		memcpy(dst, &level, sizeof(level));
+		return 0;
+	case KR_CONFIG_T_ENUM:
+		if (schema_parse_enum(k, value, &u) < 0)
+			return -1;
+		kr_assert(k->width == sizeof(u));
+		memcpy(dst, &u, sizeof(u));
+		return 0;
+	case KR_CONFIG_T_DOUBLE:
+		if (schema_parse_double(value, &d) < 0 ||
+		    !(d > (double)k->min) || d > (double)k->max)
+			return -1;
+		kr_assert(k->width == sizeof(d));
+		memcpy(dst, &d, sizeof(d));
+		return 0;
+	case KR_CONFIG_T_BUCKETS:
+		if (schema_parse_buckets(value, k->max, range) < 0)
+			return -1;
+		memcpy(dst, range, sizeof(range));
+		return 0;
+	default:
+		if (schema_parse_number(k->type, value, &n) < 0 || n < k->min ||
+		    n > k->max)
+			return -1;
+		schema_store_uint(dst, k->width, n);
+		return 0;
+	}
+}
+
+int
+kr_config_schema_store(const struct kr_config_key *k, char *base,
+		       const char *value)
+{
+	char *dst = base + k->offset, *old;
+
+	switch (k->type) {
+	case KR_CONFIG_T_ADDR:
+		if (kr_config_parse_addr(value, NULL, 0, NULL) < 0)
+			return -1;
+		break;
+	case KR_CONFIG_T_STRING:
+	case KR_CONFIG_T_TOKEN:
+		if (!kr_config_schema_string_ok(k, value))
+			return -1;
+		break;
+	default:
+		return schema_store_scalar(k, dst, value);
+	}
+	kr_assert(k->width == sizeof(char *));
+	memcpy(&old, dst, sizeof(old));
+	kr_config_schema_free_string(k, old);
+	old = kr_xstrdup(value);
+	memcpy(dst, &old, sizeof(old));
+	return 0;
+}
+
+/* Sizes and durations read back the way one would write them. */
+static void
+schema_format_number(enum kr_config_type type, uint64_t n, char *buf,
+		     size_t size)
+{
+	static const struct {
+		enum kr_config_type type;
+		uint64_t unit;
+		const char *suffix;
+	} units[] = {
+		{ KR_CONFIG_T_SIZE, 1ULL << 30, "G" },
+		{ KR_CONFIG_T_SIZE, 1ULL << 20, "M" },
+		{ KR_CONFIG_T_SIZE, 1ULL << 10, "K" },
+		{ KR_CONFIG_T_DURATION, 60000, "m" },
+		{ KR_CONFIG_T_DURATION, 1000, "s" },
+		{ KR_CONFIG_T_DURATION, 1, "ms" },
+	};
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (units[i].type == type && n != 0 && n % units[i].unit == 0) {
+			snprintf(buf, size, "%llu%s",
+				 (unsigned long long)(n / units[i].unit),
+				 units[i].suffix);
+			return;
+		}
+	}
+	snprintf(buf, size, "%llu", (unsigned long long)n);
+}
+
+/* "a, b or c" */
+static const char *
+schema_expect_enum(const struct kr_config_key *k, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; k->names[i] != NULL && n < size; i++) {
+		const char *sep = i == 0		    ? ""
+				  : k->names[i + 1] == NULL ? " or "
+							    : ", ";
+
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", sep,
+				      k->names[i]);
+	}
+	return buf;
+}
+
+const char *
+kr_config_schema_expect(const struct kr_config_key *k, char *buf, size_t size)
+{
+	static const char *const what[] = {
+		[KR_CONFIG_T_UINT] = "a whole number",
+		[KR_CONFIG_T_SIZE] = "a size in bytes (suffix K, M or G)",
+		[KR_CONFIG_T_DURATION] = "a duration in ms (suffix ms, s or m)",
+		[KR_CONFIG_T_BOOL] = "true, false, yes, no, on, off, 1 or 0",
+		[KR_CONFIG_T_STRING] = "a string without control characters",
+		[KR_CONFIG_T_TOKEN] = "characters A-Z a-z 0-9 _ -",
+		[KR_CONFIG_T_ADDR] = "ip:port, [ipv6]:port or localhost:port",
+		[KR_CONFIG_T_LEVEL] = "debug, info, warn or error",
+	};
+	char lo[32], hi[32];
+
+	switch (k->type) {
+	case KR_CONFIG_T_ENUM:
+		return schema_expect_enum(k, buf, size);
+	case KR_CONFIG_T_DOUBLE:
+		snprintf(buf, size,
+			 "a decimal number above %llu and at most %llu",
+			 (unsigned long long)k->min,
+			 (unsigned long long)k->max);
+		return buf;
+	case KR_CONFIG_T_BUCKETS:
+		snprintf(buf, size, "LO-HI with 0 <= LO <= HI <= %llu",
+			 (unsigned long long)k->max);
+		return buf;
+	default:
+		break;
+	}
+	if (k->type == KR_CONFIG_T_BOOL || k->type == KR_CONFIG_T_ADDR ||
+	    k->type == KR_CONFIG_T_LEVEL ||
+	    (k->min == 0 && k->max == UINT64_MAX)) {
+		snprintf(buf, size, "%s", what[k->type]);
+		return buf;
+	}
+	schema_format_number(k->type, k->min, lo, sizeof(lo));
+	schema_format_number(k->type, k->max, hi, sizeof(hi));
+	snprintf(buf, size, "%s%s%s..%s", what[k->type],
+		 k->type >= KR_CONFIG_T_STRING ? ", length " : " in ", lo, hi);
+	return buf;
+}

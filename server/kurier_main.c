@@ -1,0 +1,66 @@
+/* kurier: the operator's command-line tool (SPEC.md §3.4). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/cli.h"
+#include "server/cli_shard.h"
+#include "server/cli_user.h"
+
+static int
+usage(FILE *fp, int code)
+{
+	fprintf(fp,
+		"usage: kurier [-c CONFIG] COMMAND\n"
+		"  -c CONFIG  config file (default var/kurier.conf)\n"
+		"commands:\n"
+		"  user add ADDRESS [--quota BYTES]  create a user; password "
+		"from stdin\n"
+		"  user del ADDRESS                  delete a user and their "
+		"mail\n"
+		"  user passwd ADDRESS               set a new password from "
+		"stdin\n"
+		"  user quota ADDRESS BYTES          set the quota (0 = "
+		"unlimited)\n"
+		"  user list [--limit N]             users of all shards: "
+		"address,\n"
+		"                                    quota, used bytes, "
+		"messages (tab-separated)\n"
+		"  user import FILE                  users of a Dovecot "
+		"passwd-file\n"
+		"                                    "
+		"(user@domain:{SCHEME}hash[:...])\n"
+		"  shard map                         bucket ranges and primary "
+		"of each shard\n"
+		"  shard status                      reachability, role, "
+		"latency, users per node\n"
+		"BYTES takes a K, M, G or T suffix (1024-based). Passwords are "
+		"read from\n"
+		"stdin (one line), or typed twice when stdin is a terminal.\n"
+		"Exit status: 0 done, 1 failed, 2 bad usage.\n");
+	return code;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cfg_path = "var/kurier.conf";
+	int i = 1;
+
+	/* Options stop at the command: what follows belongs to it. */
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0)
+			return usage(stdout, KR_CLI_OK);
+		if (strcmp(argv[i], "-c") != 0 || i + 1 >= argc)
+			return usage(stderr, KR_CLI_USAGE);
+		cfg_path = argv[++i];
+	}
+	if (i + 1 >= argc)
+		return usage(stderr, KR_CLI_USAGE);
+	if (strcmp(argv[i], "user") == 0)
+		return kr_cli_user_run(cfg_path, argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "shard") == 0)
+		return kr_cli_shard_run(cfg_path, argc - i - 1, argv + i + 1);
+	return usage(stderr, KR_CLI_USAGE);
+}

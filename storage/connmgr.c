@@ -1,0 +1,529 @@
+/* Connection manager: nodes (pool + circuit breaker + metrics), shards
+ * (primary, replicas, balancer), routing, read retry, read-your-writes. */
+#include "storage/connmgr.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/hash.h"
+#include "storage/balancer.h"
+#include "storage/circuit.h"
+#include "storage/pgpool.h"
+
+#define CM_TICK_MS 500
+#define CM_IDLE_CLOSE_MS 30000
+#define CM_SINGLETON_PIPELINE 64
+/* Read-your-writes memory: write times by hash of the user. A collision
+ * only sends someone's reads to the primary a little longer: safe. */
+#define CM_RYW_SLOTS 4096
+
+struct cm_node_ids {
+	int queries, errors, latency, circuit, busy, idle, waiting;
+};
+
+struct kr_connmgr_metrics {
+	unsigned n_nodes;
+	struct cm_node_ids nodes[];
+};
+
+struct cm_node {
+	struct kr_connmgr *mgr;
+	unsigned shard;
+	int replica; /* -1: primary */
+	char name[40];
+	struct kr_circuit circuit;
+	enum kr_circuit_state logged_state;
+	struct kr_pgpool *pool;
+	const struct cm_node_ids *ids;
+	unsigned long long queries, errors;
+};
+
+struct cm_shard {
+	struct cm_node *primary;
+	struct cm_node **replicas;
+	unsigned n_replicas;
+	struct kr_balancer *balancer; /* over replicas */
+};
+
+struct kr_connmgr {
+	struct event_base *base;
+	struct kr_tpool *io;
+	const struct kr_config *cfg;
+	struct kr_metrics_slot *slot;
+	struct kr_log *log;
+	struct cm_node *nodes;
+	unsigned n_nodes;
+	struct cm_shard *shards;
+	unsigned n_shards;
+	struct event *tick;
+	int64_t ryw_until_ms[CM_RYW_SLOTS];
+};
+
+struct kr_connmgr_req {
+	struct kr_connmgr *mgr;
+	struct cm_node *node;
+	int balancer_node; /* replica index acquired, or -1 */
+	struct kr_pgpool_req *preq;
+	kr_pgquery_fn *cb;
+	void *ctx;
+	struct kr_deadline deadline;
+	int64_t start_us;
+	uint64_t user_hash;
+	bool has_user;
+	bool write;
+	bool retry_copy; /* copy holds the query for one retry */
+	struct kr_pgquery_copy copy;
+};
+
+static unsigned
+cm_count_nodes(const struct kr_config *cfg)
+{
+	unsigned n = 0;
+
+	for (unsigned s = 0; s < cfg->n_shards; s++)
+		n += 1 + cfg->shards[s].n_replicas;
+	return n;
+}
+
+static int
+cm_define(struct kr_metrics *m, const char *name, const char *labels,
+	  const char *help, enum kr_metric_kind kind, double scale,
+	  struct kr_err *err_r)
+{
+	struct kr_metric_desc d = { .name = name,
+				    .labels = labels,
+				    .help = help,
+				    .kind = kind,
+				    .scale = scale };
+
+	return kr_metrics_define(m, &d, err_r);
+}
+
+static void
+cm_node_labels(char *buf, size_t size, unsigned shard, int replica)
+{
+	if (replica < 0)
+		snprintf(buf, size, "shard=\"%u\",node=\"primary\"", shard);
+	else
+		snprintf(buf, size, "shard=\"%u\",node=\"replica%d\"", shard,
+			 replica);
+}
+
+static int
+cm_define_node(struct kr_metrics *m, const char *labels,
+	       struct cm_node_ids *ids, struct kr_err *err_r)
+{
+	ids->queries = cm_define(m, "kurier_db_queries_total", labels,
+				 "Queries sent to a database node.",
+				 KR_METRIC_COUNTER, 1, err_r);
+	ids->errors = cm_define(m, "kurier_db_errors_total", labels,
+				"Queries that failed, any reason.",
+				KR_METRIC_COUNTER, 1, err_r);
+	ids->latency = cm_define(m, "kurier_db_query_seconds", labels,
+				 "Query latency as the worker saw it.",
+				 KR_METRIC_HISTOGRAM, 1e6, err_r);
+	ids->circuit = cm_define(m, "kurier_db_circuit_open", labels,
+				 "Workers whose circuit to the node is open.",
+				 KR_METRIC_GAUGE, 1, err_r);
+	ids->busy = cm_define(m, "kurier_db_pool_busy", labels,
+			      "Connections running a query.", KR_METRIC_GAUGE,
+			      1, err_r);
+	ids->idle = cm_define(m, "kurier_db_pool_idle", labels,
+			      "Open connections with nothing to do.",
+			      KR_METRIC_GAUGE, 1, err_r);
+	ids->waiting = cm_define(m, "kurier_db_pool_waiting", labels,
+				 "Requests waiting for a connection.",
+				 KR_METRIC_GAUGE, 1, err_r);
+	return ids->queries < 0 || ids->errors < 0 || ids->latency < 0 ||
+			       ids->circuit < 0 || ids->busy < 0 ||
+			       ids->idle < 0 || ids->waiting < 0
+		       ? -1
+		       : 0;
+}
+
+struct kr_connmgr_metrics *
+kr_connmgr_define_metrics(struct kr_metrics *metrics,
+			  const struct kr_config *cfg, struct kr_err *err_r)
+{
+	unsigned n = cm_count_nodes(cfg), k = 0;
+	struct kr_connmgr_metrics *ids =
+		kr_xcalloc(1, sizeof(*ids) + n * sizeof(ids->nodes[0]));
+	char labels[64];
+
+	ids->n_nodes = n;
+	for (unsigned s = 0; s < cfg->n_shards; s++) {
+		for (int r = -1; r < (int)cfg->shards[s].n_replicas; r++) {
+			cm_node_labels(labels, sizeof(labels), s, r);
+			if (cm_define_node(metrics, labels, &ids->nodes[k++],
+					   err_r) < 0) {
+				free(ids);
+				return NULL;
+			}
+		}
+	}
+	return ids;
+}
+
+void
+kr_connmgr_metrics_free(struct kr_connmgr_metrics **ids)
+{
+	free(*ids);
+	*ids = NULL;
+}
+
+static void
+cm_node_init(struct kr_connmgr *mgr, struct cm_node *node, unsigned shard,
+	     int replica, const char *conninfo, const struct cm_node_ids *ids)
+{
+	const struct kr_config *cfg = mgr->cfg;
+	const struct kr_config_shard *sc = &cfg->shards[shard];
+	bool singleton = cfg->storage.pool == KR_CONFIG_POOL_SINGLETON;
+	struct kr_pgpool_settings set = {
+		.conninfo = conninfo,
+		.target_session_attrs = replica < 0 ? "read-write" : "any",
+		.low = singleton ? 1 : sc->pool_low,
+		.high = singleton ? 1 : sc->pool_high,
+		.per_conn = singleton ? CM_SINGLETON_PIPELINE : 1,
+		.queue_max = sc->pool_queue,
+		.queue_timeout_ms = cfg->storage.pool_queue_timeout_ms,
+		.connect_timeout_ms = cfg->storage.connect_timeout_ms,
+		.idle_close_ms = CM_IDLE_CLOSE_MS,
+	};
+
+	node->mgr = mgr;
+	node->shard = shard;
+	node->replica = replica;
+	node->ids = ids;
+	if (replica < 0)
+		snprintf(node->name, sizeof(node->name), "shard%u.primary",
+			 shard);
+	else
+		snprintf(node->name, sizeof(node->name), "shard%u.replica%d",
+			 shard, replica);
+	kr_circuit_init(&node->circuit, cfg->storage.circuit_failures,
+			cfg->storage.circuit_probe_ms);
+	node->pool = kr_pgpool_create(mgr->base, mgr->io, &set, &node->circuit);
+}
+
+static struct kr_balancer *
+cm_balancer(const struct kr_config *cfg, unsigned n, unsigned seed)
+{
+	struct kr_balancer_settings set;
+
+	kr_balancer_settings_init(&set);
+	set.kind = cfg->storage.balancer == KR_CONFIG_BALANCER_APERTURE
+			   ? KR_BALANCER_APERTURE
+			   : KR_BALANCER_HEAP;
+	set.aperture_low = cfg->storage.aperture_low;
+	set.aperture_high = cfg->storage.aperture_high;
+	return kr_balancer_create(n, &set, seed);
+}
+
+/* Reads that must see the user's own recent write go to the primary. */
+static bool
+cm_ryw_active(const struct kr_connmgr *mgr, uint64_t h, int64_t now_ms)
+{
+	return mgr->ryw_until_ms[h % CM_RYW_SLOTS] > now_ms;
+}
+
+static void
+cm_ryw_mark(struct kr_connmgr *mgr, uint64_t h, int64_t now_ms)
+{
+	int64_t until = now_ms + mgr->cfg->storage.read_your_writes_ms;
+	int64_t *slot = &mgr->ryw_until_ms[h % CM_RYW_SLOTS];
+
+	if (until > *slot)
+		*slot = until;
+}
+
+/* The replica the balancer picks, or -1 for the primary. */
+static int
+cm_route(struct kr_connmgr *mgr, struct cm_shard *sh, enum kr_connmgr_mode mode,
+	 const struct kr_connmgr_req *req, int64_t now_ms)
+{
+	int r;
+
+	if (mode == KR_CONNMGR_WRITE || sh->n_replicas == 0 ||
+	    (req->has_user && cm_ryw_active(mgr, req->user_hash, now_ms)))
+		return -1;
+	r = kr_balancer_pick(sh->balancer);
+	if (r < 0 || kr_circuit_is_open(&sh->replicas[r]->circuit, now_ms))
+		return -1;
+	return r;
+}
+
+static void cm_on_result(void *ctx, const PGresult *res,
+			 const struct kr_err *err);
+
+static int
+cm_send(struct kr_connmgr_req *req, struct cm_node *node,
+	const struct kr_pgquery *q, struct kr_err *err_r)
+{
+	int64_t now_ms = kr_clock_mono_ms();
+
+	if (kr_circuit_is_open(&node->circuit, now_ms))
+		return kr_err_set(err_r, KR_ERR_TEMPORARY,
+				  "%s unavailable (circuit open)", node->name);
+	req->node = node;
+	req->start_us = kr_clock_mono_us();
+	if (kr_pgpool_query(node->pool, q, req->deadline, cm_on_result, req,
+			    &req->preq, err_r) < 0)
+		return -1;
+	node->queries++;
+	kr_metrics_inc(req->mgr->slot, node->ids->queries);
+	return 0;
+}
+
+static void
+cm_req_free(struct kr_connmgr_req *req)
+{
+	if (req->balancer_node >= 0)
+		kr_balancer_release(req->mgr->shards[req->node->shard].balancer,
+				    (unsigned)req->balancer_node);
+	if (req->retry_copy)
+		kr_pgquery_copy_deinit(&req->copy);
+	free(req);
+}
+
+/* A read that lost its replica connection gets one more try, on the
+ * primary; writes are never retried (they may have committed). */
+static bool
+cm_retry(struct kr_connmgr_req *req, const struct kr_err *err)
+{
+	struct cm_shard *sh = &req->mgr->shards[req->node->shard];
+	struct kr_err again;
+
+	if (!req->retry_copy || err->kind != KR_ERR_TEMPORARY ||
+	    req->node == sh->primary)
+		return false;
+	kr_balancer_release(sh->balancer, (unsigned)req->balancer_node);
+	req->balancer_node = -1;
+	return cm_send(req, sh->primary, &req->copy.q, &again) == 0;
+}
+
+static void
+cm_on_result(void *ctx, const PGresult *res, const struct kr_err *err)
+{
+	struct kr_connmgr_req *req = ctx;
+	struct cm_node *node = req->node;
+	struct kr_connmgr *mgr = req->mgr;
+
+	req->preq = NULL;
+	kr_metrics_observe(mgr->slot, node->ids->latency,
+			   (uint64_t)(kr_clock_mono_us() - req->start_us));
+	if (err != NULL) {
+		node->errors++;
+		kr_metrics_inc(mgr->slot, node->ids->errors);
+		if (cm_retry(req, err))
+			return;
+	}
+	if (err == NULL && req->has_user && req->write)
+		cm_ryw_mark(mgr, req->user_hash, kr_clock_mono_ms());
+	req->cb(req->ctx, res, err);
+	cm_req_free(req);
+}
+
+int
+kr_connmgr_query(struct kr_connmgr *mgr, unsigned shard,
+		 enum kr_connmgr_mode mode, const char *user,
+		 const struct kr_pgquery *q, struct kr_deadline deadline,
+		 kr_pgquery_fn *cb, void *ctx, struct kr_connmgr_req **req_r,
+		 struct kr_err *err_r)
+{
+	int64_t now_ms = kr_clock_mono_ms();
+	struct kr_connmgr_req *req;
+	struct cm_shard *sh;
+	int r;
+
+	if (shard >= mgr->n_shards)
+		return kr_err_set(err_r, KR_ERR_INTERNAL, "no shard %u", shard);
+	sh = &mgr->shards[shard];
+	req = kr_xcalloc(1, sizeof(*req));
+	req->mgr = mgr;
+	req->cb = cb;
+	req->ctx = ctx;
+	req->deadline = deadline;
+	req->write = mode == KR_CONNMGR_WRITE;
+	req->balancer_node = -1;
+	if (user != NULL) {
+		req->has_user = true;
+		req->user_hash = kr_hash_fnv1a64_lower(user, strlen(user));
+	}
+	r = cm_route(mgr, sh, mode, req, now_ms);
+	if (r >= 0) {
+		kr_balancer_acquire(sh->balancer, (unsigned)r);
+		req->balancer_node = r;
+		req->node = sh->replicas[r];
+		kr_pgquery_copy_init(&req->copy, q);
+		req->retry_copy = true;
+	}
+	if (cm_send(req, r >= 0 ? sh->replicas[r] : sh->primary, q, err_r) <
+	    0) {
+		req->node = r >= 0 ? sh->replicas[r] : sh->primary;
+		cm_req_free(req);
+		return -1;
+	}
+	if (req->write && req->has_user)
+		cm_ryw_mark(mgr, req->user_hash, now_ms);
+	if (req_r != NULL)
+		*req_r = req;
+	return 0;
+}
+
+void
+kr_connmgr_cancel(struct kr_connmgr_req **req_p)
+{
+	struct kr_connmgr_req *req = *req_p;
+
+	*req_p = NULL;
+	if (req == NULL)
+		return;
+	kr_pgpool_cancel(&req->preq);
+	cm_req_free(req);
+}
+
+static void
+cm_node_report(struct kr_connmgr *mgr, struct cm_node *node, int64_t now_ms)
+{
+	struct kr_pgpool_stats st;
+	bool open = kr_circuit_is_open(&node->circuit, now_ms);
+	struct kr_log_line line;
+
+	kr_pgpool_get_stats(node->pool, &st);
+	kr_metrics_gauge_set(mgr->slot, node->ids->busy, st.busy);
+	kr_metrics_gauge_set(mgr->slot, node->ids->idle, st.idle);
+	kr_metrics_gauge_set(mgr->slot, node->ids->waiting, st.waiting);
+	kr_metrics_gauge_set(mgr->slot, node->ids->circuit, open);
+	if (node->replica >= 0)
+		kr_balancer_set_down(mgr->shards[node->shard].balancer,
+				     (unsigned)node->replica, open);
+	if (node->circuit.state == node->logged_state ||
+	    node->circuit.state == KR_CIRCUIT_HALF_OPEN)
+		return;
+	node->logged_state = node->circuit.state;
+	if (kr_log_begin(&line, mgr->log, open ? KR_LOG_WARN : KR_LOG_INFO,
+			 NULL,
+			 open ? "db.circuit_open" : "db.circuit_closed")) {
+		kr_log_str(&line, "node", node->name);
+		kr_log_uint(&line, "failures", node->circuit.failures);
+		kr_log_end(&line);
+	}
+}
+
+static void
+cm_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct kr_connmgr *mgr = arg;
+	int64_t now_ms = kr_clock_mono_ms();
+
+	(void)fd;
+	(void)what;
+	for (unsigned i = 0; i < mgr->n_nodes; i++)
+		cm_node_report(mgr, &mgr->nodes[i], now_ms);
+}
+
+static void
+cm_build(struct kr_connmgr *mgr, const struct kr_connmgr_metrics *ids)
+{
+	const struct kr_config *cfg = mgr->cfg;
+	unsigned k = 0;
+
+	for (unsigned s = 0; s < cfg->n_shards; s++) {
+		const struct kr_config_shard *sc = &cfg->shards[s];
+		struct cm_shard *sh = &mgr->shards[s];
+
+		sh->primary = &mgr->nodes[k];
+		cm_node_init(mgr, &mgr->nodes[k], s, -1, sc->primary,
+			     &ids->nodes[k]);
+		k++;
+		sh->n_replicas = sc->n_replicas;
+		sh->replicas =
+			kr_xcalloc(sc->n_replicas + 1, sizeof(*sh->replicas));
+		for (unsigned r = 0; r < sc->n_replicas; r++, k++) {
+			sh->replicas[r] = &mgr->nodes[k];
+			cm_node_init(mgr, &mgr->nodes[k], s, (int)r,
+				     sc->replicas[r], &ids->nodes[k]);
+		}
+		sh->balancer = cm_balancer(cfg, sc->n_replicas,
+					   (unsigned)getpid() * 31u + s);
+	}
+}
+
+struct kr_connmgr *
+kr_connmgr_create(struct event_base *base, struct kr_tpool *io,
+		  const struct kr_config *cfg, struct kr_metrics_slot *slot,
+		  const struct kr_connmgr_metrics *ids, struct kr_log *log)
+{
+	struct kr_connmgr *mgr = kr_xcalloc(1, sizeof(*mgr));
+	struct timeval tick = { .tv_usec = CM_TICK_MS * 1000 };
+
+	kr_assert(ids->n_nodes == cm_count_nodes(cfg));
+	mgr->base = base;
+	mgr->io = io;
+	mgr->cfg = cfg;
+	mgr->slot = slot;
+	mgr->log = log;
+	mgr->n_nodes = ids->n_nodes;
+	mgr->n_shards = cfg->n_shards;
+	mgr->nodes = kr_xcalloc(mgr->n_nodes + 1, sizeof(*mgr->nodes));
+	mgr->shards = kr_xcalloc(mgr->n_shards + 1, sizeof(*mgr->shards));
+	cm_build(mgr, ids);
+	mgr->tick = event_new(base, -1, EV_PERSIST, cm_on_tick, mgr);
+	if (mgr->tick == NULL || event_add(mgr->tick, &tick) < 0)
+		kr_panic("connmgr: timer set-up failed");
+	return mgr;
+}
+
+void
+kr_connmgr_destroy(struct kr_connmgr **mgr_p)
+{
+	struct kr_connmgr *mgr = *mgr_p;
+
+	if (mgr == NULL)
+		return;
+	*mgr_p = NULL;
+	event_free(mgr->tick);
+	for (unsigned i = 0; i < mgr->n_nodes; i++)
+		kr_pgpool_destroy(&mgr->nodes[i].pool);
+	for (unsigned s = 0; s < mgr->n_shards; s++) {
+		kr_balancer_destroy(&mgr->shards[s].balancer);
+		free(mgr->shards[s].replicas);
+	}
+	free(mgr->shards);
+	free(mgr->nodes);
+	free(mgr);
+}
+
+unsigned
+kr_connmgr_shards(const struct kr_connmgr *mgr)
+{
+	return mgr->n_shards;
+}
+
+int
+kr_connmgr_node_stats(const struct kr_connmgr *mgr, unsigned node,
+		      struct kr_connmgr_node_stats *stats_r)
+{
+	const struct cm_node *n;
+	struct kr_pgpool_stats st;
+
+	if (node >= mgr->n_nodes)
+		return -1;
+	n = &mgr->nodes[node];
+	kr_pgpool_get_stats(n->pool, &st);
+	stats_r->shard = n->shard;
+	stats_r->replica = n->replica;
+	stats_r->circuit_open =
+		kr_circuit_is_open(&n->circuit, kr_clock_mono_ms());
+	stats_r->conns_idle = st.idle;
+	stats_r->conns_busy = st.busy;
+	stats_r->conns_connecting = st.connecting;
+	stats_r->waiting = st.waiting;
+	stats_r->queries = n->queries;
+	stats_r->errors = n->errors;
+	return 0;
+}

@@ -1,0 +1,80 @@
+/* The connection manager (SPEC.md §4): the single place that reaches
+ * PostgreSQL. Per worker, on its loop. It owns one pool per node (every
+ * shard's primary and replicas), a circuit breaker per node, the
+ * read balancer per shard, the read-your-writes memory and the per-node
+ * metrics. Writes go to the shard's primary and are never retried;
+ * reads go to a replica chosen by the balancer (or to the primary within
+ * read_your_writes after the same user's write, or when there are no
+ * replicas) and retry once elsewhere after a connection-level failure. */
+#ifndef KR_CONNMGR_H
+#define KR_CONNMGR_H
+
+#include <stdbool.h>
+
+#include "lib/config.h"
+#include "lib/deadline.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "storage/pgquery.h"
+
+struct event_base;
+struct kr_tpool;
+struct kr_connmgr;
+struct kr_connmgr_req;
+struct kr_connmgr_metrics;
+
+enum kr_connmgr_mode {
+	KR_CONNMGR_READ,
+	KR_CONNMGR_WRITE,
+};
+
+/* Defines the per-node metrics in the registry; in the master, before
+ * kr_metrics_map. The returned ids (freed by the runtime with
+ * kr_connmgr_metrics_free) go to every worker's kr_connmgr_create. */
+struct kr_connmgr_metrics *
+kr_connmgr_define_metrics(struct kr_metrics *metrics,
+			  const struct kr_config *cfg, struct kr_err *err_r);
+void kr_connmgr_metrics_free(struct kr_connmgr_metrics **ids);
+
+/* Nothing connects yet: pools open their low-watermark connections in
+ * the background from the first loop turn on. cfg must outlive the
+ * manager (the runtime keeps it until the manager is recreated). */
+struct kr_connmgr *
+kr_connmgr_create(struct event_base *base, struct kr_tpool *io,
+		  const struct kr_config *cfg, struct kr_metrics_slot *slot,
+		  const struct kr_connmgr_metrics *ids, struct kr_log *log);
+/* Answers every outstanding request with KR_ERR_TEMPORARY (the
+ * callbacks run inside this call), closes every connection. */
+void kr_connmgr_destroy(struct kr_connmgr **mgr);
+
+/* Sends q to `shard`. `user` (may be NULL) is the address whose
+ * read-your-writes window decides where reads go; a WRITE opens that
+ * window. Returns 0 and answers through cb exactly once (never before
+ * returning), or -1 + err_r at once (bad shard, circuit open, queue
+ * full) and then never calls cb. *req_r (optional) can cancel. */
+int kr_connmgr_query(struct kr_connmgr *mgr, unsigned shard,
+		     enum kr_connmgr_mode mode, const char *user,
+		     const struct kr_pgquery *q, struct kr_deadline deadline,
+		     kr_pgquery_fn *cb, void *ctx,
+		     struct kr_connmgr_req **req_r, struct kr_err *err_r);
+/* No callback after this. A query already sent runs to its end on the
+ * server; its result is dropped. */
+void kr_connmgr_cancel(struct kr_connmgr_req **req);
+
+unsigned kr_connmgr_shards(const struct kr_connmgr *mgr);
+
+/* Per node, for `kurier shard status`-like views and tests. */
+struct kr_connmgr_node_stats {
+	unsigned shard;
+	int replica; /* -1: primary */
+	bool circuit_open;
+	unsigned conns_idle, conns_busy, conns_connecting, waiting;
+	unsigned long long queries, errors;
+};
+/* Nodes are numbered 0..n-1 in config order (per shard: primary, then
+ * replicas). Returns -1 past the last. */
+int kr_connmgr_node_stats(const struct kr_connmgr *mgr, unsigned node,
+			  struct kr_connmgr_node_stats *stats_r);
+
+#endif

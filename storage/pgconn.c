@@ -1,0 +1,539 @@
+/* Asynchronous PostgreSQL connection: libpq non-blocking pipeline mode
+ * driven by libevent. */
+#include "storage/pgconn.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/tpool.h"
+
+enum pgconn_state {
+	PGCONN_CONNECTING,
+	PGCONN_READY,
+	PGCONN_FAULTED,
+};
+
+/* Pipeline mode answers each query as: its result, NULL, then the
+ * PGRES_PIPELINE_SYNC of the sync point sent right after it. */
+enum pgconn_stage {
+	PGCONN_WAIT_RESULT,
+	PGCONN_WAIT_NULL,
+	PGCONN_WAIT_SYNC,
+};
+
+struct pgconn_op {
+	struct pgconn_op *next;
+	struct kr_pgconn *conn;
+	kr_pgquery_fn *cb;
+	void *ctx;
+	struct event *timer;
+	PGresult *res;
+	enum pgconn_stage stage;
+	bool answered; /* timed out: the result is drained and dropped */
+};
+
+struct kr_pgconn {
+	struct event_base *base;
+	struct kr_tpool *io;
+	PGconn *pg;
+	int fd;
+	struct event *rd, *wr; /* after connect: persistent read, write */
+	struct event *poll;    /* during connect: one-shot */
+	struct event *connect_timer;
+	struct event *notify; /* deferred fault report */
+	enum pgconn_state state;
+	struct kr_err fault;
+	struct pgconn_op *head, *tail;
+	unsigned inflight;
+	unsigned depth; /* nesting of our callbacks into the owner */
+	bool doomed;	/* destroyed while depth > 0 */
+	kr_pgconn_event_fn *event_cb;
+	void *ctx;
+};
+
+static void pgconn_on_poll(evutil_socket_t fd, short what, void *arg);
+
+/* Server notices (e.g. "terminating connection due to immediate
+ * shutdown") would go to stderr unstructured; the fault that follows is
+ * what the pool reports and counts. */
+static void
+pgconn_on_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+static void pgconn_free(struct kr_pgconn *c);
+
+static void
+pgconn_enter(struct kr_pgconn *c)
+{
+	c->depth++;
+}
+
+/* False when the connection was destroyed meanwhile (and is gone). */
+static bool
+pgconn_leave(struct kr_pgconn *c)
+{
+	if (--c->depth == 0 && c->doomed) {
+		pgconn_free(c);
+		return false;
+	}
+	return !c->doomed;
+}
+
+/* False when the owner destroyed the connection from its callback. */
+static bool
+pgconn_owner_event(struct kr_pgconn *c, enum kr_pgconn_event ev,
+		   const struct kr_err *err)
+{
+	pgconn_enter(c);
+	c->event_cb(c->ctx, c, ev, err);
+	return pgconn_leave(c);
+}
+
+static void
+pgconn_fault(struct kr_pgconn *c, const char *what)
+{
+	const char *msg = c->pg != NULL ? PQerrorMessage(c->pg) : "";
+	size_t n = strcspn(msg, "\n");
+
+	if (c->state == PGCONN_FAULTED)
+		return;
+	c->state = PGCONN_FAULTED;
+	kr_err_set(&c->fault, KR_ERR_TEMPORARY, "%s: %.*s", what, (int)n, msg);
+	if (c->rd != NULL)
+		event_del(c->rd);
+	if (c->wr != NULL)
+		event_del(c->wr);
+	if (c->poll != NULL)
+		event_del(c->poll);
+	event_del(c->connect_timer);
+	event_active(c->notify, EV_TIMEOUT, 0);
+}
+
+static void
+pgconn_op_free(struct pgconn_op *op)
+{
+	if (op->timer != NULL)
+		event_free(op->timer);
+	if (op->res != NULL)
+		PQclear(op->res);
+	free(op);
+}
+
+/* Answers the op unless its deadline already did. */
+static void
+pgconn_op_answer(struct pgconn_op *op, const PGresult *res,
+		 const struct kr_err *err)
+{
+	if (op->answered)
+		return;
+	op->answered = true;
+	event_del(op->timer);
+	op->cb(op->ctx, res, err);
+}
+
+static void
+pgconn_answer_all(struct kr_pgconn *c, const struct kr_err *err)
+{
+	while (c->head != NULL) {
+		struct pgconn_op *op = c->head;
+
+		c->head = op->next;
+		c->inflight--;
+		pgconn_op_answer(op, NULL, err);
+		pgconn_op_free(op);
+	}
+	c->tail = NULL;
+}
+
+static void
+pgconn_on_notify(evutil_socket_t fd, short what, void *arg)
+{
+	struct kr_pgconn *c = arg;
+
+	(void)fd;
+	(void)what;
+	pgconn_enter(c);
+	pgconn_answer_all(c, &c->fault);
+	if (pgconn_leave(c))
+		pgconn_owner_event(c, KR_PGCONN_FAULTED, &c->fault);
+}
+
+/* SQLSTATE classes that say "try again later" rather than "this
+ * statement is wrong": connection (08), resources (53), operator
+ * intervention such as a shutdown (57), serialization/deadlock (40). */
+static enum kr_err_kind
+pgconn_error_kind(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (state == NULL)
+		return KR_ERR_TEMPORARY;
+	if (strcmp(state, "57014") == 0)
+		return KR_ERR_TIMEOUT; /* our own cancel */
+	if (strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+	    strncmp(state, "57", 2) == 0 || strncmp(state, "40", 2) == 0)
+		return KR_ERR_TEMPORARY;
+	return KR_ERR_PERMANENT;
+}
+
+static void
+pgconn_complete(struct pgconn_op *op)
+{
+	ExecStatusType st =
+		op->res != NULL ? PQresultStatus(op->res) : PGRES_FATAL_ERROR;
+	struct kr_err err = { 0 };
+
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+		pgconn_op_answer(op, op->res, NULL);
+	} else {
+		const char *msg = op->res != NULL
+					  ? PQresultErrorMessage(op->res)
+					  : "no result";
+
+		kr_err_set(&err,
+			   op->res != NULL ? pgconn_error_kind(op->res)
+					   : KR_ERR_TEMPORARY,
+			   "%.*s", (int)strcspn(msg, "\n"), msg);
+		pgconn_op_answer(op, NULL, &err);
+	}
+	pgconn_op_free(op);
+}
+
+/* One step of the head op's pipeline stages; false when libpq has
+ * nothing more without blocking. */
+static bool
+pgconn_step(struct kr_pgconn *c)
+{
+	struct pgconn_op *op = c->head;
+	PGresult *r;
+
+	if (op == NULL || PQisBusy(c->pg))
+		return false;
+	r = PQgetResult(c->pg);
+	switch (op->stage) {
+	case PGCONN_WAIT_RESULT:
+		op->res = r;
+		op->stage = r != NULL ? PGCONN_WAIT_NULL : PGCONN_WAIT_SYNC;
+		return true;
+	case PGCONN_WAIT_NULL:
+		if (r == NULL)
+			op->stage = PGCONN_WAIT_SYNC;
+		else
+			PQclear(r); /* a statement yields one result */
+		return true;
+	case PGCONN_WAIT_SYNC:
+		break;
+	}
+	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+		PQclear(r);
+		pgconn_fault(c, "pipeline out of step");
+		return false;
+	}
+	PQclear(r);
+	c->head = op->next;
+	if (c->head == NULL)
+		c->tail = NULL;
+	c->inflight--;
+	pgconn_enter(c);
+	pgconn_complete(op);
+	if (!pgconn_leave(c))
+		return false;
+	return pgconn_owner_event(c, KR_PGCONN_IDLE, NULL);
+}
+
+static void
+pgconn_flush(struct kr_pgconn *c)
+{
+	int r = PQflush(c->pg);
+
+	if (r < 0)
+		pgconn_fault(c, "send failed");
+	else if (r > 0)
+		event_add(c->wr, NULL);
+}
+
+static void
+pgconn_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct kr_pgconn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state != PGCONN_READY)
+		return;
+	if (!PQconsumeInput(c->pg)) {
+		pgconn_fault(c, "connection lost");
+		return;
+	}
+	/* Reading may let libpq send more of a large pipeline. */
+	pgconn_flush(c);
+	while (c->state == PGCONN_READY && pgconn_step(c))
+		;
+}
+
+static void
+pgconn_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct kr_pgconn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state == PGCONN_READY)
+		pgconn_flush(c);
+}
+
+static int
+pgconn_ready_up(struct kr_pgconn *c)
+{
+	c->fd = PQsocket(c->pg);
+	if (PQsetnonblocking(c->pg, 1) != 0 || PQenterPipelineMode(c->pg) != 1)
+		return -1;
+	c->rd = event_new(c->base, c->fd, EV_READ | EV_PERSIST, pgconn_on_read,
+			  c);
+	c->wr = event_new(c->base, c->fd, EV_WRITE, pgconn_on_write, c);
+	if (c->rd == NULL || c->wr == NULL || event_add(c->rd, NULL) < 0)
+		return -1;
+	event_del(c->connect_timer);
+	c->state = PGCONN_READY;
+	return 0;
+}
+
+/* Waits for the socket the way PQconnectPoll asked; the socket can
+ * change between polls (multi-host conninfo tries host after host). */
+static int
+pgconn_poll_wait(struct kr_pgconn *c, short what)
+{
+	if (c->poll != NULL)
+		event_free(c->poll);
+	c->poll = event_new(c->base, PQsocket(c->pg), what, pgconn_on_poll, c);
+	return c->poll != NULL ? event_add(c->poll, NULL) : -1;
+}
+
+static void
+pgconn_on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct kr_pgconn *c = arg;
+	int rc = 0;
+
+	(void)fd;
+	(void)what;
+	switch (PQconnectPoll(c->pg)) {
+	case PGRES_POLLING_READING:
+		rc = pgconn_poll_wait(c, EV_READ);
+		break;
+	case PGRES_POLLING_WRITING:
+		rc = pgconn_poll_wait(c, EV_WRITE);
+		break;
+	case PGRES_POLLING_OK:
+		if (pgconn_ready_up(c) < 0) {
+			pgconn_fault(c, "connection set-up failed");
+			return;
+		}
+		pgconn_owner_event(c, KR_PGCONN_READY, NULL);
+		return;
+	default:
+		pgconn_fault(c, "connect failed");
+		return;
+	}
+	if (rc < 0)
+		pgconn_fault(c, "connect wait failed");
+}
+
+static void
+pgconn_on_connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	pgconn_fault(arg, "connect timed out");
+}
+
+struct kr_pgconn *
+kr_pgconn_create(struct event_base *base, struct kr_tpool *io,
+		 const char *conninfo, const char *target_session_attrs,
+		 struct kr_deadline connect_deadline,
+		 kr_pgconn_event_fn *event_cb, void *ctx, struct kr_err *err_r)
+{
+	/* Later keywords override what the expanded conninfo says, so the
+	 * manager's policy (keepalives, session attrs) always applies. */
+	const char *const keys[] = { "dbname",		 "target_session_attrs",
+				     "application_name", "keepalives",
+				     "keepalives_idle",	 "keepalives_interval",
+				     "keepalives_count", NULL };
+	const char *const vals[] = { conninfo,	target_session_attrs,
+				     "kurierd", "1",
+				     "30",	"10",
+				     "3",	NULL };
+	struct kr_pgconn *c = kr_xcalloc(1, sizeof(*c));
+	struct timeval tv;
+
+	c->base = base;
+	c->io = io;
+	c->fd = -1;
+	c->event_cb = event_cb;
+	c->ctx = ctx;
+	c->state = PGCONN_CONNECTING;
+	c->notify = event_new(base, -1, 0, pgconn_on_notify, c);
+	c->connect_timer = evtimer_new(base, pgconn_on_connect_timeout, c);
+	c->pg = PQconnectStartParams(keys, vals, 1);
+	if (c->pg != NULL)
+		PQsetNoticeProcessor(c->pg, pgconn_on_notice, NULL);
+	if (c->notify == NULL || c->connect_timer == NULL || c->pg == NULL ||
+	    PQstatus(c->pg) == CONNECTION_BAD ||
+	    pgconn_poll_wait(c, EV_WRITE) < 0) {
+		kr_err_set(err_r, KR_ERR_TEMPORARY, "connect: %.*s",
+			   c->pg != NULL
+				   ? (int)strcspn(PQerrorMessage(c->pg), "\n")
+				   : 6,
+			   c->pg != NULL ? PQerrorMessage(c->pg) : "no mem");
+		pgconn_free(c);
+		return NULL;
+	}
+	kr_deadline_timeval(connect_deadline, kr_clock_mono_us(), &tv);
+	event_add(c->connect_timer, &tv);
+	return c;
+}
+
+static void
+pgconn_cancel_work(void *arg)
+{
+	char errbuf[256];
+
+	PQcancel(arg, errbuf, sizeof(errbuf));
+}
+
+static void
+pgconn_cancel_done(void *arg, int status)
+{
+	(void)status;
+	PQfreeCancel(arg);
+}
+
+/* PQcancel opens a new connection and waits: the io pool's job. The
+ * PGcancel copy is independent of the connection, so it may outlive it. */
+static void
+pgconn_cancel_server(struct kr_pgconn *c)
+{
+	PGcancel *cancel = PQgetCancel(c->pg);
+
+	if (cancel == NULL)
+		return;
+	if (kr_tpool_submit(c->io, pgconn_cancel_work, pgconn_cancel_done,
+			    cancel, NULL, NULL) < 0)
+		PQfreeCancel(cancel); /* io pool full: the query runs out */
+}
+
+static void
+pgconn_on_op_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgconn_op *op = arg;
+	struct kr_pgconn *c = op->conn;
+	struct kr_err err;
+
+	(void)fd;
+	(void)what;
+	kr_err_set(&err, KR_ERR_TIMEOUT, "query timed out");
+	if (c->state == PGCONN_READY)
+		pgconn_cancel_server(c);
+	pgconn_enter(c);
+	pgconn_op_answer(op, NULL, &err);
+	pgconn_leave(c);
+}
+
+int
+kr_pgconn_send(struct kr_pgconn *c, const struct kr_pgquery *q,
+	       struct kr_deadline deadline, kr_pgquery_fn *cb, void *ctx,
+	       struct kr_err *err_r)
+{
+	int64_t now = kr_clock_mono_us();
+	struct pgconn_op *op;
+	struct timeval tv;
+
+	if (c->state != PGCONN_READY)
+		return kr_err_set(err_r, KR_ERR_TEMPORARY, "not connected");
+	if (kr_deadline_expired(deadline, now))
+		return kr_err_set(err_r, KR_ERR_TIMEOUT, "deadline passed");
+	if (!PQsendQueryParams(c->pg, q->sql, q->n_params, NULL, q->values,
+			       q->lengths, q->formats, q->binary_result) ||
+	    PQpipelineSync(c->pg) != 1) {
+		pgconn_fault(c, "send refused");
+		return kr_err_set(err_r, KR_ERR_TEMPORARY, "%s", c->fault.msg);
+	}
+	op = kr_xcalloc(1, sizeof(*op));
+	op->conn = c;
+	op->cb = cb;
+	op->ctx = ctx;
+	op->timer = evtimer_new(c->base, pgconn_on_op_timeout, op);
+	if (op->timer == NULL)
+		kr_panic("pgconn: evtimer_new failed");
+	kr_deadline_timeval(deadline, now, &tv);
+	event_add(op->timer, &tv);
+	if (c->tail != NULL)
+		c->tail->next = op;
+	else
+		c->head = op;
+	c->tail = op;
+	c->inflight++;
+	pgconn_flush(c);
+	return 0;
+}
+
+bool
+kr_pgconn_ready(const struct kr_pgconn *c)
+{
+	return c->state == PGCONN_READY;
+}
+
+unsigned
+kr_pgconn_inflight(const struct kr_pgconn *c)
+{
+	return c->inflight;
+}
+
+static void
+pgconn_event_free(struct event **ev)
+{
+	if (*ev != NULL)
+		event_free(*ev);
+	*ev = NULL;
+}
+
+static void
+pgconn_free(struct kr_pgconn *c)
+{
+	while (c->head != NULL) {
+		struct pgconn_op *op = c->head;
+
+		c->head = op->next;
+		pgconn_op_free(op);
+	}
+	pgconn_event_free(&c->rd);
+	pgconn_event_free(&c->wr);
+	pgconn_event_free(&c->poll);
+	pgconn_event_free(&c->connect_timer);
+	pgconn_event_free(&c->notify);
+	if (c->pg != NULL)
+		PQfinish(c->pg);
+	free(c);
+}
+
+void
+kr_pgconn_destroy(struct kr_pgconn **cp)
+{
+	struct kr_pgconn *c = *cp;
+	struct kr_err err;
+
+	*cp = NULL;
+	if (c == NULL || c->doomed)
+		return;
+	/* Refuse sends from the callbacks answered below. */
+	c->state = PGCONN_FAULTED;
+	kr_err_set(&err, KR_ERR_TEMPORARY, "connection closed");
+	pgconn_enter(c);
+	pgconn_answer_all(c, &err);
+	c->doomed = true;
+	pgconn_leave(c);
+}

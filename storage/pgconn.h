@@ -1,0 +1,57 @@
+/* One asynchronous PostgreSQL connection on a libevent loop: libpq in
+ * non-blocking pipeline mode, so several queries can be in flight (each
+ * followed by its own sync point, so one failing statement never
+ * aborts another). Owned by a pool (storage/pgpool.h); one loop thread.
+ * A query past its deadline is answered with KR_ERR_TIMEOUT at once and
+ * cancelled on the server through the io pool (PQcancel blocks). */
+#ifndef KR_PGCONN_H
+#define KR_PGCONN_H
+
+#include <stdbool.h>
+
+#include "lib/deadline.h"
+#include "lib/err.h"
+#include "storage/pgquery.h"
+
+struct event_base;
+struct kr_tpool;
+struct kr_pgconn;
+
+enum kr_pgconn_event {
+	KR_PGCONN_READY,   /* connected; queries may be sent */
+	KR_PGCONN_FAULTED, /* connect failed or connection lost */
+	KR_PGCONN_IDLE,	   /* a query finished; one slot freed */
+};
+
+/* Owner notifications, on the loop, never from inside a kr_pgconn_*
+ * call. `err` is set for FAULTED. */
+typedef void kr_pgconn_event_fn(void *ctx, struct kr_pgconn *conn,
+				enum kr_pgconn_event ev,
+				const struct kr_err *err);
+
+/* Starts connecting at once (PQconnectStartParams; conninfo may be a
+ * key=value string or a URI, multi-host included); target_session_attrs
+ * is "read-write" for primaries, "any" for replicas. The outcome arrives
+ * as READY or FAULTED. NULL + err_r when libpq cannot even start. */
+struct kr_pgconn *kr_pgconn_create(struct event_base *base, struct kr_tpool *io,
+				   const char *conninfo,
+				   const char *target_session_attrs,
+				   struct kr_deadline connect_deadline,
+				   kr_pgconn_event_fn *event_cb, void *ctx,
+				   struct kr_err *err_r);
+/* Closes the connection. Queries still in flight are answered with
+ * KR_ERR_TEMPORARY inside this call; no owner event afterwards. */
+void kr_pgconn_destroy(struct kr_pgconn **conn);
+
+/* Sends q (copied). 0: cb fires exactly once later. -1 + err_r when the
+ * connection is not ready or libpq refuses the query. */
+int kr_pgconn_send(struct kr_pgconn *conn, const struct kr_pgquery *q,
+		   struct kr_deadline deadline, kr_pgquery_fn *cb, void *ctx,
+		   struct kr_err *err_r);
+
+bool kr_pgconn_ready(const struct kr_pgconn *conn);
+/* Queries sent and not yet answered by the server (timed-out ones
+ * count until their results have been drained). */
+unsigned kr_pgconn_inflight(const struct kr_pgconn *conn);
+
+#endif

@@ -1,0 +1,492 @@
+/* The mail store (SPEC.md §3.2, §4): every user, mailbox and message
+ * operation as one asynchronous call of the shard's SQL contract
+ * (STORE_SQL.md), and delivery with group commit. One store per worker,
+ * on its loop; it reaches PostgreSQL only through the connection
+ * manager and compresses, hashes and inflates bodies on the cpu pool.
+ *
+ * Every operation: `op = kr_store_<x>_begin(..., deadline, cb, ctx)`.
+ * Inputs are borrowed until begin returns (the store copies what it
+ * keeps). begin always returns a handle; cb fires exactly once, on the
+ * loop, never before begin returns, unless kr_store_cancel() came
+ * first. The handle is invalid once cb has been called. Results are
+ * allocated in the caller's arena (the request's), so they stay valid
+ * as long as that arena; the arena must outlive the operation unless
+ * it is cancelled first. Exactly one of res and err is non-NULL.
+ *
+ * Error kinds: no such user/mailbox/message -> KR_ERR_NOT_FOUND, over
+ * quota -> KR_ERR_LIMIT ("over quota"), a name that exists ->
+ * KR_ERR_CONFLICT ("exists"), a forbidden or invalid request ->
+ * KR_ERR_PERMANENT; the connection manager's KR_ERR_TEMPORARY,
+ * KR_ERR_TIMEOUT and KR_ERR_OVERLOAD pass through; a full arena is
+ * KR_ERR_LIMIT. */
+#ifndef KR_STORE_H
+#define KR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/deadline.h"
+#include "lib/err.h"
+
+struct event_base;
+struct kr_arena;
+struct kr_config;
+struct kr_connmgr;
+struct kr_log;
+struct kr_shardmap;
+struct kr_tpool;
+
+struct kr_store;
+struct kr_store_op;
+
+/* Limits of the store API (SPEC.md §3.2 for listing). */
+#define KR_STORE_LIST_DEFAULT 50
+#define KR_STORE_LIST_MAX 500
+#define KR_STORE_ADDRESS_MAX 320
+#define KR_STORE_NAME_MAX 255 /* mailbox and folder names, bytes */
+#define KR_STORE_FLAGS_MAX 64 /* flags per message or per call */
+#define KR_STORE_FLAG_LEN_MAX 64
+#define KR_STORE_UIDS_MAX 10000		 /* uids per call */
+#define KR_STORE_RCPTS_MAX 1000		 /* recipients per delivery */
+#define KR_STORE_MESSAGE_MAX (128 << 20) /* stored bytes per message */
+#define KR_STORE_META_MAX (1 << 20)	 /* metadata JSON per message */
+#define KR_STORE_SEARCH_TEXT_MAX (256 << 10)
+/* A group-commit batch stops growing at this many stored bytes. */
+#define KR_STORE_BATCH_BYTES_MAX (64 << 20)
+/* Messages waiting per shard, in units of storage.group_commit_max;
+ * past that new recipients are shed with KR_ERR_OVERLOAD. */
+#define KR_STORE_QUEUE_FACTOR 16
+/* Changes kr_changes answers at most, unless one single change is
+ * bigger (a call on many messages): then up to KR_STORE_CHANGES_HARD. */
+#define KR_STORE_CHANGES_MAX 10000
+#define KR_STORE_CHANGES_HARD 100000
+
+/* A user as the message operations address it: which shard, which id.
+ * address is the lower-cased address. */
+struct kr_store_user {
+	const char *address;
+	unsigned shard;
+	int64_t id;
+};
+
+/* For operations whose success carries nothing. */
+typedef void kr_store_done_fn(void *ctx, const struct kr_err *err);
+
+/* cpu: the worker's cpu pool (owner: the same loop). Every argument
+ * must outlive the store. */
+struct kr_store *
+kr_store_create(struct event_base *base, struct kr_connmgr *mgr,
+		const struct kr_shardmap *map, struct kr_tpool *cpu,
+		const struct kr_config *cfg, struct kr_log *log);
+/* Answers every outstanding operation with KR_ERR_TEMPORARY (the
+ * callbacks run inside this call and must not begin new operations),
+ * then frees; sets *store to NULL. Call before destroying the
+ * connection manager or the cpu pool. */
+void kr_store_destroy(struct kr_store **store);
+
+/* No callback after this; sets *op to NULL (NULL is fine). A statement
+ * already sent still runs on the server: a cancelled write may have
+ * happened. */
+void kr_store_cancel(struct kr_store_op **op);
+
+/* Figures for tests and the admin side. */
+struct kr_store_stats {
+	unsigned long long batches;	   /* kr_deliver_batch calls sent */
+	unsigned long long batch_messages; /* messages in those calls */
+	unsigned long long deliveries;	   /* kr_store_deliver_begin calls */
+	unsigned long long shed;	   /* recipients refused: queue full */
+	unsigned queued;   /* messages waiting for a batch now */
+	unsigned inflight; /* batches in flight now */
+};
+void kr_store_get_stats(const struct kr_store *store,
+			struct kr_store_stats *stats_r);
+
+/* ---- users (store_user.c) ---------------------------------------- */
+
+struct kr_store_user_get_result {
+	struct kr_store_user user;
+	const char *password_hash;
+	int64_t quota_bytes; /* 0 = unlimited */
+	int64_t used_bytes;
+	int64_t messages;
+};
+typedef void kr_store_user_get_fn(void *ctx,
+				  const struct kr_store_user_get_result *res,
+				  const struct kr_err *err);
+/* Any case; the address is lower-cased (ASCII) before it is placed. */
+struct kr_store_op *
+kr_store_user_get_begin(struct kr_store *store, const char *address,
+			struct kr_arena *arena, struct kr_deadline deadline,
+			kr_store_user_get_fn *cb, void *ctx);
+
+struct kr_store_user_create_result {
+	struct kr_store_user user;
+};
+typedef void
+kr_store_user_create_fn(void *ctx,
+			const struct kr_store_user_create_result *res,
+			const struct kr_err *err);
+/* Creates the user with INBOX, Sent, Drafts, Trash and Junk.
+ * quota_bytes 0 = unlimited. KR_ERR_CONFLICT when the address exists. */
+struct kr_store_op *
+kr_store_user_create_begin(struct kr_store *store, const char *address,
+			   const char *password_hash, int64_t quota_bytes,
+			   struct kr_arena *arena, struct kr_deadline deadline,
+			   kr_store_user_create_fn *cb, void *ctx);
+struct kr_store_op *kr_store_user_delete_begin(struct kr_store *store,
+					       const char *address,
+					       struct kr_deadline deadline,
+					       kr_store_done_fn *cb, void *ctx);
+struct kr_store_op *kr_store_user_set_password_begin(
+	struct kr_store *store, const char *address, const char *password_hash,
+	struct kr_deadline deadline, kr_store_done_fn *cb, void *ctx);
+struct kr_store_op *
+kr_store_user_set_quota_begin(struct kr_store *store, const char *address,
+			      int64_t quota_bytes, struct kr_deadline deadline,
+			      kr_store_done_fn *cb, void *ctx);
+
+/* Everything of the user that changed after modseq `since`. */
+enum kr_store_change_kind {
+	KR_STORE_CHANGE_MAILBOX,	 /* mailbox_id changed */
+	KR_STORE_CHANGE_MESSAGE,	 /* mailbox_id/uid: new or new flags */
+	KR_STORE_CHANGE_REMOVED,	 /* mailbox_id/uid expunged */
+	KR_STORE_CHANGE_MAILBOX_REMOVED, /* mailbox_id deleted */
+};
+struct kr_store_change {
+	enum kr_store_change_kind kind;
+	int64_t mailbox_id;
+	int64_t uid; /* 0 for the mailbox kinds */
+	int64_t modseq;
+	const char *const *flags; /* messages only */
+	unsigned n_flags;
+};
+struct kr_store_user_changes_result {
+	int64_t modseq; /* the user's current modseq: the next `since` */
+	unsigned n;
+	const struct kr_store_change *changes;
+};
+typedef void
+kr_store_user_changes_fn(void *ctx,
+			 const struct kr_store_user_changes_result *res,
+			 const struct kr_err *err);
+/* The oldest changes first, at most KR_STORE_CHANGES_MAX (see there);
+ * when the answer was cut, modseq is where it stopped: ask again. */
+struct kr_store_op *
+kr_store_user_changes_begin(struct kr_store *store,
+			    const struct kr_store_user *user, int64_t since,
+			    struct kr_arena *arena, struct kr_deadline deadline,
+			    kr_store_user_changes_fn *cb, void *ctx);
+
+struct kr_store_user_quota_result {
+	int64_t used;  /* bytes */
+	int64_t quota; /* bytes, 0 = unlimited */
+	int64_t messages;
+};
+typedef void
+kr_store_user_quota_fn(void *ctx, const struct kr_store_user_quota_result *res,
+		       const struct kr_err *err);
+struct kr_store_op *kr_store_user_quota_begin(struct kr_store *store,
+					      const struct kr_store_user *user,
+					      struct kr_arena *arena,
+					      struct kr_deadline deadline,
+					      kr_store_user_quota_fn *cb,
+					      void *ctx);
+
+/* ---- mailboxes (store_mailbox.c) --------------------------------- */
+
+struct kr_store_mailbox {
+	int64_t id;
+	const char *name;
+	const char *role; /* "inbox", "sent", ...; NULL for none */
+	int64_t total, unseen, size;
+	int64_t uidvalidity, uidnext;
+	int64_t modseq; /* highest modseq */
+};
+struct kr_store_mailbox_list_result {
+	unsigned n;
+	const struct kr_store_mailbox *mailboxes; /* INBOX first */
+};
+typedef void
+kr_store_mailbox_list_fn(void *ctx,
+			 const struct kr_store_mailbox_list_result *res,
+			 const struct kr_err *err);
+/* For create and rename: the mailbox as it is now. */
+typedef void kr_store_mailbox_fn(void *ctx, const struct kr_store_mailbox *res,
+				 const struct kr_err *err);
+
+struct kr_store_op *
+kr_store_mailbox_list_begin(struct kr_store *store,
+			    const struct kr_store_user *user,
+			    struct kr_arena *arena, struct kr_deadline deadline,
+			    kr_store_mailbox_list_fn *cb, void *ctx);
+/* KR_ERR_CONFLICT when the name exists, KR_ERR_PERMANENT when it is
+ * empty, longer than KR_STORE_NAME_MAX, not UTF-8 or has control
+ * characters. */
+struct kr_store_op *kr_store_mailbox_create_begin(
+	struct kr_store *store, const struct kr_store_user *user,
+	const char *name, struct kr_arena *arena, struct kr_deadline deadline,
+	kr_store_mailbox_fn *cb, void *ctx);
+/* As create; INBOX cannot be renamed (KR_ERR_PERMANENT). */
+struct kr_store_op *kr_store_mailbox_rename_begin(
+	struct kr_store *store, const struct kr_store_user *user,
+	int64_t mailbox_id, const char *name, struct kr_arena *arena,
+	struct kr_deadline deadline, kr_store_mailbox_fn *cb, void *ctx);
+/* Deletes the mailbox and its messages; INBOX cannot be deleted. */
+struct kr_store_op *
+kr_store_mailbox_delete_begin(struct kr_store *store,
+			      const struct kr_store_user *user,
+			      int64_t mailbox_id, struct kr_deadline deadline,
+			      kr_store_done_fn *cb, void *ctx);
+
+/* ---- messages (store_message.c, store_append.c) ------------------ */
+
+struct kr_store_addr {
+	const char *name;  /* may be NULL */
+	const char *email; /* may be NULL */
+};
+
+struct kr_store_attachment {
+	const char *part; /* MIME part number, "1.2" */
+	const char *filename;
+	const char *type;
+	int64_t size;
+};
+
+/* The parsed metadata stored beside each message (STORE_SQL.md meta
+ * jsonb). NULL strings and empty lists are left out. Strings should be
+ * UTF-8; invalid bytes are replaced with U+FFFD. */
+struct kr_store_meta {
+	bool has_date;
+	int64_t date; /* Date: header, Unix seconds */
+	const char *from_name, *from_email;
+	const struct kr_store_addr *to;
+	unsigned n_to;
+	const struct kr_store_addr *cc;
+	unsigned n_cc;
+	const char *subject;
+	const char *message_id;
+	const char *in_reply_to;
+	const char *references;
+	const char *preview;
+	bool has_attachments;
+	const struct kr_store_attachment *attachments;
+	unsigned n_attachments;
+	/* Plain text for the full-text index; cut at
+	 * KR_STORE_SEARCH_TEXT_MAX bytes. */
+	const char *search_text;
+};
+
+/* One line of a listing or a search. */
+struct kr_store_message_summary {
+	int64_t mailbox_id;
+	int64_t uid;
+	const char *subject;
+	const char *from_name, *from_email;
+	const struct kr_store_addr *to;
+	unsigned n_to;
+	bool has_date;
+	int64_t date; /* Unix seconds */
+	int64_t size;
+	const char *const *flags;
+	unsigned n_flags;
+	const char *preview;
+	bool has_attachments;
+};
+struct kr_store_message_list_result {
+	int64_t total; /* messages in the mailbox; search: n */
+	unsigned n;
+	const struct kr_store_message_summary *messages; /* highest uid first */
+};
+typedef void
+kr_store_message_list_fn(void *ctx,
+			 const struct kr_store_message_list_result *res,
+			 const struct kr_err *err);
+/* limit 0 = KR_STORE_LIST_DEFAULT, clamped to 1..KR_STORE_LIST_MAX;
+ * before_uid > 0 lists only uids below it (paging). */
+struct kr_store_op *kr_store_message_list_begin(
+	struct kr_store *store, const struct kr_store_user *user,
+	int64_t mailbox_id, unsigned limit, int64_t before_uid,
+	struct kr_arena *arena, struct kr_deadline deadline,
+	kr_store_message_list_fn *cb, void *ctx);
+
+struct kr_store_search {
+	int64_t mailbox_id; /* 0: every mailbox */
+	const char *text;   /* full text; NULL: any */
+	const char *from;   /* substring of the sender; NULL: any */
+	const char *subject;
+	bool has_since, has_before;
+	int64_t since, before; /* Unix seconds, on the arrival time */
+	bool unseen;	       /* only messages without \Seen */
+	unsigned limit;	       /* as for listing */
+};
+struct kr_store_op *kr_store_message_search_begin(
+	struct kr_store *store, const struct kr_store_user *user,
+	const struct kr_store_search *query, struct kr_arena *arena,
+	struct kr_deadline deadline, kr_store_message_list_fn *cb, void *ctx);
+
+struct kr_store_message_get_result {
+	int64_t mailbox_id, uid;
+	const char *subject;
+	const char *from_name, *from_email;
+	const struct kr_store_addr *to, *cc;
+	unsigned n_to, n_cc;
+	bool has_date;
+	int64_t date;
+	const char *message_id, *in_reply_to, *references;
+	const char *const *flags;
+	unsigned n_flags;
+	int64_t size;
+	const struct kr_store_attachment *attachments;
+	unsigned n_attachments;
+	/* The stored RFC 5322 bytes, inflated; raw[raw_len] is a NUL that
+	 * is not part of the message. */
+	const unsigned char *raw;
+	size_t raw_len;
+};
+typedef void
+kr_store_message_get_fn(void *ctx,
+			const struct kr_store_message_get_result *res,
+			const struct kr_err *err);
+struct kr_store_op *kr_store_message_get_begin(
+	struct kr_store *store, const struct kr_store_user *user,
+	int64_t mailbox_id, int64_t uid, struct kr_arena *arena,
+	struct kr_deadline deadline, kr_store_message_get_fn *cb, void *ctx);
+
+/* IMAP flags: "\Seen" style system flags and keywords, each 1 to
+ * KR_STORE_FLAG_LEN_MAX printable ASCII bytes without space, quote,
+ * parentheses, braces, '%', '*' or ']' (RFC 3501 atom), a backslash
+ * only first. */
+struct kr_store_flag_change {
+	const int64_t *uids;
+	unsigned n_uids; /* 1..KR_STORE_UIDS_MAX */
+	const char *const *add;
+	unsigned n_add;
+	const char *const *remove;
+	unsigned n_remove;
+};
+struct kr_store_message_flags_result {
+	int64_t modseq; /* of this change */
+};
+typedef void
+kr_store_message_flags_fn(void *ctx,
+			  const struct kr_store_message_flags_result *res,
+			  const struct kr_err *err);
+struct kr_store_op *kr_store_message_flags_begin(
+	struct kr_store *store, const struct kr_store_user *user,
+	int64_t mailbox_id, const struct kr_store_flag_change *change,
+	struct kr_arena *arena, struct kr_deadline deadline,
+	kr_store_message_flags_fn *cb, void *ctx);
+
+struct kr_store_uid_map {
+	int64_t old_uid, new_uid;
+};
+struct kr_store_message_move_result {
+	unsigned n; /* uids not in the mailbox are skipped */
+	const struct kr_store_uid_map *uids;
+};
+typedef void
+kr_store_message_move_fn(void *ctx,
+			 const struct kr_store_message_move_result *res,
+			 const struct kr_err *err);
+/* KR_ERR_NOT_FOUND when either mailbox is not the user's. */
+struct kr_store_op *kr_store_message_move_begin(
+	struct kr_store *store, const struct kr_store_user *user,
+	int64_t mailbox_id, const int64_t *uids, unsigned n_uids, int64_t to_id,
+	struct kr_arena *arena, struct kr_deadline deadline,
+	kr_store_message_move_fn *cb, void *ctx);
+/* As move; over quota copies nothing (KR_ERR_LIMIT). */
+struct kr_store_op *kr_store_message_copy_begin(
+	struct kr_store *store, const struct kr_store_user *user,
+	int64_t mailbox_id, const int64_t *uids, unsigned n_uids, int64_t to_id,
+	struct kr_arena *arena, struct kr_deadline deadline,
+	kr_store_message_move_fn *cb, void *ctx);
+
+struct kr_store_message_delete_result {
+	int64_t deleted;
+};
+typedef void
+kr_store_message_delete_fn(void *ctx,
+			   const struct kr_store_message_delete_result *res,
+			   const struct kr_err *err);
+/* Expunges: gone for good, quota given back. */
+struct kr_store_op *kr_store_message_delete_begin(
+	struct kr_store *store, const struct kr_store_user *user,
+	int64_t mailbox_id, const int64_t *uids, unsigned n_uids,
+	struct kr_arena *arena, struct kr_deadline deadline,
+	kr_store_message_delete_fn *cb, void *ctx);
+
+/* A message a user stores himself (drafts, sent mail). */
+struct kr_store_append {
+	int64_t mailbox_id;
+	const unsigned char *raw; /* RFC 5322 bytes */
+	size_t raw_len;		  /* <= KR_STORE_MESSAGE_MAX */
+	const struct kr_store_meta *meta;
+	const char *const *flags;
+	unsigned n_flags;
+};
+struct kr_store_append_result {
+	int64_t mailbox_id, uid;
+};
+typedef void kr_store_append_fn(void *ctx,
+				const struct kr_store_append_result *res,
+				const struct kr_err *err);
+struct kr_store_op *kr_store_append_begin(struct kr_store *store,
+					  const struct kr_store_user *user,
+					  const struct kr_store_append *msg,
+					  struct kr_arena *arena,
+					  struct kr_deadline deadline,
+					  kr_store_append_fn *cb, void *ctx);
+
+/* ---- delivery (store_deliver.c) ---------------------------------- */
+
+/* One recipient: the stored message is prefix + body, so per-recipient
+ * headers (Delivered-To) cost no copy of the body. Recipients with the
+ * same prefix on one shard share one stored body. */
+struct kr_store_rcpt {
+	const char *address; /* any case */
+	const char *folder;  /* mailbox name (user+detail); NULL: INBOX */
+	const char *prefix;  /* header lines ending in CRLF; may be NULL */
+	size_t prefix_len;
+};
+struct kr_store_delivery {
+	const unsigned char *body; /* the message as received */
+	size_t body_len;
+	const struct kr_store_rcpt *rcpts;
+	unsigned n_rcpts; /* 1..KR_STORE_RCPTS_MAX */
+	const struct kr_store_meta *meta;
+	const char *const *flags; /* e.g. none, or "$Junk" */
+	unsigned n_flags;
+};
+/* kind KR_ERR_NONE: committed (durable) in mailbox_id as uid.
+ * Otherwise not stored, except KR_ERR_TIMEOUT and KR_ERR_TEMPORARY
+ * after the batch was sent, where it may have been: the caller answers
+ * 4xx and the sender retries. */
+struct kr_store_rcpt_result {
+	struct kr_err err;
+	int64_t user_id, mailbox_id, uid;
+};
+struct kr_store_deliver_result {
+	unsigned n;
+	const struct kr_store_rcpt_result *rcpts; /* in d->rcpts order */
+};
+/* err is set only when nothing was attempted (bad delivery, full
+ * arena); otherwise res says per recipient. */
+typedef void kr_store_deliver_fn(void *ctx,
+				 const struct kr_store_deliver_result *res,
+				 const struct kr_err *err);
+/* Places each recipient on its shard, hashes and compresses each stored
+ * message (on the cpu pool when large) and queues it for its shard's
+ * group commit: while fewer than storage.group_commit_inflight batches
+ * are in flight on a shard its queue is sent at once, otherwise the
+ * waiting messages (up to storage.group_commit_max) go out together
+ * when a batch returns. A recipient counts as stored only after its
+ * batch's statement returned. cb fires once every shard involved has
+ * answered, or at the deadline with what is known by then. */
+struct kr_store_op *kr_store_deliver_begin(struct kr_store *store,
+					   const struct kr_store_delivery *d,
+					   struct kr_arena *arena,
+					   struct kr_deadline deadline,
+					   kr_store_deliver_fn *cb, void *ctx);
+
+#endif

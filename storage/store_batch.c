@@ -1,0 +1,426 @@
+/* Group commit (SPEC.md §4): one queue per shard. A shard sends at
+ * once while fewer than storage.group_commit_inflight batches are out;
+ * otherwise what waits goes out as the next single kr_deliver_batch
+ * call (at most storage.group_commit_max messages) when a batch
+ * returns. The call runs in autocommit, so its return means committed:
+ * only then is a recipient answered as stored.
+ *
+ * An item holds one of its shard's queue places (`reserved`) from
+ * PACKING until it is sent; the places bound the memory a slow shard
+ * can pin. Answers to the deliveries are deferred to their own loop
+ * turns (kr_store_deliver_item_answer), so no user code runs while the
+ * queues are walked here. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/config.h"
+#include "storage/pgarray.h"
+#include "storage/store_priv.h"
+
+struct kr_store_batch {
+	struct kr_store *store;
+	unsigned shard;
+	struct kr_connmgr_req *req;
+	struct kr_store_batch *prev, *next; /* in flight on the shard */
+	unsigned n;
+	struct kr_store_item **items; /* NULL: its delivery is done */
+	struct kr_deadline deadline;
+};
+
+struct kr_store_shardq {
+	struct kr_store_item *head, *tail;
+	struct kr_store_batch *batches;
+	unsigned queued;   /* items on the list */
+	unsigned reserved; /* PACKING + QUEUED items */
+	unsigned inflight; /* batches */
+};
+
+static unsigned
+batch_max(const struct kr_store *store)
+{
+	unsigned n = store->cfg->storage.group_commit_max;
+
+	return n > 0 ? n : 1;
+}
+
+static unsigned
+batch_inflight_max(const struct kr_store *store)
+{
+	unsigned n = store->cfg->storage.group_commit_inflight;
+
+	return n > 0 ? n : 1;
+}
+
+void
+kr_store_batch_init(struct kr_store *store)
+{
+	store->queues = kr_xcalloc(store->n_shards + 1, sizeof(*store->queues));
+}
+
+void
+kr_store_batch_deinit(struct kr_store *store)
+{
+	for (unsigned s = 0; s < store->n_shards; s++) {
+		struct kr_store_shardq *q = &store->queues[s];
+
+		/* Every delivery was answered (and detached) already. */
+		while (q->batches != NULL) {
+			struct kr_store_batch *b = q->batches;
+
+			q->batches = b->next;
+			kr_connmgr_cancel(&b->req);
+			free(b->items);
+			free(b);
+		}
+	}
+	free(store->queues);
+	store->queues = NULL;
+}
+
+static void
+batch_unqueue(struct kr_store *store, struct kr_store_item *it)
+{
+	struct kr_store_shardq *q = &store->queues[it->shard];
+
+	if (it->qprev != NULL)
+		it->qprev->qnext = it->qnext;
+	else
+		q->head = it->qnext;
+	if (it->qnext != NULL)
+		it->qnext->qprev = it->qprev;
+	else
+		q->tail = it->qprev;
+	it->qprev = it->qnext = NULL;
+	q->queued--;
+	q->reserved--;
+	store->stats.queued--;
+}
+
+void
+kr_store_batch_enqueue(struct kr_store *store, struct kr_store_item *it)
+{
+	struct kr_store_shardq *q = &store->queues[it->shard];
+
+	it->qprev = q->tail;
+	it->qnext = NULL;
+	if (q->tail != NULL)
+		q->tail->qnext = it;
+	else
+		q->head = it;
+	q->tail = it;
+	q->queued++;
+	store->stats.queued++;
+	it->stage = KR_STORE_ITEM_QUEUED;
+}
+
+int
+kr_store_batch_reserve(struct kr_store *store, unsigned shard)
+{
+	struct kr_store_shardq *q = &store->queues[shard];
+
+	if (q->reserved >= KR_STORE_QUEUE_FACTOR * batch_max(store)) {
+		store->stats.shed++;
+		return -1;
+	}
+	q->reserved++;
+	return 0;
+}
+
+void
+kr_store_batch_unreserve(struct kr_store *store, unsigned shard)
+{
+	store->queues[shard].reserved--;
+}
+
+void
+kr_store_batch_leave(struct kr_store *store, struct kr_store_item *it)
+{
+	if (it->stage == KR_STORE_ITEM_QUEUED)
+		batch_unqueue(store, it);
+	else if (it->stage == KR_STORE_ITEM_PACKING)
+		kr_store_batch_unreserve(store, it->shard);
+	else if (it->stage == KR_STORE_ITEM_SENT)
+		it->batch->items[it->slot] = NULL;
+	it->stage = KR_STORE_ITEM_ANSWERED;
+}
+
+/* ---- batches ------------------------------------------------------ */
+
+/* What one item adds to a batch: stored bytes plus its escaped meta. */
+static size_t
+batch_item_bytes(const struct kr_store_item *it)
+{
+	const struct kr_store_packed *p = kr_store_deliver_packed(it);
+
+	return (p->zdata != NULL ? p->zlen : p->raw_size) +
+	       2 * it->d->meta_len + 64;
+}
+
+static struct kr_store_batch *
+batch_take(struct kr_store *store, unsigned shard)
+{
+	struct kr_store_shardq *q = &store->queues[shard];
+	unsigned max = batch_max(store);
+	struct kr_store_batch *b = kr_xcalloc(1, sizeof(*b));
+	size_t bytes = 0;
+
+	b->store = store;
+	b->shard = shard;
+	b->items = kr_xcalloc(q->queued < max ? q->queued : max,
+			      sizeof(*b->items));
+	while (q->head != NULL && b->n < max) {
+		struct kr_store_item *it = q->head;
+		size_t size = batch_item_bytes(it);
+
+		if (b->n > 0 && bytes + size > KR_STORE_BATCH_BYTES_MAX)
+			break;
+		batch_unqueue(store, it);
+		it->stage = KR_STORE_ITEM_SENT;
+		it->batch = b;
+		it->slot = b->n;
+		b->items[b->n++] = it;
+		bytes += size;
+		if (b->n == 1 || it->d->op.deadline.at_us > b->deadline.at_us)
+			b->deadline = it->d->op.deadline;
+	}
+	return b;
+}
+
+static void
+batch_free(struct kr_store_batch *b)
+{
+	free(b->items);
+	free(b);
+}
+
+/* Fails every item still attached. Batch-level failures never say
+ * "permanent": the mail stays queued at the sender, not bounced. */
+static void
+batch_fail(struct kr_store_batch *b, const struct kr_err *err)
+{
+	struct kr_err e = *err;
+
+	if (e.kind != KR_ERR_TIMEOUT && e.kind != KR_ERR_OVERLOAD)
+		e.kind = KR_ERR_TEMPORARY;
+	for (unsigned i = 0; i < b->n; i++)
+		if (b->items[i] != NULL)
+			kr_store_deliver_item_answer(b->items[i], &e, 0, 0, 0);
+}
+
+/* The nine parallel arrays of kr_deliver_batch. */
+struct batch_params {
+	struct kr_pgarray addrs, folders, zlib, raw_sizes, sizes, metas, flags;
+	struct kr_pgarray_bin hashes, bodies;
+};
+
+static void
+batch_params_init(struct batch_params *p)
+{
+	size_t text = KR_STORE_BATCH_BYTES_MAX + 2 * KR_STORE_META_MAX + 4096;
+	size_t bin =
+		(size_t)KR_STORE_BATCH_BYTES_MAX + KR_STORE_MESSAGE_MAX + 4096;
+
+	kr_pgarray_init(&p->addrs, text);
+	kr_pgarray_init(&p->folders, text);
+	kr_pgarray_init(&p->zlib, text);
+	kr_pgarray_init(&p->raw_sizes, text);
+	kr_pgarray_init(&p->sizes, text);
+	kr_pgarray_init(&p->metas, text);
+	kr_pgarray_init(&p->flags, text);
+	kr_pgarray_bin_init(&p->hashes, text);
+	kr_pgarray_bin_init(&p->bodies, bin);
+}
+
+static void
+batch_params_deinit(struct batch_params *p)
+{
+	kr_pgarray_deinit(&p->addrs);
+	kr_pgarray_deinit(&p->folders);
+	kr_pgarray_deinit(&p->zlib);
+	kr_pgarray_deinit(&p->raw_sizes);
+	kr_pgarray_deinit(&p->sizes);
+	kr_pgarray_deinit(&p->metas);
+	kr_pgarray_deinit(&p->flags);
+	kr_pgarray_bin_deinit(&p->hashes);
+	kr_pgarray_bin_deinit(&p->bodies);
+}
+
+static int
+batch_params_add(struct batch_params *p, const struct kr_store_item *it,
+		 struct kr_err *err_r)
+{
+	const struct kr_store_packed *pk = kr_store_deliver_packed(it);
+	const struct kr_store_deliver_op *d = it->d;
+	bool z = pk->zdata != NULL;
+
+	if (kr_pgarray_add_str(&p->addrs, it->address, err_r) < 0 ||
+	    kr_pgarray_add_str(&p->folders,
+			       it->folder != NULL ? it->folder : "INBOX",
+			       err_r) < 0 ||
+	    kr_pgarray_bin_add(&p->hashes, pk->hash, sizeof(pk->hash), NULL, 0,
+			       err_r) < 0 ||
+	    kr_pgarray_add_bool(&p->zlib, z, err_r) < 0 ||
+	    kr_pgarray_add_int(&p->raw_sizes, (int64_t)pk->raw_size, err_r) <
+		    0 ||
+	    kr_pgarray_add_int(&p->sizes, (int64_t)pk->raw_size, err_r) < 0 ||
+	    kr_pgarray_add(&p->metas, d->meta, d->meta_len, err_r) < 0 ||
+	    kr_pgarray_add_str(&p->flags, d->flags, err_r) < 0)
+		return -1;
+	if (z)
+		return kr_pgarray_bin_add(&p->bodies, pk->zdata, pk->zlen, NULL,
+					  0, err_r);
+	return kr_pgarray_bin_add(&p->bodies, it->prefix, it->prefix_len,
+				  d->body, d->body_len, err_r);
+}
+
+static void batch_on_batch(void *ctx, const PGresult *res,
+			   const struct kr_err *err);
+
+static int
+batch_query(struct kr_store_batch *b, struct batch_params *p,
+	    struct kr_err *err_r)
+{
+	int hl, bl;
+	const char *hashes = kr_pgarray_bin_data(&p->hashes, &hl);
+	const char *bodies = kr_pgarray_bin_data(&p->bodies, &bl);
+	const char *values[] = {
+		kr_pgarray_text(&p->addrs),
+		kr_pgarray_text(&p->folders),
+		hashes,
+		bodies,
+		kr_pgarray_text(&p->zlib),
+		kr_pgarray_text(&p->raw_sizes),
+		kr_pgarray_text(&p->sizes),
+		kr_pgarray_text(&p->metas),
+		kr_pgarray_text(&p->flags),
+	};
+	const int lengths[] = { 0, 0, hl, bl, 0, 0, 0, 0, 0 };
+	const int formats[] = { 0, 0, 1, 1, 0, 0, 0, 0, 0 };
+	struct kr_pgquery q = {
+		.sql = "SELECT * FROM kr_deliver_batch($1, $2, $3, $4, $5, $6, "
+		       "$7, $8, $9)",
+		.n_params = 9,
+		.values = values,
+		.lengths = lengths,
+		.formats = formats,
+	};
+
+	/* Many users share the batch: no single read-your-writes owner. */
+	return kr_connmgr_query(b->store->mgr, b->shard, KR_CONNMGR_WRITE, NULL,
+				&q, b->deadline, batch_on_batch, b, &b->req,
+				err_r);
+}
+
+static void
+batch_send(struct kr_store *store, struct kr_store_batch *b)
+{
+	struct kr_store_shardq *q = &store->queues[b->shard];
+	struct batch_params p;
+	struct kr_err err;
+	int rc = 0;
+
+	batch_params_init(&p);
+	for (unsigned i = 0; rc == 0 && i < b->n; i++)
+		rc = batch_params_add(&p, b->items[i], &err);
+	if (rc == 0)
+		rc = batch_query(b, &p, &err);
+	batch_params_deinit(&p);
+	if (rc < 0) {
+		batch_fail(b, &err);
+		batch_free(b);
+		return;
+	}
+	b->next = q->batches;
+	if (q->batches != NULL)
+		q->batches->prev = b;
+	q->batches = b;
+	q->inflight++;
+	store->stats.inflight++;
+	store->stats.batches++;
+	store->stats.batch_messages += b->n;
+}
+
+void
+kr_store_batch_kick(struct kr_store *store, unsigned shard)
+{
+	struct kr_store_shardq *q = &store->queues[shard];
+
+	while (q->head != NULL && q->inflight < batch_inflight_max(store))
+		batch_send(store, batch_take(store, shard));
+}
+
+/* One result row: (idx, status, user_id, mailbox_id, uid). */
+static void
+batch_row(struct kr_store_batch *b, const PGresult *res, int row, const int *c)
+{
+	int64_t idx = kr_store_result_i64(res, row, c[0]);
+	const char *status = PQgetvalue(res, row, c[1]);
+	struct kr_store_item *it;
+	struct kr_err err;
+
+	if (idx < 1 || idx > (int64_t)b->n)
+		return;
+	it = b->items[idx - 1];
+	if (it == NULL || it->stage != KR_STORE_ITEM_SENT)
+		return;
+	if (strcmp(status, "ok") == 0)
+		kr_store_deliver_item_answer(
+			it, NULL, kr_store_result_i64(res, row, c[2]),
+			kr_store_result_i64(res, row, c[3]),
+			kr_store_result_i64(res, row, c[4]));
+	else if (strcmp(status, "no_user") == 0 ||
+		 strcmp(status, "over_quota") == 0) {
+		kr_store_status(status, &err);
+		kr_store_deliver_item_answer(it, &err, 0, 0, 0);
+	} else
+		kr_store_deliver_item_fail(
+			it, KR_ERR_TEMPORARY,
+			"message not stored (storage error)");
+}
+
+static void
+batch_rows(struct kr_store_batch *b, const PGresult *res)
+{
+	static const char *const names[] = { "idx", "status", "user_id",
+					     "mailbox_id", "uid" };
+	struct kr_err err;
+	int c[5];
+
+	if (kr_store_result_cols(res, names, 5, c, &err) < 0) {
+		batch_fail(b, &err);
+		return;
+	}
+	for (int row = 0; row < PQntuples(res); row++)
+		batch_row(b, res, row, c);
+	for (unsigned i = 0; i < b->n; i++)
+		if (b->items[i] != NULL &&
+		    b->items[i]->stage == KR_STORE_ITEM_SENT)
+			kr_store_deliver_item_fail(b->items[i],
+						   KR_ERR_TEMPORARY,
+						   "no answer for the message");
+}
+
+static void
+batch_on_batch(void *ctx, const PGresult *res, const struct kr_err *err)
+{
+	struct kr_store_batch *b = ctx;
+	struct kr_store *store = b->store;
+	struct kr_store_shardq *q = &store->queues[b->shard];
+	unsigned shard = b->shard;
+
+	b->req = NULL;
+	if (b->prev != NULL)
+		b->prev->next = b->next;
+	else
+		q->batches = b->next;
+	if (b->next != NULL)
+		b->next->prev = b->prev;
+	q->inflight--;
+	store->stats.inflight--;
+	if (err != NULL)
+		batch_fail(b, err);
+	else
+		batch_rows(b, res);
+	batch_free(b);
+	kr_store_batch_kick(store, shard);
+}

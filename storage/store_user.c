@@ -1,0 +1,438 @@
+/* User operations: admin (get, create, delete, password, quota) by
+ * address, and the per-user views (changes since a modseq, quota). */
+#include <string.h>
+
+#include "lib/arena.h"
+#include "storage/store_priv.h"
+
+struct user_op {
+	struct kr_store_op op;
+	union {
+		kr_store_user_get_fn *get;
+		kr_store_user_create_fn *create;
+		kr_store_done_fn *done;
+		kr_store_user_changes_fn *changes;
+		kr_store_user_quota_fn *quota;
+	} cb;
+	char address[KR_STORE_ADDRESS_MAX + 1];
+	unsigned shard;
+};
+
+/* A new op for an address: lower-cased and placed. False when that
+ * failed (the answer is deferred already). */
+static bool
+user_op_new(struct kr_store *store, const struct kr_store_op_class *cls,
+	    const char *address, struct kr_arena *arena,
+	    struct kr_deadline deadline, void *ctx, struct user_op **u_r)
+{
+	struct user_op *u =
+		kr_store_op_new(store, cls, sizeof(*u), arena, deadline, ctx);
+	struct kr_err err;
+	int shard = -1;
+
+	*u_r = u;
+	if (kr_store_address(address, u->address, &err) < 0 ||
+	    (shard = kr_store_shard(store, u->address, &err)) < 0) {
+		kr_store_op_defer(&u->op, &err);
+		return false;
+	}
+	u->shard = (unsigned)shard;
+	return true;
+}
+
+static void
+user_send(struct user_op *u, enum kr_connmgr_mode mode, const char *sql, int n,
+	  const char *const *values)
+{
+	struct kr_pgquery q = { .sql = sql, .n_params = n, .values = values };
+
+	kr_store_op_query(&u->op, u->shard, mode, u->address, &q);
+}
+
+/* ---- status-only answers --------------------------------------- */
+
+static int
+user_parse_status(struct kr_store_op *op, const PGresult *res,
+		  struct kr_err *err_r)
+{
+	static const char *const names[] = { "status" };
+	int col;
+
+	if (kr_store_result_cols(res, names, 1, &col, err_r) < 0 ||
+	    kr_store_result_status(res, 0, col, err_r) < 0)
+		return -1;
+	op->res = NULL;
+	return 0;
+}
+
+static void
+user_answer_done(struct kr_store_op *op, const struct kr_err *err)
+{
+	((struct user_op *)op)->cb.done(op->ctx, err);
+}
+
+static const struct kr_store_op_class user_status_class = {
+	.name = "user",
+	.parse = user_parse_status,
+	.answer = user_answer_done,
+};
+
+struct kr_store_op *
+kr_store_user_delete_begin(struct kr_store *store, const char *address,
+			   struct kr_deadline deadline, kr_store_done_fn *cb,
+			   void *ctx)
+{
+	struct user_op *u;
+
+	if (user_op_new(store, &user_status_class, address, NULL, deadline, ctx,
+			&u))
+		user_send(u, KR_CONNMGR_WRITE,
+			  "SELECT * FROM kr_user_delete($1)", 1,
+			  (const char *const[]){ u->address });
+	u->cb.done = cb;
+	return &u->op;
+}
+
+struct kr_store_op *
+kr_store_user_set_password_begin(struct kr_store *store, const char *address,
+				 const char *password_hash,
+				 struct kr_deadline deadline,
+				 kr_store_done_fn *cb, void *ctx)
+{
+	struct user_op *u;
+
+	if (user_op_new(store, &user_status_class, address, NULL, deadline, ctx,
+			&u)) {
+		if (password_hash == NULL || password_hash[0] == '\0')
+			kr_store_op_fail(&u->op, KR_ERR_PERMANENT,
+					 "empty password hash");
+		else
+			user_send(u, KR_CONNMGR_WRITE,
+				  "SELECT * FROM kr_user_set_password($1, $2)",
+				  2,
+				  (const char *const[]){ u->address,
+							 password_hash });
+	}
+	u->cb.done = cb;
+	return &u->op;
+}
+
+struct kr_store_op *
+kr_store_user_set_quota_begin(struct kr_store *store, const char *address,
+			      int64_t quota_bytes, struct kr_deadline deadline,
+			      kr_store_done_fn *cb, void *ctx)
+{
+	struct user_op *u;
+	char quota[24];
+
+	if (user_op_new(store, &user_status_class, address, NULL, deadline, ctx,
+			&u)) {
+		if (quota_bytes < 0)
+			kr_store_op_fail(&u->op, KR_ERR_PERMANENT,
+					 "negative quota");
+		else
+			user_send(u, KR_CONNMGR_WRITE,
+				  "SELECT * FROM kr_user_set_quota($1, $2)", 2,
+				  (const char *const[]){
+					  u->address,
+					  kr_store_i64(quota, quota_bytes) });
+	}
+	u->cb.done = cb;
+	return &u->op;
+}
+
+/* ---- get --------------------------------------------------------- */
+
+/* The handle of the user this op is about, in the arena. */
+static int
+user_handle(struct user_op *u, int64_t id, struct kr_store_user *user_r,
+	    struct kr_err *err_r)
+{
+	user_r->address = kr_arena_strdup(u->op.arena, u->address, err_r);
+	user_r->shard = u->shard;
+	user_r->id = id;
+	return user_r->address != NULL ? 0 : -1;
+}
+
+static int
+user_parse_get(struct kr_store_op *op, const PGresult *res,
+	       struct kr_err *err_r)
+{
+	static const char *const names[] = { "status",	      "user_id",
+					     "password_hash", "quota_bytes",
+					     "used_bytes",    "messages" };
+	struct user_op *u = (struct user_op *)op;
+	struct kr_store_user_get_result *r;
+	int c[6];
+
+	if (kr_store_result_cols(res, names, 6, c, err_r) < 0 ||
+	    kr_store_result_status(res, 0, c[0], err_r) < 0)
+		return -1;
+	r = kr_arena_zalloc(op->arena, sizeof(*r), err_r);
+	if (r == NULL ||
+	    user_handle(u, kr_store_result_i64(res, 0, c[1]), &r->user, err_r) <
+		    0 ||
+	    kr_store_result_str(res, 0, c[2], op->arena, &r->password_hash,
+				err_r) < 0)
+		return -1;
+	r->quota_bytes = kr_store_result_i64(res, 0, c[3]);
+	r->used_bytes = kr_store_result_i64(res, 0, c[4]);
+	r->messages = kr_store_result_i64(res, 0, c[5]);
+	op->res = r;
+	return 0;
+}
+
+static void
+user_answer_get(struct kr_store_op *op, const struct kr_err *err)
+{
+	((struct user_op *)op)
+		->cb.get(op->ctx, err != NULL ? NULL : op->res, err);
+}
+
+static const struct kr_store_op_class user_get_class = {
+	.name = "user_get",
+	.parse = user_parse_get,
+	.answer = user_answer_get,
+};
+
+struct kr_store_op *
+kr_store_user_get_begin(struct kr_store *store, const char *address,
+			struct kr_arena *arena, struct kr_deadline deadline,
+			kr_store_user_get_fn *cb, void *ctx)
+{
+	struct user_op *u;
+
+	if (user_op_new(store, &user_get_class, address, arena, deadline, ctx,
+			&u))
+		user_send(u, KR_CONNMGR_READ, "SELECT * FROM kr_user_get($1)",
+			  1, (const char *const[]){ u->address });
+	u->cb.get = cb;
+	return &u->op;
+}
+
+/* ---- create ------------------------------------------------------ */
+
+static int
+user_parse_create(struct kr_store_op *op, const PGresult *res,
+		  struct kr_err *err_r)
+{
+	static const char *const names[] = { "status", "user_id" };
+	struct user_op *u = (struct user_op *)op;
+	struct kr_store_user_create_result *r;
+	int c[2];
+
+	if (kr_store_result_cols(res, names, 2, c, err_r) < 0 ||
+	    kr_store_result_status(res, 0, c[0], err_r) < 0)
+		return -1;
+	r = kr_arena_zalloc(op->arena, sizeof(*r), err_r);
+	if (r == NULL || user_handle(u, kr_store_result_i64(res, 0, c[1]),
+				     &r->user, err_r) < 0)
+		return -1;
+	op->res = r;
+	return 0;
+}
+
+static void
+user_answer_create(struct kr_store_op *op, const struct kr_err *err)
+{
+	((struct user_op *)op)
+		->cb.create(op->ctx, err != NULL ? NULL : op->res, err);
+}
+
+static const struct kr_store_op_class user_create_class = {
+	.name = "user_create",
+	.parse = user_parse_create,
+	.answer = user_answer_create,
+};
+
+struct kr_store_op *
+kr_store_user_create_begin(struct kr_store *store, const char *address,
+			   const char *password_hash, int64_t quota_bytes,
+			   struct kr_arena *arena, struct kr_deadline deadline,
+			   kr_store_user_create_fn *cb, void *ctx)
+{
+	struct user_op *u;
+	char quota[24];
+
+	if (user_op_new(store, &user_create_class, address, arena, deadline,
+			ctx, &u)) {
+		if (password_hash == NULL || password_hash[0] == '\0' ||
+		    quota_bytes < 0)
+			kr_store_op_fail(&u->op, KR_ERR_PERMANENT,
+					 "bad password hash or quota");
+		else
+			user_send(u, KR_CONNMGR_WRITE,
+				  "SELECT * FROM kr_user_create($1, $2, $3)", 3,
+				  (const char *const[]){
+					  u->address, password_hash,
+					  kr_store_i64(quota, quota_bytes) });
+	}
+	u->cb.create = cb;
+	return &u->op;
+}
+
+/* ---- per-user views ---------------------------------------------- */
+
+static void
+user_send_id(struct user_op *u, const struct kr_store_user *user,
+	     const char *sql, const char *arg2)
+{
+	char id[24];
+	struct kr_pgquery q = {
+		.sql = sql,
+		.n_params = arg2 != NULL ? 2 : 1,
+		.values = (const char *const[]){ kr_store_i64(id, user->id),
+						 arg2 },
+	};
+
+	u->shard = user->shard;
+	kr_store_op_query(&u->op, user->shard, KR_CONNMGR_READ, user->address,
+			  &q);
+}
+
+static int
+user_parse_quota(struct kr_store_op *op, const PGresult *res,
+		 struct kr_err *err_r)
+{
+	static const char *const names[] = { "used", "quota", "messages" };
+	struct kr_store_user_quota_result *r;
+	int c[3];
+
+	if (kr_store_result_cols(res, names, 3, c, err_r) < 0)
+		return -1;
+	if (PQntuples(res) < 1)
+		return kr_err_set(err_r, KR_ERR_NOT_FOUND, "no such user");
+	r = kr_arena_zalloc(op->arena, sizeof(*r), err_r);
+	if (r == NULL)
+		return -1;
+	r->used = kr_store_result_i64(res, 0, c[0]);
+	r->quota = kr_store_result_i64(res, 0, c[1]);
+	r->messages = kr_store_result_i64(res, 0, c[2]);
+	op->res = r;
+	return 0;
+}
+
+static void
+user_answer_quota(struct kr_store_op *op, const struct kr_err *err)
+{
+	((struct user_op *)op)
+		->cb.quota(op->ctx, err != NULL ? NULL : op->res, err);
+}
+
+static const struct kr_store_op_class user_quota_class = {
+	.name = "user_quota",
+	.parse = user_parse_quota,
+	.answer = user_answer_quota,
+};
+
+struct kr_store_op *
+kr_store_user_quota_begin(struct kr_store *store,
+			  const struct kr_store_user *user,
+			  struct kr_arena *arena, struct kr_deadline deadline,
+			  kr_store_user_quota_fn *cb, void *ctx)
+{
+	struct user_op *u = kr_store_op_new(store, &user_quota_class,
+					    sizeof(*u), arena, deadline, ctx);
+
+	u->cb.quota = cb;
+	user_send_id(u, user, "SELECT * FROM kr_quota($1)", NULL);
+	return &u->op;
+}
+
+static const struct {
+	const char *name;
+	enum kr_store_change_kind kind;
+} user_change_kinds[] = {
+	{ "mailbox", KR_STORE_CHANGE_MAILBOX },
+	{ "message", KR_STORE_CHANGE_MESSAGE },
+	{ "removed", KR_STORE_CHANGE_REMOVED },
+	{ "mailbox_removed", KR_STORE_CHANGE_MAILBOX_REMOVED },
+};
+
+/* One row into *ch; 1 for the 'modseq' row, 0 for a change, -1. */
+static int
+user_change_row(struct kr_store_op *op, const PGresult *res, int row,
+		const int *c, struct kr_store_change *ch, struct kr_err *err_r)
+{
+	const char *kind = PQgetvalue(res, row, c[0]);
+
+	if (strcmp(kind, "modseq") == 0)
+		return 1;
+	for (size_t i = 0;
+	     i < sizeof(user_change_kinds) / sizeof(user_change_kinds[0]);
+	     i++) {
+		if (strcmp(kind, user_change_kinds[i].name) != 0)
+			continue;
+		ch->kind = user_change_kinds[i].kind;
+		ch->mailbox_id = kr_store_result_i64(res, row, c[1]);
+		ch->uid = kr_store_result_i64(res, row, c[2]);
+		ch->modseq = kr_store_result_i64(res, row, c[4]);
+		return kr_store_result_flags(res, row, c[3], op->arena,
+					     &ch->flags, &ch->n_flags, err_r);
+	}
+	return kr_err_set(err_r, KR_ERR_INTERNAL, "unknown change kind");
+}
+
+static int
+user_parse_changes(struct kr_store_op *op, const PGresult *res,
+		   struct kr_err *err_r)
+{
+	static const char *const names[] = { "kind", "mailbox_id", "uid",
+					     "flags", "modseq" };
+	struct kr_store_user_changes_result *r;
+	struct kr_store_change *v;
+	int c[5], rows = PQntuples(res);
+
+	if (kr_store_result_cols(res, names, 5, c, err_r) < 0)
+		return -1;
+	if (rows > KR_STORE_CHANGES_HARD + 1)
+		return kr_err_set(err_r, KR_ERR_INTERNAL, "too many changes");
+	r = kr_arena_zalloc(op->arena, sizeof(*r), err_r);
+	v = r != NULL ? kr_arena_zalloc(op->arena,
+					((size_t)rows + 1) * sizeof(*v), err_r)
+		      : NULL;
+	if (v == NULL)
+		return -1;
+	for (int row = 0; row < rows; row++) {
+		int rc = user_change_row(op, res, row, c, &v[r->n], err_r);
+
+		if (rc < 0)
+			return -1;
+		if (rc == 1)
+			r->modseq = kr_store_result_i64(res, row, c[4]);
+		else
+			r->n++;
+	}
+	r->changes = v;
+	op->res = r;
+	return 0;
+}
+
+static void
+user_answer_changes(struct kr_store_op *op, const struct kr_err *err)
+{
+	((struct user_op *)op)
+		->cb.changes(op->ctx, err != NULL ? NULL : op->res, err);
+}
+
+static const struct kr_store_op_class user_changes_class = {
+	.name = "user_changes",
+	.parse = user_parse_changes,
+	.answer = user_answer_changes,
+};
+
+struct kr_store_op *
+kr_store_user_changes_begin(struct kr_store *store,
+			    const struct kr_store_user *user, int64_t since,
+			    struct kr_arena *arena, struct kr_deadline deadline,
+			    kr_store_user_changes_fn *cb, void *ctx)
+{
+	struct user_op *u = kr_store_op_new(store, &user_changes_class,
+					    sizeof(*u), arena, deadline, ctx);
+	char s[24];
+
+	u->cb.changes = cb;
+	user_send_id(u, user, "SELECT * FROM kr_changes($1, $2)",
+		     kr_store_i64(s, since < 0 ? 0 : since));
+	return &u->op;
+}

@@ -1,0 +1,447 @@
+/* Connection manager against real PostgreSQL nodes. Skipped unless
+ * KR_TEST_PG_CONF names a kurier.conf written by ops/pgcluster and
+ * KR_TEST_PG_DIR its cluster directory (tests/integration/
+ * test_connmgr.sh sets both). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/config.h"
+#include "lib/tpool.h"
+#include "storage/connmgr.h"
+
+struct cm_fixture {
+	struct event_base *base;
+	struct kr_tpool *io;
+	struct kr_config *cfg;
+	struct kr_metrics *metrics;
+	struct kr_connmgr_metrics *ids;
+	struct kr_log *log;
+	struct kr_connmgr *mgr;
+	char path[64];
+};
+
+struct cm_answer {
+	bool done;
+	enum kr_err_kind kind;
+	char value[64];
+	int64_t at_us;
+};
+
+static void
+cm_answer_cb(void *ctx, const PGresult *res, const struct kr_err *err)
+{
+	struct cm_answer *a = ctx;
+
+	a->done = true;
+	a->at_us = kr_clock_mono_us();
+	a->kind = err != NULL ? err->kind : KR_ERR_NONE;
+	if (res != NULL && PQntuples(res) > 0)
+		snprintf(a->value, sizeof(a->value), "%s",
+			 PQgetvalue(res, 0, 0));
+}
+
+/* Runs the loop until every answer is in or `ms` passed. */
+static bool
+cm_wait(struct cm_fixture *f, struct cm_answer *a, unsigned n, int64_t ms)
+{
+	int64_t end = kr_clock_mono_ms() + ms;
+
+	for (;;) {
+		unsigned done = 0;
+
+		for (unsigned i = 0; i < n; i++)
+			done += a[i].done;
+		if (done == n)
+			return true;
+		if (kr_clock_mono_ms() >= end)
+			return false;
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+}
+
+static int
+cm_query(struct cm_fixture *f, unsigned shard, enum kr_connmgr_mode mode,
+	 const char *user, const char *sql, int64_t deadline_ms,
+	 struct cm_answer *a, struct kr_err *err)
+{
+	struct kr_pgquery q = { .sql = sql };
+
+	memset(a, 0, sizeof(*a));
+	return kr_connmgr_query(
+		f->mgr, shard, mode, user, &q,
+		kr_deadline_after(kr_clock_mono_us(), deadline_ms),
+		cm_answer_cb, a, NULL, err);
+}
+
+/* Writes a config: the cluster's shards, extra lines for [storage],
+ * and shard 0's primary repeated as its replica when asked. */
+static void
+cm_write_conf(struct cm_fixture *f, const char *storage, bool replica)
+{
+	struct kr_config *src;
+	struct kr_err err;
+	FILE *fp;
+	int fd;
+
+	assert_int_equal(kr_config_load(getenv("KR_TEST_PG_CONF"), &src, &err),
+			 0);
+	snprintf(f->path, sizeof(f->path), "/tmp/kr-cm-XXXXXX");
+	fd = mkstemp(f->path);
+	assert_true(fd >= 0);
+	fp = fdopen(fd, "w");
+	fprintf(fp, "[storage]\n%s\n", storage);
+	for (unsigned i = 0; i < src->n_shards; i++) {
+		fprintf(fp, "[shard.%u]\nprimary = %s\n", i,
+			src->shards[i].primary);
+		if (replica && i == 0)
+			fprintf(fp, "replica = %s\n", src->shards[i].primary);
+	}
+	fclose(fp);
+	kr_config_destroy(&src);
+}
+
+static void
+cm_start(struct cm_fixture *f, const char *storage, bool replica)
+{
+	struct kr_tpool_settings io = { .name = "io",
+					.threads = 2,
+					.queue_max = 64 };
+	struct kr_err err;
+
+	cm_write_conf(f, storage, replica);
+	assert_int_equal(kr_config_load(f->path, &f->cfg, &err), 0);
+	f->base = event_base_new();
+	f->io = kr_tpool_create(f->base, &io);
+	f->metrics = kr_metrics_create();
+	f->ids = kr_connmgr_define_metrics(f->metrics, f->cfg, &err);
+	assert_non_null(f->ids);
+	assert_int_equal(kr_metrics_map(f->metrics, 1, &err), 0);
+	kr_metrics_slot_claim(kr_metrics_slot(f->metrics, 0), getpid(), 0);
+	f->log = kr_log_create(STDERR_FILENO, KR_LOG_INFO, "test");
+	f->mgr = kr_connmgr_create(f->base, f->io, f->cfg,
+				   kr_metrics_slot(f->metrics, 0), f->ids,
+				   f->log);
+}
+
+static int
+cm_teardown(void **state)
+{
+	struct cm_fixture *f = *state;
+
+	if (f == NULL)
+		return 0;
+	kr_connmgr_destroy(&f->mgr);
+	kr_tpool_destroy(&f->io);
+	kr_connmgr_metrics_free(&f->ids);
+	kr_metrics_destroy(&f->metrics);
+	kr_log_destroy(&f->log);
+	kr_config_destroy(&f->cfg);
+	if (f->base != NULL)
+		event_base_free(f->base);
+	unlink(f->path);
+	free(f);
+	return 0;
+}
+
+static int
+cm_setup(void **state)
+{
+	if (getenv("KR_TEST_PG_CONF") == NULL ||
+	    getenv("KR_TEST_PG_DIR") == NULL)
+		return 0;
+	*state = kr_xcalloc(1, sizeof(struct cm_fixture));
+	return 0;
+}
+
+#define CM_NEED_CLUSTER(state)        \
+	do {                          \
+		if (*(state) == NULL) \
+			skip();       \
+	} while (0)
+
+static void
+test_connmgr_every_shard_answers(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct cm_answer a[64];
+	struct kr_err err;
+	unsigned n;
+
+	CM_NEED_CLUSTER(state);
+	cm_start(f, "", false);
+	n = kr_connmgr_shards(f->mgr);
+	assert_true(n > 0 && n <= 64);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(cm_query(f, i, KR_CONNMGR_READ, NULL,
+					  "SELECT current_setting('port')",
+					  5000, &a[i], &err),
+				 0);
+	assert_true(cm_wait(f, a, n, 10000));
+	for (unsigned i = 1; i < n; i++) {
+		assert_int_equal(a[i].kind, KR_ERR_NONE);
+		assert_int_equal(atoi(a[i].value), atoi(a[0].value) + (int)i);
+	}
+}
+
+static void
+test_connmgr_sql_error_is_permanent(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct cm_answer a[2];
+	struct kr_err err;
+
+	CM_NEED_CLUSTER(state);
+	cm_start(f, "pool_low = 1\npool_high = 1", false);
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_READ, NULL,
+				  "SELECT no_such_column", 5000, &a[0], &err),
+			 0);
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_READ, NULL, "SELECT 42",
+				  5000, &a[1], &err),
+			 0);
+	assert_true(cm_wait(f, a, 2, 10000));
+	assert_int_equal(a[0].kind, KR_ERR_PERMANENT);
+	/* The same (only) connection goes on serving. */
+	assert_int_equal(a[1].kind, KR_ERR_NONE);
+	assert_string_equal(a[1].value, "42");
+}
+
+static void
+test_connmgr_pool_overload_and_queue_deadline(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct cm_answer a[5];
+	struct kr_err err;
+	int64_t t0;
+
+	CM_NEED_CLUSTER(state);
+	cm_start(f,
+		 "pool_low = 0\npool_high = 2\npool_queue = 2\n"
+		 "pool_queue_timeout = 10s",
+		 false);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(cm_query(f, 1, KR_CONNMGR_WRITE, NULL,
+					  "SELECT pg_sleep(1.5)", 5000, &a[i],
+					  &err),
+				 0);
+	assert_true(!cm_wait(f, a, 2, 300)); /* both busy now */
+	t0 = kr_clock_mono_us();
+	for (int i = 2; i < 4; i++)
+		assert_int_equal(cm_query(f, 1, KR_CONNMGR_WRITE, NULL,
+					  "SELECT 1", 300, &a[i], &err),
+				 0);
+	/* high busy, queue full: refused at once, nothing called. */
+	assert_int_equal(cm_query(f, 1, KR_CONNMGR_WRITE, NULL, "SELECT 1",
+				  5000, &a[4], &err),
+			 -1);
+	assert_int_equal(err.kind, KR_ERR_OVERLOAD);
+	assert_true(cm_wait(f, &a[2], 2, 2000));
+	for (int i = 2; i < 4; i++) {
+		assert_int_equal(a[i].kind, KR_ERR_TIMEOUT);
+		assert_true(a[i].at_us - t0 < 1000000); /* no hang */
+	}
+	assert_true(cm_wait(f, a, 2, 5000));
+	assert_int_equal(a[0].kind, KR_ERR_NONE);
+	assert_false(a[4].done);
+}
+
+static void
+test_connmgr_timeout_cancels_on_server(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct cm_answer a[3];
+	struct kr_err err;
+	int64_t t0 = kr_clock_mono_us();
+
+	CM_NEED_CLUSTER(state);
+	cm_start(f, "pool_high = 1\npool_low = 1", false);
+	assert_int_equal(cm_query(f, 2, KR_CONNMGR_WRITE, NULL,
+				  "SELECT pg_sleep(30)", 300, &a[0], &err),
+			 0);
+	assert_true(cm_wait(f, a, 1, 2000));
+	assert_int_equal(a[0].kind, KR_ERR_TIMEOUT);
+	assert_true(a[0].at_us - t0 < 1000000);
+	/* The cancel freed the one connection: the next query runs long
+	 * before pg_sleep(30) would have ended. */
+	assert_int_equal(cm_query(f, 2, KR_CONNMGR_READ, NULL,
+				  "SELECT count(*) FROM pg_stat_activity "
+				  "WHERE query LIKE 'SELECT pg_sleep(30%'",
+				  5000, &a[1], &err),
+			 0);
+	assert_true(cm_wait(f, &a[1], 1, 5000));
+	assert_int_equal(a[1].kind, KR_ERR_NONE);
+	assert_string_equal(a[1].value, "0");
+}
+
+static void
+test_connmgr_singleton_pipelines(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct cm_answer a[100];
+	struct kr_connmgr_node_stats st;
+	struct kr_err err;
+
+	CM_NEED_CLUSTER(state);
+	cm_start(f, "pool = singleton\npool_queue = 200", false);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(cm_query(f, 3, KR_CONNMGR_READ, NULL,
+					  "SELECT pg_backend_pid()", 5000,
+					  &a[i], &err),
+				 0);
+	assert_true(cm_wait(f, a, 100, 10000));
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(a[i].kind, KR_ERR_NONE);
+		assert_string_equal(a[i].value, a[0].value); /* one backend */
+	}
+	assert_int_equal(kr_connmgr_node_stats(f->mgr, 3, &st), 0);
+	assert_int_equal(st.conns_idle + st.conns_busy, 1);
+}
+
+static void
+test_connmgr_replica_reads_and_read_your_writes(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct kr_connmgr_node_stats primary, replica;
+	struct cm_answer a[1];
+	struct kr_err err;
+
+	CM_NEED_CLUSTER(state);
+	/* Shard 0 lists its primary again as a replica: node 0 is the
+	 * primary, node 1 the "replica"; routing is what is tested. */
+	cm_start(f, "read_your_writes = 2s", true);
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_READ, "a@x", "SELECT 1",
+				  5000, a, &err),
+			 0);
+	assert_true(cm_wait(f, a, 1, 5000));
+	kr_connmgr_node_stats(f->mgr, 0, &primary);
+	kr_connmgr_node_stats(f->mgr, 1, &replica);
+	assert_int_equal(replica.replica, 0);
+	assert_int_equal(primary.queries, 0);
+	assert_int_equal(replica.queries, 1); /* reads go to replicas */
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_WRITE, "a@x", "SELECT 1",
+				  5000, a, &err),
+			 0);
+	assert_true(cm_wait(f, a, 1, 5000));
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_READ, "A@X", "SELECT 1",
+				  5000, a, &err),
+			 0);
+	assert_true(cm_wait(f, a, 1, 5000));
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_READ, "b@x", "SELECT 1",
+				  5000, a, &err),
+			 0);
+	assert_true(cm_wait(f, a, 1, 5000));
+	kr_connmgr_node_stats(f->mgr, 0, &primary);
+	kr_connmgr_node_stats(f->mgr, 1, &replica);
+	/* The write and a@x's own read went to the primary; b@x read on. */
+	assert_int_equal(primary.queries, 2);
+	assert_int_equal(replica.queries, 2);
+}
+
+static void
+cm_node_ctl(const char *action, unsigned node)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd),
+		 "%s /usr/lib/postgresql/15/bin/pg_ctl -D %s/pg/node%02u -w "
+		 "%s >/dev/null 2>&1",
+		 geteuid() == 0 ? "runuser -u postgres --" : "",
+		 getenv("KR_TEST_PG_DIR"), node, action);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* SPEC.md §4/§6: a node going down affects only its users, fails fast,
+ * and comes back without a restart of anything. */
+static void
+test_connmgr_node_down_and_back(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct cm_answer a[2];
+	struct kr_err err;
+	int64_t t0, end;
+	bool back = false;
+
+	CM_NEED_CLUSTER(state);
+	cm_start(f, "circuit_probe = 500ms\nconnect_timeout = 1s", false);
+	assert_int_equal(cm_query(f, 4, KR_CONNMGR_READ, NULL, "SELECT 1", 5000,
+				  a, &err),
+			 0);
+	assert_true(cm_wait(f, a, 1, 5000));
+	cm_node_ctl("stop -m immediate", 4);
+	for (int i = 0; i < 5; i++) {
+		int64_t sent = kr_clock_mono_us();
+		int rc = cm_query(f, 4, KR_CONNMGR_READ, NULL, "SELECT 1", 5000,
+				  a, &err);
+
+		if (rc == 0) {
+			assert_true(cm_wait(f, a, 1, 2000));
+			err.kind = a[0].kind;
+		}
+		/* "unavailable", and within 1 s each (SPEC.md §4 tests). */
+		assert_int_equal(err.kind, KR_ERR_TEMPORARY);
+		assert_true(kr_clock_mono_us() - sent < 1000000);
+	}
+	/* Once the circuit is open, refusals are immediate. */
+	t0 = kr_clock_mono_us();
+	assert_int_equal(cm_query(f, 4, KR_CONNMGR_READ, NULL, "SELECT 1", 5000,
+				  a, &err),
+			 -1);
+	assert_int_equal(err.kind, KR_ERR_TEMPORARY);
+	assert_true(kr_clock_mono_us() - t0 < 100000);
+	/* Other shards are untouched. */
+	assert_int_equal(cm_query(f, 5, KR_CONNMGR_READ, NULL, "SELECT 1", 5000,
+				  &a[1], &err),
+			 0);
+	assert_true(cm_wait(f, &a[1], 1, 5000));
+	assert_int_equal(a[1].kind, KR_ERR_NONE);
+	cm_node_ctl("start", 4);
+	end = kr_clock_mono_ms() + 5000;
+	while (!back && kr_clock_mono_ms() < end) {
+		if (cm_query(f, 4, KR_CONNMGR_READ, NULL, "SELECT 1", 1000, a,
+			     &err) == 0 &&
+		    cm_wait(f, a, 1, 2000) && a[0].kind == KR_ERR_NONE)
+			back = true;
+		else
+			cm_wait(f, a, 0, 100);
+	}
+	assert_true(back);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_every_shard_answers, cm_setup,
+			cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_sql_error_is_permanent, cm_setup,
+			cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_pool_overload_and_queue_deadline, cm_setup,
+			cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_timeout_cancels_on_server, cm_setup,
+			cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_singleton_pipelines, cm_setup,
+			cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_replica_reads_and_read_your_writes,
+			cm_setup, cm_teardown),
+		cmocka_unit_test_setup_teardown(test_connmgr_node_down_and_back,
+						cm_setup, cm_teardown),
+	};
+
+	return cmocka_run_group_tests_name("connmgr", tests, NULL, NULL);
+}
