@@ -14,6 +14,7 @@
 #include "lib/clock.h"
 #include "lib/secret.h"
 #include "server/listen.h"
+#include "storage/migrate.h"
 #include "server/restart.h"
 #include "server/worker.h"
 
@@ -427,6 +428,34 @@ master_token(struct master *m, struct kr_err *err_r)
 	return 0;
 }
 
+/* Schema migrations on every shard before any worker runs (SPEC.md
+ * §4). Blocking, start-up only. A node that is down is logged and
+ * skipped: its users get temporary errors until it is back, and the
+ * next start migrates it. */
+static void
+master_migrate(struct master *m)
+{
+	const struct kr_config *cfg = m->rt->storage_cfg;
+
+	for (unsigned i = 0; i < cfg->n_shards; i++) {
+		struct kr_log_line line;
+		struct kr_err err = { 0 };
+		unsigned applied = 0;
+		int rc = kr_migrate_apply(cfg->shards[i].primary, &applied,
+					  &err);
+
+		if (!kr_log_begin(&line, m->rt->log,
+				  rc < 0 ? KR_LOG_ERROR : KR_LOG_INFO, NULL,
+				  rc < 0 ? "db.migrate_failed" : "db.migrate"))
+			continue;
+		kr_log_uint(&line, "shard", i);
+		kr_log_uint(&line, "applied", applied);
+		if (rc < 0)
+			kr_log_str(&line, "msg", err.msg);
+		kr_log_end(&line);
+	}
+}
+
 static int
 master_setup(struct master *m, struct kr_err *err_r)
 {
@@ -502,6 +531,7 @@ kr_master_run(struct kr_runtime *rt)
 	       "%s), %u workers\n",
 	       rt->cfg->admin.listen, rt->cfg->path, rt->n_workers);
 	fflush(stdout);
+	master_migrate(&m);
 	for (unsigned i = 0; i < rt->n_workers; i++)
 		m.spawn_pending[i] = true;
 	for (;;) {

@@ -94,7 +94,10 @@ kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 	rt->n_workers = runtime_resolve_workers(rt->cfg);
 	rt->n_worker_slots = 2 * rt->n_workers;
 	rt->metrics = kr_metrics_create();
+	rt->storage_cfg = rt->cfg;
 	if (runtime_define_all(rt, err_r) < 0 ||
+	    (rt->db_ids = kr_connmgr_define_metrics(rt->metrics, rt->cfg,
+						    err_r)) == NULL ||
 	    kr_metrics_map(rt->metrics, 1 + rt->n_worker_slots, err_r) < 0) {
 		kr_runtime_deinit(rt);
 		return -1;
@@ -109,9 +112,14 @@ void
 kr_runtime_deinit(struct kr_runtime *rt)
 {
 	kr_metrics_destroy(&rt->metrics);
+	if (rt->db_ids != NULL)
+		kr_connmgr_metrics_free(&rt->db_ids);
 	if (rt->log != NULL)
 		kr_log_destroy(&rt->log);
+	if (rt->storage_cfg != rt->cfg)
+		kr_config_destroy(&rt->storage_cfg);
 	kr_config_destroy(&rt->cfg);
+	rt->storage_cfg = NULL;
 	rt->slot = NULL;
 }
 
@@ -124,7 +132,8 @@ kr_runtime_reload(struct kr_runtime *rt, struct kr_err *err_r)
 		kr_metrics_inc(rt->slot, rt->ids.config_failures);
 		return -1;
 	}
-	kr_config_destroy(&rt->cfg);
+	if (rt->cfg != rt->storage_cfg)
+		kr_config_destroy(&rt->cfg);
 	rt->cfg = fresh;
 	kr_log_set_level(rt->log, fresh->log.level);
 	kr_metrics_inc(rt->slot, rt->ids.config_reloads);

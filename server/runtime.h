@@ -9,6 +9,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "storage/connmgr.h"
 
 /* Ids of the metrics the server itself defines. */
 struct kr_runtime_metrics {
@@ -26,6 +27,11 @@ struct kr_runtime_metrics {
 
 struct kr_runtime {
 	struct kr_config *cfg; /* swapped on reload */
+	/* The config storage was set up from: shards and pools change only
+	 * with a restart (their metrics are fixed before forking), so this
+	 * one stays alive across reloads. */
+	struct kr_config *storage_cfg;
+	struct kr_connmgr_metrics *db_ids;
 	struct kr_log *log;
 	struct kr_metrics *metrics;
 	struct kr_metrics_slot *slot; /* this process's slot */
@@ -42,7 +48,8 @@ int kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 void kr_runtime_deinit(struct kr_runtime *rt);
 
 /* Re-reads the config file; on success swaps it in and applies the log
- * level. On failure the running config stays and err_r says why. */
+ * level (storage keeps storage_cfg). On failure the running config
+ * stays and err_r says why. */
 int kr_runtime_reload(struct kr_runtime *rt, struct kr_err *err_r);
 
 /* Current resident set size of this process in bytes (0 if unknown). */

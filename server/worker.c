@@ -9,6 +9,7 @@
 
 #include "lib/clock.h"
 #include "lib/tpool.h"
+#include "storage/connmgr.h"
 
 #define WORKER_HEARTBEAT_US 1000000
 
@@ -17,6 +18,7 @@ struct worker {
 	struct event_base *base;
 	struct kr_tpool *io;
 	struct kr_tpool *cpu;
+	struct kr_connmgr *db; /* NULL without shards */
 	struct event *sig_term;
 	struct event *sig_int;
 	struct event *sig_hup;
@@ -115,6 +117,10 @@ worker_setup(struct worker *w)
 	w->sig_hup = evsignal_new(w->base, SIGHUP, worker_on_hup, w);
 	w->heartbeat =
 		event_new(w->base, -1, EV_PERSIST, worker_on_heartbeat, w);
+	if (w->rt->storage_cfg->n_shards > 0)
+		w->db = kr_connmgr_create(w->base, w->io, w->rt->storage_cfg,
+					  w->rt->slot, w->rt->db_ids,
+					  w->rt->log);
 	if (w->io == NULL || w->cpu == NULL || w->sig_term == NULL ||
 	    w->sig_int == NULL || w->sig_hup == NULL || w->heartbeat == NULL)
 		return -1;
@@ -148,6 +154,7 @@ worker_teardown(struct worker *w)
 	worker_event_free(&w->sig_int);
 	worker_event_free(&w->sig_hup);
 	worker_event_free(&w->heartbeat);
+	kr_connmgr_destroy(&w->db);
 	if (w->cpu != NULL)
 		kr_tpool_destroy(&w->cpu);
 	if (w->io != NULL)

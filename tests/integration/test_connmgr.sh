@@ -6,7 +6,11 @@ cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
 dir=var/test-connmgr
-cleanup() { ops/pgcluster stop -d "$dir" >/dev/null 2>&1 || true; }
+pid=
+cleanup() {
+	[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null
+	ops/pgcluster stop -d "$dir" >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 ops/pgcluster start -n 20 -d "$dir" -p 29400
 KR_TEST_PG_CONF=$PWD/$dir/kurier.conf KR_TEST_PG_DIR=$PWD/$dir \
@@ -14,3 +18,33 @@ KR_TEST_PG_CONF=$PWD/$dir/kurier.conf KR_TEST_PG_DIR=$PWD/$dir \
 grep -q '^\[  PASSED  \] 7 test(s).' "$KR_BUILD/test-logs/connmgr.out" ||
 	fail "connmgr tests did not all pass (none may be skipped here)"
 ok "connmgr against 20 real nodes"
+
+# kurierd on the cluster: migrations applied by the master at start-up,
+# every worker's pools visible in /metrics.
+port=$(free_port)
+conf=$KR_BUILD/test-logs/connmgr-kurier.conf
+{
+	printf '[workers]\ncount = 2\n[admin]\nlisten = 127.0.0.1:%s\n' "$port"
+	printf 'token = %s\n' "$(printf 'k%.0s' $(seq 40))"
+	grep -v '^#' "$dir/kurier.conf"
+} >"$conf"
+KR_DIAG=("$KR_BUILD/test-logs/connmgr-kurierd.log")
+"$KURIERD" -c "$conf" >/dev/null 2>"$KR_BUILD/test-logs/connmgr-kurierd.log" &
+pid=$!
+idle_conns() {
+	curl -sf -H "Authorization: Bearer $(printf 'k%.0s' $(seq 40))" \
+		"http://127.0.0.1:$port/metrics" |
+		awk '/^kurier_db_pool_idle\{shard="19",node="primary"\}/ { print $2 }'
+}
+four_idle() { [[ $(idle_conns) == 4 ]]; }
+wait_for 15 "2 workers x 2 idle connections to shard 19" four_idle
+ok "kurierd workers keep pool_low connections per node"
+versions=$(psql -Atq "host=$PWD/$dir/pg/run port=29419 dbname=kurier user=kurier" \
+	-c 'SELECT count(*) FROM kr_migrations')
+[[ $versions -ge 2 ]] || fail "migrations not applied on shard 19 ($versions)"
+grep -q 'event=db.migrate_failed' "$KR_BUILD/test-logs/connmgr-kurierd.log" && fail "a migration failed"
+ok "master applied $versions migrations on every shard"
+kill -TERM "$pid"
+wait "$pid" || fail "kurierd exit status $?"
+pid=
+ok "kurierd with storage drains and exits 0"

@@ -576,3 +576,147 @@ test_store_role_mailboxes(void **state)
 		assert_true(l->mailboxes[i].uidvalidity > 0);
 	}
 }
+
+/* One message to recipients on two shards with every kind of outcome. */
+static void
+test_store_deliver_mixed(void **state)
+{
+	struct env *e = *state;
+	const struct kr_store_deliver_result *res;
+	const struct kr_store_message_get_result *g;
+	const char *body = "Subject: mixed\r\n\r\nhello\r\n";
+	char unknown[128], pa[160], pb[160];
+	struct user a, b, full;
+	struct kr_store_rcpt rc[6];
+
+	NEED_CLUSTER(state);
+	user_new(e, "okA", 0, &a);
+	do
+		user_new(e, "okB", 0, &b);
+	while (b.u.shard == a.u.shard);
+	user_new(e, "full", 10, &full);
+	addr_make(e, "nobody", unknown, sizeof(unknown));
+	snprintf(pa, sizeof(pa), "Delivered-To: %s\r\n", a.address);
+	snprintf(pb, sizeof(pb), "Delivered-To: %s\r\n", b.address);
+	rc[0] = (struct kr_store_rcpt){ a.address, NULL, pa, strlen(pa) };
+	rc[1] = (struct kr_store_rcpt){ b.address, "Junk", pb, strlen(pb) };
+	rc[2] = (struct kr_store_rcpt){ full.address, NULL, NULL, 0 };
+	rc[3] = (struct kr_store_rcpt){ unknown, NULL, NULL, 0 };
+	rc[4] = (struct kr_store_rcpt){ a.address, "NoSuchFolder", pa,
+					strlen(pa) };
+	rc[5] = (struct kr_store_rcpt){ "not an address", NULL, NULL, 0 };
+	res = deliver(e, body, rc, 6, NULL);
+	assert_stored(&res->rcpts[0]);
+	assert_int_equal(res->rcpts[0].mailbox_id,
+			 mailbox_named(e, &a, "INBOX").id);
+	assert_int_equal(res->rcpts[0].user_id, a.u.id);
+	assert_stored(&res->rcpts[1]);
+	assert_int_equal(res->rcpts[1].mailbox_id,
+			 mailbox_named(e, &b, "Junk").id);
+	assert_int_equal(res->rcpts[2].err.kind, KR_ERR_LIMIT);
+	assert_string_equal(res->rcpts[2].err.msg, "over quota");
+	assert_int_equal(res->rcpts[3].err.kind, KR_ERR_NOT_FOUND);
+	assert_stored(&res->rcpts[4]);
+	assert_int_equal(res->rcpts[4].mailbox_id, res->rcpts[0].mailbox_id);
+	assert_int_equal(res->rcpts[4].uid, res->rcpts[0].uid + 1);
+	assert_int_equal(res->rcpts[5].err.kind, KR_ERR_PERMANENT);
+	g = get(e, &a, res->rcpts[0].mailbox_id, res->rcpts[0].uid);
+	assert_int_equal(g->raw_len, strlen(pa) + strlen(body));
+	assert_memory_equal(g->raw, pa, strlen(pa));
+	assert_memory_equal(g->raw + strlen(pa), body, strlen(body));
+	assert_int_equal(mailbox_named(e, &full, "INBOX").total, 0);
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Many deliveries at once into one mailbox: distinct increasing uids,
+ * exact counters. */
+static void
+test_store_deliver_concurrent(void **state)
+{
+	struct env *e = *state;
+	struct rec r[16];
+	char bodies[16][64];
+	int64_t uids[16], used = 0;
+	struct kr_store_rcpt rc;
+	struct kr_store_mailbox inbox;
+	struct user u;
+
+	NEED_CLUSTER(state);
+	user_new(e, "conc", 0, &u);
+	rc = (struct kr_store_rcpt){ u.address, NULL, NULL, 0 };
+	memset(r, 0, sizeof(r));
+	e->in_begin = true;
+	for (int i = 0; i < 16; i++) {
+		struct kr_store_delivery d = { 0 };
+
+		r[i].e = e;
+		snprintf(bodies[i], sizeof(bodies[i]),
+			 "Subject: %d\r\n\r\nbody %d %s\r\n", i, i, e->tag);
+		d.body = (const unsigned char *)bodies[i];
+		d.body_len = strlen(bodies[i]);
+		d.rcpts = &rc;
+		d.n_rcpts = 1;
+		used += (int64_t)d.body_len;
+		assert_non_null(kr_store_deliver_begin(
+			e->store, &d, e->arena, dl(), rec_deliver, &r[i]));
+	}
+	e->in_begin = false;
+	assert_true(wait_recs(e, r, 16));
+	for (int i = 0; i < 16; i++) {
+		const struct kr_store_deliver_result *res = r[i].res;
+
+		assert_int_equal(r[i].calls, 1);
+		assert_stored(&res->rcpts[0]);
+		uids[i] = res->rcpts[0].uid;
+	}
+	qsort(uids, 16, sizeof(uids[0]), cmp_i64);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(uids[i], i + 1);
+	inbox = mailbox_named(e, &u, "INBOX");
+	assert_int_equal(inbox.total, 16);
+	assert_int_equal(inbox.unseen, 16);
+	assert_int_equal(inbox.uidnext, 17);
+	assert_int_equal(inbox.size, used);
+	assert_int_equal(quota(e, &u)->messages, 16);
+	assert_int_equal(quota(e, &u)->used, used);
+}
+
+/* One body to five users of one shard is stored once; the last
+ * delete frees it. */
+static void
+test_store_deliver_dedup(void **state)
+{
+	struct env *e = *state;
+	const struct kr_store_deliver_result *res;
+	struct kr_store_rcpt rc[5];
+	char body[128];
+	struct user u[5];
+	int64_t mb[5], uid[5];
+
+	NEED_CLUSTER(state);
+	users_on_one_shard(e, u, 5);
+	snprintf(body, sizeof(body), "Subject: dedup\r\n\r\nsame for all %s\r\n",
+		 e->tag);
+	for (int i = 0; i < 5; i++)
+		rc[i] = (struct kr_store_rcpt){ u[i].address, NULL, NULL, 0 };
+	res = deliver(e, body, rc, 5, NULL);
+	for (int i = 0; i < 5; i++) {
+		assert_stored(&res->rcpts[i]);
+		mb[i] = res->rcpts[i].mailbox_id;
+		uid[i] = res->rcpts[i].uid;
+	}
+	assert_int_equal(body_refs(e, u[0].u.shard, body, strlen(body)), 5);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(delete_uids(e, &u[i], mb[i], &uid[i], 1), 1);
+	assert_int_equal(body_refs(e, u[0].u.shard, body, strlen(body)), 1);
+	assert_int_equal(get(e, &u[4], mb[4], uid[4])->raw_len, strlen(body));
+	assert_int_equal(delete_uids(e, &u[4], mb[4], &uid[4], 1), 1);
+	assert_int_equal(body_refs(e, u[0].u.shard, body, strlen(body)), -1);
+}
