@@ -6,6 +6,7 @@
 #   make test       deps, build, lint, unit + integration suite
 #   make test-asan  the same suite built with ASan+UBSan
 #   make lint       cppcheck, clang-format, layer rules
+#   make bench      benchmarks side by side with their references
 #   make clean
 
 BUILD ?= release
@@ -50,11 +51,15 @@ SERVER_OBJ := $(patsubst %.c,$(O)/%.o,$(SERVER_SRC))
 SERVER_LIB := $(O)/libserver.a
 PROGRAMS := $(O)/kurierd $(O)/kurier
 
+# Benchmark and load tools: ops/bench_<name>.c -> build/<mode>/bench/<name>
+BENCH_SRC := $(wildcard ops/bench_*.c)
+BENCH_BIN := $(patsubst ops/bench_%.c,$(O)/bench/%,$(BENCH_SRC))
+
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
 ALL_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l))) $(SERVER_OBJ) \
-	$(patsubst %.c,$(O)/%.o,$(wildcard server/*_main.c) $(UNIT_SRC))
+	$(patsubst %.c,$(O)/%.o,$(wildcard server/*_main.c) $(UNIT_SRC) $(BENCH_SRC))
 
 .PHONY: all deps run test test-asan test-run lint clean cluster-stop bench
 all: $(PROGRAMS)
@@ -92,6 +97,11 @@ $(GEN_MIGRATIONS:.c=.o): $(GEN_MIGRATIONS)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+$(O)/bench/%: $(O)/ops/bench_%.o $(SERVER_LIB) $(LINK_ARCHIVES)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
 $(O)/tests/%: $(O)/tests/unit/%.o $(SERVER_LIB) $(LINK_ARCHIVES)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
@@ -113,7 +123,11 @@ test: deps
 test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=asan test-run
 
-test-run: $(PROGRAMS) $(UNIT_BIN)
+bench: deps
+	@$(MAKE) --no-print-directory $(PROGRAMS) $(BENCH_BIN)
+	@ops/bench.sh $(O)
+
+test-run: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN)
 	@tests/run.sh $(O)
 
 lint:

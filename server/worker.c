@@ -144,12 +144,18 @@ worker_event_free(struct event **ev)
 static void
 worker_teardown(struct worker *w)
 {
+	sigset_t stop;
+
 	/* Leaving anyway: a second stop signal (Ctrl-C reaches the whole
 	 * process group, then the master asks too) must not kill us
-	 * half-way through the teardown once our handlers are gone. */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
+	 * half-way through the teardown. Blocked, not ignored: freeing a
+	 * libevent signal event restores the disposition it saved (the
+	 * default, which kills). */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
 	worker_event_free(&w->sig_term);
 	worker_event_free(&w->sig_int);
 	worker_event_free(&w->sig_hup);

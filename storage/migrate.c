@@ -50,8 +50,8 @@ migrate_describe(struct migrate_ctx *ctx, const char *conninfo)
 	PQconninfoFree(opts);
 }
 
-/* The first line of libpq's message, without "ERROR:  " noise kept out
- * of the way of the caller's own prefix. */
+/* The first line of libpq's message; DETAIL, HINT and the LINE excerpt
+ * follow on others and would not fit an error line anyway. */
 static void
 migrate_pgmsg(const char *msg, char *buf, size_t size)
 {

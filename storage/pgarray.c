@@ -291,8 +291,9 @@ pgarray_count(const char *lit, unsigned *n_r)
 			p++; /* the ',' */
 		}
 	}
-	for (p++; pgarray_space(*p); p++)
-		continue;
+	p++;
+	while (pgarray_space(*p))
+		p++;
 	if (*p != '\0')
 		return -1;
 	*n_r = n;

@@ -180,7 +180,7 @@ deliver_answer(struct kr_store_op *op, const struct kr_err *err)
 	for (unsigned i = 0; err != NULL && i < d->n; i++)
 		if (!d->items[i].answered)
 			deliver_result_set(&d->items[i], err, 0, 0, 0);
-	d->cb(op->ctx, &d->result, NULL);
+	d->cb(op->ctx, d->result, NULL);
 }
 
 static const struct kr_store_op_class deliver_class = {
@@ -228,12 +228,15 @@ deliver_prepare(struct kr_store_deliver_op *d,
 	if (kr_store_flags_check(dv->flags, dv->n_flags, err_r) < 0 ||
 	    kr_store_pack_meta(dv->meta, &d->meta, &d->meta_len, err_r) < 0)
 		return -1;
+	d->result = kr_arena_zalloc(d->op.arena, sizeof(*d->result), err_r);
+	if (d->result == NULL)
+		return -1;
 	d->rcpts = kr_arena_zalloc(d->op.arena, dv->n_rcpts * sizeof(*d->rcpts),
 				   err_r);
 	if (d->rcpts == NULL)
 		return -1;
-	d->result.n = d->n = d->left = dv->n_rcpts;
-	d->result.rcpts = d->rcpts;
+	d->result->n = d->n = d->left = dv->n_rcpts;
+	d->result->rcpts = d->rcpts;
 	d->flags = deliver_flags(dv->flags, dv->n_flags);
 	d->body = kr_xmalloc(dv->body_len);
 	if (dv->body_len > 0)

@@ -163,13 +163,13 @@ kr_store_mailbox_create_begin(struct kr_store *store,
 	char id[24];
 
 	m->cb.one = cb;
-	if (mailbox_name_check(name, &err) < 0)
+	if (mailbox_name_check(name, &err) < 0) {
 		kr_store_op_defer(&m->op, &err);
-	else
-		mailbox_send(m, user, KR_CONNMGR_WRITE,
-			     "SELECT * FROM kr_mailbox_create($1, $2)", 2,
-			     (const char *const[]){ kr_store_i64(id, user->id),
-						    name });
+		return &m->op;
+	}
+	mailbox_send(m, user, KR_CONNMGR_WRITE,
+		     "SELECT * FROM kr_mailbox_create($1, $2)", 2,
+		     (const char *const[]){ kr_store_i64(id, user->id), name });
 	return &m->op;
 }
 
@@ -187,14 +187,15 @@ kr_store_mailbox_rename_begin(struct kr_store *store,
 	char id[24], mb[24];
 
 	m->cb.one = cb;
-	if (mailbox_name_check(name, &err) < 0)
+	if (mailbox_name_check(name, &err) < 0) {
 		kr_store_op_defer(&m->op, &err);
-	else
-		mailbox_send(m, user, KR_CONNMGR_WRITE,
-			     "SELECT * FROM kr_mailbox_rename($1, $2, $3)", 3,
-			     (const char *const[]){
-				     kr_store_i64(id, user->id),
-				     kr_store_i64(mb, mailbox_id), name });
+		return &m->op;
+	}
+	mailbox_send(m, user, KR_CONNMGR_WRITE,
+		     "SELECT * FROM kr_mailbox_rename($1, $2, $3)", 3,
+		     (const char *const[]){ kr_store_i64(id, user->id),
+					    kr_store_i64(mb, mailbox_id),
+					    name });
 	return &m->op;
 }
 

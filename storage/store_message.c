@@ -442,17 +442,18 @@ kr_store_message_flags_begin(struct kr_store *store,
 	message_arrays_init(&a);
 	if (message_uids(ch->uids, ch->n_uids, &a.uids, &err) < 0 ||
 	    message_flag_array(ch->add, ch->n_add, &a.add, &err) < 0 ||
-	    message_flag_array(ch->remove, ch->n_remove, &a.remove, &err) < 0)
+	    message_flag_array(ch->remove, ch->n_remove, &a.remove, &err) < 0) {
 		kr_store_op_defer(&m->op, &err);
-	else
-		message_send(
-			m, user, KR_CONNMGR_WRITE,
-			"SELECT * FROM kr_msg_flags($1, $2, $3, $4, $5)", 5,
-			(const char *const[]){ kr_store_i64(id, user->id),
-					       kr_store_i64(mb, mailbox_id),
-					       kr_pgarray_text(&a.uids),
-					       kr_pgarray_text(&a.add),
-					       kr_pgarray_text(&a.remove) });
+		message_arrays_deinit(&a);
+		return &m->op;
+	}
+	message_send(m, user, KR_CONNMGR_WRITE,
+		     "SELECT * FROM kr_msg_flags($1, $2, $3, $4, $5)", 5,
+		     (const char *const[]){ kr_store_i64(id, user->id),
+					    kr_store_i64(mb, mailbox_id),
+					    kr_pgarray_text(&a.uids),
+					    kr_pgarray_text(&a.add),
+					    kr_pgarray_text(&a.remove) });
 	message_arrays_deinit(&a);
 	return &m->op;
 }
@@ -519,15 +520,16 @@ message_move_begin(struct kr_store *store, const char *sql,
 
 	m->cb.move = cb;
 	kr_pgarray_init(&a, (size_t)KR_STORE_UIDS_MAX * 24 + 3);
-	if (message_uids(uids, n_uids, &a, &err) < 0)
+	if (message_uids(uids, n_uids, &a, &err) < 0) {
 		kr_store_op_defer(&m->op, &err);
-	else
-		message_send(
-			m, user, KR_CONNMGR_WRITE, sql, 4,
-			(const char *const[]){ kr_store_i64(id, user->id),
-					       kr_store_i64(mb, mailbox_id),
-					       kr_pgarray_text(&a),
-					       kr_store_i64(to, to_id) });
+		kr_pgarray_deinit(&a);
+		return &m->op;
+	}
+	message_send(m, user, KR_CONNMGR_WRITE, sql, 4,
+		     (const char *const[]){ kr_store_i64(id, user->id),
+					    kr_store_i64(mb, mailbox_id),
+					    kr_pgarray_text(&a),
+					    kr_store_i64(to, to_id) });
 	kr_pgarray_deinit(&a);
 	return &m->op;
 }
@@ -606,15 +608,16 @@ kr_store_message_delete_begin(struct kr_store *store,
 
 	m->cb.del = cb;
 	kr_pgarray_init(&a, (size_t)KR_STORE_UIDS_MAX * 24 + 3);
-	if (message_uids(uids, n_uids, &a, &err) < 0)
+	if (message_uids(uids, n_uids, &a, &err) < 0) {
 		kr_store_op_defer(&m->op, &err);
-	else
-		message_send(
-			m, user, KR_CONNMGR_WRITE,
-			"SELECT * FROM kr_msg_delete($1, $2, $3)", 3,
-			(const char *const[]){ kr_store_i64(id, user->id),
-					       kr_store_i64(mb, mailbox_id),
-					       kr_pgarray_text(&a) });
+		kr_pgarray_deinit(&a);
+		return &m->op;
+	}
+	message_send(m, user, KR_CONNMGR_WRITE,
+		     "SELECT * FROM kr_msg_delete($1, $2, $3)", 3,
+		     (const char *const[]){ kr_store_i64(id, user->id),
+					    kr_store_i64(mb, mailbox_id),
+					    kr_pgarray_text(&a) });
 	kr_pgarray_deinit(&a);
 	return &m->op;
 }

@@ -1,6 +1,7 @@
 /* Shared plumbing of the store's files (store.c: operations and their
  * life cycle; store_result.c: reading PGresults; store_pack.c: bodies
- * and metadata; store_deliver.c: group commit). Not for other modules.
+ * and metadata; store_deliver.c: deliveries; store_batch.c: group
+ * commit). Not for other modules.
  *
  * An operation is a struct kr_store_op embedded first in a per-kind
  * struct. Its life: begin -> (query | pool job)* -> answered or
@@ -223,8 +224,9 @@ struct kr_store_item {
 struct kr_store_deliver_op {
 	struct kr_store_op op;
 	kr_store_deliver_fn *cb;
-	struct kr_store_deliver_result result;
-	struct kr_store_rcpt_result *rcpts; /* in the arena */
+	/* Both in the arena: they outlive the op. */
+	struct kr_store_deliver_result *result;
+	struct kr_store_rcpt_result *rcpts;
 	unsigned char *body;
 	size_t body_len;
 	char *meta;

@@ -137,9 +137,11 @@ kr_store_result_time(const PGresult *res, int row, int col, bool *has_r,
 	    (tm.tm_min = result_digits(&p, 2)) < 0 || *p++ != ':' ||
 	    (tm.tm_sec = result_digits(&p, 2)) < 0)
 		return;
-	if (*p == '.')
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			continue;
+	if (*p == '.') {
+		p++;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
 	if (!result_zone(p, &off))
 		return;
 	tm.tm_year -= 1900;

@@ -124,20 +124,20 @@ kr_store_user_set_quota_begin(struct kr_store *store, const char *address,
 {
 	struct user_op *u;
 	char quota[24];
+	bool ok = user_op_new(store, &user_status_class, address, NULL,
+			      deadline, ctx, &u);
 
-	if (user_op_new(store, &user_status_class, address, NULL, deadline, ctx,
-			&u)) {
-		if (quota_bytes < 0)
-			kr_store_op_fail(&u->op, KR_ERR_PERMANENT,
-					 "negative quota");
-		else
-			user_send(u, KR_CONNMGR_WRITE,
-				  "SELECT * FROM kr_user_set_quota($1, $2)", 2,
-				  (const char *const[]){
-					  u->address,
-					  kr_store_i64(quota, quota_bytes) });
-	}
 	u->cb.done = cb;
+	if (!ok)
+		return &u->op;
+	if (quota_bytes < 0) {
+		kr_store_op_fail(&u->op, KR_ERR_PERMANENT, "negative quota");
+		return &u->op;
+	}
+	user_send(u, KR_CONNMGR_WRITE,
+		  "SELECT * FROM kr_user_set_quota($1, $2)", 2,
+		  (const char *const[]){ u->address,
+					 kr_store_i64(quota, quota_bytes) });
 	return &u->op;
 }
 
@@ -253,21 +253,22 @@ kr_store_user_create_begin(struct kr_store *store, const char *address,
 {
 	struct user_op *u;
 	char quota[24];
+	bool ok = user_op_new(store, &user_create_class, address, arena,
+			      deadline, ctx, &u);
 
-	if (user_op_new(store, &user_create_class, address, arena, deadline,
-			ctx, &u)) {
-		if (password_hash == NULL || password_hash[0] == '\0' ||
-		    quota_bytes < 0)
-			kr_store_op_fail(&u->op, KR_ERR_PERMANENT,
-					 "bad password hash or quota");
-		else
-			user_send(u, KR_CONNMGR_WRITE,
-				  "SELECT * FROM kr_user_create($1, $2, $3)", 3,
-				  (const char *const[]){
-					  u->address, password_hash,
-					  kr_store_i64(quota, quota_bytes) });
-	}
 	u->cb.create = cb;
+	if (!ok)
+		return &u->op;
+	if (password_hash == NULL || password_hash[0] == '\0' ||
+	    quota_bytes < 0) {
+		kr_store_op_fail(&u->op, KR_ERR_PERMANENT,
+				 "bad password hash or quota");
+		return &u->op;
+	}
+	user_send(u, KR_CONNMGR_WRITE,
+		  "SELECT * FROM kr_user_create($1, $2, $3)", 3,
+		  (const char *const[]){ u->address, password_hash,
+					 kr_store_i64(quota, quota_bytes) });
 	return &u->op;
 }
 

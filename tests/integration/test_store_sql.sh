@@ -65,12 +65,14 @@ for f in storage/sql/[0-9][0-9][0-9]_*.sql; do
 	psql -X -q -v ON_ERROR_STOP=1 "$conn1" -f "$f" >/dev/null 2>"$out/psql.err" ||
 		fail "psql -f $f: $(cat "$out/psql.err")"
 done
-psql -X -q -v ON_ERROR_STOP=1 "$conn1" -f storage/sql/002_store.sql >/dev/null 2>"$out/psql.err" ||
-	fail "re-applying 002: $(cat "$out/psql.err")"
+for f in storage/sql/00[23]_*.sql; do
+	psql -X -q -v ON_ERROR_STOP=1 "$conn1" -f "$f" >/dev/null 2>"$out/psql.err" ||
+		fail "re-applying $f: $(cat "$out/psql.err")"
+done
 dump() { /usr/lib/postgresql/15/bin/pg_dump --schema-only --no-owner -T kr_migrations "$1" | grep -v -e '^--' -e '^\\restrict ' -e '^\\unrestrict '; }
 diff <(dump "$conn0") <(dump "$conn1") >"$out/schema.diff" ||
 	fail "schema via kr_migrate_apply differs from psql: $(head -20 "$out/schema.diff")"
-ok "SQL files apply with psql, 002 re-applies, same schema as the runner's"
+ok "SQL files apply with psql, the function files re-apply, same schema as the runner's"
 
 # ---------------------------------------------------------------- helpers
 # Statements run one by one (each sees what the one before changed) and

@@ -112,7 +112,8 @@ test_migrate_files_embedded(void **state)
 	assert_int_equal(kr_migrate_files[0].version, 1);
 	assert_string_equal(kr_migrate_files[0].name, "001_schema");
 	assert_non_null(strstr(kr_migrate_files[0].sql, "CREATE TABLE"));
-	assert_string_equal(kr_migrate_files[1].name, "002_store");
+	assert_string_equal(kr_migrate_files[1].name, "002_store_core");
+	assert_string_equal(kr_migrate_files[2].name, "003_store_messages");
 }
 
 static void

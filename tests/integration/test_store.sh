@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The mail store against a real 20-node cluster: users, mailboxes,
+# messages, delivery across shards, dedup, quota, group commit.
+# test_store applies the migrations to every node itself.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+
+dir=var/test-store
+cleanup() {
+	ops/pgcluster stop -d "$dir" >/dev/null 2>&1 || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+ops/pgcluster start -n 20 -d "$dir" -p 28400 >/dev/null
+out=$KR_BUILD/test-logs/store.out
+mkdir -p "$(dirname "$out")"
+KR_TEST_PG_CONF=$PWD/$dir/kurier.conf "$KR_BUILD/tests/test_store" 2>&1 |
+	tee "$out"
+n=$(grep -c '^\[ RUN      \]' "$out" || true)
+[[ $n -gt 0 ]] || fail "test_store ran no tests"
+grep -q "^\[  PASSED  \] $n test(s)." "$out" ||
+	fail "store tests did not all pass (none may be skipped here)"
+ok "store against 20 real nodes ($n tests)"
