@@ -12,7 +12,7 @@
 BUILD ?= release
 O := build/$(BUILD)
 
-PKGS := libevent libevent_pthreads jansson inih openssl zlib libpq libargon2 libcrypt
+PKGS := libevent libevent_pthreads libevent_openssl jansson inih openssl zlib libpq libargon2 libcrypt gmime-3.0
 TEST_PKGS := cmocka
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
@@ -113,6 +113,9 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@ops/pgcluster start
+	@printf 'demo\n' | $(O)/kurier -c var/kurier.conf user add demo@kurier.test \
+		>/dev/null 2>&1 || true
+	@echo "demo user: demo@kurier.test, password demo (created on the first run)"
 	@echo "stop the cluster later with: ops/pgcluster stop"
 	exec $(O)/kurierd -c var/kurier.conf
 
@@ -135,5 +138,8 @@ lint:
 
 clean:
 	rm -rf build
+
+# Keep objects that pattern rules would treat as intermediate.
+.SECONDARY:
 
 -include $(ALL_OBJ:.o=.d)
