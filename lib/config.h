@@ -14,6 +14,11 @@
 #include "lib/err.h"
 #include "lib/log.h"
 
+enum kr_config_over_quota {
+	KR_CONFIG_OVER_QUOTA_TEMPORARY, /* 452 4.2.2: Postfix retries */
+	KR_CONFIG_OVER_QUOTA_PERMANENT, /* 552 5.2.2: bounce */
+};
+
 struct kr_config_shard {
 	unsigned id;	 /* N of [shard.N]; ids are 0..n_shards-1 */
 	char *primary;	 /* libpq conninfo, required */
@@ -85,6 +90,24 @@ struct kr_config {
 		unsigned group_commit_max;	/* messages per commit */
 		unsigned group_commit_inflight; /* commits per shard at once */
 	} storage;
+
+	/* SPEC.md §3.1: LMTP listener and session limits. */
+	struct {
+		char *listen;	   /* TCP "host:port" */
+		char *unix_socket; /* NULL: no unix socket */
+		char *hostname;	   /* NULL: gethostname() */
+		char *tls_cert;	   /* PEM files; both set: STARTTLS */
+		char *tls_key;
+		unsigned max_sessions; /* per worker */
+		unsigned idle_timeout_ms;
+		unsigned session_timeout_ms;
+		unsigned delivery_timeout_ms; /* storing one message */
+		uint64_t message_max;
+		uint64_t data_line_max;
+		unsigned rcpt_max;
+		unsigned header_max;
+		enum kr_config_over_quota over_quota;
+	} lmtp;
 
 	struct kr_config_shard *shards; /* sorted by id */
 	unsigned n_shards;

@@ -26,6 +26,8 @@ _Static_assert(offsetof(struct kr_config_shard, bucket_hi) ==
 
 static const char *const schema_pools[] = { "watermark", "singleton", NULL };
 static const char *const schema_balancers[] = { "heap", "aperture", NULL };
+static const char *const schema_over_quota[] = { "temporary", "permanent",
+						 NULL };
 
 /* KR_MAX_RSS_DEFAULT is an expression, not a literal; the unit test
  * pins "512M" to it. Every shard needs a primary; the shard pool keys
@@ -113,6 +115,34 @@ const struct kr_config_key kr_config_schema_keys[] = {
 	  KR_STORAGE_GROUP_COMMIT_INFLIGHT_MAX,
 	  SCHEMA_XSTR(KR_STORAGE_GROUP_COMMIT_INFLIGHT_DEFAULT),
 	  SCHEMA_FIELD(storage.group_commit_inflight), 0, NULL },
+	{ "lmtp", "listen", KR_CONFIG_T_ADDR, 0, 0, "127.0.0.1:2424",
+	  SCHEMA_FIELD(lmtp.listen), 0, NULL },
+	{ "lmtp", "unix_socket", KR_CONFIG_T_STRING, 1, 100, NULL,
+	  SCHEMA_FIELD(lmtp.unix_socket), 0, NULL },
+	{ "lmtp", "hostname", KR_CONFIG_T_STRING, 1, 253, NULL,
+	  SCHEMA_FIELD(lmtp.hostname), 0, NULL },
+	{ "lmtp", "tls_cert", KR_CONFIG_T_STRING, 1, KR_CONFIG_VALUE_MAX, NULL,
+	  SCHEMA_FIELD(lmtp.tls_cert), 0, NULL },
+	{ "lmtp", "tls_key", KR_CONFIG_T_STRING, 1, KR_CONFIG_VALUE_MAX, NULL,
+	  SCHEMA_FIELD(lmtp.tls_key), 0, NULL },
+	{ "lmtp", "max_sessions", KR_CONFIG_T_UINT, 1, 100000, "10000",
+	  SCHEMA_FIELD(lmtp.max_sessions), 0, NULL },
+	{ "lmtp", "idle_timeout", KR_CONFIG_T_DURATION, 1000, 3600000, "5m",
+	  SCHEMA_FIELD(lmtp.idle_timeout_ms), 0, NULL },
+	{ "lmtp", "session_timeout", KR_CONFIG_T_DURATION, 1000, 86400000,
+	  "30m", SCHEMA_FIELD(lmtp.session_timeout_ms), 0, NULL },
+	{ "lmtp", "delivery_timeout", KR_CONFIG_T_DURATION, 100, 600000, "60s",
+	  SCHEMA_FIELD(lmtp.delivery_timeout_ms), 0, NULL },
+	{ "lmtp", "message_max", KR_CONFIG_T_SIZE, 1024, 1ULL << 30, "50M",
+	  SCHEMA_FIELD(lmtp.message_max), 0, NULL },
+	{ "lmtp", "data_line_max", KR_CONFIG_T_SIZE, 1000, 1 << 20, "10000",
+	  SCHEMA_FIELD(lmtp.data_line_max), 0, NULL },
+	{ "lmtp", "rcpt_max", KR_CONFIG_T_UINT, 1, 10000, "100",
+	  SCHEMA_FIELD(lmtp.rcpt_max), 0, NULL },
+	{ "lmtp", "header_max", KR_CONFIG_T_UINT, 10, 100000, "1000",
+	  SCHEMA_FIELD(lmtp.header_max), 0, NULL },
+	{ "lmtp", "over_quota", KR_CONFIG_T_ENUM, 0, 0, "temporary",
+	  SCHEMA_FIELD(lmtp.over_quota), 0, schema_over_quota },
 	{ "shard", "primary", KR_CONFIG_T_STRING, 1, KR_CONFIG_VALUE_MAX, NULL,
 	  SCHEMA_SHARD_FIELD(primary), KR_CONFIG_F_SECRET, NULL },
 	{ "shard", "replica", KR_CONFIG_T_STRING, 1, KR_CONFIG_VALUE_MAX, NULL,

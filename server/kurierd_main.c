@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "proto/mime.h"
 #include "server/master.h"
 #include "server/runtime.h"
 
@@ -41,7 +42,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "kurierd: %s\n", err.msg);
 		return 1;
 	}
+	/* GMime (GLib) sets itself up once, before any thread exists;
+	 * workers inherit it. */
+	kr_mime_init();
 	code = kr_master_run(&rt);
 	kr_runtime_deinit(&rt);
+	kr_mime_shutdown();
 	return code;
 }

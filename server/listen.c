@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "lib/config.h"
@@ -65,6 +67,35 @@ kr_listen_tcp(const char *addr, int backlog, struct kr_err *err_r)
 		close(fd);
 		return kr_err_set(err_r, KR_ERR_TEMPORARY, "listen on %s: %s",
 				  addr, strerror(saved));
+	}
+	return fd;
+}
+
+int
+kr_listen_unix(const char *path, int backlog, struct kr_err *err_r)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "listen: unix socket path too long: %s", path);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	/* Only a socket left by an earlier run is replaced, never a file. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return kr_err_set(err_r, KR_ERR_TEMPORARY, "socket %s: %s",
+				  path, strerror(errno));
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    chmod(path, 0660) < 0 || listen(fd, backlog) < 0) {
+		int saved = errno;
+
+		close(fd);
+		return kr_err_set(err_r, KR_ERR_TEMPORARY, "listen on %s: %s",
+				  path, strerror(saved));
 	}
 	return fd;
 }

@@ -16,6 +16,7 @@
 #include "server/listen.h"
 #include "storage/migrate.h"
 #include "server/restart.h"
+#include "server/tls.h"
 #include "server/worker.h"
 
 #define MASTER_TICK_MS 250
@@ -456,6 +457,35 @@ master_migrate(struct master *m)
 	}
 }
 
+/* Every worker accepts on the sockets opened here, before forking. */
+static int
+master_listen(struct master *m, struct kr_err *err_r)
+{
+	struct kr_runtime *rt = m->rt;
+	const struct kr_config *cfg = rt->storage_cfg;
+
+	if ((cfg->lmtp.tls_cert == NULL) != (cfg->lmtp.tls_key == NULL))
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "%s: [lmtp] tls_cert and tls_key go together",
+				  cfg->path);
+	if (cfg->lmtp.tls_cert != NULL) {
+		rt->lmtp_tls = kr_tls_server_create(cfg->lmtp.tls_cert,
+						    cfg->lmtp.tls_key, err_r);
+		if (rt->lmtp_tls == NULL)
+			return -1;
+	}
+	rt->lmtp_fd = kr_listen_tcp(cfg->lmtp.listen, 1024, err_r);
+	if (rt->lmtp_fd < 0)
+		return -1;
+	if (cfg->lmtp.unix_socket != NULL) {
+		rt->lmtp_unix_fd =
+			kr_listen_unix(cfg->lmtp.unix_socket, 1024, err_r);
+		if (rt->lmtp_unix_fd < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 master_setup(struct master *m, struct kr_err *err_r)
 {
@@ -466,7 +496,7 @@ master_setup(struct master *m, struct kr_err *err_r)
 	struct kr_admin_settings set;
 	int fd;
 
-	if (master_token(m, err_r) < 0)
+	if (master_token(m, err_r) < 0 || master_listen(m, err_r) < 0)
 		return -1;
 	m->base = event_base_new();
 	if (m->base == NULL)
@@ -527,8 +557,12 @@ kr_master_run(struct kr_runtime *rt)
 		master_teardown(&m);
 		return 1;
 	}
-	printf("kurierd: admin http://%s/ (bearer token: [admin] token in "
-	       "%s), %u workers\n",
+	printf("kurierd: LMTP %s%s%s, admin http://%s/ (bearer token: "
+	       "[admin] token in %s), %u workers\n",
+	       rt->cfg->lmtp.listen,
+	       rt->cfg->lmtp.unix_socket != NULL ? " and unix:" : "",
+	       rt->cfg->lmtp.unix_socket != NULL ? rt->cfg->lmtp.unix_socket
+						 : "",
 	       rt->cfg->admin.listen, rt->cfg->path, rt->n_workers);
 	fflush(stdout);
 	master_migrate(&m);

@@ -68,6 +68,47 @@ runtime_define_all(struct kr_runtime *rt, struct kr_err *err_r)
 	return 0;
 }
 
+static int
+runtime_define_lmtp(struct kr_runtime *rt, struct kr_err *err_r)
+{
+	struct kr_runtime_metrics *ids = &rt->ids;
+	const char *rcpt = "LMTP recipients by final answer.";
+	const struct {
+		int *id;
+		const char *name, *labels, *help;
+		enum kr_metric_kind kind;
+		double scale;
+	} defs[] = {
+		{ &ids->lmtp_sessions, "kurier_lmtp_sessions", "",
+		  "LMTP sessions open now.", KR_METRIC_GAUGE, 1 },
+		{ &ids->lmtp_sessions_total, "kurier_lmtp_sessions_total", "",
+		  "LMTP sessions accepted.", KR_METRIC_COUNTER, 1 },
+		{ &ids->lmtp_messages, "kurier_lmtp_messages_total", "",
+		  "LMTP transactions answered after DATA.", KR_METRIC_COUNTER,
+		  1 },
+		{ &ids->lmtp_bytes, "kurier_lmtp_bytes_total", "",
+		  "Message bytes received over LMTP.", KR_METRIC_COUNTER, 1 },
+		{ &ids->lmtp_rcpt_ok, "kurier_lmtp_recipients_total",
+		  "result=\"delivered\"", rcpt, KR_METRIC_COUNTER, 1 },
+		{ &ids->lmtp_rcpt_unknown, "kurier_lmtp_recipients_total",
+		  "result=\"unknown\"", rcpt, KR_METRIC_COUNTER, 1 },
+		{ &ids->lmtp_rcpt_quota, "kurier_lmtp_recipients_total",
+		  "result=\"over_quota\"", rcpt, KR_METRIC_COUNTER, 1 },
+		{ &ids->lmtp_rcpt_unavailable, "kurier_lmtp_recipients_total",
+		  "result=\"unavailable\"", rcpt, KR_METRIC_COUNTER, 1 },
+		{ &ids->lmtp_latency, "kurier_lmtp_delivery_seconds", "",
+		  "From the end of DATA to the last reply.",
+		  KR_METRIC_HISTOGRAM, US_PER_S },
+	};
+
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+		if (runtime_define(rt, defs[i].id, defs[i].name,
+				   defs[i].labels, defs[i].help, defs[i].kind,
+				   defs[i].scale, err_r) < 0)
+			return -1;
+	return 0;
+}
+
 static unsigned
 runtime_resolve_workers(const struct kr_config *cfg)
 {
@@ -88,6 +129,7 @@ kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 		struct kr_err *err_r)
 {
 	memset(rt, 0, sizeof(*rt));
+	rt->lmtp_fd = rt->lmtp_unix_fd = -1;
 	if (kr_config_load(cfg_path, &rt->cfg, err_r) < 0)
 		return -1;
 	rt->log = kr_log_create(STDERR_FILENO, rt->cfg->log.level, "master");
@@ -95,7 +137,9 @@ kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 	rt->n_worker_slots = 2 * rt->n_workers;
 	rt->metrics = kr_metrics_create();
 	rt->storage_cfg = rt->cfg;
+	rt->lmtp_fd = rt->lmtp_unix_fd = -1;
 	if (runtime_define_all(rt, err_r) < 0 ||
+	    runtime_define_lmtp(rt, err_r) < 0 ||
 	    (rt->db_ids = kr_connmgr_define_metrics(rt->metrics, rt->cfg,
 						    err_r)) == NULL ||
 	    kr_metrics_map(rt->metrics, 1 + rt->n_worker_slots, err_r) < 0) {
@@ -111,6 +155,13 @@ kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 void
 kr_runtime_deinit(struct kr_runtime *rt)
 {
+	if (rt->lmtp_fd >= 0)
+		close(rt->lmtp_fd);
+	if (rt->lmtp_unix_fd >= 0)
+		close(rt->lmtp_unix_fd);
+	rt->lmtp_fd = rt->lmtp_unix_fd = -1;
+	SSL_CTX_free(rt->lmtp_tls);
+	rt->lmtp_tls = NULL;
 	kr_metrics_destroy(&rt->metrics);
 	if (rt->db_ids != NULL)
 		kr_connmgr_metrics_free(&rt->db_ids);

@@ -9,6 +9,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include <openssl/ssl.h>
 #include "storage/connmgr.h"
 
 /* Ids of the metrics the server itself defines. */
@@ -23,6 +24,13 @@ struct kr_runtime_metrics {
 	int exits_drain;     /* counter, master */
 	int config_reloads;  /* counter */
 	int config_failures; /* counter */
+	int lmtp_sessions;	 /* gauge: open now */
+	int lmtp_sessions_total; /* counter */
+	int lmtp_messages;	 /* counter: DATA transactions answered */
+	int lmtp_bytes;		 /* counter: message bytes received */
+	int lmtp_rcpt_ok, lmtp_rcpt_unknown, lmtp_rcpt_quota,
+		lmtp_rcpt_unavailable; /* counters: final recipient results */
+	int lmtp_latency;	       /* histogram (us): end of DATA -> replies */
 };
 
 struct kr_runtime {
@@ -36,6 +44,9 @@ struct kr_runtime {
 	struct kr_metrics *metrics;
 	struct kr_metrics_slot *slot; /* this process's slot */
 	struct kr_runtime_metrics ids;
+	int lmtp_fd; /* listening sockets opened by the master, or -1 */
+	int lmtp_unix_fd;
+	SSL_CTX *lmtp_tls; /* NULL: no STARTTLS */
 	unsigned n_workers;	 /* resolved workers.count */
 	unsigned n_worker_slots; /* 2 per worker: replacement + draining */
 };

@@ -9,7 +9,10 @@
 
 #include "lib/clock.h"
 #include "lib/tpool.h"
+#include "server/lmtp_server.h"
 #include "storage/connmgr.h"
+#include "storage/shardmap.h"
+#include "storage/store.h"
 
 #define WORKER_HEARTBEAT_US 1000000
 
@@ -19,6 +22,10 @@ struct worker {
 	struct kr_tpool *io;
 	struct kr_tpool *cpu;
 	struct kr_connmgr *db; /* NULL without shards */
+	struct kr_shardmap *map;
+	struct kr_store *store; /* NULL without shards */
+	struct kr_lmtp_server *lmtp;
+	struct event *drain_check;
 	struct event *sig_term;
 	struct event *sig_int;
 	struct event *sig_hup;
@@ -29,14 +36,33 @@ struct worker {
 };
 
 static void
+worker_on_drain_check(evutil_socket_t fd, short what, void *ctx)
+{
+	struct worker *w = ctx;
+
+	(void)fd;
+	(void)what;
+	if (kr_lmtp_server_sessions(w->lmtp) == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+/* Stop accepting; sessions finish what they have acknowledged work for
+ * and close; the loop ends when the last one has (the master kills us
+ * at drain_timeout otherwise). */
+static void
 worker_drain(struct worker *w, const char *why)
 {
-	/* No listener or connection lives on this loop yet, so draining is
-	 * finishing the pools' jobs (kr_tpool_destroy answers them) and
-	 * leaving the loop. */
+	struct timeval tick = { .tv_usec = 100000 };
+
+	if (w->drain_check != NULL)
+		return;
 	kr_metrics_slot_set_state(w->rt->slot, KR_SLOT_DRAINING);
 	kr_log_msg(w->rt->log, KR_LOG_INFO, NULL, "worker.drain", why);
-	event_base_loopexit(w->base, NULL);
+	kr_lmtp_server_stop_accepting(w->lmtp);
+	w->drain_check = event_new(w->base, -1, EV_PERSIST,
+				   worker_on_drain_check, w);
+	event_add(w->drain_check, &tick);
+	event_active(w->drain_check, EV_TIMEOUT, 0);
 }
 
 static void
@@ -117,10 +143,16 @@ worker_setup(struct worker *w)
 	w->sig_hup = evsignal_new(w->base, SIGHUP, worker_on_hup, w);
 	w->heartbeat =
 		event_new(w->base, -1, EV_PERSIST, worker_on_heartbeat, w);
-	if (w->rt->storage_cfg->n_shards > 0)
+	if (w->rt->storage_cfg->n_shards > 0) {
 		w->db = kr_connmgr_create(w->base, w->io, w->rt->storage_cfg,
 					  w->rt->slot, w->rt->db_ids,
 					  w->rt->log);
+		w->map = kr_shardmap_create(w->rt->storage_cfg);
+		w->store = kr_store_create(w->base, w->db, w->map, w->cpu,
+					   w->rt->storage_cfg, w->rt->log);
+	}
+	w->lmtp = kr_lmtp_server_create(w->base, w->rt, w->store, w->cpu,
+					w->rt->lmtp_tls);
 	if (w->io == NULL || w->cpu == NULL || w->sig_term == NULL ||
 	    w->sig_int == NULL || w->sig_hup == NULL || w->heartbeat == NULL)
 		return -1;
@@ -160,7 +192,13 @@ worker_teardown(struct worker *w)
 	worker_event_free(&w->sig_int);
 	worker_event_free(&w->sig_hup);
 	worker_event_free(&w->heartbeat);
+	worker_event_free(&w->drain_check);
+	/* Sessions first (they cancel their store operations), then the
+	 * store, then the connections under it. */
+	kr_lmtp_server_destroy(&w->lmtp);
+	kr_store_destroy(&w->store);
 	kr_connmgr_destroy(&w->db);
+	kr_shardmap_destroy(&w->map);
 	if (w->cpu != NULL)
 		kr_tpool_destroy(&w->cpu);
 	if (w->io != NULL)

@@ -441,8 +441,9 @@ struct kr_store_op *kr_store_append_begin(struct kr_store *store,
 /* ---- delivery (store_deliver.c) ---------------------------------- */
 
 /* One recipient: the stored message is prefix + body, so per-recipient
- * headers (Delivered-To) cost no copy of the body. Recipients with the
- * same prefix on one shard share one stored body. */
+ * headers (Delivered-To) cost no copy of the body. The prefix is kept
+ * with the recipient's message and the body stored once per shard:
+ * recipients on one shard share it whatever their prefixes. */
 struct kr_store_rcpt {
 	const char *address; /* any case */
 	const char *folder;  /* mailbox name (user+detail); NULL: INBOX */
@@ -475,14 +476,15 @@ struct kr_store_deliver_result {
 typedef void kr_store_deliver_fn(void *ctx,
 				 const struct kr_store_deliver_result *res,
 				 const struct kr_err *err);
-/* Places each recipient on its shard, hashes and compresses each stored
- * message (on the cpu pool when large) and queues it for its shard's
- * group commit: while fewer than storage.group_commit_inflight batches
- * are in flight on a shard its queue is sent at once, otherwise the
- * waiting messages (up to storage.group_commit_max) go out together
- * when a batch returns. A recipient counts as stored only after its
- * batch's statement returned. cb fires once every shard involved has
- * answered, or at the deadline with what is known by then. */
+/* Places each recipient on its shard, hashes and compresses the body
+ * once (on the cpu pool when large) and queues each recipient's message
+ * (its prefix + the body) for its shard's group commit: while fewer
+ * than storage.group_commit_inflight batches are in flight on a shard
+ * its queue is sent at once, otherwise the waiting messages (up to
+ * storage.group_commit_max) go out together when a batch returns. A
+ * recipient counts as stored only after its batch's statement
+ * returned. cb fires once every shard involved has answered, or at the
+ * deadline with what is known by then. */
 struct kr_store_op *kr_store_deliver_begin(struct kr_store *store,
 					   const struct kr_store_delivery *d,
 					   struct kr_arena *arena,

@@ -1,5 +1,6 @@
 /* Appending a message a user stores himself: hashed and compressed on
- * the cpu pool (inline when small), then one kr_append call. */
+ * the cpu pool (inline when small), then one kr_append call. It has no
+ * per-recipient prefix: the whole message is the (shareable) body. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +28,7 @@ append_work(void *ctx)
 {
 	struct append_op *a = ctx;
 
-	kr_store_pack_body(NULL, 0, a->raw, a->raw_len, &a->packed);
+	kr_store_pack_body(a->raw, a->raw_len, &a->packed);
 }
 
 static void

@@ -146,13 +146,14 @@ kr_store_batch_leave(struct kr_store *store, struct kr_store_item *it)
 
 /* ---- batches ------------------------------------------------------ */
 
-/* What one item adds to a batch: stored bytes plus its escaped meta. */
+/* What one item adds to a batch: its body as stored, its prefix and
+ * its escaped meta. */
 static size_t
 batch_item_bytes(const struct kr_store_item *it)
 {
 	const struct kr_store_packed *p = kr_store_deliver_packed(it);
 
-	return (p->zdata != NULL ? p->zlen : p->raw_size) +
+	return (p->zdata != NULL ? p->zlen : p->raw_size) + it->prefix_len +
 	       2 * it->d->meta_len + 64;
 }
 
@@ -207,10 +208,10 @@ batch_fail(struct kr_store_batch *b, const struct kr_err *err)
 			kr_store_deliver_item_answer(b->items[i], &e, 0, 0, 0);
 }
 
-/* The nine parallel arrays of kr_deliver_batch. */
+/* The ten parallel arrays of kr_deliver_batch. */
 struct batch_params {
 	struct kr_pgarray addrs, folders, zlib, raw_sizes, sizes, metas, flags;
-	struct kr_pgarray_bin hashes, bodies;
+	struct kr_pgarray_bin hashes, bodies, prefixes;
 };
 
 static void
@@ -229,6 +230,7 @@ batch_params_init(struct batch_params *p)
 	kr_pgarray_init(&p->flags, text);
 	kr_pgarray_bin_init(&p->hashes, text);
 	kr_pgarray_bin_init(&p->bodies, bin);
+	kr_pgarray_bin_init(&p->prefixes, bin);
 }
 
 static void
@@ -243,8 +245,11 @@ batch_params_deinit(struct batch_params *p)
 	kr_pgarray_deinit(&p->flags);
 	kr_pgarray_bin_deinit(&p->hashes);
 	kr_pgarray_bin_deinit(&p->bodies);
+	kr_pgarray_bin_deinit(&p->prefixes);
 }
 
+/* raw_sizes[i] is the body's, sizes[i] the whole stored message's
+ * (prefix + body: what quota and listings count). */
 static int
 batch_params_add(struct batch_params *p, const struct kr_store_item *it,
 		 struct kr_err *err_r)
@@ -262,15 +267,19 @@ batch_params_add(struct batch_params *p, const struct kr_store_item *it,
 	    kr_pgarray_add_bool(&p->zlib, z, err_r) < 0 ||
 	    kr_pgarray_add_int(&p->raw_sizes, (int64_t)pk->raw_size, err_r) <
 		    0 ||
-	    kr_pgarray_add_int(&p->sizes, (int64_t)pk->raw_size, err_r) < 0 ||
+	    kr_pgarray_add_int(&p->sizes,
+			       (int64_t)(it->prefix_len + pk->raw_size),
+			       err_r) < 0 ||
 	    kr_pgarray_add(&p->metas, d->meta, d->meta_len, err_r) < 0 ||
-	    kr_pgarray_add_str(&p->flags, d->flags, err_r) < 0)
+	    kr_pgarray_add_str(&p->flags, d->flags, err_r) < 0 ||
+	    kr_pgarray_bin_add(&p->prefixes, it->prefix, it->prefix_len, NULL,
+			       0, err_r) < 0)
 		return -1;
 	if (z)
 		return kr_pgarray_bin_add(&p->bodies, pk->zdata, pk->zlen, NULL,
 					  0, err_r);
-	return kr_pgarray_bin_add(&p->bodies, it->prefix, it->prefix_len,
-				  d->body, d->body_len, err_r);
+	return kr_pgarray_bin_add(&p->bodies, d->body, d->body_len, NULL, 0,
+				  err_r);
 }
 
 static void batch_on_batch(void *ctx, const PGresult *res,
@@ -280,9 +289,10 @@ static int
 batch_query(struct kr_store_batch *b, struct batch_params *p,
 	    struct kr_err *err_r)
 {
-	int hl, bl;
+	int hl, bl, pl;
 	const char *hashes = kr_pgarray_bin_data(&p->hashes, &hl);
 	const char *bodies = kr_pgarray_bin_data(&p->bodies, &bl);
+	const char *prefixes = kr_pgarray_bin_data(&p->prefixes, &pl);
 	const char *values[] = {
 		kr_pgarray_text(&p->addrs),
 		kr_pgarray_text(&p->folders),
@@ -293,13 +303,14 @@ batch_query(struct kr_store_batch *b, struct batch_params *p,
 		kr_pgarray_text(&p->sizes),
 		kr_pgarray_text(&p->metas),
 		kr_pgarray_text(&p->flags),
+		prefixes,
 	};
-	const int lengths[] = { 0, 0, hl, bl, 0, 0, 0, 0, 0 };
-	const int formats[] = { 0, 0, 1, 1, 0, 0, 0, 0, 0 };
+	const int lengths[] = { 0, 0, hl, bl, 0, 0, 0, 0, 0, pl };
+	const int formats[] = { 0, 0, 1, 1, 0, 0, 0, 0, 0, 1 };
 	struct kr_pgquery q = {
 		.sql = "SELECT * FROM kr_deliver_batch($1, $2, $3, $4, $5, $6, "
-		       "$7, $8, $9)",
-		.n_params = 9,
+		       "$7, $8, $9, $10)",
+		.n_params = 10,
 		.values = values,
 		.lengths = lengths,
 		.formats = formats,

@@ -1,8 +1,9 @@
-/* Delivery: each recipient's stored message (prefix + body) is
- * hashed and compressed on the cpu pool (inline when small), then
- * handed to its shard's group commit (store_batch.c). The delivery is
- * answered once every recipient has its outcome, or at the deadline
- * with what is known by then. */
+/* Delivery: the body is hashed and compressed once, on the cpu pool
+ * (inline when small), for every recipient; each recipient's stored
+ * message is then its own prefix + that body, handed to its shard's
+ * group commit (store_batch.c), so recipients on one shard share one
+ * stored body. The delivery is answered once every recipient has its
+ * outcome, or at the deadline with what is known by then. */
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,37 +61,18 @@ kr_store_deliver_item_fail(struct kr_store_item *it, enum kr_err_kind kind,
 const struct kr_store_packed *
 kr_store_deliver_packed(const struct kr_store_item *it)
 {
-	return it->same != NULL ? &it->same->packed : &it->packed;
+	return &it->d->packed;
 }
 
 /* ---- the delivery op ------------------------------------------- */
 
-/* Pool thread: reads the copies, writes only `same` and `packed`. */
+/* Pool thread: reads the body copy, writes only `packed`. */
 static void
 deliver_work(void *ctx)
 {
 	struct kr_store_deliver_op *d = ctx;
 
-	for (unsigned i = 0; i < d->n; i++) {
-		struct kr_store_item *it = &d->items[i];
-
-		if (!it->pack)
-			continue;
-		it->same = NULL;
-		for (unsigned j = 0; j < i && it->same == NULL; j++) {
-			const struct kr_store_item *o = &d->items[j];
-
-			if (o->pack && o->same == NULL &&
-			    o->prefix_len == it->prefix_len &&
-			    (it->prefix_len == 0 ||
-			     memcmp(o->prefix, it->prefix, it->prefix_len) ==
-				     0))
-				it->same = o;
-		}
-		if (it->same == NULL)
-			kr_store_pack_body(it->prefix, it->prefix_len, d->body,
-					   d->body_len, &it->packed);
-	}
+	kr_store_pack_body(d->body, d->body_len, &d->packed);
 }
 
 static void
@@ -104,7 +86,7 @@ deliver_job_done(struct kr_store_op *op, int status)
 
 		if (it->stage != KR_STORE_ITEM_PACKING)
 			continue;
-		if (status < 0 || kr_store_deliver_packed(it)->failed) {
+		if (status < 0 || d->packed.failed) {
 			kr_store_batch_unreserve(store, it->shard);
 			kr_store_deliver_item_fail(it, KR_ERR_TEMPORARY,
 						   status < 0
@@ -158,8 +140,8 @@ deliver_cleanup(struct kr_store_op *op)
 		free(d->items[i].address);
 		free(d->items[i].folder);
 		free(d->items[i].prefix);
-		kr_store_pack_free(&d->items[i].packed);
 	}
+	kr_store_pack_free(&d->packed);
 	free(d->items);
 	free(d->body);
 	free(d->meta);
@@ -292,7 +274,6 @@ deliver_start(struct kr_store *store, struct kr_store_deliver_op *d)
 {
 	struct timeval tv;
 	struct kr_err err;
-	size_t work = 0;
 	unsigned packing = 0;
 
 	d->timer = evtimer_new(store->base, deliver_on_timeout, d);
@@ -301,15 +282,11 @@ deliver_start(struct kr_store *store, struct kr_store_deliver_op *d)
 	kr_deadline_timeval(d->op.deadline, kr_clock_mono_us(), &tv);
 	if (d->left > 0)
 		evtimer_add(d->timer, &tv);
-	for (unsigned i = 0; i < d->n; i++) {
-		if (d->items[i].pack) {
-			work += d->items[i].prefix_len + d->body_len;
-			packing++;
-		}
-	}
+	for (unsigned i = 0; i < d->n; i++)
+		packing += d->items[i].pack;
 	if (packing == 0)
 		return;
-	if (kr_store_op_job(&d->op, work, deliver_work, &err) == 0)
+	if (kr_store_op_job(&d->op, d->body_len, deliver_work, &err) == 0)
 		return;
 	for (unsigned i = 0; i < d->n; i++) {
 		struct kr_store_item *it = &d->items[i];

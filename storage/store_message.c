@@ -1,5 +1,6 @@
 /* Message operations: list, search, get (the body inflated on the cpu
- * pool when large), flags, move, copy, delete. */
+ * pool when large, behind the message's own prefix), flags, move, copy,
+ * delete. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,12 +19,14 @@ struct message_op {
 		kr_store_message_delete_fn *del;
 	} cb;
 	int64_t mailbox_id;
-	/* get: the stored body in hex, and what the pool makes of it. Only
-	 * the pool job touches these while it runs. */
+	/* get: the prefix and the stored body in hex, and what the pool
+	 * makes of them. Only the pool job touches these while it runs. */
+	char *prefix_hex; /* NULL: no prefix */
 	char *hex;
 	bool zlib;
-	size_t raw_size;
+	size_t raw_size; /* of the body */
 	unsigned char *raw;
+	size_t raw_len; /* of prefix + body */
 	int unpack_rc;
 };
 
@@ -194,9 +197,9 @@ static const char *const message_get_cols[] = {
 	"status",   "uid",     "subject", "from_name",	 "from_email",
 	"to_list",  "cc_list", "date",	  "message_id",	 "in_reply_to",
 	"refs",	    "flags",   "size",	  "attachments", "zlib",
-	"raw_size", "data",
+	"raw_size", "data",    "prefix",
 };
-#define MESSAGE_GET_COLS 17
+#define MESSAGE_GET_COLS 18
 
 static int
 message_get_meta(const PGresult *res, const int *c, struct kr_arena *arena,
@@ -233,8 +236,8 @@ message_unpack_work(void *ctx)
 {
 	struct message_op *m = ctx;
 
-	m->unpack_rc =
-		kr_store_pack_unpack(m->hex, m->zlib, m->raw_size, &m->raw);
+	m->unpack_rc = kr_store_pack_unpack(m->prefix_hex, m->hex, m->zlib,
+					    m->raw_size, &m->raw, &m->raw_len);
 }
 
 static int
@@ -262,6 +265,8 @@ message_parse_get(struct kr_store_op *op, const PGresult *res,
 				  "stored body missing or too large");
 	/* The result is gone when this returns; the pool needs a copy. */
 	m->hex = kr_xstrdup(PQgetvalue(res, 0, c[16]));
+	if (!kr_store_result_null(res, 0, c[17]))
+		m->prefix_hex = kr_xstrdup(PQgetvalue(res, 0, c[17]));
 	m->zlib = kr_store_result_bool(res, 0, c[14]);
 	m->raw_size = (size_t)raw_size;
 	if (kr_store_op_job(op, m->raw_size, message_unpack_work, err_r) < 0)
@@ -282,7 +287,7 @@ message_get_done(struct kr_store_op *op, int status)
 		kr_err_set(&err, KR_ERR_INTERNAL, "corrupt stored body");
 	} else if (kr_arena_cleanup_add(op->arena, free, m->raw, &err) == 0) {
 		r->raw = m->raw;
-		r->raw_len = m->raw_size;
+		r->raw_len = m->raw_len;
 		m->raw = NULL; /* the arena frees it now */
 		kr_store_op_answer(op, NULL);
 		return;
@@ -295,6 +300,7 @@ message_cleanup(struct kr_store_op *op)
 {
 	struct message_op *m = (struct message_op *)op;
 
+	free(m->prefix_hex);
 	free(m->hex);
 	free(m->raw);
 }

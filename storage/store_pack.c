@@ -219,47 +219,38 @@ kr_store_pack_meta(const struct kr_store_meta *meta, char **json_r,
 }
 
 static bool
-pack_hash(const void *prefix, size_t prefix_len, const void *body,
-	  size_t body_len, unsigned char *hash)
+pack_hash(const void *body, size_t body_len, unsigned char *hash)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned n = 0;
 	bool ok;
 
 	ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-	     EVP_DigestUpdate(md, prefix, prefix_len) == 1 &&
 	     EVP_DigestUpdate(md, body, body_len) == 1 &&
 	     EVP_DigestFinal_ex(md, hash, &n) == 1 && n == 32;
 	EVP_MD_CTX_free(md);
 	return ok;
 }
 
-/* Deflates prefix + body; keeps the result only when it is smaller. */
+/* Deflates the body; keeps the result only when it is smaller. */
 static void
-pack_deflate(const void *prefix, size_t prefix_len, const void *body,
-	     size_t body_len, struct kr_store_packed *out)
+pack_deflate(const void *body, size_t body_len, struct kr_store_packed *out)
 {
-	size_t total = prefix_len + body_len;
 	z_stream z;
 	int rc;
 
 	memset(&z, 0, sizeof(z));
-	if (total == 0 || deflateInit(&z, PACK_ZLIB_LEVEL) != Z_OK)
+	if (body_len == 0 || deflateInit(&z, PACK_ZLIB_LEVEL) != Z_OK)
 		return;
-	out->zlen = deflateBound(&z, (uLong)total);
+	out->zlen = deflateBound(&z, (uLong)body_len);
 	out->zdata = kr_xmalloc(out->zlen);
 	z.next_out = out->zdata;
 	z.avail_out = (uInt)out->zlen;
-	z.next_in = (Bytef *)(uintptr_t)prefix;
-	z.avail_in = (uInt)prefix_len;
-	rc = prefix_len > 0 ? deflate(&z, Z_NO_FLUSH) : Z_OK;
-	if (rc == Z_OK) {
-		z.next_in = (Bytef *)(uintptr_t)body;
-		z.avail_in = (uInt)body_len;
-		rc = deflate(&z, Z_FINISH);
-	}
+	z.next_in = (Bytef *)(uintptr_t)body;
+	z.avail_in = (uInt)body_len;
+	rc = deflate(&z, Z_FINISH);
 	deflateEnd(&z);
-	if (rc != Z_STREAM_END || z.total_out >= total) {
+	if (rc != Z_STREAM_END || z.total_out >= body_len) {
 		free(out->zdata);
 		out->zdata = NULL;
 		out->zlen = 0;
@@ -269,17 +260,16 @@ pack_deflate(const void *prefix, size_t prefix_len, const void *body,
 }
 
 void
-kr_store_pack_body(const void *prefix, size_t prefix_len, const void *body,
-		   size_t body_len, struct kr_store_packed *out)
+kr_store_pack_body(const void *body, size_t body_len,
+		   struct kr_store_packed *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->raw_size = prefix_len + body_len;
-	if (!pack_hash(prefix != NULL ? prefix : "", prefix_len,
-		       body != NULL ? body : "", body_len, out->hash)) {
+	out->raw_size = body_len;
+	if (!pack_hash(body != NULL ? body : "", body_len, out->hash)) {
 		out->failed = true;
 		return;
 	}
-	pack_deflate(prefix, prefix_len, body, body_len, out);
+	pack_deflate(body, body_len, out);
 }
 
 void
@@ -289,36 +279,57 @@ kr_store_pack_free(struct kr_store_packed *p)
 	p->zdata = NULL;
 }
 
-int
-kr_store_pack_unpack(const char *hex, bool zlib, size_t raw_size,
-		     unsigned char **raw_r)
+/* Writes the body, exactly raw_size bytes, to out: -1 when the stored
+ * data does not give that. */
+static int
+pack_inflate(const unsigned char *data, size_t n, bool zlib, size_t raw_size,
+	     unsigned char *out)
 {
-	size_t n = 0;
-	unsigned char *data, *raw;
-	uLongf out = (uLongf)raw_size;
+	uLongf got = (uLongf)raw_size;
+
+	if (!zlib) {
+		if (n != raw_size)
+			return -1;
+		if (n > 0)
+			memcpy(out, data, n);
+		return 0;
+	}
+	if (uncompress(out, &got, data, (uLong)n) != Z_OK || got != raw_size)
+		return -1;
+	return 0;
+}
+
+int
+kr_store_pack_unpack(const char *prefix_hex, const char *hex, bool zlib,
+		     size_t raw_size, unsigned char **raw_r, size_t *len_r)
+{
+	size_t n = 0, plen = 0;
+	unsigned char *prefix = NULL, *data, *raw = NULL;
 	int rc = -1;
 
 	if (raw_size > KR_STORE_MESSAGE_MAX)
 		return -1;
-	data = PQunescapeBytea((const unsigned char *)hex, &n);
-	if (data == NULL)
-		return -1;
-	raw = kr_xmalloc(raw_size + 1);
-	if (!zlib) {
-		if (n == raw_size) {
-			memcpy(raw, data, n);
-			rc = 0;
-		}
-	} else if (uncompress(raw, &out, data, (uLong)n) == Z_OK &&
-		   out == raw_size) {
-		rc = 0;
+	if (prefix_hex != NULL) {
+		prefix = PQunescapeBytea((const unsigned char *)prefix_hex,
+					 &plen);
+		if (prefix == NULL)
+			return -1;
 	}
+	data = PQunescapeBytea((const unsigned char *)hex, &n);
+	if (data != NULL && plen <= KR_STORE_MESSAGE_MAX - raw_size) {
+		raw = kr_xmalloc(plen + raw_size + 1);
+		if (plen > 0)
+			memcpy(raw, prefix, plen);
+		rc = pack_inflate(data, n, zlib, raw_size, raw + plen);
+	}
+	PQfreemem(prefix);
 	PQfreemem(data);
 	if (rc < 0) {
 		free(raw);
 		return -1;
 	}
-	raw[raw_size] = '\0';
+	raw[plen + raw_size] = '\0';
 	*raw_r = raw;
+	*len_r = plen + raw_size;
 	return 0;
 }

@@ -162,35 +162,40 @@ extern const char *const kr_store_result_summary_cols[];
 
 /* ---- store_pack.c ------------------------------------------------ */
 
-/* A stored message ready to send: its hash and the bytes to store
- * (zdata when compression paid off, else the raw prefix + body). */
+/* A body ready to send: its hash and the bytes to store (zdata when
+ * compression paid off, else the raw body). A stored message is a
+ * per-message prefix (messages.prefix) + a body shared by every message
+ * with the same hash, so only the body is hashed and compressed. */
 struct kr_store_packed {
-	unsigned char hash[32]; /* SHA-256 of the raw stored message */
+	unsigned char hash[32]; /* SHA-256 of the raw body */
 	unsigned char *zdata;	/* malloc'd; NULL: stored raw */
 	size_t zlen;
-	size_t raw_size;
-	bool failed; /* hashing failed: do not store */
+	size_t raw_size; /* of the body */
+	bool failed;	 /* hashing failed: do not store */
 };
 
 bool kr_store_pack_utf8(const char *s, size_t len);
-/* Any thread. Hashes and compresses prefix + body. */
-void kr_store_pack_body(const void *prefix, size_t prefix_len, const void *body,
-			size_t body_len, struct kr_store_packed *out);
+/* Any thread. Hashes and compresses the body. */
+void kr_store_pack_body(const void *body, size_t body_len,
+			struct kr_store_packed *out);
 void kr_store_pack_free(struct kr_store_packed *p);
 /* The meta jsonb text (malloc'd, NUL-terminated). NULL meta -> "{}".
  * -1 + KR_ERR_LIMIT past KR_STORE_META_MAX. */
 int kr_store_pack_meta(const struct kr_store_meta *meta, char **json_r,
 		       size_t *len_r, struct kr_err *err_r);
-/* Any thread. Decodes a bytea in hex text form and inflates it when
- * zlib; exactly raw_size bytes must come out. *raw_r is malloc'd with
- * one extra NUL byte. -1 for corrupt data. */
-int kr_store_pack_unpack(const char *hex, bool zlib, size_t raw_size,
-			 unsigned char **raw_r);
+/* Any thread. The stored message: the prefix (a bytea in hex text
+ * form; NULL: empty) followed by the body (hex text, inflated when
+ * zlib; exactly raw_size bytes must come out). *raw_r is malloc'd with
+ * one extra NUL byte, *len_r its length without it. -1 for corrupt
+ * data or more than KR_STORE_MESSAGE_MAX bytes. */
+int kr_store_pack_unpack(const char *prefix_hex, const char *hex, bool zlib,
+			 size_t raw_size, unsigned char **raw_r, size_t *len_r);
 
 /* ---- delivery (store_deliver.c, store_batch.c) ---------------- */
 
-/* A recipient's stored message moves PACKING -> QUEUED -> SENT ->
- * ANSWERED, or straight to ANSWERED when refused early. */
+/* A recipient's stored message moves PACKING (the delivery's body is
+ * being hashed and compressed) -> QUEUED -> SENT -> ANSWERED, or
+ * straight to ANSWERED when refused early. */
 enum kr_store_item_stage {
 	KR_STORE_ITEM_ANSWERED,
 	KR_STORE_ITEM_PACKING,
@@ -206,16 +211,12 @@ struct kr_store_item {
 	unsigned idx;
 	enum kr_store_item_stage stage;
 	bool answered; /* its result is written */
-	bool pack;     /* set at begin; the pool job reads only this */
+	bool pack;     /* set at begin: it waits for the packed body */
 	unsigned shard;
 	char *address;
-	char *folder; /* NULL: INBOX */
-	unsigned char *prefix;
+	char *folder;	       /* NULL: INBOX */
+	unsigned char *prefix; /* this recipient's header lines */
 	size_t prefix_len;
-	/* Written by the pool job: an earlier item with the same prefix
-	 * whose packing this one shares, else its own packing. */
-	const struct kr_store_item *same;
-	struct kr_store_packed packed;
 	struct kr_store_item *qprev, *qnext;
 	struct kr_store_batch *batch;
 	unsigned slot;
@@ -229,6 +230,9 @@ struct kr_store_deliver_op {
 	struct kr_store_rcpt_result *rcpts;
 	unsigned char *body;
 	size_t body_len;
+	/* The body hashed and compressed once for every recipient; only
+	 * the pool job touches it while it runs. */
+	struct kr_store_packed packed;
 	char *meta;
 	size_t meta_len;
 	char *flags; /* space-separated */
@@ -245,7 +249,7 @@ void kr_store_deliver_item_answer(struct kr_store_item *it,
 				  int64_t mailbox_id, int64_t uid);
 void kr_store_deliver_item_fail(struct kr_store_item *it, enum kr_err_kind kind,
 				const char *msg);
-/* The packing an item sends (its own or the one it shares). */
+/* The packed body an item sends (its delivery's). */
 const struct kr_store_packed *
 kr_store_deliver_packed(const struct kr_store_item *it);
 

@@ -48,12 +48,15 @@ CREATE UNIQUE INDEX IF NOT EXISTS mailboxes_user_role
 	ON mailboxes (user_id, role) WHERE role IS NOT NULL;
 
 -- Identical bodies are stored once per shard; refs counts the messages
--- (of any user) that point at a body. The C side compresses (zlib), so
+-- (of any user) that point at a body. A body is the message as received,
+-- without the header lines delivery puts in front of it for each
+-- recipient (Return-Path, Delivered-To: messages.prefix), so one message
+-- to many users of a shard is one body. The C side compresses (zlib), so
 -- PostgreSQL must not try again: storage EXTERNAL.
 CREATE TABLE IF NOT EXISTS bodies (
-	hash bytea PRIMARY KEY,	-- sha256 of the raw message
+	hash bytea PRIMARY KEY,	-- sha256 of the raw (uncompressed) body
 	refs int NOT NULL CONSTRAINT bodies_refs_pos CHECK (refs > 0),
-	raw_size int NOT NULL,
+	raw_size int NOT NULL,	-- of the body, uncompressed
 	zlib bool NOT NULL,
 	data bytea NOT NULL
 );
@@ -62,12 +65,16 @@ ALTER TABLE bodies ALTER COLUMN data SET STORAGE EXTERNAL;
 -- Everything a listing needs lives here, so listing never reads bodies.
 -- No foreign key to bodies: bodies are upserted after the messages of a
 -- delivery batch, in hash order (see kr_deliver_batch).
+-- The stored RFC 5322 message is prefix || body: prefix holds this
+-- message's own header lines (raw bytes, usually a few hundred), the
+-- body is shared.
 CREATE TABLE IF NOT EXISTS messages (
 	mailbox_id bigint NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
 	uid bigint NOT NULL,
 	user_id bigint NOT NULL,
 	body_hash bytea NOT NULL,
-	size int NOT NULL,
+	prefix bytea NOT NULL DEFAULT '',
+	size int NOT NULL,	-- of prefix || body: what quota and listing count
 	flags text[] NOT NULL DEFAULT '{}',
 	modseq bigint NOT NULL,
 	internal_date timestamptz NOT NULL DEFAULT now(),

@@ -194,17 +194,18 @@ $$;
 -- PL/pgSQL rather than SQL here and in kr_bodies_add: its plans are kept
 -- for the session, an SQL function's are made again at every call.
 CREATE OR REPLACE FUNCTION kr_msg_insert(p_mailbox_id bigint, p_uid bigint,
-	p_user_id bigint, p_hash bytea, p_size int, p_flags text[],
-	p_modseq bigint, p_meta jsonb) RETURNS void
+	p_user_id bigint, p_hash bytea, p_prefix bytea, p_size int,
+	p_flags text[], p_modseq bigint, p_meta jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
 	m jsonb := coalesce(p_meta, '{}');
 BEGIN
-	INSERT INTO messages (mailbox_id, uid, user_id, body_hash, size, flags,
-		modseq, date, from_name, from_email, to_list, cc_list,
-		subject, message_id, in_reply_to, refs, preview,
+	INSERT INTO messages (mailbox_id, uid, user_id, body_hash, prefix,
+		size, flags, modseq, date, from_name, from_email, to_list,
+		cc_list, subject, message_id, in_reply_to, refs, preview,
 		has_attachments, attachments, search)
-	VALUES (p_mailbox_id, p_uid, p_user_id, p_hash, p_size, p_flags,
+	VALUES (p_mailbox_id, p_uid, p_user_id, p_hash,
+		coalesce(p_prefix, ''), p_size, p_flags,
 		p_modseq, kr_meta_date(m ->> 'date'), m ->> 'from_name',
 		m ->> 'from_email',
 		CASE jsonb_typeof(m -> 'to') WHEN 'array' THEN m -> 'to' END,
@@ -226,11 +227,12 @@ $$;
 -- over_quota), then the UID from the mailbox row, then the message.
 -- p_mailbox_id NULL means: the mailbox named p_folder, else INBOX.
 -- The body is the caller's (kr_bodies_add), so bodies are touched in
--- hash order after all messages of a batch.
+-- hash order after all messages of a batch. p_size is the size of the
+-- whole stored message, p_prefix || body.
 CREATE OR REPLACE FUNCTION kr_store_one(p_user_id bigint, p_mailbox_id bigint,
 	p_folder text, p_size int, p_flags text[], p_hash bytea,
-	p_meta jsonb, OUT o_status text, OUT o_mailbox_id bigint,
-	OUT o_uid bigint)
+	p_prefix bytea, p_meta jsonb, OUT o_status text,
+	OUT o_mailbox_id bigint, OUT o_uid bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
 	v_modseq bigint;
@@ -259,8 +261,8 @@ BEGIN
 		RAISE EXCEPTION 'kurier: user % has no mailbox % and no INBOX',
 			p_user_id, coalesce(p_mailbox_id::text, p_folder);
 	END IF;
-	PERFORM kr_msg_insert(o_mailbox_id, o_uid, p_user_id, p_hash, p_size,
-			      p_flags, v_modseq, p_meta);
+	PERFORM kr_msg_insert(o_mailbox_id, o_uid, p_user_id, p_hash, p_prefix,
+			      p_size, p_flags, v_modseq, p_meta);
 	o_status := 'ok';
 END
 $$;
@@ -404,9 +406,14 @@ $$;
 -- with one subtransaction per message, so that message alone answers
 -- 'error'. (One subtransaction in the common case also keeps the
 -- backend's subxid cache from overflowing on large batches.)
+-- Message i is p_prefixes[i] || body: hashes, bodies, zlib and raw_sizes
+-- describe the shared body (hash and raw size of the uncompressed body),
+-- sizes the whole message. p_prefixes NULL (or a NULL element) is an
+-- empty prefix; it comes last so calls without it keep their positions.
 CREATE OR REPLACE FUNCTION kr_deliver_batch(p_addresses text[],
 	p_folders text[], p_hashes bytea[], p_bodies bytea[], p_zlib bool[],
-	p_raw_sizes int[], p_sizes int[], p_metas jsonb[], p_flags text[])
+	p_raw_sizes int[], p_sizes int[], p_metas jsonb[], p_flags text[],
+	p_prefixes bytea[] DEFAULT NULL)
 RETURNS TABLE (idx int, status text, user_id bigint, mailbox_id bigint,
 	uid bigint)
 LANGUAGE plpgsql AS $$
@@ -429,7 +436,8 @@ BEGIN
 	   OR v_n <> coalesce(cardinality(p_sizes), 0)
 	   OR v_n <> coalesce(cardinality(p_folders), v_n)
 	   OR v_n <> coalesce(cardinality(p_metas), v_n)
-	   OR v_n <> coalesce(cardinality(p_flags), v_n) THEN
+	   OR v_n <> coalesce(cardinality(p_flags), v_n)
+	   OR v_n <> coalesce(cardinality(p_prefixes), v_n) THEN
 		RAISE EXCEPTION 'kr_deliver_batch: arrays of different lengths';
 	END IF;
 	IF v_n = 0 THEN
@@ -451,7 +459,7 @@ BEGIN
 			SELECT * INTO s FROM kr_store_one(r_user[i], NULL,
 				p_folders[i], p_sizes[i],
 				kr_flags_split(p_flags[i]), p_hashes[i],
-				p_metas[i]);
+				p_prefixes[i], p_metas[i]);
 			r_status[i] := s.o_status;
 			r_mailbox[i] := s.o_mailbox_id;
 			r_uid[i] := s.o_uid;
@@ -471,7 +479,8 @@ BEGIN
 				SELECT * INTO s FROM kr_store_one(r_user[i],
 					NULL, p_folders[i], p_sizes[i],
 					kr_flags_split(p_flags[i]),
-					p_hashes[i], p_metas[i]);
+					p_hashes[i], p_prefixes[i],
+					p_metas[i]);
 				IF s.o_status = 'ok' THEN
 					PERFORM kr_bodies_add(ARRAY[i], p_hashes,
 						p_bodies, p_zlib, p_raw_sizes);
@@ -496,6 +505,8 @@ BEGIN
 END
 $$;
 
+-- An appended message is all body (empty prefix): it dedups with any
+-- delivered message of the same body.
 CREATE OR REPLACE FUNCTION kr_append(p_user_id bigint, p_mailbox_id bigint,
 	p_hash bytea, p_body bytea, p_zlib bool, p_raw_size int, p_meta jsonb,
 	p_flags text[])
@@ -515,7 +526,7 @@ BEGIN
 		RETURN;
 	END IF;
 	SELECT * INTO s FROM kr_store_one(p_user_id, p_mailbox_id, NULL,
-		p_raw_size, kr_flags_norm(p_flags), p_hash, p_meta);
+		p_raw_size, kr_flags_norm(p_flags), p_hash, '', p_meta);
 	IF s.o_status = 'ok' THEN
 		PERFORM kr_bodies_add(ARRAY[1], ARRAY[p_hash], ARRAY[p_body],
 				      ARRAY[p_zlib], ARRAY[p_raw_size]);

@@ -170,17 +170,20 @@ LANGUAGE sql STABLE AS $$
 	ORDER BY m.uid DESC
 $$;
 
+-- The stored message is prefix || the body (zlib, raw_size and data
+-- describe the shared body).
 CREATE OR REPLACE FUNCTION kr_msg_get(p_user_id bigint, p_mailbox_id bigint,
 	p_uid bigint)
 RETURNS TABLE (status text, uid bigint, subject text, from_name text,
 	from_email text, to_list jsonb, cc_list jsonb, date timestamptz,
 	message_id text, in_reply_to text, refs text, flags text[], size int,
-	attachments jsonb, zlib bool, raw_size int, data bytea)
+	attachments jsonb, zlib bool, raw_size int, data bytea, prefix bytea)
 LANGUAGE sql STABLE AS $$
 	SELECT CASE WHEN m.uid IS NULL THEN 'not_found' ELSE 'ok' END,
 	       m.uid, m.subject, m.from_name, m.from_email, m.to_list,
 	       m.cc_list, m.date, m.message_id, m.in_reply_to, m.refs,
-	       m.flags, m.size, m.attachments, b.zlib, b.raw_size, b.data
+	       m.flags, m.size, m.attachments, b.zlib, b.raw_size, b.data,
+	       m.prefix
 	FROM (SELECT 1) one
 	LEFT JOIN messages m
 	       ON m.mailbox_id = p_mailbox_id AND m.uid = p_uid
@@ -302,12 +305,12 @@ BEGIN
 			FROM d),
 		     ins AS (
 			INSERT INTO messages (mailbox_id, uid, user_id, body_hash,
-				size, flags, modseq, internal_date, date,
+				prefix, size, flags, modseq, internal_date, date,
 				from_name, from_email, to_list, cc_list, subject,
 				message_id, in_reply_to, refs, preview,
 				has_attachments, attachments, search)
-			SELECT p_to_id, n.nu, n.user_id, n.body_hash, n.size,
-			       n.flags, v_new, n.internal_date, n.date,
+			SELECT p_to_id, n.nu, n.user_id, n.body_hash, n.prefix,
+			       n.size, n.flags, v_new, n.internal_date, n.date,
 			       n.from_name, n.from_email, n.to_list, n.cc_list,
 			       n.subject, n.message_id, n.in_reply_to, n.refs,
 			       n.preview, n.has_attachments, n.attachments,
@@ -344,8 +347,9 @@ BEGIN
 END
 $$;
 
--- Copies keep flags and internal date (RFC 3501 6.4.7), reference the
--- same bodies and count against the quota: all or nothing.
+-- Copies keep flags, internal date (RFC 3501 6.4.7) and prefix,
+-- reference the same bodies and count against the quota: all or
+-- nothing.
 CREATE OR REPLACE FUNCTION kr_msg_copy(p_user_id bigint, p_mailbox_id bigint,
 	p_uids bigint[], p_to_id bigint)
 RETURNS TABLE (status text, old_uid bigint, new_uid bigint)
@@ -387,13 +391,13 @@ BEGIN
 		FROM messages x
 		WHERE x.mailbox_id = p_mailbox_id AND x.uid = ANY (p_uids)),
 	     ins AS (
-		INSERT INTO messages (mailbox_id, uid, user_id, body_hash, size,
-			flags, modseq, internal_date, date, from_name,
-			from_email, to_list, cc_list, subject, message_id,
-			in_reply_to, refs, preview, has_attachments,
-			attachments, search)
-		SELECT p_to_id, n.nu, n.user_id, n.body_hash, n.size, n.flags,
-		       v_new, n.internal_date, n.date, n.from_name,
+		INSERT INTO messages (mailbox_id, uid, user_id, body_hash,
+			prefix, size, flags, modseq, internal_date, date,
+			from_name, from_email, to_list, cc_list, subject,
+			message_id, in_reply_to, refs, preview,
+			has_attachments, attachments, search)
+		SELECT p_to_id, n.nu, n.user_id, n.body_hash, n.prefix, n.size,
+		       n.flags, v_new, n.internal_date, n.date, n.from_name,
 		       n.from_email, n.to_list, n.cc_list, n.subject,
 		       n.message_id, n.in_reply_to, n.refs, n.preview,
 		       n.has_attachments, n.attachments, n.search

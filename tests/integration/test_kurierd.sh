@@ -17,6 +17,7 @@ trap cleanup EXIT
 KR_DIAG=("$dir/log" "$dir/out")
 
 port=$(free_port)
+lmtp_port=$(free_port)
 base="http://127.0.0.1:$port"
 
 write_conf() { # extra [workers] lines as arguments
@@ -26,6 +27,8 @@ write_conf() { # extra [workers] lines as arguments
 		for l in "$@"; do echo "$l"; done
 		echo "[admin]"
 		echo "listen = 127.0.0.1:$port"
+		echo "[lmtp]"
+		echo "listen = 127.0.0.1:$lmtp_port"
 		echo "[log]"
 		echo "level = info"
 	} >"$dir/kurier.conf"

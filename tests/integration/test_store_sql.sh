@@ -305,15 +305,41 @@ check "quota of unknown user: no row" "0" "SELECT count(*) FROM kr_quota(-1)"
 invariants "quota"
 
 # ----------------------------------------------------- body dedup, refs
-check "one body to 5 users in one batch" "ok,ok,ok,ok,ok
-1|5" \
+# As LMTP delivers: every recipient has its own prefix (Delivered-To:
+# that recipient), the body is the same. sizes count prefix || body.
+pfx="'DT: erin' || g || E'\\r\\n'"
+check "one body to 5 users with different prefixes in one batch" "ok,ok,ok,ok,ok
+1|5|6
+erin1@example.com|DT: erin1\\r\\n|17|17 1
+erin2@example.com|DT: erin2\\r\\n|17|17 1
+erin3@example.com|DT: erin3\\r\\n|17|17 1
+erin4@example.com|DT: erin4\\r\\n|17|17 1
+erin5@example.com|DT: erin5\\r\\n|17|17 1" \
 	"SELECT (SELECT string_agg(status, ',' ORDER BY idx) FROM kr_deliver_batch(
-	   ARRAY['erin1@example.com', 'erin2@example.com', 'erin3@example.com', 'erin4@example.com', 'erin5@example.com'],
+	   ARRAY(SELECT 'erin' || g || '@example.com' FROM generate_series(1, 5) g),
 	   ARRAY['INBOX', 'INBOX', 'INBOX', 'INBOX', 'INBOX'], array_fill(sha256('shared'), ARRAY[5]),
 	   array_fill('shared'::bytea, ARRAY[5]), array_fill(false, ARRAY[5]), array_fill(6, ARRAY[5]),
-	   array_fill(6, ARRAY[5]), array_fill('{}'::jsonb, ARRAY[5]), array_fill(''::text, ARRAY[5])));
+	   ARRAY(SELECT octet_length(convert_to($pfx, 'UTF8')) + 6 FROM generate_series(1, 5) g),
+	   array_fill('{}'::jsonb, ARRAY[5]), array_fill(''::text, ARRAY[5]),
+	   ARRAY(SELECT convert_to($pfx, 'UTF8') FROM generate_series(1, 5) g)));
 	 SELECT (SELECT count(*) FROM bodies WHERE hash = sha256('shared')),
-	 (SELECT refs FROM bodies WHERE hash = sha256('shared'))"
+	 (SELECT refs FROM bodies WHERE hash = sha256('shared')),
+	 (SELECT raw_size FROM bodies WHERE hash = sha256('shared'));
+	 SELECT u.address, replace(convert_from(m.prefix, 'UTF8'), E'\\r\\n', '\\r\\n'), m.size, t_user(u.address)
+	 FROM messages m JOIN users u ON u.id = m.user_id WHERE u.address LIKE 'erin%' ORDER BY 1"
+check "get: prefix and the shared body, listing size of the whole message" "ok|17|6|shared|DT: erin3\\r\\n|17" \
+	"SELECT g.status, g.size, g.raw_size, convert_from(g.data, 'UTF8'), replace(convert_from(g.prefix, 'UTF8'), E'\\r\\n', '\\r\\n'),
+	 (SELECT l.size FROM kr_msg_list(t_uid('erin3@example.com'), t_mb('erin3@example.com', 'INBOX'), 1, NULL) l)
+	 FROM kr_msg_get(t_uid('erin3@example.com'), t_mb('erin3@example.com', 'INBOX'), 1) g"
+e5="t_uid('erin5@example.com')"
+sql "SELECT kr_msg_copy($e5, t_mb('erin5@example.com', 'INBOX'), ARRAY[1::bigint], t_mb('erin5@example.com', 'Trash'));
+     SELECT kr_msg_move($e5, t_mb('erin5@example.com', 'Trash'), ARRAY[1::bigint], t_mb('erin5@example.com', 'Junk'))" >/dev/null
+check "copy and move keep the prefix and share the body" "DT: erin5\\r\\n|17|6" \
+	"SELECT replace(convert_from(g.prefix, 'UTF8'), E'\\r\\n', '\\r\\n'), g.size,
+	 (SELECT refs FROM bodies WHERE hash = sha256('shared'))
+	 FROM kr_msg_get($e5, t_mb('erin5@example.com', 'Junk'), 1) g"
+sql "SELECT kr_msg_delete($e5, t_mb('erin5@example.com', 'Junk'), ARRAY[1::bigint])" >/dev/null
+invariants "prefixed delivery"
 for i in 1 2 3 4; do
 	sql "SELECT kr_msg_delete(t_uid('erin$i@example.com'), t_mb('erin$i@example.com', 'INBOX'), ARRAY[1::bigint])" >/dev/null
 done
@@ -321,6 +347,20 @@ check "deleting 4 of 5 keeps the body with refs 1" "1" "SELECT refs FROM bodies 
 check "deleting the 5th frees it" $'ok|1\n0' \
 	"SELECT * FROM kr_msg_delete(t_uid('erin5@example.com'), t_mb('erin5@example.com', 'INBOX'), ARRAY[1::bigint]);
 	 SELECT count(*) FROM bodies WHERE hash = sha256('shared')"
+check "prefixes: NULL array and NULL elements are empty prefixes" "ok,ok,ok
+3|3" \
+	"SELECT string_agg(d.status, ',' ORDER BY d.k)
+	 FROM (SELECT 1 AS k, * FROM kr_deliver_batch(ARRAY['erin1@example.com'], NULL, ARRAY['\\x5a01'::bytea],
+		 ARRAY['n1'::bytea], ARRAY[false], ARRAY[2], ARRAY[2], NULL, NULL, NULL)
+	       UNION ALL
+	       SELECT 1 + idx, * FROM kr_deliver_batch(ARRAY['erin1@example.com', 'erin1@example.com'], NULL,
+		 ARRAY['\\x5a02'::bytea, '\\x5a03'], ARRAY['n2'::bytea, 'n3'], ARRAY[false, false], ARRAY[2, 2],
+		 ARRAY[2, 2], NULL, NULL, ARRAY[NULL, ''::bytea])) d;
+	 SELECT count(*), count(*) FILTER (WHERE prefix = '') FROM messages WHERE body_hash IN ('\\x5a01', '\\x5a02', '\\x5a03')"
+check "prefixes of another length than the batch raise" "raised" \
+	"DO \$\$ BEGIN PERFORM kr_deliver_batch(ARRAY['erin1@example.com'], NULL, ARRAY['\\x5a04'::bytea], ARRAY['n4'::bytea],
+	   ARRAY[false], ARRAY[2], ARRAY[2], NULL, NULL, ARRAY['a'::bytea, 'b']); RAISE NOTICE 'no';
+	 EXCEPTION WHEN raise_exception THEN NULL; END \$\$; SELECT 'raised'"
 invariants "body refs"
 
 # ------------------------------------------------------- flags, modseq
@@ -453,8 +493,8 @@ check "list: before_uid pages" "4 3|2 1|ok|6|" \
 	 l.status, l.total, l.uid FROM kr_msg_list($gu, $gi, 50, 1) l"
 check "list: lim 0 and empty mailbox give one ok row" "ok|6||ok|0|" \
 	"SELECT a.status, a.total, a.uid, b.status, b.total, b.uid FROM kr_msg_list($gu, $gi, 0, NULL) a, kr_msg_list($gu, t_mb('$g', 'Sent'), 50, NULL) b"
-check "get: metadata and body" "ok|6|s6|\\Seen|5|f|5|gina6" \
-	"SELECT status, uid, subject, array_to_string(flags, ','), size, zlib, raw_size, convert_from(data, 'UTF8') FROM kr_msg_get($gu, $gi, 6)"
+check "get: metadata and body (appended: empty prefix)" "ok|6|s6|\\Seen|5|f|5|gina6|0" \
+	"SELECT status, uid, subject, array_to_string(flags, ','), size, zlib, raw_size, convert_from(data, 'UTF8'), octet_length(prefix) FROM kr_msg_get($gu, $gi, 6)"
 check "get: unknown uid" "not_found|" "SELECT status, uid FROM kr_msg_get($gu, $gi, 99)"
 
 # ------------------------------------------------------------- search

@@ -880,29 +880,51 @@ test_store_deliver_concurrent(void **state)
 	assert_int_equal(q->used, used);
 }
 
-/* One body to five users of one shard is stored once; the last
- * delete frees it. */
+/* One body to five users of one shard, each with its own prefix (as
+ * LMTP's Delivered-To), is stored once; every user reads back exactly
+ * his prefix + the body and is charged for both; the last delete frees
+ * the body. */
 static void
 test_store_deliver_dedup(void **state)
 {
 	struct env *e = *state;
 	const struct kr_store_deliver_result *res;
+	const struct kr_store_message_get_result *g;
 	struct kr_store_rcpt rc[5];
 	struct kr_store_user u[5];
-	char body[128];
-	size_t len;
+	char body[128], prefix[5][192];
+	size_t len, plen[5];
 
 	NEED_CLUSTER(state);
 	users_on_one_shard(e, u, 5);
 	len = (size_t)snprintf(body, sizeof(body),
 			       "Subject: dedup\r\n\r\nsame for all %s\r\n",
 			       e->tag);
-	for (int i = 0; i < 5; i++)
-		rc[i] = (struct kr_store_rcpt){ u[i].address, NULL, NULL, 0 };
+	for (int i = 0; i < 5; i++) {
+		plen[i] = (size_t)snprintf(
+			prefix[i], sizeof(prefix[i]),
+			"Return-Path: <s@example.org>\r\nDelivered-To: %s\r\n",
+			u[i].address);
+		rc[i] = (struct kr_store_rcpt){ u[i].address, NULL, prefix[i],
+						plen[i] };
+	}
 	res = deliver(e, body, rc, 5, NULL, NULL);
 	for (int i = 0; i < 5; i++)
 		assert_stored(&res->rcpts[i]);
 	assert_int_equal(body_refs(e, u[0].shard, body, len), 5);
+	for (int i = 0; i < 5; i++) {
+		g = ok_res(r_get(e, &u[i], res->rcpts[i].mailbox_id,
+				 res->rcpts[i].uid));
+		assert_int_equal(g->raw_len, plen[i] + len);
+		assert_memory_equal(g->raw, prefix[i], plen[i]);
+		assert_memory_equal(g->raw + plen[i], body, len);
+		assert_int_equal(g->raw[g->raw_len], '\0');
+		assert_int_equal(g->size, (int64_t)(plen[i] + len));
+		assert_int_equal(
+			RES(kr_store_user_quota_result, r_quota(e, &u[i]))
+				->used,
+			(int64_t)(plen[i] + len));
+	}
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(
 			RES(kr_store_message_delete_result,
@@ -911,7 +933,11 @@ test_store_deliver_dedup(void **state)
 				->deleted,
 			1);
 	assert_int_equal(body_refs(e, u[0].shard, body, len), 1);
-	OK(r_get(e, &u[4], res->rcpts[4].mailbox_id, res->rcpts[4].uid));
+	g = ok_res(
+		r_get(e, &u[4], res->rcpts[4].mailbox_id, res->rcpts[4].uid));
+	assert_int_equal(g->raw_len, plen[4] + len);
+	assert_memory_equal(g->raw, prefix[4], plen[4]);
+	assert_memory_equal(g->raw + plen[4], body, len);
 	OK(r_delete(e, &u[4], res->rcpts[4].mailbox_id, res->rcpts[4].uid));
 	assert_int_equal(body_refs(e, u[0].shard, body, len), -1);
 }
@@ -972,7 +998,7 @@ test_store_message_get(void **state)
 	const char *prefix = "Delivered-To: x\r\n";
 	char bodies[3][160];
 	struct kr_store_user two[2];
-	int64_t inbox;
+	int64_t inbox, trash, junk, uid;
 
 	NEED_CLUSTER(state);
 	/* One shard: there the same mailbox id means the same mailbox. */
@@ -993,6 +1019,24 @@ test_store_message_get(void **state)
 	assert_string_equal(g->attachments[0].type, "application/pdf");
 	assert_int_equal(g->attachments[0].size, 1234);
 	assert_int_equal(g->date, 1700000000 + 3 * 3600);
+	/* Copies and moves keep the prefix and share the body. */
+	trash = mailbox_named(e, &two[0], "Trash").id;
+	junk = mailbox_named(e, &two[0], "Junk").id;
+	uid = RES(kr_store_message_move_result,
+		  r_move(e, &two[0], true, inbox, 3, trash))
+		      ->uids[0]
+		      .new_uid;
+	uid = RES(kr_store_message_move_result,
+		  r_move(e, &two[0], false, trash, uid, junk))
+		      ->uids[0]
+		      .new_uid;
+	g = ok_res(r_get(e, &two[0], junk, uid));
+	assert_int_equal(g->raw_len, strlen(prefix) + strlen(bodies[2]));
+	assert_memory_equal(g->raw, prefix, strlen(prefix));
+	assert_memory_equal(g->raw + strlen(prefix), bodies[2],
+			    strlen(bodies[2]));
+	assert_int_equal(
+		body_refs(e, two[0].shard, bodies[2], strlen(bodies[2])), 2);
 	assert_int_equal(KIND(r_get(e, &two[0], inbox, 99)), KR_ERR_NOT_FOUND);
 	/* Nobody reads another user's mail, whatever the ids say. */
 	assert_int_equal(KIND(r_get(e, &two[1], inbox, 3)), KR_ERR_NOT_FOUND);

@@ -1,0 +1,164 @@
+/* MIME message parsing (RFC 5322, 2045-2049, 2047, 2231) on GMime 3:
+ * raw message bytes in, a bounded summary, body text or one decoded
+ * part out. Sans-I/O; any thread (the cpu pool runs it) once the
+ * process has called kr_mime_init(). Every result is allocated from
+ * the caller's arena and lives as long as it; no GMime object survives
+ * a call. Every string that comes out is valid UTF-8 (bad bytes become
+ * U+FFFD) without NUL bytes.
+ *
+ * Part paths are IMAP section numbers (RFC 3501 §6.4.5): "1" is the
+ * body of a single-part message, "2" the second child of a multipart
+ * body, "2.1" the first child of that part (or the body of a
+ * message/rfc822 part "2"). */
+#ifndef KR_MIME_H
+#define KR_MIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "lib/err.h"
+
+struct kr_arena;
+
+/* Defaults of struct kr_mime_limits. */
+#define KR_MIME_PREVIEW_MAX_DEFAULT 200 /* characters */
+#define KR_MIME_SEARCH_TEXT_MAX_DEFAULT (64 << 10)
+#define KR_MIME_BODY_TEXT_MAX_DEFAULT (4 << 20)
+#define KR_MIME_HEADER_TEXT_MAX_DEFAULT 998 /* RFC 5322 §2.1.1 */
+#define KR_MIME_DEPTH_MAX_DEFAULT 32
+#define KR_MIME_PARTS_MAX_DEFAULT 1000
+#define KR_MIME_ADDRS_MAX_DEFAULT 100
+#define KR_MIME_REFS_MAX_DEFAULT 100
+#define KR_MIME_HEADERS_MAX_DEFAULT 10000
+/* depth_max is clamped to this: the walk recurses once per level. */
+#define KR_MIME_DEPTH_HARD_MAX 1000
+
+/* What one call may produce and how much of the message GMime may
+ * build objects for. GMime's memory grows with the number of parts and
+ * header fields (not with body bytes), so these are what bound it:
+ * before parsing, the message is cut before the line that would make
+ * more than 4 * parts_max + 1024 lines starting with "--" (the only
+ * lines that can open a part), or a Content-* field longer than
+ * KR_MIME_CONTENT_FIELD_MAX or Content-* fields longer than
+ * KR_MIME_CONTENT_BYTES_MAX in all (they are parsed into parameter
+ * lists); parsing stops after headers_max header fields. Whatever a
+ * limit leaves out sets `limited`. */
+struct kr_mime_limits {
+	size_t preview_max;	/* characters of preview */
+	size_t search_text_max; /* bytes of search_text */
+	size_t body_text_max;	/* bytes of text and of html (body_text) */
+	size_t header_text_max; /* bytes of each decoded header string */
+	unsigned depth_max;	/* MIME containers around a part */
+	unsigned parts_max;	/* parts walked, containers included */
+	unsigned addrs_max;	/* addresses kept per header */
+	unsigned refs_max;	/* message ids kept from References */
+	unsigned headers_max;	/* header fields parsed, all parts */
+};
+
+#define KR_MIME_CONTENT_FIELD_MAX (16 << 10)
+#define KR_MIME_CONTENT_BYTES_MAX (1 << 20)
+
+struct kr_mime_addr {
+	const char *name;  /* display name; NULL when none */
+	const char *email; /* addr-spec as written; NULL when none */
+};
+
+struct kr_mime_attachment {
+	const char *part;	/* "2", "1.2" */
+	const char *filename;	/* RFC 2231/2047 decoded; NULL when none */
+	const char *type;	/* "type/subtype", lower case */
+	const char *content_id; /* without <>; NULL when none */
+	size_t size;		/* bytes after transfer decoding */
+	/* A resource of a multipart/related body (a cid: image) rather
+	 * than something the user attached; has_attachments ignores it. */
+	bool is_inline;
+};
+
+/* Absent headers give NULL strings and empty lists. Addresses inside
+ * groups are listed as if the group were not there. */
+struct kr_mime_summary {
+	struct kr_mime_addr from; /* the first From mailbox */
+	const struct kr_mime_addr *to;
+	unsigned n_to;
+	const struct kr_mime_addr *cc;
+	unsigned n_cc;
+	const char *subject;
+	bool has_date;	      /* false: no Date: or not parseable */
+	time_t date;	      /* Unix seconds */
+	int date_tz;	      /* the header's UTC offset, minutes east */
+	const char *date_utc; /* RFC 3339 "2024-01-31T23:59:59Z"; or NULL */
+	/* Message ids without the angle brackets, as GMime decodes them;
+	 * references: the last refs_max ids, oldest first, separated by
+	 * one space. */
+	const char *message_id;
+	const char *in_reply_to; /* the first id in In-Reply-To */
+	const char *references;
+	/* Text of the first text/plain body part, or of the first
+	 * text/html one stripped of tags when there is no plain part;
+	 * whitespace collapsed; at most preview_max characters. NULL when
+	 * the message has no text body. Parts of attached messages do not
+	 * count. */
+	const char *preview;
+	bool has_attachments;
+	const struct kr_mime_attachment *attachments; /* in part order */
+	unsigned n_attachments;
+	/* Subject, From, To, Cc, attachment names, then the text of every
+	 * text/plain body part (attached messages included), or of the
+	 * text/html ones when there is no plain part; whitespace
+	 * collapsed; at most search_text_max bytes. */
+	const char *search_text;
+	/* The MIME structure was broken (missing or wrong boundaries, no
+	 * header/body separation inside a part, ...): the fields hold what
+	 * could be read. */
+	bool malformed;
+	bool limited; /* a limit left something out */
+};
+
+/* Once per process, before any thread calls kr_mime_*: initialises
+ * GMime (which is not thread-safe to initialise) and makes it treat
+ * message/rfc822 parts as leaves, so that attached messages are
+ * parsed only when walked and within our limits. */
+void kr_mime_init(void);
+/* At process exit, after every kr_mime_* call has returned. GMime
+ * keeps a few bytes of its type registry that kr_mime_init replaced
+ * (LeakSanitizer: tests/lsan.supp). */
+void kr_mime_shutdown(void);
+
+void kr_mime_limits_init(struct kr_mime_limits *lim);
+
+/* Parses raw[0..len) (one RFC 5322 message; an mbox "From " first line
+ * is skipped) into *sum_r. Malformed input is not an error: it sets
+ * malformed and fills what could be read. lim NULL: defaults. Returns
+ * 0, or -1 + err_r only when the arena is full (KR_ERR_LIMIT) or len
+ * does not fit GMime's 32-bit buffers (KR_ERR_LIMIT). */
+int kr_mime_parse(const void *raw, size_t len, const struct kr_mime_limits *lim,
+		  struct kr_arena *arena, struct kr_mime_summary **sum_r,
+		  struct kr_err *err_r);
+
+/* The message's own body text (message.get), transfer-decoded and
+ * converted from its charset to UTF-8 with LF line ends: *text_r the
+ * text/plain body parts joined by "\n", *html_r the first text/html
+ * body part as it is (not sanitised: that is the renderer's job). Each
+ * at most lim->body_text_max bytes; NULL when absent. Attached
+ * messages are not looked into. Returns 0, or -1 + err_r as
+ * kr_mime_parse. */
+int kr_mime_body_text(const void *raw, size_t len,
+		      const struct kr_mime_limits *lim, struct kr_arena *arena,
+		      const char **text_r, const char **html_r,
+		      struct kr_err *err_r);
+
+/* One part (message.attachment): its content after transfer decoding
+ * (base64, quoted-printable, uuencode), byte for byte; for a
+ * message/rfc822 part the attached message. *filename_r may be NULL,
+ * *type_r is "type/subtype". Pass the limits kr_mime_parse used, so
+ * the same parts are reachable (NULL: defaults). Returns 0, or -1 +
+ * err_r: KR_ERR_NOT_FOUND when there is no such part (or it is a
+ * multipart container, or lies past a limit), KR_ERR_LIMIT as
+ * kr_mime_parse. */
+int kr_mime_part(const void *raw, size_t len, const char *part,
+		 const struct kr_mime_limits *lim, struct kr_arena *arena,
+		 const void **data_r, size_t *len_r, const char **filename_r,
+		 const char **type_r, struct kr_err *err_r);
+
+#endif

@@ -1,0 +1,396 @@
+/* LMTP session: socket <-> proto/lmtp <-> store. */
+#include "server/lmtp_session.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/arena.h"
+#include "lib/clock.h"
+#include "lib/tpool.h"
+#include "proto/lmtp.h"
+#include "server/deliver.h"
+#include "storage/store.h"
+
+/* Stop taking commands while this much output waits for the client. */
+#define SESSION_OUT_HIGH (64 << 10)
+#define SESSION_OP_ARENA_MAX (1 << 20)
+
+struct kr_lmtp_session {
+	const struct kr_lmtp_session_env *env;
+	struct kr_lmtp *proto;
+	struct bufferevent *bev;
+	struct event *idle_timer, *life_timer;
+	char id[32];
+	kr_lmtp_session_closed_fn *closed_cb;
+	void *ctx;
+	/* At most one of these is outstanding; `busy` while one is. */
+	struct kr_store_op *op;
+	struct kr_deliver *delivery;
+	struct kr_arena *arena; /* the outstanding operation's */
+	bool busy;
+	bool draining;
+	bool closing;	  /* close once the output is flushed */
+	bool tls_pending; /* STARTTLS: handshake once 220 is flushed */
+	bool closed;	  /* closed_cb fired */
+};
+
+static void session_pump(struct kr_lmtp_session *s);
+
+static void
+session_log(struct kr_lmtp_session *s, enum kr_log_level level,
+	    const char *event, const char *msg)
+{
+	kr_log_msg(s->env->rt->log, level, s->id, event, msg);
+}
+
+static void
+session_end(struct kr_lmtp_session *s)
+{
+	if (s->closed)
+		return;
+	s->closed = true;
+	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+	s->closed_cb(s->ctx, s);
+}
+
+static void
+session_flush(struct kr_lmtp_session *s)
+{
+	const void *data;
+	size_t len;
+
+	while (kr_lmtp_output(s->proto, &data, &len)) {
+		bufferevent_write(s->bev, data, len);
+		kr_lmtp_output_consume(s->proto, len);
+	}
+}
+
+static void
+session_op_done(struct kr_lmtp_session *s)
+{
+	s->busy = false;
+	s->op = NULL;
+	kr_arena_destroy(&s->arena);
+	if (s->draining && !s->closing) {
+		kr_lmtp_shutdown(s->proto);
+		s->closing = true;
+	}
+	session_pump(s);
+}
+
+static enum kr_lmtp_rcpt_result
+session_rcpt_result(const struct kr_lmtp_session *s,
+		    const struct kr_store_user_get_result *res,
+		    const struct kr_err *err)
+{
+	if (err == NULL) {
+		if (res->quota_bytes > 0 && res->used_bytes >= res->quota_bytes)
+			return s->env->rt->cfg->lmtp.over_quota ==
+					       KR_CONFIG_OVER_QUOTA_PERMANENT
+				       ? KR_LMTP_RCPT_OVER_QUOTA_PERM
+				       : KR_LMTP_RCPT_OVER_QUOTA;
+		return KR_LMTP_RCPT_OK;
+	}
+	if (err->kind == KR_ERR_NOT_FOUND)
+		return KR_LMTP_RCPT_UNKNOWN;
+	return KR_LMTP_RCPT_UNAVAILABLE;
+}
+
+static void
+session_on_user(void *ctx, const struct kr_store_user_get_result *res,
+		const struct kr_err *err)
+{
+	struct kr_lmtp_session *s = ctx;
+
+	kr_lmtp_answer_rcpt(s->proto, session_rcpt_result(s, res, err));
+	session_op_done(s);
+}
+
+static void
+session_rcpt(struct kr_lmtp_session *s, const struct kr_lmtp_event *ev)
+{
+	const struct kr_config *cfg = s->env->rt->cfg;
+	char addr[KR_STORE_ADDRESS_MAX + 1];
+
+	/* user+detail@domain is the user's: the detail picks a folder at
+	 * delivery, not the account. */
+	if (s->env->store == NULL ||
+	    snprintf(addr, sizeof(addr), "%s@%s", ev->rcpt.local,
+		     ev->rcpt.domain) >= (int)sizeof(addr)) {
+		kr_lmtp_answer_rcpt(s->proto, s->env->store == NULL
+						      ? KR_LMTP_RCPT_UNAVAILABLE
+						      : KR_LMTP_RCPT_UNKNOWN);
+		return;
+	}
+	s->arena = kr_arena_create(1024, SESSION_OP_ARENA_MAX, false);
+	s->busy = true;
+	s->op = kr_store_user_get_begin(
+		s->env->store, addr, s->arena,
+		kr_deadline_after(kr_clock_mono_us(),
+				  cfg->lmtp.delivery_timeout_ms),
+		session_on_user, s);
+}
+
+static void
+session_on_delivered(void *ctx, const enum kr_lmtp_deliver_result *results,
+		     unsigned n)
+{
+	struct kr_lmtp_session *s = ctx;
+
+	s->delivery = NULL;
+	kr_lmtp_answer_message(s->proto, results, n);
+	session_op_done(s);
+}
+
+static void
+session_message(struct kr_lmtp_session *s, const struct kr_lmtp_event *ev)
+{
+	s->busy = true;
+	s->delivery = kr_deliver_begin(s->env->base, s->env->rt, s->env->store,
+				       s->env->cpu, s->id, ev,
+				       session_on_delivered, s);
+}
+
+static void session_on_read(struct bufferevent *bev, void *ctx);
+static void session_on_write(struct bufferevent *bev, void *ctx);
+static void session_on_event(struct bufferevent *bev, short what, void *ctx);
+
+/* RFC 3207 §4: anything the client sent after STARTTLS, before the
+ * handshake, is discarded (command injection); then the TLS filter
+ * takes over the socket. */
+static void
+session_start_tls(struct kr_lmtp_session *s)
+{
+	SSL *ssl = SSL_new(s->env->tls);
+	struct bufferevent *tls;
+
+	s->tls_pending = false;
+	evbuffer_drain(bufferevent_get_input(s->bev),
+		       evbuffer_get_length(bufferevent_get_input(s->bev)));
+	tls = ssl != NULL ? bufferevent_openssl_filter_new(
+				    s->env->base, s->bev, ssl,
+				    BUFFEREVENT_SSL_ACCEPTING,
+				    BEV_OPT_CLOSE_ON_FREE)
+			  : NULL;
+	if (tls == NULL) {
+		if (ssl != NULL)
+			SSL_free(ssl);
+		session_log(s, KR_LOG_ERROR, "lmtp.tls_failed", "set-up");
+		session_end(s);
+		return;
+	}
+	s->bev = tls;
+	bufferevent_setcb(tls, session_on_read, session_on_write,
+			  session_on_event, s);
+	bufferevent_enable(tls, EV_READ | EV_WRITE);
+}
+
+static void
+session_event(struct kr_lmtp_session *s, const struct kr_lmtp_event *ev)
+{
+	switch (ev->kind) {
+	case KR_LMTP_EV_RCPT:
+		session_rcpt(s, ev);
+		break;
+	case KR_LMTP_EV_MESSAGE:
+		session_message(s, ev);
+		break;
+	case KR_LMTP_EV_STARTTLS:
+		s->tls_pending = true;
+		break;
+	case KR_LMTP_EV_QUIT:
+		s->closing = true;
+		break;
+	}
+}
+
+static bool
+session_can_take_input(const struct kr_lmtp_session *s)
+{
+	return !s->busy && !s->closing && !s->tls_pending && !s->closed &&
+	       evbuffer_get_length(bufferevent_get_output(s->bev)) <
+		       SESSION_OUT_HIGH;
+}
+
+/* Feeds what has arrived into the state machine and acts on its events
+ * until it waits for us, for the client, or for the output to drain. */
+static void
+session_pump(struct kr_lmtp_session *s)
+{
+	while (session_can_take_input(s)) {
+		struct evbuffer *in = bufferevent_get_input(s->bev);
+		const struct kr_lmtp_event *ev = kr_lmtp_event(s->proto);
+		struct evbuffer_iovec vec;
+		size_t used = 0;
+
+		if (ev != NULL) {
+			session_event(s, ev);
+			continue;
+		}
+		if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1 ||
+		    vec.iov_len == 0)
+			break;
+		kr_lmtp_feed(s->proto, vec.iov_base, vec.iov_len, &used);
+		evbuffer_drain(in, used);
+		if (used == 0 && kr_lmtp_event(s->proto) == NULL)
+			break;
+	}
+	session_flush(s);
+	if ((s->closing || s->tls_pending) &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		session_on_write(s->bev, s);
+}
+
+static void
+session_on_read(struct bufferevent *bev, void *ctx)
+{
+	struct kr_lmtp_session *s = ctx;
+	struct timeval idle = {
+		.tv_sec = s->env->rt->cfg->lmtp.idle_timeout_ms / 1000
+	};
+
+	(void)bev;
+	event_add(s->idle_timer, &idle);
+	session_pump(s);
+}
+
+/* Called when the output has drained (libevent's default low-water
+ * mark is 0). */
+static void
+session_on_write(struct bufferevent *bev, void *ctx)
+{
+	struct kr_lmtp_session *s = ctx;
+
+	(void)bev;
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+		return;
+	if (s->closing) {
+		session_end(s);
+		return;
+	}
+	if (s->tls_pending) {
+		session_start_tls(s);
+		return;
+	}
+	session_pump(s);
+}
+
+static void
+session_on_event(struct bufferevent *bev, short what, void *ctx)
+{
+	struct kr_lmtp_session *s = ctx;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		/* The TLS handshake finished. */
+		kr_lmtp_tls_started(s->proto);
+		session_log(s, KR_LOG_DEBUG, "lmtp.tls", "established");
+		session_pump(s);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		session_end(s);
+}
+
+static void
+session_on_timeout(evutil_socket_t fd, short what, void *ctx)
+{
+	struct kr_lmtp_session *s = ctx;
+
+	(void)fd;
+	(void)what;
+	session_log(s, KR_LOG_INFO, "lmtp.timeout", "idle or session limit");
+	kr_lmtp_timeout(s->proto);
+	s->closing = true;
+	session_flush(s);
+	bufferevent_enable(s->bev, EV_WRITE);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		session_end(s);
+}
+
+static void
+session_settings(const struct kr_lmtp_session_env *env,
+		 struct kr_lmtp_settings *set)
+{
+	const struct kr_config *cfg = env->rt->cfg;
+
+	kr_lmtp_settings_init(set);
+	set->hostname = env->hostname;
+	set->message_max = cfg->lmtp.message_max;
+	set->data_line_max = cfg->lmtp.data_line_max;
+	set->rcpt_max = cfg->lmtp.rcpt_max;
+	set->header_max = cfg->lmtp.header_max;
+	set->starttls = env->tls != NULL;
+	set->chunking = true;
+}
+
+struct kr_lmtp_session *
+kr_lmtp_session_create(const struct kr_lmtp_session_env *env,
+		       evutil_socket_t fd, unsigned long long serial,
+		       kr_lmtp_session_closed_fn *closed_cb, void *ctx)
+{
+	struct kr_lmtp_session *s = kr_xcalloc(1, sizeof(*s));
+	const struct kr_config *cfg = env->rt->cfg;
+	struct timeval idle = { .tv_sec = cfg->lmtp.idle_timeout_ms / 1000 };
+	struct timeval life = { .tv_sec = cfg->lmtp.session_timeout_ms / 1000 };
+	struct kr_lmtp_settings set;
+
+	s->env = env;
+	s->closed_cb = closed_cb;
+	s->ctx = ctx;
+	/* The request id in every log line: worker pid and a counter. */
+	snprintf(s->id, sizeof(s->id), "L%d.%llu", (int)getpid(), serial);
+	session_settings(env, &set);
+	s->proto = kr_lmtp_create(&set);
+	s->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->idle_timer = evtimer_new(env->base, session_on_timeout, s);
+	s->life_timer = evtimer_new(env->base, session_on_timeout, s);
+	if (s->bev == NULL || s->idle_timer == NULL || s->life_timer == NULL)
+		kr_panic("lmtp: session set-up failed");
+	bufferevent_setcb(s->bev, session_on_read, session_on_write,
+			  session_on_event, s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	event_add(s->idle_timer, &idle);
+	event_add(s->life_timer, &life);
+	session_flush(s); /* the greeting */
+	return s;
+}
+
+void
+kr_lmtp_session_drain(struct kr_lmtp_session *s)
+{
+	if (s->draining)
+		return;
+	s->draining = true;
+	if (s->busy || s->closing)
+		return; /* session_op_done finishes the job */
+	kr_lmtp_shutdown(s->proto);
+	s->closing = true;
+	session_flush(s);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		session_end(s);
+}
+
+void
+kr_lmtp_session_destroy(struct kr_lmtp_session **sp)
+{
+	struct kr_lmtp_session *s = *sp;
+
+	if (s == NULL)
+		return;
+	*sp = NULL;
+	kr_store_cancel(&s->op);
+	kr_deliver_cancel(&s->delivery);
+	kr_arena_destroy(&s->arena);
+	event_free(s->idle_timer);
+	event_free(s->life_timer);
+	bufferevent_free(s->bev);
+	kr_lmtp_destroy(&s->proto);
+	free(s);
+}

@@ -1,0 +1,43 @@
+/* One LMTP connection on a worker: a proto/lmtp state machine between
+ * a bufferevent (plain, then TLS after STARTTLS) and the mail store.
+ * Worker loop only; owned by server/lmtp_server.c. */
+#ifndef KR_LMTP_SESSION_H
+#define KR_LMTP_SESSION_H
+
+#include <event2/util.h>
+#include <openssl/ssl.h>
+
+#include "server/runtime.h"
+
+struct event_base;
+struct kr_store;
+struct kr_tpool;
+struct kr_lmtp_session;
+
+/* Everything a session needs from its worker; must outlive it. */
+struct kr_lmtp_session_env {
+	struct event_base *base;
+	struct kr_runtime *rt;
+	struct kr_store *store; /* NULL: every recipient 451 4.3.0 */
+	struct kr_tpool *cpu;
+	SSL_CTX *tls; /* NULL: no STARTTLS */
+	const char *hostname;
+};
+
+/* Called once, from the loop, when the session has ended; the owner
+ * then destroys it. */
+typedef void kr_lmtp_session_closed_fn(void *ctx,
+				       struct kr_lmtp_session *session);
+
+/* Takes over fd (closed with the session). */
+struct kr_lmtp_session *
+kr_lmtp_session_create(const struct kr_lmtp_session_env *env,
+		       evutil_socket_t fd, unsigned long long serial,
+		       kr_lmtp_session_closed_fn *closed_cb, void *ctx);
+/* Asks the session to end: at once when no delivery is in flight
+ * (421 4.3.2 first), else right after that delivery is answered. */
+void kr_lmtp_session_drain(struct kr_lmtp_session *session);
+/* Closes now: pending store operations are cancelled, no callback. */
+void kr_lmtp_session_destroy(struct kr_lmtp_session **session);
+
+#endif
