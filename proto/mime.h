@@ -35,15 +35,16 @@ struct kr_arena;
 #define KR_MIME_DEPTH_HARD_MAX 1000
 
 /* What one call may produce and how much of the message GMime may
- * build objects for. GMime's memory grows with the number of parts and
- * header fields (not with body bytes), so these are what bound it:
- * before parsing, the message is cut before the line that would make
- * more than 4 * parts_max + 1024 lines starting with "--" (the only
- * lines that can open a part), or a Content-* field longer than
- * KR_MIME_CONTENT_FIELD_MAX or Content-* fields longer than
- * KR_MIME_CONTENT_BYTES_MAX in all (they are parsed into parameter
- * lists); parsing stops after headers_max header fields. Whatever a
- * limit leaves out sets `limited`. */
+ * build objects for. GMime's memory grows with the number of parts,
+ * header fields and parameters (not with body bytes), so these bound
+ * it: before parsing, the message is cut before the line that would
+ * make more than 4 * parts_max + 1024 lines starting with "--" (the
+ * only lines that can open a part), or a Content-* field longer than
+ * KR_MIME_CONTENT_FIELD_MAX, or Content-* fields longer than
+ * KR_MIME_CONTENT_BYTES_MAX in all (GMime parses them into parameter
+ * lists); parsing stops after headers_max header fields. Text is cut
+ * at its limit (never inside a character); anything else a limit
+ * leaves out sets `limited`. */
 struct kr_mime_limits {
 	size_t preview_max;	/* characters of preview */
 	size_t search_text_max; /* bytes of search_text */
@@ -96,23 +97,29 @@ struct kr_mime_summary {
 	const char *references;
 	/* Text of the first text/plain body part, or of the first
 	 * text/html one stripped of tags when there is no plain part;
-	 * whitespace collapsed; at most preview_max characters. NULL when
-	 * the message has no text body. Parts of attached messages do not
-	 * count. */
+	 * whitespace collapsed; at most preview_max characters; "" for an
+	 * empty body. NULL when the message has no text body. Parts of
+	 * attached messages do not count. A text/plain or text/html part
+	 * is body text unless its disposition is "attachment" or it has a
+	 * file name. */
 	const char *preview;
-	bool has_attachments;
-	const struct kr_mime_attachment *attachments; /* in part order */
+	bool has_attachments; /* any attachment that is not is_inline */
+	/* Every other leaf part of the message, in part order; an
+	 * attached message is one attachment (its parts are not listed). */
+	const struct kr_mime_attachment *attachments;
 	unsigned n_attachments;
 	/* Subject, From, To, Cc, attachment names, then the text of every
 	 * text/plain body part (attached messages included), or of the
 	 * text/html ones when there is no plain part; whitespace
 	 * collapsed; at most search_text_max bytes. */
 	const char *search_text;
-	/* The MIME structure was broken (missing or wrong boundaries, no
-	 * header/body separation inside a part, ...): the fields hold what
-	 * could be read. */
+	/* The MIME structure was broken: no header block at all, a
+	 * multipart without a boundary parameter, without any part found
+	 * (wrong boundary: its text is then read as the body) or without
+	 * its close delimiter (unless a limit ended the input). The fields
+	 * hold what could be read. */
 	bool malformed;
-	bool limited; /* a limit left something out */
+	bool limited; /* a limit (not a text cut) left something out */
 };
 
 /* Once per process, before any thread calls kr_mime_*: initialises
@@ -120,9 +127,9 @@ struct kr_mime_summary {
  * message/rfc822 parts as leaves, so that attached messages are
  * parsed only when walked and within our limits. */
 void kr_mime_init(void);
-/* At process exit, after every kr_mime_* call has returned. GMime
- * keeps a few bytes of its type registry that kr_mime_init replaced
- * (LeakSanitizer: tests/lsan.supp). */
+/* At process exit, after every kr_mime_* call has returned. The few
+ * bytes of GMime's type registry that kr_mime_init() replaced stay
+ * allocated; kr_mime_init() tells LeakSanitizer (when linked in). */
 void kr_mime_shutdown(void);
 
 void kr_mime_limits_init(struct kr_mime_limits *lim);
@@ -149,12 +156,15 @@ int kr_mime_body_text(const void *raw, size_t len,
 		      struct kr_err *err_r);
 
 /* One part (message.attachment): its content after transfer decoding
- * (base64, quoted-printable, uuencode), byte for byte; for a
- * message/rfc822 part the attached message. *filename_r may be NULL,
- * *type_r is "type/subtype". Pass the limits kr_mime_parse used, so
- * the same parts are reachable (NULL: defaults). Returns 0, or -1 +
- * err_r: KR_ERR_NOT_FOUND when there is no such part (or it is a
- * multipart container, or lies past a limit), KR_ERR_LIMIT as
+ * (base64, quoted-printable, uuencode), byte for byte, not converted
+ * from its charset; for a message/rfc822 part the attached message as
+ * it is. *data_r has a NUL after its *len_r bytes (it may hold NULs
+ * itself). *filename_r may be NULL, *type_r is "type/subtype". Pass
+ * the limits kr_mime_parse used, so the same parts are reachable
+ * (NULL: defaults). Parts inside attached messages are reachable too
+ * ("2.1"), though the summary lists only the message's own. Returns
+ * 0, or -1 + err_r: KR_ERR_NOT_FOUND when there is no such part (or
+ * it is a multipart container, or lies past a limit), KR_ERR_LIMIT as
  * kr_mime_parse. */
 int kr_mime_part(const void *raw, size_t len, const char *part,
 		 const struct kr_mime_limits *lim, struct kr_arena *arena,

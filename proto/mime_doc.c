@@ -12,33 +12,6 @@
  * at its end: each consumes input, so only a broken stream gets here. */
 #define DOC_IDLE_MAX (1u << 22)
 
-static void
-doc_on_warning(gint64 offset, GMimeParserWarning code, const gchar *item,
-	       gpointer ctx)
-{
-	struct kr_mime_doc *doc = ctx;
-
-	(void)offset;
-	(void)item;
-	switch (code) {
-	case GMIME_WARN_MALFORMED_MULTIPART:
-	case GMIME_WARN_MALFORMED_MESSAGE:
-	case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY:
-	case GMIME_CRIT_NESTING_OVERFLOW:
-	case GMIME_WARN_PART_WITHOUT_CONTENT:
-	case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
-		doc->malformed = true;
-		break;
-	case GMIME_WARN_TRUNCATED_MESSAGE:
-		/* Also a header block that runs to the end, which is a
-		 * valid message without a body: doc_parse decides. */
-		doc->truncated = true;
-		break;
-	default:
-		break;
-	}
-}
-
 /* GMime calls this for every header field it parses (the regex "^"
  * matches all). It offers no way to stop a parse; ending its input
  * stream does, after the at most 4 KiB it has buffered. */
@@ -58,13 +31,14 @@ doc_on_header(GMimeParser *parser, const char *header, const char *value,
 		return;
 	}
 	doc->limited = true;
+	doc->cut = true;
 	if (s != NULL)
 		g_mime_stream_set_bounds(s, s->bound_start,
 					 g_mime_stream_tell(s));
 }
 
 static GMimeParserOptions *
-doc_options(struct kr_mime_doc *doc)
+doc_options(void)
 {
 	/* 8-bit header text that is valid UTF-8 stays UTF-8; the rest is
 	 * most likely Western mail (windows-1252 covers ISO-8859-1). */
@@ -78,7 +52,9 @@ doc_options(struct kr_mime_doc *doc)
 	g_mime_parser_options_set_rfc2047_compliance_mode(
 		o, GMIME_RFC_COMPLIANCE_LOOSE);
 	g_mime_parser_options_set_fallback_charsets(o, fallback);
-	g_mime_parser_options_set_warning_callback(o, doc_on_warning, doc);
+	/* No warning callback: with one, GMime decodes every header field
+	 * as it parses it (to validate it), address lists of any length
+	 * included. The walk finds broken structure instead. */
 	return o;
 }
 
@@ -86,6 +62,7 @@ static size_t
 doc_cut(struct kr_mime_doc *doc, size_t at)
 {
 	doc->limited = true;
+	doc->cut = true;
 	return at;
 }
 
@@ -145,12 +122,11 @@ doc_parse(struct kr_mime_doc *doc, GMimeStream *base, gint64 start,
 
 	g_mime_parser_set_header_regex(parser, "^", doc_on_header, doc);
 	doc->parsing = s;
-	doc->truncated = false;
 	/* A part, not a message: GMime would parse the address fields of
 	 * a GMimeMessage at once, however long; we parse what we need. */
 	obj = g_mime_parser_construct_part(parser, doc->opts);
 	doc->parsing = NULL;
-	if (obj == NULL || (doc->truncated && GMIME_IS_MULTIPART(obj)))
+	if (obj == NULL)
 		doc->malformed = true;
 	g_object_unref(parser);
 	g_object_unref(s);
@@ -188,7 +164,7 @@ kr_mime_doc_open(struct kr_mime_doc *doc, const void *raw, size_t len,
 	doc->dash_left = (size_t)doc->lim.parts_max * 4 + 1024;
 	doc->content_left = KR_MIME_CONTENT_BYTES_MAX;
 	doc->headers_left = doc->lim.headers_max;
-	doc->opts = doc_options(doc);
+	doc->opts = doc_options();
 	doc->owned = g_ptr_array_new();
 	/* No copy: GMime only reads its input and the parts' content
 	 * streams share this array. It borrows the caller's bytes and is
@@ -279,8 +255,8 @@ doc_fixed_param(struct kr_mime_doc *doc, GMimeObject *obj, const char *name,
 		const char *param)
 {
 	GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
-	GMimeHeader *h = hl != NULL ? g_mime_header_list_get_header(hl, name)
-				    : NULL;
+	GMimeHeader *h =
+		hl != NULL ? g_mime_header_list_get_header(hl, name) : NULL;
 	const char *raw = h != NULL ? g_mime_header_get_raw_value(h) : NULL;
 	char *fixed = raw != NULL ? kr_mime_doc_fix_words(raw) : NULL;
 	char *res = NULL;
@@ -288,8 +264,8 @@ doc_fixed_param(struct kr_mime_doc *doc, GMimeObject *obj, const char *name,
 	if (fixed == NULL)
 		return NULL;
 	if (strcmp(name, "Content-Type") == 0) {
-		GMimeContentType *ct = g_mime_content_type_parse(doc->opts,
-								 fixed);
+		GMimeContentType *ct =
+			g_mime_content_type_parse(doc->opts, fixed);
 
 		res = g_strdup(g_mime_content_type_get_parameter(ct, param));
 		g_object_unref(ct);
@@ -314,8 +290,7 @@ kr_mime_doc_filename(struct kr_mime_doc *doc, GMimePart *part)
 
 	/* As g_mime_part_get_filename(): the disposition's filename, else
 	 * the content type's name. */
-	name = g_mime_object_get_content_disposition_parameter(obj,
-								"filename");
+	name = g_mime_object_get_content_disposition_parameter(obj, "filename");
 	fixed = name != NULL ? doc_fixed_param(doc, obj, "Content-Disposition",
 					       "filename")
 			     : NULL;
@@ -365,30 +340,42 @@ doc_decoded(GMimePart *part)
 	return f;
 }
 
-/* Reads s to its end, or to cap bytes into buf; buf NULL only counts. */
+/* One read of s: the bytes read, 0 at its end or on an error. */
 static size_t
-doc_drain(GMimeStream *s, char *buf, size_t cap)
+doc_step(GMimeStream *s, char *dst, size_t want)
+{
+	for (unsigned idle = 0; idle <= DOC_IDLE_MAX; idle++) {
+		ssize_t r = g_mime_stream_read(s, dst, want);
+
+		if (r > 0)
+			return (size_t)r;
+		/* A filter may turn a chunk of input into nothing. */
+		if (r < 0 || g_mime_stream_eos(s))
+			return 0;
+	}
+	return 0;
+}
+
+static size_t
+doc_count(GMimeStream *s)
 {
 	char chunk[DOC_CHUNK];
-	size_t total = 0;
-	unsigned idle = 0;
+	size_t total = 0, n;
 
-	while (buf == NULL || total < cap) {
-		size_t want = buf == NULL ? sizeof(chunk) : cap - total;
-		ssize_t r =
-			g_mime_stream_read(s, buf == NULL ? chunk : buf + total,
-					   want < DOC_CHUNK ? want : DOC_CHUNK);
+	while ((n = doc_step(s, chunk, sizeof(chunk))) > 0)
+		total += n;
+	return total;
+}
 
-		if (r < 0)
-			break;
-		if (r == 0) {
-			/* A filter may turn a chunk of input into nothing. */
-			if (g_mime_stream_eos(s) || ++idle > DOC_IDLE_MAX)
-				break;
-			continue;
-		}
-		idle = 0;
-		total += (size_t)r;
+static size_t
+doc_fill(GMimeStream *s, char *buf, size_t cap)
+{
+	size_t total = 0, n = 1;
+
+	while (total < cap && n > 0) {
+		n = doc_step(s, buf + total,
+			     cap - total < DOC_CHUNK ? cap - total : DOC_CHUNK);
+		total += n;
 	}
 	return total;
 }
@@ -401,7 +388,7 @@ kr_mime_doc_size(GMimePart *part)
 
 	if (s == NULL)
 		return 0;
-	n = doc_drain(s, NULL, 0);
+	n = doc_count(s);
 	g_object_unref(s);
 	return n;
 }
@@ -414,7 +401,7 @@ kr_mime_doc_read(GMimePart *part, char *buf, size_t cap)
 
 	if (s == NULL)
 		return 0;
-	n = doc_drain(s, buf, cap);
+	n = doc_fill(s, buf, cap);
 	g_object_unref(s);
 	return n;
 }
@@ -458,6 +445,16 @@ kr_mime_doc_text(struct kr_mime_doc *doc, GMimePart *part, size_t cap,
 	char *buf;
 	size_t n = 0;
 
+	if (s != NULL) {
+		/* Conversion to UTF-8 at most triples a byte (UTF-16 and
+		 * single-byte charsets); no need for more room than that. */
+		gint64 raw =
+			g_mime_stream_length(GMIME_STREAM_FILTER(s)->source);
+
+		if (raw >= 0 && (guint64)raw < (SIZE_MAX - 16) / 3 &&
+		    (size_t)raw * 3 + 16 < cap)
+			cap = (size_t)raw * 3 + 16;
+	}
 	if (cap == SIZE_MAX)
 		cap--;
 	buf = kr_xmalloc(cap + 1);
@@ -471,7 +468,7 @@ kr_mime_doc_text(struct kr_mime_doc *doc, GMimePart *part, size_t cap,
 			converted = true;
 		}
 		doc_filter(s, g_mime_filter_dos2unix_new(FALSE));
-		n = doc_drain(s, buf, cap);
+		n = doc_fill(s, buf, cap);
 		g_object_unref(s);
 	}
 	if (n == cap)
@@ -605,8 +602,6 @@ walk_children(struct doc_walk *w, GMimeMultipart *mp, size_t plen,
 	      unsigned depth, unsigned flags)
 {
 	int n = g_mime_multipart_get_count(mp);
-	const char *prologue;
-
 	GMimeContentType *ct = g_mime_object_get_content_type(GMIME_OBJECT(mp));
 
 	if (ct != NULL &&
@@ -614,8 +609,16 @@ walk_children(struct doc_walk *w, GMimeMultipart *mp, size_t plen,
 		flags |= WALK_RELATED;
 	else
 		flags &= ~WALK_RELATED;
+	/* No boundary, no part found, or no close delimiter (that GMime
+	 * records in write_end_boundary), unless we ended its input. */
+	if (n == 0 ||
+	    g_mime_object_get_content_type_parameter(GMIME_OBJECT(mp),
+						     "boundary") == NULL ||
+	    (!mp->write_end_boundary && !w->doc->cut))
+		w->doc->malformed = true;
 	if (n == 0) {
-		prologue = g_mime_multipart_get_prologue(mp);
+		const char *prologue = g_mime_multipart_get_prologue(mp);
+
 		if (prologue == NULL || prologue[0] == '\0')
 			return true;
 		return walk_visit(w, KR_MIME_NODE_PROLOGUE, GMIME_OBJECT(mp),

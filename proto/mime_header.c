@@ -33,8 +33,8 @@ static const char *
 header_raw(struct kr_mime_doc *doc, const char *name)
 {
 	GMimeHeaderList *hl = g_mime_object_get_header_list(doc->top);
-	GMimeHeader *h = hl != NULL ? g_mime_header_list_get_header(hl, name)
-				    : NULL;
+	GMimeHeader *h =
+		hl != NULL ? g_mime_header_list_get_header(hl, name) : NULL;
 
 	return h != NULL ? g_mime_header_get_raw_value(h) : NULL;
 }
@@ -240,7 +240,8 @@ header_date(struct header_ctx *h, struct kr_mime_summary *sum)
 	if (dt == NULL)
 		return 0;
 	t = (time_t)g_date_time_to_unix(dt);
-	sum->date_tz = (int)(g_date_time_get_utc_offset(dt) / G_TIME_SPAN_MINUTE);
+	sum->date_tz =
+		(int)(g_date_time_get_utc_offset(dt) / G_TIME_SPAN_MINUTE);
 	g_date_time_unref(dt);
 	if (gmtime_r(&t, &tm) == NULL)
 		return 0;
@@ -260,11 +261,12 @@ header_ids(struct header_ctx *h, struct kr_mime_summary *sum)
 {
 	size_t max = h->doc->lim.header_text_max;
 	const char *raw = header_raw(h->doc, "Message-Id");
-	GMimeReferences *refs;
-	char *cut, *id;
+	char *cut;
 	int rc = 0;
 
 	if (raw != NULL) {
+		char *id;
+
 		cut = header_dup(raw, header_raw_cap(max));
 		id = g_mime_utils_decode_message_id(cut);
 		rc = header_str(h, id, max, false, &sum->message_id);
@@ -273,11 +275,14 @@ header_ids(struct header_ctx *h, struct kr_mime_summary *sum)
 	}
 	raw = header_raw(h->doc, "In-Reply-To");
 	if (rc == 0 && raw != NULL) {
+		GMimeReferences *refs;
+
 		cut = header_dup(raw, header_raw_cap(max));
 		refs = g_mime_references_parse(h->doc->opts, cut);
 		if (refs != NULL && g_mime_references_length(refs) > 0)
-			rc = header_str(h, g_mime_references_get_message_id(refs, 0),
-					max, false, &sum->in_reply_to);
+			rc = header_str(
+				h, g_mime_references_get_message_id(refs, 0),
+				max, false, &sum->in_reply_to);
 		if (refs != NULL)
 			g_mime_references_free(refs);
 		g_free(cut);

@@ -43,6 +43,7 @@ char *kr_mime_text_dup(struct kr_arena *arena, const char *in, size_t len,
 struct kr_mime_text_buf {
 	char *p;
 	size_t len, cap;
+	size_t alloc; /* bytes at p, less the NUL's */
 	unsigned flags;
 	unsigned pieces; /* pieces added, even empty or dropped ones */
 };
@@ -68,7 +69,8 @@ struct kr_mime_doc {
 	size_t dash_left;     /* "--" lines GMime may still see */
 	size_t content_left;  /* Content-* field bytes it may still see */
 	unsigned headers_left;
-	bool malformed, limited, truncated;
+	bool malformed, limited;
+	bool cut; /* GMime's input was ended early (limited too) */
 };
 
 int kr_mime_doc_open(struct kr_mime_doc *doc, const void *raw, size_t len,

@@ -197,10 +197,10 @@ static size_t
 html_tag(const char *s, size_t len, size_t i)
 {
 	const char *gt;
-	size_t end;
 
 	if (len - i >= 4 && memcmp(s + i, "<!--", 4) == 0) {
-		end = html_find(s, len, i + 4, "-->");
+		size_t end = html_find(s, len, i + 4, "-->");
+
 		return end == len ? len : end + 3;
 	}
 	for (size_t k = 0; k < sizeof(html_skip) / sizeof(html_skip[0]); k++) {
@@ -316,15 +316,17 @@ kr_mime_text_html(const char *in, size_t len, char *out)
 
 /* ---- bounded buffers -------------------------------------------------- */
 
+/* The buffer grows as text comes, so a generous cap costs nothing. */
+#define TEXT_BUF_FIRST 256
+
 void
 kr_mime_text_buf_init(struct kr_mime_text_buf *b, size_t cap, unsigned flags)
 {
-	if (cap == SIZE_MAX)
-		cap--;
-	b->p = kr_xmalloc(cap + 1);
+	b->alloc = cap < TEXT_BUF_FIRST ? cap : TEXT_BUF_FIRST;
+	b->p = kr_xmalloc(b->alloc + 1);
 	b->p[0] = '\0';
 	b->len = 0;
-	b->cap = cap;
+	b->cap = cap < SIZE_MAX ? cap : SIZE_MAX - 1;
 	b->flags = flags;
 	b->pieces = 0;
 }
@@ -339,21 +341,32 @@ kr_mime_text_buf_free(struct kr_mime_text_buf *b)
 size_t
 kr_mime_text_buf_room(const struct kr_mime_text_buf *b)
 {
-	/* Room for a separator and at least one character. */
-	return b->cap - b->len > 1 ? b->cap - b->len - (b->len > 0) : 0;
+	size_t sep = b->len > 0 ? 1 : 0;
+
+	return b->cap - b->len > sep ? b->cap - b->len - sep : 0;
 }
 
 void
 kr_mime_text_buf_add(struct kr_mime_text_buf *b, const char *s, size_t len)
 {
 	size_t sep = b->len > 0 ? 1 : 0;
+	size_t room = kr_mime_text_buf_room(b);
+	/* Each bad byte may become three. */
+	size_t out = len <= room / 3 ? len * 3 : room;
 	size_t n;
 
 	b->pieces++;
-	if (b->cap - b->len <= sep)
+	if (room == 0)
 		return;
-	n = kr_mime_text_clean(s, len, b->p + b->len + sep,
-			       b->cap - b->len - sep, b->flags);
+	if (b->len + sep + out > b->alloc) {
+		size_t want = b->len + sep + out;
+
+		if (b->alloc <= SIZE_MAX / 2 && want < b->alloc * 2)
+			want = b->alloc * 2 < b->cap ? b->alloc * 2 : b->cap;
+		b->p = kr_xrealloc(b->p, want + 1);
+		b->alloc = want;
+	}
+	n = kr_mime_text_clean(s, len, b->p + b->len + sep, out, b->flags);
 	if (n > 0) {
 		if (sep)
 			b->p[b->len] = '\n';
