@@ -46,6 +46,8 @@
 # of each run to BUILD_DIR/bench/logs-store/. The nodes are removed at
 # the end unless something failed. Other load on the machine (another
 # cluster, a build) skews all three figures; compare the ratios.
+# Then ops/bench_lmtp.sh adds the LMTP delivery (kurierd against
+# Dovecot) and idle-memory figures (BUILD_DIR/bench/results-lmtp.txt).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -348,3 +350,8 @@ report() {
 }
 
 main
+# The LMTP delivery and idle-memory figures (ops/bench_lmtp.sh) run on a
+# cluster of their own: this one goes first.
+cleanup
+trap - EXIT
+exec ops/bench_lmtp.sh "$BUILD"

@@ -100,8 +100,7 @@ bench_msg_user(uint64_t seed, uint64_t index, unsigned users)
 
 /* Returns 0, or -1 when buf is too small. */
 static inline int
-bench_msg_id(char *buf, size_t len, uint64_t seed, uint64_t index,
-	     size_t size)
+bench_msg_id(char *buf, size_t len, uint64_t seed, uint64_t index, size_t size)
 {
 	int n = snprintf(buf, len,
 			 "bench-%" PRIu64 "-%" PRIu64 "-%zu@bench.test", seed,
@@ -121,8 +120,7 @@ bench_msg_id_parse(const char *id, uint64_t *seed_r, uint64_t *index_r,
 		   size_r) != 3)
 		return -1;
 	/* Round trip: no signs, spaces or leading zeros slipped through. */
-	if (bench_msg_id(check, sizeof(check), *seed_r, *index_r, *size_r) <
-	    0)
+	if (bench_msg_id(check, sizeof(check), *seed_r, *index_r, *size_r) < 0)
 		return -1;
 	return strcmp(check, id) == 0 ? 0 : -1;
 }
@@ -144,8 +142,8 @@ bench_msg_fill_text(uint64_t *st, char *buf, size_t pos, size_t size)
 	size_t end = size - 2, col = 0;
 
 	while (pos < end) {
-		const char *w = bench_msg_words[bench_msg_rand(st) %
-						BENCH_MSG_N_WORDS];
+		const char *w =
+			bench_msg_words[bench_msg_rand(st) % BENCH_MSG_N_WORDS];
 		size_t len = strlen(w);
 
 		if (col > 0 && col + 1 + len > BENCH_MSG_LINE_COLS) {
@@ -176,10 +174,10 @@ bench_msg_subject(uint64_t *st, uint64_t index, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (unsigned k = 0; k < n; k++) {
-		const char *w = bench_msg_words[bench_msg_rand(st) %
-						BENCH_MSG_N_WORDS];
-		int r = snprintf(buf + pos, len - pos, "%s%s",
-				 k > 0 ? " " : "", w);
+		const char *w =
+			bench_msg_words[bench_msg_rand(st) % BENCH_MSG_N_WORDS];
+		int r = snprintf(buf + pos, len - pos, "%s%s", k > 0 ? " " : "",
+				 w);
 
 		if (r < 0 || (size_t)r >= len - pos)
 			return;
@@ -207,8 +205,8 @@ bench_msg_make(char *buf, size_t size, uint64_t seed, uint64_t index,
 		return -1;
 	if (bench_msg_id(id, sizeof(id), seed, index, size) < 0 ||
 	    gmtime_r(&when, &tm) == NULL ||
-	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000",
-		     &tm) == 0)
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm) ==
+		    0)
 		return -1;
 	bench_msg_subject(&st, index, subject, sizeof(subject));
 	n = snprintf(buf, size + 1,

@@ -9,7 +9,7 @@ PKGS=(
 	libevent-dev libpq-dev libssl-dev zlib1g-dev libcmocka-dev
 	libjansson-dev libinih-dev libgmime-3.0-dev libargon2-dev
 	libcrypt-dev libpcre2-dev libspf2-dev
-	postgresql-15 postgresql-client-15 dovecot-core dovecot-lmtpd
+	postgresql-15 postgresql-client-15 dovecot-core dovecot-lmtpd postfix
 )
 
 missing=()
@@ -25,6 +25,11 @@ if [[ $(id -u) -ne 0 ]]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Postfix's postinst asks what kind of mail system to set up: none. The
+# tests run private instances; the system one stays unconfigured and off.
+if [[ " ${missing[*]} " == *" postfix "* ]]; then
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+fi
 apt_install() {
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 }

@@ -2,6 +2,8 @@
 #include "server/lmtp_server.h"
 
 #include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,9 +71,16 @@ srv_on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 	struct srv_node *node = kr_xcalloc(1, sizeof(*node));
 
 	(void)lev;
-	(void)addr;
 	(void)len;
 	evutil_make_socket_nonblocking(fd);
+	/* LMTP clients pipeline MAIL/RCPT/DATA; without this, Nagle holds
+	 * the RCPT+354 replies that follow the user lookup until the
+	 * client's delayed ACK (~40 ms per message). */
+	if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6) {
+		int one = 1;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	node->srv = srv;
 	node->session = kr_lmtp_session_create(&srv->env, fd, ++srv->serial,
 					       srv_on_closed, node);

@@ -38,6 +38,7 @@ struct kr_lmtp_session {
 	bool closing;	  /* close once the output is flushed */
 	bool tls_pending; /* STARTTLS: handshake once 220 is flushed */
 	bool closed;	  /* closed_cb fired */
+	char rcpt[KR_STORE_ADDRESS_MAX + 1]; /* the RCPT being looked up */
 };
 
 static void session_pump(struct kr_lmtp_session *s);
@@ -102,13 +103,43 @@ session_rcpt_result(const struct kr_lmtp_session *s,
 	return KR_LMTP_RCPT_UNAVAILABLE;
 }
 
+/* Refusals at RCPT time never reach the delivery log: log and count
+ * them here, so kurier's own records show every 4xx/5xx it gave. */
+static void
+session_rcpt_refused(struct kr_lmtp_session *s, enum kr_lmtp_rcpt_result r,
+		     const struct kr_err *err)
+{
+	const struct kr_runtime *rt = s->env->rt;
+	struct kr_log_line line;
+	int id = r == KR_LMTP_RCPT_UNKNOWN ? rt->ids.lmtp_rcpt_unknown
+		 : r == KR_LMTP_RCPT_OVER_QUOTA ||
+				 r == KR_LMTP_RCPT_OVER_QUOTA_PERM
+			 ? rt->ids.lmtp_rcpt_quota
+			 : rt->ids.lmtp_rcpt_unavailable;
+
+	kr_metrics_inc(rt->slot, id);
+	if (!kr_log_begin(&line, rt->log, KR_LOG_WARN, s->id, "lmtp.rcpt"))
+		return;
+	kr_log_str(&line, "rcpt", s->rcpt);
+	kr_log_str(&line, "status",
+		   id == rt->ids.lmtp_rcpt_unknown ? "unknown"
+		   : id == rt->ids.lmtp_rcpt_quota ? "over_quota"
+						   : "unavailable");
+	if (err != NULL)
+		kr_log_str(&line, "error", err->msg);
+	kr_log_end(&line);
+}
+
 static void
 session_on_user(void *ctx, const struct kr_store_user_get_result *res,
 		const struct kr_err *err)
 {
 	struct kr_lmtp_session *s = ctx;
+	enum kr_lmtp_rcpt_result r = session_rcpt_result(s, res, err);
 
-	kr_lmtp_answer_rcpt(s->proto, session_rcpt_result(s, res, err));
+	if (r != KR_LMTP_RCPT_OK)
+		session_rcpt_refused(s, r, err);
+	kr_lmtp_answer_rcpt(s->proto, r);
 	session_op_done(s);
 }
 
@@ -120,12 +151,16 @@ session_rcpt(struct kr_lmtp_session *s, const struct kr_lmtp_event *ev)
 
 	/* user+detail@domain is the user's: the detail picks a folder at
 	 * delivery, not the account. */
+	snprintf(s->rcpt, sizeof(s->rcpt), "%s", ev->rcpt.address);
 	if (s->env->store == NULL ||
 	    snprintf(addr, sizeof(addr), "%s@%s", ev->rcpt.local,
 		     ev->rcpt.domain) >= (int)sizeof(addr)) {
-		kr_lmtp_answer_rcpt(s->proto, s->env->store == NULL
-						      ? KR_LMTP_RCPT_UNAVAILABLE
-						      : KR_LMTP_RCPT_UNKNOWN);
+		enum kr_lmtp_rcpt_result r = s->env->store == NULL
+						     ? KR_LMTP_RCPT_UNAVAILABLE
+						     : KR_LMTP_RCPT_UNKNOWN;
+
+		session_rcpt_refused(s, r, NULL);
+		kr_lmtp_answer_rcpt(s->proto, r);
 		return;
 	}
 	s->arena = kr_arena_create(1024, SESSION_OP_ARENA_MAX, false);

@@ -107,6 +107,10 @@ grep -q '^kurier_lmtp_recipients_total{result="delivered"} 2[4-9]' <<<"$metrics"
 grep -q '^kurier_lmtp_delivery_seconds_count [1-9]' <<<"$metrics" || fail "no latency histogram"
 grep -q 'event=lmtp.deliver .*rcpt=u3@lmtp.test status=delivered' "$work/kurierd.log" ||
 	fail "no per-recipient log line"
+grep -q 'event=lmtp.rcpt rcpt=nobody@lmtp.test status=unknown' "$work/kurierd.log" ||
+	fail "RCPT refusal not logged"
+grep -q '^kurier_lmtp_recipients_total{result="unknown"} [1-9]' <<<"$metrics" ||
+	fail "RCPT refusal not counted"
 ok "metrics and one log line per recipient"
 
 kill -TERM "$pid"

@@ -45,8 +45,6 @@ t0=$SECONDS
 ops/pgcluster start -n 20 -d "$dir" -p "$base_port" >/dev/null
 lmtp=$(free_port)
 admin=$(free_port)
-smtp=$(free_port)
-while [[ $smtp == "$lmtp" || $smtp == "$admin" ]]; do smtp=$(free_port); done
 {
 	printf '[workers]\ncount = 2\n[admin]\nlisten = 127.0.0.1:%s\n' "$admin"
 	printf 'token = %s\n' "$(printf 't%.0s' $(seq 40))"
@@ -62,7 +60,7 @@ wait_for 15 "kurierd LMTP port" bash -c "exec 3<>/dev/tcp/127.0.0.1/$lmtp"
 # ---------------------------------------------------- the private Postfix
 # Postfix daemons drop to the postfix user: it must reach the queue.
 chmod 0755 "$work"
-mkdir -p "$pf"
+mkdir -p "$pf" "$work/queue"
 : >"$pf/main.cf"
 postconf -c "$pf" -e \
 	"compatibility_level = 3.6" \
@@ -91,8 +89,10 @@ postconf -c "$pf" -e \
 	"maillog_file_prefixes = $work" \
 	"maillog_file = $work/maillog"
 # Only the services this flow uses; smtpd is the one listener.
-cat >"$pf/master.cf" <<EOF
-127.0.0.1:$smtp inet n - n - - smtpd
+write_master_cf() {
+	cat >"$pf/master.cf" <<EOF
+127.0.0.1:$1 inet n - n - - smtpd
+pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
 rewrite   unix  - - n - - trivial-rewrite
@@ -111,10 +111,28 @@ anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 EOF
+}
+new_smtp_port() {
+	smtp=$(free_port)
+	while [[ $smtp == "$lmtp" || $smtp == "$admin" ]]; do smtp=$(free_port); done
+	write_master_cf "$smtp"
+}
+new_smtp_port
 # check creates the queue and data directories with the owners and modes
-# Postfix insists on (post-install create-missing).
+# Postfix insists on (post-install create-missing); with maillog_file set
+# its warnings go to that file.
 postfix -c "$pf" check >"$work/check.out" 2>&1 || fail "postfix check: $(cat "$work/check.out")"
-postfix -c "$pf" start >"$work/start.out" 2>&1 || fail "postfix start: $(cat "$work/start.out")"
+! grep -E 'warning|fatal|error' "$work/check.out" "$work/maillog" 2>/dev/null ||
+	fail "postfix check complains"
+# free_port races with everything else on the machine: a port taken
+# between the probe and the master's bind gets another try.
+for try in 1 2 3; do
+	postfix -c "$pf" start >"$work/start.out" 2>&1 && break
+	if ! grep -q 'Address already in use' "$work/maillog" || ((try == 3)); then
+		fail "postfix start: $(cat "$work/start.out")"
+	fi
+	new_smtp_port
+done
 wait_for 15 "Postfix smtpd port" bash -c "exec 3<>/dev/tcp/127.0.0.1/$smtp"
 mpid=$(sed -n '1s/ //gp' "$work/queue/pid/master.pid")
 listening=$(ss -Hltnp | grep "pid=$mpid," || true)
@@ -145,7 +163,7 @@ id_a=pfx-a-$$@postfix.test
 submit sender@ext.test alice@kurier.test,bob@kurier.test "through postfix $$" "$id_a"
 wait_for 20 "two stored copies of the message from Postfix" stored "through postfix $$" 2
 rows=$(sql_all "SELECT u.address || ' ' || m.from_email || ' ' || m.message_id FROM messages m
-	JOIN users u ON u.id = m.user_id WHERE m.subject = 'through postfix $$' ORDER BY 1")
+	JOIN users u ON u.id = m.user_id WHERE m.subject = 'through postfix $$'" | sort)
 [[ $(grep -c "sender@ext.test .*pfx-a-$$@postfix.test" <<<"$rows") == 2 &&
 	$rows == alice@kurier.test*bob@kurier.test* ]] || fail "stored rows: [$rows]"
 sent_both() {
@@ -172,7 +190,8 @@ for n in $(seq 0 19); do
 done
 [[ -n $node ]] || fail "carol@kurier.test is on no node"
 nodedir=$(realpath "$dir/pg/$(printf 'node%02d' "$node")")
-(cd / && runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$nodedir" stop -m immediate -w >/dev/null)
+(cd / && runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$nodedir" \
+	stop -m immediate -w) >"$work/pg_ctl.out" 2>&1 || fail "stopping node $node: $(cat "$work/pg_ctl.out")"
 id_c=pfx-c-$$@postfix.test
 submit sender@ext.test carol@kurier.test "shard down $$" "$id_c"
 wait_for 20 "status=deferred with 451 4.3.0 for carol" \
@@ -181,6 +200,7 @@ queue=$(postqueue -c "$pf" -p 2>&1)
 grep -q 'carol@kurier.test' <<<"$queue" || fail "carol's mail not in the queue: $queue"
 ok "(c) shard $node down: kurier 451 4.3.0, Postfix status=deferred, mail queued"
 
+# Restarts just the stopped node (same ports: -p as at first start).
 ops/pgcluster start -n 20 -d "$dir" -p "$base_port" >/dev/null
 postqueue -c "$pf" -f
 count_c() {

@@ -990,6 +990,18 @@ test_lmtp_xforward(void **state)
 	snprintf(line, sizeof(line), "XFORWARD NAME=%s", name);
 	check_xforward(line, "501 5.5.4 Bad XFORWARD attribute value\r\n",
 		       "-/-/-/-/0");
+	/* The attributes hold for one transaction only. */
+	check_run(NULL, true,
+		  S("XFORWARD NAME=[TEMPUNAVAIL] HELO=h\r\n"
+		    "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+		    "DATA\r\n.\r\nMAIL FROM:<a@b.test>\r\n"
+		    "RCPT TO:<c@d.test>\r\nDATA\r\n.\r\n"),
+		  OK MAIL_OK RCPT_OK GO_AHEAD OK MAIL_OK RCPT_OK GO_AHEAD OK,
+		  "RCPT c@d.test|c|-|d.test\n"
+		  "MSG from=<a@b.test> to=c@d.test 8bit=0 xf=-/-/-/h/1\n|END\n"
+		  "RCPT c@d.test|c|-|d.test\n"
+		  "MSG from=<a@b.test> to=c@d.test 8bit=0 xf=-/-/-/-/0\n|END\n",
+		  NULL);
 }
 
 /* STARTTLS: advertised, 220, no input until the handshake, then a

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <glib.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1105,6 +1106,32 @@ test_mime_content_field_limit(void **state)
 	}
 }
 
+/* Content-* fields in all: 128 of 8 KiB fill the budget exactly. */
+static void
+test_mime_content_bytes_limit(void **state)
+{
+	static const char head[] = "Content-X-Pad: ";
+	const size_t field = KR_MIME_CONTENT_BYTES_MAX / 128;
+
+	for (int over = 0; over <= 1; over++) {
+		struct sb b = { 0 };
+		struct kr_mime_summary *sum;
+
+		sb_addf(&b, "Subject: pad\r\n");
+		for (int i = 0; i < 128; i++) {
+			size_t fill = field - (sizeof(head) - 1) - 2 +
+				      (i == 127 ? (size_t)over : 0);
+
+			sb_addf(&b, "%s%0*d\r\n", head, (int)fill, 0);
+		}
+		sb_addf(&b, "\r\nbody\r\n");
+		sum = parse_lim(*state, b.p, b.len, NULL);
+		assert_int_equal(sum->limited, over);
+		assert_string_equal(sum->subject, "pad");
+		free(b.p);
+	}
+}
+
 static void
 test_mime_headers_limit(void **state)
 {
@@ -1209,6 +1236,9 @@ test_mime_text_limits(void **state)
 	lim.search_text_max = 9;
 	sum = parse_lim(*state, msg, strlen(msg), &lim);
 	assert_string_equal(sum->search_text, "\xc5\xbc\xc3\xb3\xc5\x82wie");
+	lim.search_text_max = 8;
+	sum = parse_lim(*state, msg, strlen(msg), &lim);
+	assert_string_equal(sum->search_text, "\xc5\xbc\xc3\xb3\xc5\x82wi");
 	lim.search_text_max = 3;
 	sum = parse_lim(*state, msg, strlen(msg), &lim);
 	assert_string_equal(sum->search_text, "\xc5\xbc");
@@ -1282,6 +1312,53 @@ test_mime_invalid_utf8_out(void **state)
 				  "2", &data, &n, &name, &type),
 			 0);
 	assert_memory_equal(data, "data", 4);
+}
+
+/* ---- threads ----------------------------------------------------------------
+ */
+
+struct thread_job {
+	const char *want; /* search_text of msg_alternative */
+	int failures;
+};
+
+static void *
+thread_parse(void *ctx)
+{
+	struct thread_job *job = ctx;
+	struct kr_arena *a = kr_arena_create(16 << 10, 0, false);
+
+	for (int i = 0; i < 200; i++) {
+		struct kr_mime_summary *sum = NULL;
+		struct kr_err err;
+
+		if (kr_mime_parse(msg_alternative, strlen(msg_alternative),
+				  NULL, a, &sum, &err) < 0 ||
+		    strcmp(sum->search_text, job->want) != 0)
+			job->failures++;
+		kr_arena_reset(a);
+	}
+	kr_arena_destroy(&a);
+	return NULL;
+}
+
+/* Any thread, after kr_mime_init(): the same results side by side. */
+static void
+test_mime_threads(void **state)
+{
+	struct kr_mime_summary *sum = parse(*state, msg_alternative);
+	struct thread_job jobs[4];
+	pthread_t t[4];
+
+	for (int i = 0; i < 4; i++) {
+		jobs[i] = (struct thread_job){ .want = sum->search_text };
+		assert_int_equal(
+			pthread_create(&t[i], NULL, thread_parse, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(jobs[i].failures, 0);
+	}
 }
 
 /* ---- robustness ------------------------------------------------------------
@@ -1432,6 +1509,8 @@ main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mime_content_field_limit,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mime_content_bytes_limit,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mime_headers_limit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mime_addrs_limit, setup,
@@ -1445,6 +1524,8 @@ main(void)
 		cmocka_unit_test(test_mime_arena_full),
 		cmocka_unit_test_setup_teardown(test_mime_invalid_utf8_out,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mime_threads, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_mime_mutations, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mime_corpus, setup,
