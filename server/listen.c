@@ -80,7 +80,8 @@ kr_listen_unix(const char *path, int backlog, struct kr_err *err_r)
 
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return kr_err_set(err_r, KR_ERR_PERMANENT,
-				  "listen: unix socket path too long: %s", path);
+				  "listen: unix socket path too long: %s",
+				  path);
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	/* Only a socket left by an earlier run is replaced, never a file. */
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))

@@ -102,9 +102,9 @@ runtime_define_lmtp(struct kr_runtime *rt, struct kr_err *err_r)
 	};
 
 	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
-		if (runtime_define(rt, defs[i].id, defs[i].name,
-				   defs[i].labels, defs[i].help, defs[i].kind,
-				   defs[i].scale, err_r) < 0)
+		if (runtime_define(rt, defs[i].id, defs[i].name, defs[i].labels,
+				   defs[i].help, defs[i].kind, defs[i].scale,
+				   err_r) < 0)
 			return -1;
 	return 0;
 }

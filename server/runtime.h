@@ -14,23 +14,23 @@
 
 /* Ids of the metrics the server itself defines. */
 struct kr_runtime_metrics {
-	int requests;	     /* counter, per worker: cycling input */
-	int heartbeats;	     /* counter: worker loop ticks */
-	int loop_lag;	     /* histogram (us): timer lateness */
-	int rss;	     /* gauge: bytes */
-	int worker_starts;   /* counter, master */
-	int exits_crash;     /* counter, master */
-	int exits_cycle;     /* counter, master */
-	int exits_drain;     /* counter, master */
-	int config_reloads;  /* counter */
-	int config_failures; /* counter */
+	int requests;		 /* counter, per worker: cycling input */
+	int heartbeats;		 /* counter: worker loop ticks */
+	int loop_lag;		 /* histogram (us): timer lateness */
+	int rss;		 /* gauge: bytes */
+	int worker_starts;	 /* counter, master */
+	int exits_crash;	 /* counter, master */
+	int exits_cycle;	 /* counter, master */
+	int exits_drain;	 /* counter, master */
+	int config_reloads;	 /* counter */
+	int config_failures;	 /* counter */
 	int lmtp_sessions;	 /* gauge: open now */
 	int lmtp_sessions_total; /* counter */
 	int lmtp_messages;	 /* counter: DATA transactions answered */
 	int lmtp_bytes;		 /* counter: message bytes received */
 	int lmtp_rcpt_ok, lmtp_rcpt_unknown, lmtp_rcpt_quota,
 		lmtp_rcpt_unavailable; /* counters: final recipient results */
-	int lmtp_latency;	       /* histogram (us): end of DATA -> replies */
+	int lmtp_latency; /* histogram (us): end of DATA -> replies */
 };
 
 struct kr_runtime {
@@ -46,7 +46,7 @@ struct kr_runtime {
 	struct kr_runtime_metrics ids;
 	int lmtp_fd; /* listening sockets opened by the master, or -1 */
 	int lmtp_unix_fd;
-	SSL_CTX *lmtp_tls; /* NULL: no STARTTLS */
+	SSL_CTX *lmtp_tls;	 /* NULL: no STARTTLS */
 	unsigned n_workers;	 /* resolved workers.count */
 	unsigned n_worker_slots; /* 2 per worker: replacement + draining */
 };

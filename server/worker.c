@@ -59,8 +59,8 @@ worker_drain(struct worker *w, const char *why)
 	kr_metrics_slot_set_state(w->rt->slot, KR_SLOT_DRAINING);
 	kr_log_msg(w->rt->log, KR_LOG_INFO, NULL, "worker.drain", why);
 	kr_lmtp_server_stop_accepting(w->lmtp);
-	w->drain_check = event_new(w->base, -1, EV_PERSIST,
-				   worker_on_drain_check, w);
+	w->drain_check =
+		event_new(w->base, -1, EV_PERSIST, worker_on_drain_check, w);
 	event_add(w->drain_check, &tick);
 	event_active(w->drain_check, EV_TIMEOUT, 0);
 }
