@@ -31,7 +31,7 @@
 #define BENCH_MSG_EPOCH 1700000000
 
 /* Enough everyday words that the text compresses like mail, not like a
- * repeated block (the same list as ops/bench_store.c). */
+ * repeated block; ops/bench_store.c uses the same list. */
 static const char *const bench_msg_words[] = {
 	"the",	     "of",	  "and",      "to",	    "in",
 	"is",	     "you",	  "that",     "it",	    "he",

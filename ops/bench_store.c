@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ops/bench_msg.h"
 #include "lib/arena.h"
 #include "lib/clock.h"
 #include "lib/config.h"
@@ -53,45 +54,6 @@
 /* Failures reported one by one on stderr; the rest are only counted. */
 #define BENCH_ERRORS_SHOWN 5
 
-/* Enough everyday words that the text compresses like mail, not like a
- * repeated block. */
-static const char *const bench_words[] = {
-	"the",	     "of",	  "and",      "to",	    "in",
-	"is",	     "you",	  "that",     "it",	    "he",
-	"was",	     "for",	  "on",	      "are",	    "as",
-	"with",	     "his",	  "they",     "at",	    "be",
-	"this",	     "have",	  "from",     "or",	    "one",
-	"had",	     "by",	  "word",     "but",	    "not",
-	"what",	     "all",	  "were",     "we",	    "when",
-	"your",	     "can",	  "said",     "there",	    "use",
-	"each",	     "which",	  "she",      "do",	    "how",
-	"their",     "if",	  "will",     "up",	    "other",
-	"about",     "out",	  "many",     "then",	    "them",
-	"these",     "so",	  "some",     "her",	    "would",
-	"make",	     "like",	  "him",      "into",	    "time",
-	"has",	     "look",	  "two",      "more",	    "write",
-	"go",	     "see",	  "number",   "no",	    "way",
-	"could",     "people",	  "my",	      "than",	    "first",
-	"water",     "been",	  "call",     "who",	    "oil",
-	"its",	     "now",	  "find",     "long",	    "down",
-	"day",	     "did",	  "get",      "come",	    "made",
-	"may",	     "part",	  "meeting",  "report",	    "budget",
-	"project",   "schedule",  "customer", "invoice",    "server",
-	"release",   "review",	  "monday",   "tuesday",    "friday",
-	"please",    "thanks",	  "regards",  "attached",   "update",
-	"question",  "answer",	  "office",   "morning",    "evening",
-	"contract",  "delivery",  "shipment", "account",    "password",
-	"database",  "network",	  "quarter",  "forecast",   "team",
-	"holiday",   "travel",	  "hotel",    "flight",	    "agenda",
-	"minutes",   "decision",  "proposal", "deadline",   "priority",
-	"feedback",  "document",  "version",  "draft",	    "final",
-	"important", "urgent",	  "weekly",   "monthly",    "annual",
-	"sales",     "marketing", "support",  "engineer",   "manager",
-	"director",  "design",	  "testing",  "production", "backup",
-	"storage",   "message",	  "letter",   "phone",	    "conference",
-	"summary",   "detail",	  "result",   "problem",    "solution",
-};
-#define BENCH_N_WORDS (sizeof(bench_words) / sizeof(bench_words[0]))
 
 struct bench_opts {
 	const char *conf;
@@ -152,21 +114,17 @@ struct bench {
 	bool stopped; /* the time bound passed: start nothing more */
 };
 
-/* splitmix64: small, fast, and the same sequence for the same seed. */
+/* The word list and PRNG are bench_lmtp's too (ops/bench_msg.h). */
 static uint64_t
 bench_rand(struct bench *b)
 {
-	uint64_t z = (b->rng += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return bench_msg_rand(&b->rng);
 }
 
 static const char *
 bench_word(struct bench *b)
 {
-	return bench_words[bench_rand(b) % BENCH_N_WORDS];
+	return bench_msg_words[bench_rand(b) % BENCH_MSG_N_WORDS];
 }
 
 static void
