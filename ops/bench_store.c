@@ -54,7 +54,6 @@
 /* Failures reported one by one on stderr; the rest are only counted. */
 #define BENCH_ERRORS_SHOWN 5
 
-
 struct bench_opts {
 	const char *conf;
 	unsigned users, messages, conc, size, seconds;
