@@ -106,11 +106,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A TCP port on 127.0.0.1 that nothing listens on now.
+# A TCP port on 127.0.0.1 that nothing listens on now, below the
+# ephemeral range. Usage: free_port [TAKEN...]
 free_port() {
 	local p
 	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 20000))
+		p=$((20000 + RANDOM % 8000))
+		[[ " $* " != *" $p "* ]] || continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
@@ -185,7 +187,7 @@ kurierd_start() {
 
 setup_kurier() {
 	KPORT=$(free_port)
-	KADMIN=$(free_port)
+	KADMIN=$(free_port "$KPORT")
 	TOKEN=$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' |
 		head -c "$TOKEN_CHARS")
 	kurier_conf 2

@@ -18,11 +18,15 @@ fail() {
 	exit 1
 }
 
-# A TCP port on 127.0.0.1 that nothing listens on now.
+# A TCP port on 127.0.0.1 that nothing listens on now. Drawn from
+# 20000-27999: below the kernel's ephemeral range (32768+), where a
+# client socket could hold it by the time the server binds, and below
+# the test clusters' ports (28400+). Usage: free_port [TAKEN...]
 free_port() {
 	local p
 	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 20000))
+		p=$((20000 + RANDOM % 8000))
+		[[ " $* " != *" $p "* ]] || continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0

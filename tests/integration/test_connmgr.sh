@@ -24,7 +24,7 @@ ok "connmgr against 20 real nodes"
 port=$(free_port)
 conf=$KR_BUILD/test-logs/connmgr-kurier.conf
 {
-	printf '[workers]\ncount = 2\n[lmtp]\nlisten = 127.0.0.1:%s\n' "$(free_port)"
+	printf '[workers]\ncount = 2\n[lmtp]\nlisten = 127.0.0.1:%s\n' "$(free_port "$port")"
 	printf '[admin]\nlisten = 127.0.0.1:%s\n' "$port"
 	printf 'token = %s\n' "$(printf 'k%.0s' $(seq 40))"
 	grep -v '^#' "$dir/kurier.conf"

@@ -17,7 +17,7 @@ trap cleanup EXIT
 KR_DIAG=("$dir/log" "$dir/out")
 
 port=$(free_port)
-lmtp_port=$(free_port)
+lmtp_port=$(free_port "$port")
 base="http://127.0.0.1:$port"
 
 write_conf() { # extra [workers] lines as arguments

@@ -24,7 +24,7 @@ ops/pgcluster start -n 20 -d "$dir" -p 31400 >/dev/null
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
 	-keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 lmtp=$(free_port)
-admin=$(free_port)
+admin=$(free_port "$lmtp")
 {
 	printf '[workers]\ncount = 2\n[admin]\nlisten = 127.0.0.1:%s\n' "$admin"
 	printf 'token = %s\n' "$(printf 't%.0s' $(seq 40))"

@@ -38,7 +38,7 @@ KR_DIAG=("$work/kurierd.log" "$work/bench.out")
 
 ops/pgcluster start -n 20 -d "$dir" -p "$port" >/dev/null
 lmtp=$(free_port)
-admin=$(free_port)
+admin=$(free_port "$lmtp")
 {
 	printf '[workers]\ncount = 2\n[admin]\nlisten = 127.0.0.1:%s\n' "$admin"
 	printf 'token = %s\n[lmtp]\nlisten = 127.0.0.1:%s\n' "$token" "$lmtp"

@@ -44,7 +44,7 @@ t0=$SECONDS
 
 ops/pgcluster start -n 20 -d "$dir" -p "$base_port" >/dev/null
 lmtp=$(free_port)
-admin=$(free_port)
+admin=$(free_port "$lmtp")
 {
 	printf '[workers]\ncount = 2\n[admin]\nlisten = 127.0.0.1:%s\n' "$admin"
 	printf 'token = %s\n' "$(printf 't%.0s' $(seq 40))"
@@ -113,8 +113,7 @@ postlog   unix-dgram n - n - 1 postlogd
 EOF
 }
 new_smtp_port() {
-	smtp=$(free_port)
-	while [[ $smtp == "$lmtp" || $smtp == "$admin" ]]; do smtp=$(free_port); done
+	smtp=$(free_port "$lmtp" "$admin")
 	write_master_cf "$smtp"
 }
 new_smtp_port

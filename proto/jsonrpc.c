@@ -1,0 +1,526 @@
+/* JSON-RPC 2.0 codec on jansson. Parsing keeps the whole document
+ * (root) so calls borrow method, params and id from it; answers are
+ * kept per entry and the envelope is built only when the response is
+ * asked for. */
+#include "proto/jsonrpc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct jsonrpc_entry {
+	struct kr_jsonrpc_call call;
+	const json_t *echo_id; /* id of the response: the request's or null */
+	json_t *result;	       /* at most one of result and error is set */
+	json_t *error;
+	char *preset_msg; /* owns call.error_message */
+};
+
+struct kr_jsonrpc_batch {
+	json_t *root; /* NULL when the body was not JSON or too deep */
+	struct jsonrpc_entry *entries;
+	size_t count;
+	bool is_batch;
+};
+
+/* The specification's own wording, which clients may match on. */
+static const char *
+jsonrpc_code_message(int code)
+{
+	switch (code) {
+	case KR_JSONRPC_PARSE_ERROR:
+		return "Parse error";
+	case KR_JSONRPC_INVALID_REQUEST:
+		return "Invalid Request";
+	case KR_JSONRPC_METHOD_NOT_FOUND:
+		return "Method not found";
+	case KR_JSONRPC_INVALID_PARAMS:
+		return "Invalid params";
+	case KR_JSONRPC_UNAUTHORIZED:
+		return "Unauthorized";
+	case KR_JSONRPC_NOT_FOUND:
+		return "Not found";
+	case KR_JSONRPC_CONFLICT:
+		return "Conflict";
+	case KR_JSONRPC_OVER_QUOTA:
+		return "Over quota";
+	case KR_JSONRPC_UNAVAILABLE:
+		return "Temporarily unavailable";
+	case KR_JSONRPC_OVERLOADED:
+		return "Overloaded";
+	case KR_JSONRPC_RATE_LIMITED:
+		return "Rate limited";
+	default:
+		return "Internal error";
+	}
+}
+
+/* jansson returns NULL or -1 only when out of memory, which aborts the
+ * worker (STYLE.md §4). */
+static json_t *
+jsonrpc_checked(json_t *v)
+{
+	if (v == NULL)
+		kr_panic("jsonrpc: out of memory");
+	return v;
+}
+
+static void
+jsonrpc_obj_set(json_t *obj, const char *key, json_t *value)
+{
+	if (json_object_set_new(obj, key, jsonrpc_checked(value)) != 0)
+		kr_panic("jsonrpc: out of memory");
+}
+
+void
+kr_jsonrpc_limits_init(struct kr_jsonrpc_limits *lim)
+{
+	lim->body_max = KR_JSONRPC_BODY_MAX_DEFAULT;
+	lim->depth_max = KR_JSONRPC_DEPTH_MAX_DEFAULT;
+	lim->batch_max = KR_JSONRPC_BATCH_MAX_DEFAULT;
+}
+
+static void
+jsonrpc_entry_clear_answer(struct jsonrpc_entry *e)
+{
+	json_decref(e->result);
+	json_decref(e->error);
+	e->result = NULL;
+	e->error = NULL;
+}
+
+static void
+jsonrpc_entry_error(struct jsonrpc_entry *e, int code, const char *message,
+		    json_t *data)
+{
+	json_t *err = jsonrpc_checked(json_object());
+	json_t *msg = json_string(message);
+
+	/* A caller's message cut short mid-character is not UTF-8. */
+	if (msg == NULL)
+		msg = json_string(jsonrpc_code_message(code));
+	jsonrpc_obj_set(err, "code", json_integer(code));
+	jsonrpc_obj_set(err, "message", msg);
+	if (data != NULL)
+		jsonrpc_obj_set(err, "data", data);
+	jsonrpc_entry_clear_answer(e);
+	e->error = err;
+}
+
+/* Marks e invalid with a preset error; id is echoed (NULL: null). */
+static void
+jsonrpc_entry_invalid(struct jsonrpc_entry *e, int code, const char *message,
+		      const json_t *id)
+{
+	e->preset_msg = kr_xstrdup(message);
+	e->call.method = NULL;
+	e->call.params = NULL;
+	e->call.is_notification = false;
+	e->call.error_code = code;
+	e->call.error_message = e->preset_msg;
+	e->echo_id = id != NULL ? id : json_null();
+	e->call.id = e->echo_id;
+	jsonrpc_entry_error(e, code, message, NULL);
+}
+
+static bool
+jsonrpc_id_valid(const json_t *id)
+{
+	return json_is_string(id) || json_is_number(id) || json_is_null(id);
+}
+
+/* JSON-RPC 2.0 §4: jsonrpc exactly "2.0", method a string, params a
+ * structured value when present, id a string, number or null when
+ * present (absent: a notification). Other members are ignored. */
+static void
+jsonrpc_entry_parse(struct jsonrpc_entry *e, const json_t *req)
+{
+	const json_t *ver, *method, *params, *id;
+
+	if (!json_is_object(req)) {
+		jsonrpc_entry_invalid(e, KR_JSONRPC_INVALID_REQUEST,
+				      "Invalid Request", NULL);
+		return;
+	}
+	ver = json_object_get(req, "jsonrpc");
+	method = json_object_get(req, "method");
+	params = json_object_get(req, "params");
+	id = json_object_get(req, "id");
+	if (id != NULL && !jsonrpc_id_valid(id)) {
+		jsonrpc_entry_invalid(e, KR_JSONRPC_INVALID_REQUEST,
+				      "Invalid Request", NULL);
+		return;
+	}
+	if (!json_is_string(ver) ||
+	    strcmp(json_string_value(ver), "2.0") != 0 ||
+	    !json_is_string(method) ||
+	    (params != NULL && !json_is_object(params) &&
+	     !json_is_array(params))) {
+		jsonrpc_entry_invalid(e, KR_JSONRPC_INVALID_REQUEST,
+				      "Invalid Request", id);
+		return;
+	}
+	e->call.method = json_string_value(method);
+	e->call.params = params;
+	e->call.id = id;
+	e->call.is_notification = id == NULL;
+	e->echo_id = id;
+}
+
+/* Counts [ and { outside strings before jansson sees the body, so a
+ * deeply nested body is refused before its recursive parser descends.
+ * Exact for valid JSON; for invalid JSON jansson stops at the first
+ * error, never deeper than what was counted up to there. */
+static bool
+jsonrpc_depth_ok(const char *body, size_t len, unsigned depth_max)
+{
+	size_t depth = 0;
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = body[i];
+
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > depth_max)
+				return false;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return true;
+}
+
+static struct kr_jsonrpc_batch *
+jsonrpc_batch_alloc(size_t count, bool is_batch)
+{
+	struct kr_jsonrpc_batch *b = kr_xcalloc(1, sizeof(*b));
+
+	b->entries = kr_xcalloc(count, sizeof(*b->entries));
+	b->count = count;
+	b->is_batch = is_batch;
+	return b;
+}
+
+/* The whole body is answered by one error object with id null. */
+static struct kr_jsonrpc_batch *
+jsonrpc_batch_failed(json_t *root, int code, const char *message)
+{
+	struct kr_jsonrpc_batch *b = jsonrpc_batch_alloc(1, false);
+
+	b->root = root;
+	jsonrpc_entry_invalid(&b->entries[0], code, message, NULL);
+	return b;
+}
+
+static struct kr_jsonrpc_batch *
+jsonrpc_batch_from_root(json_t *root, const struct kr_jsonrpc_limits *lim)
+{
+	struct kr_jsonrpc_batch *b;
+	size_t n;
+
+	if (json_is_object(root)) {
+		b = jsonrpc_batch_alloc(1, false);
+		b->root = root;
+		jsonrpc_entry_parse(&b->entries[0], root);
+		return b;
+	}
+	if (!json_is_array(root) || json_array_size(root) == 0)
+		return jsonrpc_batch_failed(root, KR_JSONRPC_INVALID_REQUEST,
+					    "Invalid Request");
+	n = json_array_size(root);
+	if (n > lim->batch_max) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg),
+			 "Invalid Request: batch of %zu calls, more than the "
+			 "limit of %u",
+			 n, lim->batch_max);
+		return jsonrpc_batch_failed(root, KR_JSONRPC_INVALID_REQUEST,
+					    msg);
+	}
+	b = jsonrpc_batch_alloc(n, true);
+	b->root = root;
+	for (size_t i = 0; i < n; i++)
+		jsonrpc_entry_parse(&b->entries[i], json_array_get(root, i));
+	return b;
+}
+
+int
+kr_jsonrpc_parse(const char *body, size_t len,
+		 const struct kr_jsonrpc_limits *lim,
+		 struct kr_jsonrpc_batch **batch_r, struct kr_err *err_r)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	*batch_r = NULL;
+	if (len > lim->body_max)
+		return kr_err_set(err_r, KR_ERR_LIMIT,
+				  "request body of %zu bytes over the limit "
+				  "of %zu",
+				  len, lim->body_max);
+	if (!jsonrpc_depth_ok(body, len, lim->depth_max)) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg),
+			 "Invalid Request: nested deeper than the limit of %u",
+			 lim->depth_max);
+		*batch_r = jsonrpc_batch_failed(
+			NULL, KR_JSONRPC_INVALID_REQUEST, msg);
+		return 0;
+	}
+	/* DECODE_ANY: a scalar body is JSON, hence -32600, not -32700. */
+	root = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
+	if (root == NULL)
+		*batch_r = jsonrpc_batch_failed(NULL, KR_JSONRPC_PARSE_ERROR,
+						"Parse error");
+	else
+		*batch_r = jsonrpc_batch_from_root(root, lim);
+	return 0;
+}
+
+void
+kr_jsonrpc_batch_destroy(struct kr_jsonrpc_batch **batch)
+{
+	struct kr_jsonrpc_batch *b = *batch;
+
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < b->count; i++) {
+		jsonrpc_entry_clear_answer(&b->entries[i]);
+		free(b->entries[i].preset_msg);
+	}
+	free(b->entries);
+	json_decref(b->root);
+	free(b);
+	*batch = NULL;
+}
+
+size_t
+kr_jsonrpc_count(const struct kr_jsonrpc_batch *batch)
+{
+	return batch->count;
+}
+
+bool
+kr_jsonrpc_is_batch(const struct kr_jsonrpc_batch *batch)
+{
+	return batch->is_batch;
+}
+
+const struct kr_jsonrpc_call *
+kr_jsonrpc_call(const struct kr_jsonrpc_batch *batch, size_t i)
+{
+	kr_assert(i < batch->count);
+	return &batch->entries[i].call;
+}
+
+void
+kr_jsonrpc_set_result(struct kr_jsonrpc_batch *batch, size_t i, json_t *result)
+{
+	struct jsonrpc_entry *e;
+
+	kr_assert(i < batch->count);
+	kr_assert(result != NULL);
+	e = &batch->entries[i];
+	jsonrpc_entry_clear_answer(e);
+	if (e->call.is_notification)
+		json_decref(result);
+	else
+		e->result = result;
+}
+
+void
+kr_jsonrpc_set_error(struct kr_jsonrpc_batch *batch, size_t i, int code,
+		     const char *message, json_t *data)
+{
+	struct jsonrpc_entry *e;
+
+	kr_assert(i < batch->count);
+	e = &batch->entries[i];
+	if (e->call.is_notification) {
+		json_decref(data);
+		return;
+	}
+	if (message == NULL)
+		message = jsonrpc_code_message(code);
+	jsonrpc_entry_error(e, code, message, data);
+}
+
+/* The response object of a non-notification entry. */
+static json_t *
+jsonrpc_entry_response(const struct jsonrpc_entry *e)
+{
+	json_t *res = jsonrpc_checked(json_object());
+
+	jsonrpc_obj_set(res, "jsonrpc", json_string("2.0"));
+	if (e->result != NULL) {
+		jsonrpc_obj_set(res, "result", json_incref(e->result));
+	} else if (e->error != NULL) {
+		jsonrpc_obj_set(res, "error", json_incref(e->error));
+	} else {
+		/* A dispatcher bug, answered rather than left hanging. */
+		json_t *err = jsonrpc_checked(json_object());
+
+		jsonrpc_obj_set(err, "code",
+				json_integer(KR_JSONRPC_INTERNAL_ERROR));
+		jsonrpc_obj_set(err, "message", json_string("Internal error"));
+		jsonrpc_obj_set(res, "error", err);
+	}
+	/* incref of a borrowed id: the same value, echoed verbatim. */
+	jsonrpc_obj_set(res, "id", json_incref((json_t *)e->echo_id));
+	return res;
+}
+
+char *
+kr_jsonrpc_response(const struct kr_jsonrpc_batch *batch, size_t *len_r)
+{
+	json_t *out = NULL;
+	char *body;
+
+	for (size_t i = 0; i < batch->count; i++) {
+		const struct jsonrpc_entry *e = &batch->entries[i];
+
+		if (e->call.is_notification)
+			continue;
+		if (!batch->is_batch) {
+			out = jsonrpc_entry_response(e);
+			break;
+		}
+		if (out == NULL)
+			out = jsonrpc_checked(json_array());
+		if (json_array_append_new(out, jsonrpc_entry_response(e)) != 0)
+			kr_panic("jsonrpc: out of memory");
+	}
+	if (out == NULL) {
+		*len_r = 0;
+		return NULL;
+	}
+	body = json_dumps(out, JSON_COMPACT);
+	json_decref(out);
+	if (body == NULL)
+		kr_panic("jsonrpc: out of memory");
+	*len_r = strlen(body);
+	return body;
+}
+
+/* 1: found in *v; 0: absent and not required; -1: error. */
+static int
+jsonrpc_param_get(const json_t *params, const char *name, bool required,
+		  const json_t **v, struct kr_err *err_r)
+{
+	*v = NULL;
+	if (params != NULL && !json_is_object(params))
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "invalid params: params must be an object");
+	if (params != NULL)
+		*v = json_object_get(params, name);
+	if (*v != NULL && json_is_null(*v))
+		*v = NULL;
+	if (*v != NULL)
+		return 1;
+	if (required)
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "invalid params: '%s' is required", name);
+	return 0;
+}
+
+int
+kr_jsonrpc_param_str(const json_t *params, const char *name, bool required,
+		     const char **out, struct kr_err *err_r)
+{
+	const json_t *v;
+	int r = jsonrpc_param_get(params, name, required, &v, err_r);
+
+	if (r <= 0)
+		return r;
+	if (!json_is_string(v))
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "invalid params: '%s' must be a string",
+				  name);
+	*out = json_string_value(v);
+	return 0;
+}
+
+int
+kr_jsonrpc_param_int(const json_t *params, const char *name, bool required,
+		     long long min, long long max, long long *out,
+		     struct kr_err *err_r)
+{
+	const json_t *v;
+	json_int_t n;
+	int r = jsonrpc_param_get(params, name, required, &v, err_r);
+
+	if (r <= 0)
+		return r;
+	if (!json_is_integer(v))
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "invalid params: '%s' must be an integer",
+				  name);
+	n = json_integer_value(v);
+	if (n < min || n > max)
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "invalid params: '%s' must be between %lld "
+				  "and %lld",
+				  name, min, max);
+	*out = n;
+	return 0;
+}
+
+int
+kr_jsonrpc_param_bool(const json_t *params, const char *name, bool required,
+		      bool *out, struct kr_err *err_r)
+{
+	const json_t *v;
+	int r = jsonrpc_param_get(params, name, required, &v, err_r);
+
+	if (r <= 0)
+		return r;
+	if (!json_is_boolean(v))
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "invalid params: '%s' must be a boolean",
+				  name);
+	*out = json_is_true(v);
+	return 0;
+}
+
+int
+kr_jsonrpc_param_array(const json_t *params, const char *name, bool required,
+		       const json_t **out, struct kr_err *err_r)
+{
+	const json_t *v;
+	int r = jsonrpc_param_get(params, name, required, &v, err_r);
+
+	if (r <= 0)
+		return r;
+	if (!json_is_array(v))
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "invalid params: '%s' must be an array",
+				  name);
+	*out = v;
+	return 0;
+}
+
+int
+kr_jsonrpc_param_object(const json_t *params, const char *name, bool required,
+			const json_t **out, struct kr_err *err_r)
+{
+	const json_t *v;
+	int r = jsonrpc_param_get(params, name, required, &v, err_r);
+
+	if (r <= 0)
+		return r;
+	if (!json_is_object(v))
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "invalid params: '%s' must be an object",
+				  name);
+	*out = v;
+	return 0;
+}
