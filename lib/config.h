@@ -109,6 +109,41 @@ struct kr_config {
 		enum kr_config_over_quota over_quota;
 	} lmtp;
 
+	/* SPEC.md §3.2: the webmail API's HTTP listener and its limits. */
+	struct {
+		char *listen;	/* TCP "host:port" */
+		char *tls_cert; /* PEM files; both set: HTTPS only */
+		char *tls_key;
+		unsigned max_connections; /* per worker */
+		uint64_t body_max;
+		uint64_t header_max;
+		unsigned idle_timeout_ms;
+		unsigned request_timeout_ms; /* one call, storage included */
+		unsigned batch_max;
+		unsigned depth_max;
+	} jsonrpc;
+
+	/* Sessions and logins. */
+	struct {
+		char *secret; /* NULL when absent: generated at start */
+		char *previous_secret; /* still accepted: key rotation */
+		unsigned session_ttl_ms;
+		/* Failed logins: a bucket of `burst` per user and per
+		 * client address, refilled at `per_minute`. */
+		unsigned user_burst, user_per_minute;
+		unsigned addr_burst, addr_per_minute;
+		unsigned limiter_keys; /* entries per limiter, per worker */
+	} auth;
+
+	/* Per-worker cache of API results (server/cache.h). */
+	struct {
+		uint64_t max_bytes; /* 0: off */
+		/* How long an entry may be served without a write through
+		 * this host having invalidated it: the bound on staleness
+		 * for changes made elsewhere (the CLI, another host). */
+		unsigned ttl_ms;
+	} cache;
+
 	struct kr_config_shard *shards; /* sorted by id */
 	unsigned n_shards;
 };

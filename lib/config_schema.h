@@ -41,7 +41,7 @@ struct kr_config_key {
 };
 
 /* Bounds the table, so readers can size per-key arrays statically. */
-#define KR_CONFIG_SCHEMA_KEYS_MAX 64
+#define KR_CONFIG_SCHEMA_KEYS_MAX 96
 
 extern const struct kr_config_key kr_config_schema_keys[];
 extern const size_t kr_config_schema_n_keys;

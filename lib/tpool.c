@@ -33,6 +33,7 @@ struct kr_tpool_job {
 	/* Only for a running job: the thread frees it instead of
 	 * finishing it. Every other state is freed by kr_tpool_cancel. */
 	bool cancelled;
+	bool *settled; /* cancelled while running: set when work returned */
 };
 
 struct tpool_list {
@@ -49,6 +50,7 @@ struct kr_tpool {
 	 * pool threads. */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
+	pthread_cond_t settled; /* a cancelled running job's work returned */
 	bool stopping;
 	struct tpool_list queue;
 	struct tpool_list finished;
@@ -179,9 +181,11 @@ tpool_thread(void *arg)
 		tpool_lock(pool);
 		pool->running--;
 		pool->counts.completed++;
-		if (job->cancelled)
+		if (job->cancelled) {
+			*job->settled = true;
 			free(job);
-		else
+			pthread_cond_broadcast(&pool->settled);
+		} else
 			tpool_finish_locked(pool, job);
 	}
 	tpool_unlock(pool);
@@ -280,7 +284,8 @@ kr_tpool_create(struct event_base *owner, const struct kr_tpool_settings *set)
 	pool->queue_max = set->queue_max;
 	pool->inline_max = set->inline_max;
 	if (pthread_mutex_init(&pool->lock, NULL) != 0 ||
-	    pthread_cond_init(&pool->wake, NULL) != 0)
+	    pthread_cond_init(&pool->wake, NULL) != 0 ||
+	    pthread_cond_init(&pool->settled, NULL) != 0)
 		kr_fatal("tpool %s: cannot init mutex/condvar", pool->name);
 	pool->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (pool->efd < 0)
@@ -342,6 +347,7 @@ kr_tpool_destroy(struct kr_tpool **poolp)
 	event_free(pool->notify);
 	close(pool->efd);
 	pthread_cond_destroy(&pool->wake);
+	pthread_cond_destroy(&pool->settled);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool->threads);
 	free(pool->name);
@@ -444,6 +450,7 @@ kr_tpool_cancel(struct kr_tpool_job **jobp)
 {
 	struct kr_tpool_job *job = *jobp;
 	struct kr_tpool *pool;
+	bool settled = false;
 
 	if (job == NULL)
 		return;
@@ -458,8 +465,12 @@ kr_tpool_cancel(struct kr_tpool_job **jobp)
 		tpool_list_unlink(&pool->finished, job);
 		break;
 	case TPOOL_JOB_RUNNING:
-		/* The thread owns it until `work` returns. */
+		/* The thread owns it until `work` returns; we wait for that
+		 * so the caller may free what `work` writes to. */
 		job->cancelled = true;
+		job->settled = &settled;
+		while (!settled)
+			pthread_cond_wait(&pool->settled, &pool->lock);
 		job = NULL;
 		break;
 	}

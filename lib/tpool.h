@@ -56,8 +56,9 @@ int kr_tpool_cpu_if(struct kr_tpool *pool, size_t size, kr_tpool_work_fn *work,
 		    kr_tpool_done_fn *done, void *ctx,
 		    struct kr_tpool_job **job_r, struct kr_err *err_r);
 /* After this, `done` is never called for the job. A job not yet
- * started is dropped without running `work`; a running one finishes its
- * work and its result is discarded. Sets *job to NULL. */
+ * started is dropped without running `work`; for a running one this
+ * waits until `work` returns (so its context may be freed right after)
+ * and discards the result. Sets *job to NULL. */
 void kr_tpool_cancel(struct kr_tpool_job **job);
 
 /* True on any kurier pool thread. */

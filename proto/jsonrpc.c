@@ -11,7 +11,10 @@
 struct jsonrpc_entry {
 	struct kr_jsonrpc_call call;
 	const json_t *echo_id; /* id of the response: the request's or null */
-	json_t *result;	       /* at most one of result and error is set */
+	/* At most one of result, result_text and error is set. */
+	json_t *result;
+	char *result_text; /* serialised result (the cache's) */
+	size_t result_len;
 	json_t *error;
 	char *preset_msg; /* owns call.error_message */
 };
@@ -85,8 +88,10 @@ jsonrpc_entry_clear_answer(struct jsonrpc_entry *e)
 {
 	json_decref(e->result);
 	json_decref(e->error);
+	free(e->result_text);
 	e->result = NULL;
 	e->error = NULL;
+	e->result_text = NULL;
 }
 
 static void
@@ -338,6 +343,25 @@ kr_jsonrpc_set_result(struct kr_jsonrpc_batch *batch, size_t i, json_t *result)
 }
 
 void
+kr_jsonrpc_set_result_text(struct kr_jsonrpc_batch *batch, size_t i,
+			   const char *json, size_t len)
+{
+	struct jsonrpc_entry *e;
+
+	kr_assert(i < batch->count);
+	e = &batch->entries[i];
+	jsonrpc_entry_clear_answer(e);
+	if (e->call.is_notification)
+		return;
+	e->result_text = malloc(len + 1);
+	if (e->result_text == NULL)
+		kr_panic("jsonrpc: out of memory");
+	memcpy(e->result_text, json, len);
+	e->result_text[len] = '\0';
+	e->result_len = len;
+}
+
+void
 kr_jsonrpc_set_error(struct kr_jsonrpc_batch *batch, size_t i, int code,
 		     const char *message, json_t *data)
 {
@@ -379,36 +403,88 @@ jsonrpc_entry_response(const struct jsonrpc_entry *e)
 	return res;
 }
 
+struct jsonrpc_out {
+	char *buf;
+	size_t len, cap;
+};
+
+static void
+jsonrpc_out_add(struct jsonrpc_out *o, const char *s, size_t n)
+{
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap : 256;
+
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		o->buf = realloc(o->buf, cap);
+		if (o->buf == NULL)
+			kr_panic("jsonrpc: out of memory");
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, s, n);
+	o->len += n;
+	o->buf[o->len] = '\0';
+}
+
+static void
+jsonrpc_out_dump(struct jsonrpc_out *o, const json_t *v)
+{
+	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (text == NULL)
+		kr_panic("jsonrpc: out of memory");
+	jsonrpc_out_add(o, text, strlen(text));
+	free(text);
+}
+
+/* A cached result goes out as the bytes it was stored as: no parse and
+ * re-serialisation on the hot path. */
+static void
+jsonrpc_entry_write(struct jsonrpc_out *o, const struct jsonrpc_entry *e)
+{
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"result\":";
+	static const char id[] = ",\"id\":";
+
+	if (e->result_text == NULL) {
+		json_t *res = jsonrpc_entry_response(e);
+
+		jsonrpc_out_dump(o, res);
+		json_decref(res);
+		return;
+	}
+	jsonrpc_out_add(o, head, sizeof(head) - 1);
+	jsonrpc_out_add(o, e->result_text, e->result_len);
+	jsonrpc_out_add(o, id, sizeof(id) - 1);
+	jsonrpc_out_dump(o, e->echo_id);
+	jsonrpc_out_add(o, "}", 1);
+}
+
 char *
 kr_jsonrpc_response(const struct kr_jsonrpc_batch *batch, size_t *len_r)
 {
-	json_t *out = NULL;
-	char *body;
+	struct jsonrpc_out o = { 0 };
+	bool first = true;
 
 	for (size_t i = 0; i < batch->count; i++) {
 		const struct jsonrpc_entry *e = &batch->entries[i];
 
 		if (e->call.is_notification)
 			continue;
-		if (!batch->is_batch) {
-			out = jsonrpc_entry_response(e);
+		if (batch->is_batch)
+			jsonrpc_out_add(&o, first ? "[" : ",", 1);
+		first = false;
+		jsonrpc_entry_write(&o, e);
+		if (!batch->is_batch)
 			break;
-		}
-		if (out == NULL)
-			out = jsonrpc_checked(json_array());
-		if (json_array_append_new(out, jsonrpc_entry_response(e)) != 0)
-			kr_panic("jsonrpc: out of memory");
 	}
-	if (out == NULL) {
+	if (first) {
 		*len_r = 0;
 		return NULL;
 	}
-	body = json_dumps(out, JSON_COMPACT);
-	json_decref(out);
-	if (body == NULL)
-		kr_panic("jsonrpc: out of memory");
-	*len_r = strlen(body);
-	return body;
+	if (batch->is_batch)
+		jsonrpc_out_add(&o, "]", 1);
+	*len_r = o.len;
+	return o.buf;
 }
 
 /* 1: found in *v; 0: absent and not required; -1: error. */

@@ -86,6 +86,11 @@ void kr_jsonrpc_set_result(struct kr_jsonrpc_batch *batch, size_t i,
 void kr_jsonrpc_set_error(struct kr_jsonrpc_batch *batch, size_t i, int code,
 			  const char *message, json_t *data);
 
+/* As kr_jsonrpc_set_result, with the result already serialised (len
+ * bytes of one valid JSON value, copied): it is sent as it is. */
+void kr_jsonrpc_set_result_text(struct kr_jsonrpc_batch *batch, size_t i,
+				const char *json, size_t len);
+
 /* The response body (malloc'd, caller frees; *len_r its length without
  * the terminating NUL), or NULL when nothing is to be sent (only
  * notifications: HTTP 204). A single request gets an object, a batch

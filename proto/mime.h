@@ -54,7 +54,8 @@ struct kr_mime_limits {
 	unsigned parts_max;	/* parts walked, containers included */
 	unsigned addrs_max;	/* addresses kept per header */
 	unsigned refs_max;	/* message ids kept from References */
-	unsigned headers_max;	/* header fields parsed, all parts */
+	unsigned headers_max;	/* header fields parsed, all parts; and
+				 * fields kr_mime_headers lists */
 };
 
 #define KR_MIME_CONTENT_FIELD_MAX (16 << 10)
@@ -170,5 +171,37 @@ int kr_mime_part(const void *raw, size_t len, const char *part,
 		 const struct kr_mime_limits *lim, struct kr_arena *arena,
 		 const void **data_r, size_t *len_r, const char **filename_r,
 		 const char **type_r, struct kr_err *err_r);
+
+struct kr_mime_header {
+	const char *name;  /* as written: visible ASCII, no colon */
+	const char *value; /* decoded UTF-8, unfolded and trimmed */
+};
+
+/* The message's own top-level header fields (message.get `headers`),
+ * in order, duplicates included; never those of its parts. An mbox
+ * "From " first line is skipped as kr_mime_parse does. The block ends
+ * at the first empty line or the end of raw. A field starts with a
+ * name of visible ASCII but ":" (RFC 5322 §3.6.8), then ":"; each
+ * following line that starts with a space or tab continues it. A line
+ * that starts no field is dropped with its continuation lines, as
+ * GMime does, except after a Content-Type field, where it ends the
+ * block (GMime's guess: a mailer left out the empty line); so the
+ * fields are those kr_mime_parse reads. No field: *n_r is 0.
+ *
+ * A value is unfolded (CRLF or LF before a space or tab goes),
+ * stripped of NULs and of white space at both ends, its RFC 2047
+ * encoded words decoded (8-bit text: UTF-8 if valid, else
+ * windows-1252), bad bytes made U+FFFD; other control characters stay.
+ * Name and value are each cut at lim->header_text_max bytes, never
+ * inside a character (a value is decoded from at most its first
+ * 4 * header_text_max + 256 raw bytes, as the summary's are). At most
+ * lim->headers_max fields: *limited_r is set when there are more. lim
+ * NULL: defaults. *headers_r is NULL when *n_r is 0; all in the arena.
+ * Returns 0, or -1 + err_r (KR_ERR_LIMIT) only when the arena is
+ * full. */
+int kr_mime_headers(const void *raw, size_t len,
+		    const struct kr_mime_limits *lim, struct kr_arena *arena,
+		    const struct kr_mime_header **headers_r, unsigned *n_r,
+		    bool *limited_r, struct kr_err *err_r);
 
 #endif

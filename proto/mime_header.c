@@ -1,8 +1,9 @@
-/* The summary's header fields, from the message's top-level header
- * block. GMime decodes them (RFC 2047 words in any charset iconv
- * knows, address lists and groups, dates, message ids) from raw values
- * first cut to what the limits can use, so a huge field costs no more
- * than a normal one. */
+/* Header fields: the summary's, from the message's top-level header
+ * block as GMime parsed it, and every field of that block as written
+ * (kr_mime_headers). GMime decodes them (RFC 2047 words in any charset
+ * iconv knows, address lists and groups, dates, message ids) from raw
+ * values first cut to what the limits can use, so a huge field costs
+ * no more than a normal one. */
 #include "proto/mime_priv.h"
 
 #include <stdio.h>
@@ -372,5 +373,256 @@ kr_mime_header_summary(struct kr_mime_doc *doc, struct kr_arena *arena,
 	    header_date(&h, sum) < 0 || header_ids(&h, sum) < 0 ||
 	    header_references(&h, sum) < 0)
 		return -1;
+	return 0;
+}
+
+/* ---- kr_mime_headers -------------------------------------------------- */
+
+/* The block is split here, not by GMime's parser: that one would parse
+ * the body and every part too, hold each field whole however long it
+ * is, and end each value at its first NUL. Splitting is lines and
+ * colons; the decoding stays GMime's. */
+
+/* One field of the raw block: its name, and its value with the folds
+ * but without the line end that ends the field. */
+struct headers_field {
+	const char *name;
+	size_t name_len;
+	const char *value;
+	size_t value_len;
+};
+
+/* One pass over the block p[0..len), from p[i] on. */
+struct headers_scan {
+	const char *p;
+	size_t len, i;
+	bool content_type; /* a Content-Type field came before */
+};
+
+static bool
+headers_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool
+headers_space(char c)
+{
+	return headers_wsp(c) || c == '\r' || c == '\n';
+}
+
+/* The index after the line that starts at i: past its LF, or len. */
+static size_t
+headers_line_end(const struct headers_scan *s, size_t i)
+{
+	const char *nl = memchr(s->p + i, '\n', s->len - i);
+
+	return nl != NULL ? (size_t)(nl - s->p) + 1 : s->len;
+}
+
+/* The length of the field name at p[i..end) up to its ":", or 0 when
+ * the line does not start a field (GMime takes any byte but space and
+ * control characters; ours are ASCII, as RFC 5322 §3.6.8 has them). */
+static size_t
+headers_name_len(const struct headers_scan *s, size_t i, size_t end)
+{
+	size_t j = i;
+
+	while (j < end && (unsigned char)s->p[j] > ' ' &&
+	       (unsigned char)s->p[j] < 0x7f && s->p[j] != ':')
+		j++;
+	return j < end && s->p[j] == ':' ? j - i : 0;
+}
+
+/* The next field into *f; false at the end of the block. */
+static bool
+headers_next(struct headers_scan *s, struct headers_field *f)
+{
+	while (s->i < s->len) {
+		size_t i = s->i, end = headers_line_end(s, i), next = end;
+		size_t name_len, v, v_end;
+
+		if (s->p[i] == '\n' ||
+		    (s->p[i] == '\r' && end - i == 2 && s->p[i + 1] == '\n'))
+			return false; /* the empty line */
+		while (next < s->len && headers_wsp(s->p[next]))
+			next = headers_line_end(s, next);
+		name_len = headers_name_len(s, i, end);
+		if (name_len == 0) {
+			/* Not a field: dropped, or the body's first line. */
+			if (s->content_type)
+				return false;
+			s->i = next;
+			continue;
+		}
+		s->i = next;
+		v = i + name_len + 1;
+		v_end = next;
+		if (v_end > v && s->p[v_end - 1] == '\n')
+			v_end--;
+		if (v_end > v && s->p[v_end - 1] == '\r')
+			v_end--;
+		*f = (struct headers_field){ .name = s->p + i,
+					     .name_len = name_len,
+					     .value = s->p + v,
+					     .value_len = v_end - v };
+		if (name_len == 12 &&
+		    g_ascii_strncasecmp(f->name, "Content-Type", 12) == 0)
+			s->content_type = true;
+		return true;
+	}
+	return false;
+}
+
+/* v[0..n) without the white space around it, its line ends (each is
+ * followed by a space or tab: the fold) and NULs, cut at cap bytes;
+ * g_malloc'd. */
+static char *
+headers_unfold(const char *v, size_t n, size_t cap)
+{
+	size_t a = 0, o = 0;
+	char *out;
+
+	while (n > 0 && headers_space(v[n - 1]))
+		n--;
+	while (a < n && headers_space(v[a]))
+		a++;
+	out = g_malloc((n - a < cap ? n - a : cap) + 1);
+	for (; a < n && o < cap; a++) {
+		if (v[a] == '\0' || v[a] == '\n' ||
+		    (v[a] == '\r' && a + 1 < n && v[a + 1] == '\n'))
+			continue;
+		out[o++] = v[a];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* f's value decoded into the arena. */
+static int
+headers_value(GMimeParserOptions *opts, const struct headers_field *f,
+	      size_t max, struct kr_arena *arena, const char **out,
+	      struct kr_err *err_r)
+{
+	char *raw = headers_unfold(f->value, f->value_len, header_raw_cap(max));
+	char *fixed = kr_mime_doc_fix_words(raw);
+	char *text = g_mime_utils_header_decode_text(opts, fixed != NULL ? fixed
+									 : raw);
+	const char *t = text != NULL ? text : "";
+	size_t n = strlen(t);
+	char *r;
+
+	/* Encoded words may hold white space of their own. */
+	while (n > 0 && headers_space(t[n - 1]))
+		n--;
+	while (n > 0 && headers_space(t[0]))
+		t++, n--;
+	r = kr_mime_text_dup(arena, t, n, max, 0, err_r);
+	g_free(text);
+	g_free(fixed);
+	g_free(raw);
+	if (r == NULL)
+		return -1;
+	/* A cut may leave white space at the end. */
+	for (n = strlen(r); n > 0 && headers_space(r[n - 1]); n--)
+		r[n - 1] = '\0';
+	*out = r;
+	return 0;
+}
+
+/* As mime_doc.c's parser options: the same 8-bit fallback charsets,
+ * the same lenient RFC 2047 mode, so summary and list agree. */
+static GMimeParserOptions *
+headers_options(void)
+{
+	const char *fallback[] = { "utf-8", "windows-1252", NULL };
+	GMimeParserOptions *o = g_mime_parser_options_new();
+
+	g_mime_parser_options_set_rfc2047_compliance_mode(
+		o, GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_fallback_charsets(o, fallback);
+	return o;
+}
+
+/* The first n fields of s into out[0..n). */
+static int
+headers_fill(struct headers_scan *s, struct kr_mime_header *out, unsigned n,
+	     size_t max, struct kr_arena *arena, struct kr_err *err_r)
+{
+	GMimeParserOptions *opts = headers_options();
+	struct headers_field f;
+	int rc = 0;
+
+	for (unsigned k = 0; k < n && rc == 0; k++) {
+		bool more = headers_next(s, &f);
+
+		kr_assert(more); /* the counting pass found n */
+		out[k].name = kr_arena_strndup(
+			arena, f.name, f.name_len < max ? f.name_len : max,
+			err_r);
+		rc = out[k].name != NULL ? headers_value(opts, &f, max, arena,
+							 &out[k].value, err_r)
+					 : -1;
+	}
+	g_mime_parser_options_free(opts);
+	return rc;
+}
+
+/* The length of an mbox "From " first line, as mime_doc.c skips it. */
+static size_t
+headers_from_line(const char *p, size_t len)
+{
+	const char *nl;
+
+	if (len < 5 || memcmp(p, "From ", 5) != 0)
+		return 0;
+	nl = memchr(p, '\n', len);
+	return nl != NULL ? (size_t)(nl - p) + 1 : len;
+}
+
+int
+kr_mime_headers(const void *raw, size_t len, const struct kr_mime_limits *lim,
+		struct kr_arena *arena, const struct kr_mime_header **headers_r,
+		unsigned *n_r, bool *limited_r, struct kr_err *err_r)
+{
+	const char *p = len > 0 ? raw : "";
+	size_t skip = headers_from_line(p, len);
+	struct headers_scan s = { .p = p + skip, .len = len - skip };
+	struct kr_mime_limits l;
+	struct headers_field f;
+	struct kr_mime_header *out;
+	unsigned n = 0;
+	size_t size;
+
+	*headers_r = NULL;
+	*n_r = 0;
+	*limited_r = false;
+	if (lim != NULL)
+		l = *lim;
+	else
+		kr_mime_limits_init(&l);
+	/* Count first: the list is allocated once, at its size. */
+	while (headers_next(&s, &f)) {
+		if (n == l.headers_max) {
+			*limited_r = true;
+			break;
+		}
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	if (__builtin_mul_overflow((size_t)n, sizeof(*out), &size))
+		return kr_err_set(err_r, KR_ERR_LIMIT, "mime: %u header fields",
+				  n);
+	out = kr_arena_zalloc(arena, size, err_r);
+	s.i = 0;
+	s.content_type = false;
+	if (out == NULL ||
+	    headers_fill(&s, out, n, l.header_text_max, arena, err_r) < 0) {
+		*limited_r = false;
+		return -1;
+	}
+	*headers_r = out;
+	*n_r = n;
 	return 0;
 }

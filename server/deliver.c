@@ -11,6 +11,7 @@
 #include "lib/clock.h"
 #include "lib/tpool.h"
 #include "proto/mime.h"
+#include "server/msgmeta.h"
 #include "storage/store.h"
 
 /* Metadata, prefixes and results of one transaction; the message
@@ -126,6 +127,9 @@ deliver_finish(struct kr_deliver *d, const struct kr_store_deliver_result *res)
 
 		if (r != NULL)
 			d->results[i] = deliver_map(rt, &r->err);
+		/* Cached reads of this user in every worker go stale. */
+		if (r != NULL && r->err.kind == KR_ERR_NONE)
+			kr_genmap_bump(rt->gens, (uint64_t)r->user_id);
 		kr_metrics_inc(rt->slot, deliver_metric(rt, d->results[i]));
 		deliver_log(d, i, r, us / 1000);
 	}
@@ -148,77 +152,6 @@ deliver_on_stored(void *ctx, const struct kr_store_deliver_result *res,
 		kr_log_msg(d->rt->log, KR_LOG_ERROR, d->req_id,
 			   "lmtp.deliver_failed", err->msg);
 	deliver_finish(d, err != NULL ? NULL : res);
-}
-
-static const struct kr_store_addr *
-deliver_addrs(struct kr_deliver *d, const struct kr_mime_addr *in, unsigned n)
-{
-	struct kr_store_addr *out;
-
-	if (n == 0)
-		return NULL;
-	out = kr_arena_alloc(d->arena, n * sizeof(*out), NULL);
-	for (unsigned i = 0; out != NULL && i < n; i++)
-		out[i] = (struct kr_store_addr){ .name = in[i].name,
-						 .email = in[i].email };
-	return out;
-}
-
-static const struct kr_store_attachment *
-deliver_attachments(struct kr_deliver *d, const struct kr_mime_summary *sum)
-{
-	struct kr_store_attachment *out;
-
-	if (sum->n_attachments == 0)
-		return NULL;
-	out = kr_arena_alloc(d->arena, sum->n_attachments * sizeof(*out), NULL);
-	for (unsigned i = 0; out != NULL && i < sum->n_attachments; i++) {
-		const struct kr_mime_attachment *a = &sum->attachments[i];
-
-		out[i] = (struct kr_store_attachment){
-			.part = a->part,
-			.filename = a->filename,
-			.type = a->type,
-			.size = (int64_t)a->size,
-		};
-	}
-	return out;
-}
-
-/* The parser's summary as the store's listing metadata; an empty one
- * when parsing failed (the message is still stored, raw). Strings stay
- * in d->arena. */
-static int
-deliver_meta(struct kr_deliver *d, struct kr_store_meta *meta)
-{
-	const struct kr_mime_summary *sum = d->sum;
-
-	if (sum == NULL)
-		return 0;
-	*meta = (struct kr_store_meta){
-		.has_date = sum->has_date,
-		.date = (int64_t)sum->date,
-		.from_name = sum->from.name,
-		.from_email = sum->from.email,
-		.to = deliver_addrs(d, sum->to, sum->n_to),
-		.n_to = sum->n_to,
-		.cc = deliver_addrs(d, sum->cc, sum->n_cc),
-		.n_cc = sum->n_cc,
-		.subject = sum->subject,
-		.message_id = sum->message_id,
-		.in_reply_to = sum->in_reply_to,
-		.references = sum->references,
-		.preview = sum->preview,
-		.has_attachments = sum->has_attachments,
-		.attachments = deliver_attachments(d, sum),
-		.n_attachments = sum->n_attachments,
-		.search_text = sum->search_text,
-	};
-	if ((sum->n_to > 0 && meta->to == NULL) ||
-	    (sum->n_cc > 0 && meta->cc == NULL) ||
-	    (sum->n_attachments > 0 && meta->attachments == NULL))
-		return -1;
-	return 0;
 }
 
 /* Return-Path and Delivered-To (RFC 5321 §4.4, the Postfix/Dovecot
@@ -261,7 +194,7 @@ deliver_store(struct kr_deliver *d)
 	struct kr_store_delivery dl;
 
 	if (d->store == NULL || rcpts == NULL || deliver_rcpts(d, rcpts) < 0 ||
-	    deliver_meta(d, &meta) < 0) {
+	    kr_msgmeta_from_summary(d->sum, d->arena, &meta) < 0) {
 		deliver_finish(d, NULL);
 		return;
 	}

@@ -429,6 +429,31 @@ master_token(struct master *m, struct kr_err *err_r)
 	return 0;
 }
 
+/* The session-signing secret, generated once and kept in the config
+ * so that sessions survive restarts and every worker signs alike. */
+static int
+master_auth_secret(struct master *m, struct kr_err *err_r)
+{
+	struct kr_config *cfg = m->rt->cfg;
+	char secret[2 * MASTER_TOKEN_BYTES + 1];
+
+	if (cfg->auth.secret != NULL)
+		return 0;
+	if (kr_secret_random_hex(secret, sizeof(secret), MASTER_TOKEN_BYTES,
+				 err_r) < 0 ||
+	    kr_config_write_key(cfg->path, "auth", "secret", secret, err_r) <
+		    0) {
+		explicit_bzero(secret, sizeof(secret));
+		return -1;
+	}
+	cfg->auth.secret = kr_xstrdup(secret);
+	explicit_bzero(secret, sizeof(secret));
+	printf("kurierd: generated the session secret ([auth] secret in "
+	       "%s)\n",
+	       cfg->path);
+	return 0;
+}
+
 /* Schema migrations on every shard before any worker runs (SPEC.md
  * §4). Blocking, start-up only. A node that is down is logged and
  * skipped: its users get temporary errors until it is back, and the
@@ -477,6 +502,20 @@ master_listen(struct master *m, struct kr_err *err_r)
 	rt->lmtp_fd = kr_listen_tcp(cfg->lmtp.listen, 1024, err_r);
 	if (rt->lmtp_fd < 0)
 		return -1;
+	if ((cfg->jsonrpc.tls_cert == NULL) != (cfg->jsonrpc.tls_key == NULL))
+		return kr_err_set(
+			err_r, KR_ERR_PERMANENT,
+			"%s: [jsonrpc] tls_cert and tls_key go together",
+			cfg->path);
+	if (cfg->jsonrpc.tls_cert != NULL) {
+		rt->rpc_tls = kr_tls_server_create(cfg->jsonrpc.tls_cert,
+						   cfg->jsonrpc.tls_key, err_r);
+		if (rt->rpc_tls == NULL)
+			return -1;
+	}
+	rt->rpc_fd = kr_listen_tcp(cfg->jsonrpc.listen, 1024, err_r);
+	if (rt->rpc_fd < 0)
+		return -1;
 	if (cfg->lmtp.unix_socket != NULL) {
 		rt->lmtp_unix_fd =
 			kr_listen_unix(cfg->lmtp.unix_socket, 1024, err_r);
@@ -496,7 +535,8 @@ master_setup(struct master *m, struct kr_err *err_r)
 	struct kr_admin_settings set;
 	int fd;
 
-	if (master_token(m, err_r) < 0 || master_listen(m, err_r) < 0)
+	if (master_token(m, err_r) < 0 || master_auth_secret(m, err_r) < 0 ||
+	    master_listen(m, err_r) < 0)
 		return -1;
 	m->base = event_base_new();
 	if (m->base == NULL)
@@ -557,12 +597,13 @@ kr_master_run(struct kr_runtime *rt)
 		master_teardown(&m);
 		return 1;
 	}
-	printf("kurierd: LMTP %s%s%s, admin http://%s/ (bearer token: "
-	       "[admin] token in %s), %u workers\n",
+	printf("kurierd: LMTP %s%s%s, JSON-RPC %s://%s/rpc, admin "
+	       "http://%s/ (bearer token: [admin] token in %s), %u workers\n",
 	       rt->cfg->lmtp.listen,
 	       rt->cfg->lmtp.unix_socket != NULL ? " and unix:" : "",
 	       rt->cfg->lmtp.unix_socket != NULL ? rt->cfg->lmtp.unix_socket
 						 : "",
+	       rt->rpc_tls != NULL ? "https" : "http", rt->cfg->jsonrpc.listen,
 	       rt->cfg->admin.listen, rt->cfg->path, rt->n_workers);
 	fflush(stdout);
 	master_migrate(&m);

@@ -109,6 +109,60 @@ runtime_define_lmtp(struct kr_runtime *rt, struct kr_err *err_r)
 	return 0;
 }
 
+static int
+runtime_define_rpc(struct kr_runtime *rt, struct kr_err *err_r)
+{
+	struct kr_runtime_metrics *ids = &rt->ids;
+	const struct {
+		int *id;
+		const char *name, *help;
+		enum kr_metric_kind kind;
+		double scale;
+	} defs[] = {
+		{ &ids->rpc_requests, "kurier_rpc_http_requests_total",
+		  "HTTP requests answered on POST /rpc.", KR_METRIC_COUNTER,
+		  1 },
+		{ &ids->rpc_calls, "kurier_rpc_calls_total",
+		  "JSON-RPC calls, batch entries counted one by one.",
+		  KR_METRIC_COUNTER, 1 },
+		{ &ids->rpc_errors, "kurier_rpc_errors_total",
+		  "JSON-RPC calls answered with an error object.",
+		  KR_METRIC_COUNTER, 1 },
+		{ &ids->rpc_latency, "kurier_rpc_request_seconds",
+		  "From the request body to the response body.",
+		  KR_METRIC_HISTOGRAM, US_PER_S },
+		{ &ids->rpc_logins_failed, "kurier_rpc_logins_failed_total",
+		  "auth.login refused for a bad user or password.",
+		  KR_METRIC_COUNTER, 1 },
+		{ &ids->rpc_rate_limited, "kurier_rpc_rate_limited_total",
+		  "Logins refused by the failed-login limiter (-32012).",
+		  KR_METRIC_COUNTER, 1 },
+		{ &ids->cache_hits, "kurier_cache_hits_total",
+		  "API results served from the worker's cache.",
+		  KR_METRIC_COUNTER, 1 },
+		{ &ids->cache_misses, "kurier_cache_misses_total",
+		  "Cache look-ups that went to storage (stale included).",
+		  KR_METRIC_COUNTER, 1 },
+		{ &ids->cache_evictions, "kurier_cache_evictions_total",
+		  "Entries dropped to stay within [cache] max_bytes.",
+		  KR_METRIC_COUNTER, 1 },
+		{ &ids->cache_bytes, "kurier_cache_bytes",
+		  "Bytes held by the workers' caches.", KR_METRIC_GAUGE, 1 },
+	};
+
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+		if (runtime_define(rt, defs[i].id, defs[i].name, "",
+				   defs[i].help, defs[i].kind, defs[i].scale,
+				   err_r) < 0)
+			return -1;
+	return 0;
+}
+
+/* Slots of the shared write generations: users share a slot only by
+ * hash collision, which costs a spurious cache miss, never a stale
+ * read. 64K slots are 512 KiB. */
+#define RUNTIME_GEN_SLOTS (1u << 16)
+
 static unsigned
 runtime_resolve_workers(const struct kr_config *cfg)
 {
@@ -129,7 +183,7 @@ kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 		struct kr_err *err_r)
 {
 	memset(rt, 0, sizeof(*rt));
-	rt->lmtp_fd = rt->lmtp_unix_fd = -1;
+	rt->lmtp_fd = rt->lmtp_unix_fd = rt->rpc_fd = -1;
 	if (kr_config_load(cfg_path, &rt->cfg, err_r) < 0)
 		return -1;
 	rt->log = kr_log_create(STDERR_FILENO, rt->cfg->log.level, "master");
@@ -137,9 +191,10 @@ kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 	rt->n_worker_slots = 2 * rt->n_workers;
 	rt->metrics = kr_metrics_create();
 	rt->storage_cfg = rt->cfg;
-	rt->lmtp_fd = rt->lmtp_unix_fd = -1;
 	if (runtime_define_all(rt, err_r) < 0 ||
 	    runtime_define_lmtp(rt, err_r) < 0 ||
+	    runtime_define_rpc(rt, err_r) < 0 ||
+	    (rt->gens = kr_genmap_create(RUNTIME_GEN_SLOTS, err_r)) == NULL ||
 	    (rt->db_ids = kr_connmgr_define_metrics(rt->metrics, rt->cfg,
 						    err_r)) == NULL ||
 	    kr_metrics_map(rt->metrics, 1 + rt->n_worker_slots, err_r) < 0) {
@@ -159,9 +214,14 @@ kr_runtime_deinit(struct kr_runtime *rt)
 		close(rt->lmtp_fd);
 	if (rt->lmtp_unix_fd >= 0)
 		close(rt->lmtp_unix_fd);
-	rt->lmtp_fd = rt->lmtp_unix_fd = -1;
+	if (rt->rpc_fd >= 0)
+		close(rt->rpc_fd);
+	rt->lmtp_fd = rt->lmtp_unix_fd = rt->rpc_fd = -1;
 	SSL_CTX_free(rt->lmtp_tls);
-	rt->lmtp_tls = NULL;
+	SSL_CTX_free(rt->rpc_tls);
+	rt->lmtp_tls = rt->rpc_tls = NULL;
+	if (rt->gens != NULL)
+		kr_genmap_destroy(&rt->gens);
 	kr_metrics_destroy(&rt->metrics);
 	if (rt->db_ids != NULL)
 		kr_connmgr_metrics_free(&rt->db_ids);

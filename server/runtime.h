@@ -6,6 +6,7 @@
 #define KR_RUNTIME_H
 
 #include "lib/config.h"
+#include "lib/genmap.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -31,6 +32,13 @@ struct kr_runtime_metrics {
 	int lmtp_rcpt_ok, lmtp_rcpt_unknown, lmtp_rcpt_quota,
 		lmtp_rcpt_unavailable; /* counters: final recipient results */
 	int lmtp_latency; /* histogram (us): end of DATA -> replies */
+	int rpc_requests; /* counter: HTTP requests answered */
+	int rpc_calls;	  /* counter: JSON-RPC calls, notifications too */
+	int rpc_errors;	  /* counter: calls answered with an error */
+	int rpc_latency;  /* histogram (us): body in -> response out */
+	int rpc_logins_failed, rpc_rate_limited;       /* counters */
+	int cache_hits, cache_misses, cache_evictions; /* counters */
+	int cache_bytes;			       /* gauge */
 };
 
 struct kr_runtime {
@@ -46,7 +54,12 @@ struct kr_runtime {
 	struct kr_runtime_metrics ids;
 	int lmtp_fd; /* listening sockets opened by the master, or -1 */
 	int lmtp_unix_fd;
-	SSL_CTX *lmtp_tls;	 /* NULL: no STARTTLS */
+	SSL_CTX *lmtp_tls; /* NULL: no STARTTLS */
+	int rpc_fd;	   /* JSON-RPC listener, or -1 */
+	SSL_CTX *rpc_tls;  /* NULL: plain HTTP */
+	/* Per-user write generations shared by every worker: a write
+	 * bumps its user's, and cached reads of that user go stale. */
+	struct kr_genmap *gens;
 	unsigned n_workers;	 /* resolved workers.count */
 	unsigned n_worker_slots; /* 2 per worker: replacement + draining */
 };

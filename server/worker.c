@@ -10,6 +10,8 @@
 #include "lib/clock.h"
 #include "lib/tpool.h"
 #include "server/lmtp_server.h"
+#include "server/rpc.h"
+#include "server/rpc_http.h"
 #include "storage/connmgr.h"
 #include "storage/shardmap.h"
 #include "storage/store.h"
@@ -25,6 +27,8 @@ struct worker {
 	struct kr_shardmap *map;
 	struct kr_store *store; /* NULL without shards */
 	struct kr_lmtp_server *lmtp;
+	struct kr_rpc *rpc;
+	struct kr_rpc_http *http;
 	struct event *drain_check;
 	struct event *sig_term;
 	struct event *sig_int;
@@ -42,7 +46,8 @@ worker_on_drain_check(evutil_socket_t fd, short what, void *ctx)
 
 	(void)fd;
 	(void)what;
-	if (kr_lmtp_server_sessions(w->lmtp) == 0)
+	if (kr_lmtp_server_sessions(w->lmtp) == 0 &&
+	    kr_rpc_pending(w->rpc) == 0)
 		event_base_loopexit(w->base, NULL);
 }
 
@@ -59,6 +64,7 @@ worker_drain(struct worker *w, const char *why)
 	kr_metrics_slot_set_state(w->rt->slot, KR_SLOT_DRAINING);
 	kr_log_msg(w->rt->log, KR_LOG_INFO, NULL, "worker.drain", why);
 	kr_lmtp_server_stop_accepting(w->lmtp);
+	kr_rpc_http_stop_accepting(w->http);
 	w->drain_check =
 		event_new(w->base, -1, EV_PERSIST, worker_on_drain_check, w);
 	event_add(w->drain_check, &tick);
@@ -127,6 +133,32 @@ worker_pool(struct worker *w, const char *name, unsigned threads,
 }
 
 static int
+worker_rpc(struct worker *w)
+{
+	struct kr_rpc_deps deps = {
+		.base = w->base,
+		.rt = w->rt,
+		.store = w->store,
+		.io = w->io,
+		.cpu = w->cpu,
+		.gens = w->rt->gens,
+	};
+	struct kr_err err = { 0 };
+
+	w->rpc = kr_rpc_create(&deps, &err);
+	if (w->rpc != NULL)
+		w->http = kr_rpc_http_create(w->base, w->rt->rpc_fd,
+					     w->rt->rpc_tls, w->rt->cfg, w->rpc,
+					     &err);
+	if (w->http == NULL) {
+		kr_log_msg(w->rt->log, KR_LOG_ERROR, NULL, "worker.fail",
+			   err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
 worker_setup(struct worker *w)
 {
 	const struct kr_config *cfg = w->rt->cfg;
@@ -153,6 +185,8 @@ worker_setup(struct worker *w)
 	}
 	w->lmtp = kr_lmtp_server_create(w->base, w->rt, w->store, w->cpu,
 					w->rt->lmtp_tls);
+	if (worker_rpc(w) < 0)
+		return -1;
 	if (w->io == NULL || w->cpu == NULL || w->sig_term == NULL ||
 	    w->sig_int == NULL || w->sig_hup == NULL || w->heartbeat == NULL)
 		return -1;
@@ -196,6 +230,8 @@ worker_teardown(struct worker *w)
 	/* Sessions first (they cancel their store operations), then the
 	 * store, then the connections under it. */
 	kr_lmtp_server_destroy(&w->lmtp);
+	kr_rpc_destroy(&w->rpc); /* answers its requests: before http */
+	kr_rpc_http_destroy(&w->http);
 	kr_store_destroy(&w->store);
 	kr_connmgr_destroy(&w->db);
 	kr_shardmap_destroy(&w->map);

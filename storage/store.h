@@ -491,4 +491,47 @@ struct kr_store_op *kr_store_deliver_begin(struct kr_store *store,
 					   struct kr_deadline deadline,
 					   kr_store_deliver_fn *cb, void *ctx);
 
+/* ---- sessions (store_session.c) ---------------------------------- */
+
+/* Revocation of the stateless API session tokens (server/token.h):
+ * auth.logout lists the token's sid on the user's shard, every
+ * authenticated request checks it there. A sid is exactly
+ * KR_STORE_SID_LEN lower-case hex digits (kr_token_claims.sid); any
+ * other sid, or a shard >= the number of shards, is KR_ERR_PERMANENT
+ * before any query. */
+#define KR_STORE_SID_LEN 32
+/* Latest expires_at accepted: 9999-12-31 23:59:59 UTC. */
+#define KR_STORE_SESSION_EXPIRES_MAX INT64_C(253402300799)
+
+struct kr_store_session_result {
+	const char *address; /* the user's lower-cased address (arena) */
+	bool revoked;	     /* sid is in the revocation table */
+};
+typedef void kr_store_session_fn(void *ctx,
+				 const struct kr_store_session_result *res,
+				 const struct kr_err *err);
+/* One round trip on user's shard: the user's address (the user must
+ * still exist: KR_ERR_NOT_FOUND otherwise) and whether sid is revoked
+ * (a listed sid is revoked whatever its expiry: the caller checks the
+ * token's). A read: it goes to a replica chosen by the balancer, except
+ * within storage.read_your_writes after a revoke of the same user id by
+ * this store (this worker), which is read from the primary. Other
+ * workers and hosts see a revocation once the replica they read has
+ * replayed it (immediately without replicas). */
+struct kr_store_op *kr_store_session_check_begin(
+	struct kr_store *store, unsigned shard, int64_t user_id,
+	const char *sid, struct kr_arena *arena, struct kr_deadline deadline,
+	kr_store_session_fn *cb, void *ctx);
+/* Lists sid as revoked until expires_at (Unix seconds, 1 to
+ * KR_STORE_SESSION_EXPIRES_MAX, else KR_ERR_PERMANENT); idempotent (the
+ * later expiry is kept). The same statement deletes up to 100 rows of
+ * the shard whose expires_at passed more than 5 minutes ago (never
+ * sid's own), so the table stays small. Uses user->shard and user->id
+ * only; KR_ERR_NOT_FOUND when the user no longer exists. */
+struct kr_store_op *
+kr_store_session_revoke_begin(struct kr_store *store,
+			      const struct kr_store_user *user, const char *sid,
+			      int64_t expires_at, struct kr_deadline deadline,
+			      kr_store_done_fn *cb, void *ctx);
+
 #endif

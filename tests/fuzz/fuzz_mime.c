@@ -93,6 +93,30 @@ fuzz_summary(const struct kr_mime_summary *sum)
 	}
 }
 
+/* The header list: ASCII names without a colon, UTF-8 values, at
+ * most the default number of fields. */
+static void
+fuzz_headers(const uint8_t *data, size_t size, struct kr_arena *a)
+{
+	const struct kr_mime_header *h;
+	struct kr_err err;
+	unsigned n;
+	bool limited;
+
+	if (kr_mime_headers(data, size, NULL, a, &h, &n, &limited, &err) < 0 ||
+	    n > KR_MIME_HEADERS_MAX_DEFAULT || (n == 0) != (h == NULL))
+		abort();
+	for (unsigned i = 0; i < n; i++) {
+		for (const char *c = h[i].name; *c != '\0'; c++)
+			if (*c <= ' ' || *c >= 0x7f || *c == ':')
+				abort();
+		if (h[i].value == NULL ||
+		    strlen(h[i].value) > KR_MIME_HEADER_TEXT_MAX_DEFAULT)
+			abort();
+		fuzz_check(h[i].value);
+	}
+}
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -127,6 +151,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_check(name);
 		fuzz_check(type);
 	}
+	fuzz_headers(data, size, a);
 	kr_arena_destroy(&a);
 	return 0;
 }

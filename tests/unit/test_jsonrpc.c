@@ -667,6 +667,30 @@ test_jsonrpc_params_errors(void **state)
 }
 
 /* Every corpus file parses, gets answered and yields valid JSON. */
+/* Cached results go out as stored text, mixed with built ones. */
+static void
+test_jsonrpc_result_text(void **state)
+{
+	struct kr_jsonrpc_batch *b = test_parse(
+		"[{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"id\":\"x\"},"
+		"{\"jsonrpc\":\"2.0\",\"method\":\"b\",\"id\":7},"
+		"{\"jsonrpc\":\"2.0\",\"method\":\"c\"}]");
+
+	(void)state;
+	kr_jsonrpc_set_result_text(b, 0, "{\"k\":[1,2]}xx", 11);
+	kr_jsonrpc_set_result(b, 1, json_true());
+	kr_jsonrpc_set_result_text(b, 2, "1", 1);
+	test_expect(b, "[{\"jsonrpc\":\"2.0\",\"result\":{\"k\":[1,2]},"
+		       "\"id\":\"x\"},{\"jsonrpc\":\"2.0\",\"result\":true,"
+		       "\"id\":7}]");
+	/* An error replaces a text result. */
+	kr_jsonrpc_set_error(b, 0, KR_JSONRPC_NOT_FOUND, "gone", NULL);
+	test_expect(b, "[{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32002,"
+		       "\"message\":\"gone\"},\"id\":\"x\"},{\"jsonrpc\":"
+		       "\"2.0\",\"result\":true,\"id\":7}]");
+	kr_jsonrpc_batch_destroy(&b);
+}
+
 static void
 test_jsonrpc_fuzz_corpus_replay(void **state)
 {
@@ -719,6 +743,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_jsonrpc_spec_examples),
+		cmocka_unit_test(test_jsonrpc_result_text),
 		cmocka_unit_test(test_jsonrpc_call_fields),
 		cmocka_unit_test(test_jsonrpc_invalid_requests),
 		cmocka_unit_test(test_jsonrpc_parse_errors),

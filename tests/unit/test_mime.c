@@ -166,6 +166,61 @@ body_text(struct kr_arena *a, const char *msg, size_t len,
 	check_str(*html);
 }
 
+/* A header list entry: an ASCII name without a colon, a UTF-8 value. */
+static void
+check_header(const struct kr_mime_header *h)
+{
+	assert_non_null(h->name);
+	assert_non_null(h->value);
+	for (const char *c = h->name; *c != '\0'; c++)
+		if (*c <= ' ' || *c >= 0x7f || *c == ':')
+			fail_msg("bad header name: \"%s\"", h->name);
+	check_str(h->value);
+}
+
+/* kr_mime_headers, which must succeed; every entry checked. */
+static const struct kr_mime_header *
+headers_lim(struct kr_arena *a, const char *msg, size_t len,
+	    const struct kr_mime_limits *lim, unsigned *n, bool *limited)
+{
+	const struct kr_mime_header *h = NULL;
+	struct kr_err err = { 0 };
+
+	assert_int_equal(
+		kr_mime_headers(msg, len, lim, a, &h, n, limited, &err), 0);
+	assert_true((*n == 0) == (h == NULL));
+	for (unsigned i = 0; i < *n; i++)
+		check_header(&h[i]);
+	return h;
+}
+
+/* The list of msg with default limits, which are not reached. */
+static const struct kr_mime_header *
+headers(struct kr_arena *a, const char *msg, unsigned *n)
+{
+	bool limited = true;
+	const struct kr_mime_header *h =
+		headers_lim(a, msg, strlen(msg), NULL, n, &limited);
+
+	assert_false(limited);
+	return h;
+}
+
+/* h[0..n) is the list of want[] ("name", "value", ..., NULL). */
+static void
+check_headers(const struct kr_mime_header *h, unsigned n,
+	      const char *const *want)
+{
+	unsigned k = 0;
+
+	for (; want[2 * k] != NULL; k++) {
+		assert_true(k < n);
+		assert_string_equal(h[k].name, want[2 * k]);
+		assert_string_equal(h[k].value, want[2 * k + 1]);
+	}
+	assert_int_equal(n, k);
+}
+
 /* A growable string for generated messages. */
 struct sb {
 	char *p;
@@ -1273,6 +1328,9 @@ test_mime_arena_full(void **state)
 		struct kr_mime_summary *sum = NULL;
 		struct kr_err err = { 0 };
 		const char *text, *html;
+		const struct kr_mime_header *h;
+		unsigned n;
+		bool limited;
 		int rc = kr_mime_parse(msg_alternative, strlen(msg_alternative),
 				       NULL, a, &sum, &err);
 
@@ -1287,6 +1345,16 @@ test_mime_arena_full(void **state)
 				       NULL, a, &text, &html, &err);
 		if (rc < 0)
 			assert_int_equal(err.kind, KR_ERR_LIMIT);
+		kr_arena_reset(a);
+		rc = kr_mime_headers(msg_alternative, strlen(msg_alternative),
+				     NULL, a, &h, &n, &limited, &err);
+		if (rc < 0) {
+			assert_int_equal(err.kind, KR_ERR_LIMIT);
+			assert_null(h);
+			assert_int_equal(n, 0);
+		} else {
+			assert_int_equal(n, 7);
+		}
 		kr_arena_destroy(&a);
 	}
 }
@@ -1314,6 +1382,327 @@ test_mime_invalid_utf8_out(void **state)
 	assert_memory_equal(data, "data", 4);
 }
 
+/* ---- header list ---------------------------------------------------------
+ */
+
+static void
+test_mime_headers_order(void **state)
+{
+	static const char *const want[] = {
+		"Received",
+		"from a by b; Mon, 1 Jan 2024 00:00:02 +0000",
+		"Received",
+		"from c by a; Mon, 1 Jan 2024 00:00:01 +0000",
+		"From",
+		"Alice <alice@example.com>",
+		"to",
+		"Bob <bob@example.org>",
+		"Subject",
+		"Plain",
+		"X-Empty",
+		"",
+		"MIME-Version",
+		"1.0",
+		"x-Odd!#$%&'*+-.^_`{|}~Name",
+		"v",
+		NULL,
+	};
+	static const char msg[] =
+		"Received: from a by b; Mon, 1 Jan 2024 00:00:02 +0000\r\n"
+		"Received: from c by a; Mon, 1 Jan 2024 00:00:01 +0000\r\n"
+		"From: Alice <alice@example.com>\r\n"
+		"to: Bob <bob@example.org>\r\n"
+		"Subject:Plain\r\n"
+		"X-Empty:\r\n"
+		"MIME-Version:   1.0   \r\n"
+		"x-Odd!#$%&'*+-.^_`{|}~Name: v\r\n"
+		"\r\n"
+		"Not-A-Header: body\r\n";
+	const struct kr_mime_header *h;
+	unsigned n;
+
+	h = headers(*state, msg, &n);
+	check_headers(h, n, want);
+}
+
+/* Only the message's own block: not a part's, not an attached one's. */
+static void
+test_mime_headers_nested(void **state)
+{
+	static const char *const want_nested[] = {
+		"Subject", "fwd", "Content-Type", "multipart/mixed; boundary=o",
+		NULL,
+	};
+	static const char *const want_alt[] = {
+		"From",		"Alice <alice@example.com>",
+		"To",		"Bob <bob@example.org>",
+		"Subject",	"Report",
+		"Date",		"Tue, 1 Jul 2003 10:52:37 +0200",
+		"Message-ID",	"<report-1@example.com>",
+		"MIME-Version", "1.0",
+		"Content-Type", "multipart/mixed; boundary=\"outer\"",
+		NULL,
+	};
+	const struct kr_mime_header *h;
+	unsigned n;
+
+	h = headers(*state, msg_nested, &n);
+	check_headers(h, n, want_nested);
+	h = headers(*state, msg_alternative, &n);
+	check_headers(h, n, want_alt);
+}
+
+static const struct {
+	const char *raw; /* a field's value as written */
+	const char *want;
+} header_values[] = {
+	{ "plain text", "plain text" },
+	/* Unfolding keeps the white space of the fold, nothing else. */
+	{ "folded\r\n across\r\n\tthree lines", "folded across\tthree lines" },
+	{ "  a  b\t\tc  ", "a  b\t\tc" },
+	{ "\r\n starts on the next line", "starts on the next line" },
+	{ "trailing fold\r\n \r\n\t", "trailing fold" },
+	/* RFC 2047 in two charsets and encodings, words joined. */
+	{ "=?ISO-8859-1?Q?Andr=E9?= Pirard", "Andr\xc3\xa9 Pirard" },
+	{ "=?UTF-8?B?w7xiZXIgdGVzdA==?=", "\xc3\xbc"
+					  "ber test" },
+	{ "=?utf-8?q?a?= =?utf-8?q?b?=", "ab" },
+	{ "=?UTF-8?B?SGVsbG8=?=\r\n =?UTF-8?B?IHdvcmxk?=", "Hello world" },
+	{ "=?utf-8?q?_spaced_?=", "spaced" },
+	/* 8-bit text: UTF-8 if valid, windows-1252 if not. */
+	{ "Za\xc5\xbc\xc3\xb3\xc5\x82\xc4\x87", "Za\xc5\xbc\xc3\xb3\xc5\x82"
+						"\xc4\x87" },
+	{ "Caf\xe9", "Caf\xc3\xa9" },
+	{ "\x93quoted\x94", "\xe2\x80\x9cquoted\xe2\x80\x9d" },
+	/* Broken words and bytes: anything valid. */
+	{ "bad \xc3\x28 \xed\xa0\x80 \xf8\x88\x80\x80\x80 end", NULL },
+	{ "=?utf-8?B?/w==?= =?utf-8?Q?=FF=FE?=", NULL },
+	{ "=?x-unknown?q?abc?= =?utf-8?q?unterminated", NULL },
+	{ "", "" },
+};
+
+static void
+test_mime_headers_values(void **state)
+{
+	struct kr_arena *a = *state;
+
+	for (size_t i = 0; i < sizeof(header_values) / sizeof(header_values[0]);
+	     i++) {
+		struct sb b = { 0 };
+		const struct kr_mime_header *h;
+		unsigned n;
+
+		sb_addf(&b, "X-Test:%s\r\nSubject: next\r\n\r\nbody\r\n",
+			header_values[i].raw);
+		h = headers(a, b.p, &n);
+		assert_int_equal(n, 2);
+		assert_string_equal(h[0].name, "X-Test");
+		if (header_values[i].want != NULL)
+			assert_string_equal(h[0].value, header_values[i].want);
+		assert_string_equal(h[1].value, "next");
+		free(b.p);
+		kr_arena_reset(a);
+	}
+}
+
+/* NULs go; bad bytes become U+FFFD or windows-1252 text. */
+static void
+test_mime_headers_8bit(void **state)
+{
+	static const char msg[] = "A: x\0y\r\nB\0: z\r\nC: \0\r\n\r\n";
+	const struct kr_mime_header *h;
+	unsigned n;
+	bool limited;
+
+	h = headers_lim(*state, msg, sizeof(msg) - 1, NULL, &n, &limited);
+	assert_int_equal(n, 2); /* "B\0" is not a field name */
+	assert_string_equal(h[0].value, "xy");
+	assert_string_equal(h[1].name, "C");
+	assert_string_equal(h[1].value, "");
+	h = headers(*state, msg_invalid_utf8, &n);
+	assert_int_equal(n, 5);
+	assert_string_equal(h[0].name, "From");
+	assert_string_equal(h[2].name, "Subject");
+	assert_non_null(strstr(h[2].value, "bad "));
+	assert_non_null(strstr(h[2].value, " end"));
+}
+
+/* CRLF, bare LF and an mbox From_ line: the same list. */
+static void
+test_mime_headers_line_ends(void **state)
+{
+	static const char *const want[] = {
+		"Subject", "one two", "To", "a@example.com", "X", "", NULL,
+	};
+	static const char *const msgs[] = {
+		"Subject: one\r\n two\r\nTo: a@example.com\r\nX:\r\n\r\nB: "
+		"b\r\n",
+		"Subject: one\n two\nTo: a@example.com\nX:\n\nB: b\n",
+		"Subject: one\r\n two\nTo: a@example.com\r\nX:\n\r\nB: b\n",
+		"From a@example.com Mon Jan  1 00:00:00 2024\n"
+		"Subject: one\n two\nTo: a@example.com\nX:\n\nB: b\n",
+		/* No body, no final line end. */
+		"Subject: one\n two\nTo: a@example.com\nX:",
+		"Subject: one\r\n two\r\nTo: a@example.com\r\nX:\r",
+	};
+
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		const struct kr_mime_header *h;
+		unsigned n;
+
+		h = headers(*state, msgs[i], &n);
+		check_headers(h, n, want);
+	}
+}
+
+static void
+test_mime_headers_no_block(void **state)
+{
+	static const char *const msgs[] = {
+		"",
+		"\r\nSubject: in the body\r\n",
+		"\nSubject: in the body\n",
+		"no header here\r\njust words\r\n",
+		" a continuation of nothing: x\r\n\r\n",
+		": no name\r\n",
+		"From someone@example.com Mon Jan  1 00:00:00 2024\n\nbody\n",
+		"From someone@example.com Mon Jan  1 00:00:00 2024",
+	};
+
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		unsigned n = 1;
+
+		assert_null(headers(*state, msgs[i], &n));
+		assert_int_equal(n, 0);
+	}
+	{
+		unsigned n = 1;
+		bool limited = true;
+
+		assert_null(headers_lim(*state, NULL, 0, NULL, &n, &limited));
+		assert_int_equal(n, 0);
+		assert_false(limited);
+	}
+}
+
+/* Lines that start no field are dropped (with their continuation
+ * lines), or end the block after a Content-Type field, as in GMime. */
+static void
+test_mime_headers_invalid_lines(void **state)
+{
+	static const char *const want1[] = {
+		"Subject", "s", "To", "t@example.com", NULL,
+	};
+	static const char *const want2[] = {
+		"Subject", "s", "Content-Type", "text/plain", NULL,
+	};
+	static const char msg1[] = "junk before\r\n"
+				   "Subject: s\r\n"
+				   "Bad Name: x\r\n"
+				   " continues the bad one\r\n"
+				   "Subject : obsolete space\r\n"
+				   "N\xc3\xa4me: eight bit\r\n"
+				   "To: t@example.com\r\n"
+				   "\r\nbody\r\n";
+	static const char msg2[] = "Subject: s\r\n"
+				   "content-type: text/plain\r\n"
+				   "Hello, no empty line before the body.\r\n"
+				   "Not: a field\r\n";
+	const struct kr_mime_header *h;
+	unsigned n;
+
+	h = headers(*state, msg1, &n);
+	check_headers(h, n, want1);
+	h = headers(*state, msg2, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(h[1].name, "content-type");
+	assert_string_equal(h[1].value, want2[3]);
+}
+
+static void
+test_mime_headers_count_limit(void **state)
+{
+	struct kr_mime_limits lim;
+	const struct kr_mime_header *h;
+	struct sb b = { 0 };
+	unsigned n;
+	bool limited;
+
+	for (int i = 0; i < 10; i++)
+		sb_addf(&b, "X-H%d: v%d\r\n", i, i);
+	sb_addf(&b, "\r\nbody\r\n");
+	kr_mime_limits_init(&lim);
+	lim.headers_max = 10;
+	h = headers_lim(*state, b.p, b.len, &lim, &n, &limited);
+	assert_false(limited);
+	assert_int_equal(n, 10);
+	assert_string_equal(h[9].value, "v9");
+	lim.headers_max = 9;
+	h = headers_lim(*state, b.p, b.len, &lim, &n, &limited);
+	assert_true(limited);
+	assert_int_equal(n, 9);
+	assert_string_equal(h[8].name, "X-H8");
+	lim.headers_max = 0;
+	h = headers_lim(*state, b.p, b.len, &lim, &n, &limited);
+	assert_true(limited);
+	assert_int_equal(n, 0);
+	assert_null(h);
+	free(b.p);
+}
+
+static void
+test_mime_headers_text_limit(void **state)
+{
+	/* "żółwie": six characters, nine bytes. */
+	static const char msg[] = "Subject: \xc5\xbc\xc3\xb3\xc5\x82wie\r\n"
+				  "Q: =?ISO-8859-2?Q?=BF=F3=B3wie?=\r\n"
+				  "Sp: ab cd\r\n"
+				  "Long-Name: x\r\n\r\n";
+	static const struct {
+		size_t max;
+		const char *want;
+	} cuts[] = {
+		{ 9, "\xc5\xbc\xc3\xb3\xc5\x82wie" },
+		{ 8, "\xc5\xbc\xc3\xb3\xc5\x82wi" },
+		{ 6, "\xc5\xbc\xc3\xb3\xc5\x82" },
+		{ 5, "\xc5\xbc\xc3\xb3" }, /* not inside the "ł" */
+		{ 1, "" },
+		{ 0, "" },
+	};
+	struct kr_mime_limits lim;
+	const struct kr_mime_header *h;
+	struct sb b = { 0 };
+	unsigned n;
+	bool limited;
+
+	kr_mime_limits_init(&lim);
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		lim.header_text_max = cuts[i].max;
+		h = headers_lim(*state, msg, strlen(msg), &lim, &n, &limited);
+		assert_false(limited); /* a cut is not a limit */
+		assert_int_equal(n, 4);
+		assert_string_equal(h[0].value, cuts[i].want);
+		assert_string_equal(h[1].value, cuts[i].want);
+		assert_true(strlen(h[3].name) <= cuts[i].max);
+	}
+	lim.header_text_max = 3; /* "ab " loses its space */
+	h = headers_lim(*state, msg, strlen(msg), &lim, &n, &limited);
+	assert_string_equal(h[2].value, "ab");
+	assert_string_equal(h[3].name, "Lon");
+
+	/* A long folded field: the default cut, at a character. */
+	sb_addf(&b, "Subject: ");
+	for (int i = 0; i < 2000; i++)
+		sb_addf(&b, "\xc3\xa9%s", i % 50 == 49 ? "\r\n " : "");
+	sb_addf(&b, "\r\nTo: after@example.com\r\n\r\nbody\r\n");
+	h = headers_lim(*state, b.p, b.len, NULL, &n, &limited);
+	assert_int_equal(n, 2);
+	assert_true(strlen(h[0].value) <= KR_MIME_HEADER_TEXT_MAX_DEFAULT);
+	assert_true(strlen(h[0].value) >= KR_MIME_HEADER_TEXT_MAX_DEFAULT - 3);
+	assert_string_equal(h[1].value, "after@example.com");
+	free(b.p);
+}
+
 /* ---- threads ----------------------------------------------------------------
  */
 
@@ -1332,9 +1721,17 @@ thread_parse(void *ctx)
 		struct kr_mime_summary *sum = NULL;
 		struct kr_err err;
 
+		const struct kr_mime_header *h;
+		unsigned n;
+		bool limited;
+
 		if (kr_mime_parse(msg_alternative, strlen(msg_alternative),
 				  NULL, a, &sum, &err) < 0 ||
 		    strcmp(sum->search_text, job->want) != 0)
+			job->failures++;
+		if (kr_mime_headers(msg_alternative, strlen(msg_alternative),
+				    NULL, a, &h, &n, &limited, &err) < 0 ||
+		    n != 7 || strcmp(h[2].value, "Report") != 0)
 			job->failures++;
 		kr_arena_reset(a);
 	}
@@ -1385,9 +1782,15 @@ exercise(struct kr_arena *a, const char *msg, size_t len)
 	const void *data;
 	size_t n;
 
+	const struct kr_mime_header *h;
+	unsigned n_h;
+	bool limited;
+
 	assert_int_equal(kr_mime_parse(msg, len, NULL, a, &sum, &err), 0);
 	check_summary(sum);
 	body_text(a, msg, len, NULL, &text, &html);
+	h = headers_lim(a, msg, len, NULL, &n_h, &limited);
+	(void)h;
 	for (unsigned i = 0; i < sum->n_attachments; i++)
 		assert_int_equal(get_part(a, msg, len, sum->attachments[i].part,
 					  &data, &n, &name, &type),
@@ -1520,6 +1923,24 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_mime_text_limits, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mime_body_text_limit,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mime_headers_order, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mime_headers_nested, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mime_headers_values, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mime_headers_8bit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mime_headers_line_ends,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mime_headers_no_block,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mime_headers_invalid_lines,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mime_headers_count_limit,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mime_headers_text_limit,
 						setup, teardown),
 		cmocka_unit_test(test_mime_arena_full),
 		cmocka_unit_test_setup_teardown(test_mime_invalid_utf8_out,

@@ -1,0 +1,371 @@
+/* The read side of messages: message.list, .search, .get, .raw and
+ * .attachment. Views of one message (get, attachment) are parsed from
+ * the stored bytes on the cpu pool when large, and cached like
+ * listings. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/arena.h"
+#include "lib/tpool.h"
+#include "proto/mime.h"
+#include "server/rpc_priv.h"
+
+#define RPC_PART_MAX 64
+
+static void
+message_on_list(void *ctx, const struct kr_store_message_list_result *res,
+		const struct kr_err *err)
+{
+	struct rpc_call *c = ctx;
+
+	c->op = NULL;
+	if (err != NULL) {
+		rpc_fail_err(c, err);
+		return;
+	}
+	rpc_reply_cache(c, rpc_json_list(res));
+}
+
+static int
+message_param_limit(struct rpc_call *c, const json_t *params, unsigned *limit_r)
+{
+	struct kr_err err;
+	long long limit = KR_STORE_LIST_DEFAULT;
+
+	if (kr_jsonrpc_param_int(params, "limit", false, 1, KR_STORE_LIST_MAX,
+				 &limit, &err) < 0) {
+		rpc_fail_params(c, &err);
+		return -1;
+	}
+	*limit_r = (unsigned)limit;
+	return 0;
+}
+
+void
+rpc_message_list(struct rpc_call *c, const json_t *params)
+{
+	int64_t mailbox, before = 0;
+	unsigned limit;
+
+	if (rpc_param_id(c, params, "mailbox", true, &mailbox) < 0 ||
+	    message_param_limit(c, params, &limit) < 0 ||
+	    rpc_param_id(c, params, "before_uid", false, &before) < 0)
+		return;
+	if (rpc_cache_lookup(c, "L:%lld:%lld:%u:%lld",
+			     (long long)rpc_user(c)->id, (long long)mailbox,
+			     limit, (long long)before))
+		return;
+	c->op = kr_store_message_list_begin(
+		c->req->rpc->d.store, rpc_user(c), mailbox, limit, before,
+		c->arena, rpc_deadline(c), message_on_list, c);
+}
+
+/* ---- message.search ----------------------------------------------- */
+
+/* A time as Unix seconds, or as "YYYY-MM-DD" / "YYYY-MM-DDTHH:MM:SSZ"
+ * (UTC). 1 when present, 0 when absent, -1 after answering -32602. */
+static int
+search_param_time(struct rpc_call *c, const json_t *query, const char *name,
+		  int64_t *t_r)
+{
+	const json_t *v = json_object_get(query, name);
+	struct tm tm = { 0 };
+	const char *s, *end;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_is_integer(v)) {
+		*t_r = json_integer_value(v);
+		return 1;
+	}
+	s = json_is_string(v) ? json_string_value(v) : "";
+	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (end == NULL || *end != '\0') {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%d", &tm);
+	}
+	if (end == NULL || *end != '\0')
+		return rpc_param_bad(c, name,
+				     "Unix seconds or an RFC 3339 UTC date");
+	*t_r = (int64_t)timegm(&tm);
+	return 1;
+}
+
+/* query.<name> of the wanted JSON type (null counts as absent); -1
+ * after answering -32602. */
+static int
+search_param(struct rpc_call *c, const json_t *query, const char *name,
+	     json_type type, const json_t **v_r)
+{
+	const json_t *v = json_object_get(query, name);
+
+	*v_r = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_typeof(v) != type &&
+	    !(type == JSON_TRUE && json_is_boolean(v)))
+		return rpc_param_bad(c, name,
+				     type == JSON_STRING ? "must be a string"
+							 : "must be a boolean");
+	*v_r = v;
+	return 0;
+}
+
+static int
+search_query(struct rpc_call *c, const json_t *params,
+	     struct kr_store_search *q)
+{
+	const json_t *query = NULL, *text, *from, *subject, *unseen;
+	struct kr_err err;
+	int since, before;
+
+	if (rpc_param_id(c, params, "mailbox", false, &q->mailbox_id) < 0 ||
+	    message_param_limit(c, params, &q->limit) < 0)
+		return -1;
+	if (kr_jsonrpc_param_object(params, "query", true, &query, &err) < 0) {
+		rpc_fail_params(c, &err);
+		return -1;
+	}
+	if (search_param(c, query, "text", JSON_STRING, &text) < 0 ||
+	    search_param(c, query, "from", JSON_STRING, &from) < 0 ||
+	    search_param(c, query, "subject", JSON_STRING, &subject) < 0 ||
+	    search_param(c, query, "unseen", JSON_TRUE, &unseen) < 0)
+		return -1;
+	q->text = text ? json_string_value(text) : NULL;
+	q->from = from ? json_string_value(from) : NULL;
+	q->subject = subject ? json_string_value(subject) : NULL;
+	q->unseen = unseen != NULL && json_is_true(unseen);
+	since = search_param_time(c, query, "since", &q->since);
+	before = since < 0 ? -1
+			   : search_param_time(c, query, "before", &q->before);
+	if (since < 0 || before < 0)
+		return -1;
+	q->has_since = since > 0;
+	q->has_before = before > 0;
+	return 0;
+}
+
+void
+rpc_message_search(struct rpc_call *c, const json_t *params)
+{
+	struct kr_store_search q = { 0 };
+
+	if (search_query(c, params, &q) < 0)
+		return;
+	c->op = kr_store_message_search_begin(c->req->rpc->d.store, rpc_user(c),
+					      &q, c->arena, rpc_deadline(c),
+					      message_on_list, c);
+}
+
+/* ---- one message: get, raw, attachment ---------------------------- */
+
+enum view_kind {
+	VIEW_GET,
+	VIEW_RAW,
+	VIEW_PART
+};
+
+struct view {
+	struct rpc_call *c;
+	enum view_kind kind;
+	const char *part; /* VIEW_PART */
+	const struct kr_store_message_get_result *m;
+	/* Filled on the cpu pool. */
+	int rc;
+	struct kr_err err;
+	const char *text, *html;
+	const struct kr_mime_header *headers;
+	unsigned n_headers;
+	const void *data;
+	size_t len;
+	const char *filename, *type;
+};
+
+static void
+view_work(void *ctx)
+{
+	struct view *v = ctx;
+	struct kr_arena *arena = v->c->arena;
+	bool limited;
+
+	if (v->kind == VIEW_PART) {
+		v->rc = kr_mime_part(v->m->raw, v->m->raw_len, v->part, NULL,
+				     arena, &v->data, &v->len, &v->filename,
+				     &v->type, &v->err);
+		return;
+	}
+	v->rc = kr_mime_body_text(v->m->raw, v->m->raw_len, NULL, arena,
+				  &v->text, &v->html, &v->err);
+	if (v->rc == 0)
+		v->rc = kr_mime_headers(v->m->raw, v->m->raw_len, NULL, arena,
+					&v->headers, &v->n_headers, &limited,
+					&v->err);
+}
+
+/* Header fields by name: a string, or an array when the field repeats
+ * (Received). Names as the first occurrence writes them. */
+static json_t *
+view_headers(const struct view *v)
+{
+	json_t *obj = json_object();
+
+	for (unsigned i = 0; obj != NULL && i < v->n_headers; i++) {
+		const struct kr_mime_header *h = &v->headers[i];
+		json_t *old = json_object_get(obj, h->name);
+		json_t *val = json_string(h->value);
+
+		if (old == NULL) {
+			json_object_set_new(obj, h->name, val);
+		} else if (json_is_array(old)) {
+			json_array_append_new(old, val);
+		} else {
+			json_t *arr = json_pack("[O o]", old, val);
+
+			json_object_set_new(obj, h->name, arr);
+		}
+	}
+	return obj;
+}
+
+static json_t *
+view_get_json(const struct view *v)
+{
+	const struct kr_store_message_get_result *m = v->m;
+
+	return json_pack(
+		"{sI sI so so so so so so so so so sI so so so so}", "mailbox",
+		(json_int_t)m->mailbox_id, "uid", (json_int_t)m->uid, "subject",
+		rpc_json_str(m->subject), "from",
+		rpc_json_addr(m->from_name, m->from_email), "to",
+		rpc_json_addrs(m->to, m->n_to), "cc",
+		rpc_json_addrs(m->cc, m->n_cc), "date",
+		rpc_json_date(m->has_date, m->date), "message_id",
+		rpc_json_str(m->message_id), "in_reply_to",
+		rpc_json_str(m->in_reply_to), "references",
+		rpc_json_str(m->references), "flags",
+		rpc_json_flags(m->flags, m->n_flags), "size",
+		(json_int_t)m->size, "headers", view_headers(v), "text",
+		rpc_json_str(v->text), "html", rpc_json_str(v->html),
+		"attachments",
+		rpc_json_attachments(m->attachments, m->n_attachments));
+}
+
+static void
+view_done(void *ctx, int status)
+{
+	struct view *v = ctx;
+	struct rpc_call *c = v->c;
+
+	c->job = NULL;
+	if (status != 0) {
+		rpc_fail(c, KR_JSONRPC_UNAVAILABLE, "worker stopping", NULL);
+		return;
+	}
+	if (v->rc < 0) {
+		rpc_fail_err(c, &v->err);
+		return;
+	}
+	if (v->kind == VIEW_PART)
+		rpc_reply_cache(c, json_pack("{so ss so}", "filename",
+					     rpc_json_str(v->filename), "type",
+					     v->type, "data",
+					     rpc_json_base64(v->data, v->len)));
+	else
+		rpc_reply_cache(c, view_get_json(v));
+}
+
+static void
+view_on_message(void *ctx, const struct kr_store_message_get_result *res,
+		const struct kr_err *err)
+{
+	struct view *v = ctx;
+	struct rpc_call *c = v->c;
+	struct kr_err perr;
+
+	c->op = NULL;
+	if (err != NULL) {
+		rpc_fail_err(c, err);
+		return;
+	}
+	v->m = res;
+	if (v->kind == VIEW_RAW) {
+		rpc_reply(c,
+			  json_pack("{so}", "raw",
+				    rpc_json_base64(res->raw, res->raw_len)));
+		return;
+	}
+	/* GMime on a large message would stall the loop. */
+	if (kr_tpool_cpu_if(c->req->rpc->d.cpu, res->raw_len, view_work,
+			    view_done, v, &c->job, &perr) < 0)
+		rpc_fail_err(c, &perr);
+}
+
+/* "1", "2.1": digits separated by single dots. */
+static bool
+view_part_ok(const char *part)
+{
+	size_t n = strlen(part);
+
+	if (n == 0 || n > RPC_PART_MAX || part[0] == '.' || part[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(part[i] >= '0' && part[i] <= '9') &&
+		    !(part[i] == '.' && part[i + 1] != '.'))
+			return false;
+	return true;
+}
+
+static void
+view_begin(struct rpc_call *c, const json_t *params, enum view_kind kind)
+{
+	struct kr_err err;
+	int64_t mailbox, uid;
+	const char *part = NULL;
+	struct view *v;
+
+	if (rpc_param_id(c, params, "mailbox", true, &mailbox) < 0 ||
+	    rpc_param_id(c, params, "uid", true, &uid) < 0)
+		return;
+	if (kind == VIEW_PART &&
+	    (kr_jsonrpc_param_str(params, "part", true, &part, &err) < 0 ||
+	     !view_part_ok(part))) {
+		rpc_fail(c, KR_JSONRPC_INVALID_PARAMS,
+			 "param part: a MIME part number like \"2\" or \"1.2\"",
+			 NULL);
+		return;
+	}
+	if (kind != VIEW_RAW &&
+	    rpc_cache_lookup(c, "%c:%lld:%lld:%lld:%s",
+			     kind == VIEW_GET ? 'G' : 'A',
+			     (long long)rpc_user(c)->id, (long long)mailbox,
+			     (long long)uid, part ? part : ""))
+		return;
+	v = kr_arena_zalloc(c->arena, sizeof(*v), &err);
+	if (v == NULL) {
+		rpc_fail_err(c, &err);
+		return;
+	}
+	*v = (struct view){ .c = c, .kind = kind, .part = part };
+	c->op = kr_store_message_get_begin(c->req->rpc->d.store, rpc_user(c),
+					   mailbox, uid, c->arena,
+					   rpc_deadline(c), view_on_message, v);
+}
+
+void
+rpc_message_get(struct rpc_call *c, const json_t *params)
+{
+	view_begin(c, params, VIEW_GET);
+}
+
+void
+rpc_message_raw(struct rpc_call *c, const json_t *params)
+{
+	view_begin(c, params, VIEW_RAW);
+}
+
+void
+rpc_message_attachment(struct rpc_call *c, const json_t *params)
+{
+	view_begin(c, params, VIEW_PART);
+}

@@ -1,0 +1,185 @@
+/* Inside the JSON-RPC dispatcher: the request and call contexts the
+ * methods (rpc_auth.c, rpc_mailbox.c, rpc_message.c, rpc_write.c,
+ * rpc_user.c) work on, and the helpers they answer through. */
+#ifndef KR_RPC_PRIV_H
+#define KR_RPC_PRIV_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/deadline.h"
+#include "proto/jsonrpc.h"
+#include "server/rpc.h"
+#include "server/token.h"
+#include "storage/store.h"
+
+struct kr_arena;
+struct kr_cache;
+struct kr_ratelimit;
+struct kr_tpool_job;
+
+/* Per-call memory: metadata, a parsed message, a decoded attachment. */
+#define RPC_CALL_ARENA_MAX (160u << 20)
+/* Cache keys: "L:<user>:<mailbox>:<limit>:<before>" and the like. */
+#define RPC_KEY_MAX 96
+
+struct kr_rpc {
+	struct kr_rpc_deps d;
+	struct kr_jsonrpc_limits lim;
+	struct kr_token_keyring keys;
+	struct kr_cache *cache;	   /* results; max_bytes 0: off */
+	struct kr_cache *sessions; /* session checks, always on */
+	struct kr_ratelimit *rl_user, *rl_addr;
+	struct rpc_req *reqs; /* running, for destroy */
+	unsigned n_reqs;
+	uint64_t seq; /* request ids */
+	/* Cache figures already added to the metrics. */
+	uint64_t hits_seen, misses_seen, evictions_seen;
+};
+
+enum rpc_auth_state {
+	RPC_AUTH_NONE,	  /* no Authorization header */
+	RPC_AUTH_PENDING, /* session check running */
+	RPC_AUTH_OK,
+	RPC_AUTH_FAILED, /* bad, expired or revoked */
+	RPC_AUTH_ERROR,	 /* could not be checked: auth_err */
+};
+
+struct rpc_call;
+typedef void rpc_method_fn(struct rpc_call *c, const json_t *params);
+
+struct rpc_method {
+	const char *name;
+	bool needs_session;
+	rpc_method_fn *fn;
+};
+
+struct rpc_call {
+	struct rpc_req *req;
+	size_t index;
+	const struct kr_jsonrpc_call *call;
+	struct kr_arena *arena;
+	struct kr_store_op *op;	  /* running store operation */
+	struct kr_tpool_job *job; /* running pool job */
+	bool answered;
+	/* Filled by rpc_cache_lookup on a miss; rpc_reply_cache stores
+	 * under it. */
+	char key[RPC_KEY_MAX];
+	size_t key_len;
+	uint64_t gen;
+	void *state; /* the method's own, in arena */
+};
+
+struct rpc_req {
+	struct kr_rpc *rpc;
+	struct rpc_req *prev, *next;
+	char id[24]; /* for log lines */
+	int64_t start_us;
+	struct kr_deadline deadline;
+	struct kr_jsonrpc_batch *batch;
+	struct rpc_call *calls;
+	size_t n_calls;
+	unsigned pending; /* calls not answered, +1 while dispatching */
+	char *peer;
+	enum rpc_auth_state auth;
+	struct kr_token_claims claims;
+	struct kr_store_user user; /* RPC_AUTH_OK */
+	char address[KR_STORE_ADDRESS_MAX + 1];
+	struct kr_store_op *auth_op;
+	struct kr_err auth_err;
+	struct kr_arena *auth_arena; /* the session check's result */
+	uint64_t auth_gen;	     /* the user's, read before the check */
+	kr_rpc_done_fn *done;
+	void *done_ctx;
+};
+
+/* ---- answering (rpc.c) ------------------------------------------ */
+
+/* Each answers the call once and ends it; result and data are stolen. */
+void rpc_reply(struct rpc_call *c, json_t *result);
+void rpc_fail(struct rpc_call *c, int code, const char *message, json_t *data);
+/* Store and pool errors mapped onto SPEC.md §3.2 codes. */
+void rpc_fail_err(struct rpc_call *c, const struct kr_err *err);
+/* -32602 naming the param (err from the kr_jsonrpc_param_* helpers). */
+void rpc_fail_params(struct rpc_call *c, const struct kr_err *err);
+
+/* Results that may be cached: look-up answers the call on a hit and
+ * returns true; on a miss it remembers key and the user's generation
+ * (read before the store is asked, so a write racing with the read
+ * leaves the entry stale, never wrong). rpc_reply_cache answers and
+ * stores under that key. */
+bool rpc_cache_lookup(struct rpc_call *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void rpc_reply_cache(struct rpc_call *c, json_t *result);
+/* After a write of the session's user succeeded: every worker's cached
+ * reads of that user go stale. */
+void rpc_user_changed(struct kr_rpc *rpc, int64_t user_id);
+
+/* The call's deadline and its store user (session methods only). */
+struct kr_deadline rpc_deadline(const struct rpc_call *c);
+const struct kr_store_user *rpc_user(const struct rpc_call *c);
+int64_t rpc_now_ms(void); /* monotonic, for cache ages */
+
+/* ---- JSON shapes (rpc_json.c) ------------------------------------ */
+
+json_t *rpc_json_str(const char *s); /* null for NULL */
+json_t *rpc_json_mailbox(const struct kr_store_mailbox *m);
+json_t *rpc_json_addr(const char *name, const char *email);
+json_t *rpc_json_addrs(const struct kr_store_addr *a, unsigned n);
+json_t *rpc_json_flags(const char *const *flags, unsigned n);
+json_t *rpc_json_date(bool has, int64_t date); /* RFC 3339 UTC or null */
+json_t *rpc_json_list(const struct kr_store_message_list_result *res);
+json_t *rpc_json_attachments(const struct kr_store_attachment *a, unsigned n);
+/* base64 (RFC 4648, no line breaks) of len bytes; NULL when out of
+ * memory. */
+json_t *rpc_json_base64(const void *data, size_t len);
+/* Decodes standard base64 (padding required, no whitespace) into the
+ * arena; -1 when it is not that. */
+int rpc_base64_decode(const char *in, size_t len, struct kr_arena *arena,
+		      unsigned char **out_r, size_t *out_len_r);
+
+/* Params shared by several methods: a uid list (1..KR_STORE_UIDS_MAX
+ * positive integers) and a flag list. -1 after answering -32602. */
+int rpc_param_uids(struct rpc_call *c, const json_t *params, const char *name,
+		   const int64_t **uids_r, unsigned *n_r);
+int rpc_param_flags(struct rpc_call *c, const json_t *params, const char *name,
+		    const char *const **flags_r, unsigned *n_r);
+/* Answers -32602 "param <name>: <what>"; returns -1. */
+int rpc_param_bad(struct rpc_call *c, const char *name, const char *what);
+/* A mailbox id or uid: a positive integer. */
+int rpc_param_id(struct rpc_call *c, const json_t *params, const char *name,
+		 bool required, int64_t *id_r);
+
+/* ---- methods ----------------------------------------------------- */
+
+extern const struct rpc_method rpc_methods[];
+
+void rpc_auth_login(struct rpc_call *c, const json_t *params);
+void rpc_auth_logout(struct rpc_call *c, const json_t *params);
+/* Starts the session check of req (token in authorization); calls
+ * rpc_req_authed(req) when it is known. */
+void rpc_auth_check(struct rpc_req *req, const char *authorization);
+void rpc_req_authed(struct rpc_req *req);
+
+void rpc_mailbox_list(struct rpc_call *c, const json_t *params);
+void rpc_mailbox_create(struct rpc_call *c, const json_t *params);
+void rpc_mailbox_rename(struct rpc_call *c, const json_t *params);
+void rpc_mailbox_delete(struct rpc_call *c, const json_t *params);
+
+void rpc_message_list(struct rpc_call *c, const json_t *params);
+void rpc_message_search(struct rpc_call *c, const json_t *params);
+void rpc_message_get(struct rpc_call *c, const json_t *params);
+void rpc_message_raw(struct rpc_call *c, const json_t *params);
+void rpc_message_attachment(struct rpc_call *c, const json_t *params);
+
+void rpc_message_append(struct rpc_call *c, const json_t *params);
+void rpc_message_flags(struct rpc_call *c, const json_t *params);
+void rpc_message_move(struct rpc_call *c, const json_t *params);
+void rpc_message_copy(struct rpc_call *c, const json_t *params);
+void rpc_message_delete(struct rpc_call *c, const json_t *params);
+
+void rpc_changes_get(struct rpc_call *c, const json_t *params);
+void rpc_quota_get(struct rpc_call *c, const json_t *params);
+
+#endif
