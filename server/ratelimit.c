@@ -5,8 +5,10 @@
 #include "server/ratelimit.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 
 #include <openssl/core_names.h>
@@ -35,7 +37,13 @@ struct rl_entry {
 	uint32_t heap_pos;  /* index in heap; free-list link when unused */
 };
 
+/* The struct and its tables are one shared anonymous mapping, so the
+ * workers forked after create share one limiter (an attacker spreading
+ * guesses over connections meets the same bucket in every worker). The
+ * MAC context is each process's own copy (inherited at fork). */
 struct kr_ratelimit {
+	pthread_mutex_t lock; /* process-shared, robust */
+	size_t map_size;
 	uint64_t full; /* burst * RL_UNIT; 0 = disabled */
 	unsigned per_minute;
 	uint32_t max_keys;
@@ -331,25 +339,78 @@ ratelimit_purge(struct kr_ratelimit *rl, int64_t now)
 
 /* --- API ---------------------------------------------------------- */
 
-static int
-ratelimit_tables(struct kr_ratelimit *rl, unsigned max_keys)
+static size_t
+ratelimit_nslots(unsigned max_keys)
 {
 	/* A power of two at least twice max_keys: a load of at most 1/2
 	 * keeps probe runs short and guarantees empty slots. */
-	uint32_t nslots = 2;
+	size_t nslots = 2;
 
-	while (nslots < 2 * max_keys)
+	while (nslots < 2 * (size_t)max_keys)
 		nslots *= 2;
-	rl->mask = nslots - 1;
+	return nslots;
+}
+
+/* The struct, then slots, heap and entries, in one shared mapping. */
+static struct kr_ratelimit *
+ratelimit_map(unsigned max_keys)
+{
+	size_t nslots = ratelimit_nslots(max_keys);
+	size_t head = (sizeof(struct kr_ratelimit) + 63) & ~(size_t)63;
+	size_t size = head + nslots * sizeof(uint32_t) +
+		      (size_t)max_keys * sizeof(uint32_t) +
+		      (size_t)max_keys * sizeof(struct rl_entry) + 64;
+	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct kr_ratelimit *rl;
+	size_t entries_off;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	rl = (struct kr_ratelimit *)p;
+	rl->map_size = size;
+	rl->mask = (uint32_t)(nslots - 1);
 	rl->max_keys = max_keys;
 	rl->free_head = RL_NONE;
-	rl->slots = malloc(nslots * sizeof(*rl->slots));
-	rl->heap = malloc(max_keys * sizeof(*rl->heap));
-	rl->entries = malloc(max_keys * sizeof(*rl->entries));
-	if (rl->slots == NULL || rl->heap == NULL || rl->entries == NULL)
-		return -1;
+	rl->slots = (uint32_t *)(p + head);
+	rl->heap = rl->slots + nslots;
+	entries_off = (head + (nslots + max_keys) * sizeof(uint32_t) + 63) &
+		      ~(size_t)63;
+	rl->entries = (struct rl_entry *)(p + entries_off);
 	memset(rl->slots, 0xff, nslots * sizeof(*rl->slots)); /* RL_NONE */
-	return 0;
+	return rl;
+}
+
+static int
+ratelimit_lock_init(struct kr_ratelimit *rl)
+{
+	pthread_mutexattr_t a;
+	int rc = pthread_mutexattr_init(&a);
+
+	if (rc == 0)
+		rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	if (rc == 0)
+		rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	if (rc == 0)
+		rc = pthread_mutex_init(&rl->lock, &a);
+	pthread_mutexattr_destroy(&a);
+	return rc == 0 ? 0 : -1;
+}
+
+/* A worker that died holding the lock left the tables consistent or
+ * nearly so: every operation is a few stores, and a bucket off by one
+ * failure is harmless. Take it over rather than lock everyone out. */
+static void
+ratelimit_lock(struct kr_ratelimit *rl)
+{
+	if (pthread_mutex_lock(&rl->lock) == EOWNERDEAD)
+		pthread_mutex_consistent(&rl->lock);
+}
+
+static void
+ratelimit_unlock(struct kr_ratelimit *rl)
+{
+	pthread_mutex_unlock(&rl->lock);
 }
 
 struct kr_ratelimit *
@@ -360,13 +421,18 @@ kr_ratelimit_create(const struct kr_ratelimit_conf *conf)
 	if (conf->burst > 0 && (conf->per_minute == 0 || conf->max_keys == 0 ||
 				conf->max_keys > KR_RATELIMIT_KEYS_MAX))
 		return NULL;
-	rl = calloc(1, sizeof(*rl));
-	if (rl == NULL || conf->burst == 0)
+	rl = ratelimit_map(conf->burst > 0 ? conf->max_keys : 1);
+	if (rl == NULL)
+		return NULL;
+	if (ratelimit_lock_init(rl) < 0) {
+		munmap(rl, rl->map_size);
+		return NULL;
+	}
+	if (conf->burst == 0)
 		return rl;
 	rl->full = (uint64_t)conf->burst * RL_UNIT;
 	rl->per_minute = conf->per_minute;
-	if (ratelimit_tables(rl, conf->max_keys) < 0 ||
-	    ratelimit_mac_init(rl) < 0)
+	if (ratelimit_mac_init(rl) < 0)
 		kr_ratelimit_destroy(&rl);
 	return rl;
 }
@@ -380,16 +446,14 @@ kr_ratelimit_destroy(struct kr_ratelimit **rl_p)
 		return;
 	EVP_MAC_CTX_free(rl->mac);
 	explicit_bzero(rl->sip_key, sizeof(rl->sip_key));
-	free(rl->slots);
-	free(rl->heap);
-	free(rl->entries);
-	free(rl);
+	pthread_mutex_destroy(&rl->lock);
+	munmap(rl, rl->map_size);
 	*rl_p = NULL;
 }
 
-bool
-kr_ratelimit_check(struct kr_ratelimit *rl, const void *key, size_t klen,
-		   int64_t now_ms, int64_t *retry_after_ms_r)
+static bool
+ratelimit_check(struct kr_ratelimit *rl, const void *key, size_t klen,
+		int64_t now_ms, int64_t *retry_after_ms_r)
 {
 	uint64_t id[2];
 	uint32_t idx;
@@ -422,9 +486,9 @@ out:
 	return retry == 0;
 }
 
-void
-kr_ratelimit_fail(struct kr_ratelimit *rl, const void *key, size_t klen,
-		  int64_t now_ms)
+static void
+ratelimit_fail(struct kr_ratelimit *rl, const void *key, size_t klen,
+	       int64_t now_ms)
 {
 	uint64_t id[2];
 	uint32_t idx;
@@ -443,8 +507,8 @@ kr_ratelimit_fail(struct kr_ratelimit *rl, const void *key, size_t klen,
 	ratelimit_rekey(rl, idx);
 }
 
-void
-kr_ratelimit_success(struct kr_ratelimit *rl, const void *key, size_t klen)
+static void
+ratelimit_success(struct kr_ratelimit *rl, const void *key, size_t klen)
 {
 	uint64_t id[2];
 	uint32_t idx;
@@ -455,6 +519,35 @@ kr_ratelimit_success(struct kr_ratelimit *rl, const void *key, size_t klen)
 	idx = ratelimit_find(rl, id);
 	if (idx != RL_NONE)
 		ratelimit_remove(rl, idx);
+}
+
+bool
+kr_ratelimit_check(struct kr_ratelimit *rl, const void *key, size_t klen,
+		   int64_t now_ms, int64_t *retry_after_ms_r)
+{
+	bool ok;
+
+	ratelimit_lock(rl);
+	ok = ratelimit_check(rl, key, klen, now_ms, retry_after_ms_r);
+	ratelimit_unlock(rl);
+	return ok;
+}
+
+void
+kr_ratelimit_fail(struct kr_ratelimit *rl, const void *key, size_t klen,
+		  int64_t now_ms)
+{
+	ratelimit_lock(rl);
+	ratelimit_fail(rl, key, klen, now_ms);
+	ratelimit_unlock(rl);
+}
+
+void
+kr_ratelimit_success(struct kr_ratelimit *rl, const void *key, size_t klen)
+{
+	ratelimit_lock(rl);
+	ratelimit_success(rl, key, klen);
+	ratelimit_unlock(rl);
 }
 
 size_t

@@ -1,8 +1,10 @@
 /* Failed-login limiter of the JSON-RPC API (-32012 when limited): one
  * token bucket of failures per key ("u:<lower-cased user>",
- * "a:<client ip>"). One limiter per worker, used only on that worker's
- * loop; no locks, no clock of its own (the caller passes now_ms from a
- * monotonic clock). Keys are not kept: an entry holds a 128-bit SipHash
+ * "a:<client ip>"). The limiter lives in shared memory: created by the
+ * master before it forks, it is one limiter for all workers (a
+ * process-shared mutex guards it; calls are short). No clock of its
+ * own: callers pass now_ms from CLOCK_MONOTONIC, which all processes
+ * share. Keys are not kept: an entry holds a 128-bit SipHash
  * of its key under a random per-limiter secret, so memory per key is
  * fixed and clients cannot aim their keys at one hash chain. */
 #ifndef KR_RATELIMIT_H

@@ -230,14 +230,17 @@ rpc_cache_lookup(struct rpc_call *c, const char *fmt, ...)
 	const char *val;
 	size_t vlen;
 	va_list ap;
-	int n;
+	int head, n;
 
+	/* Every key starts with its user's: no method can share one. */
+	head = snprintf(c->key, sizeof(c->key),
+			"%llx:", (unsigned long long)rpc_user_key(c));
 	va_start(ap, fmt);
-	n = vsnprintf(c->key, sizeof(c->key), fmt, ap);
+	n = vsnprintf(c->key + head, sizeof(c->key) - (size_t)head, fmt, ap);
 	va_end(ap);
-	kr_assert(n > 0 && (size_t)n < sizeof(c->key));
-	c->key_len = (size_t)n;
-	c->gen = kr_genmap_get(rpc->d.gens, (uint64_t)c->req->user.id);
+	kr_assert(n > 0 && (size_t)(head + n) < sizeof(c->key));
+	c->key_len = (size_t)(head + n);
+	c->gen = kr_genmap_get(rpc->d.gens, rpc_user_key(c));
 	if (!kr_cache_get(rpc->cache, c->key, c->key_len, c->gen, rpc_now_ms(),
 			  rpc->d.rt->cfg->cache.ttl_ms, &val, &vlen))
 		return false;
@@ -263,17 +266,24 @@ rpc_reply_cache(struct rpc_call *c, json_t *result)
 		return;
 	}
 	if (c->key_len > 0)
-		kr_cache_put(rpc->cache, c->req->user.id, c->key, c->key_len,
-			     text, strlen(text), c->gen, rpc_now_ms());
+		kr_cache_put(rpc->cache, (int64_t)rpc_user_key(c), c->key,
+			     c->key_len, text, strlen(text), c->gen,
+			     rpc_now_ms());
 	kr_jsonrpc_set_result_text(c->req->batch, c->index, text, strlen(text));
 	free(text);
 	rpc_call_end(c);
 }
 
 void
-rpc_user_changed(struct kr_rpc *rpc, int64_t user_id)
+rpc_user_changed(struct rpc_call *c)
 {
-	kr_genmap_bump(rpc->d.gens, (uint64_t)user_id);
+	kr_genmap_bump(c->req->rpc->d.gens, rpc_user_key(c));
+}
+
+uint64_t
+rpc_user_key(const struct rpc_call *c)
+{
+	return kr_store_user_key(c->req->user.shard, c->req->user.id);
 }
 
 static const struct rpc_method *
@@ -430,16 +440,6 @@ kr_rpc_create(const struct kr_rpc_deps *deps, struct kr_err *err_r)
 {
 	const struct kr_config *cfg = deps->rt->cfg;
 	struct kr_rpc *rpc = kr_xcalloc(1, sizeof(*rpc));
-	struct kr_ratelimit_conf user = {
-		.burst = cfg->auth.user_burst,
-		.per_minute = cfg->auth.user_per_minute,
-		.max_keys = cfg->auth.limiter_keys,
-	};
-	struct kr_ratelimit_conf addr = {
-		.burst = cfg->auth.addr_burst,
-		.per_minute = cfg->auth.addr_per_minute,
-		.max_keys = cfg->auth.limiter_keys,
-	};
 
 	rpc->d = *deps;
 	kr_jsonrpc_limits_init(&rpc->lim);
@@ -448,10 +448,9 @@ kr_rpc_create(const struct kr_rpc_deps *deps, struct kr_err *err_r)
 	rpc->lim.depth_max = cfg->jsonrpc.depth_max;
 	rpc->cache = kr_cache_create(cfg->cache.max_bytes);
 	rpc->sessions = kr_cache_create(RPC_SESSION_CACHE_BYTES);
-	rpc->rl_user = kr_ratelimit_create(&user);
-	rpc->rl_addr = kr_ratelimit_create(&addr);
-	if (rpc->cache == NULL || rpc->sessions == NULL ||
-	    rpc->rl_user == NULL || rpc->rl_addr == NULL) {
+	rpc->rl_user = deps->rt->login_user;
+	rpc->rl_addr = deps->rt->login_addr;
+	if (rpc->cache == NULL || rpc->sessions == NULL) {
 		kr_err_set(err_r, KR_ERR_INTERNAL, "out of memory");
 		kr_rpc_destroy(&rpc);
 		return NULL;
@@ -481,8 +480,6 @@ kr_rpc_destroy(struct kr_rpc **rpcp)
 	kr_token_keyring_wipe(&rpc->keys);
 	kr_cache_destroy(&rpc->cache);
 	kr_cache_destroy(&rpc->sessions);
-	kr_ratelimit_destroy(&rpc->rl_user);
-	kr_ratelimit_destroy(&rpc->rl_addr);
 	free(rpc);
 	*rpcp = NULL;
 }

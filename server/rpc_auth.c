@@ -41,6 +41,12 @@ rpc_wall_s(void)
 
 /* ---- session check ------------------------------------------------ */
 
+static uint64_t
+rpc_claims_key(const struct rpc_req *req)
+{
+	return kr_store_user_key(req->claims.shard, req->claims.user_id);
+}
+
 static void
 rpc_auth_set(struct rpc_req *req, bool revoked, const char *address)
 {
@@ -78,7 +84,8 @@ rpc_auth_on_checked(void *ctx, const struct kr_store_session_result *res,
 		vn = snprintf(val, sizeof(val), "%c%s",
 			      res->revoked ? '1' : '0', res->address);
 		if (vn > 0 && (size_t)vn < sizeof(val))
-			kr_cache_put(rpc->sessions, req->claims.user_id, key,
+			kr_cache_put(rpc->sessions,
+				     (int64_t)rpc_claims_key(req), key,
 				     (size_t)kn, val, (size_t)vn, req->auth_gen,
 				     rpc_now_ms());
 		rpc_auth_set(req, res->revoked, res->address);
@@ -110,8 +117,7 @@ rpc_auth_cached(struct rpc_req *req)
 	size_t vlen;
 	int kn = snprintf(key, sizeof(key), "S:%s", req->claims.sid);
 
-	req->auth_gen =
-		kr_genmap_get(rpc->d.gens, (uint64_t)req->claims.user_id);
+	req->auth_gen = kr_genmap_get(rpc->d.gens, rpc_claims_key(req));
 	if (!kr_cache_get(rpc->sessions, key, (size_t)kn, req->auth_gen,
 			  rpc_now_ms(), RPC_SESSION_TTL_MS, &val, &vlen) ||
 	    vlen < 1 || vlen > KR_STORE_ADDRESS_MAX + 1)
@@ -343,7 +349,7 @@ logout_on_revoked(void *ctx, const struct kr_err *err)
 		rpc_fail_err(c, err);
 		return;
 	}
-	rpc_user_changed(c->req->rpc, c->req->user.id);
+	rpc_user_changed(c);
 	rpc_reply(c, json_true());
 }
 

@@ -201,9 +201,14 @@ http_admit(struct evhttp_request *req)
 		return false;
 	}
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		/* evhttp_send_error would drop the Allow header. */
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 				  "Allow", "POST");
-		evhttp_send_error(req, 405, "Method Not Allowed");
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Content-Type", "text/plain");
+		evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+				    "405 Method Not Allowed: use POST\n");
+		evhttp_send_reply(req, 405, "Method Not Allowed", NULL);
 		return false;
 	}
 	if (!http_is_json(evhttp_find_header(in, "Content-Type"))) {

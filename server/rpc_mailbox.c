@@ -27,7 +27,7 @@ void
 rpc_mailbox_list(struct rpc_call *c, const json_t *params)
 {
 	(void)params;
-	if (rpc_cache_lookup(c, "B:%lld", (long long)rpc_user(c)->id))
+	if (rpc_cache_lookup(c, "B"))
 		return;
 	c->op = kr_store_mailbox_list_begin(c->req->rpc->d.store, rpc_user(c),
 					    c->arena, rpc_deadline(c),
@@ -46,7 +46,7 @@ mailbox_on_changed(void *ctx, const struct kr_store_mailbox *res,
 		rpc_fail_err(c, err);
 		return;
 	}
-	rpc_user_changed(c->req->rpc, rpc_user(c)->id);
+	rpc_user_changed(c);
 	rpc_reply(c, rpc_json_mailbox(res));
 }
 
@@ -99,7 +99,7 @@ mailbox_on_deleted(void *ctx, const struct kr_err *err)
 		rpc_fail_err(c, err);
 		return;
 	}
-	rpc_user_changed(c->req->rpc, rpc_user(c)->id);
+	rpc_user_changed(c);
 	rpc_reply(c, json_true());
 }
 

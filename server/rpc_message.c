@@ -52,9 +52,8 @@ rpc_message_list(struct rpc_call *c, const json_t *params)
 	    message_param_limit(c, params, &limit) < 0 ||
 	    rpc_param_id(c, params, "before_uid", false, &before) < 0)
 		return;
-	if (rpc_cache_lookup(c, "L:%lld:%lld:%u:%lld",
-			     (long long)rpc_user(c)->id, (long long)mailbox,
-			     limit, (long long)before))
+	if (rpc_cache_lookup(c, "L:%lld:%u:%lld", (long long)mailbox, limit,
+			     (long long)before))
 		return;
 	c->op = kr_store_message_list_begin(
 		c->req->rpc->d.store, rpc_user(c), mailbox, limit, before,
@@ -336,10 +335,9 @@ view_begin(struct rpc_call *c, const json_t *params, enum view_kind kind)
 		return;
 	}
 	if (kind != VIEW_RAW &&
-	    rpc_cache_lookup(c, "%c:%lld:%lld:%lld:%s",
-			     kind == VIEW_GET ? 'G' : 'A',
-			     (long long)rpc_user(c)->id, (long long)mailbox,
-			     (long long)uid, part ? part : ""))
+	    rpc_cache_lookup(c, "%c:%lld:%lld:%s", kind == VIEW_GET ? 'G' : 'A',
+			     (long long)mailbox, (long long)uid,
+			     part ? part : ""))
 		return;
 	v = kr_arena_zalloc(c->arena, sizeof(*v), &err);
 	if (v == NULL) {

@@ -21,17 +21,17 @@ struct kr_tpool_job;
 
 /* Per-call memory: metadata, a parsed message, a decoded attachment. */
 #define RPC_CALL_ARENA_MAX (160u << 20)
-/* Cache keys: "L:<user>:<mailbox>:<limit>:<before>" and the like. */
+/* Cache keys: "<user key>:L:<mailbox>:<limit>:<before>" and the like. */
 #define RPC_KEY_MAX 96
 
 struct kr_rpc {
 	struct kr_rpc_deps d;
 	struct kr_jsonrpc_limits lim;
 	struct kr_token_keyring keys;
-	struct kr_cache *cache;	   /* results; max_bytes 0: off */
-	struct kr_cache *sessions; /* session checks, always on */
-	struct kr_ratelimit *rl_user, *rl_addr;
-	struct rpc_req *reqs; /* running, for destroy */
+	struct kr_cache *cache;			/* results; max_bytes 0: off */
+	struct kr_cache *sessions;		/* session checks, always on */
+	struct kr_ratelimit *rl_user, *rl_addr; /* the runtime's, shared */
+	struct rpc_req *reqs;			/* running, for destroy */
 	unsigned n_reqs;
 	uint64_t seq; /* request ids */
 	/* Cache figures already added to the metrics. */
@@ -114,11 +114,13 @@ bool rpc_cache_lookup(struct rpc_call *c, const char *fmt, ...)
 void rpc_reply_cache(struct rpc_call *c, json_t *result);
 /* After a write of the session's user succeeded: every worker's cached
  * reads of that user go stale. */
-void rpc_user_changed(struct kr_rpc *rpc, int64_t user_id);
+void rpc_user_changed(struct rpc_call *c);
 
 /* The call's deadline and its store user (session methods only). */
 struct kr_deadline rpc_deadline(const struct rpc_call *c);
 const struct kr_store_user *rpc_user(const struct rpc_call *c);
+/* kr_store_user_key of the session's user: ids repeat across shards. */
+uint64_t rpc_user_key(const struct rpc_call *c);
 int64_t rpc_now_ms(void); /* monotonic, for cache ages */
 
 /* ---- JSON shapes (rpc_json.c) ------------------------------------ */

@@ -28,7 +28,7 @@ append_on_stored(void *ctx, const struct kr_store_append_result *res,
 		rpc_fail_err(c, err);
 		return;
 	}
-	rpc_user_changed(c->req->rpc, rpc_user(c)->id);
+	rpc_user_changed(c);
 	rpc_reply(c,
 		  json_pack("{sI sI}", "mailbox", (json_int_t)res->mailbox_id,
 			    "uid", (json_int_t)res->uid));
@@ -119,7 +119,7 @@ flags_on_done(void *ctx, const struct kr_store_message_flags_result *res,
 		rpc_fail_err(c, err);
 		return;
 	}
-	rpc_user_changed(c->req->rpc, rpc_user(c)->id);
+	rpc_user_changed(c);
 	rpc_reply(c, json_pack("{sI}", "modseq", (json_int_t)res->modseq));
 }
 
@@ -159,7 +159,7 @@ move_on_done(void *ctx, const struct kr_store_message_move_result *res,
 		rpc_fail_err(c, err);
 		return;
 	}
-	rpc_user_changed(c->req->rpc, rpc_user(c)->id);
+	rpc_user_changed(c);
 	map = json_object();
 	for (unsigned i = 0; map != NULL && i < res->n; i++) {
 		snprintf(old, sizeof(old), "%lld",
@@ -212,7 +212,7 @@ delete_on_done(void *ctx, const struct kr_store_message_delete_result *res,
 		rpc_fail_err(c, err);
 		return;
 	}
-	rpc_user_changed(c->req->rpc, rpc_user(c)->id);
+	rpc_user_changed(c);
 	rpc_reply(c, json_pack("{sI}", "deleted", (json_int_t)res->deleted));
 }
 

@@ -163,6 +163,29 @@ runtime_define_rpc(struct kr_runtime *rt, struct kr_err *err_r)
  * read. 64K slots are 512 KiB. */
 #define RUNTIME_GEN_SLOTS (1u << 16)
 
+static int
+runtime_limiters(struct kr_runtime *rt, struct kr_err *err_r)
+{
+	const struct kr_config *cfg = rt->cfg;
+	struct kr_ratelimit_conf user = {
+		.burst = cfg->auth.user_burst,
+		.per_minute = cfg->auth.user_per_minute,
+		.max_keys = cfg->auth.limiter_keys,
+	};
+	struct kr_ratelimit_conf addr = {
+		.burst = cfg->auth.addr_burst,
+		.per_minute = cfg->auth.addr_per_minute,
+		.max_keys = cfg->auth.limiter_keys,
+	};
+
+	rt->login_user = kr_ratelimit_create(&user);
+	rt->login_addr = kr_ratelimit_create(&addr);
+	if (rt->login_user == NULL || rt->login_addr == NULL)
+		return kr_err_set(err_r, KR_ERR_INTERNAL,
+				  "cannot map the login limiters");
+	return 0;
+}
+
 static unsigned
 runtime_resolve_workers(const struct kr_config *cfg)
 {
@@ -194,6 +217,7 @@ kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 	if (runtime_define_all(rt, err_r) < 0 ||
 	    runtime_define_lmtp(rt, err_r) < 0 ||
 	    runtime_define_rpc(rt, err_r) < 0 ||
+	    runtime_limiters(rt, err_r) < 0 ||
 	    (rt->gens = kr_genmap_create(RUNTIME_GEN_SLOTS, err_r)) == NULL ||
 	    (rt->db_ids = kr_connmgr_define_metrics(rt->metrics, rt->cfg,
 						    err_r)) == NULL ||
@@ -222,6 +246,8 @@ kr_runtime_deinit(struct kr_runtime *rt)
 	rt->lmtp_tls = rt->rpc_tls = NULL;
 	if (rt->gens != NULL)
 		kr_genmap_destroy(&rt->gens);
+	kr_ratelimit_destroy(&rt->login_user);
+	kr_ratelimit_destroy(&rt->login_addr);
 	kr_metrics_destroy(&rt->metrics);
 	if (rt->db_ids != NULL)
 		kr_connmgr_metrics_free(&rt->db_ids);

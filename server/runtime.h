@@ -10,6 +10,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "server/ratelimit.h"
 #include <openssl/ssl.h>
 #include "storage/connmgr.h"
 
@@ -60,6 +61,9 @@ struct kr_runtime {
 	/* Per-user write generations shared by every worker: a write
 	 * bumps its user's, and cached reads of that user go stale. */
 	struct kr_genmap *gens;
+	/* Failed logins per user and per client address, shared by every
+	 * worker (server/ratelimit.h). Fixed at start: reload keeps them. */
+	struct kr_ratelimit *login_user, *login_addr;
 	unsigned n_workers;	 /* resolved workers.count */
 	unsigned n_worker_slots; /* 2 per worker: replacement + draining */
 };

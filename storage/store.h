@@ -70,6 +70,14 @@ struct kr_store_user {
 	int64_t id;
 };
 
+/* User ids are unique per shard only: this names a user across all
+ * shards (ids stay below 2^48), for keys of caches and counters. */
+static inline uint64_t
+kr_store_user_key(unsigned shard, int64_t id)
+{
+	return ((uint64_t)shard << 48) ^ (uint64_t)id;
+}
+
 /* For operations whose success carries nothing. */
 typedef void kr_store_done_fn(void *ctx, const struct kr_err *err);
 
@@ -466,6 +474,7 @@ struct kr_store_delivery {
 struct kr_store_rcpt_result {
 	struct kr_err err;
 	int64_t user_id, mailbox_id, uid;
+	unsigned shard; /* where the recipient lives (when placed) */
 };
 struct kr_store_deliver_result {
 	unsigned n;

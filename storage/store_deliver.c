@@ -25,6 +25,7 @@ deliver_result_set(struct kr_store_item *it, const struct kr_err *err,
 	else
 		kr_err_clear(&r->err);
 	r->user_id = user_id;
+	r->shard = it->shard;
 	r->mailbox_id = mailbox_id;
 	r->uid = uid;
 	it->answered = true;

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "server/ratelimit.h"
 
@@ -620,11 +622,38 @@ test_ratelimit_matches_model(void **state)
 		model_run(&cases[i], 0x9e3779b97f4a7c15ULL + i);
 }
 
+/* Created before fork, the limiter is one for every child: failures in
+ * two processes add up (what stops guesses spread over workers). */
+static void
+test_ratelimit_shared_across_fork(void **state)
+{
+	struct kr_ratelimit *rl = rl_new(4, 1, 16);
+	int status;
+
+	(void)state;
+	for (int child = 0; child < 2; child++) {
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			fail_key(rl, "u:x", 1000);
+			fail_key(rl, "u:x", 1000);
+			_exit(0);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	expect(rl, "u:x", 1000, false, UNIT / 1);
+	assert_int_equal(kr_ratelimit_size(rl), 1);
+	kr_ratelimit_destroy(&rl);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ratelimit_burst_then_limited),
+		cmocka_unit_test(test_ratelimit_shared_across_fork),
 		cmocka_unit_test(test_ratelimit_refill),
 		cmocka_unit_test(test_ratelimit_check_takes_nothing),
 		cmocka_unit_test(test_ratelimit_success_clears),
