@@ -326,7 +326,18 @@ r=$(call "" auth.login "{\"user\":\"$bob\",\"password\":\"guess\"}")
 want_error -32012 "" auth.login "{\"user\":\"$bob\",\"password\":\"pw-$bob\"}"
 want_error -32001 "" auth.login '{"user":"nobody@rpc.test","password":"x"}'
 login alice@rpc.test >/dev/null
-ok "brute force: the 4th failed login is -32012 with retry_after_ms, even with the right password"
+# Hashes imported from another server log in as they are.
+{
+	printf 'imp6@rpc.test:{SHA512-CRYPT}%s\n' "$(openssl passwd -6 pw-imp6@rpc.test)"
+	printf 'impb@rpc.test:{BLF-CRYPT}%s\n' \
+		"$(perl -e 'print crypt($ARGV[0], q{$2b$05$} . q{abcdefghijklmnopqrstuu})' pw-impb@rpc.test)"
+} >"$work/passwd"
+cli user import "$work/passwd" >/dev/null
+login imp6@rpc.test >/dev/null
+if [[ $(perl -e 'print crypt("x", q{$2b$05$abcdefghijklmnopqrstuu})') == '$2b$'* ]]; then
+	login impb@rpc.test >/dev/null
+fi
+ok "brute force: the 4th failed login is -32012 with retry_after_ms, even with the right password; imported {SHA512-CRYPT} and {BLF-CRYPT} hashes log in"
 
 # ---- 6. cache freshness ---------------------------------------------------
 for i in $(seq 10); do
@@ -389,3 +400,6 @@ kill -TERM "$pid"
 wait "$pid" || fail "kurierd exit status $?"
 pid=
 ok "HTTPS with a generated certificate; SIGTERM drains and exits 0"
+# Under make test-asan the workers run instrumented: any report fails.
+! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$work/kurierd.log" ||
+	fail "sanitizer report in kurierd's log"
