@@ -20,7 +20,7 @@ struct kr_rpc;
 struct kr_rpc_deps {
 	struct event_base *base;
 	struct kr_runtime *rt;
-	struct kr_store *store; /* NULL without shards: every call -32010 */
+	struct kr_store *store; /* NULL without shards: sessions -32010 */
 	struct kr_tpool *io;	/* password checks */
 	struct kr_tpool *cpu;	/* MIME parsing of large messages */
 	struct kr_genmap *gens; /* per-user write generations, shared */

@@ -138,13 +138,14 @@ rpc_auth_check(struct rpc_req *req, const char *authorization)
 	req->auth = RPC_AUTH_FAILED;
 	if (token == NULL ||
 	    kr_token_verify_ring(&rpc->keys, token, strlen(token), rpc_wall_s(),
-				 &req->claims, &err) < 0 ||
-	    rpc->d.store == NULL) {
-		if (rpc->d.store == NULL && token != NULL) {
-			req->auth = RPC_AUTH_ERROR;
-			kr_err_set(&req->auth_err, KR_ERR_TEMPORARY,
-				   "no storage configured");
-		}
+				 &req->claims, &err) < 0) {
+		rpc_req_authed(req);
+		return;
+	}
+	if (rpc->d.store == NULL) {
+		req->auth = RPC_AUTH_ERROR;
+		kr_err_set(&req->auth_err, KR_ERR_TEMPORARY,
+			   "no storage configured");
 		rpc_req_authed(req);
 		return;
 	}
@@ -322,8 +323,8 @@ rpc_auth_login(struct rpc_call *c, const json_t *params)
 	}
 	l->c = c;
 	if (c->req->rpc->d.store == NULL) {
-		rpc_fail(c, KR_JSONRPC_UNAVAILABLE, "no storage configured",
-			 NULL);
+		kr_err_set(&err, KR_ERR_TEMPORARY, "no storage configured");
+		rpc_fail_err(c, &err);
 		return;
 	}
 	snprintf(l->ukey, sizeof(l->ukey), "u:%s", user);

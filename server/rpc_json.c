@@ -142,6 +142,26 @@ rpc_json_base64(const void *data, size_t len)
 	return s;
 }
 
+/* Strict RFC 4648 §4: the alphabet, then at most two '=' at the end.
+ * EVP_DecodeBlock alone would skip white space and take '=' anywhere. */
+static bool
+rpc_base64_ok(const char *in, size_t len, size_t *pad_r)
+{
+	size_t pad = 0;
+
+	while (pad < 2 && pad < len && in[len - 1 - pad] == '=')
+		pad++;
+	for (size_t i = 0; i < len - pad; i++) {
+		unsigned char ch = (unsigned char)in[i];
+
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
+			return false;
+	}
+	*pad_r = pad;
+	return true;
+}
+
 int
 rpc_base64_decode(const char *in, size_t len, struct kr_arena *arena,
 		  unsigned char **out_r, size_t *out_len_r)
@@ -150,17 +170,16 @@ rpc_base64_decode(const char *in, size_t len, struct kr_arena *arena,
 	size_t pad = 0;
 	int n;
 
-	if (len % 4 != 0 || len > (size_t)INT32_MAX)
+	if (len % 4 != 0 || len > (size_t)INT32_MAX ||
+	    !rpc_base64_ok(in, len, &pad))
 		return -1;
 	out = kr_arena_alloc(arena, len / 4 * 3 + 1, NULL);
 	if (out == NULL)
 		return -1;
-	/* EVP_DecodeBlock counts padding as zero bytes: take them off. */
+	/* It counts the padding as zero bytes: take them off. */
 	n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
-	if (n < 0)
+	if (n < 0 || (size_t)n < pad)
 		return -1;
-	while (pad < 2 && pad < len && in[len - 1 - pad] == '=')
-		pad++;
 	*out_r = out;
 	*out_len_r = (size_t)n - pad;
 	return 0;
