@@ -147,18 +147,18 @@ rpc_json_base64(const void *data, size_t len)
 static bool
 rpc_base64_ok(const char *in, size_t len, size_t *pad_r)
 {
-	size_t pad = 0;
+	size_t end = len;
 
-	while (pad < 2 && pad < len && in[len - 1 - pad] == '=')
-		pad++;
-	for (size_t i = 0; i < len - pad; i++) {
+	while (end > 0 && len - end < 2 && in[end - 1] == '=')
+		end--;
+	for (size_t i = 0; i < end; i++) {
 		unsigned char ch = (unsigned char)in[i];
 
 		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
 		      (ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
 			return false;
 	}
-	*pad_r = pad;
+	*pad_r = len - end;
 	return true;
 }
 
