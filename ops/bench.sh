@@ -47,7 +47,9 @@
 # the end unless something failed. Other load on the machine (another
 # cluster, a build) skews all three figures; compare the ratios.
 # Then ops/bench_lmtp.sh adds the LMTP delivery (kurierd against
-# Dovecot) and idle-memory figures (BUILD_DIR/bench/results-lmtp.txt).
+# Dovecot) and idle-memory figures (BUILD_DIR/bench/results-lmtp.txt),
+# and ops/bench_rpc.sh the JSON-RPC message.list figures, cold and warm
+# cache against pgbench (BUILD_DIR/bench/results-rpc.txt).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -350,8 +352,12 @@ report() {
 }
 
 main
-# The LMTP delivery and idle-memory figures (ops/bench_lmtp.sh) run on a
-# cluster of their own: this one goes first.
+# The LMTP delivery and idle-memory figures (ops/bench_lmtp.sh) and the
+# JSON-RPC ones (ops/bench_rpc.sh) run on clusters of their own: this
+# one goes first. One failing does not skip the other.
 cleanup
 trap - EXIT
-exec ops/bench_lmtp.sh "$BUILD"
+rc=0
+ops/bench_lmtp.sh "$BUILD" || rc=$?
+ops/bench_rpc.sh "$BUILD" || rc=$?
+exit "$rc"

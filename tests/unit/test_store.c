@@ -998,7 +998,7 @@ test_store_message_get(void **state)
 	const char *prefix = "Delivered-To: x\r\n";
 	char bodies[3][160];
 	struct kr_store_user two[2];
-	int64_t inbox, trash, junk, uid;
+	int64_t inbox, trash, junk, uid, refs;
 
 	NEED_CLUSTER(state);
 	/* One shard: there the same mailbox id means the same mailbox. */
@@ -1019,7 +1019,10 @@ test_store_message_get(void **state)
 	assert_string_equal(g->attachments[0].type, "application/pdf");
 	assert_int_equal(g->attachments[0].size, 1234);
 	assert_int_equal(g->date, 1700000000 + 3 * 3600);
-	/* Copies and moves keep the prefix and share the body. */
+	/* Copies and moves keep the prefix and share the body. Other
+	 * tests may have stored the same body on this shard: count from
+	 * here. */
+	refs = body_refs(e, two[0].shard, bodies[2], strlen(bodies[2]));
 	trash = mailbox_named(e, &two[0], "Trash").id;
 	junk = mailbox_named(e, &two[0], "Junk").id;
 	uid = RES(kr_store_message_move_result,
@@ -1036,7 +1039,8 @@ test_store_message_get(void **state)
 	assert_memory_equal(g->raw + strlen(prefix), bodies[2],
 			    strlen(bodies[2]));
 	assert_int_equal(
-		body_refs(e, two[0].shard, bodies[2], strlen(bodies[2])), 2);
+		body_refs(e, two[0].shard, bodies[2], strlen(bodies[2])),
+		refs + 1);
 	assert_int_equal(KIND(r_get(e, &two[0], inbox, 99)), KR_ERR_NOT_FOUND);
 	/* Nobody reads another user's mail, whatever the ids say. */
 	assert_int_equal(KIND(r_get(e, &two[1], inbox, 3)), KR_ERR_NOT_FOUND);
