@@ -15,6 +15,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,11 +105,18 @@ static void
 http_conn_seen(struct kr_rpc_http *h, struct evhttp_connection *evcon)
 {
 	size_t i = http_conn_find(h, evcon);
+	evutil_socket_t fd;
+	int one = 1;
 
 	if (h->conns[i] != NULL)
 		return;
 	h->conns[i] = evcon;
 	evhttp_connection_set_closecb(evcon, http_conn_gone, h);
+	/* evhttp writes the head and the body separately: with Nagle the
+	 * body waits for the client's delayed ACK (40 ms a response). */
+	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (++h->n_conns == h->max_conns)
 		evconnlistener_disable(h->lis);
 }
