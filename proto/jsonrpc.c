@@ -343,22 +343,33 @@ kr_jsonrpc_set_result(struct kr_jsonrpc_batch *batch, size_t i, json_t *result)
 }
 
 void
-kr_jsonrpc_set_result_text(struct kr_jsonrpc_batch *batch, size_t i,
-			   const char *json, size_t len)
+kr_jsonrpc_take_result_text(struct kr_jsonrpc_batch *batch, size_t i,
+			    char *json, size_t len)
 {
 	struct jsonrpc_entry *e;
 
 	kr_assert(i < batch->count);
 	e = &batch->entries[i];
 	jsonrpc_entry_clear_answer(e);
-	if (e->call.is_notification)
+	if (e->call.is_notification) {
+		free(json);
 		return;
-	e->result_text = malloc(len + 1);
-	if (e->result_text == NULL)
-		kr_panic("jsonrpc: out of memory");
-	memcpy(e->result_text, json, len);
-	e->result_text[len] = '\0';
+	}
+	e->result_text = json;
 	e->result_len = len;
+}
+
+void
+kr_jsonrpc_set_result_text(struct kr_jsonrpc_batch *batch, size_t i,
+			   const char *json, size_t len)
+{
+	char *copy = malloc(len + 1);
+
+	if (copy == NULL)
+		kr_panic("jsonrpc: out of memory");
+	memcpy(copy, json, len);
+	copy[len] = '\0';
+	kr_jsonrpc_take_result_text(batch, i, copy, len);
 }
 
 void

@@ -90,6 +90,9 @@ void kr_jsonrpc_set_error(struct kr_jsonrpc_batch *batch, size_t i, int code,
  * bytes of one valid JSON value, copied): it is sent as it is. */
 void kr_jsonrpc_set_result_text(struct kr_jsonrpc_batch *batch, size_t i,
 				const char *json, size_t len);
+/* The same, taking json (malloc'd, NUL at json[len]) instead of a copy. */
+void kr_jsonrpc_take_result_text(struct kr_jsonrpc_batch *batch, size_t i,
+				 char *json, size_t len);
 
 /* The response body (malloc'd, caller frees; *len_r its length without
  * the terminating NUL), or NULL when nothing is to be sent (only

@@ -250,28 +250,31 @@ rpc_cache_lookup(struct rpc_call *c, const char *fmt, ...)
 }
 
 void
-rpc_reply_cache(struct rpc_call *c, json_t *result)
+rpc_reply_cache_text(struct rpc_call *c, char *text, size_t len)
 {
 	struct kr_rpc *rpc = c->req->rpc;
-	char *text;
 
-	if (result == NULL) {
-		rpc_reply(c, NULL);
-		return;
-	}
-	text = json_dumps(result, JSON_COMPACT);
-	json_decref(result);
 	if (text == NULL) {
 		rpc_reply(c, NULL);
 		return;
 	}
 	if (c->key_len > 0)
 		kr_cache_put(rpc->cache, (int64_t)rpc_user_key(c), c->key,
-			     c->key_len, text, strlen(text), c->gen,
-			     rpc_now_ms());
-	kr_jsonrpc_set_result_text(c->req->batch, c->index, text, strlen(text));
-	free(text);
+			     c->key_len, text, len, c->gen, rpc_now_ms());
+	kr_jsonrpc_take_result_text(c->req->batch, c->index, text, len);
 	rpc_call_end(c);
+}
+
+void
+rpc_reply_cache(struct rpc_call *c, json_t *result)
+{
+	char *text = NULL;
+
+	if (result != NULL) {
+		text = json_dumps(result, JSON_COMPACT);
+		json_decref(result);
+	}
+	rpc_reply_cache_text(c, text, text != NULL ? strlen(text) : 0);
 }
 
 void

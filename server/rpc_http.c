@@ -25,6 +25,8 @@
 #include "lib/config.h"
 #include "server/rpc.h"
 
+#define HTTP_WRITE_MAX (256u << 10)
+
 struct kr_rpc_http {
 	struct evhttp *http;
 	struct evconnlistener *lis; /* owned by http */
@@ -105,6 +107,7 @@ static void
 http_conn_seen(struct kr_rpc_http *h, struct evhttp_connection *evcon)
 {
 	size_t i = http_conn_find(h, evcon);
+	struct bufferevent *bev;
 	evutil_socket_t fd;
 	int one = 1;
 
@@ -114,9 +117,12 @@ http_conn_seen(struct kr_rpc_http *h, struct evhttp_connection *evcon)
 	evhttp_connection_set_closecb(evcon, http_conn_gone, h);
 	/* evhttp writes the head and the body separately: with Nagle the
 	 * body waits for the client's delayed ACK (40 ms a response). */
-	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+	bev = evhttp_connection_get_bufferevent(evcon);
+	fd = bufferevent_getfd(bev);
 	if (fd >= 0)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* A listing is 20-30 KB: one write, not two of libevent's 16 KB. */
+	bufferevent_set_max_single_write(bev, HTTP_WRITE_MAX);
 	if (++h->n_conns == h->max_conns)
 		evconnlistener_disable(h->lis);
 }

@@ -18,13 +18,16 @@ message_on_list(void *ctx, const struct kr_store_message_list_result *res,
 		const struct kr_err *err)
 {
 	struct rpc_call *c = ctx;
+	char *text;
+	size_t len = 0;
 
 	c->op = NULL;
 	if (err != NULL) {
 		rpc_fail_err(c, err);
 		return;
 	}
-	rpc_reply_cache(c, rpc_json_list(res));
+	text = rpc_json_list_text(res, &len);
+	rpc_reply_cache_text(c, text, len);
 }
 
 static int

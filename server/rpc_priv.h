@@ -112,6 +112,9 @@ void rpc_fail_params(struct rpc_call *c, const struct kr_err *err);
 bool rpc_cache_lookup(struct rpc_call *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void rpc_reply_cache(struct rpc_call *c, json_t *result);
+/* The same with the result as JSON text (malloc'd; taken; NULL: out of
+ * memory). */
+void rpc_reply_cache_text(struct rpc_call *c, char *text, size_t len);
 /* After a write of the session's user succeeded: every worker's cached
  * reads of that user go stale. */
 void rpc_user_changed(struct rpc_call *c);
@@ -131,7 +134,10 @@ json_t *rpc_json_addr(const char *name, const char *email);
 json_t *rpc_json_addrs(const struct kr_store_addr *a, unsigned n);
 json_t *rpc_json_flags(const char *const *flags, unsigned n);
 json_t *rpc_json_date(bool has, int64_t date); /* RFC 3339 UTC or null */
-json_t *rpc_json_list(const struct kr_store_message_list_result *res);
+/* {total, messages:[...]} as JSON text (malloc'd), NULL when out of
+ * memory. */
+char *rpc_json_list_text(const struct kr_store_message_list_result *res,
+			 size_t *len_r);
 json_t *rpc_json_attachments(const struct kr_store_attachment *a, unsigned n);
 /* base64 (RFC 4648, no line breaks) of len bytes; NULL when out of
  * memory. */

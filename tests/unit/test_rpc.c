@@ -927,6 +927,63 @@ test_rpc_json_date(void **state)
 	expect_date(false, 1700000000, NULL);
 }
 
+/* Listings are written as text, not through jansson: the text must
+ * parse back to the shape, escapes and nulls included. */
+static void
+test_rpc_json_list_text(void **state)
+{
+	static const char *const flags[] = { "\\Seen", "$q\"x" };
+	const struct kr_store_addr to[] = { { "A \"B\"", "a@b" },
+					    { NULL, "c@d" } };
+	struct kr_store_message_summary m[2] = {
+		{ .mailbox_id = 3,
+		  .uid = 9,
+		  .subject = "Gr\xc3\xbc\xc3\x9f\x01\\e\n",
+		  .from_name = NULL,
+		  .from_email = "f@x",
+		  .to = to,
+		  .n_to = 2,
+		  .has_date = true,
+		  .date = 0,
+		  .size = 42,
+		  .flags = flags,
+		  .n_flags = 2,
+		  .preview = "p\t",
+		  .has_attachments = true },
+		{ .mailbox_id = 3, .uid = 8 },
+	};
+	struct kr_store_message_list_result res = { .total = 7,
+						    .n = 2,
+						    .messages = m };
+	json_error_t jerr;
+	size_t len = 0;
+	char *text = rpc_json_list_text(&res, &len);
+	json_t *got, *want;
+
+	(void)state;
+	assert_non_null(text);
+	assert_int_equal(len, strlen(text));
+	got = json_loads(text, 0, &jerr);
+	want = json_pack(
+		"{sI s[{sI sI ss s{sn ss} s[{ss ss} {sn ss}] ss sI s[ss] ss sb}"
+		" {sI sI sn s{sn sn} s[] sn sI s[] sn sb}]}",
+		"total", (json_int_t)7, "messages", "mailbox", (json_int_t)3,
+		"uid", (json_int_t)9, "subject", "Gr\xc3\xbc\xc3\x9f\x01\\e\n",
+		"from", "name", "email", "f@x", "to", "name", "A \"B\"",
+		"email", "a@b", "name", "email", "c@d", "date",
+		"1970-01-01T00:00:00Z", "size", (json_int_t)42, "flags",
+		"\\Seen", "$q\"x", "preview", "p\t", "has_attachments", 1,
+		"mailbox", (json_int_t)3, "uid", (json_int_t)8, "subject",
+		"from", "name", "email", "to", "date", "size", (json_int_t)0,
+		"flags", "preview", "has_attachments", 0);
+	assert_non_null(got);
+	assert_non_null(want);
+	if (!json_equal(got, want))
+		fail_msg("got %s", text);
+	json_decref(got);
+	json_decref(want);
+	free(text);
+}
 /* Every key of SPEC.md's mailbox object, role null when there is none. */
 static void
 test_rpc_json_mailbox(void **state)
@@ -1029,6 +1086,7 @@ main(void)
 		cmocka_unit_test(test_rpc_base64_decode_strict),
 		cmocka_unit_test(test_rpc_json_date),
 		cmocka_unit_test(test_rpc_json_mailbox),
+		cmocka_unit_test(test_rpc_json_list_text),
 		cmocka_unit_test(test_rpc_create_needs_secret),
 		cmocka_unit_test(test_rpc_destroy_idle),
 	};
