@@ -217,6 +217,16 @@ rpc_fail_err(struct rpc_call *c, const struct kr_err *err)
 	}
 }
 
+bool
+rpc_op_ok(struct rpc_call *c, const struct kr_err *err)
+{
+	c->op = NULL;
+	if (err == NULL)
+		return true;
+	rpc_fail_err(c, err);
+	return false;
+}
+
 void
 rpc_fail_params(struct rpc_call *c, const struct kr_err *err)
 {

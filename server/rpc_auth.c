@@ -345,11 +345,8 @@ logout_on_revoked(void *ctx, const struct kr_err *err)
 {
 	struct rpc_call *c = ctx;
 
-	c->op = NULL;
-	if (err != NULL) {
-		rpc_fail_err(c, err);
+	if (!rpc_op_ok(c, err))
 		return;
-	}
 	rpc_user_changed(c);
 	rpc_reply(c, json_true());
 }

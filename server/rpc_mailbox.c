@@ -8,11 +8,8 @@ mailbox_on_list(void *ctx, const struct kr_store_mailbox_list_result *res,
 	struct rpc_call *c = ctx;
 	json_t *arr;
 
-	c->op = NULL;
-	if (err != NULL) {
-		rpc_fail_err(c, err);
+	if (!rpc_op_ok(c, err))
 		return;
-	}
 	arr = json_array();
 	for (unsigned i = 0; arr != NULL && i < res->n; i++)
 		if (json_array_append_new(
@@ -41,11 +38,8 @@ mailbox_on_changed(void *ctx, const struct kr_store_mailbox *res,
 {
 	struct rpc_call *c = ctx;
 
-	c->op = NULL;
-	if (err != NULL) {
-		rpc_fail_err(c, err);
+	if (!rpc_op_ok(c, err))
 		return;
-	}
 	rpc_user_changed(c);
 	rpc_reply(c, rpc_json_mailbox(res));
 }
@@ -94,11 +88,8 @@ mailbox_on_deleted(void *ctx, const struct kr_err *err)
 {
 	struct rpc_call *c = ctx;
 
-	c->op = NULL;
-	if (err != NULL) {
-		rpc_fail_err(c, err);
+	if (!rpc_op_ok(c, err))
 		return;
-	}
 	rpc_user_changed(c);
 	rpc_reply(c, json_true());
 }

@@ -21,11 +21,8 @@ message_on_list(void *ctx, const struct kr_store_message_list_result *res,
 	char *text;
 	size_t len = 0;
 
-	c->op = NULL;
-	if (err != NULL) {
-		rpc_fail_err(c, err);
+	if (!rpc_op_ok(c, err))
 		return;
-	}
 	text = rpc_json_list_text(res, &len);
 	rpc_reply_cache_text(c, text, len);
 }
@@ -285,11 +282,8 @@ view_on_message(void *ctx, const struct kr_store_message_get_result *res,
 	struct rpc_call *c = v->c;
 	struct kr_err perr;
 
-	c->op = NULL;
-	if (err != NULL) {
-		rpc_fail_err(c, err);
+	if (!rpc_op_ok(c, err))
 		return;
-	}
 	v->m = res;
 	if (v->kind == VIEW_RAW) {
 		rpc_reply(c,

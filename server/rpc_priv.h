@@ -101,6 +101,9 @@ void rpc_reply(struct rpc_call *c, json_t *result);
 void rpc_fail(struct rpc_call *c, int code, const char *message, json_t *data);
 /* Store and pool errors mapped onto SPEC.md §3.2 codes. */
 void rpc_fail_err(struct rpc_call *c, const struct kr_err *err);
+/* The first step of a store callback: forgets the finished operation;
+ * on error answers the call and returns false. */
+bool rpc_op_ok(struct rpc_call *c, const struct kr_err *err);
 /* -32602 naming the param (err from the kr_jsonrpc_param_* helpers). */
 void rpc_fail_params(struct rpc_call *c, const struct kr_err *err);
 

@@ -67,11 +67,8 @@ changes_on_list(void *ctx, const struct kr_store_mailbox_list_result *list,
 	struct changes *ch = ctx;
 	struct rpc_call *c = ch->c;
 
-	c->op = NULL;
-	if (err != NULL) {
-		rpc_fail_err(c, err);
+	if (!rpc_op_ok(c, err))
 		return;
-	}
 	rpc_reply(c, changes_json(ch->res, list));
 }
 
@@ -83,11 +80,8 @@ changes_on_changes(void *ctx, const struct kr_store_user_changes_result *res,
 	struct rpc_call *c = ch->c;
 	bool boxes = false;
 
-	c->op = NULL;
-	if (err != NULL) {
-		rpc_fail_err(c, err);
+	if (!rpc_op_ok(c, err))
 		return;
-	}
 	for (unsigned i = 0; i < res->n; i++)
 		boxes |= res->changes[i].kind == KR_STORE_CHANGE_MAILBOX;
 	if (!boxes) {
@@ -129,11 +123,8 @@ quota_on_done(void *ctx, const struct kr_store_user_quota_result *res,
 {
 	struct rpc_call *c = ctx;
 
-	c->op = NULL;
-	if (err != NULL) {
-		rpc_fail_err(c, err);
+	if (!rpc_op_ok(c, err))
 		return;
-	}
 	/* limit null: unlimited. */
 	rpc_reply(c, json_pack("{sI so sI}", "used", (json_int_t)res->used,
 			       "limit",

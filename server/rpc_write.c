@@ -23,11 +23,8 @@ append_on_stored(void *ctx, const struct kr_store_append_result *res,
 {
 	struct rpc_call *c = ctx;
 
-	c->op = NULL;
-	if (err != NULL) {
-		rpc_fail_err(c, err);
+	if (!rpc_op_ok(c, err))
 		return;
-	}
 	rpc_user_changed(c);
 	rpc_reply(c,
 		  json_pack("{sI sI}", "mailbox", (json_int_t)res->mailbox_id,
@@ -114,11 +111,8 @@ flags_on_done(void *ctx, const struct kr_store_message_flags_result *res,
 {
 	struct rpc_call *c = ctx;
 
-	c->op = NULL;
-	if (err != NULL) {
-		rpc_fail_err(c, err);
+	if (!rpc_op_ok(c, err))
 		return;
-	}
 	rpc_user_changed(c);
 	rpc_reply(c, json_pack("{sI}", "modseq", (json_int_t)res->modseq));
 }
@@ -154,11 +148,8 @@ move_on_done(void *ctx, const struct kr_store_message_move_result *res,
 	json_t *map;
 	char old[24];
 
-	c->op = NULL;
-	if (err != NULL) {
-		rpc_fail_err(c, err);
+	if (!rpc_op_ok(c, err))
 		return;
-	}
 	rpc_user_changed(c);
 	map = json_object();
 	for (unsigned i = 0; map != NULL && i < res->n; i++) {
@@ -207,11 +198,8 @@ delete_on_done(void *ctx, const struct kr_store_message_delete_result *res,
 {
 	struct rpc_call *c = ctx;
 
-	c->op = NULL;
-	if (err != NULL) {
-		rpc_fail_err(c, err);
+	if (!rpc_op_ok(c, err))
 		return;
-	}
 	rpc_user_changed(c);
 	rpc_reply(c, json_pack("{sI}", "deleted", (json_int_t)res->deleted));
 }
