@@ -34,52 +34,8 @@
 #define OP_MS 10000
 #define GC_MAX 64 /* group_commit_max of the test config */
 
-struct env {
-	struct event_base *base;
-	struct event *tick;
-	struct kr_tpool *io, *cpu;
-	struct kr_config *cfg;
-	struct kr_metrics *metrics;
-	struct kr_connmgr_metrics *ids;
-	struct kr_log *log;
-	struct kr_connmgr *mgr;
-	struct kr_shardmap *map;
-	struct kr_store *store;
-	struct kr_arena *arena; /* per test */
-	char path[64];
-	char tag[32];
-	unsigned seq;
-	bool in_begin; /* a callback now would break the contract */
-};
+#include "store_env.h"
 
-/* What one callback got. */
-struct rec {
-	struct env *e;
-	int calls;
-	struct kr_err err; /* kind KR_ERR_NONE on success */
-	const void *res;
-};
-
-static void
-rec_note(void *ctx, const void *res, const struct kr_err *err)
-{
-	struct rec *r = ctx;
-
-	assert_false(r->e->in_begin);
-	r->calls++;
-	r->res = res;
-	if (err != NULL)
-		r->err = *err;
-	else
-		kr_err_clear(&r->err);
-	assert_true((res == NULL) != (err == NULL));
-}
-
-#define REC_FN(name, type)                                                     \
-	static void name(void *ctx, const type *res, const struct kr_err *err) \
-	{                                                                      \
-		rec_note(ctx, res, err);                                       \
-	}
 REC_FN(rec_user_get, struct kr_store_user_get_result)
 REC_FN(rec_user_create, struct kr_store_user_create_result)
 REC_FN(rec_changes, struct kr_store_user_changes_result)
@@ -93,72 +49,6 @@ REC_FN(rec_move, struct kr_store_message_move_result)
 REC_FN(rec_delete, struct kr_store_message_delete_result)
 REC_FN(rec_append, struct kr_store_append_result)
 REC_FN(rec_deliver, struct kr_store_deliver_result)
-
-static void
-rec_done(void *ctx, const struct kr_err *err)
-{
-	struct rec *r = ctx;
-
-	assert_false(r->e->in_begin);
-	r->calls++;
-	if (err != NULL)
-		r->err = *err;
-	else
-		kr_err_clear(&r->err);
-}
-
-static void
-env_on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-/* Runs the loop until every rec in r[0..n) has its callback. */
-static bool
-wait_recs(struct env *e, struct rec *r, unsigned n)
-{
-	int64_t end = kr_clock_mono_ms() + WAIT_MS;
-
-	for (;;) {
-		unsigned done = 0;
-
-		for (unsigned i = 0; i < n; i++)
-			done += r[i].calls > 0;
-		if (done == n)
-			return true;
-		if (kr_clock_mono_ms() > end)
-			return false;
-		event_base_loop(e->base, EVLOOP_ONCE);
-	}
-}
-
-static struct kr_deadline
-dl(void)
-{
-	return kr_deadline_after(kr_clock_mono_us(), OP_MS);
-}
-
-/* Begins `call` with r armed, then waits for exactly one answer. */
-#define RUN(e, r, call)                               \
-	do {                                          \
-		memset(&(r), 0, sizeof(r));           \
-		(r).e = (e);                          \
-		(e)->in_begin = true;                 \
-		assert_non_null(call);                \
-		(e)->in_begin = false;                \
-		assert_true(wait_recs((e), &(r), 1)); \
-		assert_int_equal((r).calls, 1);       \
-	} while (0)
-
-#define KIND(r) ((r).err.kind)
-#define OK(r)                                                              \
-	do {                                                               \
-		if ((r).err.kind != KR_ERR_NONE)                           \
-			fail_msg("%s: %s", kr_err_kind_name((r).err.kind), \
-				 (r).err.msg);                             \
-	} while (0)
 
 /* ---- set-up --------------------------------------------------------- */
 
@@ -188,103 +78,19 @@ env_write_conf(struct env *e)
 	kr_config_destroy(&src);
 }
 
-static void
-env_migrate(struct env *e)
-{
-	for (unsigned i = 0; i < e->cfg->n_shards; i++) {
-		struct kr_err err;
-
-		if (kr_migrate_apply(e->cfg->shards[i].primary, NULL, &err) < 0)
-			fail_msg("migrate shard %u: %s", i, err.msg);
-	}
-}
-
 static int
 env_setup(void **state)
 {
-	struct kr_tpool_settings io = { "io", 2, 256, 0 };
-	struct kr_tpool_settings cpu = { "cpu", 1, 4096, 256 };
-	struct timeval tick = { 0, 5000 };
 	struct env *e;
-	struct kr_err err;
 
 	if (getenv("KR_TEST_PG_CONF") == NULL)
 		return 0;
 	e = kr_xcalloc(1, sizeof(*e));
 	*state = e;
 	env_write_conf(e);
-	assert_int_equal(kr_config_load(e->path, &e->cfg, &err), 0);
-	env_migrate(e);
-	snprintf(e->tag, sizeof(e->tag), "t%ldp%d", (long)time(NULL),
-		 (int)getpid());
-	e->base = event_base_new();
-	e->tick = event_new(e->base, -1, EV_PERSIST, env_on_tick, NULL);
-	event_add(e->tick, &tick);
-	e->io = kr_tpool_create(e->base, &io);
-	e->cpu = kr_tpool_create(e->base, &cpu);
-	e->metrics = kr_metrics_create();
-	e->ids = kr_connmgr_define_metrics(e->metrics, e->cfg, &err);
-	assert_non_null(e->ids);
-	assert_int_equal(kr_metrics_map(e->metrics, 1, &err), 0);
-	kr_metrics_slot_claim(kr_metrics_slot(e->metrics, 0), getpid(), 0);
-	e->log = kr_log_create(STDERR_FILENO, KR_LOG_WARN, "test");
-	e->mgr = kr_connmgr_create(e->base, e->io, e->cfg,
-				   kr_metrics_slot(e->metrics, 0), e->ids,
-				   e->log);
-	e->map = kr_shardmap_create(e->cfg);
-	e->store = kr_store_create(e->base, e->mgr, e->map, e->cpu, e->cfg,
-				   e->log);
+	env_start(e, "t");
 	return 0;
 }
-
-static int
-env_teardown(void **state)
-{
-	struct env *e = *state;
-
-	if (e == NULL)
-		return 0;
-	kr_store_destroy(&e->store);
-	kr_connmgr_destroy(&e->mgr);
-	kr_tpool_destroy(&e->cpu);
-	kr_tpool_destroy(&e->io);
-	kr_shardmap_destroy(&e->map);
-	kr_connmgr_metrics_free(&e->ids);
-	kr_metrics_destroy(&e->metrics);
-	kr_log_destroy(&e->log);
-	kr_config_destroy(&e->cfg);
-	event_free(e->tick);
-	event_base_free(e->base);
-	unlink(e->path);
-	free(e);
-	return 0;
-}
-
-static int
-test_setup(void **state)
-{
-	struct env *e = *state;
-
-	if (e != NULL)
-		e->arena = kr_arena_create(16384, 0, false);
-	return 0;
-}
-
-static int
-test_teardown(void **state)
-{
-	struct env *e = *state;
-
-	if (e != NULL)
-		kr_arena_destroy(&e->arena);
-	return 0;
-}
-
-#define NEED_CLUSTER(state)           \
-	do {                          \
-		if (*(state) == NULL) \
-			skip();       \
-	} while (0)
 
 /* ---- helpers -------------------------------------------------------- */
 
@@ -697,16 +503,6 @@ deliver_many(struct env *e, struct kr_store *store,
 			store, &d, e->arena, dl(), rec_deliver, &r[i]));
 	}
 	e->in_begin = false;
-}
-
-/* Runs the loop for about ms milliseconds. */
-static void
-spin(struct env *e, int64_t ms)
-{
-	int64_t end = kr_clock_mono_ms() + ms;
-
-	while (kr_clock_mono_ms() < end)
-		event_base_loop(e->base, EVLOOP_ONCE);
 }
 
 /* ---- tests ---------------------------------------------------------- */
