@@ -58,16 +58,14 @@ readonly NODES=20 PORT=30400 CLIENTS=16 DURATION=10 REPS=3
 readonly USERS=1000 SIZE=4096 BATCH=20 NTEXT=1000
 readonly CALIBRATE_S=3 STORE_BOUND_S=60
 
-die() {
-	printf 'bench: %s\n' "$*" >&2
-	exit 1
-}
-
 [[ $# -eq 1 ]] || {
 	echo "usage: ops/bench.sh BUILD_DIR" >&2
 	exit 2
 }
 cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
+BENCH_NAME=bench
+# shellcheck source=ops/bench_lib.sh
+. ops/bench_lib.sh
 BUILD=${1%/}
 STORE=$BUILD/bench/store
 SCRIPT=ops/bench/deliver.sql
@@ -100,13 +98,6 @@ fresh_cluster() {
 	fi
 	ops/pgcluster start -n "$NODES" -d "$DIR" -p "$PORT"
 	RUN=$(realpath -- "$DIR/pg/run")
-}
-
-psql_node() {
-	local k=$1
-	shift
-	"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$RUN" -p $((PORT + k)) \
-		-U kurier -d kurier "$@"
 }
 
 # One source for the vocabulary: the store tool's word list.
@@ -245,20 +236,6 @@ run_store() {
 	fi
 	grep '^store deliveries=' -- "$LOGS/$tag.log" ||
 		die "no result line in $LOGS/$tag.log"
-}
-
-field() {
-	sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"
-}
-
-# stats DECIMALS VALUE...: "median min max".
-stats() {
-	local prec=$1
-	shift
-	printf '%s\n' "$@" | sort -g | awk -v p="$prec" '{ v[NR] = $1 }
-		END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		      f = "%." p "f %." p "f %." p "f\n"
-		      printf f, m, v[1], v[NR] }'
 }
 
 # A calibration run of the store (also the warm-up of both sides): the

@@ -47,16 +47,14 @@ readonly REPS=3 DURATION=10 WARMUP_S=2 SETTLE_S=2 MESSAGES=1000000
 readonly IDLE=5000 IDLE_TARGET=16384 IDLE_WARMUP=500
 readonly MAILUSER=kurier-bench TOKEN_CHARS=48
 
-die() {
-	printf 'bench_lmtp: %s\n' "$*" >&2
-	exit 1
-}
-
 [[ $# -eq 1 ]] || {
 	echo "usage: ops/bench_lmtp.sh BUILD_DIR" >&2
 	exit 2
 }
 cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
+BENCH_NAME=bench_lmtp
+# shellcheck source=ops/bench_lib.sh
+. ops/bench_lib.sh
 BUILD=${1%/}
 LMTP=$BUILD/bench/lmtp
 KURIERD=$BUILD/kurierd
@@ -106,21 +104,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A TCP port on 127.0.0.1 that nothing listens on now, below the
-# ephemeral range. Usage: free_port [TAKEN...]
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 8000))
-		[[ " $* " != *" $p "* ]] || continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
 # wait_port PORT SECONDS
 wait_port() {
 	local end=$((SECONDS + $2))
@@ -128,13 +111,6 @@ wait_port() {
 		((SECONDS < end)) || die "nothing listens on port $1 after $2 s"
 		sleep 0.1
 	done
-}
-
-psql_node() {
-	local k=$1
-	shift
-	"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$RUN" -p $((PORT + k)) \
-		-U kurier -d kurier "$@"
 }
 
 # ---------------------------------------------------------------- set-up
@@ -293,10 +269,6 @@ run_lmtp() {
 		die "no result line in $LOGS/$tag.log"
 }
 
-field() {
-	sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"
-}
-
 kurier_stored() {
 	local k n=0
 	for ((k = 0; k < NODES; k++)); do
@@ -307,16 +279,6 @@ kurier_stored() {
 
 dovecot_stored() {
 	find "$DV/mail" -path '*/new/*' -type f | wc -l
-}
-
-# stats DECIMALS VALUE...: "median min max".
-stats() {
-	local prec=$1
-	shift
-	printf '%s\n' "$@" | sort -g | awk -v p="$prec" '{ v[NR] = $1 }
-		END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		      f = "%." p "f %." p "f %." p "f\n"
-		      printf f, m, v[1], v[NR] }'
 }
 
 # The deliveries: warm-up, then A, B interleaved REPS times.

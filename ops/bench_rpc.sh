@@ -53,16 +53,14 @@ readonly FOREIGN_MAX=0.10
 readonly ADDR=u0@rpc.bench PASSWORD=bench-rpc-password
 readonly FILL_SESSIONS=32 FILL_BOUND_S=90 STOP_BOUND_S=20 TOKEN_CHARS=48
 
-die() {
-	printf 'bench_rpc: %s\n' "$*" >&2
-	exit 1
-}
-
 [[ $# -eq 1 ]] || {
 	echo "usage: ops/bench_rpc.sh BUILD_DIR" >&2
 	exit 2
 }
 cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
+BENCH_NAME=bench_rpc
+# shellcheck source=ops/bench_lib.sh
+. ops/bench_lib.sh
 BUILD=${1%/}
 KURIERD=$BUILD/kurierd
 CLI=$BUILD/kurier
@@ -112,21 +110,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A TCP port on 127.0.0.1 that nothing listens on now, below the
-# ephemeral range. Usage: free_port [TAKEN...]
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 8000))
-		[[ " $* " != *" $p "* ]] || continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
 # wait_port PORT SECONDS: also gives up when kurierd died.
 wait_port() {
 	local end=$((SECONDS + $2))
@@ -136,27 +119,6 @@ wait_port() {
 			die "kurierd exited at start (log: $LOGS/kurierd.log)"
 		sleep 0.1
 	done
-}
-
-psql_node() {
-	local k=$1
-	shift
-	"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$RUN" -p $((PORT + k)) \
-		-U kurier -d kurier "$@"
-}
-
-field() {
-	sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"
-}
-
-# stats DECIMALS VALUE...: "median min max".
-stats() {
-	local prec=$1
-	shift
-	printf '%s\n' "$@" | sort -g | awk -v p="$prec" '{ v[NR] = $1 }
-		END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		      f = "%." p "f %." p "f %." p "f\n"
-		      printf f, m, v[1], v[NR] }'
 }
 
 # ---------------------------------------------------------------- set-up
