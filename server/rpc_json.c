@@ -117,28 +117,36 @@ struct rpc_text {
 	bool oom;
 };
 
+/* Room for n more bytes and the final NUL. */
+static bool
+text_room(struct rpc_text *t, size_t n)
+{
+	size_t cap = t->cap ? t->cap : 4096;
+	char *p;
+
+	if (t->oom)
+		return false;
+	if (t->len + n < t->cap)
+		return true;
+	while (cap <= t->len + n)
+		cap *= 2;
+	p = realloc(t->buf, cap);
+	if (p == NULL) {
+		t->oom = true;
+		return false;
+	}
+	t->buf = p;
+	t->cap = cap;
+	return true;
+}
+
 static void
 text_raw(struct rpc_text *t, const char *s, size_t n)
 {
-	if (t->oom)
+	if (!text_room(t, n))
 		return;
-	if (t->len + n + 1 > t->cap) {
-		size_t cap = t->cap ? t->cap : 4096;
-		char *p;
-
-		while (cap < t->len + n + 1)
-			cap *= 2;
-		p = realloc(t->buf, cap);
-		if (p == NULL) {
-			t->oom = true;
-			return;
-		}
-		t->buf = p;
-		t->cap = cap;
-	}
 	memcpy(t->buf + t->len, s, n);
 	t->len += n;
-	t->buf[t->len] = '\0';
 }
 
 static void
@@ -147,12 +155,29 @@ text_lit(struct rpc_text *t, const char *s)
 	text_raw(t, s, strlen(s));
 }
 
-/* Bytes a JSON string cannot hold as they are: quote, backslash and
- * the control characters. */
-static bool
-text_special(unsigned char ch)
+/* What a byte becomes inside a JSON string: 0 for the byte itself,
+ * 'u' for \u00XX, else the letter after a backslash. NUL is 'u' so
+ * that the scan stops on it too. */
+/* clang-format off */
+static const char text_esc[256] = {
+	'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+	'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+	'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+	'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+	['"'] = '"', ['\\'] = '\\',
+};
+/* clang-format on */
+
+/* One escaped byte: \X or \u00XX. */
+static void
+text_esc_byte(struct rpc_text *t, unsigned char ch)
 {
-	return ch < 0x20 || ch == '"' || ch == '\\';
+	static const char hex[] = "0123456789abcdef";
+	char esc[6] = {
+		'\\', text_esc[ch], '0', '0', hex[ch >> 4], hex[ch & 15]
+	};
+
+	text_raw(t, esc, esc[1] == 'u' ? sizeof(esc) : 2);
 }
 
 /* A JSON string (null for NULL). Input is UTF-8 (the store's text);
@@ -160,31 +185,22 @@ text_special(unsigned char ch)
 static void
 text_str(struct rpc_text *t, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-	const char *run;
+	const unsigned char *p = (const unsigned char *)s, *run;
 
 	if (s == NULL) {
 		text_lit(t, "null");
 		return;
 	}
 	text_raw(t, "\"", 1);
-	for (run = s; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-		char esc[6] = { '\\', (char)ch,	    '0',
-				'0',  hex[ch >> 4], hex[ch & 15] };
-
-		if (!text_special(ch))
+	for (run = p;; p++) {
+		if (text_esc[*p] == 0)
 			continue;
-		text_raw(t, run, (size_t)(s - run));
-		if (ch >= 0x20) {
-			text_raw(t, esc, 2);
-		} else {
-			esc[1] = 'u';
-			text_raw(t, esc, sizeof(esc));
-		}
-		run = s + 1;
+		text_raw(t, (const char *)run, (size_t)(p - run));
+		if (*p == '\0')
+			break;
+		text_esc_byte(t, *p);
+		run = p + 1;
 	}
-	text_raw(t, run, (size_t)(s - run));
 	text_raw(t, "\"", 1);
 }
 
@@ -265,6 +281,8 @@ rpc_json_list_text(const struct kr_store_message_list_result *res,
 {
 	struct rpc_text t = { 0 };
 
+	/* About 470 bytes a message for typical mail: one allocation. */
+	text_room(&t, 64 + (size_t)res->n * 640);
 	text_lit(&t, "{\"total\":");
 	text_int(&t, res->total);
 	text_lit(&t, ",\"messages\":[");
@@ -277,6 +295,7 @@ rpc_json_list_text(const struct kr_store_message_list_result *res,
 		free(t.buf);
 		return NULL;
 	}
+	t.buf[t.len] = '\0';
 	*len_r = t.len;
 	return t.buf;
 }

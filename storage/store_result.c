@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "lib/arena.h"
+#include "storage/addrlist.h"
 #include "storage/pgarray.h"
 #include "storage/store_priv.h"
 
@@ -218,9 +219,16 @@ kr_store_result_addrs(const PGresult *res, int row, int col,
 
 	*addrs_r = NULL;
 	*n_r = 0;
+	if (kr_store_result_null(res, row, col))
+		return 0;
+	rc = kr_addrlist_scan(PQgetvalue(res, row, col),
+			      (size_t)PQgetlength(res, row, col), arena,
+			      addrs_r, n_r, err_r);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
 	if (result_json_array(res, row, col, &arr, err_r) < 0)
 		return -1;
-	n = arr != NULL ? json_array_size(arr) : 0;
+	n = json_array_size(arr);
 	if (n == 0) {
 		json_decref(arr);
 		return 0;

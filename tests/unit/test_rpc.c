@@ -938,7 +938,7 @@ test_rpc_json_list_text(void **state)
 	struct kr_store_message_summary m[2] = {
 		{ .mailbox_id = 3,
 		  .uid = 9,
-		  .subject = "Gr\xc3\xbc\xc3\x9f\x01\\e\n",
+		  .subject = "Gr\xc3\xbc\xc3\x9f\x01\\e\n\r\b\f\x1f",
 		  .from_name = NULL,
 		  .from_email = "f@x",
 		  .to = to,
@@ -968,14 +968,15 @@ test_rpc_json_list_text(void **state)
 		"{sI s[{sI sI ss s{sn ss} s[{ss ss} {sn ss}] ss sI s[ss] ss sb}"
 		" {sI sI sn s{sn sn} s[] sn sI s[] sn sb}]}",
 		"total", (json_int_t)7, "messages", "mailbox", (json_int_t)3,
-		"uid", (json_int_t)9, "subject", "Gr\xc3\xbc\xc3\x9f\x01\\e\n",
-		"from", "name", "email", "f@x", "to", "name", "A \"B\"",
-		"email", "a@b", "name", "email", "c@d", "date",
-		"1970-01-01T00:00:00Z", "size", (json_int_t)42, "flags",
-		"\\Seen", "$q\"x", "preview", "p\t", "has_attachments", 1,
-		"mailbox", (json_int_t)3, "uid", (json_int_t)8, "subject",
-		"from", "name", "email", "to", "date", "size", (json_int_t)0,
-		"flags", "preview", "has_attachments", 0);
+		"uid", (json_int_t)9, "subject",
+		"Gr\xc3\xbc\xc3\x9f\x01\\e\n\r\b\f\x1f", "from", "name",
+		"email", "f@x", "to", "name", "A \"B\"", "email", "a@b", "name",
+		"email", "c@d", "date", "1970-01-01T00:00:00Z", "size",
+		(json_int_t)42, "flags", "\\Seen", "$q\"x", "preview", "p\t",
+		"has_attachments", 1, "mailbox", (json_int_t)3, "uid",
+		(json_int_t)8, "subject", "from", "name", "email", "to", "date",
+		"size", (json_int_t)0, "flags", "preview", "has_attachments",
+		0);
 	assert_non_null(got);
 	assert_non_null(want);
 	if (!json_equal(got, want))
