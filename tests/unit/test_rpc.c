@@ -985,6 +985,57 @@ test_rpc_json_list_text(void **state)
 	json_decref(want);
 	free(text);
 }
+
+static const char *
+list_subject(const json_t *list)
+{
+	const json_t *m = json_array_get(json_object_get(list, "messages"), 0);
+	const char *subject = json_string_value(json_object_get(m, "subject"));
+
+	assert_non_null(subject);
+	return subject;
+}
+
+/* Escaping reads eight bytes at a time: every special byte at every
+ * offset of a long string, next to bytes that must pass as they are
+ * (0x20, DEL, UTF-8 continuation bytes), must come back unchanged. */
+static void
+test_rpc_json_list_text_escapes(void **state)
+{
+	static const unsigned char probes[] = { 0x01, 0x1f, '"',  '\\',
+						0x20, 0x7f, 0x80, 0xff };
+	char subject[41];
+	struct kr_store_message_summary m = { .uid = 1, .subject = subject };
+	struct kr_store_message_list_result res = { .n = 1, .messages = &m };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(probes); i++) {
+		for (size_t at = 0; at < sizeof(subject) - 1; at++) {
+			size_t len = 0;
+			char *text;
+
+			memset(subject, 'a', sizeof(subject) - 1);
+			subject[sizeof(subject) - 1] = '\0';
+			subject[at] = (char)probes[i];
+			text = rpc_json_list_text(&res, &len);
+			assert_non_null(text);
+			/* A lone 0x80 or 0xff is not UTF-8, so jansson would
+			 * refuse it: those are checked as bytes. */
+			if (probes[i] >= 0x80) {
+				assert_non_null(memmem(text, len, subject,
+						       sizeof(subject) - 1));
+			} else {
+				json_t *got = json_loads(text, 0, NULL);
+
+				assert_non_null(got);
+				assert_string_equal(list_subject(got), subject);
+				json_decref(got);
+			}
+			free(text);
+		}
+	}
+}
+
 /* Every key of SPEC.md's mailbox object, role null when there is none. */
 static void
 test_rpc_json_mailbox(void **state)
@@ -1088,6 +1139,7 @@ main(void)
 		cmocka_unit_test(test_rpc_json_date),
 		cmocka_unit_test(test_rpc_json_mailbox),
 		cmocka_unit_test(test_rpc_json_list_text),
+		cmocka_unit_test(test_rpc_json_list_text_escapes),
 		cmocka_unit_test(test_rpc_create_needs_secret),
 		cmocka_unit_test(test_rpc_destroy_idle),
 	};
