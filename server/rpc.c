@@ -385,7 +385,7 @@ rpc_req_new(struct kr_rpc *rpc, const struct kr_rpc_input *in,
 	req->start_us = kr_clock_mono_us();
 	req->deadline = kr_deadline_after(
 		req->start_us, rpc->d.rt->cfg->jsonrpc.request_timeout_ms);
-	snprintf(req->id, sizeof(req->id), "r%d-%llu", (int)getpid(),
+	snprintf(req->id, sizeof(req->id), "r%d-%llu", rpc->pid,
 		 (unsigned long long)++rpc->seq);
 	req->peer = kr_xstrdup(in->peer != NULL ? in->peer : "");
 	req->next = rpc->reqs;
@@ -455,6 +455,7 @@ kr_rpc_create(const struct kr_rpc_deps *deps, struct kr_err *err_r)
 	struct kr_rpc *rpc = kr_xcalloc(1, sizeof(*rpc));
 
 	rpc->d = *deps;
+	rpc->pid = (int)getpid();
 	kr_jsonrpc_limits_init(&rpc->lim);
 	rpc->lim.body_max = cfg->jsonrpc.body_max;
 	rpc->lim.batch_max = cfg->jsonrpc.batch_max;

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lib/arena.h"
+#include "lib/utc.h"
 #include "server/rpc_priv.h"
 
 json_t *
@@ -30,23 +30,19 @@ date_2d(char *p, int v)
 static bool
 rpc_date_fmt(int64_t date, char out[RPC_DATE_SIZE])
 {
-	time_t when = (time_t)date;
-	struct tm tm;
-	int year;
+	struct kr_utc u;
 
-	if (gmtime_r(&when, &tm) == NULL)
-		return false;
-	year = tm.tm_year + 1900;
-	if (year < 0 || year > 9999)
+	kr_utc_from_unix(date, &u);
+	if (u.year < 0 || u.year > 9999)
 		return false;
 	memcpy(out, "0000-00-00T00:00:00Z", RPC_DATE_SIZE);
-	date_2d(out, year / 100);
-	date_2d(out + 2, year % 100);
-	date_2d(out + 5, tm.tm_mon + 1);
-	date_2d(out + 8, tm.tm_mday);
-	date_2d(out + 11, tm.tm_hour);
-	date_2d(out + 14, tm.tm_min);
-	date_2d(out + 17, tm.tm_sec);
+	date_2d(out, (int)(u.year / 100));
+	date_2d(out + 2, (int)(u.year % 100));
+	date_2d(out + 5, u.month);
+	date_2d(out + 8, u.day);
+	date_2d(out + 11, u.hour);
+	date_2d(out + 14, u.min);
+	date_2d(out + 17, u.sec);
 	return true;
 }
 

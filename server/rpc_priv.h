@@ -33,7 +33,8 @@ struct kr_rpc {
 	struct kr_ratelimit *rl_user, *rl_addr; /* the runtime's, shared */
 	struct rpc_req *reqs;			/* running, for destroy */
 	unsigned n_reqs;
-	uint64_t seq; /* request ids */
+	uint64_t seq; /* request ids: r<pid>-<seq> */
+	int pid;      /* this worker's, read once */
 	/* Cache figures already added to the metrics. */
 	uint64_t hits_seen, misses_seen, evictions_seen;
 };

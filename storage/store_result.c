@@ -4,9 +4,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lib/arena.h"
+#include "lib/utc.h"
 #include "storage/addrlist.h"
 #include "storage/pgarray.h"
 #include "storage/store_priv.h"
@@ -120,36 +120,34 @@ void
 kr_store_result_time(const PGresult *res, int row, int col, bool *has_r,
 		     int64_t *t_r)
 {
+	struct kr_utc u = { 0 };
 	const char *p;
-	struct tm tm;
+	int year;
 	long off;
-	time_t t;
+	int64_t t;
 
 	*has_r = false;
 	*t_r = 0;
 	if (kr_store_result_null(res, row, col))
 		return;
 	p = PQgetvalue(res, row, col);
-	memset(&tm, 0, sizeof(tm));
-	if ((tm.tm_year = result_digits(&p, 4)) < 0 || *p++ != '-' ||
-	    (tm.tm_mon = result_digits(&p, 2)) < 0 || *p++ != '-' ||
-	    (tm.tm_mday = result_digits(&p, 2)) < 0 || *p++ != ' ' ||
-	    (tm.tm_hour = result_digits(&p, 2)) < 0 || *p++ != ':' ||
-	    (tm.tm_min = result_digits(&p, 2)) < 0 || *p++ != ':' ||
-	    (tm.tm_sec = result_digits(&p, 2)) < 0)
+	if ((year = result_digits(&p, 4)) < 0 || *p++ != '-' ||
+	    (u.month = result_digits(&p, 2)) < 0 || *p++ != '-' ||
+	    (u.day = result_digits(&p, 2)) < 0 || *p++ != ' ' ||
+	    (u.hour = result_digits(&p, 2)) < 0 || *p++ != ':' ||
+	    (u.min = result_digits(&p, 2)) < 0 || *p++ != ':' ||
+	    (u.sec = result_digits(&p, 2)) < 0)
 		return;
 	if (*p == '.') {
 		p++;
 		while (*p >= '0' && *p <= '9')
 			p++;
 	}
-	if (!result_zone(p, &off))
+	u.year = year;
+	if (!result_zone(p, &off) || !kr_utc_to_unix(&u, &t))
 		return;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	t = timegm(&tm);
 	*has_r = true;
-	*t_r = (int64_t)t - off;
+	*t_r = t - off;
 }
 
 int

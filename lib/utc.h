@@ -1,0 +1,24 @@
+/* UTC calendar arithmetic: Unix seconds to and from year..second,
+ * proleptic Gregorian, no time zones and no locks (gmtime_r and timegm
+ * take glibc's time zone lock: a visible share of a cold listing, which
+ * converts two dates per message). Pure functions, any thread. */
+#ifndef KR_UTC_H
+#define KR_UTC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct kr_utc {
+	int64_t year; /* e.g. 2024 */
+	int month;    /* 1..12 */
+	int day;      /* 1..31 */
+	int hour, min, sec;
+};
+
+/* Seconds since 1970-01-01T00:00:00Z of u; fields out of range (hour
+ * 24, sec 60) carry over as timegm's do. false when month or day are
+ * outside 1..12 / 1..31. */
+bool kr_utc_to_unix(const struct kr_utc *u, int64_t *t_r);
+void kr_utc_from_unix(int64_t t, struct kr_utc *u_r);
+
+#endif
