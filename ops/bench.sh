@@ -9,7 +9,7 @@
 # tool applies the migrations and creates the 1000 bench users
 # u<i>@bench.test through the store (so each lands on its shard); every
 # shard then gets bench_rcpt (its bench users, numbered) and bench_text
-# (1000 texts of random words from the word list of ops/bench_store.c).
+# (1000 texts of random words from the word list of ops/bench_msg.h).
 #
 # The three figures, each in delivered messages per second (a message is
 # about 4 KiB: 4096 bytes as received plus the per-recipient
@@ -100,19 +100,20 @@ fresh_cluster() {
 	RUN=$(realpath -- "$DIR/pg/run")
 }
 
-# One source for the vocabulary: the store tool's word list.
+# One source for the vocabulary: the load tools' word list.
 word_array() {
 	local words
-	words=$(sed -n '/bench_words\[\] = {/,/^};/p' ops/bench_store.c |
+	words=$(sed -n '/bench_msg_words\[\] = {/,/^};/p' ops/bench_msg.h |
 		grep -o '"[a-z]*"' | tr '"' "'" | paste -sd, -)
 	(($(tr ',' '\n' <<<"$words" | wc -l) >= 100)) ||
-		die "cannot read the word list of ops/bench_store.c"
+		die "cannot read the word list of ops/bench_msg.h"
 	printf 'ARRAY[%s]' "$words"
 }
 
 # bench_rcpt: the bench users of this shard as 0..n-1; bench_text: texts
 # of random words in lines of 11, longer than any message body needs.
 # The 0 * g and 0 * k keep the subqueries per row (correlated).
+# Usage: shard_sql WORD_ARRAY
 shard_sql() {
 	cat <<EOF
 DROP TABLE IF EXISTS bench_rcpt, bench_text;
@@ -131,14 +132,14 @@ SELECT g,
 					   + 0 * k)::int]
 			  || CASE WHEN k % 11 = 0 THEN E'\r\n' ELSE ' ' END, '')
 	FROM generate_series(1, 900 + 0 * g) k)
-FROM generate_series(0, $NTEXT - 1) g, (SELECT $(word_array) AS w) a;
+FROM generate_series(0, $NTEXT - 1) g, (SELECT $1 AS w) a;
 ANALYZE bench_rcpt;
 ANALYZE bench_text;
 EOF
 }
 
 setup() {
-	local k sql fail=0
+	local k sql words fail=0
 	local -a pids=()
 	"$STORE" -c "$CONF" -u "$USERS" -n 0 >"$LOGS/setup.log" 2>&1 ||
 		{
@@ -146,7 +147,10 @@ setup() {
 			die "store set-up (migrations, users) failed"
 		}
 	grep '^bench_store: users' "$LOGS/setup.log" || true
-	sql=$(shard_sql)
+	# Out here, not inside the here-document: a failure there would
+	# not stop the script.
+	words=$(word_array)
+	sql=$(shard_sql "$words")
 	for ((k = 0; k < NODES; k++)); do
 		psql_node "$k" -c "$sql" >"$LOGS/setup-$k.log" 2>&1 &
 		pids+=($!)
