@@ -143,7 +143,9 @@ admin_workers(struct kr_admin *admin, struct evhttp_request *req)
 			list, admin_worker_json(admin, slot, &info, now));
 	}
 	doc = json_pack("{s:o}", "workers", list);
-	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	/* Uptimes read 5.355, not jansson's 5.3550000000000004. */
+	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS |
+				       JSON_REAL_PRECISION(10));
 	json_decref(doc);
 	if (text == NULL)
 		kr_panic("admin: out of memory encoding /api/workers");
