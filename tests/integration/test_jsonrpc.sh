@@ -4,7 +4,7 @@
 # JSON-RPC 2.0 conformance, HTTP limits, every method of SPEC.md §3.2,
 # sessions (expired, tampered, revoked), the failed-login limit, one
 # user against another's ids, cache freshness across workers, a shard
-# going down, and HTTPS.
+# going down, an overloaded pool, and HTTPS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -55,7 +55,7 @@ done
 [[ -n ${bob:-} ]] || fail "no address on alice's shard"
 for i in $(seq 100); do
 	s=$(add_user "carol$i@rpc.test" 20000)
-	if [[ $s != "$a_shard" ]]; then carol=carol$i@rpc.test && break; fi
+	if [[ $s != "$a_shard" ]]; then carol=carol$i@rpc.test c_shard=$s && break; fi
 	cli user del "carol$i@rpc.test" >/dev/null
 done
 start_kurierd() {
@@ -384,7 +384,27 @@ done
 jq -e .result <<<"$r" >/dev/null || fail "shard back, still: $r"
 ok "shard down: -32010 with retry_after_ms for its users, others served; back without a restart"
 
-# ---- 8. HTTPS, then a clean stop ------------------------------------------
+# ---- 8. an overloaded pool: -32011 at once ---------------------------------
+# carol's shard gets one connection per worker and no wait queue: the
+# calls of one batch start together, and those after the first find the
+# pool busy. Sessions survive the restart (same secret).
+kill -TERM "$pid"
+wait "$pid" || fail "kurierd exit status $?"
+pid=
+write_conf
+sed -i "/^\[shard\.$c_shard\]\$/a pool_low = 1\npool_high = 1\npool_queue = 0" "$conf"
+grep -A3 "^\[shard\.$c_shard\]\$" "$conf" | grep -q '^pool_queue = 0$' || fail "no pool override in $conf"
+start_kurierd
+batch=$(for i in $(seq 8); do printf '{"jsonrpc":"2.0","method":"quota.get","params":{},"id":%d}\n' "$i"; done | jq -sc .)
+r=$(post "$C" "$batch")
+jq -e 'length == 8 and any(.[]; .result.used == 0)
+	and any(.[]; .error.code == -32011 and .error.data.retry_after_ms > 0)
+	and all(.[]; .result or .error.code == -32011)' <<<"$r" >/dev/null ||
+	fail "overload: $r"
+result "$A" quota.get '{}' >/dev/null
+ok "an overloaded pool: -32011 with retry_after_ms at once ($(jq '[.[] | select(.error)] | length' <<<"$r") of 8), other shards served"
+
+# ---- 9. HTTPS, then a clean stop ------------------------------------------
 kill -TERM "$pid"
 wait "$pid" || fail "kurierd exit status $?"
 pid=
