@@ -4,6 +4,8 @@
  * algorithms"). */
 #include "lib/utc.h"
 
+#include <string.h>
+
 #define UTC_ERA_DAYS 146097
 /* Days from 0000-03-01 to 1970-01-01. */
 #define UTC_EPOCH_SHIFT 719468
@@ -54,4 +56,30 @@ kr_utc_from_unix(int64_t t, struct kr_utc *u_r)
 	u_r->hour = (int)(secs / 3600);
 	u_r->min = (int)(secs / 60 % 60);
 	u_r->sec = (int)(secs % 60);
+}
+
+static void
+utc_2d(char *p, int v)
+{
+	p[0] = (char)('0' + v / 10 % 10);
+	p[1] = (char)('0' + v % 10);
+}
+
+bool
+kr_utc_format(int64_t t, char out[KR_UTC_TEXT_SIZE])
+{
+	struct kr_utc u;
+
+	kr_utc_from_unix(t, &u);
+	if (u.year < 0 || u.year > 9999)
+		return false;
+	memcpy(out, "0000-00-00T00:00:00Z", KR_UTC_TEXT_SIZE);
+	utc_2d(out, (int)(u.year / 100));
+	utc_2d(out + 2, (int)(u.year % 100));
+	utc_2d(out + 5, u.month);
+	utc_2d(out + 8, u.day);
+	utc_2d(out + 11, u.hour);
+	utc_2d(out + 14, u.min);
+	utc_2d(out + 17, u.sec);
+	return true;
 }

@@ -21,4 +21,9 @@ struct kr_utc {
 bool kr_utc_to_unix(const struct kr_utc *u, int64_t *t_r);
 void kr_utc_from_unix(int64_t t, struct kr_utc *u_r);
 
+/* RFC 3339 in UTC: "2024-01-31T23:59:59Z" and a NUL. */
+#define KR_UTC_TEXT_SIZE sizeof("0000-00-00T00:00:00Z")
+/* t as that text; false for years outside 0..9999. */
+bool kr_utc_format(int64_t t, char out[KR_UTC_TEXT_SIZE]);
+
 #endif

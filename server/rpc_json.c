@@ -16,42 +16,12 @@ rpc_json_str(const char *s)
 	return s != NULL ? json_string(s) : json_null();
 }
 
-#define RPC_DATE_SIZE sizeof("0000-00-00T00:00:00Z")
-
-static void
-date_2d(char *p, int v)
-{
-	p[0] = (char)('0' + v / 10 % 10);
-	p[1] = (char)('0' + v % 10);
-}
-
-/* RFC 3339 in UTC, "2024-01-31T23:59:59Z", by hand: strftime was a
- * visible share of a cold listing. False for years outside 0..9999. */
-static bool
-rpc_date_fmt(int64_t date, char out[RPC_DATE_SIZE])
-{
-	struct kr_utc u;
-
-	kr_utc_from_unix(date, &u);
-	if (u.year < 0 || u.year > 9999)
-		return false;
-	memcpy(out, "0000-00-00T00:00:00Z", RPC_DATE_SIZE);
-	date_2d(out, (int)(u.year / 100));
-	date_2d(out + 2, (int)(u.year % 100));
-	date_2d(out + 5, u.month);
-	date_2d(out + 8, u.day);
-	date_2d(out + 11, u.hour);
-	date_2d(out + 14, u.min);
-	date_2d(out + 17, u.sec);
-	return true;
-}
-
 json_t *
 rpc_json_date(bool has, int64_t date)
 {
-	char buf[RPC_DATE_SIZE];
+	char buf[KR_UTC_TEXT_SIZE];
 
-	if (!has || !rpc_date_fmt(date, buf))
+	if (!has || !kr_utc_format(date, buf))
 		return json_null();
 	return json_string(buf);
 }
@@ -261,14 +231,14 @@ text_addr(struct rpc_text *t, const char *name, const char *email)
 static void
 text_date(struct rpc_text *t, bool has, int64_t date)
 {
-	char buf[RPC_DATE_SIZE];
+	char buf[KR_UTC_TEXT_SIZE];
 
-	if (!has || !rpc_date_fmt(date, buf)) {
+	if (!has || !kr_utc_format(date, buf)) {
 		text_lit(t, "null");
 		return;
 	}
 	text_raw(t, "\"", 1);
-	text_raw(t, buf, RPC_DATE_SIZE - 1);
+	text_raw(t, buf, KR_UTC_TEXT_SIZE - 1);
 	text_raw(t, "\"", 1);
 }
 

@@ -3,9 +3,9 @@
  * delete. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lib/arena.h"
+#include "lib/utc.h"
 #include "storage/pgarray.h"
 #include "storage/store_priv.h"
 
@@ -144,19 +144,14 @@ kr_store_message_list_begin(struct kr_store *store,
 	return &m->op;
 }
 
-/* ISO-8601 UTC text of t in buf (32 bytes), NULL when unset. */
+/* RFC 3339 text of t in buf, NULL when unset or before year 1
+ * (PostgreSQL has no year 0). */
 static const char *
-message_time(bool has, int64_t t, char *buf)
+message_time(bool has, int64_t t, char buf[KR_UTC_TEXT_SIZE])
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
+	static const int64_t year1 = -62135596800; /* 0001-01-01T00:00:00Z */
 
-	if (!has || gmtime_r(&tt, &tm) == NULL || tm.tm_year < -1899 ||
-	    tm.tm_year > 8099)
-		return NULL;
-	if (strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return NULL;
-	return buf;
+	return has && t >= year1 && kr_utc_format(t, buf) ? buf : NULL;
 }
 
 struct kr_store_op *
@@ -170,7 +165,8 @@ kr_store_message_search_begin(struct kr_store *store,
 	struct message_op *m =
 		message_op_new(store, &message_list_class, s->mailbox_id, arena,
 			       deadline, ctx);
-	char id[24], mb[24], lim[24], since[32], before[32];
+	char id[24], mb[24], lim[24], since[KR_UTC_TEXT_SIZE],
+		before[KR_UTC_TEXT_SIZE];
 
 	m->cb.list = cb;
 	message_send(

@@ -1,5 +1,6 @@
 /* cmocka tests for lib/utc, against glibc's gmtime_r and timegm over
- * known dates, every day of four centuries and random instants. */
+ * known dates, every day of four centuries and random instants; the
+ * RFC 3339 text at the edges of years 0..9999. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,6 +56,24 @@ test_utc_known_dates(void **state)
 	expect_like_libc(253402300799); /* 9999-12-31T23:59:59Z */
 }
 
+static void
+test_utc_format(void **state)
+{
+	char buf[KR_UTC_TEXT_SIZE];
+
+	(void)state;
+	assert_true(kr_utc_format(0, buf));
+	assert_string_equal(buf, "1970-01-01T00:00:00Z");
+	assert_true(kr_utc_format(951782400 + 86399, buf));
+	assert_string_equal(buf, "2000-02-29T23:59:59Z");
+	assert_true(kr_utc_format(-62167219200, buf));
+	assert_string_equal(buf, "0000-01-01T00:00:00Z");
+	assert_true(kr_utc_format(253402300799, buf));
+	assert_string_equal(buf, "9999-12-31T23:59:59Z");
+	assert_false(kr_utc_format(253402300800, buf));
+	assert_false(kr_utc_format(-62167219201, buf));
+}
+
 /* Every day from 1800 to 2200, at a time of day that moves. */
 static void
 test_utc_four_centuries(void **state)
@@ -82,6 +101,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_utc_known_dates),
+		cmocka_unit_test(test_utc_format),
 		cmocka_unit_test(test_utc_four_centuries),
 		cmocka_unit_test(test_utc_random),
 	};
