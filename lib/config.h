@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/cidr.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -47,13 +48,20 @@ enum kr_config_balancer {
 struct kr_config {
 	char *path;
 
+	/* The process as a whole. */
+	struct {
+		char *user;	 /* workers drop root to this user */
+		unsigned nofile; /* RLIMIT_NOFILE wanted at start */
+	} server;
+
 	struct {
 		/* 0 = one per core, resolved at start-up by the server. */
 		unsigned count;
 		uint64_t max_requests;	    /* 0 = never cycle on requests */
 		uint64_t max_rss;	    /* bytes; 0 = never cycle on RSS */
 		unsigned restart_intensity; /* R restarts ... */
-		unsigned restart_period_ms; /* ... in T: then give up */
+		unsigned restart_period_ms; /* ... in T: then back off */
+		unsigned restart_backoff_max_ms;
 		unsigned drain_timeout_ms;
 		unsigned io_threads;
 		unsigned io_queue;
@@ -107,6 +115,8 @@ struct kr_config {
 		unsigned rcpt_max;
 		unsigned header_max;
 		enum kr_config_over_quota over_quota;
+		struct kr_cidr_list allow; /* who may connect, XFORWARD */
+		unsigned write_timeout_ms;
 	} lmtp;
 
 	/* SPEC.md §3.2: the webmail API's HTTP listener and its limits. */
@@ -121,6 +131,10 @@ struct kr_config {
 		unsigned request_timeout_ms; /* one call, storage included */
 		unsigned batch_max;
 		unsigned depth_max;
+		unsigned read_timeout_ms;  /* one request, first byte to last */
+		unsigned write_timeout_ms; /* a response to be taken */
+		unsigned element_max;	   /* JSON values in one body */
+		uint64_t memory_max;	   /* one request, batch included */
 	} jsonrpc;
 
 	/* Sessions and logins. */
@@ -133,6 +147,9 @@ struct kr_config {
 		unsigned user_burst, user_per_minute;
 		unsigned addr_burst, addr_per_minute;
 		unsigned limiter_keys; /* entries per limiter, per worker */
+		/* Peers that may name the end user's address. */
+		struct kr_cidr_list trusted;
+		unsigned login_concurrency; /* password checks per worker */
 	} auth;
 
 	/* Per-worker cache of API results (server/cache.h). */

@@ -34,6 +34,11 @@ static const char *const schema_over_quota[] = { "temporary", "permanent",
  * have no default because they fall back to [storage] (config.c). The
  * "shard" keys come last, primary first. */
 const struct kr_config_key kr_config_schema_keys[] = {
+	{ "server", "user", KR_CONFIG_T_STRING, 1, 32, KR_SERVER_USER_DEFAULT,
+	  SCHEMA_FIELD(server.user), 0, NULL },
+	{ "server", "nofile", KR_CONFIG_T_UINT, KR_NOFILE_MIN, KR_NOFILE_MAX,
+	  SCHEMA_XSTR(KR_NOFILE_DEFAULT), SCHEMA_FIELD(server.nofile), 0,
+	  NULL },
 	{ "workers", "count", KR_CONFIG_T_UINT, 0, KR_WORKERS_MAX, "0",
 	  SCHEMA_FIELD(workers.count), 0, NULL },
 	{ "workers", "max_requests", KR_CONFIG_T_UINT, 0, UINT64_MAX, "0",
@@ -46,6 +51,9 @@ const struct kr_config_key kr_config_schema_keys[] = {
 	{ "workers", "restart_period", KR_CONFIG_T_DURATION, 100, 3600000,
 	  SCHEMA_XSTR(KR_RESTART_PERIOD_MS_DEFAULT),
 	  SCHEMA_FIELD(workers.restart_period_ms), 0, NULL },
+	{ "workers", "restart_backoff_max", KR_CONFIG_T_DURATION, 1000, 600000,
+	  SCHEMA_XSTR(KR_RESTART_BACKOFF_MAX_MS_DEFAULT),
+	  SCHEMA_FIELD(workers.restart_backoff_max_ms), 0, NULL },
 	{ "workers", "drain_timeout", KR_CONFIG_T_DURATION, 100, 600000,
 	  SCHEMA_XSTR(KR_DRAIN_TIMEOUT_MS_DEFAULT),
 	  SCHEMA_FIELD(workers.drain_timeout_ms), 0, NULL },
@@ -143,6 +151,11 @@ const struct kr_config_key kr_config_schema_keys[] = {
 	  SCHEMA_FIELD(lmtp.header_max), 0, NULL },
 	{ "lmtp", "over_quota", KR_CONFIG_T_ENUM, 0, 0, "temporary",
 	  SCHEMA_FIELD(lmtp.over_quota), 0, schema_over_quota },
+	{ "lmtp", "allow", KR_CONFIG_T_NETS, 0, 0, KR_LMTP_ALLOW_DEFAULT,
+	  SCHEMA_FIELD(lmtp.allow), 0, NULL },
+	{ "lmtp", "write_timeout", KR_CONFIG_T_DURATION, 1000, 3600000,
+	  SCHEMA_XSTR(KR_LMTP_WRITE_TIMEOUT_MS_DEFAULT),
+	  SCHEMA_FIELD(lmtp.write_timeout_ms), 0, NULL },
 	{ "jsonrpc", "listen", KR_CONFIG_T_ADDR, 0, 0, "127.0.0.1:8080",
 	  SCHEMA_FIELD(jsonrpc.listen), 0, NULL },
 	{ "jsonrpc", "tls_cert", KR_CONFIG_T_STRING, 1, KR_CONFIG_VALUE_MAX,
@@ -163,6 +176,18 @@ const struct kr_config_key kr_config_schema_keys[] = {
 	  SCHEMA_FIELD(jsonrpc.batch_max), 0, NULL },
 	{ "jsonrpc", "depth_max", KR_CONFIG_T_UINT, 2, 1000, "32",
 	  SCHEMA_FIELD(jsonrpc.depth_max), 0, NULL },
+	{ "jsonrpc", "read_timeout", KR_CONFIG_T_DURATION, 100, 3600000,
+	  SCHEMA_XSTR(KR_JSONRPC_READ_TIMEOUT_MS_DEFAULT),
+	  SCHEMA_FIELD(jsonrpc.read_timeout_ms), 0, NULL },
+	{ "jsonrpc", "write_timeout", KR_CONFIG_T_DURATION, 100, 3600000,
+	  SCHEMA_XSTR(KR_JSONRPC_WRITE_TIMEOUT_MS_DEFAULT),
+	  SCHEMA_FIELD(jsonrpc.write_timeout_ms), 0, NULL },
+	{ "jsonrpc", "element_max", KR_CONFIG_T_UINT, 16,
+	  KR_JSONRPC_ELEMENT_MAX_MAX,
+	  SCHEMA_XSTR(KR_JSONRPC_ELEMENT_MAX_DEFAULT),
+	  SCHEMA_FIELD(jsonrpc.element_max), 0, NULL },
+	{ "jsonrpc", "memory_max", KR_CONFIG_T_SIZE, 1ULL << 20, 1ULL << 40,
+	  "256M", SCHEMA_FIELD(jsonrpc.memory_max), 0, NULL },
 	{ "auth", "secret", KR_CONFIG_T_TOKEN, 32, 256, NULL,
 	  SCHEMA_FIELD(auth.secret), KR_CONFIG_F_SECRET, NULL },
 	{ "auth", "previous_secret", KR_CONFIG_T_TOKEN, 32, 256, NULL,
@@ -179,6 +204,11 @@ const struct kr_config_key kr_config_schema_keys[] = {
 	  SCHEMA_FIELD(auth.addr_per_minute), 0, NULL },
 	{ "auth", "limiter_keys", KR_CONFIG_T_UINT, 16, 10000000, "100000",
 	  SCHEMA_FIELD(auth.limiter_keys), 0, NULL },
+	{ "auth", "trusted", KR_CONFIG_T_NETS, 0, 0, KR_AUTH_TRUSTED_DEFAULT,
+	  SCHEMA_FIELD(auth.trusted), 0, NULL },
+	{ "auth", "login_concurrency", KR_CONFIG_T_UINT, 1, KR_IO_THREADS_MAX,
+	  SCHEMA_XSTR(KR_AUTH_LOGIN_CONCURRENCY_DEFAULT),
+	  SCHEMA_FIELD(auth.login_concurrency), 0, NULL },
 	{ "cache", "max_bytes", KR_CONFIG_T_SIZE, 0, 1ULL << 40, "64M",
 	  SCHEMA_FIELD(cache.max_bytes), 0, NULL },
 	{ "cache", "ttl", KR_CONFIG_T_DURATION, 0, 3600000, "1s",
@@ -410,6 +440,7 @@ schema_store_scalar(const struct kr_config_key *k, char *dst, const char *value)
 	double d;
 	bool b;
 	enum kr_log_level level;
+	struct kr_cidr_list nets;
 
 	switch (k->type) {
 	case KR_CONFIG_T_BOOL:
@@ -439,6 +470,12 @@ schema_store_scalar(const struct kr_config_key *k, char *dst, const char *value)
 		if (schema_parse_buckets(value, k->max, range) < 0)
 			return -1;
 		memcpy(dst, range, sizeof(range));
+		return 0;
+	case KR_CONFIG_T_NETS:
+		if (kr_cidr_list_parse(value, &nets, NULL) < 0)
+			return -1;
+		kr_assert(k->width == sizeof(nets));
+		memcpy(dst, &nets, sizeof(nets));
 		return 0;
 	default:
 		if (schema_parse_number(k->type, value, &n) < 0 || n < k->min ||
@@ -550,6 +587,12 @@ kr_config_schema_expect(const struct kr_config_key *k, char *buf, size_t size)
 	case KR_CONFIG_T_BUCKETS:
 		snprintf(buf, size, "LO-HI with 0 <= LO <= HI <= %llu",
 			 (unsigned long long)k->max);
+		return buf;
+	case KR_CONFIG_T_NETS:
+		snprintf(buf, size,
+			 "addresses or networks (A.B.C.D/N, IPV6/N) and "
+			 "'unix', at most %d, or 'none'",
+			 KR_CIDR_LIST_MAX);
 		return buf;
 	default:
 		break;

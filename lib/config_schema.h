@@ -21,6 +21,7 @@ enum kr_config_type {
 	KR_CONFIG_T_ENUM,    /* one of names[], stored as its index */
 	KR_CONFIG_T_DOUBLE,  /* plain decimal, min < x <= max */
 	KR_CONFIG_T_BUCKETS, /* "LO-HI", 0 <= LO <= HI <= max, two unsigneds */
+	KR_CONFIG_T_NETS,    /* kr_cidr_list_parse, a struct kr_cidr_list */
 };
 
 enum {
@@ -41,7 +42,7 @@ struct kr_config_key {
 };
 
 /* Bounds the table, so readers can size per-key arrays statically. */
-#define KR_CONFIG_SCHEMA_KEYS_MAX 96
+#define KR_CONFIG_SCHEMA_KEYS_MAX 128
 
 extern const struct kr_config_key kr_config_schema_keys[];
 extern const size_t kr_config_schema_n_keys;

@@ -49,6 +49,8 @@ kr_err_kind_name(enum kr_err_kind kind)
 		[KR_ERR_OVERLOAD] = "overload",
 		[KR_ERR_CONFLICT] = "conflict",
 		[KR_ERR_INTERNAL] = "internal",
+		[KR_ERR_QUOTA] = "over-quota",
+		[KR_ERR_TOO_LARGE] = "too-large",
 	};
 
 	if ((unsigned)kind >= sizeof(names) / sizeof(names[0]))

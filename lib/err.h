@@ -7,9 +7,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-/* The kind decides the reply: temporary -> LMTP 4xx / -32010,
- * permanent -> 5xx, limit -> the limit's own code, overload -> shed,
- * conflict -> -32003 (a name that exists already). */
+/* The kind decides the reply, so no protocol parses message text:
+ * temporary -> LMTP 4xx / -32010, permanent -> 5xx / -32602, quota ->
+ * 452 4.2.2 (or 552 5.2.2) / -32004, too large -> 552 5.3.4 / -32602,
+ * limit (a resource of ours ran out: an arena, a budget) -> 451 /
+ * -32603, overload -> shed, conflict -> -32003 (a name that exists
+ * already). */
 enum kr_err_kind {
 	KR_ERR_NONE = 0,
 	KR_ERR_TEMPORARY,
@@ -20,6 +23,8 @@ enum kr_err_kind {
 	KR_ERR_OVERLOAD,
 	KR_ERR_CONFLICT,
 	KR_ERR_INTERNAL,
+	KR_ERR_QUOTA,	  /* the user's quota is used up */
+	KR_ERR_TOO_LARGE, /* the input is over a size limit */
 };
 
 #define KR_ERR_MSG_MAX 256

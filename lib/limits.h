@@ -10,6 +10,16 @@
 #define KR_RESTART_PERIOD_MS_DEFAULT 10000 /* ... within this window */
 #define KR_DRAIN_TIMEOUT_MS_DEFAULT 10000
 #define KR_MAX_RSS_DEFAULT (512ULL << 20)
+/* Past restart_intensity, restarts wait 1 s, 2 s, 4 s ... up to this
+ * (SPEC.md §2): the master never stops on its own. */
+#define KR_RESTART_BACKOFF_MAX_MS_DEFAULT 30000
+/* Descriptors: RLIMIT_NOFILE is raised to this at start (as far as the
+ * hard limit allows); listeners pause near it. */
+#define KR_NOFILE_DEFAULT 65536
+#define KR_NOFILE_MIN 1024
+#define KR_NOFILE_MAX 1048576
+/* The unprivileged user workers run as when kurierd starts as root. */
+#define KR_SERVER_USER_DEFAULT "kurier"
 
 /* Thread pools. */
 #define KR_IO_THREADS_DEFAULT 4
@@ -74,5 +84,28 @@
  * KR_PASSWORD_HASH_MAX is refused. */
 #define KR_PASSWORD_MAX 256
 #define KR_PASSWORD_HASH_MAX 256
+
+/* LMTP (SPEC.md §3.1, §6): who may connect (and send XFORWARD), and how
+ * long queued replies may wait for a client that does not read. */
+#define KR_LMTP_ALLOW_DEFAULT "127.0.0.0/8 ::1 unix"
+#define KR_LMTP_WRITE_TIMEOUT_MS_DEFAULT 60000
+
+/* JSON-RPC (SPEC.md §6): a request arrives in full within read_timeout
+ * of its first byte; a response is taken by the client within
+ * write_timeout; a body holds at most element_max JSON values (counted
+ * before any is built); one request, all calls of a batch together,
+ * spends at most memory_max. */
+#define KR_JSONRPC_READ_TIMEOUT_MS_DEFAULT 30000
+#define KR_JSONRPC_WRITE_TIMEOUT_MS_DEFAULT 60000
+#define KR_JSONRPC_ELEMENT_MAX_DEFAULT 100000
+#define KR_JSONRPC_ELEMENT_MAX_MAX 10000000
+#define KR_JSONRPC_MEMORY_MAX_DEFAULT (256ULL << 20)
+
+/* Logins: webmail backends on these networks may name the end user's
+ * address (param client_ip or X-Forwarded-For); password checks a
+ * worker runs at once (more are shed with -32011, so hashing cannot
+ * take the io pool from everything else). */
+#define KR_AUTH_TRUSTED_DEFAULT "127.0.0.0/8 ::1"
+#define KR_AUTH_LOGIN_CONCURRENCY_DEFAULT 2
 
 #endif

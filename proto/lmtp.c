@@ -47,6 +47,7 @@ static const char *const deliver_reply[] = {
 	[KR_LMTP_DELIVER_OVER_QUOTA_PERM] = "552 5.2.2 Mailbox full",
 	[KR_LMTP_DELIVER_REJECT] = "550 5.7.1 Message rejected",
 	[KR_LMTP_DELIVER_UNKNOWN] = "550 5.1.1 User unknown",
+	[KR_LMTP_DELIVER_TOO_LARGE] = "552 5.3.4 Message too big for system",
 };
 
 #define LMTP_BIT(st) (1u << (st))

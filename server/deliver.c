@@ -52,7 +52,9 @@ deliver_map(const struct kr_runtime *rt, const struct kr_err *err)
 		return KR_LMTP_DELIVER_OK;
 	case KR_ERR_NOT_FOUND:
 		return KR_LMTP_DELIVER_UNKNOWN;
-	case KR_ERR_LIMIT:
+	case KR_ERR_TOO_LARGE:
+		return KR_LMTP_DELIVER_TOO_LARGE;
+	case KR_ERR_QUOTA:
 		return rt->cfg->lmtp.over_quota ==
 				       KR_CONFIG_OVER_QUOTA_PERMANENT
 			       ? KR_LMTP_DELIVER_OVER_QUOTA_PERM
@@ -91,6 +93,7 @@ deliver_log(struct kr_deliver *d, size_t i,
 		[KR_LMTP_DELIVER_OVER_QUOTA_PERM] = "over_quota",
 		[KR_LMTP_DELIVER_REJECT] = "rejected",
 		[KR_LMTP_DELIVER_UNKNOWN] = "unknown",
+		[KR_LMTP_DELIVER_TOO_LARGE] = "too_large",
 	};
 	struct kr_log_line line;
 

@@ -191,11 +191,11 @@ rpc_fail_err(struct rpc_call *c, const struct kr_err *err)
 	case KR_ERR_CONFLICT:
 		rpc_fail(c, KR_JSONRPC_CONFLICT, err->msg, NULL);
 		break;
-	case KR_ERR_LIMIT:
-		if (strstr(err->msg, "quota") != NULL)
-			rpc_fail(c, KR_JSONRPC_OVER_QUOTA, err->msg, NULL);
-		else
-			rpc_fail(c, KR_JSONRPC_INTERNAL_ERROR, err->msg, NULL);
+	case KR_ERR_QUOTA:
+		rpc_fail(c, KR_JSONRPC_OVER_QUOTA, err->msg, NULL);
+		break;
+	case KR_ERR_TOO_LARGE:
+		rpc_fail(c, KR_JSONRPC_INVALID_PARAMS, err->msg, NULL);
 		break;
 	case KR_ERR_PERMANENT:
 		rpc_fail(c, KR_JSONRPC_INVALID_PARAMS, err->msg, NULL);

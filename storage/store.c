@@ -309,7 +309,7 @@ kr_store_status(const char *status, struct kr_err *err_r)
 	if (strcmp(status, "no_user") == 0)
 		return kr_err_set(err_r, KR_ERR_NOT_FOUND, "no such user");
 	if (strcmp(status, "over_quota") == 0)
-		return kr_err_set(err_r, KR_ERR_LIMIT, "over quota");
+		return kr_err_set(err_r, KR_ERR_QUOTA, "over quota");
 	if (strcmp(status, "exists") == 0)
 		return kr_err_set(err_r, KR_ERR_CONFLICT, "exists");
 	if (strcmp(status, "forbidden") == 0 || strcmp(status, "invalid") == 0)

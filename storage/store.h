@@ -14,11 +14,11 @@
  * it is cancelled first. Exactly one of res and err is non-NULL.
  *
  * Error kinds: no such user/mailbox/message -> KR_ERR_NOT_FOUND, over
- * quota -> KR_ERR_LIMIT ("over quota"), a name that exists ->
- * KR_ERR_CONFLICT ("exists"), a forbidden or invalid request ->
- * KR_ERR_PERMANENT; the connection manager's KR_ERR_TEMPORARY,
- * KR_ERR_TIMEOUT and KR_ERR_OVERLOAD pass through; a full arena is
- * KR_ERR_LIMIT. */
+ * quota -> KR_ERR_QUOTA, a message over KR_STORE_MESSAGE_MAX ->
+ * KR_ERR_TOO_LARGE, a name that exists -> KR_ERR_CONFLICT ("exists"),
+ * a forbidden or invalid request -> KR_ERR_PERMANENT; the connection
+ * manager's KR_ERR_TEMPORARY, KR_ERR_TIMEOUT and KR_ERR_OVERLOAD pass
+ * through; a full arena is KR_ERR_LIMIT. */
 #ifndef KR_STORE_H
 #define KR_STORE_H
 
@@ -52,6 +52,14 @@ struct kr_store_op;
 #define KR_STORE_MESSAGE_MAX (128 << 20) /* stored bytes per message */
 #define KR_STORE_META_MAX (1 << 20)	 /* metadata JSON per message */
 #define KR_STORE_SEARCH_TEXT_MAX (256 << 10)
+/* A search query: each string field (text, from, subject) at most this
+ * many bytes, and text at most this many words; a user at most this
+ * many mailboxes. Past them: KR_ERR_PERMANENT (-32602), and
+ * KR_ERR_QUOTA (-32004) for a mailbox past the count: a quota of its
+ * own kind. */
+#define KR_STORE_SEARCH_FIELD_MAX 1000
+#define KR_STORE_SEARCH_WORDS_MAX 32
+#define KR_STORE_MAILBOXES_MAX 10000
 /* A group-commit batch stops growing at this many stored bytes. */
 #define KR_STORE_BATCH_BYTES_MAX (64 << 20)
 /* Messages waiting per shard, in units of storage.group_commit_max;
@@ -403,7 +411,7 @@ struct kr_store_op *kr_store_message_move_begin(
 	int64_t mailbox_id, const int64_t *uids, unsigned n_uids, int64_t to_id,
 	struct kr_arena *arena, struct kr_deadline deadline,
 	kr_store_message_move_fn *cb, void *ctx);
-/* As move; over quota copies nothing (KR_ERR_LIMIT). */
+/* As move; over quota copies nothing (KR_ERR_QUOTA). */
 struct kr_store_op *kr_store_message_copy_begin(
 	struct kr_store *store, const struct kr_store_user *user,
 	int64_t mailbox_id, const int64_t *uids, unsigned n_uids, int64_t to_id,

@@ -141,7 +141,8 @@ append_prepare(struct append_op *a, const struct kr_store_user *user,
 	if (len > KR_STORE_ADDRESS_MAX)
 		return kr_err_set(err_r, KR_ERR_PERMANENT, "invalid address");
 	if (msg->raw_len > KR_STORE_MESSAGE_MAX)
-		return kr_err_set(err_r, KR_ERR_LIMIT, "message over %d bytes",
+		return kr_err_set(err_r, KR_ERR_TOO_LARGE,
+				  "message over %d bytes",
 				  KR_STORE_MESSAGE_MAX);
 	if (kr_store_flags_check(msg->flags, msg->n_flags, err_r) < 0 ||
 	    kr_store_pack_meta(msg->meta, &a->meta, &meta_len, err_r) < 0)

@@ -206,7 +206,8 @@ deliver_prepare(struct kr_store_deliver_op *d,
 				  "1 to %d recipients per delivery",
 				  KR_STORE_RCPTS_MAX);
 	if (dv->body_len > KR_STORE_MESSAGE_MAX)
-		return kr_err_set(err_r, KR_ERR_LIMIT, "message over %d bytes",
+		return kr_err_set(err_r, KR_ERR_TOO_LARGE,
+				  "message over %d bytes",
 				  KR_STORE_MESSAGE_MAX);
 	if (kr_store_flags_check(dv->flags, dv->n_flags, err_r) < 0 ||
 	    kr_store_pack_meta(dv->meta, &d->meta, &d->meta_len, err_r) < 0)
@@ -247,7 +248,7 @@ deliver_item_init(struct kr_store *store, struct kr_store_deliver_op *d,
 		return;
 	}
 	if (plen > KR_STORE_MESSAGE_MAX - d->body_len) {
-		kr_store_deliver_item_fail(it, KR_ERR_LIMIT,
+		kr_store_deliver_item_fail(it, KR_ERR_TOO_LARGE,
 					   "message too large");
 		return;
 	}

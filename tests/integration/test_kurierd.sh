@@ -81,8 +81,11 @@ api /api/workers | jq -e '.workers | length == 2 and all(.[]; .pid > 0 and .rss_
 ok "/api/workers lists 2 serving workers"
 
 wait_for 5 "heartbeats" metric_ge kurier_worker_heartbeats_total 2
-api /metrics | grep -q '^# TYPE kurier_worker_loop_lag_seconds histogram' || fail "no lag histogram"
-api /metrics | grep -q '^kurier_worker_loop_lag_seconds_bucket{le="+Inf"}' || fail "no +Inf bucket"
+# Whole bodies into grep: grep -q would stop reading early, and curl's
+# SIGPIPE fail the pipeline under pipefail.
+metrics=$(api /metrics)
+grep -q '^# TYPE kurier_worker_loop_lag_seconds histogram' <<<"$metrics" || fail "no lag histogram"
+grep -q '^kurier_worker_loop_lag_seconds_bucket{le="+Inf"}' <<<"$metrics" || fail "no +Inf bucket"
 ok "/metrics exposes counters and histograms"
 
 # 3. SIGKILL a worker: replaced, counters keep counting.

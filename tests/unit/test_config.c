@@ -180,6 +180,24 @@ test_config_example_matches_defaults(void **state)
 	assert_int_equal(ex->admin.metrics_open, def->admin.metrics_open);
 	assert_int_equal(ex->log.level, def->log.level);
 	assert_int_equal(ex->n_shards, def->n_shards);
+	assert_string_equal(ex->server.user, def->server.user);
+	assert_int_equal(ex->server.nofile, def->server.nofile);
+	assert_int_equal(ex->workers.restart_backoff_max_ms,
+			 def->workers.restart_backoff_max_ms);
+	assert_memory_equal(&ex->lmtp.allow, &def->lmtp.allow,
+			    sizeof(ex->lmtp.allow));
+	assert_int_equal(ex->lmtp.write_timeout_ms, def->lmtp.write_timeout_ms);
+	assert_int_equal(ex->jsonrpc.read_timeout_ms,
+			 def->jsonrpc.read_timeout_ms);
+	assert_int_equal(ex->jsonrpc.write_timeout_ms,
+			 def->jsonrpc.write_timeout_ms);
+	assert_int_equal(ex->jsonrpc.element_max, def->jsonrpc.element_max);
+	assert_true(ex->jsonrpc.memory_max == def->jsonrpc.memory_max);
+	assert_memory_equal(&ex->auth.trusted, &def->auth.trusted,
+			    sizeof(ex->auth.trusted));
+	assert_int_equal(ex->auth.login_concurrency,
+			 def->auth.login_concurrency);
+	assert_true(def->lmtp.allow.unix_ok && def->lmtp.allow.n == 2);
 	/* Every storage field is a plain value: compare them at once. */
 	assert_memory_equal(&ex->storage, &def->storage, sizeof(ex->storage));
 	kr_config_destroy(&ex);
@@ -554,6 +572,11 @@ static const struct error_case error_cases[] = {
 	  "[workers] max_rss: bad value '1x' (expected a size in bytes "
 	  "(suffix K, M or G))" },
 	{ "[workers]\ncount = \x01'\\x\n", 2, "bad value '\\x01\\x27\\x5cx'" },
+	{ "[lmtp]\nallow = 10.0.0.1/8\n", 2,
+	  "[lmtp] allow: bad value '10.0.0.1/8' (expected addresses or "
+	  "networks (A.B.C.D/N, IPV6/N) and 'unix', at most 32, or 'none')" },
+	{ "[auth]\ntrusted = example.org\n", 2,
+	  "[auth] trusted: bad value 'example.org'" },
 	{ "[workers\ncount = 1\n", 1, "syntax error" },
 	{ "[workers]\njunk\ncount = 99999\n", 2, "syntax error" },
 	{ "count = 1\n", 1, "count: key outside any [section]" },

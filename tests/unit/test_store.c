@@ -615,7 +615,7 @@ test_store_deliver_mixed(void **state)
 	assert_stored(&res->rcpts[1]);
 	assert_int_equal(res->rcpts[1].mailbox_id,
 			 mailbox_named(e, &b, "Junk").id);
-	assert_int_equal(res->rcpts[2].err.kind, KR_ERR_LIMIT);
+	assert_int_equal(res->rcpts[2].err.kind, KR_ERR_QUOTA);
 	assert_string_equal(res->rcpts[2].err.msg, "over quota");
 	assert_int_equal(res->rcpts[3].err.kind, KR_ERR_NOT_FOUND);
 	assert_stored(&res->rcpts[4]); /* unknown folder: INBOX */
@@ -1096,7 +1096,7 @@ test_store_quota_refusal(void **state)
 	res = deliver(e, b1, &rc, 1, NULL, NULL);
 	assert_stored(&res->rcpts[0]);
 	assert_int_equal(deliver(e, b2, &rc, 1, NULL, NULL)->rcpts[0].err.kind,
-			 KR_ERR_LIMIT);
+			 KR_ERR_QUOTA);
 	q = ok_res(r_quota(e, &u));
 	assert_int_equal(q->used, (int64_t)l1);
 	assert_int_equal(q->messages, 1);
@@ -1104,11 +1104,11 @@ test_store_quota_refusal(void **state)
 	assert_int_equal(mailbox_named(e, &u, "INBOX").total, 1);
 	assert_int_equal(KIND(r_append(e, &u, mailbox_named(e, &u, "Drafts").id,
 				       b2, l2, NULL)),
-			 KR_ERR_LIMIT);
+			 KR_ERR_QUOTA);
 	assert_int_equal(KIND(r_move(e, &u, true, res->rcpts[0].mailbox_id,
 				     res->rcpts[0].uid,
 				     mailbox_named(e, &u, "Trash").id)),
-			 KR_ERR_LIMIT);
+			 KR_ERR_QUOTA);
 	assert_int_equal(mailbox_named(e, &u, "Trash").total, 0);
 	assert_int_equal(RES(kr_store_user_quota_result, r_quota(e, &u))->used,
 			 (int64_t)l1);
