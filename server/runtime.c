@@ -225,6 +225,8 @@ kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 		kr_runtime_deinit(rt);
 		return -1;
 	}
+	kr_fdbudget_plan(rt->cfg, kr_fdbudget_raise(rt->cfg->server.nofile),
+			 &rt->fds);
 	rt->slot = kr_metrics_slot(rt->metrics, 0);
 	kr_metrics_slot_claim(rt->slot, getpid(), 0);
 	kr_metrics_slot_set_state(rt->slot, KR_SLOT_SERVING);
@@ -272,6 +274,7 @@ kr_runtime_reload(struct kr_runtime *rt, struct kr_err *err_r)
 	if (rt->cfg != rt->storage_cfg)
 		kr_config_destroy(&rt->cfg);
 	rt->cfg = fresh;
+	kr_fdbudget_plan(fresh, rt->fds.nofile, &rt->fds);
 	kr_log_set_level(rt->log, fresh->log.level);
 	kr_metrics_inc(rt->slot, rt->ids.config_reloads);
 	return 0;

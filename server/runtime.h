@@ -10,6 +10,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "server/fdbudget.h"
 #include "server/ratelimit.h"
 #include <openssl/ssl.h>
 #include "storage/connmgr.h"
@@ -64,6 +65,9 @@ struct kr_runtime {
 	/* Failed logins per user and per client address, shared by every
 	 * worker (server/ratelimit.h). Fixed at start: reload keeps them. */
 	struct kr_ratelimit *login_user, *login_addr;
+	/* RLIMIT_NOFILE and the connection caps within it; planned
+	 * again on reload (the limit itself stays). */
+	struct kr_fdbudget fds;
 	unsigned n_workers;	 /* resolved workers.count */
 	unsigned n_worker_slots; /* 2 per worker: replacement + draining */
 };
