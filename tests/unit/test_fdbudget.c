@@ -33,7 +33,7 @@ test_fdbudget_plan_splits_the_rest(void **state)
 
 	(void)state;
 	cfg_init(&cfg, shards, 20);
-	shards[3].n_replicas = 2;
+	cfg.shards[3].n_replicas = 2;
 	kr_fdbudget_plan(&cfg, 65536, &b);
 	assert_int_equal(b.reserve, 64 + 160 + 16);
 	assert_int_equal(b.lmtp_max, 10000);
