@@ -218,7 +218,7 @@ rpc_dump(json_t *result, size_t *len_r)
 
 	*len_r = 0;
 	if (result != NULL) {
-		text = json_dumps(result, JSON_COMPACT);
+		text = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
 		json_decref(result);
 	}
 	if (text != NULL)

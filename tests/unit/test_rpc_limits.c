@@ -284,6 +284,42 @@ test_rpc_budget_results(void **state)
 	}
 }
 
+/* Results are serialised when they are given: scalars too
+ * (mailbox.delete answers true), charged like any other. */
+static void
+test_rpc_reply_serialised(void **state)
+{
+	struct env *e = *state;
+	struct rpc_req *req =
+		fake_req(e, "[{'jsonrpc':'2.0','method':'m','id':1},"
+			    "{'jsonrpc':'2.0','method':'m','id':2},"
+			    "{'jsonrpc':'2.0','method':'m','id':3},"
+			    "{'jsonrpc':'2.0','method':'m','id':4}]");
+	json_t *r;
+
+	rpc_reply(&req->calls[0], json_true());
+	rpc_reply(&req->calls[1], json_pack("{s[i]}", "a", 5));
+	rpc_reply_cache(&req->calls[2], json_integer(-7));
+	rpc_reply(&req->calls[3], NULL);
+	r = fake_answer(e);
+	assert_true(
+		json_is_true(json_object_get(json_array_get(r, 0), "result")));
+	assert_int_equal(
+		json_integer_value(json_array_get(
+			json_object_get(
+				json_object_get(json_array_get(r, 1), "result"),
+				"a"),
+			0)),
+		5);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_array_get(r, 2), "result")),
+			 -7);
+	assert_int_equal(err_code(json_array_get(r, 3)),
+			 KR_JSONRPC_INTERNAL_ERROR);
+	json_decref(r);
+	assert_int_equal(kr_arena_budget_used(&e->rpc->mem), 0);
+}
+
 /* A reservation counts before the result is built; the result then
  * takes its place. */
 static void
@@ -446,6 +482,7 @@ main(void)
 		cmocka_unit_test(test_rpc_part_valid),
 		cmocka_unit_test(test_rpc_cache_key_fail_soft),
 		cmocka_unit_test(test_rpc_search_bounds),
+		cmocka_unit_test(test_rpc_reply_serialised),
 		cmocka_unit_test(test_rpc_budget_results),
 		cmocka_unit_test(test_rpc_budget_reserve),
 		cmocka_unit_test(test_rpc_budget_arena_refused),
