@@ -23,6 +23,7 @@ struct kr_admin {
 	bool metrics_open;
 	unsigned first_worker_slot;
 	unsigned n_worker_slots;
+	const struct kr_admin_supervisor *supervisor; /* NULL: none */
 	int requests_id; /* kurier_requests_total, or -1 */
 };
 
@@ -107,6 +108,7 @@ admin_worker_json(const struct kr_admin *admin, struct kr_metrics_slot *slot,
 		  const struct kr_metrics_slot_info *info, int64_t now_ms)
 {
 	struct kr_metric_value requests = { 0 };
+	struct kr_admin_worker_health wh = { .restart_in_ms = -1 };
 	const char *state = "unknown";
 
 	if (admin->requests_id >= 0)
@@ -114,13 +116,55 @@ admin_worker_json(const struct kr_admin *admin, struct kr_metrics_slot *slot,
 	if ((unsigned)info->state <
 	    sizeof(admin_state_names) / sizeof(admin_state_names[0]))
 		state = admin_state_names[info->state];
-	return json_pack("{s:I, s:i, s:s, s:f, s:I, s:I, s:I}", "pid",
+	if (admin->supervisor != NULL)
+		admin->supervisor->worker(admin->supervisor->ctx, info->index,
+					  &wh);
+	return json_pack("{s:I, s:i, s:s, s:f, s:I, s:I, s:I, s:I}", "pid",
 			 (json_int_t)info->pid, "index", (int)info->index,
 			 "state", state, "uptime_s",
 			 (double)(now_ms - info->started_ms) / 1000.0,
 			 "requests", (json_int_t)requests.value, "rss_bytes",
 			 (json_int_t)info->rss_bytes, "restarts",
-			 (json_int_t)info->restarts);
+			 (json_int_t)info->restarts, "backoff_ms",
+			 (json_int_t)wh.backoff_ms);
+}
+
+/* Workers without a process, waiting out their back-off. */
+static json_t *
+admin_restarting_json(const struct kr_admin *admin, unsigned n_workers)
+{
+	json_t *list = json_array();
+
+	for (unsigned i = 0; i < n_workers; i++) {
+		struct kr_admin_worker_health wh = { .restart_in_ms = -1 };
+
+		admin->supervisor->worker(admin->supervisor->ctx, i, &wh);
+		if (wh.restart_in_ms < 0)
+			continue;
+		json_array_append_new(
+			list, json_pack("{s:i, s:I, s:I, s:I}", "index", (int)i,
+					"restarts", (json_int_t)wh.restarts,
+					"backoff_ms", (json_int_t)wh.backoff_ms,
+					"restart_in_ms",
+					(json_int_t)wh.restart_in_ms));
+	}
+	return list;
+}
+
+/* {"health": "ok"|"unhealthy", "restarts_recent", "workers": [live
+ * processes], "restarting": [indexes waiting out a back-off]}. */
+static json_t *
+admin_workers_doc(const struct kr_admin *admin, json_t *list)
+{
+	struct kr_admin_health h = { 0 };
+
+	if (admin->supervisor == NULL)
+		return json_pack("{s:o}", "workers", list);
+	admin->supervisor->health(admin->supervisor->ctx, &h);
+	return json_pack("{s:s, s:i, s:o, s:o}", "health",
+			 h.unhealthy ? "unhealthy" : "ok", "restarts_recent",
+			 (int)h.recent_restarts, "workers", list, "restarting",
+			 admin_restarting_json(admin, h.n_workers));
 }
 
 static void
@@ -142,7 +186,7 @@ admin_workers(struct kr_admin *admin, struct evhttp_request *req)
 		json_array_append_new(
 			list, admin_worker_json(admin, slot, &info, now));
 	}
-	doc = json_pack("{s:o}", "workers", list);
+	doc = admin_workers_doc(admin, list);
 	/* Uptimes read 5.355, not jansson's 5.3550000000000004. */
 	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS |
 				       JSON_REAL_PRECISION(10));
@@ -218,6 +262,7 @@ admin_apply(struct kr_admin *admin, const struct kr_admin_settings *set)
 	admin->metrics_open = set->metrics_open;
 	admin->first_worker_slot = set->first_worker_slot;
 	admin->n_worker_slots = set->n_worker_slots;
+	admin->supervisor = set->supervisor;
 }
 
 struct kr_admin *
