@@ -5,9 +5,14 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "admin/prom.h"
@@ -24,6 +29,10 @@ struct kr_admin {
 	unsigned first_worker_slot;
 	unsigned n_worker_slots;
 	const struct kr_admin_supervisor *supervisor; /* NULL: none */
+	/* Where the listener is bound: connections share the local
+	 * address family and port (kr_admin_destroy_forked). */
+	struct sockaddr_storage local;
+	bool have_local;
 	int requests_id; /* kurier_requests_total, or -1 */
 };
 
@@ -271,6 +280,7 @@ kr_admin_create(struct event_base *base, int fd, struct kr_metrics *metrics,
 		struct kr_err *err_r)
 {
 	struct kr_admin *admin = kr_xcalloc(1, sizeof(*admin));
+	socklen_t local_len = sizeof(admin->local);
 
 	admin->http = evhttp_new(base);
 	if (admin->http == NULL || evhttp_accept_socket(admin->http, fd) != 0) {
@@ -282,6 +292,8 @@ kr_admin_create(struct event_base *base, int fd, struct kr_metrics *metrics,
 	}
 	admin->metrics = metrics;
 	admin->log = log;
+	admin->have_local = getsockname(fd, (struct sockaddr *)&admin->local,
+					&local_len) == 0;
 	admin->requests_id =
 		kr_metrics_find(metrics, "kurier_requests_total", "");
 	admin_apply(admin, set);
@@ -316,4 +328,56 @@ kr_admin_destroy(struct kr_admin **admin_p)
 	}
 	free(admin);
 	*admin_p = NULL;
+}
+
+static unsigned
+admin_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
+/* A socket bound to the listener's family and port: the listener or
+ * one of its connections (the master makes no other such socket). */
+static bool
+admin_owns_fd(const struct kr_admin *admin, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	return ss.ss_family == admin->local.ss_family && admin_port(&ss) != 0 &&
+	       admin_port(&ss) == admin_port(&admin->local);
+}
+
+void
+kr_admin_destroy_forked(struct kr_admin **admin_p)
+{
+	struct kr_admin *admin = *admin_p;
+	int null_fd;
+	DIR *dir;
+
+	if (admin == NULL)
+		return;
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	dir = opendir("/proc/self/fd");
+	if (null_fd < 0 || dir == NULL || !admin->have_local)
+		kr_panic("admin: cannot detach the forked admin sockets");
+	for (struct dirent *de; (de = readdir(dir)) != NULL;) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+
+		if (*end != '\0' || end == de->d_name || fd > INT_MAX)
+			continue; /* "." and ".." */
+		if (fd != dirfd(dir) && fd != null_fd &&
+		    admin_owns_fd(admin, (int)fd) && dup2(null_fd, (int)fd) < 0)
+			kr_panic("admin: dup2 over a forked socket failed");
+	}
+	closedir(dir);
+	close(null_fd);
+	kr_admin_destroy(admin_p);
 }

@@ -58,5 +58,11 @@ struct kr_admin *kr_admin_create(struct event_base *base, int fd,
 void kr_admin_update(struct kr_admin *admin,
 		     const struct kr_admin_settings *set);
 void kr_admin_destroy(struct kr_admin **admin);
+/* The same in a child forked from the admin's process: its sockets (the
+ * listener and every connection) are shared with the parent, and
+ * freeing a connection shuts the socket down, which would cut the
+ * parent's reply in flight. Each of them is first pointed at /dev/null,
+ * so the parent's sockets are left alone. */
+void kr_admin_destroy_forked(struct kr_admin **admin);
 
 #endif

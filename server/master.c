@@ -104,7 +104,7 @@ master_become_worker(struct master *m, struct master_child *c)
 				     kr_restart_count(m->restarts, c->index));
 	kr_metrics_slot_set_state(slot, KR_SLOT_STARTING);
 	event_reinit(m->base);
-	kr_admin_destroy(&m->admin);
+	kr_admin_destroy_forked(&m->admin);
 	for (size_t i = 0; i < sizeof(m->sigs) / sizeof(m->sigs[0]); i++)
 		event_free(m->sigs[i]);
 	event_free(m->tick);
