@@ -104,10 +104,12 @@ t0=$(date +%s%N)
 admin_max_ms=0
 while :; do
 	(($(date +%s%N) - t0 < 15000000000)) || fail "only $kills kills in 15 s"
-	a0=$(date +%s%N)
-	pids=$(serving_pids)
-	a_ms=$((($(date +%s%N) - a0) / 1000000))
+	# The admin's answer time as curl measures it (no process start-up).
+	a_s=$(curl -sS --max-time 10 -H "Authorization: Bearer $KR_TOKEN" \
+		-o "$KR_WORK/workers.json" -w '%{time_total}' "http://127.0.0.1:$KR_ADMIN/api/workers")
+	a_ms=$(awk -v s="$a_s" 'BEGIN { printf "%d", s * 1000 }')
 	((a_ms <= admin_max_ms)) || admin_max_ms=$a_ms
+	pids=$(jq -r '.workers[] | select(.state == "serving") | .pid' "$KR_WORK/workers.json")
 	[[ -z $pids && $kills -ge 8 ]] && break
 	for p in $pids; do
 		((kills < 12)) || fail "a worker still serving after 12 kills"
@@ -133,12 +135,14 @@ jq -e '.health == "unhealthy" and .restarts_recent >= 1 and (.restarting | lengt
 [[ $(metric_max kurier_worker_backoff_seconds) -ge 1 ]] || fail "no back-off in /metrics"
 grep -q 'level=error .*event=master.unhealthy restarts=4 restart_intensity=3' "$log" ||
 	fail "unhealthy not logged loudly: $(grep -c master.unhealthy "$log") lines"
-((admin_max_ms < 1000)) || fail "admin took $admin_max_ms ms during the restarts"
+# Generous for a loaded 2-core machine and sanitizer builds; a master
+# busy restarting, or blocked, would miss it.
+((admin_max_ms < 2000)) || fail "admin took $admin_max_ms ms during the restarts"
 ok "$kills kills in $t_kills ms: master up, admin answered within $admin_max_ms ms, unhealthy with back-off in /api/workers and /metrics, ports open ($live live workers)"
 
 wait_for 10 "2 serving workers after the back-off" two_serving
 back_ms=$((($(date +%s%N) - t_last) / 1000000))
-((back_ms <= 4000 + 1500)) || fail "workers back after $back_ms ms, back-off max is 4 s"
+((back_ms <= 4000 + 2500)) || fail "workers back after $back_ms ms, back-off max is 4 s"
 r=$(swaks --server 127.0.0.1 --port "$KR_LMTP" --protocol LMTP --from s@ext.test \
 	--to alice@kurier.test --header 'Subject: after the storm' --body hi 2>&1 || true)
 grep -q '250 2.0.0' <<<"$r" || fail "delivery after restarts: $r"
@@ -173,7 +177,7 @@ function field(s, k) {
 }' "$log")
 [[ -n $waits ]] || fail "no delayed restart in the log"
 while read -r w d t; do
-	((t >= d - 5 && t <= d + 1500)) || fail "worker $w: back-off $d ms, restarted after $t ms"
+	((t >= d - 5 && t <= d + 2500)) || fail "worker $w: back-off $d ms, restarted after $t ms"
 done <<<"$waits"
 grep -Eq 'event=worker.backoff worker=[0-9]+ delay_ms=2000' "$log" || fail "back-off did not double: $waits"
 ok "back-offs honoured (worker delay_ms waited_ms: $(tr '\n' ';' <<<"$waits"))"
