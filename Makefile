@@ -3,6 +3,7 @@
 #   make            release build (gcc; CC=clang works too)
 #   make deps       install the Debian packages the project needs
 #   make run        deps, build, 20-node PostgreSQL cluster, kurierd
+#                   (as root, workers run as the system user kurier)
 #   make test       deps, build, lint, unit + integration suite
 #   make test-asan  the same suite built with ASan+UBSan
 #   make lint       cppcheck, clang-format, layer rules
@@ -113,6 +114,7 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@ops/pgcluster start
+	@ops/kurier-user.sh var/kurier.conf
 	@printf 'demo\n' | $(O)/kurier -c var/kurier.conf user add demo@kurier.test \
 		>/dev/null 2>&1 || true
 	@echo "demo user: demo@kurier.test, password demo (created on the first run)"

@@ -17,7 +17,13 @@ for p in "${PKGS[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+# Workers of a kurierd started as root drop to this user (SPEC.md §6):
+# `make run` and `make test` both get here.
+user_setup() { "$(dirname "$0")/kurier-user.sh"; }
+if [[ ${#missing[@]} -eq 0 ]]; then
+	user_setup
+	exit 0
+fi
 
 echo "deps: installing ${missing[*]}"
 if [[ $(id -u) -ne 0 ]]; then
@@ -37,3 +43,4 @@ if ! apt_install; then
 	apt-get update -q
 	apt_install
 fi
+user_setup

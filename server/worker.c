@@ -249,14 +249,21 @@ kr_worker_run(struct kr_runtime *rt, unsigned index,
 	      struct kr_metrics_slot *slot, pid_t master_pid)
 {
 	struct worker w = { .rt = rt, .master_pid = master_pid };
+	struct kr_err err = { 0 };
 	char proc[32];
 	sigset_t all;
 
 	rt->slot = slot;
 	snprintf(proc, sizeof(proc), "worker.%u", index);
 	kr_log_set_proc(rt->log, proc);
+	/* Root stays with the master: nothing is served before this. */
+	if (kr_privdrop_apply(&rt->priv, &err) < 0) {
+		kr_log_msg(rt->log, KR_LOG_ERROR, NULL, "worker.fail", err.msg);
+		return 1;
+	}
 	/* The kernel tells us when the master dies; the heartbeat's getppid
-	 * check covers the race with a master that died before prctl. */
+	 * check covers the race with a master that died before prctl.
+	 * After the drop: changing credentials clears this setting. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (worker_setup(&w) < 0) {
 		kr_log_msg(rt->log, KR_LOG_ERROR, NULL, "worker.fail",

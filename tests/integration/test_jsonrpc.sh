@@ -12,6 +12,7 @@ cd "$(dirname "$0")/../.."
 dir=var/test-rpc
 base=32400
 work=$(mktemp -d /tmp/kr-rpc.XXXXXX)
+chmod 0755 "$work" # kurierd workers run as user kurier and re-read the config
 pid=
 cleanup() {
 	[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null
