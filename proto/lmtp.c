@@ -100,7 +100,17 @@ kr_lmtp_settings_init(struct kr_lmtp_settings *set)
 		.starttls = false,
 		.tls_active = false,
 		.chunking = true,
+		.xforward = false,
 	};
+}
+
+size_t
+kr_lmtp_input_high(size_t data_line_max)
+{
+	/* data_line_max <= KR_LMTP_DATA_LINE_MAX_MAX: no overflow. */
+	size_t two = 2 * data_line_max;
+
+	return two > KR_LMTP_INPUT_HIGH_MIN ? two : KR_LMTP_INPUT_HIGH_MIN;
 }
 
 static bool

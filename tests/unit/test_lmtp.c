@@ -28,6 +28,9 @@
 	"XFORWARD NAME ADDR PROTO HELO\r\n" tls chunking
 #define LHLO_DEFAULT LHLO_REPLY("-", "", "250 CHUNKING\r\n")
 #define LHLO_TLS LHLO_REPLY("-", "250-STARTTLS\r\n", "250 CHUNKING\r\n")
+#define LHLO_REPLY_NO_XF                                               \
+	"250-mx.test\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n" \
+	"250-8BITMIME\r\n250-SIZE 52428800\r\n250 CHUNKING\r\n"
 #define OK "250 2.0.0 Ok\r\n"
 #define MAIL_OK "250 2.1.0 Ok\r\n"
 #define RCPT_OK "250 2.1.5 Ok\r\n"
@@ -97,6 +100,8 @@ test_settings(struct kr_lmtp_settings *set)
 {
 	kr_lmtp_settings_init(set);
 	set->hostname = "mx.test";
+	/* As for an allowed client; test_lmtp_xforward_refused has it off. */
+	set->xforward = true;
 }
 
 static void
@@ -1071,6 +1076,33 @@ test_lmtp_xforward(void **state)
 		  NULL);
 }
 
+/* XFORWARD off (a client the server does not trust with it): not
+ * advertised, refused, and nothing of it reaches the message. */
+static void
+test_lmtp_xforward_refused(void **state)
+{
+	struct kr_lmtp_settings set;
+
+	(void)state;
+	test_settings(&set);
+	set.xforward = false;
+	check_run(
+		&set, false,
+		S("LHLO c.test\r\nXFORWARD ADDR=192.0.2.1\r\n"
+		  "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+		  "DATA\r\nx\r\n.\r\n"),
+		GREETING LHLO_REPLY_NO_XF
+		"550 5.7.0 Not authorized to send XFORWARD\r\n" MAIL_OK RCPT_OK
+			GO_AHEAD OK,
+		"RCPT c@d.test|c|-|d.test\n"
+		"MSG from=<a@b.test> to=c@d.test 8bit=0 xf=-/-/-/-/0\n"
+		"x\r\n|END\n",
+		NULL);
+	/* The defaults leave it off: a server must turn it on. */
+	kr_lmtp_settings_init(&set);
+	assert_false(set.xforward);
+}
+
 /* STARTTLS: advertised, 220, no input until the handshake, then a
  * fresh session without a greeting (RFC 3207 §4.2). */
 static void
@@ -1337,6 +1369,24 @@ test_lmtp_output_backpressure(void **state)
 	free(in.p);
 }
 
+/* The input bound a server reads up to: two of the longest lines, at
+ * least KR_LMTP_INPUT_HIGH_MIN; always room for a whole line. */
+static void
+test_lmtp_input_high(void **state)
+{
+	(void)state;
+	assert_int_equal(kr_lmtp_input_high(KR_LMTP_DATA_LINE_MAX_MIN),
+			 KR_LMTP_INPUT_HIGH_MIN);
+	assert_int_equal(kr_lmtp_input_high(KR_LMTP_INPUT_HIGH_MIN / 2),
+			 KR_LMTP_INPUT_HIGH_MIN);
+	assert_int_equal(kr_lmtp_input_high(KR_LMTP_INPUT_HIGH_MIN / 2 + 1),
+			 KR_LMTP_INPUT_HIGH_MIN + 2);
+	assert_int_equal(kr_lmtp_input_high(KR_LMTP_DATA_LINE_MAX_MAX),
+			 2 * (size_t)KR_LMTP_DATA_LINE_MAX_MAX);
+	assert_true(kr_lmtp_input_high(KR_LMTP_DATA_LINE_MAX_DEFAULT) >=
+		    KR_LMTP_DATA_LINE_MAX_DEFAULT);
+}
+
 /* Replays a fuzz input the way fuzz_lmtp.c does: no crash (ASan in
  * the asan build), bounded output, never stuck. */
 static void
@@ -1347,6 +1397,7 @@ replay(const char *data, size_t len)
 
 	limit_settings(&set);
 	set.starttls = true;
+	set.xforward = len == 0 || (unsigned char)data[0] % 2 == 0;
 	drv_init(&d, &set);
 	drv_feed(&d, data, len, 97, 1);
 	assert_true(d.out.len <= 256 * (len + 16));
@@ -1409,12 +1460,14 @@ main(void)
 		cmocka_unit_test(test_lmtp_header_max),
 		cmocka_unit_test(test_lmtp_per_rcpt_replies),
 		cmocka_unit_test(test_lmtp_xforward),
+		cmocka_unit_test(test_lmtp_xforward_refused),
 		cmocka_unit_test(test_lmtp_starttls_flow),
 		cmocka_unit_test(test_lmtp_bdat),
 		cmocka_unit_test(test_lmtp_bdat_limits),
 		cmocka_unit_test(test_lmtp_quit),
 		cmocka_unit_test(test_lmtp_timeout_and_shutdown),
 		cmocka_unit_test(test_lmtp_output_backpressure),
+		cmocka_unit_test(test_lmtp_input_high),
 		cmocka_unit_test(test_lmtp_fuzz_corpus_replay),
 	};
 
