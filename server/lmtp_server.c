@@ -22,6 +22,10 @@
  * waits this long: the listening socket stays readable, so accepting
  * again at once would spin the loop on the same error. */
 #define SRV_ACCEPT_PAUSE_MS 1000
+/* Pauses at the session cap are logged at most once in this long (with
+ * how many there were): under a steady overload the cap is hit again at
+ * every close. */
+#define SRV_CAP_LOG_MS 10000
 /* Refused clients are logged one line each, but at most this many a
  * second; the rest are counted into the next line (a flood of refused
  * connections must not flood the log). */
@@ -42,8 +46,10 @@ struct kr_lmtp_server {
 	unsigned long long serial;
 	bool accepting;	 /* not draining */
 	bool listening;	 /* listeners enabled */
-	bool cap_logged; /* "at the cap" logged since the last pause */
 	bool fd_logged;	 /* "accept failed" logged since an accept */
+	bool cap_logged; /* a cap pause was ever logged, at cap_log_ms */
+	int64_t cap_log_ms;
+	unsigned cap_pauses; /* not yet logged */
 	int64_t refused_second;
 	unsigned refused_logged, refused_dropped;
 	char hostname[256];
@@ -80,23 +86,33 @@ srv_listen(struct kr_lmtp_server *srv, bool on)
  * At the cap the kernel backlog holds further clients (another worker
  * may take them) instead of our memory and descriptors. */
 static void
+srv_cap_paused(struct kr_lmtp_server *srv)
+{
+	int64_t now = kr_clock_mono_ms();
+	struct kr_log_line line;
+
+	srv->cap_pauses++;
+	if (srv->cap_logged && now - srv->cap_log_ms < SRV_CAP_LOG_MS)
+		return;
+	srv->cap_logged = true;
+	srv->cap_log_ms = now;
+	if (kr_log_begin(&line, srv->env.rt->log, KR_LOG_WARN, NULL,
+			 "lmtp.paused")) {
+		kr_log_str(&line, "reason", "session cap");
+		kr_log_uint(&line, "sessions", srv->n_sessions);
+		kr_log_uint(&line, "pauses", srv->cap_pauses);
+		kr_log_end(&line);
+	}
+	srv->cap_pauses = 0;
+}
+
+static void
 srv_update(struct kr_lmtp_server *srv)
 {
 	bool full = srv->n_sessions >= srv_cap(srv);
 
-	if (full && srv->accepting && !srv->cap_logged) {
-		struct kr_log_line line;
-
-		srv->cap_logged = true;
-		if (kr_log_begin(&line, srv->env.rt->log, KR_LOG_WARN, NULL,
-				 "lmtp.paused")) {
-			kr_log_str(&line, "reason", "session cap");
-			kr_log_uint(&line, "sessions", srv->n_sessions);
-			kr_log_end(&line);
-		}
-	}
-	if (!full)
-		srv->cap_logged = false;
+	if (full && srv->accepting && srv->listening)
+		srv_cap_paused(srv);
 	srv_listen(srv, srv->accepting && !full &&
 				!evtimer_pending(srv->pause_timer, NULL));
 }
