@@ -97,7 +97,7 @@ kr_stack_start() {
 # Rewrites $KR_CONF from the ports and $KR_CONF_EXTRA.
 kr_stack_conf() {
 	{
-		printf '[workers]\ncount = 2\n'
+		printf '[workers]\ncount = %s\n' "${KR_WORKERS:-2}"
 		printf '[admin]\nlisten = 127.0.0.1:%s\ntoken = %s\n' "$KR_ADMIN" "$KR_TOKEN"
 		printf '[lmtp]\nlisten = 127.0.0.1:%s\nhostname = mx.test\n' "$KR_LMTP"
 		printf '[jsonrpc]\nlisten = 127.0.0.1:%s\n' "$KR_HTTP"
