@@ -62,7 +62,7 @@ wait_for() {
 # key), kurierd started in the background ($KR_PID, log
 # $KR_WORK/kurierd.log, stdout $KR_WORK/kurierd.out) and its ports
 # $KR_LMTP, $KR_HTTP, $KR_ADMIN. Everything is removed on exit. Users:
-# kr_cli user add ...
+# kr_cli user add ... $KR_WORKERS sets [workers] count (default 2).
 KR_PID=
 KR_STACK_DIR=
 kr_stack_cleanup() {
