@@ -32,9 +32,9 @@ struct kr_rpc_input {
 	size_t len;
 	const char *authorization; /* the header's value, or NULL */
 	const char *peer;	   /* client address, for rate limits */
-	/* X-Forwarded-For's value, or NULL; repeated fields joined with
-	 * ", " (RFC 7230 §3.2.2), so the right-most entry is the one the
-	 * nearest proxy added. Used only when peer is in [auth] trusted. */
+	/* X-Forwarded-For's value, or NULL; when the header is repeated,
+	 * the last one (its right-most entry is the one a proxy adds).
+	 * Used only when peer is in [auth] trusted. */
 	const char *forwarded_for;
 };
 
