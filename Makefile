@@ -29,7 +29,8 @@ MODE_LDFLAGS := -pie -Wl,-z,relro,-z,now
 endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags-only-I $(PKGS) $(TEST_PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libhttp-parser (Debian's nodejs/http-parser) ships no .pc file.
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
 TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
 CFLAGS_ALL = $(BASE_CFLAGS) $(MODE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS)

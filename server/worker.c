@@ -47,7 +47,7 @@ worker_on_drain_check(evutil_socket_t fd, short what, void *ctx)
 	(void)fd;
 	(void)what;
 	if (kr_lmtp_server_sessions(w->lmtp) == 0 &&
-	    kr_rpc_pending(w->rpc) == 0)
+	    kr_rpc_pending(w->rpc) == 0 && kr_rpc_http_pending(w->http) == 0)
 		event_base_loopexit(w->base, NULL);
 }
 
@@ -147,9 +147,7 @@ worker_rpc(struct worker *w)
 
 	w->rpc = kr_rpc_create(&deps, &err);
 	if (w->rpc != NULL)
-		w->http = kr_rpc_http_create(w->base, w->rt->rpc_fd,
-					     w->rt->rpc_tls, w->rt->cfg, w->rpc,
-					     &err);
+		w->http = kr_rpc_http_create(w->base, w->rt, w->rpc, &err);
 	if (w->http == NULL) {
 		kr_log_msg(w->rt->log, KR_LOG_ERROR, NULL, "worker.fail",
 			   err.msg);
