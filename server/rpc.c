@@ -388,6 +388,7 @@ rpc_req_new(struct kr_rpc *rpc, const struct kr_rpc_input *in,
 	snprintf(req->id, sizeof(req->id), "r%d-%llu", rpc->pid,
 		 (unsigned long long)++rpc->seq);
 	req->peer = kr_xstrdup(in->peer != NULL ? in->peer : "");
+	rpc_auth_forwarded(req, in->forwarded_for);
 	req->next = rpc->reqs;
 	if (rpc->reqs != NULL)
 		rpc->reqs->prev = req;

@@ -259,6 +259,8 @@ http_on_request(struct evhttp_request *req, void *ctx)
 	in.authorization = evhttp_find_header(
 		evhttp_request_get_input_headers(req), "Authorization");
 	in.peer = peer != NULL ? peer : "";
+	in.forwarded_for = evhttp_find_header(
+		evhttp_request_get_input_headers(req), "X-Forwarded-For");
 	h->pending++;
 	kr_rpc_handle(h->rpc, &in, http_on_done, c);
 }

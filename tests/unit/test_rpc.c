@@ -148,7 +148,7 @@ static void
 rpc_send_on(struct env *e, struct kr_rpc *rpc, const char *body, size_t len,
 	    const char *authorization)
 {
-	struct kr_rpc_input in = { body, len, authorization, PEER };
+	struct kr_rpc_input in = { body, len, authorization, PEER, NULL };
 	int64_t end = kr_clock_mono_ms() + WAIT_MS;
 
 	free(e->ans.body);
@@ -299,7 +299,7 @@ bearer(char *out, size_t size, const char *secret, int64_t now, int64_t ttl)
 
 	kr_err_clear(&err);
 	if (kr_token_key_init(&key, secret, strlen(secret), &err) < 0 ||
-	    kr_token_issue(&key, 42, 0, now, ttl, token, sizeof(token), NULL,
+	    kr_token_issue(&key, 42, 0, 0, now, ttl, token, sizeof(token), NULL,
 			   &err) < 0)
 		fail_msg("token: %s", err.msg);
 	kr_token_key_wipe(&key);
