@@ -557,6 +557,16 @@ rpc_auth_login(struct rpc_call *c, const json_t *params)
 					 login_on_user, l);
 }
 
+/* 1..5 digits, at most 65535. */
+static bool
+rpc_auth_port_ok(const char *port)
+{
+	size_t n = strlen(port);
+
+	return n >= 1 && n <= 5 && strspn(port, "0123456789") == n &&
+	       strtoul(port, NULL, 10) <= 65535;
+}
+
 /* The right-most entry of X-Forwarded-For: the one our trusted peer
  * added (entries to its left are what its own client claimed). Takes
  * "addr", "[ipv6]" and "[ipv6]:port" or "ipv4:port"; anything else
@@ -596,8 +606,7 @@ rpc_auth_forwarded(struct rpc_req *req, const char *xff)
 		port = strchr(addr, ':');
 		*port++ = '\0';
 	}
-	if (port != NULL && (strlen(port) < 1 || strlen(port) > 5 ||
-			     strspn(port, "0123456789") != strlen(port)))
+	if (port != NULL && !rpc_auth_port_ok(port))
 		return;
 	len = strlen(addr);
 	if (len >= sizeof(req->forwarded) || kr_cidr_client_key(addr, key) < 0)
