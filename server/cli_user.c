@@ -262,10 +262,14 @@ user_del(struct kr_cli *cli, const struct user_args *a)
 	return user_report(res, a->address, shard, done);
 }
 
+/* The new hash bumps the user's password version (a trigger of
+ * storage/sql/005_password_version.sql), which ends every API session
+ * issued before: kurierd refuses them within its session-check cache
+ * time (1 s). */
 static int
 user_passwd(struct kr_cli *cli, const struct user_args *a)
 {
-	char hash[KR_PASSWORD_HASH_SIZE], done[KR_ADDRESS_MAX + 32];
+	char hash[KR_PASSWORD_HASH_SIZE], done[KR_ADDRESS_MAX + 64];
 	const char *params[] = { a->address, hash };
 	struct kr_err err;
 	PGresult *res;
@@ -277,7 +281,9 @@ user_passwd(struct kr_cli *cli, const struct user_args *a)
 	}
 	res = user_call(cli, "SELECT status FROM kr_user_set_password($1, $2)",
 			params, 2, &shard);
-	snprintf(done, sizeof(done), "changed the password of %s", a->address);
+	snprintf(done, sizeof(done),
+		 "changed the password of %s; its sessions are ended",
+		 a->address);
 	return user_report(res, a->address, shard, done);
 }
 

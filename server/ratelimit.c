@@ -22,7 +22,7 @@
  * no rounding drift. */
 #define RL_UNIT 60000u
 #define RL_NONE UINT32_MAX
-/* Refilled entries dropped per fail: more than the one entry a fail can
+/* Refilled entries dropped per take: more than the one entry a take can
  * add, so the table sheds dead entries faster than it gains them, and
  * still bounded work per call. */
 #define RL_PURGE_MAX 4
@@ -486,9 +486,39 @@ out:
 	return retry == 0;
 }
 
-static void
-ratelimit_fail(struct kr_ratelimit *rl, const void *key, size_t klen,
+/* 0 when a token was taken, else the milliseconds until one is back. */
+static int64_t
+ratelimit_take(struct kr_ratelimit *rl, const void *key, size_t klen,
 	       int64_t now_ms)
+{
+	uint64_t id[2];
+	uint32_t idx;
+	struct rl_entry *e;
+
+	if (rl->full == 0)
+		return 0;
+	if (klen > KR_RATELIMIT_KEY_MAX)
+		return (int64_t)ratelimit_div_ceil(RL_UNIT, rl->per_minute);
+	ratelimit_key_id(rl, key, klen, id);
+	ratelimit_purge(rl, now_ms);
+	idx = ratelimit_find(rl, id);
+	if (idx == RL_NONE)
+		idx = ratelimit_insert(rl, id, now_ms);
+	e = &rl->entries[idx];
+	ratelimit_refill(rl, e, now_ms);
+	if (e->level < RL_UNIT) {
+		ratelimit_rekey(rl, idx); /* refill moved stamp_ms */
+		return (int64_t)ratelimit_div_ceil(RL_UNIT - e->level,
+						   rl->per_minute);
+	}
+	e->level -= RL_UNIT;
+	ratelimit_rekey(rl, idx);
+	return 0;
+}
+
+static void
+ratelimit_give_back(struct kr_ratelimit *rl, const void *key, size_t klen,
+		    int64_t now_ms)
 {
 	uint64_t id[2];
 	uint32_t idx;
@@ -497,18 +527,22 @@ ratelimit_fail(struct kr_ratelimit *rl, const void *key, size_t klen,
 	if (rl->full == 0 || klen > KR_RATELIMIT_KEY_MAX)
 		return;
 	ratelimit_key_id(rl, key, klen, id);
-	ratelimit_purge(rl, now_ms);
 	idx = ratelimit_find(rl, id);
 	if (idx == RL_NONE)
-		idx = ratelimit_insert(rl, id, now_ms);
+		return;
 	e = &rl->entries[idx];
 	ratelimit_refill(rl, e, now_ms);
-	e->level = e->level >= RL_UNIT ? e->level - RL_UNIT : 0;
-	ratelimit_rekey(rl, idx);
+	/* Never above burst: the token may have come back by refill. */
+	e->level =
+		rl->full - e->level <= RL_UNIT ? rl->full : e->level + RL_UNIT;
+	if (e->level == rl->full)
+		ratelimit_remove(rl, idx);
+	else
+		ratelimit_rekey(rl, idx);
 }
 
 static void
-ratelimit_success(struct kr_ratelimit *rl, const void *key, size_t klen)
+ratelimit_forget(struct kr_ratelimit *rl, const void *key, size_t klen)
 {
 	uint64_t id[2];
 	uint32_t idx;
@@ -522,6 +556,37 @@ ratelimit_success(struct kr_ratelimit *rl, const void *key, size_t klen)
 }
 
 bool
+kr_ratelimit_take(struct kr_ratelimit *rl, const void *key, size_t klen,
+		  int64_t now_ms, int64_t *retry_after_ms_r)
+{
+	int64_t retry;
+
+	ratelimit_lock(rl);
+	retry = ratelimit_take(rl, key, klen, now_ms);
+	ratelimit_unlock(rl);
+	if (retry_after_ms_r != NULL)
+		*retry_after_ms_r = retry;
+	return retry == 0;
+}
+
+void
+kr_ratelimit_give_back(struct kr_ratelimit *rl, const void *key, size_t klen,
+		       int64_t now_ms)
+{
+	ratelimit_lock(rl);
+	ratelimit_give_back(rl, key, klen, now_ms);
+	ratelimit_unlock(rl);
+}
+
+void
+kr_ratelimit_forget(struct kr_ratelimit *rl, const void *key, size_t klen)
+{
+	ratelimit_lock(rl);
+	ratelimit_forget(rl, key, klen);
+	ratelimit_unlock(rl);
+}
+
+bool
 kr_ratelimit_check(struct kr_ratelimit *rl, const void *key, size_t klen,
 		   int64_t now_ms, int64_t *retry_after_ms_r)
 {
@@ -531,23 +596,6 @@ kr_ratelimit_check(struct kr_ratelimit *rl, const void *key, size_t klen,
 	ok = ratelimit_check(rl, key, klen, now_ms, retry_after_ms_r);
 	ratelimit_unlock(rl);
 	return ok;
-}
-
-void
-kr_ratelimit_fail(struct kr_ratelimit *rl, const void *key, size_t klen,
-		  int64_t now_ms)
-{
-	ratelimit_lock(rl);
-	ratelimit_fail(rl, key, klen, now_ms);
-	ratelimit_unlock(rl);
-}
-
-void
-kr_ratelimit_success(struct kr_ratelimit *rl, const void *key, size_t klen)
-{
-	ratelimit_lock(rl);
-	ratelimit_success(rl, key, klen);
-	ratelimit_unlock(rl);
 }
 
 size_t

@@ -284,6 +284,7 @@ rpc_req_new(struct kr_rpc *rpc, const struct kr_rpc_input *in,
 	kr_arena_budget_init(&req->mem, &rpc->mem,
 			     rpc->d.rt->cfg->jsonrpc.memory_max, KR_ERR_LIMIT,
 			     "request memory budget");
+	rpc_auth_forwarded(req, in->forwarded_for);
 	req->next = rpc->reqs;
 	if (rpc->reqs != NULL)
 		rpc->reqs->prev = req;

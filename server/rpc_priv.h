@@ -33,6 +33,8 @@ struct kr_tpool_job;
  * once after. Four keep a batch of small reads about as fast as all at
  * once (each is one round trip to a shard). */
 #define RPC_BATCH_PARALLEL 4
+/* An IPv4 or IPv6 address as text, NUL included (INET6_ADDRSTRLEN). */
+#define RPC_ADDR_TEXT_MAX 46
 
 struct kr_rpc {
 	struct kr_rpc_deps d;
@@ -49,6 +51,8 @@ struct kr_rpc {
 	struct kr_arena_budget mem;
 	uint64_t seq; /* request ids: r<pid>-<seq> */
 	int pid;      /* this worker's, read once */
+	/* Logins admitted and not yet checked: [auth] login_concurrency. */
+	unsigned logins_running;
 	/* Cache figures already added to the metrics. */
 	uint64_t hits_seen, misses_seen, evictions_seen;
 };
@@ -104,6 +108,9 @@ struct rpc_req {
 	 * budget). Drawn from rpc->mem. */
 	struct kr_arena_budget mem;
 	char *peer;
+	/* The right-most X-Forwarded-For entry when it is an address, else
+	 * "": the end user's address if the peer is trusted. */
+	char forwarded[RPC_ADDR_TEXT_MAX];
 	enum rpc_auth_state auth;
 	struct kr_token_claims claims;
 	struct kr_store_user user; /* RPC_AUTH_OK */
@@ -232,6 +239,8 @@ void rpc_auth_logout(struct rpc_call *c, const json_t *params);
 /* Starts the session check of req (token in authorization); calls
  * rpc_req_authed(req) when it is known. */
 void rpc_auth_check(struct rpc_req *req, const char *authorization);
+/* Fills req->forwarded from an X-Forwarded-For value (NULL: none). */
+void rpc_auth_forwarded(struct rpc_req *req, const char *xff);
 void rpc_req_authed(struct rpc_req *req);
 
 void rpc_mailbox_list(struct rpc_call *c, const json_t *params);

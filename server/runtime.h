@@ -39,7 +39,8 @@ struct kr_runtime_metrics {
 	int rpc_calls;	  /* counter: JSON-RPC calls, notifications too */
 	int rpc_errors;	  /* counter: calls answered with an error */
 	int rpc_latency;  /* histogram (us): body in -> response out */
-	int rpc_logins_failed, rpc_rate_limited;       /* counters */
+	int rpc_logins_failed, rpc_rate_limited; /* counters */
+	int rpc_password_checks; /* counter: hashes run for auth.login */
 	int cache_hits, cache_misses, cache_evictions; /* counters */
 	int cache_bytes;			       /* gauge */
 	/* The supervisor's, written by the master (SPEC.md §2). */

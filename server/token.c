@@ -10,7 +10,10 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#define TOKEN_PAYLOAD_LEN 45
+#define TOKEN_PAYLOAD_LEN 49
+#define TOKEN_V1_PAYLOAD_LEN 45
+#define TOKEN_OFF_SID 29
+#define TOKEN_OFF_PWV 45
 /* base64url lengths without padding: 4 characters per 3 bytes. */
 #define TOKEN_B64_LEN(n) (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
 #define TOKEN_PAYLOAD_B64 TOKEN_B64_LEN(TOKEN_PAYLOAD_LEN)
@@ -21,7 +24,10 @@
 
 _Static_assert(TOKEN_PAYLOAD_B64 + 1 + TOKEN_MAC_B64 == KR_TOKEN_LEN,
 	       "KR_TOKEN_LEN matches the layout");
-_Static_assert(KR_TOKEN_LEN <= KR_TOKEN_MAX_LEN, "v1 tokens verify");
+_Static_assert(TOKEN_B64_LEN(TOKEN_V1_PAYLOAD_LEN) + 1 + TOKEN_MAC_B64 ==
+		       KR_TOKEN_V1_LEN,
+	       "KR_TOKEN_V1_LEN matches the version 1 layout");
+_Static_assert(KR_TOKEN_LEN <= KR_TOKEN_MAX_LEN, "v2 tokens verify");
 
 /* Domain separation: a secret shared with some other use never yields
  * the same MAC key as ours. */
@@ -101,6 +107,20 @@ token_b64_decode(const char *in, size_t len, unsigned char *out,
 	memcpy(out, raw, n);
 	*out_len_r = n;
 	return 0;
+}
+
+static void
+token_put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)(v & 0xff);
+}
+
+static uint32_t
+token_get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
 static void
@@ -191,16 +211,19 @@ token_random(unsigned char *p, size_t len, struct kr_err *err_r)
 	return 0;
 }
 
+/* payload holds a version 1 or 2 layout (its first byte says which,
+ * its length was checked). */
 static void
 token_claims_fill(const unsigned char *payload, struct kr_token_claims *c)
 {
-	const unsigned char *sid = payload + 29;
+	const unsigned char *sid = payload + TOKEN_OFF_SID;
 
 	memset(c, 0, sizeof(*c));
 	c->version = payload[0];
 	c->user_id = token_get64(payload + 1);
-	c->shard = (uint32_t)payload[9] << 24 | (uint32_t)payload[10] << 16 |
-		   (uint32_t)payload[11] << 8 | (uint32_t)payload[12];
+	c->shard = token_get32(payload + 9);
+	c->password_version =
+		c->version >= 2 ? token_get32(payload + TOKEN_OFF_PWV) : 0;
 	c->issued_at = token_get64(payload + 13);
 	c->expires_at = token_get64(payload + 21);
 	for (size_t i = 0; i < KR_TOKEN_SID_BYTES; i++) {
@@ -229,12 +252,12 @@ token_issue_check(const struct kr_token_key *key, int64_t now, int64_t ttl_s,
 
 int
 kr_token_issue(const struct kr_token_key *key, int64_t user_id, unsigned shard,
-	       int64_t now, int64_t ttl_s, char *out, size_t out_size,
-	       struct kr_token_claims *claims_r, struct kr_err *err_r)
+	       uint32_t password_version, int64_t now, int64_t ttl_s, char *out,
+	       size_t out_size, struct kr_token_claims *claims_r,
+	       struct kr_err *err_r)
 {
 	unsigned char p[TOKEN_PAYLOAD_LEN];
 	unsigned char mac[KR_TOKEN_MAC_BYTES];
-	uint32_t s = (uint32_t)shard;
 
 	if (out_size > 0)
 		out[0] = '\0';
@@ -242,14 +265,12 @@ kr_token_issue(const struct kr_token_key *key, int64_t user_id, unsigned shard,
 		return -1;
 	p[0] = KR_TOKEN_VERSION;
 	token_put64(p + 1, user_id);
-	p[9] = (unsigned char)(s >> 24);
-	p[10] = (unsigned char)(s >> 16);
-	p[11] = (unsigned char)(s >> 8);
-	p[12] = (unsigned char)s;
+	token_put32(p + 9, (uint32_t)shard);
 	token_put64(p + 13, now);
 	token_put64(p + 21, now + ttl_s);
-	if (token_random(p + 29, KR_TOKEN_SID_BYTES, err_r) < 0)
+	if (token_random(p + TOKEN_OFF_SID, KR_TOKEN_SID_BYTES, err_r) < 0)
 		return -1;
+	token_put32(p + TOKEN_OFF_PWV, password_version);
 	if (token_mac(key, p, sizeof(p), mac) < 0)
 		return kr_err_set(err_r, KR_ERR_INTERNAL, "HMAC failed");
 	token_b64_encode(p, sizeof(p), out);
@@ -320,9 +341,10 @@ token_verify_keys(const struct kr_token_key *const *keys, size_t n_keys,
 				  "token key not initialised or HMAC failed");
 	if (r == 0)
 		return token_reject(err_r, "bad signature");
-	if (t.payload[0] != KR_TOKEN_VERSION)
+	if (t.payload[0] != KR_TOKEN_VERSION && t.payload[0] != 1)
 		return token_reject(err_r, "unknown version");
-	if (t.payload_len != TOKEN_PAYLOAD_LEN)
+	if (t.payload_len !=
+	    (t.payload[0] == 1 ? TOKEN_V1_PAYLOAD_LEN : TOKEN_PAYLOAD_LEN))
 		return token_reject(err_r, "malformed");
 	token_claims_fill(t.payload, &c);
 	c.previous_key = i > 0;

@@ -136,6 +136,27 @@ kr_store_user_get_begin(struct kr_store *store, const char *address,
 			struct kr_arena *arena, struct kr_deadline deadline,
 			kr_store_user_get_fn *cb, void *ctx);
 
+/* What auth.login needs (kr_user_auth, 005_password_version.sql): the
+ * user, the stored hash and the password version, read in one row. The
+ * version is what the session token carries; every password change
+ * bumps it (a trigger), ending the sessions issued before. */
+struct kr_store_user_auth_result {
+	struct kr_store_user user;
+	const char *password_hash;
+	uint32_t password_version; /* 0..KR_STORE_PASSWORD_VERSION_MAX */
+};
+typedef void kr_store_user_auth_fn(void *ctx,
+				   const struct kr_store_user_auth_result *res,
+				   const struct kr_err *err);
+/* Any case, like kr_store_user_get_begin; KR_ERR_NOT_FOUND when there
+ * is no such user. A read: it goes to a replica chosen by the balancer
+ * (a replica that has not replayed a password change yet answers with
+ * the old hash and version, consistently). */
+struct kr_store_op *
+kr_store_user_auth_begin(struct kr_store *store, const char *address,
+			 struct kr_arena *arena, struct kr_deadline deadline,
+			 kr_store_user_auth_fn *cb, void *ctx);
+
 struct kr_store_user_create_result {
 	struct kr_store_user user;
 };
@@ -519,26 +540,35 @@ struct kr_store_op *kr_store_deliver_begin(struct kr_store *store,
 #define KR_STORE_SID_LEN 32
 /* Latest expires_at accepted: 9999-12-31 23:59:59 UTC. */
 #define KR_STORE_SESSION_EXPIRES_MAX INT64_C(253402300799)
+/* Password versions are a PostgreSQL integer. */
+#define KR_STORE_PASSWORD_VERSION_MAX UINT32_C(2147483647)
 
 struct kr_store_session_result {
 	const char *address; /* the user's lower-cased address (arena) */
-	bool revoked;	     /* sid is in the revocation table */
+	/* sid is in the revocation table, or the user's password changed
+	 * since the token was issued (its password version is not the
+	 * user's): either way the session is over. */
+	bool revoked;
+	uint32_t password_version; /* the user's now */
 };
 typedef void kr_store_session_fn(void *ctx,
 				 const struct kr_store_session_result *res,
 				 const struct kr_err *err);
 /* One round trip on user's shard: the user's address (the user must
- * still exist: KR_ERR_NOT_FOUND otherwise) and whether sid is revoked
- * (a listed sid is revoked whatever its expiry: the caller checks the
- * token's). A read: it goes to a replica chosen by the balancer, except
- * within storage.read_your_writes after a revoke of the same user id by
- * this store (this worker), which is read from the primary. Other
- * workers and hosts see a revocation once the replica they read has
- * replayed it (immediately without replicas). */
+ * still exist: KR_ERR_NOT_FOUND otherwise) and whether the session is
+ * revoked: sid is listed (whatever its expiry: the caller checks the
+ * token's), or password_version, the token's, is no longer the user's.
+ * A password_version above KR_STORE_PASSWORD_VERSION_MAX is
+ * KR_ERR_PERMANENT before any query. A read: it goes to a replica
+ * chosen by the balancer, except within storage.read_your_writes after
+ * a revoke of the same user id by this store (this worker), which is
+ * read from the primary. Other workers and hosts see a revocation (or a
+ * password change) once the replica they read has replayed it
+ * (immediately without replicas). */
 struct kr_store_op *kr_store_session_check_begin(
 	struct kr_store *store, unsigned shard, int64_t user_id,
-	const char *sid, struct kr_arena *arena, struct kr_deadline deadline,
-	kr_store_session_fn *cb, void *ctx);
+	const char *sid, uint32_t password_version, struct kr_arena *arena,
+	struct kr_deadline deadline, kr_store_session_fn *cb, void *ctx);
 /* Lists sid as revoked until expires_at (Unix seconds, 1 to
  * KR_STORE_SESSION_EXPIRES_MAX, else KR_ERR_PERMANENT); idempotent (the
  * later expiry is kept). The same statement deletes up to 100 rows of

@@ -1,5 +1,6 @@
 /* Session operations: check a token's session (the user's address, is
- * the sid revoked) and revoke one (auth.logout), by user id and sid.
+ * the sid revoked or the password changed since) and revoke one
+ * (auth.logout), by user id and sid.
  *
  * Routing: the connection manager's read-your-writes window is keyed by
  * a string. These operations know the user id, not always the address,
@@ -57,7 +58,8 @@ session_shard_check(const struct kr_store *store, unsigned shard,
 }
 
 /* Validates and sends (sql with user_id, sid, then arg3 when not NULL)
- * to the shard; a refusal is answered from a later loop turn. */
+ * to the shard; a refusal is answered from a later loop turn. arg3 is
+ * the password version of a check or the expiry of a revoke. */
 static void
 session_send(struct session_op *s, unsigned shard, int64_t user_id,
 	     const char *sid, enum kr_connmgr_mode mode, const char *sql,
@@ -87,11 +89,12 @@ static int
 session_parse_check(struct kr_store_op *op, const PGresult *res,
 		    struct kr_err *err_r)
 {
-	static const char *const names[] = { "status", "address", "revoked" };
+	static const char *const names[] = { "status", "address", "revoked",
+					     "password_version" };
 	struct kr_store_session_result *r;
-	int c[3];
+	int c[4];
 
-	if (kr_store_result_cols(res, names, 3, c, err_r) < 0)
+	if (kr_store_result_cols(res, names, 4, c, err_r) < 0)
 		return -1;
 	if (PQntuples(res) != 1)
 		return kr_err_set(err_r, KR_ERR_INTERNAL,
@@ -106,6 +109,8 @@ session_parse_check(struct kr_store_op *op, const PGresult *res,
 		return kr_err_set(err_r, KR_ERR_INTERNAL,
 				  "kr_session_check: no address");
 	r->revoked = kr_store_result_bool(res, 0, c[2]);
+	/* 0..KR_STORE_PASSWORD_VERSION_MAX by the table's constraint. */
+	r->password_version = (uint32_t)kr_store_result_i64(res, 0, c[3]);
 	op->res = r;
 	return 0;
 }
@@ -126,7 +131,7 @@ static const struct kr_store_op_class session_check_class = {
 struct kr_store_op *
 kr_store_session_check_begin(struct kr_store *store, unsigned shard,
 			     int64_t user_id, const char *sid,
-			     struct kr_arena *arena,
+			     uint32_t password_version, struct kr_arena *arena,
 			     struct kr_deadline deadline,
 			     kr_store_session_fn *cb, void *ctx)
 {
@@ -134,8 +139,16 @@ kr_store_session_check_begin(struct kr_store *store, unsigned shard,
 		store, &session_check_class, sizeof(*s), arena, deadline, ctx);
 
 	s->cb.check = cb;
-	session_send(s, shard, user_id, sid, KR_CONNMGR_READ,
-		     "SELECT * FROM kr_session_check($1, $2)", NULL);
+	if (password_version > KR_STORE_PASSWORD_VERSION_MAX) {
+		kr_store_op_fail(&s->op, KR_ERR_PERMANENT,
+				 "password version out of range");
+	} else {
+		char pwv[24];
+
+		session_send(s, shard, user_id, sid, KR_CONNMGR_READ,
+			     "SELECT * FROM kr_session_check($1, $2, $3)",
+			     kr_store_i64(pwv, password_version));
+	}
 	return &s->op;
 }
 

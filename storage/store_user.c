@@ -1,5 +1,6 @@
-/* User operations: admin (get, create, delete, password, quota) by
- * address, and the per-user views (changes since a modseq, quota). */
+/* User operations: admin (get, create, delete, password, quota) and the
+ * login's look-up (auth) by address, and the per-user views (changes
+ * since a modseq, quota). */
 #include <string.h>
 
 #include "lib/arena.h"
@@ -9,6 +10,7 @@ struct user_op {
 	struct kr_store_op op;
 	union {
 		kr_store_user_get_fn *get;
+		kr_store_user_auth_fn *auth;
 		kr_store_user_create_fn *create;
 		kr_store_done_fn *done;
 		kr_store_user_changes_fn *changes;
@@ -207,6 +209,66 @@ kr_store_user_get_begin(struct kr_store *store, const char *address,
 		user_send(u, KR_CONNMGR_READ, "SELECT * FROM kr_user_get($1)",
 			  1, (const char *const[]){ u->address });
 	u->cb.get = cb;
+	return &u->op;
+}
+
+/* ---- auth (login) ------------------------------------------------- */
+
+static int
+user_parse_auth(struct kr_store_op *op, const PGresult *res,
+		struct kr_err *err_r)
+{
+	static const char *const names[] = { "status", "user_id",
+					     "password_hash",
+					     "password_version" };
+	struct user_op *u = (struct user_op *)op;
+	struct kr_store_user_auth_result *r;
+	int c[4];
+
+	if (kr_store_result_cols(res, names, 4, c, err_r) < 0 ||
+	    kr_store_result_status(res, 0, c[0], err_r) < 0)
+		return -1;
+	r = kr_arena_zalloc(op->arena, sizeof(*r), err_r);
+	if (r == NULL ||
+	    user_handle(u, kr_store_result_i64(res, 0, c[1]), &r->user, err_r) <
+		    0 ||
+	    kr_store_result_str(res, 0, c[2], op->arena, &r->password_hash,
+				err_r) < 0)
+		return -1;
+	if (r->password_hash == NULL)
+		return kr_err_set(err_r, KR_ERR_INTERNAL,
+				  "kr_user_auth: no password hash");
+	/* 0..KR_STORE_PASSWORD_VERSION_MAX by the table's constraint. */
+	r->password_version = (uint32_t)kr_store_result_i64(res, 0, c[3]);
+	op->res = r;
+	return 0;
+}
+
+static void
+user_answer_auth(struct kr_store_op *op, const struct kr_err *err)
+{
+	((struct user_op *)op)
+		->cb.auth(op->ctx, err != NULL ? NULL : op->res, err);
+}
+
+static const struct kr_store_op_class user_auth_class = {
+	.name = "user_auth",
+	.parse = user_parse_auth,
+	.answer = user_answer_auth,
+};
+
+struct kr_store_op *
+kr_store_user_auth_begin(struct kr_store *store, const char *address,
+			 struct kr_arena *arena, struct kr_deadline deadline,
+			 kr_store_user_auth_fn *cb, void *ctx)
+{
+	struct user_op *u;
+
+	if (user_op_new(store, &user_auth_class, address, arena, deadline, ctx,
+			&u))
+		user_send(u, KR_CONNMGR_READ, "SELECT * FROM kr_user_auth($1)",
+			  1, (const char *const[]){ u->address });
+	u->cb.auth = cb;
 	return &u->op;
 }
 

@@ -46,11 +46,13 @@ check() {
 	[[ $got == "$2" ]] || fail "$1: expected [$2], got [$got]"
 	ok "$1"
 }
-for i in 1 2; do
-	psql -X -q -v ON_ERROR_STOP=1 "$conn" -f storage/sql/004_sessions.sql >/dev/null 2>"$out/psql.err" ||
-		fail "re-applying 004_sessions.sql ($i): $(cat "$out/psql.err")"
+for f in storage/sql/004_sessions.sql storage/sql/005_password_version.sql; do
+	for i in 1 2; do
+		psql -X -q -v ON_ERROR_STOP=1 "$conn" -f "$f" >/dev/null 2>"$out/psql.err" ||
+			fail "re-applying $f ($i): $(cat "$out/psql.err")"
+	done
+	ok "$f re-applies over itself"
 done
-ok "004_sessions.sql re-applies over itself"
 
 sid=00112233445566778899aabbccddeeff
 sql "SELECT status FROM kr_user_create('sess.sql@test.example', 'h', 0)" >/dev/null

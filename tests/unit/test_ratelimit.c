@@ -1,8 +1,9 @@
 /* cmocka tests for server/ratelimit: burst and retry-after, refill,
- * check takes nothing, success, independent keys, the max_keys bound and
- * which entries go, disabled limiter, clocks stepped back, overflow at
- * the extremes, over-long keys, bad configurations, and a randomised
- * comparison with a plain array model. */
+ * take decides and charges in one step (also across processes), give
+ * back, check takes nothing, forget, independent keys, the max_keys
+ * bound and which entries go, disabled limiter, clocks stepped back,
+ * overflow at the extremes, over-long keys, bad configurations, and a
+ * randomised comparison with a plain array model. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,10 +38,19 @@ check_key(struct kr_ratelimit *rl, const char *key, int64_t now,
 	return kr_ratelimit_check(rl, key, strlen(key), now, retry_r);
 }
 
+/* One attempt: true when it took a token. */
+static bool
+take_key(struct kr_ratelimit *rl, const char *key, int64_t now)
+{
+	return kr_ratelimit_take(rl, key, strlen(key), now, NULL);
+}
+
+/* An attempt the test does not care whether it got through: what a
+ * failed login does to the bucket either way. */
 static void
 fail_key(struct kr_ratelimit *rl, const char *key, int64_t now)
 {
-	kr_ratelimit_fail(rl, key, strlen(key), now);
+	(void)take_key(rl, key, now);
 }
 
 /* Asserts the check result and its retry-after. */
@@ -85,6 +95,106 @@ test_ratelimit_burst_then_limited(void **state)
 	assert_int_equal(kr_ratelimit_size(rl), 1);
 	kr_ratelimit_destroy(&rl);
 	assert_null(rl);
+}
+
+/* The check and the charge are one step: a run of attempts at one
+ * instant gets exactly burst tokens, and a refused take costs nothing. */
+static void
+test_ratelimit_take_at_limit(void **state)
+{
+	struct kr_ratelimit *rl = rl_new(3, 6, 16);
+	int64_t retry = -1;
+	int taken = 0;
+
+	(void)state;
+	for (int i = 0; i < 100; i++)
+		taken += take_key(rl, "u:alice", 0);
+	/* At the limit: burst takes pass; one over is refused. */
+	assert_int_equal(taken, 3);
+	assert_false(kr_ratelimit_take(rl, "u:alice", 7, 0, &retry));
+	assert_int_equal(retry, 10000);
+	/* The 97 refused takes did not dig the bucket deeper. */
+	assert_false(kr_ratelimit_take(rl, "u:alice", 7, 9999, &retry));
+	assert_int_equal(retry, 1);
+	assert_true(kr_ratelimit_take(rl, "u:alice", 7, 10000, &retry));
+	assert_int_equal(retry, 0);
+	assert_false(kr_ratelimit_take(rl, "u:alice", 7, 10000, &retry));
+	assert_int_equal(retry, 10000);
+	assert_int_equal(kr_ratelimit_size(rl), 1);
+	kr_ratelimit_destroy(&rl);
+}
+
+static void
+test_ratelimit_give_back(void **state)
+{
+	/* One token per second. */
+	struct kr_ratelimit *rl = rl_new(2, 60, 16);
+
+	(void)state;
+	assert_true(take_key(rl, "a:192.0.2.1", 0));
+	assert_true(take_key(rl, "a:192.0.2.1", 0));
+	expect(rl, "a:192.0.2.1", 0, false, 1000);
+	/* A take that was no guess is undone: one more attempt. */
+	kr_ratelimit_give_back(rl, "a:192.0.2.1", 11, 0);
+	expect(rl, "a:192.0.2.1", 0, true, 0);
+	assert_true(take_key(rl, "a:192.0.2.1", 0));
+	assert_false(take_key(rl, "a:192.0.2.1", 0));
+
+	/* Refill and give-back add up, never above burst: 0.5 + 1. */
+	kr_ratelimit_give_back(rl, "a:192.0.2.1", 11, 500);
+	assert_true(take_key(rl, "a:192.0.2.1", 500));
+	expect(rl, "a:192.0.2.1", 500, false, 500);
+	kr_ratelimit_give_back(rl, "a:192.0.2.1", 11, 1500);
+	kr_ratelimit_give_back(rl, "a:192.0.2.1", 11, 1500);
+	/* Whole again: dropped, and a third give-back finds nothing. */
+	assert_int_equal(kr_ratelimit_size(rl), 0);
+	kr_ratelimit_give_back(rl, "a:192.0.2.1", 11, 1500);
+	assert_int_equal(kr_ratelimit_size(rl), 0);
+	assert_true(take_key(rl, "a:192.0.2.1", 1500));
+	assert_true(take_key(rl, "a:192.0.2.1", 1500));
+	assert_false(take_key(rl, "a:192.0.2.1", 1500));
+
+	/* Other keys are untouched; unknown keys are a no-op. */
+	kr_ratelimit_give_back(rl, "u:nobody", 8, 1500);
+	assert_int_equal(kr_ratelimit_size(rl), 1);
+	kr_ratelimit_destroy(&rl);
+}
+
+/* Workers racing on one key (a batch spread over connections) get as
+ * many attempts as the bucket holds, not one per racer that checked
+ * before the others charged. */
+static void
+test_ratelimit_take_atomic_across_processes(void **state)
+{
+	enum {
+		CHILDREN = 4,
+		TRIES = 200,
+		BURST = 10
+	};
+	struct kr_ratelimit *rl = rl_new(BURST, 1, 64);
+	pid_t pids[CHILDREN];
+	int status, total = 0;
+
+	(void)state;
+	for (int c = 0; c < CHILDREN; c++) {
+		pids[c] = fork();
+		assert_true(pids[c] >= 0);
+		if (pids[c] == 0) {
+			int got = 0;
+
+			for (int i = 0; i < TRIES; i++)
+				got += take_key(rl, "u:target", 1000);
+			_exit(got);
+		}
+	}
+	for (int c = 0; c < CHILDREN; c++) {
+		assert_int_equal(waitpid(pids[c], &status, 0), pids[c]);
+		assert_true(WIFEXITED(status));
+		total += WEXITSTATUS(status);
+	}
+	assert_int_equal(total, BURST);
+	expect(rl, "u:target", 1000, false, 60000);
+	kr_ratelimit_destroy(&rl);
 }
 
 static void
@@ -139,12 +249,12 @@ test_ratelimit_success_clears(void **state)
 		fail_key(rl, "a:192.0.2.1", 0);
 	}
 	expect(rl, "u:alice", 0, false, 60000);
-	kr_ratelimit_success(rl, "u:alice", strlen("u:alice"));
+	kr_ratelimit_forget(rl, "u:alice", strlen("u:alice"));
 	expect(rl, "u:alice", 0, true, 0);
 	assert_int_equal(kr_ratelimit_size(rl), 1);
 	/* The address key is the caller's to clear or keep. */
 	expect(rl, "a:192.0.2.1", 0, false, 60000);
-	kr_ratelimit_success(rl, "u:nobody", strlen("u:nobody"));
+	kr_ratelimit_forget(rl, "u:nobody", strlen("u:nobody"));
 	assert_int_equal(kr_ratelimit_size(rl), 1);
 	/* A fresh start: a full bucket again. */
 	fail_key(rl, "u:alice", 1);
@@ -167,11 +277,11 @@ test_ratelimit_independent_keys(void **state)
 		expect(rl, others[i], 0, true, 0);
 
 	/* Keys are byte strings: NUL bytes and lengths count. */
-	kr_ratelimit_fail(rl, "u:a\0b", 5, 0);
+	(void)kr_ratelimit_take(rl, "u:a\0b", 5, 0, NULL);
 	assert_false(kr_ratelimit_check(rl, "u:a\0b", 5, 0, NULL));
 	assert_true(kr_ratelimit_check(rl, "u:a\0c", 5, 0, NULL));
 	assert_true(kr_ratelimit_check(rl, "u:a", 3, 0, NULL));
-	kr_ratelimit_fail(rl, "", 0, 0);
+	(void)kr_ratelimit_take(rl, "", 0, 0, NULL);
 	assert_false(kr_ratelimit_check(rl, "", 0, 0, NULL));
 	assert_int_equal(kr_ratelimit_size(rl), 3);
 	kr_ratelimit_destroy(&rl);
@@ -314,7 +424,7 @@ test_ratelimit_disabled(void **state)
 	memset(long_key, 'x', sizeof(long_key));
 	assert_true(
 		kr_ratelimit_check(rl, long_key, sizeof(long_key), 0, NULL));
-	kr_ratelimit_success(rl, "u:alice", 7);
+	kr_ratelimit_forget(rl, "u:alice", 7);
 	kr_ratelimit_destroy(&rl);
 	assert_null(rl);
 }
@@ -401,7 +511,7 @@ test_ratelimit_long_keys(void **state)
 	b[KR_RATELIMIT_KEY_MAX - 1] = 'y';
 	b[KR_RATELIMIT_KEY_MAX] = 'y';
 	/* At the limit: tracked, and the last byte counts. */
-	kr_ratelimit_fail(rl, a, KR_RATELIMIT_KEY_MAX, 0);
+	assert_true(kr_ratelimit_take(rl, a, KR_RATELIMIT_KEY_MAX, 0, NULL));
 	assert_false(kr_ratelimit_check(rl, a, KR_RATELIMIT_KEY_MAX, 0, NULL));
 	assert_true(kr_ratelimit_check(rl, b, KR_RATELIMIT_KEY_MAX, 0, NULL));
 	assert_int_equal(kr_ratelimit_size(rl), 1);
@@ -413,10 +523,13 @@ test_ratelimit_long_keys(void **state)
 	assert_false(
 		kr_ratelimit_check(rl, b, KR_RATELIMIT_KEY_MAX + 1, 0, &retry));
 	assert_int_equal(retry, 1000);
-	kr_ratelimit_fail(rl, b, KR_RATELIMIT_KEY_MAX + 1, 0);
+	retry = -1;
+	assert_false(
+		kr_ratelimit_take(rl, b, KR_RATELIMIT_KEY_MAX + 1, 0, &retry));
+	assert_int_equal(retry, 1000);
 	assert_int_equal(kr_ratelimit_size(rl), 1);
 	assert_true(kr_ratelimit_check(rl, b, KR_RATELIMIT_KEY_MAX, 0, NULL));
-	kr_ratelimit_success(rl, a, KR_RATELIMIT_KEY_MAX + 1);
+	kr_ratelimit_forget(rl, a, KR_RATELIMIT_KEY_MAX + 1);
 	assert_false(kr_ratelimit_check(rl, a, KR_RATELIMIT_KEY_MAX, 0, NULL));
 	kr_ratelimit_destroy(&rl);
 }
@@ -533,8 +646,9 @@ model_make_room(struct model *m)
 	m->e[victim].used = false;
 }
 
-static void
-model_fail(struct model *m, int k, int64_t now)
+/* Takes a token when there is one; *retry_r as model_check. */
+static bool
+model_take(struct model *m, int k, int64_t now, int64_t *retry_r)
 {
 	struct model_entry *e = &m->e[k];
 
@@ -546,8 +660,28 @@ model_fail(struct model *m, int k, int64_t now)
 		e->stamp = now;
 	}
 	model_refill(m, e, now);
-	e->level = e->level >= UNIT ? e->level - UNIT : 0;
+	*retry_r = 0;
+	if (e->level < UNIT) {
+		*retry_r = (int64_t)((UNIT - e->level + m->pm - 1) / m->pm);
+		return false;
+	}
+	e->level -= UNIT;
 	model_refill(m, e, now);
+	return true;
+}
+
+static void
+model_give_back(struct model *m, int k, int64_t now)
+{
+	struct model_entry *e = &m->e[k];
+
+	if (!e->used)
+		return;
+	model_refill(m, e, now);
+	e->level = m->full - e->level <= UNIT ? m->full : e->level + UNIT;
+	model_refill(m, e, now);
+	if (e->level == m->full)
+		e->used = false;
 }
 
 static uint64_t
@@ -590,15 +724,21 @@ model_run(const struct model_case *c, uint64_t seed)
 		now += 1 + (int64_t)(prng_next(&seed) % c->max_step_ms);
 		user_key(key, sizeof(key), k);
 		if (what < 10) {
-			fail_key(rl, key, now);
-			model_fail(&m, k, now);
+			want = model_take(&m, k, now, &want_retry);
+			assert_int_equal(kr_ratelimit_take(rl, key, strlen(key),
+							   now, &got_retry),
+					 want);
+			assert_int_equal(got_retry, want_retry);
+		} else if (what < 13) {
+			kr_ratelimit_give_back(rl, key, strlen(key), now);
+			model_give_back(&m, k, now);
 		} else if (what < 19) {
 			want = model_check(&m, k, now, &want_retry);
 			assert_int_equal(check_key(rl, key, now, &got_retry),
 					 want);
 			assert_int_equal(got_retry, want_retry);
 		} else {
-			kr_ratelimit_success(rl, key, strlen(key));
+			kr_ratelimit_forget(rl, key, strlen(key));
 			m.e[k].used = false;
 		}
 		/* Whole entries may linger in the limiter, never more. */
@@ -654,6 +794,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ratelimit_burst_then_limited),
 		cmocka_unit_test(test_ratelimit_shared_across_fork),
+		cmocka_unit_test(test_ratelimit_take_at_limit),
+		cmocka_unit_test(test_ratelimit_give_back),
+		cmocka_unit_test(test_ratelimit_take_atomic_across_processes),
 		cmocka_unit_test(test_ratelimit_refill),
 		cmocka_unit_test(test_ratelimit_check_takes_nothing),
 		cmocka_unit_test(test_ratelimit_success_clears),

@@ -45,7 +45,7 @@ bearer(char *out, size_t size, const char *secret, int64_t now, int64_t ttl)
 
 	kr_err_clear(&err);
 	if (kr_token_key_init(&key, secret, strlen(secret), &err) < 0 ||
-	    kr_token_issue(&key, 42, 0, now, ttl, token, sizeof(token), NULL,
+	    kr_token_issue(&key, 42, 0, 0, now, ttl, token, sizeof(token), NULL,
 			   &err) < 0)
 		fail_msg("token: %s", err.msg);
 	kr_token_key_wipe(&key);

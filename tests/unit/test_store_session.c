@@ -1,6 +1,8 @@
-/* Session revocation in the store (store.h "sessions") against a real
- * cluster. Skipped unless KR_TEST_PG_CONF names a kurier.conf written
- * by ops/pgcluster (tests/integration/test_store_session.sh sets it).
+/* Session revocation in the store (store.h "sessions") and password
+ * versions (the login's look-up, a password change ending sessions)
+ * against a real cluster. Skipped unless KR_TEST_PG_CONF names a
+ * kurier.conf written by ops/pgcluster
+ * (tests/integration/test_store_session.sh sets it).
  * Every shard lists its primary again as its replica (as in
  * test_connmgr): the same data on both nodes, so answers do not depend
  * on routing, and the node statistics show where each query went.
@@ -40,6 +42,7 @@
 
 REC_FN(rec_session, struct kr_store_session_result)
 REC_FN(rec_user_create, struct kr_store_user_create_result)
+REC_FN(rec_user_auth, struct kr_store_user_auth_result)
 
 /* ---- set-up --------------------------------------------------------- */
 
@@ -111,24 +114,63 @@ sid_make(struct env *e, char sid[KR_STORE_SID_LEN + 1])
 		 (uint64_t)e->seq++ * UINT64_C(0x9e3779b97f4a7c15));
 }
 
+/* A check of a token carrying password version pwv. */
 static struct rec
-r_check(struct env *e, unsigned shard, int64_t id, const char *sid)
+r_check_v(struct env *e, unsigned shard, int64_t id, const char *sid,
+	  uint32_t pwv)
 {
 	struct rec r;
 
 	RUN(e, r,
-	    kr_store_session_check_begin(e->store, shard, id, sid, e->arena,
-					 dl(), rec_session, &r));
+	    kr_store_session_check_begin(e->store, shard, id, sid, pwv,
+					 e->arena, dl(), rec_session, &r));
 	return r;
+}
+
+/* A check of a token from before any password change (version 0). */
+static struct rec
+r_check(struct env *e, unsigned shard, int64_t id, const char *sid)
+{
+	return r_check_v(e, shard, id, sid, 0);
+}
+
+static const struct kr_store_session_result *
+check_ok_v(struct env *e, const struct kr_store_user *u, const char *sid,
+	   uint32_t pwv)
+{
+	struct rec r = r_check_v(e, u->shard, u->id, sid, pwv);
+
+	OK(r);
+	return r.res;
 }
 
 static const struct kr_store_session_result *
 check_ok(struct env *e, const struct kr_store_user *u, const char *sid)
 {
-	struct rec r = r_check(e, u->shard, u->id, sid);
+	return check_ok_v(e, u, sid, 0);
+}
 
+static const struct kr_store_user_auth_result *
+auth_ok(struct env *e, const char *address)
+{
+	struct rec r;
+
+	RUN(e, r,
+	    kr_store_user_auth_begin(e->store, address, e->arena, dl(),
+				     rec_user_auth, &r));
 	OK(r);
 	return r.res;
+}
+
+static void
+set_password(struct env *e, const struct kr_store_user *u, const char *hash)
+{
+	struct rec r;
+
+	RUN(e, r,
+	    kr_store_user_set_password_begin(e->store, u->address, hash, dl(),
+					     rec_done, &r));
+	OK(r);
 }
 
 static struct rec
@@ -464,15 +506,116 @@ test_store_session_concurrent_and_cancel(void **state)
 
 	memset(&c, 0, sizeof(c));
 	c.e = e;
-	op = kr_store_session_check_begin(e->store, u.shard, u.id, same,
+	op = kr_store_session_check_begin(e->store, u.shard, u.id, same, 0,
 					  e->arena, dl(), rec_session, &c);
 	kr_store_cancel(&op);
 	assert_null(op);
-	op = kr_store_session_check_begin(e->store, u.shard, u.id, "bad",
+	op = kr_store_session_check_begin(e->store, u.shard, u.id, "bad", 0,
 					  e->arena, dl(), rec_session, &c);
 	kr_store_cancel(&op);
 	spin(e, 300);
 	assert_int_equal(c.calls, 0);
+}
+
+/* A password change ends the sessions issued before it: the login's
+ * look-up hands out the user's password version, every change bumps
+ * it (kr_user_set_password and a plain UPDATE alike, through the
+ * trigger of 005_password_version.sql), and a check with the old
+ * version says revoked. */
+static void
+test_store_session_password_version(void **state)
+{
+	struct env *e = *state;
+	const struct kr_store_user_auth_result *a;
+	const struct kr_store_session_result *s;
+	char sid[KR_STORE_SID_LEN + 1], id[24], got[64], upper[128];
+	struct kr_store_user u;
+	struct rec r;
+
+	NEED_CLUSTER(state);
+	u = user_new(e, "Pwv");
+	snprintf(id, sizeof(id), "%" PRId64, u.id);
+	sid_make(e, sid);
+	/* Any case, like every address look-up. */
+	snprintf(upper, sizeof(upper), "%s", u.address);
+	upper[0] = 'P';
+	a = auth_ok(e, upper);
+	assert_string_equal(a->user.address, u.address);
+	assert_int_equal(a->user.shard, u.shard);
+	assert_true(a->user.id == u.id);
+	assert_string_equal(a->password_hash, "{PLAIN}x");
+	assert_int_equal(a->password_version, 0);
+	s = check_ok_v(e, &u, sid, 0);
+	assert_false(s->revoked);
+	assert_int_equal(s->password_version, 0);
+
+	set_password(e, &u, "{PLAIN}y");
+	a = auth_ok(e, u.address);
+	assert_string_equal(a->password_hash, "{PLAIN}y");
+	assert_int_equal(a->password_version, 1);
+	s = check_ok_v(e, &u, sid, 0);
+	assert_true(s->revoked);
+	assert_int_equal(s->password_version, 1);
+	assert_false(check_ok_v(e, &u, sid, 1)->revoked);
+	assert_true(check_ok_v(e, &u, sid, 2)->revoked);
+
+	/* The same hash string again is no change; a new one is. */
+	set_password(e, &u, "{PLAIN}y");
+	assert_int_equal(auth_ok(e, u.address)->password_version, 1);
+	set_password(e, &u, "{PLAIN}z");
+	assert_int_equal(auth_ok(e, u.address)->password_version, 2);
+	/* An operator's own UPDATE counts; other columns do not. */
+	sql_value(e, u.shard,
+		  "WITH x AS (UPDATE users SET password_hash = 'h2', "
+		  "quota_bytes = 5 WHERE id = $1::bigint RETURNING "
+		  "password_version) SELECT password_version FROM x",
+		  1, (const char *const[]){ id }, got, sizeof(got));
+	assert_string_equal(got, "3");
+	sql_value(e, u.shard,
+		  "WITH x AS (UPDATE users SET quota_bytes = 0 WHERE id = "
+		  "$1::bigint RETURNING password_version) SELECT "
+		  "password_version FROM x",
+		  1, (const char *const[]){ id }, got, sizeof(got));
+	assert_string_equal(got, "3");
+	assert_false(check_ok_v(e, &u, sid, 3)->revoked);
+	assert_true(check_ok_v(e, &u, sid, 2)->revoked);
+
+	/* A listed sid stays revoked with the right version too. */
+	OK(r_revoke(e, &u, sid, (int64_t)time(NULL) + 60));
+	assert_true(check_ok_v(e, &u, sid, 3)->revoked);
+
+	/* The largest version wraps to 1, never to 0 (the version of
+	 * tokens from before password versions). */
+	sql_value(e, u.shard,
+		  "WITH x AS (UPDATE users SET password_version = 2147483647 "
+		  "WHERE id = $1::bigint RETURNING 1) SELECT count(*) FROM x",
+		  1, (const char *const[]){ id }, got, sizeof(got));
+	sid_make(e, sid);
+	assert_false(
+		check_ok_v(e, &u, sid, KR_STORE_PASSWORD_VERSION_MAX)->revoked);
+	set_password(e, &u, "{PLAIN}w");
+	assert_int_equal(auth_ok(e, u.address)->password_version, 1);
+	assert_true(
+		check_ok_v(e, &u, sid, KR_STORE_PASSWORD_VERSION_MAX)->revoked);
+
+	/* One over the largest is refused before any query. */
+	r = r_check_v(e, u.shard, u.id, sid, KR_STORE_PASSWORD_VERSION_MAX + 1);
+	assert_int_equal(KIND(r), KR_ERR_PERMANENT);
+	r = r_check_v(e, u.shard, u.id, sid, UINT32_MAX);
+	assert_int_equal(KIND(r), KR_ERR_PERMANENT);
+
+	/* No such user. */
+	RUN(e, r,
+	    kr_store_user_auth_begin(e->store, "nobody.pwv@test.example",
+				     e->arena, dl(), rec_user_auth, &r));
+	assert_int_equal(KIND(r), KR_ERR_NOT_FOUND);
+
+	/* The two-argument check of kurierd before 005 still answers. */
+	sql_value(e, u.shard,
+		  "SELECT status || ' ' || revoked FROM kr_session_check("
+		  "$1::bigint, $2)",
+		  2, (const char *const[]){ id, sid }, got, sizeof(got));
+	assert_string_equal(got, "ok false");
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, test_setup, test_teardown)
@@ -487,6 +630,7 @@ main(void)
 		T(test_store_session_purge),
 		T(test_store_session_read_your_writes),
 		T(test_store_session_concurrent_and_cancel),
+		T(test_store_session_password_version),
 	};
 
 	return cmocka_run_group_tests_name("store_session", tests, env_setup,

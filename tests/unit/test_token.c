@@ -1,5 +1,6 @@
 /* cmocka tests for server/token: round trips, the documented layout,
- * tampering, malformed input, expiry boundary, keys and rotation,
+ * tampering, malformed input, version 1 tokens (password version 0),
+ * expiry boundary, keys and rotation,
  * limits (secret length, output buffer, input length). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,7 +22,8 @@
 #define SECRET_C "0123456789abcdef0123456789abcdef-key-C"
 #define NOW 1700000000
 #define TTL 3600
-#define PAYLOAD_B64 60
+#define PAYLOAD_B64 66
+#define PWV 0x01020304u
 
 static void
 key_init(struct kr_token_key *key, const char *secret)
@@ -40,7 +42,7 @@ issue(const struct kr_token_key *key, int64_t user_id, char *out,
 	struct kr_err err;
 
 	kr_err_clear(&err);
-	if (kr_token_issue(key, user_id, 7, NOW, TTL, out, KR_TOKEN_SIZE,
+	if (kr_token_issue(key, user_id, 7, PWV, NOW, TTL, out, KR_TOKEN_SIZE,
 			   claims_r, &err) < 0)
 		fail_msg("issue: %s", err.msg);
 	assert_int_equal(strlen(out), KR_TOKEN_LEN);
@@ -118,6 +120,7 @@ test_token_round_trip(void **state)
 	assert_int_equal(got.version, KR_TOKEN_VERSION);
 	assert_true(got.user_id == INT64_MAX);
 	assert_int_equal(got.shard, 7);
+	assert_int_equal(got.password_version, PWV);
 	assert_int_equal(got.issued_at, NOW);
 	assert_int_equal(got.expires_at, NOW + TTL);
 	assert_int_equal(strlen(got.sid), 32);
@@ -129,14 +132,15 @@ test_token_round_trip(void **state)
 	 * and the token need not be NUL-terminated. */
 	struct kr_err err;
 	char buf[KR_TOKEN_SIZE + 8];
-	assert_int_equal(kr_token_issue(&key, -5, UINT32_MAX, NOW, 1, buf,
-					sizeof(buf), NULL, &err),
+	assert_int_equal(kr_token_issue(&key, -5, UINT32_MAX, UINT32_MAX, NOW,
+					1, buf, sizeof(buf), NULL, &err),
 			 0);
 	memcpy(buf + KR_TOKEN_LEN, "garbage", 8);
 	assert_int_equal(
 		kr_token_verify(&key, buf, KR_TOKEN_LEN, NOW, &got, &err), 0);
 	assert_true(got.user_id == -5);
 	assert_int_equal(got.shard, UINT32_MAX);
+	assert_int_equal(got.password_version, UINT32_MAX);
 	assert_int_equal(
 		kr_token_verify(&key, buf, KR_TOKEN_LEN, NOW, NULL, &err), 0);
 	kr_token_key_wipe(&key);
@@ -150,11 +154,12 @@ test_token_layout(void **state)
 	struct kr_token_key key;
 	struct kr_token_claims c;
 	char tok[KR_TOKEN_SIZE], again[KR_TOKEN_SIZE + 4];
-	unsigned char p[48], std[PAYLOAD_B64];
+	unsigned char p[52], std[PAYLOAD_B64 + 2];
 	/* version, user 0x1234, shard 7, issued 1700000000 = 0x6553f100,
-	 * expires + 3600 = 0x6553ff10, all big-endian. */
+	 * expires + 3600 = 0x6553ff10, all big-endian; after the sid, the
+	 * password version. */
 	static const unsigned char want[29] = {
-		1,    0, 0, 0, 0, 0,	0,    0x12, 0x34, 0,
+		2,    0, 0, 0, 0, 0,	0,    0x12, 0x34, 0,
 		0,    0, 7, 0, 0, 0,	0,    0x65, 0x53, 0xf1,
 		0x00, 0, 0, 0, 0, 0x65, 0x53, 0xff, 0x10,
 	};
@@ -165,21 +170,24 @@ test_token_layout(void **state)
 	assert_int_equal(tok[PAYLOAD_B64], '.');
 	for (size_t i = 0; i < PAYLOAD_B64; i++)
 		std[i] = tok[i] == '-' ? '+' : tok[i] == '_' ? '/' : tok[i];
-	assert_int_equal(EVP_DecodeBlock(p, std, PAYLOAD_B64), 45);
+	std[PAYLOAD_B64] = std[PAYLOAD_B64 + 1] = '=';
+	/* 49 bytes and the 2 padding bytes EVP_DecodeBlock counts. */
+	assert_int_equal(EVP_DecodeBlock(p, std, PAYLOAD_B64 + 2), 51);
 	assert_memory_equal(p, want, sizeof(want));
+	assert_memory_equal(p + 45, "\x01\x02\x03\x04", 4);
 	for (size_t i = 0; i < 16; i++) {
 		char hex[3];
 
 		snprintf(hex, sizeof(hex), "%02x", p[29 + i]);
 		assert_memory_equal(c.sid + 2 * i, hex, 2);
 	}
-	make_token(&key, p, 45, false, again);
+	make_token(&key, p, 49, false, again);
 	assert_string_equal(again, tok);
 }
 
 /* Changing any one character is caught: a payload or MAC character
  * gives "bad signature"; the MAC's last character carries 2 zero bits,
- * so there we change only its upper bits. */
+ * the payload's 4, so there we change only their upper bits. */
 static void
 test_token_tampered(void **state)
 {
@@ -195,6 +203,8 @@ test_token_tampered(void **state)
 		memcpy(bad, tok, sizeof(bad));
 		if (i == KR_TOKEN_LEN - 1)
 			bad[i] = bad[i] == 'A' ? 'E' : 'A';
+		else if (i == PAYLOAD_B64 - 1) /* 4 zero bits: 49 bytes */
+			bad[i] = bad[i] == 'A' ? 'Q' : 'A';
 		else
 			bad[i] = bad[i] == 'x' ? 'y' : 'x';
 		verify_fails(&key, bad, KR_TOKEN_LEN, NOW, "bad signature");
@@ -259,7 +269,7 @@ test_token_malformed_cases(void **state)
 }
 
 /* Longest input decoded: KR_TOKEN_MAX_LEN. An authentic token of that
- * length with version 2 is decoded ("unknown version"); one byte more of
+ * length with version 3 is decoded ("unknown version"); one byte more of
  * payload makes it too long ("malformed"), and so does a huge buffer. */
 static void
 test_token_max_len(void **state)
@@ -273,7 +283,7 @@ test_token_max_len(void **state)
 	(void)state;
 	key_init(&key, SECRET_A);
 	memset(payload, 0x5a, sizeof(payload));
-	payload[0] = 2;
+	payload[0] = 3;
 	make_token(&key, payload, 159, false, tok);
 	assert_int_equal(strlen(tok), KR_TOKEN_MAX_LEN);
 	verify_fails(&key, tok, strlen(tok), NOW, "unknown version");
@@ -281,11 +291,21 @@ test_token_max_len(void **state)
 	assert_int_equal(strlen(tok), KR_TOKEN_MAX_LEN + 2);
 	verify_fails(&key, tok, strlen(tok), NOW, "malformed");
 
-	/* Authentic version 1 of the wrong size is malformed. */
+	/* Authentic versions 1 and 2 of any other size are malformed,
+	 * the other version's size included. */
 	payload[0] = 1;
 	make_token(&key, payload, 44, false, tok);
 	verify_fails(&key, tok, strlen(tok), NOW, "malformed");
+	make_token(&key, payload, 49, false, tok);
+	verify_fails(&key, tok, strlen(tok), NOW, "malformed");
 	make_token(&key, payload, 1, false, tok);
+	verify_fails(&key, tok, strlen(tok), NOW, "malformed");
+	payload[0] = 2;
+	make_token(&key, payload, 45, false, tok);
+	verify_fails(&key, tok, strlen(tok), NOW, "malformed");
+	make_token(&key, payload, 48, false, tok);
+	verify_fails(&key, tok, strlen(tok), NOW, "malformed");
+	make_token(&key, payload, 50, false, tok);
 	verify_fails(&key, tok, strlen(tok), NOW, "malformed");
 
 	huge = malloc(huge_len);
@@ -300,13 +320,13 @@ static void
 test_token_unknown_version(void **state)
 {
 	struct kr_token_key key;
-	unsigned char p[45];
+	unsigned char p[49];
 	char tok[KR_TOKEN_MAX_LEN + 1];
 
 	(void)state;
 	key_init(&key, SECRET_A);
 	memset(p, 0, sizeof(p));
-	p[0] = 2;
+	p[0] = 3;
 	p[21] = 0x7f; /* expires far in the future */
 	make_token(&key, p, sizeof(p), false, tok);
 	verify_fails(&key, tok, strlen(tok), NOW, "unknown version");
@@ -315,9 +335,47 @@ test_token_unknown_version(void **state)
 	p[0] = 0;
 	make_token(&key, p, sizeof(p), false, tok);
 	verify_fails(&key, tok, strlen(tok), NOW, "unknown version");
-	p[0] = 1;
+	p[0] = 2;
 	make_token(&key, p, sizeof(p), false, tok);
 	verify_ok(&key, tok, NOW, NULL);
+	p[0] = 1;
+	make_token(&key, p, 45, false, tok);
+	verify_ok(&key, tok, NOW, NULL);
+}
+
+/* Tokens of kurier before password versions (version 1: 45 bytes, 104
+ * characters) still verify, as password version 0, the version every
+ * user starts at: they last until the user's next password change. */
+static void
+test_token_v1_is_password_version_0(void **state)
+{
+	struct kr_token_key key;
+	struct kr_token_claims c;
+	char tok[KR_TOKEN_MAX_LEN + 1];
+	/* version 1, user 0x1234, shard 7, issued NOW, expires NOW + TTL,
+	 * sid 0x11 0x22 ... */
+	unsigned char p[45] = {
+		1,    0, 0, 0, 0, 0,	0,    0x12, 0x34, 0,
+		0,    0, 7, 0, 0, 0,	0,    0x65, 0x53, 0xf1,
+		0x00, 0, 0, 0, 0, 0x65, 0x53, 0xff, 0x10,
+	};
+
+	(void)state;
+	for (int i = 0; i < 16; i++)
+		p[29 + i] = (unsigned char)(0x11 * (i + 1));
+	key_init(&key, SECRET_A);
+	make_token(&key, p, sizeof(p), false, tok);
+	assert_int_equal(strlen(tok), KR_TOKEN_V1_LEN);
+	verify_ok(&key, tok, NOW, &c);
+	assert_int_equal(c.version, 1);
+	assert_int_equal(c.user_id, 0x1234);
+	assert_int_equal(c.shard, 7);
+	assert_int_equal(c.password_version, 0);
+	assert_int_equal(c.expires_at, NOW + TTL);
+	assert_string_equal(c.sid, "112233445566778899aabbccddeeff10");
+	verify_fails(&key, tok, strlen(tok), NOW + TTL, "expired");
+	tok[3] = tok[3] == 'x' ? 'y' : 'x';
+	verify_fails(&key, tok, strlen(tok), NOW, "bad signature");
 }
 
 /* Valid while now < expires_at; issued_at is not checked. */
@@ -366,7 +424,7 @@ test_token_wrong_key(void **state)
 	assert_int_equal(
 		kr_token_verify(&a, tok, KR_TOKEN_LEN, NOW, NULL, &err), -1);
 	assert_int_equal(err.kind, KR_ERR_INTERNAL);
-	assert_int_equal(kr_token_issue(&a, 1, 0, NOW, TTL, tok, sizeof(tok),
+	assert_int_equal(kr_token_issue(&a, 1, 0, 0, NOW, TTL, tok, sizeof(tok),
 					NULL, &err),
 			 -1);
 	assert_int_equal(err.kind, KR_ERR_INTERNAL);
@@ -502,7 +560,7 @@ test_token_issue_limits(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(out, 'x', sizeof(out));
 		kr_err_clear(&err);
-		assert_int_equal(kr_token_issue(&key, 1, 0, cases[i].now,
+		assert_int_equal(kr_token_issue(&key, 1, 0, 0, cases[i].now,
 						cases[i].ttl, out,
 						cases[i].out_size, NULL, &err),
 				 cases[i].want);
@@ -524,6 +582,7 @@ main(void)
 		cmocka_unit_test(test_token_malformed_cases),
 		cmocka_unit_test(test_token_max_len),
 		cmocka_unit_test(test_token_unknown_version),
+		cmocka_unit_test(test_token_v1_is_password_version_0),
 		cmocka_unit_test(test_token_expiry_boundary),
 		cmocka_unit_test(test_token_wrong_key),
 		cmocka_unit_test(test_token_rotation),
