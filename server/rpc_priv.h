@@ -55,6 +55,11 @@ struct kr_rpc {
 	unsigned logins_running;
 	/* Cache figures already added to the metrics. */
 	uint64_t hits_seen, misses_seen, evictions_seen;
+	/* Shed (-32011) and shard-down (-32010) answers come by the
+	 * thousand under overload or an outage: at most one log line a
+	 * second each, the next one saying how many were left out. */
+	int64_t quiet_until_ms[2];
+	unsigned quiet_skipped[2];
 };
 
 enum rpc_auth_state {

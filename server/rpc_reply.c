@@ -33,6 +33,30 @@ rpc_retry_after(unsigned ms)
 	return json_pack("{sI}", "retry_after_ms", (json_int_t)ms);
 }
 
+/* False when a line for code was logged less than a second ago (the
+ * -32010/-32011 floods); then the line is only counted. *skipped_r: the
+ * lines left out before this one. */
+static bool
+rpc_log_due(struct kr_rpc *rpc, int code, unsigned *skipped_r)
+{
+	int i = code == KR_JSONRPC_OVERLOADED	 ? 0
+		: code == KR_JSONRPC_UNAVAILABLE ? 1
+						 : -1;
+	int64_t now = rpc_now_ms();
+
+	*skipped_r = 0;
+	if (i < 0)
+		return true;
+	if (now < rpc->quiet_until_ms[i]) {
+		rpc->quiet_skipped[i]++;
+		return false;
+	}
+	rpc->quiet_until_ms[i] = now + 1000;
+	*skipped_r = rpc->quiet_skipped[i];
+	rpc->quiet_skipped[i] = 0;
+	return true;
+}
+
 /* Answers c with an error; one log line for the codes an operator
  * looks at, with the detail the client does not see. */
 static void
@@ -41,17 +65,21 @@ rpc_fail_detail(struct rpc_call *c, int code, const char *message, json_t *data,
 {
 	struct kr_runtime *rt = c->req->rpc->d.rt;
 	struct kr_log_line line;
+	unsigned skipped;
 
 	kr_assert(!c->answered);
 	kr_metrics_inc(rt->slot, rt->ids.rpc_errors);
 	if ((detail != NULL || code == KR_JSONRPC_INTERNAL_ERROR ||
 	     code == KR_JSONRPC_UNAVAILABLE || code == KR_JSONRPC_OVERLOADED) &&
+	    rpc_log_due(c->req->rpc, code, &skipped) &&
 	    kr_log_begin(&line, rt->log, KR_LOG_WARN, c->req->id,
 			 "rpc.error")) {
 		kr_log_str(&line, "method",
 			   c->call->method ? c->call->method : "-");
 		kr_log_int(&line, "code", code);
 		kr_log_str(&line, "msg", message ? message : "");
+		if (skipped > 0)
+			kr_log_int(&line, "skipped", skipped);
 		if (detail != NULL) {
 			kr_log_str(&line, "kind",
 				   kr_err_kind_name(detail->kind));
