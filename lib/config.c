@@ -664,10 +664,10 @@ kr_config_load(const char *path, struct kr_config **cfg_r, struct kr_err *err_r)
 		kr_config_destroy(&st->cfg);
 		ret = -1;
 	} else {
-		st->cfg->key_lines =
-			kr_xcalloc(kr_config_schema_n_keys, sizeof(unsigned));
+		st->cfg->key_lines = kr_xcalloc(kr_config_schema_n_keys,
+						sizeof(*st->cfg->key_lines));
 		memcpy(st->cfg->key_lines, st->key_lines,
-		       kr_config_schema_n_keys * sizeof(unsigned));
+		       kr_config_schema_n_keys * sizeof(*st->key_lines));
 	}
 	*cfg_r = st->cfg;
 	free(st);

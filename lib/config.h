@@ -163,7 +163,9 @@ struct kr_config {
 
 	struct kr_config_shard *shards; /* sorted by id */
 	unsigned n_shards;
-	unsigned *key_lines; /* per schema key: its line, 0 = default */
+
+	/* Where each key of the schema was set (kr_config_key_line). */
+	unsigned *key_lines;
 };
 
 /* Reads and validates `path`. On error returns -1 and err_r->msg reads
@@ -172,8 +174,11 @@ struct kr_config {
 int kr_config_load(const char *path, struct kr_config **cfg_r,
 		   struct kr_err *err_r);
 void kr_config_destroy(struct kr_config **cfg);
-/* The line that set [section] key (not a shard key), 0 when it has its
- * default: for messages about values checked after loading. */
+
+/* The line of cfg->path that set [section] key; 0 when the key kept
+ * its default, for [shard.N] keys and for names not in the schema. For
+ * checks made after loading (other modules' limits), so that their
+ * messages name "<file>:<line>: [section] key" like the loader's. */
 unsigned kr_config_key_line(const struct kr_config *cfg, const char *section,
 			    const char *key);
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "lib/clock.h"
+#include "storage/store.h"
 
 #define US_PER_S 1e6
 
@@ -294,7 +295,8 @@ kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 	rt->n_worker_slots = 2 * rt->n_workers;
 	rt->metrics = kr_metrics_create();
 	rt->storage_cfg = rt->cfg;
-	if (runtime_define_all(rt, err_r) < 0 ||
+	if (kr_store_check_config(rt->cfg, err_r) < 0 ||
+	    runtime_define_all(rt, err_r) < 0 ||
 	    runtime_define_lmtp(rt, err_r) < 0 ||
 	    runtime_define_rpc(rt, err_r) < 0 ||
 	    runtime_define_supervisor(rt, err_r) < 0 ||
@@ -351,7 +353,9 @@ kr_runtime_reload(struct kr_runtime *rt, struct kr_err *err_r)
 {
 	struct kr_config *fresh;
 
-	if (kr_config_load(rt->cfg->path, &fresh, err_r) < 0) {
+	if (kr_config_load(rt->cfg->path, &fresh, err_r) < 0 ||
+	    kr_store_check_config(fresh, err_r) < 0) {
+		kr_config_destroy(&fresh);
 		kr_metrics_inc(rt->slot, rt->ids.config_failures);
 		return -1;
 	}

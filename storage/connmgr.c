@@ -39,7 +39,7 @@ struct cm_node {
 	enum kr_circuit_state logged_state;
 	struct kr_pgpool *pool;
 	const struct cm_node_ids *ids;
-	unsigned long long queries, errors;
+	unsigned long long queries, errors, confirmed;
 };
 
 struct cm_shard {
@@ -51,7 +51,6 @@ struct cm_shard {
 
 struct kr_connmgr {
 	struct event_base *base;
-	struct kr_tpool *io;
 	const struct kr_config *cfg;
 	struct kr_metrics_slot *slot;
 	struct kr_log *log;
@@ -69,6 +68,7 @@ struct kr_connmgr_req {
 	int balancer_node; /* replica index acquired, or -1 */
 	struct kr_pgpool_req *preq;
 	kr_pgquery_fn *cb;
+	kr_connmgr_negative_fn *negative; /* confirm on the primary */
 	void *ctx;
 	struct kr_deadline deadline;
 	int64_t start_us;
@@ -191,6 +191,7 @@ cm_node_init(struct kr_connmgr *mgr, struct cm_node *node, unsigned shard,
 		.queue_max = sc->pool_queue,
 		.queue_timeout_ms = cfg->storage.pool_queue_timeout_ms,
 		.connect_timeout_ms = cfg->storage.connect_timeout_ms,
+		.statement_timeout_ms = cfg->storage.query_timeout_ms,
 		.idle_close_ms = CM_IDLE_CLOSE_MS,
 	};
 
@@ -206,7 +207,7 @@ cm_node_init(struct kr_connmgr *mgr, struct cm_node *node, unsigned shard,
 			 shard, replica);
 	kr_circuit_init(&node->circuit, cfg->storage.circuit_failures,
 			cfg->storage.circuit_probe_ms);
-	node->pool = kr_pgpool_create(mgr->base, mgr->io, &set, &node->circuit);
+	node->pool = kr_pgpool_create(mgr->base, &set, &node->circuit);
 }
 
 static struct kr_balancer *
@@ -305,12 +306,31 @@ cm_retry(struct kr_connmgr_req *req, const struct kr_err *err)
 	return cm_send(req, sh->primary, &req->copy.q, &again) == 0;
 }
 
+/* A negative answer from a replica goes to the primary for the final
+ * word (connmgr.h). True when the question is asked again; *err_r set
+ * when that could not even be sent: then that is the answer. */
+static bool
+cm_confirm(struct kr_connmgr_req *req, const PGresult *res,
+	   struct kr_err *err_r)
+{
+	struct cm_shard *sh = &req->mgr->shards[req->node->shard];
+
+	if (req->negative == NULL || !req->retry_copy ||
+	    req->node == sh->primary || !req->negative(req->ctx, res))
+		return false;
+	req->node->confirmed++;
+	kr_balancer_release(sh->balancer, (unsigned)req->balancer_node);
+	req->balancer_node = -1;
+	return cm_send(req, sh->primary, &req->copy.q, err_r) == 0;
+}
+
 static void
 cm_on_result(void *ctx, const PGresult *res, const struct kr_err *err)
 {
 	struct kr_connmgr_req *req = ctx;
 	struct cm_node *node = req->node;
 	struct kr_connmgr *mgr = req->mgr;
+	struct kr_err again;
 
 	req->preq = NULL;
 	kr_metrics_observe(mgr->slot, node->ids->latency,
@@ -320,6 +340,13 @@ cm_on_result(void *ctx, const PGresult *res, const struct kr_err *err)
 		kr_metrics_inc(mgr->slot, node->ids->errors);
 		if (cm_retry(req, err))
 			return;
+	}
+	kr_err_clear(&again);
+	if (err == NULL && cm_confirm(req, res, &again))
+		return;
+	if (again.kind != KR_ERR_NONE) {
+		res = NULL;
+		err = &again;
 	}
 	if (err == NULL && req->has_user && req->write)
 		cm_ryw_mark(mgr, req->user_hash, kr_clock_mono_ms());
@@ -372,6 +399,14 @@ kr_connmgr_query(struct kr_connmgr *mgr, unsigned shard,
 	if (req_r != NULL)
 		*req_r = req;
 	return 0;
+}
+
+void
+kr_connmgr_confirm_negative(struct kr_connmgr_req *req,
+			    kr_connmgr_negative_fn *fn)
+{
+	if (!req->write)
+		req->negative = fn;
 }
 
 void
@@ -462,8 +497,8 @@ kr_connmgr_create(struct event_base *base, struct kr_tpool *io,
 	struct timeval tick = { .tv_usec = CM_TICK_MS * 1000 };
 
 	kr_assert(ids->n_nodes == cm_count_nodes(cfg));
+	(void)io; /* see connmgr.h */
 	mgr->base = base;
-	mgr->io = io;
 	mgr->cfg = cfg;
 	mgr->slot = slot;
 	mgr->log = log;
@@ -525,5 +560,6 @@ kr_connmgr_node_stats(const struct kr_connmgr *mgr, unsigned node,
 	stats_r->waiting = st.waiting;
 	stats_r->queries = n->queries;
 	stats_r->errors = n->errors;
+	stats_r->confirmed = n->confirmed;
 	return 0;
 }

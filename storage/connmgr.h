@@ -39,7 +39,10 @@ void kr_connmgr_metrics_free(struct kr_connmgr_metrics **ids);
 
 /* Nothing connects yet: pools open their low-watermark connections in
  * the background from the first loop turn on. cfg must outlive the
- * manager (the runtime keeps it until the manager is recreated). */
+ * manager (the runtime keeps it until the manager is recreated). Every
+ * connection runs with statement_timeout = [storage] query_timeout, so
+ * the server ends a statement that runs too long; io is no longer used
+ * (nothing is cancelled through PQcancel any more) and may be NULL. */
 struct kr_connmgr *
 kr_connmgr_create(struct event_base *base, struct kr_tpool *io,
 		  const struct kr_config *cfg, struct kr_metrics_slot *slot,
@@ -62,6 +65,20 @@ int kr_connmgr_query(struct kr_connmgr *mgr, unsigned shard,
  * server; its result is dropped. */
 void kr_connmgr_cancel(struct kr_connmgr_req **req);
 
+/* True when res, a successful answer, is a negative one that the
+ * caller would turn into a permanent answer to a client (no such user:
+ * 550 5.1.1 or a failed login; a revoked session). Called on the loop,
+ * before cb, with cb's ctx. */
+typedef bool kr_connmgr_negative_fn(void *ctx, const PGresult *res);
+/* SPEC.md §4: a replica may lag, so it never decides such an answer
+ * alone. Once set on a READ (right after kr_connmgr_query returned it),
+ * an answer from a replica that fn calls negative is not given: the
+ * same query is asked again of the shard's primary, and the primary's
+ * answer (or its failure, e.g. KR_ERR_TEMPORARY while it is down) is
+ * the one cb gets. Answers from the primary are given as they are. */
+void kr_connmgr_confirm_negative(struct kr_connmgr_req *req,
+				 kr_connmgr_negative_fn *fn);
+
 unsigned kr_connmgr_shards(const struct kr_connmgr *mgr);
 
 /* Per node, for `kurier shard status`-like views and tests. */
@@ -71,6 +88,8 @@ struct kr_connmgr_node_stats {
 	bool circuit_open;
 	unsigned conns_idle, conns_busy, conns_connecting, waiting;
 	unsigned long long queries, errors;
+	/* Replica answers asked again of the primary (replicas only). */
+	unsigned long long confirmed;
 };
 /* Nodes are numbered 0..n-1 in config order (per shard: primary, then
  * replicas). Returns -1 past the last. */

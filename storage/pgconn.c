@@ -1,13 +1,24 @@
 /* Asynchronous PostgreSQL connection: libpq non-blocking pipeline mode
- * driven by libevent. */
+ * driven by libevent.
+ *
+ * Why no PQcancel: a cancel request names the backend, not a statement,
+ * so it cancels whatever runs at that moment: in a pipeline the next
+ * caller's query, or a delivery batch. Instead the server ends every
+ * statement past statement_timeout itself (set at connect), which is
+ * exactly the statement that ran too long; a caller whose deadline is
+ * shorter is answered at once and its result dropped when it comes. A
+ * head query the server leaves unanswered well past statement_timeout
+ * (a hung node, a partition, a COMMIT stuck on its WAL flush) closes
+ * the connection: its outcome is then unknown, which every caller
+ * already handles as a temporary failure. */
 #include "storage/pgconn.h"
 
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/clock.h"
-#include "lib/tpool.h"
 
 enum pgconn_state {
 	PGCONN_CONNECTING,
@@ -36,13 +47,14 @@ struct pgconn_op {
 
 struct kr_pgconn {
 	struct event_base *base;
-	struct kr_tpool *io;
 	PGconn *pg;
 	int fd;
 	struct event *rd, *wr; /* after connect: persistent read, write */
 	struct event *poll;    /* during connect: one-shot */
 	struct event *connect_timer;
 	struct event *notify; /* deferred fault report */
+	struct event *stall;  /* the head query's answer is overdue */
+	unsigned stall_ms;    /* statement_timeout + margin; 0: none */
 	enum pgconn_state state;
 	struct kr_err fault;
 	struct pgconn_op *head, *tail;
@@ -93,6 +105,23 @@ pgconn_owner_event(struct kr_pgconn *c, enum kr_pgconn_event ev,
 	return pgconn_leave(c);
 }
 
+/* Stops all I/O and reports the fault from a later loop turn. */
+static void
+pgconn_fault_set(struct kr_pgconn *c)
+{
+	c->state = PGCONN_FAULTED;
+	if (c->rd != NULL)
+		event_del(c->rd);
+	if (c->wr != NULL)
+		event_del(c->wr);
+	if (c->poll != NULL)
+		event_del(c->poll);
+	event_del(c->connect_timer);
+	if (c->stall != NULL)
+		event_del(c->stall);
+	event_active(c->notify, EV_TIMEOUT, 0);
+}
+
 static void
 pgconn_fault(struct kr_pgconn *c, const char *what)
 {
@@ -101,16 +130,38 @@ pgconn_fault(struct kr_pgconn *c, const char *what)
 
 	if (c->state == PGCONN_FAULTED)
 		return;
-	c->state = PGCONN_FAULTED;
 	kr_err_set(&c->fault, KR_ERR_TEMPORARY, "%s: %.*s", what, (int)n, msg);
-	if (c->rd != NULL)
-		event_del(c->rd);
-	if (c->wr != NULL)
-		event_del(c->wr);
-	if (c->poll != NULL)
-		event_del(c->poll);
-	event_del(c->connect_timer);
-	event_active(c->notify, EV_TIMEOUT, 0);
+	pgconn_fault_set(c);
+}
+
+/* Watches the head query (the one the server works on): armed when a
+ * query becomes the head, off while nothing is in flight. */
+static void
+pgconn_stall_arm(struct kr_pgconn *c)
+{
+	struct timeval tv = { .tv_sec = c->stall_ms / 1000,
+			      .tv_usec = (c->stall_ms % 1000) * 1000 };
+
+	if (c->head == NULL || c->stall_ms == 0)
+		event_del(c->stall);
+	else
+		event_add(c->stall, &tv);
+}
+
+static void
+pgconn_on_stall(evutil_socket_t fd, short what, void *arg)
+{
+	struct kr_pgconn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state != PGCONN_READY)
+		return;
+	kr_err_set(&c->fault, KR_ERR_TEMPORARY,
+		   "no answer %u ms after the query started: connection "
+		   "closed",
+		   c->stall_ms);
+	pgconn_fault_set(c);
 }
 
 static void
@@ -164,7 +215,10 @@ pgconn_on_notify(evutil_socket_t fd, short what, void *arg)
 
 /* SQLSTATE classes that say "try again later" rather than "this
  * statement is wrong": connection (08), resources (53), operator
- * intervention such as a shutdown (57), serialization/deadlock (40). */
+ * intervention such as a shutdown (57), serialization/deadlock (40).
+ * Anything else is our statement failing (a bug or a schema problem,
+ * never the client's fault: expected outcomes come back as status
+ * columns), so KR_ERR_INTERNAL. */
 static enum kr_err_kind
 pgconn_error_kind(const PGresult *res)
 {
@@ -173,11 +227,11 @@ pgconn_error_kind(const PGresult *res)
 	if (state == NULL)
 		return KR_ERR_TEMPORARY;
 	if (strcmp(state, "57014") == 0)
-		return KR_ERR_TIMEOUT; /* our own cancel */
+		return KR_ERR_TIMEOUT; /* statement_timeout */
 	if (strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
 	    strncmp(state, "57", 2) == 0 || strncmp(state, "40", 2) == 0)
 		return KR_ERR_TEMPORARY;
-	return KR_ERR_PERMANENT;
+	return KR_ERR_INTERNAL;
 }
 
 static void
@@ -238,6 +292,7 @@ pgconn_step(struct kr_pgconn *c)
 	if (c->head == NULL)
 		c->tail = NULL;
 	c->inflight--;
+	pgconn_stall_arm(c);
 	pgconn_enter(c);
 	pgconn_complete(op);
 	if (!pgconn_leave(c))
@@ -351,38 +406,86 @@ pgconn_on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 	pgconn_fault(arg, "connect timed out");
 }
 
-struct kr_pgconn *
-kr_pgconn_create(struct event_base *base, struct kr_tpool *io,
-		 const char *conninfo, const char *target_session_attrs,
-		 struct kr_deadline connect_deadline,
-		 kr_pgconn_event_fn *event_cb, void *ctx, struct kr_err *err_r)
+/* The conninfo's own options (if any) plus statement_timeout: the
+ * "options" keyword given to libpq replaces the conninfo's, so both go
+ * in it. malloc'd. */
+static char *
+pgconn_options(const char *conninfo, unsigned statement_timeout_ms)
 {
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	const char *given = "";
+	size_t size;
+	char *s;
+
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "options") == 0 && o->val != NULL)
+			given = o->val;
+	size = strlen(given) + 64;
+	s = kr_xmalloc(size);
+	snprintf(s, size, "%s%s-c statement_timeout=%u", given,
+		 given[0] != '\0' ? " " : "", statement_timeout_ms);
+	PQconninfoFree(opts);
+	return s;
+}
+
+/* How long past statement_timeout the server may take to answer the
+ * head query before the connection is given up: the answer's way back
+ * and a loaded server's slowness in acting on the timeout. */
+static unsigned
+pgconn_stall_ms(unsigned statement_timeout_ms)
+{
+	unsigned margin = statement_timeout_ms / 2;
+
+	if (statement_timeout_ms == 0)
+		return 0;
+	return statement_timeout_ms + (margin < 1000 ? 1000 : margin);
+}
+
+struct kr_pgconn *
+kr_pgconn_create(struct event_base *base, const char *conninfo,
+		 const char *target_session_attrs,
+		 struct kr_deadline connect_deadline,
+		 unsigned statement_timeout_ms, kr_pgconn_event_fn *event_cb,
+		 void *ctx, struct kr_err *err_r)
+{
+	char *options = statement_timeout_ms > 0
+				? pgconn_options(conninfo, statement_timeout_ms)
+				: NULL;
 	/* Later keywords override what the expanded conninfo says, so the
-	 * manager's policy (keepalives, session attrs) always applies. */
-	const char *const keys[] = { "dbname",		 "target_session_attrs",
-				     "application_name", "keepalives",
-				     "keepalives_idle",	 "keepalives_interval",
-				     "keepalives_count", NULL };
+	 * manager's policy (keepalives, session attrs, statement timeout)
+	 * always applies. */
+	const char *const keys[] = { "dbname",
+				     "target_session_attrs",
+				     "application_name",
+				     "keepalives",
+				     "keepalives_idle",
+				     "keepalives_interval",
+				     "keepalives_count",
+				     options != NULL ? "options" : NULL,
+				     NULL };
 	const char *const vals[] = { conninfo,	target_session_attrs,
 				     "kurierd", "1",
 				     "30",	"10",
-				     "3",	NULL };
+				     "3",	options,
+				     NULL };
 	struct kr_pgconn *c = kr_xcalloc(1, sizeof(*c));
 	struct timeval tv;
 
 	c->base = base;
-	c->io = io;
 	c->fd = -1;
 	c->event_cb = event_cb;
 	c->ctx = ctx;
 	c->state = PGCONN_CONNECTING;
+	c->stall_ms = pgconn_stall_ms(statement_timeout_ms);
 	c->notify = event_new(base, -1, 0, pgconn_on_notify, c);
 	c->connect_timer = evtimer_new(base, pgconn_on_connect_timeout, c);
+	c->stall = evtimer_new(base, pgconn_on_stall, c);
 	c->pg = PQconnectStartParams(keys, vals, 1);
+	free(options);
 	if (c->pg != NULL)
 		PQsetNoticeProcessor(c->pg, pgconn_on_notice, NULL);
-	if (c->notify == NULL || c->connect_timer == NULL || c->pg == NULL ||
-	    PQstatus(c->pg) == CONNECTION_BAD ||
+	if (c->notify == NULL || c->connect_timer == NULL || c->stall == NULL ||
+	    c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD ||
 	    pgconn_poll_wait(c, EV_WRITE) < 0) {
 		kr_err_set(err_r, KR_ERR_TEMPORARY, "connect: %.*s",
 			   c->pg != NULL
@@ -397,35 +500,9 @@ kr_pgconn_create(struct event_base *base, struct kr_tpool *io,
 	return c;
 }
 
-static void
-pgconn_cancel_work(void *arg)
-{
-	char errbuf[256];
-
-	PQcancel(arg, errbuf, sizeof(errbuf));
-}
-
-static void
-pgconn_cancel_done(void *arg, int status)
-{
-	(void)status;
-	PQfreeCancel(arg);
-}
-
-/* PQcancel opens a new connection and waits: the io pool's job. The
- * PGcancel copy is independent of the connection, so it may outlive it. */
-static void
-pgconn_cancel_server(struct kr_pgconn *c)
-{
-	PGcancel *cancel = PQgetCancel(c->pg);
-
-	if (cancel == NULL)
-		return;
-	if (kr_tpool_submit(c->io, pgconn_cancel_work, pgconn_cancel_done,
-			    cancel, NULL, NULL) < 0)
-		PQfreeCancel(cancel); /* io pool full: the query runs out */
-}
-
+/* The caller hears KR_ERR_TIMEOUT now; the statement runs on until it
+ * ends or the server's statement_timeout ends it, and its result is
+ * drained and dropped. Nothing is cancelled from here (see the top). */
 static void
 pgconn_on_op_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -436,8 +513,6 @@ pgconn_on_op_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	kr_err_set(&err, KR_ERR_TIMEOUT, "query timed out");
-	if (c->state == PGCONN_READY)
-		pgconn_cancel_server(c);
 	pgconn_enter(c);
 	pgconn_op_answer(op, NULL, &err);
 	pgconn_leave(c);
@@ -477,6 +552,8 @@ kr_pgconn_send(struct kr_pgconn *c, const struct kr_pgquery *q,
 		c->head = op;
 	c->tail = op;
 	c->inflight++;
+	if (c->head == op)
+		pgconn_stall_arm(c);
 	pgconn_flush(c);
 	return 0;
 }
@@ -515,6 +592,7 @@ pgconn_free(struct kr_pgconn *c)
 	pgconn_event_free(&c->poll);
 	pgconn_event_free(&c->connect_timer);
 	pgconn_event_free(&c->notify);
+	pgconn_event_free(&c->stall);
 	if (c->pg != NULL)
 		PQfinish(c->pg);
 	free(c);

@@ -3,7 +3,11 @@
  * followed by its own sync point, so one failing statement never
  * aborts another). Owned by a pool (storage/pgpool.h); one loop thread.
  * A query past its deadline is answered with KR_ERR_TIMEOUT at once and
- * cancelled on the server through the io pool (PQcancel blocks). */
+ * its late result dropped; the server ends any statement past the
+ * connection's statement_timeout itself, and a connection whose
+ * current query stays unanswered well past that is closed. Nothing is
+ * ever cancelled from outside (a cancel hits whatever the backend runs
+ * at that moment: in a pipeline, someone else's query). */
 #ifndef KR_PGCONN_H
 #define KR_PGCONN_H
 
@@ -14,7 +18,6 @@
 #include "storage/pgquery.h"
 
 struct event_base;
-struct kr_tpool;
 struct kr_pgconn;
 
 enum kr_pgconn_event {
@@ -31,12 +34,19 @@ typedef void kr_pgconn_event_fn(void *ctx, struct kr_pgconn *conn,
 
 /* Starts connecting at once (PQconnectStartParams; conninfo may be a
  * key=value string or a URI, multi-host included); target_session_attrs
- * is "read-write" for primaries, "any" for replicas. The outcome arrives
- * as READY or FAULTED. NULL + err_r when libpq cannot even start. */
-struct kr_pgconn *kr_pgconn_create(struct event_base *base, struct kr_tpool *io,
+ * is "read-write" for primaries, "any" for replicas. The session's
+ * statement_timeout is statement_timeout_ms (added to the conninfo's
+ * own options; 0: the server's default, and no watch on stalled
+ * queries); a query the server has not answered statement_timeout_ms
+ * plus a margin (half of it, at least 1 s) after it started closes the
+ * connection: every query on it fails KR_ERR_TEMPORARY (a write's
+ * outcome is then unknown). The outcome arrives as READY or FAULTED.
+ * NULL + err_r when libpq cannot even start. */
+struct kr_pgconn *kr_pgconn_create(struct event_base *base,
 				   const char *conninfo,
 				   const char *target_session_attrs,
 				   struct kr_deadline connect_deadline,
+				   unsigned statement_timeout_ms,
 				   kr_pgconn_event_fn *event_cb, void *ctx,
 				   struct kr_err *err_r);
 /* Closes the connection. Queries still in flight are answered with

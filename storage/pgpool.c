@@ -35,7 +35,6 @@ struct pool_conn {
 
 struct kr_pgpool {
 	struct event_base *base;
-	struct kr_tpool *io;
 	struct kr_pgpool_settings set;
 	char *conninfo, *session_attrs;
 	struct kr_circuit *circuit;
@@ -199,9 +198,10 @@ pool_open(struct kr_pgpool *pool)
 
 		if (pc->conn != NULL)
 			continue;
-		pc->conn = kr_pgconn_create(pool->base, pool->io,
-					    pool->conninfo, pool->session_attrs,
-					    d, pool_on_conn_event, pc, &err);
+		pc->conn = kr_pgconn_create(pool->base, pool->conninfo,
+					    pool->session_attrs, d,
+					    pool->set.statement_timeout_ms,
+					    pool_on_conn_event, pc, &err);
 		pc->last_used_ms = kr_clock_mono_ms();
 		if (pc->conn == NULL)
 			kr_circuit_failure(pool->circuit, kr_clock_mono_ms());
@@ -374,15 +374,13 @@ kr_pgpool_cancel(struct kr_pgpool_req **req_p)
 }
 
 struct kr_pgpool *
-kr_pgpool_create(struct event_base *base, struct kr_tpool *io,
-		 const struct kr_pgpool_settings *set,
+kr_pgpool_create(struct event_base *base, const struct kr_pgpool_settings *set,
 		 struct kr_circuit *circuit)
 {
 	struct kr_pgpool *pool = kr_xcalloc(1, sizeof(*pool));
 	struct timeval tick = { .tv_usec = POOL_TICK_MS * 1000 };
 
 	pool->base = base;
-	pool->io = io;
 	pool->set = *set;
 	if (pool->set.high < 1)
 		pool->set.high = 1;

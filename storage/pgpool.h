@@ -16,7 +16,6 @@
 #include "storage/pgquery.h"
 
 struct event_base;
-struct kr_tpool;
 struct kr_pgpool;
 struct kr_pgpool_req;
 
@@ -28,7 +27,8 @@ struct kr_pgpool_settings {
 	unsigned queue_max;		  /* waiting requests */
 	unsigned queue_timeout_ms;	  /* longest wait for a connection */
 	unsigned connect_timeout_ms;
-	unsigned idle_close_ms; /* extras above low close after this */
+	unsigned statement_timeout_ms; /* per connection (kr_pgconn_create) */
+	unsigned idle_close_ms;	       /* extras above low close after this */
 };
 
 struct kr_pgpool_stats {
@@ -36,7 +36,7 @@ struct kr_pgpool_stats {
 };
 
 /* The circuit is the node's (owned by the caller, outlives the pool). */
-struct kr_pgpool *kr_pgpool_create(struct event_base *base, struct kr_tpool *io,
+struct kr_pgpool *kr_pgpool_create(struct event_base *base,
 				   const struct kr_pgpool_settings *set,
 				   struct kr_circuit *circuit);
 /* Every waiting or in-flight request is answered with KR_ERR_TEMPORARY

@@ -27,9 +27,12 @@ struct kr_pgquery {
  * res is a PGRES_TUPLES_OK / PGRES_COMMAND_OK result, borrowed: it is
  * cleared when the callback returns. On failure res is NULL and err->kind
  * says what happened: KR_ERR_TEMPORARY (node down, connection lost,
- * circuit open), KR_ERR_TIMEOUT, KR_ERR_OVERLOAD (pool queue full),
- * KR_ERR_PERMANENT (the server refused the statement: err->msg has
- * PostgreSQL's message). */
+ * circuit open, the server shutting down, a deadlock),
+ * KR_ERR_TIMEOUT (the caller's deadline, or the server's
+ * statement_timeout), KR_ERR_OVERLOAD (pool queue full),
+ * KR_ERR_INTERNAL (the server refused the statement: a bug or a schema
+ * problem, never the client's fault). err->msg has PostgreSQL's or
+ * libpq's message: for logs only, never for a client. */
 typedef void kr_pgquery_fn(void *ctx, const PGresult *res,
 			   const struct kr_err *err);
 

@@ -218,6 +218,31 @@ store_params_check(const struct kr_pgquery *q, struct kr_err *err_r)
 	return 0;
 }
 
+/* A negative answer of the SQL contract (STORE_SQL.md): no rows, a
+ * first row whose status says the user, mailbox or message does not
+ * exist, or a session listed as revoked. Each may become a permanent
+ * answer (550 5.1.1, a failed login, -32002, -32001), which a lagging
+ * replica must not decide alone (SPEC.md §4). */
+static bool
+store_answer_negative(void *ctx, const PGresult *res)
+{
+	int st = PQfnumber(res, "status"), rv = PQfnumber(res, "revoked");
+
+	(void)ctx;
+	if (PQntuples(res) == 0)
+		return true;
+	if (st >= 0 && !PQgetisnull(res, 0, st)) {
+		const char *v = PQgetvalue(res, 0, st);
+
+		if (strcmp(v, "not_found") == 0 || strcmp(v, "no_user") == 0)
+			return true;
+	}
+	return rv >= 0 && !PQgetisnull(res, 0, rv) &&
+	       strcmp(PQgetvalue(res, 0, rv), "t") == 0;
+}
+
+/* Every read: its negative answers from a replica are confirmed on the
+ * shard's primary by the connection manager before they are parsed. */
 void
 kr_store_op_query(struct kr_store_op *op, unsigned shard,
 		  enum kr_connmgr_mode mode, const char *user,
@@ -228,8 +253,12 @@ kr_store_op_query(struct kr_store_op *op, unsigned shard,
 	kr_assert(op->req == NULL);
 	if (store_params_check(q, &err) < 0 ||
 	    kr_connmgr_query(op->store->mgr, shard, mode, user, q, op->deadline,
-			     store_op_on_result, op, &op->req, &err) < 0)
+			     store_op_on_result, op, &op->req, &err) < 0) {
 		kr_store_op_defer(op, &err);
+		return;
+	}
+	if (mode == KR_CONNMGR_READ)
+		kr_connmgr_confirm_negative(op->req, store_answer_negative);
 }
 
 static void
@@ -312,6 +341,10 @@ kr_store_status(const char *status, struct kr_err *err_r)
 		return kr_err_set(err_r, KR_ERR_QUOTA, "over quota");
 	if (strcmp(status, "exists") == 0)
 		return kr_err_set(err_r, KR_ERR_CONFLICT, "exists");
+	if (strcmp(status, "too_many") == 0)
+		return kr_err_set(err_r, KR_ERR_QUOTA,
+				  "too many mailboxes (at most %d)",
+				  KR_STORE_MAILBOXES_MAX);
 	if (strcmp(status, "forbidden") == 0 || strcmp(status, "invalid") == 0)
 		return kr_err_set(err_r, KR_ERR_PERMANENT, "%s", status);
 	if (strcmp(status, "error") == 0)

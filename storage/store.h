@@ -18,7 +18,14 @@
  * KR_ERR_TOO_LARGE, a name that exists -> KR_ERR_CONFLICT ("exists"),
  * a forbidden or invalid request -> KR_ERR_PERMANENT; the connection
  * manager's KR_ERR_TEMPORARY, KR_ERR_TIMEOUT and KR_ERR_OVERLOAD pass
- * through; a full arena is KR_ERR_LIMIT. */
+ * through; a full arena is KR_ERR_LIMIT; a statement PostgreSQL
+ * refused (a bug or a schema problem) is KR_ERR_INTERNAL, its text for
+ * logs only.
+ *
+ * Reads may be answered by a replica, except a negative answer (no such
+ * user, mailbox or message; a revoked session): that one is always the
+ * shard primary's (SPEC.md §4), so a lagging replica never turns into a
+ * 550 5.1.1 or a failed login. */
 #ifndef KR_STORE_H
 #define KR_STORE_H
 
@@ -51,6 +58,17 @@ struct kr_store_op;
 #define KR_STORE_RCPTS_MAX 1000		 /* recipients per delivery */
 #define KR_STORE_MESSAGE_MAX (128 << 20) /* stored bytes per message */
 #define KR_STORE_META_MAX (1 << 20)	 /* metadata JSON per message */
+/* Delivery stores a per-recipient prefix (Return-Path, Delivered-To,
+ * antispam headers) before the body, budgeted at this much: the LMTP
+ * message_max must leave it room under KR_STORE_MESSAGE_MAX. */
+#define KR_STORE_PREFIX_RESERVE (256 << 10)
+#define KR_STORE_DELIVERY_BODY_MAX \
+	(KR_STORE_MESSAGE_MAX - KR_STORE_PREFIX_RESERVE)
+/* The largest JSON-RPC body a call can use: message.append of a
+ * KR_STORE_MESSAGE_MAX message in base64, and 64 KiB for the rest of
+ * the request. */
+#define KR_STORE_RPC_BODY_MAX \
+	(((KR_STORE_MESSAGE_MAX + 2) / 3) * 4 + (64 << 10))
 #define KR_STORE_SEARCH_TEXT_MAX (256 << 10)
 /* A search query: each string field (text, from, subject) at most this
  * many bytes, and text at most this many words; a user at most this
@@ -88,6 +106,13 @@ kr_store_user_key(unsigned shard, int64_t id)
 
 /* For operations whose success carries nothing. */
 typedef void kr_store_done_fn(void *ctx, const struct kr_err *err);
+
+/* Start-up (and reload) check of the config's limits against the
+ * store's: [lmtp] rcpt_max <= KR_STORE_RCPTS_MAX, [lmtp] message_max <=
+ * KR_STORE_DELIVERY_BODY_MAX, [jsonrpc] body_max <=
+ * KR_STORE_RPC_BODY_MAX. -1 + KR_ERR_PERMANENT with "<file>:<line>:
+ * [section] key: ..." naming the first key over. Any thread. */
+int kr_store_check_config(const struct kr_config *cfg, struct kr_err *err_r);
 
 /* cpu: the worker's cpu pool (owner: the same loop). Every argument
  * must outlive the store. */
@@ -259,7 +284,9 @@ kr_store_mailbox_list_begin(struct kr_store *store,
 			    kr_store_mailbox_list_fn *cb, void *ctx);
 /* KR_ERR_CONFLICT when the name exists, KR_ERR_PERMANENT when it is
  * empty, longer than KR_STORE_NAME_MAX, not UTF-8 or has control
- * characters. */
+ * characters, KR_ERR_QUOTA when the user has KR_STORE_MAILBOXES_MAX
+ * mailboxes already (enforced in SQL, exact under concurrent
+ * creates). */
 struct kr_store_op *kr_store_mailbox_create_begin(
 	struct kr_store *store, const struct kr_store_user *user,
 	const char *name, struct kr_arena *arena, struct kr_deadline deadline,
@@ -292,7 +319,9 @@ struct kr_store_attachment {
 
 /* The parsed metadata stored beside each message (STORE_SQL.md meta
  * jsonb). NULL strings and empty lists are left out. Strings should be
- * UTF-8; invalid bytes are replaced with U+FFFD. */
+ * UTF-8; invalid bytes are replaced with U+FFFD. Whatever its size, it
+ * never fails an append or a delivery: past KR_STORE_META_MAX bytes of
+ * JSON it is stored cut (see meta_truncated in the results). */
 struct kr_store_meta {
 	bool has_date;
 	int64_t date; /* Date: header, Unix seconds */
@@ -357,6 +386,15 @@ struct kr_store_search {
 	bool unseen;	       /* only messages without \Seen */
 	unsigned limit;	       /* as for listing */
 };
+/* 0 when query is within the bounds, else -1 + KR_ERR_PERMANENT: text,
+ * from and subject at most KR_STORE_SEARCH_FIELD_MAX bytes each, text
+ * at most KR_STORE_SEARCH_WORDS_MAX words (runs of letters and digits,
+ * every byte of a multi-byte UTF-8 character counting as a letter: at
+ * least as many as the full-text parser makes of it). Search begin
+ * checks it; the API may check first to answer without a round trip. */
+int kr_store_search_check(const struct kr_store_search *query,
+			  struct kr_err *err_r);
+/* Past kr_store_search_check's bounds: KR_ERR_PERMANENT, nothing sent. */
 struct kr_store_op *kr_store_message_search_begin(
 	struct kr_store *store, const struct kr_store_user *user,
 	const struct kr_store_search *query, struct kr_arena *arena,
@@ -464,6 +502,7 @@ struct kr_store_append {
 };
 struct kr_store_append_result {
 	int64_t mailbox_id, uid;
+	bool meta_truncated; /* see kr_store_deliver_result */
 };
 typedef void kr_store_append_fn(void *ctx,
 				const struct kr_store_append_result *res,
@@ -508,6 +547,12 @@ struct kr_store_rcpt_result {
 struct kr_store_deliver_result {
 	unsigned n;
 	const struct kr_store_rcpt_result *rcpts; /* in d->rcpts order */
+	/* The metadata was over KR_STORE_META_MAX and was stored cut
+	 * (attachment entries dropped from the end, long fields and
+	 * address lists shortened): the message itself is whole. Worth a
+	 * log line; never a reason to refuse (the MTA would retry the
+	 * message forever). */
+	bool meta_truncated;
 };
 /* err is set only when nothing was attempted (bad delivery, full
  * arena); otherwise res says per recipient. */

@@ -19,6 +19,7 @@ struct append_op {
 	unsigned char *raw;
 	size_t raw_len;
 	char *meta;
+	bool meta_truncated;
 	char *flags;
 	struct kr_store_packed packed;
 };
@@ -111,6 +112,7 @@ append_parse(struct kr_store_op *op, const PGresult *res, struct kr_err *err_r)
 		return -1;
 	r->mailbox_id = a->mailbox_id;
 	r->uid = kr_store_result_i64(res, 0, c[1]);
+	r->meta_truncated = a->meta_truncated;
 	op->res = r;
 	return 0;
 }
@@ -144,9 +146,9 @@ append_prepare(struct append_op *a, const struct kr_store_user *user,
 		return kr_err_set(err_r, KR_ERR_TOO_LARGE,
 				  "message over %d bytes",
 				  KR_STORE_MESSAGE_MAX);
-	if (kr_store_flags_check(msg->flags, msg->n_flags, err_r) < 0 ||
-	    kr_store_pack_meta(msg->meta, &a->meta, &meta_len, err_r) < 0)
+	if (kr_store_flags_check(msg->flags, msg->n_flags, err_r) < 0)
 		return -1;
+	a->meta_truncated = kr_store_pack_meta(msg->meta, &a->meta, &meta_len);
 	kr_pgarray_init(&flags,
 			KR_STORE_FLAGS_MAX * (2 * KR_STORE_FLAG_LEN_MAX + 3) +
 				3);

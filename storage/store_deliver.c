@@ -209,12 +209,13 @@ deliver_prepare(struct kr_store_deliver_op *d,
 		return kr_err_set(err_r, KR_ERR_TOO_LARGE,
 				  "message over %d bytes",
 				  KR_STORE_MESSAGE_MAX);
-	if (kr_store_flags_check(dv->flags, dv->n_flags, err_r) < 0 ||
-	    kr_store_pack_meta(dv->meta, &d->meta, &d->meta_len, err_r) < 0)
+	if (kr_store_flags_check(dv->flags, dv->n_flags, err_r) < 0)
 		return -1;
 	d->result = kr_arena_zalloc(d->op.arena, sizeof(*d->result), err_r);
 	if (d->result == NULL)
 		return -1;
+	d->result->meta_truncated =
+		kr_store_pack_meta(dv->meta, &d->meta, &d->meta_len);
 	d->rcpts = kr_arena_zalloc(d->op.arena, dv->n_rcpts * sizeof(*d->rcpts),
 				   err_r);
 	if (d->rcpts == NULL)

@@ -154,6 +154,54 @@ message_time(bool has, int64_t t, char buf[KR_UTC_TEXT_SIZE])
 	return has && t >= year1 && kr_utc_format(t, buf) ? buf : NULL;
 }
 
+static bool
+message_word_byte(unsigned char c)
+{
+	return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	       (c >= 'A' && c <= 'Z');
+}
+
+/* Words of s: runs of letters and digits (store.h). */
+static size_t
+message_words(const char *s)
+{
+	size_t n = 0;
+	bool in = false;
+
+	for (; *s != '\0'; s++) {
+		bool w = message_word_byte((unsigned char)*s);
+
+		n += w && !in;
+		in = w;
+	}
+	return n;
+}
+
+static int
+message_field_check(const char *name, const char *v, struct kr_err *err_r)
+{
+	if (v != NULL && strlen(v) > KR_STORE_SEARCH_FIELD_MAX)
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "search %s over %d bytes", name,
+				  KR_STORE_SEARCH_FIELD_MAX);
+	return 0;
+}
+
+int
+kr_store_search_check(const struct kr_store_search *q, struct kr_err *err_r)
+{
+	if (message_field_check("text", q->text, err_r) < 0 ||
+	    message_field_check("from", q->from, err_r) < 0 ||
+	    message_field_check("subject", q->subject, err_r) < 0)
+		return -1;
+	if (q->text != NULL &&
+	    message_words(q->text) > KR_STORE_SEARCH_WORDS_MAX)
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "search text over %d words",
+				  KR_STORE_SEARCH_WORDS_MAX);
+	return 0;
+}
+
 struct kr_store_op *
 kr_store_message_search_begin(struct kr_store *store,
 			      const struct kr_store_user *user,
@@ -167,8 +215,13 @@ kr_store_message_search_begin(struct kr_store *store,
 			       deadline, ctx);
 	char id[24], mb[24], lim[24], since[KR_UTC_TEXT_SIZE],
 		before[KR_UTC_TEXT_SIZE];
+	struct kr_err err;
 
 	m->cb.list = cb;
+	if (kr_store_search_check(s, &err) < 0) {
+		kr_store_op_defer(&m->op, &err);
+		return &m->op;
+	}
 	message_send(
 		m, user, KR_CONNMGR_READ,
 		"SELECT * FROM kr_msg_search($1, $2, $3, $4, $5, $6, $7, $8, "

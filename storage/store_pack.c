@@ -3,6 +3,7 @@
  * UTF-8 checks that keep PostgreSQL from refusing a whole batch over
  * one bad byte. Everything here is pure and runs on any thread. */
 #include <jansson.h>
+#include <limits.h>
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -111,42 +112,147 @@ pack_set(json_t *obj, const char *key, json_t *value)
 		kr_panic("store: json_object_set_new(%s) failed", key);
 }
 
-static json_t *
-pack_addrs(const struct kr_store_addr *v, unsigned n)
+/* How much of the metadata goes in: bytes per string (and of the
+ * search text), addresses per list, attachments from the first. */
+struct pack_caps {
+	size_t str, search;
+	unsigned addrs, atts;
+};
+
+/* Whole first (no string can be longer than the whole text anyway);
+ * past KR_STORE_META_MAX each stage keeps less, and the last always
+ * fits (about 12 strings of 128 bytes, at most 6 bytes of JSON each):
+ * a message is never refused for its metadata, which would make the
+ * MTA retry it forever. From the first cut stage on, attachments are
+ * kept from the first as far as they fit (UINT_MAX). */
+static const struct pack_caps pack_stages[] = {
+	{ KR_STORE_META_MAX, KR_STORE_SEARCH_TEXT_MAX, UINT_MAX, UINT_MAX },
+	{ 4096, 64 << 10, 100, UINT_MAX },
+	{ 512, 8 << 10, 20, UINT_MAX },
+	{ 128, 0, 0, 0 },
+};
+
+/* An object built member by member while its JSON text is counted, so
+ * that a stage gives up as soon as it is over the limit: the work and
+ * memory of a stage stay near KR_STORE_META_MAX whatever the input. */
+struct pack_build {
+	json_t *obj;
+	size_t len; /* of the compact text so far, without the braces */
+	bool over;
+};
+
+static char *
+pack_dump(const json_t *o, size_t *len_r)
 {
+	char *s = json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (s == NULL)
+		kr_panic("store: json_dumps failed");
+	*len_r = strlen(s);
+	return s;
+}
+
+static size_t
+pack_len(const json_t *o)
+{
+	size_t len;
+
+	free(pack_dump(o, &len));
+	return len;
+}
+
+/* Text of one more element or member: its own, a comma, and for a
+ * member its quoted key and colon. */
+static size_t
+pack_cost(const char *key, const json_t *v)
+{
+	return pack_len(v) + 1 + (key != NULL ? strlen(key) + 3 : 0);
+}
+
+/* Adds key: v (taken) unless that goes over; then marks b over. */
+static void
+pack_add(struct pack_build *b, const char *key, json_t *v)
+{
+	size_t n;
+
+	if (v == NULL || b->over)
+		goto drop;
+	n = pack_cost(key, v);
+	if (n > KR_STORE_META_MAX - b->len) {
+		b->over = true;
+		goto drop;
+	}
+	b->len += n;
+	pack_set(b->obj, key, v);
+	return;
+drop:
+	json_decref(v);
+}
+
+typedef json_t *pack_item_fn(const void *v, unsigned i,
+			     const struct pack_caps *caps);
+
+/* key: [item(0), item(1), ...] for n items. With `fill` the list ends
+ * where the next item would go over (attachments); otherwise going
+ * over marks b over (the stage cannot hold the list). */
+static void
+pack_add_list(struct pack_build *b, const char *key, pack_item_fn *item,
+	      const void *v, unsigned n, const struct pack_caps *caps,
+	      bool fill)
+{
+	size_t len = strlen(key) + 5; /* "key":[], */
 	json_t *arr;
 
-	if (n == 0)
-		return NULL;
+	if (n == 0 || b->over)
+		return;
+	if (len > KR_STORE_META_MAX - b->len) {
+		b->over = true;
+		return;
+	}
 	arr = json_array();
 	for (unsigned i = 0; i < n; i++) {
-		json_t *o = json_object();
+		json_t *o = item(v, i, caps);
+		size_t c = pack_cost(NULL, o);
 
-		pack_set(o, "name", pack_json_str(v[i].name, SIZE_MAX));
-		pack_set(o, "email", pack_json_str(v[i].email, SIZE_MAX));
+		if (c > KR_STORE_META_MAX - b->len - len) {
+			json_decref(o);
+			b->over = !fill;
+			break;
+		}
+		len += c;
 		json_array_append_new(arr, o);
 	}
-	return arr;
+	if (b->over || json_array_size(arr) == 0) {
+		json_decref(arr);
+		return;
+	}
+	b->len += len;
+	pack_set(b->obj, key, arr);
 }
 
 static json_t *
-pack_attachments(const struct kr_store_attachment *v, unsigned n)
+pack_addr(const void *v, unsigned i, const struct pack_caps *caps)
 {
-	json_t *arr;
+	const struct kr_store_addr *a = (const struct kr_store_addr *)v + i;
+	json_t *o = json_object();
 
-	if (n == 0)
-		return NULL;
-	arr = json_array();
-	for (unsigned i = 0; i < n; i++) {
-		json_t *o = json_object();
+	pack_set(o, "name", pack_json_str(a->name, caps->str));
+	pack_set(o, "email", pack_json_str(a->email, caps->str));
+	return o;
+}
 
-		pack_set(o, "part", pack_json_str(v[i].part, SIZE_MAX));
-		pack_set(o, "filename", pack_json_str(v[i].filename, SIZE_MAX));
-		pack_set(o, "type", pack_json_str(v[i].type, SIZE_MAX));
-		pack_set(o, "size", json_integer(v[i].size));
-		json_array_append_new(arr, o);
-	}
-	return arr;
+static json_t *
+pack_attachment(const void *v, unsigned i, const struct pack_caps *caps)
+{
+	const struct kr_store_attachment *a =
+		(const struct kr_store_attachment *)v + i;
+	json_t *o = json_object();
+
+	pack_set(o, "part", pack_json_str(a->part, caps->str));
+	pack_set(o, "filename", pack_json_str(a->filename, caps->str));
+	pack_set(o, "type", pack_json_str(a->type, caps->str));
+	pack_set(o, "size", json_integer(a->size));
+	return o;
 }
 
 /* ISO-8601 in UTC, or NULL for a date PostgreSQL would not take. */
@@ -165,57 +271,69 @@ pack_date(const struct kr_store_meta *m)
 	return json_string(buf);
 }
 
-static json_t *
-pack_meta_obj(const struct kr_store_meta *m)
+static unsigned
+pack_count(unsigned n, unsigned cap)
 {
-	json_t *o = json_object();
-
-	pack_set(o, "date", pack_date(m));
-	pack_set(o, "from_name", pack_json_str(m->from_name, SIZE_MAX));
-	pack_set(o, "from_email", pack_json_str(m->from_email, SIZE_MAX));
-	pack_set(o, "to", pack_addrs(m->to, m->n_to));
-	pack_set(o, "cc", pack_addrs(m->cc, m->n_cc));
-	pack_set(o, "subject", pack_json_str(m->subject, SIZE_MAX));
-	pack_set(o, "message_id", pack_json_str(m->message_id, SIZE_MAX));
-	pack_set(o, "in_reply_to", pack_json_str(m->in_reply_to, SIZE_MAX));
-	pack_set(o, "references", pack_json_str(m->references, SIZE_MAX));
-	pack_set(o, "preview", pack_json_str(m->preview, SIZE_MAX));
-	pack_set(o, "has_attachments", json_boolean(m->has_attachments));
-	pack_set(o, "attachments",
-		 pack_attachments(m->attachments, m->n_attachments));
-	pack_set(o, "search_text",
-		 pack_json_str(m->search_text, KR_STORE_SEARCH_TEXT_MAX));
-	return o;
+	return n < cap ? n : cap;
 }
 
-int
-kr_store_pack_meta(const struct kr_store_meta *meta, char **json_r,
-		   size_t *len_r, struct kr_err *err_r)
+/* One stage: the JSON text, NULL when it is over the limit. */
+static char *
+pack_meta_stage(const struct kr_store_meta *m, const struct pack_caps *c,
+		bool cut, size_t *len_r)
 {
-	json_t *o;
-	char *s;
-	size_t len;
+	struct pack_build b = { .obj = json_object(), .len = 1 };
+	char *s = NULL;
+
+	if (cut)
+		pack_add(&b, "truncated", json_true());
+	pack_add(&b, "date", pack_date(m));
+	pack_add(&b, "has_attachments", json_boolean(m->has_attachments));
+	pack_add(&b, "from_name", pack_json_str(m->from_name, c->str));
+	pack_add(&b, "from_email", pack_json_str(m->from_email, c->str));
+	pack_add(&b, "subject", pack_json_str(m->subject, c->str));
+	pack_add(&b, "message_id", pack_json_str(m->message_id, c->str));
+	pack_add(&b, "in_reply_to", pack_json_str(m->in_reply_to, c->str));
+	pack_add(&b, "references", pack_json_str(m->references, c->str));
+	pack_add(&b, "preview", pack_json_str(m->preview, c->str));
+	pack_add_list(&b, "to", pack_addr, m->to, pack_count(m->n_to, c->addrs),
+		      c, false);
+	pack_add_list(&b, "cc", pack_addr, m->cc, pack_count(m->n_cc, c->addrs),
+		      c, false);
+	if (c->search > 0)
+		pack_add(&b, "search_text",
+			 pack_json_str(m->search_text, c->search));
+	pack_add_list(&b, "attachments", pack_attachment, m->attachments,
+		      pack_count(m->n_attachments, c->atts), c, cut);
+	if (!b.over) {
+		s = pack_dump(b.obj, len_r);
+		if (*len_r > KR_STORE_META_MAX) {
+			free(s);
+			s = NULL;
+		}
+	}
+	json_decref(b.obj);
+	return s;
+}
+
+bool
+kr_store_pack_meta(const struct kr_store_meta *meta, char **json_r,
+		   size_t *len_r)
+{
+	size_t n = sizeof(pack_stages) / sizeof(pack_stages[0]);
 
 	if (meta == NULL) {
 		*json_r = kr_xstrdup("{}");
 		*len_r = 2;
-		return 0;
+		return false;
 	}
-	o = pack_meta_obj(meta);
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (s == NULL)
-		kr_panic("store: json_dumps failed");
-	len = strlen(s);
-	if (len > KR_STORE_META_MAX) {
-		free(s);
-		return kr_err_set(err_r, KR_ERR_LIMIT,
-				  "message metadata over %d bytes",
-				  KR_STORE_META_MAX);
+	for (size_t i = 0; i < n; i++) {
+		*json_r = pack_meta_stage(meta, &pack_stages[i], i > 0, len_r);
+		if (*json_r != NULL)
+			return i > 0;
 	}
-	*json_r = s;
-	*len_r = len;
-	return 0;
+	kr_panic("store: metadata over %d bytes at the last stage",
+		 KR_STORE_META_MAX);
 }
 
 static bool

@@ -85,7 +85,9 @@ void *kr_store_op_new(struct kr_store *store,
 		      void *ctx);
 /* Sends q (SELECT * FROM kr_x(...)); every text parameter must be
  * UTF-8 (else KR_ERR_PERMANENT without sending). The answer goes
- * through cls->parse; a refusal is answered from a later loop turn. */
+ * through cls->parse; a refusal is answered from a later loop turn. A
+ * READ answered negatively by a replica (no rows, status not_found or
+ * no_user, revoked) is asked again of the primary first (SPEC.md §4). */
 void kr_store_op_query(struct kr_store_op *op, unsigned shard,
 		       enum kr_connmgr_mode mode, const char *user,
 		       const struct kr_pgquery *q);
@@ -179,10 +181,13 @@ bool kr_store_pack_utf8(const char *s, size_t len);
 void kr_store_pack_body(const void *body, size_t body_len,
 			struct kr_store_packed *out);
 void kr_store_pack_free(struct kr_store_packed *p);
-/* The meta jsonb text (malloc'd, NUL-terminated). NULL meta -> "{}".
- * -1 + KR_ERR_LIMIT past KR_STORE_META_MAX. */
-int kr_store_pack_meta(const struct kr_store_meta *meta, char **json_r,
-		       size_t *len_r, struct kr_err *err_r);
+/* The meta jsonb text (malloc'd, NUL-terminated), at most
+ * KR_STORE_META_MAX bytes. NULL meta -> "{}". Metadata too large for
+ * that is cut, never refused: attachment entries dropped from the end,
+ * long strings and address lists shortened, the search text shortened
+ * or left out, and "truncated": true added. Returns true when cut. */
+bool kr_store_pack_meta(const struct kr_store_meta *meta, char **json_r,
+			size_t *len_r);
 /* Any thread. The stored message: the prefix (a bytea in hex text
  * form; NULL: empty) followed by the body (hex text, inflated when
  * zlib; exactly raw_size bytes must come out). *raw_r is malloc'd with

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <event2/event.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,8 @@ cm_answer_cb(void *ctx, const PGresult *res, const struct kr_err *err)
 	if (res != NULL && PQntuples(res) > 0)
 		snprintf(a->value, sizeof(a->value), "%s",
 			 PQgetvalue(res, 0, 0));
+	else if (err != NULL) /* for failure messages */
+		snprintf(a->value, sizeof(a->value), "%.63s", err->msg);
 }
 
 /* Runs the loop until every answer is in or `ms` passed. */
@@ -85,9 +88,10 @@ cm_query(struct cm_fixture *f, unsigned shard, enum kr_connmgr_mode mode,
 }
 
 /* Writes a config: the cluster's shards, extra lines for [storage],
- * and shard 0's primary repeated as its replica when asked. */
+ * and for shard 0 a replica that is shard `replica_of`'s primary (0:
+ * its own again; -1: none). */
 static void
-cm_write_conf(struct cm_fixture *f, const char *storage, bool replica)
+cm_write_conf(struct cm_fixture *f, const char *storage, int replica_of)
 {
 	struct kr_config *src;
 	struct kr_err err;
@@ -104,22 +108,23 @@ cm_write_conf(struct cm_fixture *f, const char *storage, bool replica)
 	for (unsigned i = 0; i < src->n_shards; i++) {
 		fprintf(fp, "[shard.%u]\nprimary = %s\n", i,
 			src->shards[i].primary);
-		if (replica && i == 0)
-			fprintf(fp, "replica = %s\n", src->shards[i].primary);
+		if (replica_of >= 0 && i == 0)
+			fprintf(fp, "replica = %s\n",
+				src->shards[replica_of].primary);
 	}
 	fclose(fp);
 	kr_config_destroy(&src);
 }
 
 static void
-cm_start(struct cm_fixture *f, const char *storage, bool replica)
+cm_start(struct cm_fixture *f, const char *storage, int replica_of)
 {
 	struct kr_tpool_settings io = { .name = "io",
 					.threads = 2,
 					.queue_max = 64 };
 	struct kr_err err;
 
-	cm_write_conf(f, storage, replica);
+	cm_write_conf(f, storage, replica_of);
 	assert_int_equal(kr_config_load(f->path, &f->cfg, &err), 0);
 	f->base = event_base_new();
 	f->io = kr_tpool_create(f->base, &io);
@@ -179,7 +184,7 @@ test_connmgr_every_shard_answers(void **state)
 	unsigned n;
 
 	CM_NEED_CLUSTER(state);
-	cm_start(f, "", false);
+	cm_start(f, "", -1);
 	n = kr_connmgr_shards(f->mgr);
 	assert_true(n > 0 && n <= 64);
 	for (unsigned i = 0; i < n; i++)
@@ -194,15 +199,17 @@ test_connmgr_every_shard_answers(void **state)
 	}
 }
 
+/* A statement the server refuses is our bug, not the client's:
+ * KR_ERR_INTERNAL (its text for logs only, the API shows a fixed one). */
 static void
-test_connmgr_sql_error_is_permanent(void **state)
+test_connmgr_sql_error_is_internal(void **state)
 {
 	struct cm_fixture *f = *state;
 	struct cm_answer a[2];
 	struct kr_err err;
 
 	CM_NEED_CLUSTER(state);
-	cm_start(f, "pool_low = 1\npool_high = 1", false);
+	cm_start(f, "pool_low = 1\npool_high = 1", -1);
 	assert_int_equal(cm_query(f, 0, KR_CONNMGR_READ, NULL,
 				  "SELECT no_such_column", 5000, &a[0], &err),
 			 0);
@@ -210,7 +217,7 @@ test_connmgr_sql_error_is_permanent(void **state)
 				  5000, &a[1], &err),
 			 0);
 	assert_true(cm_wait(f, a, 2, 10000));
-	assert_int_equal(a[0].kind, KR_ERR_PERMANENT);
+	assert_int_equal(a[0].kind, KR_ERR_INTERNAL);
 	/* The same (only) connection goes on serving. */
 	assert_int_equal(a[1].kind, KR_ERR_NONE);
 	assert_string_equal(a[1].value, "42");
@@ -228,7 +235,7 @@ test_connmgr_pool_overload_and_queue_deadline(void **state)
 	cm_start(f,
 		 "pool_low = 0\npool_high = 2\npool_queue = 2\n"
 		 "pool_queue_timeout = 10s",
-		 false);
+		 -1);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(cm_query(f, 1, KR_CONNMGR_WRITE, NULL,
 					  "SELECT pg_sleep(1.5)", 5000, &a[i],
@@ -255,8 +262,12 @@ test_connmgr_pool_overload_and_queue_deadline(void **state)
 	assert_false(a[4].done);
 }
 
+/* The server ends a statement past [storage] query_timeout itself (its
+ * statement_timeout): the caller hears KR_ERR_TIMEOUT from the server
+ * long before the statement would have ended, and the connection goes
+ * on serving. */
 static void
-test_connmgr_timeout_cancels_on_server(void **state)
+test_connmgr_statement_timeout_on_server(void **state)
 {
 	struct cm_fixture *f = *state;
 	struct cm_answer a[3];
@@ -264,23 +275,130 @@ test_connmgr_timeout_cancels_on_server(void **state)
 	int64_t t0 = kr_clock_mono_us();
 
 	CM_NEED_CLUSTER(state);
-	cm_start(f, "pool_high = 1\npool_low = 1", false);
+	cm_start(f, "pool_high = 1\npool_low = 1\nquery_timeout = 400ms", -1);
+	/* The caller's own deadline is far: only the server can end it. */
 	assert_int_equal(cm_query(f, 2, KR_CONNMGR_WRITE, NULL,
-				  "SELECT pg_sleep(30)", 300, &a[0], &err),
+				  "SELECT pg_sleep(30)", 20000, &a[0], &err),
 			 0);
-	assert_true(cm_wait(f, a, 1, 2000));
+	assert_true(cm_wait(f, a, 1, 5000));
 	assert_int_equal(a[0].kind, KR_ERR_TIMEOUT);
-	assert_true(a[0].at_us - t0 < 1000000);
-	/* The cancel freed the one connection: the next query runs long
-	 * before pg_sleep(30) would have ended. */
+	assert_true(a[0].at_us - t0 >= 400000);
+	assert_true(a[0].at_us - t0 < 3000000);
+	assert_int_equal(cm_query(f, 2, KR_CONNMGR_READ, NULL,
+				  "SELECT current_setting('statement_timeout')",
+				  5000, &a[1], &err),
+			 0);
 	assert_int_equal(cm_query(f, 2, KR_CONNMGR_READ, NULL,
 				  "SELECT count(*) FROM pg_stat_activity "
 				  "WHERE query LIKE 'SELECT pg_sleep(30%'",
+				  5000, &a[2], &err),
+			 0);
+	assert_true(cm_wait(f, &a[1], 2, 5000));
+	assert_int_equal(a[1].kind, KR_ERR_NONE);
+	assert_string_equal(a[1].value, "400ms");
+	assert_int_equal(a[2].kind, KR_ERR_NONE);
+	assert_string_equal(a[2].value, "0");
+}
+
+/* One pipelined connection (singleton pool): a query whose deadline
+ * passes is answered KR_ERR_TIMEOUT at once, and nothing is cancelled
+ * on the server, so the query pipelined after it still succeeds. */
+static void
+test_connmgr_timeout_spares_the_next_query(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct cm_answer a[2];
+	struct kr_err err;
+	int64_t t0 = kr_clock_mono_us();
+
+	CM_NEED_CLUSTER(state);
+	cm_start(f, "pool = singleton\nquery_timeout = 10s", -1);
+	assert_int_equal(cm_query(f, 3, KR_CONNMGR_READ, NULL,
+				  "SELECT pg_sleep(0.6)", 200, &a[0], &err),
+			 0);
+	assert_int_equal(cm_query(f, 3, KR_CONNMGR_READ, NULL, "SELECT 'next'",
 				  5000, &a[1], &err),
 			 0);
-	assert_true(cm_wait(f, &a[1], 1, 5000));
+	assert_true(cm_wait(f, a, 1, 2000));
+	assert_int_equal(a[0].kind, KR_ERR_TIMEOUT);
+	assert_true(a[0].at_us - t0 < 500000);
+	assert_true(cm_wait(f, a, 2, 5000));
 	assert_int_equal(a[1].kind, KR_ERR_NONE);
-	assert_string_equal(a[1].value, "0");
+	assert_string_equal(a[1].value, "next");
+}
+
+/* The same the other way round: a query that times out while it waits
+ * behind another one in the pipeline must not cancel the one the
+ * backend is running (a PQcancel would: it names the backend, not the
+ * statement), nor the ones after it. */
+static void
+test_connmgr_timed_out_waiter_spares_the_running_query(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct cm_answer a[3];
+	struct kr_err err;
+
+	CM_NEED_CLUSTER(state);
+	cm_start(f, "pool = singleton\nquery_timeout = 10s", -1);
+	assert_int_equal(cm_query(f, 3, KR_CONNMGR_WRITE, NULL,
+				  "SELECT 'slept' FROM pg_sleep(0.8)", 5000,
+				  &a[0], &err),
+			 0);
+	assert_int_equal(cm_query(f, 3, KR_CONNMGR_WRITE, NULL, "SELECT 1", 200,
+				  &a[1], &err),
+			 0);
+	assert_int_equal(cm_query(f, 3, KR_CONNMGR_WRITE, NULL, "SELECT 2",
+				  5000, &a[2], &err),
+			 0);
+	assert_true(cm_wait(f, a, 3, 5000));
+	assert_int_equal(a[1].kind, KR_ERR_TIMEOUT);
+	assert_true(a[1].at_us < a[0].at_us);
+	assert_int_equal(a[0].kind, KR_ERR_NONE);
+	assert_string_equal(a[0].value, "slept");
+	assert_int_equal(a[2].kind, KR_ERR_NONE);
+	assert_string_equal(a[2].value, "2");
+}
+
+/* A backend that answers nothing (stopped with SIGSTOP: a hung node,
+ * or a COMMIT stuck on its WAL flush, which statement_timeout does not
+ * interrupt) closes the connection statement_timeout + 1 s after the
+ * query started: KR_ERR_TEMPORARY for what was on it (a write's
+ * outcome is then unknown), and the pool connects again. */
+static void
+test_connmgr_stalled_connection_is_closed(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct cm_answer a[2];
+	struct kr_err err;
+	char pid[64];
+	int64_t t0;
+
+	CM_NEED_CLUSTER(state);
+	cm_start(f, "pool = singleton\nquery_timeout = 300ms", -1);
+	assert_int_equal(cm_query(f, 5, KR_CONNMGR_READ, NULL,
+				  "SELECT pg_backend_pid()", 5000, a, &err),
+			 0);
+	assert_true(cm_wait(f, a, 1, 5000));
+	assert_int_equal(a[0].kind, KR_ERR_NONE);
+	snprintf(pid, sizeof(pid), "%s", a[0].value);
+	assert_int_equal(kill(atoi(pid), SIGSTOP), 0);
+	t0 = kr_clock_mono_us();
+	assert_int_equal(cm_query(f, 5, KR_CONNMGR_WRITE, NULL, "SELECT 1",
+				  20000, &a[1], &err),
+			 0);
+	assert_true(cm_wait(f, &a[1], 1, 5000));
+	kill(atoi(pid), SIGCONT);
+	/* 300 ms + 1 s, less what timers round off. */
+	if (a[1].kind != KR_ERR_TEMPORARY || a[1].at_us - t0 < 1250000)
+		fail_msg("%s (%s) after %lld us", kr_err_kind_name(a[1].kind),
+			 a[1].value, (long long)(a[1].at_us - t0));
+	assert_true(a[1].at_us - t0 < 3000000);
+	assert_int_equal(cm_query(f, 5, KR_CONNMGR_READ, NULL,
+				  "SELECT pg_backend_pid()", 5000, a, &err),
+			 0);
+	assert_true(cm_wait(f, a, 1, 5000));
+	assert_int_equal(a[0].kind, KR_ERR_NONE);
+	assert_string_not_equal(a[0].value, pid);
 }
 
 static void
@@ -292,7 +410,7 @@ test_connmgr_singleton_pipelines(void **state)
 	struct kr_err err;
 
 	CM_NEED_CLUSTER(state);
-	cm_start(f, "pool = singleton\npool_queue = 200", false);
+	cm_start(f, "pool = singleton\npool_queue = 200", -1);
 	for (int i = 0; i < 100; i++)
 		assert_int_equal(cm_query(f, 3, KR_CONNMGR_READ, NULL,
 					  "SELECT pg_backend_pid()", 5000,
@@ -318,7 +436,7 @@ test_connmgr_replica_reads_and_read_your_writes(void **state)
 	CM_NEED_CLUSTER(state);
 	/* Shard 0 lists its primary again as a replica: node 0 is the
 	 * primary, node 1 the "replica"; routing is what is tested. */
-	cm_start(f, "read_your_writes = 2s", true);
+	cm_start(f, "read_your_writes = 2s", 0);
 	assert_int_equal(cm_query(f, 0, KR_CONNMGR_READ, "a@x", "SELECT 1",
 				  5000, a, &err),
 			 0);
@@ -347,6 +465,70 @@ test_connmgr_replica_reads_and_read_your_writes(void **state)
 	assert_int_equal(replica.queries, 2);
 }
 
+/* The test's "no": a port other than the one wanted. */
+static bool
+cm_negative(void *ctx, const PGresult *res)
+{
+	(void)ctx;
+	return PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "no") == 0;
+}
+
+static int
+cm_query_confirmed(struct cm_fixture *f, const char *sql, struct cm_answer *a,
+		   struct kr_err *err)
+{
+	struct kr_pgquery q = { .sql = sql };
+	struct kr_connmgr_req *req;
+
+	memset(a, 0, sizeof(*a));
+	if (kr_connmgr_query(f->mgr, 0, KR_CONNMGR_READ, "c@x", &q,
+			     kr_deadline_after(kr_clock_mono_us(), 5000),
+			     cm_answer_cb, a, &req, err) < 0)
+		return -1;
+	kr_connmgr_confirm_negative(req, cm_negative);
+	return 0;
+}
+
+/* SPEC.md §4: a negative answer from a replica is never the last word.
+ * Shard 0's "replica" is another node (shard 1's primary), which
+ * answers "no" where the primary says "yes": the primary is asked
+ * again and its answer is the one given; a positive replica answer is
+ * given as it is. */
+static void
+test_connmgr_replica_negative_confirmed_on_primary(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct kr_connmgr_node_stats primary, replica;
+	struct cm_answer a[2];
+	struct kr_err err;
+	char sql[160];
+
+	CM_NEED_CLUSTER(state);
+	cm_start(f, "read_your_writes = 0", 1);
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_WRITE, NULL,
+				  "SELECT current_setting('port')", 5000, a,
+				  &err),
+			 0);
+	assert_true(cm_wait(f, a, 1, 5000));
+	snprintf(sql, sizeof(sql),
+		 "SELECT CASE current_setting('port') WHEN '%s' THEN 'yes' "
+		 "ELSE 'no' END",
+		 a[0].value);
+	assert_int_equal(cm_query_confirmed(f, sql, &a[0], &err), 0);
+	assert_int_equal(cm_query_confirmed(f, "SELECT 'fine'", &a[1], &err),
+			 0);
+	assert_true(cm_wait(f, a, 2, 5000));
+	assert_int_equal(a[0].kind, KR_ERR_NONE);
+	assert_string_equal(a[0].value, "yes");
+	assert_int_equal(a[1].kind, KR_ERR_NONE);
+	assert_string_equal(a[1].value, "fine");
+	kr_connmgr_node_stats(f->mgr, 0, &primary);
+	kr_connmgr_node_stats(f->mgr, 1, &replica);
+	assert_int_equal(replica.queries, 2); /* both read there first */
+	assert_int_equal(replica.confirmed, 1);
+	assert_int_equal(primary.queries, 2); /* the write, the confirm */
+}
+
 static void
 cm_node_ctl(const char *action, unsigned node)
 {
@@ -372,7 +554,7 @@ test_connmgr_node_down_and_back(void **state)
 	bool back = false;
 
 	CM_NEED_CLUSTER(state);
-	cm_start(f, "circuit_probe = 500ms\nconnect_timeout = 1s", false);
+	cm_start(f, "circuit_probe = 500ms\nconnect_timeout = 1s", -1);
 	assert_int_equal(cm_query(f, 4, KR_CONNMGR_READ, NULL, "SELECT 1", 5000,
 				  a, &err),
 			 0);
@@ -425,19 +607,31 @@ main(void)
 			test_connmgr_every_shard_answers, cm_setup,
 			cm_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_connmgr_sql_error_is_permanent, cm_setup,
+			test_connmgr_sql_error_is_internal, cm_setup,
 			cm_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_connmgr_pool_overload_and_queue_deadline, cm_setup,
 			cm_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_connmgr_timeout_cancels_on_server, cm_setup,
+			test_connmgr_statement_timeout_on_server, cm_setup,
+			cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_timeout_spares_the_next_query, cm_setup,
+			cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_timed_out_waiter_spares_the_running_query,
+			cm_setup, cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_stalled_connection_is_closed, cm_setup,
 			cm_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_connmgr_singleton_pipelines, cm_setup,
 			cm_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_connmgr_replica_reads_and_read_your_writes,
+			cm_setup, cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_replica_negative_confirmed_on_primary,
 			cm_setup, cm_teardown),
 		cmocka_unit_test_setup_teardown(test_connmgr_node_down_and_back,
 						cm_setup, cm_teardown),
