@@ -159,10 +159,13 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 lowest_free() {
 	ls "/proc/$1/fd" | sort -n | awk 'BEGIN { n = 0 } $1 == n { n++ } END { print n }'
 }
+# prlimit as the worker's own user: root may lack CAP_SYS_RESOURCE (in
+# containers), and workers have dropped root.
+as_owner() { runuser -u "$(stat -c %U "/proc/$1")" -- "${@:2}"; }
 declare -A soft cpu0
 for p in $workers; do
-	soft[$p]=$(prlimit --pid "$p" --nofile --output SOFT --noheadings | tr -d ' ')
-	prlimit --pid "$p" --nofile="$(lowest_free "$p"):"
+	soft[$p]=$(as_owner "$p" prlimit --pid "$p" --nofile --output SOFT --noheadings | tr -d ' ')
+	as_owner "$p" prlimit --pid "$p" --nofile="$(lowest_free "$p"):"
 	cpu0[$p]=$(ticks "$p")
 done
 client hold "$KR_LMTP" 6 6 >"$KR_WORK/hold" &
@@ -174,7 +177,7 @@ for p in $workers; do
 	# Idle, a worker uses next to nothing; spinning on accept() took
 	# about half a core each on this machine without the pause.
 	[[ $used -lt $((hz / 3)) ]] || fail "worker $p used $used ticks in 3 s at EMFILE (spinning?)"
-	prlimit --pid "$p" --nofile="${soft[$p]}:"
+	as_owner "$p" prlimit --pid "$p" --nofile="${soft[$p]}:"
 done
 wait_for 10 "the held connections" bash -c "[[ -s $KR_WORK/hold ]]"
 [[ $(cat "$KR_WORK/hold") == greeted=6 ]] || fail "after EMFILE: $(cat "$KR_WORK/hold")"
