@@ -12,7 +12,11 @@
  * appended as "<message-id>\t<recipient>" (the id without brackets),
  * for the durability test. Prints
  *   lmtp messages=N seconds=S rate=R p50_ms=X p99_ms=Y failures=F
- * on stdout (details on stderr); exits 1 if anything failed.
+ * on stdout (details on stderr); exits 1 if anything failed. With -O,
+ * every transaction's outcome is appended as
+ * "<ms since start>\t<recipient>\t<code>\t<latency ms>" (code 250, the
+ * failing reply's code, or 0 when the connection failed or timed out),
+ * for the fault tests to split by shard.
  *
  * -i IDLE opens IDLE connections instead, each greeted and past LHLO,
  * prints "lmtp idle=N ready=R failures=F seconds=S" once all are set
@@ -87,7 +91,7 @@ struct bench_sess {
 };
 
 struct bench_opts {
-	const char *host, *port, *unix_path, *out_path;
+	const char *host, *port, *unix_path, *out_path, *trace_path;
 	char rcpt_pre[BENCH_MSG_RCPT_MAX], rcpt_suf[BENCH_MSG_RCPT_MAX];
 	unsigned sessions, messages, seconds, size, users, idle;
 	uint64_t seed;
@@ -103,7 +107,7 @@ struct bench {
 	struct bench_sess *sess;
 	unsigned n_sess;
 	char *msg; /* size + 1 bytes: the message being sent */
-	FILE *out;
+	FILE *out, *trace;
 	uint64_t next; /* messages handed out */
 	unsigned ok, failed, abandoned, shown;
 	unsigned live;	     /* sessions not done */
@@ -127,7 +131,7 @@ bench_usage(void)
 		"[-n MESSAGES]\n"
 		"                  [-t SECONDS] [-m SIZE] [-r PATTERN] "
 		"[-u USERS] [-S SEED]\n"
-		"                  [-o FILE] [-k] [-i IDLE]\n"
+		"                  [-o FILE] [-O FILE] [-k] [-i IDLE]\n"
 		"  -H HOST      server (default 127.0.0.1); -p PORT (default "
 		"2424)\n"
 		"  -U PATH      unix socket instead of TCP\n"
@@ -143,6 +147,8 @@ bench_usage(void)
 		"  -S SEED      seed of the messages and recipients (default "
 		"1)\n"
 		"  -o FILE      append \"<message-id>\\t<recipient>\" per 250\n"
+		"  -O FILE      append every transaction's outcome (see "
+		"above)\n"
 		"  -k           keep going: reopen a session after a failure\n"
 		"  -i IDLE      open IDLE sessions past LHLO and hold them\n");
 	exit(2);
@@ -197,7 +203,8 @@ bench_parse(int argc, char **argv, struct bench_opts *o)
 				  .users = 1000,
 				  .seed = 1 };
 	bench_pattern(o, "u%d@bench.test");
-	while ((opt = getopt(argc, argv, "H:p:U:s:n:t:m:r:u:S:o:ki:h")) != -1) {
+	while ((opt = getopt(argc, argv, "H:p:U:s:n:t:m:r:u:S:o:O:ki:h")) !=
+	       -1) {
 		switch (opt) {
 		case 'H':
 			o->host = optarg;
@@ -233,6 +240,9 @@ bench_parse(int argc, char **argv, struct bench_opts *o)
 			break;
 		case 'o':
 			o->out_path = optarg;
+			break;
+		case 'O':
+			o->trace_path = optarg;
 			break;
 		case 'k':
 			o->keep_going = true;
@@ -388,12 +398,33 @@ bench_show(const char *what, const char *line)
 	fputc('\n', stderr);
 }
 
+/* One transaction's outcome for -O: code 0 when no reply came. */
+static void
+bench_trace(struct bench_sess *s, const char *line, int64_t now_us)
+{
+	struct bench *b = s->b;
+	int code = 0;
+
+	if (b->trace == NULL)
+		return;
+	if (line != NULL && line[0] >= '2' && line[0] <= '5' &&
+	    line[1] >= '0' && line[1] <= '9' && line[2] >= '0' &&
+	    line[2] <= '9')
+		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 +
+		       (line[2] - '0');
+	fprintf(b->trace, "%lld\t%s\t%d\t%.3f\n",
+		(long long)((now_us - b->t0_us) / 1000), s->rcpt, code,
+		(double)(now_us - s->started_us) / 1000.0);
+}
+
 static void
 bench_sess_fail(struct bench_sess *s, const char *why, const char *line)
 {
 	struct bench *b = s->b;
 	bool setting_up = s->state <= BENCH_S_LHLO;
 
+	if (s->in_txn)
+		bench_trace(s, line, kr_clock_mono_us());
 	b->failed++;
 	if (b->shown++ < BENCH_ERRORS_SHOWN) {
 		char what[128];
@@ -460,6 +491,7 @@ bench_txn_done(struct bench_sess *s)
 	s->in_txn = false;
 	b->ok++;
 	b->t_last_us = now;
+	bench_trace(s, "250", now);
 	if (b->n_lat < b->o.messages)
 		b->lat_us[b->n_lat++] = now - s->started_us;
 	if (b->out != NULL) {
@@ -759,6 +791,13 @@ bench_setup(struct bench *b)
 		/* Whole lines only, even if the tool is killed. */
 		setvbuf(b->out, NULL, _IOLBF, 0);
 	}
+	if (b->o.trace_path != NULL) {
+		b->trace = fopen(b->o.trace_path, "ae");
+		if (b->trace == NULL)
+			kr_fatal("bench_lmtp: %s: %s", b->o.trace_path,
+				 strerror(errno));
+		setvbuf(b->trace, NULL, _IOLBF, 0);
+	}
 }
 
 static void
@@ -770,6 +809,9 @@ bench_teardown(struct bench *b)
 	}
 	if (b->out != NULL && fclose(b->out) != 0)
 		kr_fatal("bench_lmtp: %s: %s", b->o.out_path, strerror(errno));
+	if (b->trace != NULL && fclose(b->trace) != 0)
+		kr_fatal("bench_lmtp: %s: %s", b->o.trace_path,
+			 strerror(errno));
 	event_free(b->stop_ev);
 	event_free(b->abort_ev);
 	event_free(b->sigterm);

@@ -22,8 +22,11 @@
  * on one line of stdout (details on stderr): N requests answered in the
  * measured window, S seconds from its start to the last answer, the
  * latency from the first byte written to the last byte read, the mean
- * body size B. Exits 1 if anything failed. One thread: on a 2-core
- * machine the tool shares the CPU with the server, as wrk would. */
+ * body size B. Exits 1 if anything failed. With -O FILE, every request
+ * that went out is appended as "<ms since start>\t<code>\t<latency ms>":
+ * code 0 for a result, the JSON-RPC error code, the HTTP status other
+ * than 200, or -1 when the connection failed; for the fault tests. One thread:
+ * on a 2-core machine the tool shares the CPU with the server, as wrk would. */
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -76,7 +79,7 @@ struct bench_conn {
 };
 
 struct bench_opts {
-	const char *host, *port, *token, *expect;
+	const char *host, *port, *token, *expect, *trace_path;
 	unsigned conns, seconds, warmup, requests, check, uids;
 	long long mailbox, limit;
 };
@@ -98,6 +101,7 @@ struct bench {
 	size_t n_lat, cap_lat;
 	uint64_t sent, ok, warm_ok, bytes;
 	unsigned failed, abandoned, shown, full_checks;
+	FILE *trace;
 };
 
 static void
@@ -121,7 +125,8 @@ bench_usage(void)
 		"  -e TEXT      each body read whole must contain TEXT\n"
 		"  -u N         ... and exactly N \"uid\" members\n"
 		"  -k CHECK     read every CHECK-th body whole (default 16; "
-		"1 = all)\n");
+		"1 = all)\n"
+		"  -O FILE      append every request's outcome (see above)\n");
 	exit(2);
 }
 
@@ -166,7 +171,8 @@ bench_parse(int argc, char **argv, struct bench_opts *o)
 				  .check = 16,
 				  .limit = 50,
 				  .mailbox = -1 };
-	while ((opt = getopt(argc, argv, "H:p:a:m:l:c:t:w:n:e:u:k:h")) != -1) {
+	while ((opt = getopt(argc, argv, "H:p:a:m:l:c:t:w:n:e:u:k:O:h")) !=
+	       -1) {
 		switch (opt) {
 		case 'H':
 			o->host = optarg;
@@ -207,6 +213,9 @@ bench_parse(int argc, char **argv, struct bench_opts *o)
 			break;
 		case 'k':
 			o->check = bench_num(optarg, 1, 1000000);
+			break;
+		case 'O':
+			o->trace_path = optarg;
 			break;
 		default:
 			bench_usage();
@@ -315,12 +324,41 @@ bench_show(struct bench_conn *c, const char *why, const char *data, size_t len)
 	fputc('\n', stderr);
 }
 
+/* The error code in a JSON-RPC error body, the HTTP status of a header
+ * block, or -1. */
+static int
+bench_fail_code(const char *data, size_t len)
+{
+	const char *p;
+
+	if (data == NULL)
+		return -1;
+	if (len >= 12 && memcmp(data, "HTTP/1.1 ", 9) == 0)
+		return atoi(data + 9);
+	p = memmem(data, len, "\"code\":", 7);
+	return p != NULL ? atoi(p + 7) : -1;
+}
+
+static void
+bench_trace(struct bench_conn *c, int code, int64_t now_us)
+{
+	struct bench *b = c->b;
+
+	if (b->trace == NULL)
+		return;
+	fprintf(b->trace, "%lld\t%d\t%.3f\n",
+		(long long)((now_us - b->t0_us) / 1000), code,
+		(double)(now_us - c->started_us) / 1000.0);
+}
+
 static void
 bench_fail(struct bench_conn *c, const char *why, const char *data, size_t len)
 {
 	struct bench *b = c->b;
 	const struct timeval tv = { 0, BENCH_RETRY_MS * 1000 };
 
+	if (c->busy)
+		bench_trace(c, bench_fail_code(data, len), kr_clock_mono_us());
 	b->failed++;
 	bench_show(c, why, data, len);
 	bench_conn_close(c);
@@ -378,6 +416,7 @@ bench_answer(struct bench_conn *c)
 		}
 	}
 	c->busy = false;
+	bench_trace(c, 0, now);
 	if (counted) {
 		b->ok++;
 		b->bytes += c->body_len;
@@ -684,6 +723,14 @@ bench_setup(struct bench *b)
 			kr_fatal("bench_rpc: event_new failed");
 	}
 	b->live = b->o.conns;
+	if (b->o.trace_path != NULL) {
+		b->trace = fopen(b->o.trace_path, "ae");
+		if (b->trace == NULL)
+			kr_fatal("bench_rpc: %s: %s", b->o.trace_path,
+				 strerror(errno));
+		/* Whole lines only, even if the tool is killed. */
+		setvbuf(b->trace, NULL, _IOLBF, 0);
+	}
 }
 
 static void
@@ -705,6 +752,8 @@ bench_teardown(struct bench *b)
 	event_free(b->sigterm);
 	event_free(b->sigint);
 	event_base_free(b->base);
+	if (b->trace != NULL && fclose(b->trace) != 0)
+		kr_fatal("bench_rpc: %s: %s", b->o.trace_path, strerror(errno));
 	free(b->conns);
 	free(b->req);
 	free(b->lat_us);

@@ -291,7 +291,15 @@ pool_on_wait_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	pool_unlink(req->pool, req);
-	kr_err_set(&err, KR_ERR_TIMEOUT, "no database connection in time");
+	/* The request's own deadline passed: a timeout. The pool's queue
+	 * limit passed first: load shed (SPEC.md §6, -32011 / 451), which
+	 * says "busy", not "down", and opens no circuit. */
+	if (kr_deadline_expired(req->deadline, kr_clock_mono_us()))
+		kr_err_set(&err, KR_ERR_TIMEOUT,
+			   "no database connection in time");
+	else
+		kr_err_set(&err, KR_ERR_OVERLOAD,
+			   "no database connection within pool_queue_timeout");
 	pool_req_fail(req, &err);
 }
 

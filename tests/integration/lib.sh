@@ -78,6 +78,7 @@ kr_stack_cleanup() {
 kr_stack_start() {
 	local name=$1 port=$2 nodes=${3:-20}
 	KR_STACK_DIR=var/test-$name
+	KR_PORT=$port KR_NODES=$nodes
 	KR_WORK=$(mktemp -d "/tmp/kr-$name.XXXXXX")
 	chmod 0755 "$KR_WORK"
 	KR_CONF=$KR_WORK/kurier.conf

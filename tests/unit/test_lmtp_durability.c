@@ -5,6 +5,9 @@
  *   KR_TEST_PG_CONF  the cluster's kurier.conf
  *   KR_TEST_ACKED    bench_lmtp -o: "<message-id>\t<recipient>" per 250
  *   KR_TEST_SENT     messages bench_lmtp was asked to send (3000)
+ *   KR_TEST_MIN_ACKED_PCT  share that must have been acknowledged
+ *                    (default 90; the fault tests that cut database
+ *                    connections expect fewer)
  * Every acknowledged message must be stored exactly once, for its
  * recipient, byte for byte: Return-Path and Delivered-To, then the
  * message as ops/bench_msg.h rebuilds it from its Message-ID. Without
@@ -72,6 +75,10 @@ struct env {
 	struct user *users;
 	unsigned n_users;
 	unsigned sent;
+	unsigned min_acked_pct;
+	/* Stored but never acknowledged: committed when the answer was
+	 * lost. Postfix would retry these, storing them twice. */
+	unsigned unacked_stored;
 };
 
 /* One read in flight. */
@@ -256,6 +263,11 @@ env_setup(void **state)
 	e = kr_xcalloc(1, sizeof(*e));
 	*state = e;
 	e->sent = sent != NULL ? (unsigned)strtoul(sent, NULL, 10) : 3000;
+	e->min_acked_pct =
+		getenv("KR_TEST_MIN_ACKED_PCT") != NULL
+			? (unsigned)strtoul(getenv("KR_TEST_MIN_ACKED_PCT"),
+					    NULL, 10)
+			: 90;
 	env_read_acked(e, getenv("KR_TEST_ACKED"));
 	assert_int_equal(
 		kr_config_load(getenv("KR_TEST_PG_CONF"), &e->cfg, &err), 0);
@@ -328,7 +340,8 @@ test_lmtp_durability_enough_acked(void **state)
 
 	NEED_CLUSTER(state);
 	fprintf(stderr, "acknowledged: %u of %u\n", e->n_acked, e->sent);
-	assert_true(e->n_acked * 10u >= e->sent * 9u);
+	assert_true((unsigned long long)e->n_acked * 100u >=
+		    (unsigned long long)e->sent * e->min_acked_pct);
 	assert_true(e->n_acked <= e->sent);
 	qsort(e->acked, e->n_acked, sizeof(*e->acked), acked_cmp);
 	for (unsigned i = 1; i < e->n_acked; i++)
@@ -356,8 +369,10 @@ scan_shard(struct env *e, unsigned shard, unsigned *bad)
 		snprintf(key.id, sizeof(key.id), "%s", PQgetvalue(res, r, 0));
 		a = bsearch(&key, e->acked, e->n_acked, sizeof(*e->acked),
 			    acked_cmp);
-		if (a == NULL)
-			continue; /* stored, never acknowledged: allowed */
+		if (a == NULL) { /* stored, never acknowledged: allowed */
+			e->unacked_stored++;
+			continue;
+		}
 		if (a->found++ > 0 && (*bad)++ < SHOWN)
 			fprintf(stderr, "%s stored more than once\n", a->id);
 		if (strcmp(a->rcpt, PQgetvalue(res, r, 1)) != 0 &&
@@ -534,6 +549,7 @@ test_lmtp_durability_acked_stored(void **state)
 		kr_arena_destroy(&slots[i].arena);
 	fprintf(stderr, "checked byte for byte: %u messages, %u users\n",
 		e->n_acked, e->n_users);
+	fprintf(stderr, "stored but not acknowledged: %u\n", e->unacked_stored);
 	assert_int_equal(bad, 0);
 }
 
