@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole suite: every cmocka unit test binary, then every integration
-# test script. Usage: tests/run.sh BUILD_DIR [FILTER]
+# test script, then (release build) the fault suite. Usage: tests/run.sh BUILD_DIR [FILTER]
 # Integration scripts get KR_BUILD (the build dir) and run from the repo
 # root. Ends with the plain line "N passed, N failed".
 set -uo pipefail
@@ -44,6 +44,17 @@ for t in tests/integration/test_*.sh; do
 	[[ -z $filter || $name == *"$filter"* ]] || continue
 	run_one "$name" 600 "$t"
 done
+
+# The fault suite (tests/fault) measures latencies and rates under load:
+# the release build only, where its bounds mean something.
+if [[ $(basename "$build") != asan ]]; then
+	for t in tests/fault/fault_*.sh; do
+		[[ -x $t ]] || continue
+		name=fault/$(basename "$t" .sh)
+		[[ -z $filter || $name == *"$filter"* ]] || continue
+		run_one "$name" 600 "$t"
+	done
+fi
 
 [[ $failed -eq 0 ]] || echo "failed: ${failures[*]}"
 echo "$passed passed, $failed failed"
