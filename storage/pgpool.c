@@ -22,6 +22,7 @@ struct kr_pgpool_req {
 	void *ctx;
 	struct kr_deadline deadline;
 	struct event *wait_timer;
+	bool wait_sheds; /* the queue limit, not the deadline, ends the wait */
 	enum pool_req_state state;
 	bool cancelled;
 	struct kr_pgquery_copy copy; /* released once sent */
@@ -294,7 +295,7 @@ pool_on_wait_timeout(evutil_socket_t fd, short what, void *arg)
 	/* The request's own deadline passed: a timeout. The pool's queue
 	 * limit passed first: load shed (SPEC.md §6, -32011 / 451), which
 	 * says "busy", not "down", and opens no circuit. */
-	if (kr_deadline_expired(req->deadline, kr_clock_mono_us()))
+	if (!req->wait_sheds)
 		kr_err_set(&err, KR_ERR_TIMEOUT,
 			   "no database connection in time");
 	else
@@ -306,11 +307,14 @@ pool_on_wait_timeout(evutil_socket_t fd, short what, void *arg)
 static void
 pool_enqueue(struct kr_pgpool *pool, struct kr_pgpool_req *req, int64_t now)
 {
-	struct kr_deadline wait = kr_deadline_min(
-		req->deadline,
-		kr_deadline_after(now, pool->set.queue_timeout_ms));
+	struct kr_deadline limit =
+		kr_deadline_after(now, pool->set.queue_timeout_ms);
+	struct kr_deadline wait = kr_deadline_min(req->deadline, limit);
 	struct timeval tv;
 
+	/* Decided here, not by the clock when the timer fires (which may
+	 * run a hair early or late). */
+	req->wait_sheds = limit.at_us < req->deadline.at_us;
 	req->wait_timer = evtimer_new(pool->base, pool_on_wait_timeout, req);
 	if (req->wait_timer == NULL)
 		kr_panic("pgpool: evtimer_new failed");

@@ -262,6 +262,36 @@ test_connmgr_pool_overload_and_queue_deadline(void **state)
 	assert_false(a[4].done);
 }
 
+/* Waiting past pool_queue_timeout (before the request's own deadline)
+ * is load shed, KR_ERR_OVERLOAD (-32011, 451): "busy", not "down". */
+static void
+test_connmgr_pool_queue_timeout_sheds(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct cm_answer a[3];
+	struct kr_err err;
+	int64_t t0;
+
+	CM_NEED_CLUSTER(state);
+	cm_start(f,
+		 "pool_low = 0\npool_high = 1\npool_queue = 4\n"
+		 "pool_queue_timeout = 300ms",
+		 -1);
+	assert_int_equal(cm_query(f, 1, KR_CONNMGR_WRITE, NULL,
+				  "SELECT pg_sleep(1.5)", 5000, &a[0], &err),
+			 0);
+	assert_true(!cm_wait(f, a, 1, 200)); /* busy now */
+	t0 = kr_clock_mono_us();
+	assert_int_equal(cm_query(f, 1, KR_CONNMGR_WRITE, NULL, "SELECT 1",
+				  5000, &a[1], &err),
+			 0);
+	assert_true(cm_wait(f, &a[1], 1, 2000));
+	assert_int_equal(a[1].kind, KR_ERR_OVERLOAD);
+	assert_true(a[1].at_us - t0 < 1000000);
+	assert_true(cm_wait(f, a, 1, 5000));
+	assert_int_equal(a[0].kind, KR_ERR_NONE);
+}
+
 /* The server ends a statement past [storage] query_timeout itself (its
  * statement_timeout): the caller hears KR_ERR_TIMEOUT from the server
  * long before the statement would have ended, and the connection goes
@@ -611,6 +641,9 @@ main(void)
 			cm_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_connmgr_pool_overload_and_queue_deadline, cm_setup,
+			cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_pool_queue_timeout_sheds, cm_setup,
 			cm_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_connmgr_statement_timeout_on_server, cm_setup,
