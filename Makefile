@@ -4,7 +4,7 @@
 #   make deps       install the Debian packages the project needs
 #   make run        deps, build, 20-node PostgreSQL cluster, kurierd
 #                   (as root, workers run as the system user kurier)
-#   make test       deps, build, lint, unit + integration suite
+#   make test       deps, build, lint, the suite in release (+ faults) and asan
 #   make test-asan  the same suite built with ASan+UBSan
 #   make lint       cppcheck, clang-format, layer rules
 #   make bench      benchmarks side by side with their references
@@ -122,9 +122,12 @@ run: deps
 	@echo "stop the cluster later with: ops/pgcluster stop"
 	exec $(O)/kurierd -c var/kurier.conf
 
+# The suite twice: the release build (with the fault suite) and the
+# ASan+UBSan build (SPEC.md §6: parsers run under both sanitizers).
 test: deps
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory test-run
+	@$(MAKE) --no-print-directory BUILD=asan test-run
 
 test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=asan test-run
