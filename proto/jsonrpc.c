@@ -1,12 +1,16 @@
-/* JSON-RPC 2.0 codec on jansson. Parsing keeps the whole document
- * (root) so calls borrow method, params and id from it; answers are
- * kept per entry and the envelope is built only when the response is
- * asked for. */
+/* JSON-RPC 2.0 codec on jansson. A pre-scan (jsonrpc_scan.c) checks
+ * the limits and finds the ids' bytes; then parsing keeps the whole
+ * document (root) so calls borrow method, params and id from it;
+ * answers are kept per entry and the envelope is built only when the
+ * response is asked for. */
 #include "proto/jsonrpc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lib/limits.h"
+#include "proto/jsonrpc_priv.h"
 
 struct jsonrpc_entry {
 	struct kr_jsonrpc_call call;
@@ -17,6 +21,8 @@ struct jsonrpc_entry {
 	size_t result_len;
 	json_t *error;
 	char *preset_msg; /* owns call.error_message */
+	char *id_text;	  /* the id as the request wrote it, or NULL */
+	size_t id_len;
 };
 
 struct kr_jsonrpc_batch {
@@ -81,6 +87,7 @@ kr_jsonrpc_limits_init(struct kr_jsonrpc_limits *lim)
 	lim->body_max = KR_JSONRPC_BODY_MAX_DEFAULT;
 	lim->depth_max = KR_JSONRPC_DEPTH_MAX_DEFAULT;
 	lim->batch_max = KR_JSONRPC_BATCH_MAX_DEFAULT;
+	lim->element_max = KR_JSONRPC_ELEMENT_MAX_DEFAULT;
 }
 
 static void
@@ -172,36 +179,6 @@ jsonrpc_entry_parse(struct jsonrpc_entry *e, const json_t *req)
 	e->echo_id = id;
 }
 
-/* Counts [ and { outside strings before jansson sees the body, so a
- * deeply nested body is refused before its recursive parser descends.
- * Exact for valid JSON; for invalid JSON jansson stops at the first
- * error, never deeper than what was counted up to there. */
-static bool
-jsonrpc_depth_ok(const char *body, size_t len, unsigned depth_max)
-{
-	size_t depth = 0;
-	bool in_string = false;
-
-	for (size_t i = 0; i < len; i++) {
-		char c = body[i];
-
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = false;
-		} else if (c == '"') {
-			in_string = true;
-		} else if (c == '[' || c == '{') {
-			if (++depth > depth_max)
-				return false;
-		} else if ((c == ']' || c == '}') && depth > 0) {
-			depth--;
-		}
-	}
-	return true;
-}
-
 static struct kr_jsonrpc_batch *
 jsonrpc_batch_alloc(size_t count, bool is_batch)
 {
@@ -224,8 +201,33 @@ jsonrpc_batch_failed(json_t *root, int code, const char *message)
 	return b;
 }
 
+/* Entry e echoes the bytes of span when they are the value jansson
+ * read for its id (a scalar of the same type). */
+static void
+jsonrpc_entry_echo_raw(struct jsonrpc_entry *e, const char *body,
+		       const struct kr_jsonrpc_scan *scan, size_t i)
+{
+	const json_t *id = e->echo_id;
+	const struct kr_jsonrpc_idspan *sp;
+	char c;
+
+	if (i >= scan->n_ids || scan->ids[i].len == 0 || id == NULL)
+		return;
+	sp = &scan->ids[i];
+	c = body[sp->off];
+	if (!(json_is_string(id) && c == '"') &&
+	    !(json_is_number(id) && (c == '-' || (c >= '0' && c <= '9'))) &&
+	    !(json_is_null(id) && c == 'n'))
+		return;
+	e->id_text = kr_xmalloc(sp->len);
+	memcpy(e->id_text, body + sp->off, sp->len);
+	e->id_len = sp->len;
+}
+
 static struct kr_jsonrpc_batch *
-jsonrpc_batch_from_root(json_t *root, const struct kr_jsonrpc_limits *lim)
+jsonrpc_batch_from_root(json_t *root, const char *body,
+			const struct kr_jsonrpc_scan *scan,
+			const struct kr_jsonrpc_limits *lim)
 {
 	struct kr_jsonrpc_batch *b;
 	size_t n;
@@ -234,27 +236,94 @@ jsonrpc_batch_from_root(json_t *root, const struct kr_jsonrpc_limits *lim)
 		b = jsonrpc_batch_alloc(1, false);
 		b->root = root;
 		jsonrpc_entry_parse(&b->entries[0], root);
+		jsonrpc_entry_echo_raw(&b->entries[0], body, scan, 0);
 		return b;
 	}
-	if (!json_is_array(root) || json_array_size(root) == 0)
+	n = json_is_array(root) ? json_array_size(root) : 0;
+	/* The scan refused more than batch_max; jansson agrees with it. */
+	if (n == 0 || n > lim->batch_max)
 		return jsonrpc_batch_failed(root, KR_JSONRPC_INVALID_REQUEST,
 					    "Invalid Request");
-	n = json_array_size(root);
-	if (n > lim->batch_max) {
-		char msg[96];
-
-		snprintf(msg, sizeof(msg),
-			 "Invalid Request: batch of %zu calls, more than the "
-			 "limit of %u",
-			 n, lim->batch_max);
-		return jsonrpc_batch_failed(root, KR_JSONRPC_INVALID_REQUEST,
-					    msg);
-	}
 	b = jsonrpc_batch_alloc(n, true);
 	b->root = root;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		jsonrpc_entry_parse(&b->entries[i], json_array_get(root, i));
+		jsonrpc_entry_echo_raw(&b->entries[i], body, scan, i);
+	}
 	return b;
+}
+
+/* The -32600 answer for a body past a limit, or NULL when it is
+ * within them all. */
+static struct kr_jsonrpc_batch *
+jsonrpc_batch_limited(const struct kr_jsonrpc_scan *scan,
+		      const struct kr_jsonrpc_limits *lim)
+{
+	char msg[160];
+
+	if (scan->too_deep)
+		snprintf(msg, sizeof(msg),
+			 "Invalid Request: nested deeper than the limit of %u "
+			 "([jsonrpc] depth_max)",
+			 lim->depth_max);
+	else if (scan->entries > lim->batch_max)
+		snprintf(msg, sizeof(msg),
+			 "Invalid Request: batch of %zu calls, more than the "
+			 "limit of %u ([jsonrpc] batch_max)",
+			 scan->entries, lim->batch_max);
+	else if (scan->values > lim->element_max)
+		snprintf(msg, sizeof(msg),
+			 "Invalid Request: %zu JSON values, more than the "
+			 "limit of %zu ([jsonrpc] element_max)",
+			 scan->values, lim->element_max);
+	else
+		return NULL;
+	return jsonrpc_batch_failed(NULL, KR_JSONRPC_INVALID_REQUEST, msg);
+}
+
+/* NULL when jansson can read body as it is (nearly always); else a
+ * copy (malloc'd) in which every id that is a number jansson cannot
+ * hold is blanked to "0" and spaces, same length, so the rest of the
+ * request still parses and the ids are echoed from body. */
+static char *
+jsonrpc_patch_ids(const char *body, size_t len,
+		  const struct kr_jsonrpc_scan *scan)
+{
+	char *copy = NULL;
+
+	for (size_t i = 0; i < scan->n_ids; i++) {
+		const struct kr_jsonrpc_idspan *sp = &scan->ids[i];
+		char c = sp->len > 0 ? body[sp->off] : '"';
+
+		if ((c != '-' && !(c >= '0' && c <= '9')) ||
+		    kr_jsonrpc_number_loadable(body + sp->off, sp->len))
+			continue;
+		if (copy == NULL) {
+			copy = kr_xmalloc(len);
+			memcpy(copy, body, len);
+		}
+		copy[sp->off] = '0';
+		memset(copy + sp->off + 1, ' ', sp->len - 1);
+	}
+	return copy;
+}
+
+static struct kr_jsonrpc_batch *
+jsonrpc_load(const char *body, size_t len, const struct kr_jsonrpc_scan *scan,
+	     const struct kr_jsonrpc_limits *lim)
+{
+	char *patched = jsonrpc_patch_ids(body, len, scan);
+	json_error_t jerr;
+	json_t *root;
+
+	/* DECODE_ANY: a scalar body is JSON, hence -32600, not -32700. */
+	root = json_loadb(patched != NULL ? patched : body, len,
+			  JSON_DECODE_ANY, &jerr);
+	free(patched);
+	if (root == NULL)
+		return jsonrpc_batch_failed(NULL, KR_JSONRPC_PARSE_ERROR,
+					    "Parse error");
+	return jsonrpc_batch_from_root(root, body, scan, lim);
 }
 
 int
@@ -262,8 +331,7 @@ kr_jsonrpc_parse(const char *body, size_t len,
 		 const struct kr_jsonrpc_limits *lim,
 		 struct kr_jsonrpc_batch **batch_r, struct kr_err *err_r)
 {
-	json_error_t jerr;
-	json_t *root;
+	struct kr_jsonrpc_scan scan;
 
 	*batch_r = NULL;
 	if (len > lim->body_max)
@@ -271,23 +339,11 @@ kr_jsonrpc_parse(const char *body, size_t len,
 				  "request body of %zu bytes over the limit "
 				  "of %zu",
 				  len, lim->body_max);
-	if (!jsonrpc_depth_ok(body, len, lim->depth_max)) {
-		char msg[96];
-
-		snprintf(msg, sizeof(msg),
-			 "Invalid Request: nested deeper than the limit of %u",
-			 lim->depth_max);
-		*batch_r = jsonrpc_batch_failed(
-			NULL, KR_JSONRPC_INVALID_REQUEST, msg);
-		return 0;
-	}
-	/* DECODE_ANY: a scalar body is JSON, hence -32600, not -32700. */
-	root = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
-	if (root == NULL)
-		*batch_r = jsonrpc_batch_failed(NULL, KR_JSONRPC_PARSE_ERROR,
-						"Parse error");
-	else
-		*batch_r = jsonrpc_batch_from_root(root, lim);
+	kr_jsonrpc_scan(body, len, lim->depth_max, lim->batch_max, &scan);
+	*batch_r = jsonrpc_batch_limited(&scan, lim);
+	if (*batch_r == NULL)
+		*batch_r = jsonrpc_load(body, len, &scan, lim);
+	kr_jsonrpc_scan_free(&scan);
 	return 0;
 }
 
@@ -301,6 +357,7 @@ kr_jsonrpc_batch_destroy(struct kr_jsonrpc_batch **batch)
 	for (size_t i = 0; i < b->count; i++) {
 		jsonrpc_entry_clear_answer(&b->entries[i]);
 		free(b->entries[i].preset_msg);
+		free(b->entries[i].id_text);
 	}
 	free(b->entries);
 	json_decref(b->root);
@@ -389,52 +446,38 @@ kr_jsonrpc_set_error(struct kr_jsonrpc_batch *batch, size_t i, int code,
 	jsonrpc_entry_error(e, code, message, data);
 }
 
-/* The response object of a non-notification entry. */
-static json_t *
-jsonrpc_entry_response(const struct jsonrpc_entry *e)
-{
-	json_t *res = jsonrpc_checked(json_object());
-
-	jsonrpc_obj_set(res, "jsonrpc", json_string("2.0"));
-	if (e->result != NULL) {
-		jsonrpc_obj_set(res, "result", json_incref(e->result));
-	} else if (e->error != NULL) {
-		jsonrpc_obj_set(res, "error", json_incref(e->error));
-	} else {
-		/* A dispatcher bug, answered rather than left hanging. */
-		json_t *err = jsonrpc_checked(json_object());
-
-		jsonrpc_obj_set(err, "code",
-				json_integer(KR_JSONRPC_INTERNAL_ERROR));
-		jsonrpc_obj_set(err, "message", json_string("Internal error"));
-		jsonrpc_obj_set(res, "error", err);
-	}
-	/* incref of a borrowed id: the same value, echoed verbatim. */
-	jsonrpc_obj_set(res, "id", json_incref((json_t *)e->echo_id));
-	return res;
-}
-
 struct jsonrpc_out {
 	char *buf;
 	size_t len, cap;
 };
 
+/* Room for n more bytes and a NUL. */
+static void
+jsonrpc_out_reserve(struct jsonrpc_out *o, size_t n)
+{
+	size_t cap = o->cap ? o->cap : 256;
+
+	if (o->len + n + 1 <= o->cap)
+		return;
+	while (cap < o->len + n + 1)
+		cap *= 2;
+	o->buf = kr_xrealloc(o->buf, cap);
+	o->cap = cap;
+}
+
 static void
 jsonrpc_out_add(struct jsonrpc_out *o, const char *s, size_t n)
 {
-	if (o->len + n + 1 > o->cap) {
-		size_t cap = o->cap ? o->cap : 256;
-
-		while (cap < o->len + n + 1)
-			cap *= 2;
-		o->buf = realloc(o->buf, cap);
-		if (o->buf == NULL)
-			kr_panic("jsonrpc: out of memory");
-		o->cap = cap;
-	}
+	jsonrpc_out_reserve(o, n);
 	memcpy(o->buf + o->len, s, n);
 	o->len += n;
 	o->buf[o->len] = '\0';
+}
+
+static void
+jsonrpc_out_lit(struct jsonrpc_out *o, const char *s)
+{
+	jsonrpc_out_add(o, s, strlen(s));
 }
 
 static void
@@ -448,43 +491,69 @@ jsonrpc_out_dump(struct jsonrpc_out *o, const json_t *v)
 	free(text);
 }
 
-/* A cached result goes out as the bytes it was stored as: no parse and
- * re-serialisation on the hot path. */
+/* One response object. Cached and serialised results go out as the
+ * bytes they were stored as, ids as the request wrote them. */
 static void
 jsonrpc_entry_write(struct jsonrpc_out *o, const struct jsonrpc_entry *e)
 {
-	static const char head[] = "{\"jsonrpc\":\"2.0\",\"result\":";
-	static const char id[] = ",\"id\":";
-
-	if (e->result_text == NULL) {
-		json_t *res = jsonrpc_entry_response(e);
-
-		jsonrpc_out_dump(o, res);
-		json_decref(res);
-		return;
+	jsonrpc_out_lit(o, "{\"jsonrpc\":\"2.0\",");
+	if (e->result_text != NULL) {
+		jsonrpc_out_lit(o, "\"result\":");
+		jsonrpc_out_add(o, e->result_text, e->result_len);
+	} else if (e->result != NULL) {
+		jsonrpc_out_lit(o, "\"result\":");
+		jsonrpc_out_dump(o, e->result);
+	} else if (e->error != NULL) {
+		jsonrpc_out_lit(o, "\"error\":");
+		jsonrpc_out_dump(o, e->error);
+	} else {
+		/* A dispatcher bug, answered rather than left hanging. */
+		jsonrpc_out_lit(o, "\"error\":{\"code\":-32603,"
+				   "\"message\":\"Internal error\"}");
 	}
-	jsonrpc_out_add(o, head, sizeof(head) - 1);
-	jsonrpc_out_add(o, e->result_text, e->result_len);
-	jsonrpc_out_add(o, id, sizeof(id) - 1);
-	jsonrpc_out_dump(o, e->echo_id);
+	jsonrpc_out_lit(o, ",\"id\":");
+	if (e->id_text != NULL)
+		jsonrpc_out_add(o, e->id_text, e->id_len);
+	else
+		jsonrpc_out_dump(o, e->echo_id);
 	jsonrpc_out_add(o, "}", 1);
 }
 
-char *
-kr_jsonrpc_response(const struct kr_jsonrpc_batch *batch, size_t *len_r)
+/* Room for the known parts at once: a large result is then copied
+ * once, not through a chain of doublings. */
+static size_t
+jsonrpc_response_size(const struct kr_jsonrpc_batch *batch)
+{
+	size_t n = 2;
+
+	for (size_t i = 0; i < batch->count; i++) {
+		const struct jsonrpc_entry *e = &batch->entries[i];
+
+		if (!e->call.is_notification)
+			n += e->result_len + e->id_len + 128;
+	}
+	return n;
+}
+
+static char *
+jsonrpc_response_build(struct kr_jsonrpc_batch *batch, bool take, size_t *len_r)
 {
 	struct jsonrpc_out o = { 0 };
 	bool first = true;
 
 	for (size_t i = 0; i < batch->count; i++) {
-		const struct jsonrpc_entry *e = &batch->entries[i];
+		struct jsonrpc_entry *e = &batch->entries[i];
 
 		if (e->call.is_notification)
 			continue;
+		if (first)
+			jsonrpc_out_reserve(&o, jsonrpc_response_size(batch));
 		if (batch->is_batch)
 			jsonrpc_out_add(&o, first ? "[" : ",", 1);
 		first = false;
 		jsonrpc_entry_write(&o, e);
+		if (take)
+			jsonrpc_entry_clear_answer(e);
 		if (!batch->is_batch)
 			break;
 	}
@@ -496,6 +565,20 @@ kr_jsonrpc_response(const struct kr_jsonrpc_batch *batch, size_t *len_r)
 		jsonrpc_out_add(&o, "]", 1);
 	*len_r = o.len;
 	return o.buf;
+}
+
+char *
+kr_jsonrpc_response(const struct kr_jsonrpc_batch *batch, size_t *len_r)
+{
+	/* Without take nothing in the batch is changed. */
+	return jsonrpc_response_build((struct kr_jsonrpc_batch *)batch, false,
+				      len_r);
+}
+
+char *
+kr_jsonrpc_response_take(struct kr_jsonrpc_batch *batch, size_t *len_r)
+{
+	return jsonrpc_response_build(batch, true, len_r);
 }
 
 /* 1: found in *v; 0: absent and not required; -1: error. */

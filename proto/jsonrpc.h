@@ -35,10 +35,14 @@
 #define KR_JSONRPC_DEPTH_MAX_DEFAULT 32
 #define KR_JSONRPC_BATCH_MAX_DEFAULT 100
 
+/* Checked in one pass over the body before jansson builds anything,
+ * so no limit costs memory to enforce. */
 struct kr_jsonrpc_limits {
 	size_t body_max;    /* bytes of request body */
 	unsigned depth_max; /* nested arrays/objects; the top level is 1 */
 	unsigned batch_max; /* entries of a batch array */
+	size_t element_max; /* JSON values in the body, containers and
+			     * scalars (a member's key is not one) */
 };
 
 struct kr_jsonrpc_batch;
@@ -54,16 +58,24 @@ struct kr_jsonrpc_call {
 	const char *error_message; /* NULL, or the preset error's message */
 };
 
-/* Fills the defaults above. */
+/* Fills the defaults above (element_max: lib/limits.h). */
 void kr_jsonrpc_limits_init(struct kr_jsonrpc_limits *lim);
 
-/* Parses a request body (need not be NUL-terminated). Returns 0 and a
- * batch in *batch_r for anything within body_max, valid or not: a
- * body that is not JSON becomes one -32700 entry, one that is not a
- * request or batch (a scalar, [], nesting deeper than depth_max, more
- * than batch_max entries) one -32600 entry, both with id null and
- * is_batch false. Returns -1 (KR_ERR_LIMIT; HTTP 413) for a body over
- * body_max, and *batch_r is NULL. Free with kr_jsonrpc_batch_destroy. */
+/* Parses a request body (need not be NUL-terminated; borrowed for the
+ * call only). Returns 0 and a batch in *batch_r for anything within
+ * body_max, valid or not: a body that is not JSON becomes one -32700
+ * entry, one that is not a request or batch (a scalar, [], nesting
+ * deeper than depth_max, more than batch_max entries or element_max
+ * values) one -32600 entry naming the limit, both with id null and
+ * is_batch false. The limits are checked before the JSON syntax, so a
+ * body past one is -32600 even when it is not JSON either. Returns -1
+ * (KR_ERR_LIMIT; HTTP 413) for a body over body_max, and *batch_r is
+ * NULL. Free with kr_jsonrpc_batch_destroy.
+ *
+ * Ids are echoed as the bytes the request holds (1.50 stays 1.50, -0
+ * stays -0); an integer id beyond int64 or a real id beyond a double,
+ * which jansson cannot hold, still parses (call.id is then a number
+ * other than the one sent). */
 int kr_jsonrpc_parse(const char *body, size_t len,
 		     const struct kr_jsonrpc_limits *lim,
 		     struct kr_jsonrpc_batch **batch_r, struct kr_err *err_r);
@@ -100,6 +112,10 @@ void kr_jsonrpc_take_result_text(struct kr_jsonrpc_batch *batch, size_t i,
  * an array of the non-notification answers in request order; ids are
  * echoed as received. An entry left unanswered gets -32603. */
 char *kr_jsonrpc_response(const struct kr_jsonrpc_batch *batch, size_t *len_r);
+/* The same, freeing each answer once it is written, so the answers and
+ * the body are not both held in full; afterwards the batch is fit only
+ * for kr_jsonrpc_batch_destroy. */
+char *kr_jsonrpc_response_take(struct kr_jsonrpc_batch *batch, size_t *len_r);
 
 /* Named-param helpers for methods. Each returns 0 and sets *out (left
  * untouched when the param is absent and not required; json null

@@ -1,9 +1,10 @@
 /* The dispatcher: one rpc_req per HTTP request, one rpc_call per batch
- * entry. Calls of a batch run concurrently (the specification allows
- * any order); the response goes out when the last one is answered. */
+ * entry. Calls of a batch run concurrently, at most RPC_BATCH_PARALLEL
+ * at a time (the specification allows any order), all drawing memory
+ * from the request's budget; the response goes out when the last one
+ * is answered. */
 #include "server/rpc.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 /* Session checks cached per worker: a few hundred bytes each. */
 #define RPC_SESSION_CACHE_BYTES (4u << 20)
 #define RPC_CALL_ARENA_BLOCK (8u << 10)
+/* In-flight requests of one worker together, in memory_max units. */
+#define RPC_WORKER_MEMORY_FACTOR 2
 
 const struct rpc_method rpc_methods[] = {
 	{ "auth.login", false, rpc_auth_login },
@@ -95,6 +98,8 @@ rpc_req_free(struct rpc_req *req)
 	}
 	kr_store_cancel(&req->auth_op);
 	kr_arena_destroy(&req->auth_arena);
+	/* The results and reservations: all that is left. */
+	kr_arena_budget_give(&req->mem, kr_arena_budget_used(&req->mem));
 	if (req->prev != NULL)
 		req->prev->next = req->next;
 	else
@@ -114,7 +119,7 @@ rpc_req_respond(struct rpc_req *req)
 {
 	struct kr_runtime *rt = req->rpc->d.rt;
 	size_t len = 0;
-	char *body = kr_jsonrpc_response(req->batch, &len);
+	char *body = kr_jsonrpc_response_take(req->batch, &len);
 	kr_rpc_done_fn *done = req->done;
 	void *ctx = req->done_ctx;
 
@@ -125,166 +130,6 @@ rpc_req_respond(struct rpc_req *req)
 	rpc_metrics_cache(req->rpc);
 	rpc_req_free(req);
 	done(ctx, 200, body, len);
-}
-
-static void
-rpc_call_end(struct rpc_call *c)
-{
-	struct rpc_req *req = c->req;
-
-	c->answered = true;
-	if (--req->pending == 0)
-		rpc_req_respond(req);
-}
-
-void
-rpc_reply(struct rpc_call *c, json_t *result)
-{
-	kr_assert(!c->answered);
-	if (result == NULL) {
-		rpc_fail(c, KR_JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
-		return;
-	}
-	kr_jsonrpc_set_result(c->req->batch, c->index, result);
-	rpc_call_end(c);
-}
-
-void
-rpc_fail(struct rpc_call *c, int code, const char *message, json_t *data)
-{
-	struct kr_runtime *rt = c->req->rpc->d.rt;
-
-	kr_assert(!c->answered);
-	kr_metrics_inc(rt->slot, rt->ids.rpc_errors);
-	if (code == KR_JSONRPC_INTERNAL_ERROR ||
-	    code == KR_JSONRPC_UNAVAILABLE || code == KR_JSONRPC_OVERLOADED) {
-		struct kr_log_line line;
-
-		if (kr_log_begin(&line, rt->log, KR_LOG_WARN, c->req->id,
-				 "rpc.error")) {
-			kr_log_str(&line, "method",
-				   c->call->method ? c->call->method : "-");
-			kr_log_int(&line, "code", code);
-			kr_log_str(&line, "msg", message ? message : "");
-			kr_log_end(&line);
-		}
-	}
-	kr_jsonrpc_set_error(c->req->batch, c->index, code, message, data);
-	rpc_call_end(c);
-}
-
-static json_t *
-rpc_retry_after(unsigned ms)
-{
-	return json_pack("{sI}", "retry_after_ms", (json_int_t)ms);
-}
-
-void
-rpc_fail_err(struct rpc_call *c, const struct kr_err *err)
-{
-	const struct kr_config *cfg = c->req->rpc->d.rt->cfg;
-
-	switch (err->kind) {
-	case KR_ERR_NOT_FOUND:
-		rpc_fail(c, KR_JSONRPC_NOT_FOUND, err->msg, NULL);
-		break;
-	case KR_ERR_CONFLICT:
-		rpc_fail(c, KR_JSONRPC_CONFLICT, err->msg, NULL);
-		break;
-	case KR_ERR_QUOTA:
-		rpc_fail(c, KR_JSONRPC_OVER_QUOTA, err->msg, NULL);
-		break;
-	case KR_ERR_TOO_LARGE:
-		rpc_fail(c, KR_JSONRPC_INVALID_PARAMS, err->msg, NULL);
-		break;
-	case KR_ERR_PERMANENT:
-		rpc_fail(c, KR_JSONRPC_INVALID_PARAMS, err->msg, NULL);
-		break;
-	case KR_ERR_TEMPORARY:
-	case KR_ERR_TIMEOUT:
-		/* The circuit breaker probes a node that is down this often:
-		 * sooner than that nothing has changed. */
-		rpc_fail(c, KR_JSONRPC_UNAVAILABLE, err->msg,
-			 rpc_retry_after(cfg->storage.circuit_probe_ms));
-		break;
-	case KR_ERR_OVERLOAD:
-		rpc_fail(c, KR_JSONRPC_OVERLOADED, err->msg,
-			 rpc_retry_after(cfg->storage.pool_queue_timeout_ms));
-		break;
-	default:
-		rpc_fail(c, KR_JSONRPC_INTERNAL_ERROR, err->msg, NULL);
-		break;
-	}
-}
-
-bool
-rpc_op_ok(struct rpc_call *c, const struct kr_err *err)
-{
-	c->op = NULL;
-	if (err == NULL)
-		return true;
-	rpc_fail_err(c, err);
-	return false;
-}
-
-void
-rpc_fail_params(struct rpc_call *c, const struct kr_err *err)
-{
-	rpc_fail(c, KR_JSONRPC_INVALID_PARAMS, err->msg, NULL);
-}
-
-bool
-rpc_cache_lookup(struct rpc_call *c, const char *fmt, ...)
-{
-	struct kr_rpc *rpc = c->req->rpc;
-	const char *val;
-	size_t vlen;
-	va_list ap;
-	int head, n;
-
-	/* Every key starts with its user's: no method can share one. */
-	head = snprintf(c->key, sizeof(c->key),
-			"%llx:", (unsigned long long)rpc_user_key(c));
-	va_start(ap, fmt);
-	n = vsnprintf(c->key + head, sizeof(c->key) - (size_t)head, fmt, ap);
-	va_end(ap);
-	kr_assert(n > 0 && (size_t)(head + n) < sizeof(c->key));
-	c->key_len = (size_t)(head + n);
-	c->gen = kr_genmap_get(rpc->d.gens, rpc_user_key(c));
-	if (!kr_cache_get(rpc->cache, c->key, c->key_len, c->gen, rpc_now_ms(),
-			  rpc->d.rt->cfg->cache.ttl_ms, &val, &vlen))
-		return false;
-	kr_jsonrpc_set_result_text(c->req->batch, c->index, val, vlen);
-	rpc_call_end(c);
-	return true;
-}
-
-void
-rpc_reply_cache_text(struct rpc_call *c, char *text, size_t len)
-{
-	struct kr_rpc *rpc = c->req->rpc;
-
-	if (text == NULL) {
-		rpc_reply(c, NULL);
-		return;
-	}
-	if (c->key_len > 0)
-		kr_cache_put(rpc->cache, (int64_t)rpc_user_key(c), c->key,
-			     c->key_len, text, len, c->gen, rpc_now_ms());
-	kr_jsonrpc_take_result_text(c->req->batch, c->index, text, len);
-	rpc_call_end(c);
-}
-
-void
-rpc_reply_cache(struct rpc_call *c, json_t *result)
-{
-	char *text = NULL;
-
-	if (result != NULL) {
-		text = json_dumps(result, JSON_COMPACT);
-		json_decref(result);
-	}
-	rpc_reply_cache_text(c, text, text != NULL ? strlen(text) : 0);
 }
 
 void
@@ -308,55 +153,103 @@ rpc_find(const char *name)
 	return NULL;
 }
 
-static void
-rpc_call_start(struct rpc_call *c)
+/* Answers c at once when its method cannot run: unknown, positional
+ * params, no session. */
+static bool
+rpc_call_refused(struct rpc_call *c, const struct rpc_method *m)
 {
-	struct rpc_req *req = c->req;
-	const struct kr_jsonrpc_call *call = c->call;
-	const struct rpc_method *m;
+	const struct rpc_req *req = c->req;
 
-	kr_metrics_inc(req->rpc->d.rt->slot, req->rpc->d.rt->ids.rpc_calls);
-	if (call->method == NULL) { /* answered by the codec */
-		rpc_call_end(c);
-		return;
-	}
-	m = rpc_find(call->method);
 	if (m == NULL) {
 		rpc_fail(c, KR_JSONRPC_METHOD_NOT_FOUND, NULL, NULL);
-		return;
-	}
-	if (call->params != NULL && !json_is_object(call->params)) {
+	} else if (c->call->params != NULL &&
+		   !json_is_object(c->call->params)) {
 		rpc_fail(c, KR_JSONRPC_INVALID_PARAMS,
 			 "params must be an object (named params)", NULL);
-		return;
-	}
-	if (m->needs_session && req->auth == RPC_AUTH_ERROR) {
+	} else if (m->needs_session && req->auth == RPC_AUTH_ERROR) {
 		rpc_fail_err(c, &req->auth_err);
-		return;
-	}
-	if (m->needs_session && req->auth != RPC_AUTH_OK) {
+	} else if (m->needs_session && req->auth != RPC_AUTH_OK) {
 		rpc_fail(c, KR_JSONRPC_UNAUTHORIZED,
 			 req->auth == RPC_AUTH_NONE
 				 ? "no session: call auth.login and send "
 				   "Authorization: Bearer <session>"
 				 : "session invalid, expired or revoked",
 			 NULL);
+	} else {
+		return false;
+	}
+	return true;
+}
+
+static void
+rpc_call_start(struct rpc_call *c)
+{
+	struct rpc_req *req = c->req;
+	const struct rpc_method *m;
+	struct kr_err err;
+
+	kr_metrics_inc(req->rpc->d.rt->slot, req->rpc->d.rt->ids.rpc_calls);
+	if (c->call->method == NULL) { /* answered by the codec */
+		rpc_call_end(c);
 		return;
 	}
-	c->arena = kr_arena_create(RPC_CALL_ARENA_BLOCK, RPC_CALL_ARENA_MAX,
-				   false);
-	m->fn(c, call->params);
+	m = rpc_find(c->call->method);
+	if (rpc_call_refused(c, m))
+		return;
+	/* The first block is taken from the budget too: a call that cannot
+	 * get it is answered before it starts. */
+	c->arena = kr_arena_create_in(&req->mem, RPC_CALL_ARENA_BLOCK, 0, false,
+				      &err);
+	if (c->arena == NULL) {
+		/* Each budget refuses with its own kind. */
+		rpc_fail_budget(c,
+				err.kind == KR_ERR_OVERLOAD ? &req->rpc->mem
+							    : &req->mem,
+				&err);
+		return;
+	}
+	m->fn(c, c->call->params);
+}
+
+/* Starts calls while fewer than RPC_BATCH_PARALLEL run; responds when
+ * all are answered. Calls answered inline come back here through
+ * rpc_call_end: the outer loop goes on instead of recursing. */
+static void
+rpc_req_pump(struct rpc_req *req)
+{
+	if (req->pumping)
+		return;
+	req->pumping = true;
+	while (req->running < RPC_BATCH_PARALLEL &&
+	       req->next_call < req->n_calls) {
+		req->running++;
+		rpc_call_start(&req->calls[req->next_call++]);
+	}
+	req->pumping = false;
+	if (req->running == 0 && req->next_call == req->n_calls)
+		rpc_req_respond(req);
+}
+
+void
+rpc_call_end(struct rpc_call *c)
+{
+	struct rpc_req *req = c->req;
+
+	c->answered = true;
+	/* Its result is in the batch now; the rest goes back at once, so a
+	 * later call of the batch may use it. */
+	kr_arena_destroy(&c->arena);
+	if (c->reserved > 0)
+		kr_arena_budget_give(&req->mem, c->reserved);
+	c->reserved = 0;
+	req->running--;
+	rpc_req_pump(req);
 }
 
 void
 rpc_req_authed(struct rpc_req *req)
 {
-	/* The extra count keeps req alive while calls answer inline. */
-	req->pending = (unsigned)req->n_calls + 1;
-	for (size_t i = 0; i < req->n_calls; i++)
-		rpc_call_start(&req->calls[i]);
-	if (--req->pending == 0)
-		rpc_req_respond(req);
+	rpc_req_pump(req);
 }
 
 /* True when some call needs the session: only then is it checked. */
@@ -388,6 +281,9 @@ rpc_req_new(struct kr_rpc *rpc, const struct kr_rpc_input *in,
 	snprintf(req->id, sizeof(req->id), "r%d-%llu", rpc->pid,
 		 (unsigned long long)++rpc->seq);
 	req->peer = kr_xstrdup(in->peer != NULL ? in->peer : "");
+	kr_arena_budget_init(&req->mem, &rpc->mem,
+			     rpc->d.rt->cfg->jsonrpc.memory_max, KR_ERR_LIMIT,
+			     "request memory budget");
 	req->next = rpc->reqs;
 	if (rpc->reqs != NULL)
 		rpc->reqs->prev = req;
@@ -460,6 +356,10 @@ kr_rpc_create(const struct kr_rpc_deps *deps, struct kr_err *err_r)
 	rpc->lim.body_max = cfg->jsonrpc.body_max;
 	rpc->lim.batch_max = cfg->jsonrpc.batch_max;
 	rpc->lim.depth_max = cfg->jsonrpc.depth_max;
+	rpc->lim.element_max = cfg->jsonrpc.element_max;
+	kr_arena_budget_init(&rpc->mem, NULL,
+			     RPC_WORKER_MEMORY_FACTOR * cfg->jsonrpc.memory_max,
+			     KR_ERR_OVERLOAD, "worker memory for requests");
 	rpc->cache = kr_cache_create(cfg->cache.max_bytes);
 	rpc->sessions = kr_cache_create(RPC_SESSION_CACHE_BYTES);
 	rpc->rl_user = deps->rt->login_user;

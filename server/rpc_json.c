@@ -317,20 +317,43 @@ rpc_json_attachments(const struct kr_store_attachment *a, unsigned n)
 	return arr;
 }
 
+size_t
+rpc_base64_len(size_t len)
+{
+	return 4 * (len / 3 + (len % 3 != 0));
+}
+
+/* EVP_EncodeBlock takes an int: whole 3-byte groups at a time. */
+#define RPC_B64_CHUNK (3u << 20)
+
+void
+rpc_base64_encode(char *out, const void *data, size_t len)
+{
+	const unsigned char *in = data;
+	unsigned char *o = (unsigned char *)out;
+
+	while (len > 0) {
+		size_t n = len < RPC_B64_CHUNK ? len : RPC_B64_CHUNK;
+
+		o += EVP_EncodeBlock(o, in, (int)n);
+		in += n;
+		len -= n;
+	}
+	*o = '\0';
+}
+
 json_t *
 rpc_json_base64(const void *data, size_t len)
 {
-	size_t out_len = 4 * ((len + 2) / 3);
-	unsigned char *out;
+	size_t out_len = rpc_base64_len(len);
+	char *out;
 	json_t *s;
 
-	if (len > (size_t)INT32_MAX / 4 * 3)
-		return NULL;
 	out = malloc(out_len + 1);
 	if (out == NULL)
 		return NULL;
-	EVP_EncodeBlock(out, data, (int)len);
-	s = json_stringn((const char *)out, out_len);
+	rpc_base64_encode(out, data, len);
+	s = json_stringn(out, out_len);
 	free(out);
 	return s;
 }

@@ -3,6 +3,7 @@
  * the stored bytes on the cpu pool when large, and cached like
  * listings. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -11,7 +12,14 @@
 #include "proto/mime.h"
 #include "server/rpc_priv.h"
 
-#define RPC_PART_MAX 64
+/* Levels of a part number: kr_mime_part's walk goes no deeper than the
+ * MIME depth limit plus the levels attached messages add (its path
+ * buffer has room for depth_max + 3). */
+#define RPC_PART_LEVELS 35
+_Static_assert(RPC_PART_LEVELS == KR_MIME_DEPTH_MAX_DEFAULT + 3,
+	       "the walk's depth");
+#define RPC_STR(x) #x
+#define RPC_XSTR(x) RPC_STR(x)
 
 static void
 message_on_list(void *ctx, const struct kr_store_message_list_result *res,
@@ -111,6 +119,49 @@ search_param(struct rpc_call *c, const json_t *query, const char *name,
 	return 0;
 }
 
+/* Words as the store counts them (store.h): runs of ASCII letters and
+ * digits and of bytes of multi-byte characters. */
+static size_t
+search_words(const char *s)
+{
+	size_t n = 0;
+	bool in = false;
+
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		bool w = ch >= 0x80 || (ch >= '0' && ch <= '9') ||
+			 (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+
+		n += w && !in;
+		in = w;
+	}
+	return n;
+}
+
+const char *
+rpc_search_field_error(const char *value, bool is_text)
+{
+	if (value == NULL)
+		return NULL;
+	if (strlen(value) > KR_STORE_SEARCH_FIELD_MAX)
+		return "at most " RPC_XSTR(KR_STORE_SEARCH_FIELD_MAX) " bytes";
+	if (is_text && search_words(value) > KR_STORE_SEARCH_WORDS_MAX)
+		return "at most " RPC_XSTR(
+			KR_STORE_SEARCH_WORDS_MAX) " words (runs of letters "
+						   "and digits)";
+	return NULL;
+}
+
+/* query.<name> within the store's bounds; -1 after answering -32602. */
+static int
+search_bounded(struct rpc_call *c, const char *name, const char *value)
+{
+	const char *why =
+		rpc_search_field_error(value, strcmp(name, "text") == 0);
+
+	return why != NULL ? rpc_param_bad(c, name, why) : 0;
+}
+
 static int
 search_query(struct rpc_call *c, const json_t *params,
 	     struct kr_store_search *q)
@@ -135,6 +186,10 @@ search_query(struct rpc_call *c, const json_t *params,
 	q->from = from ? json_string_value(from) : NULL;
 	q->subject = subject ? json_string_value(subject) : NULL;
 	q->unseen = unseen != NULL && json_is_true(unseen);
+	if (search_bounded(c, "text", q->text) < 0 ||
+	    search_bounded(c, "from", q->from) < 0 ||
+	    search_bounded(c, "subject", q->subject) < 0)
+		return -1;
 	since = search_param_time(c, query, "since", &q->since);
 	before = since < 0 ? -1
 			   : search_param_time(c, query, "before", &q->before);
@@ -250,6 +305,85 @@ view_get_json(const struct view *v)
 		rpc_json_attachments(m->attachments, m->n_attachments));
 }
 
+/* What message.get's result will hold before it is built: its large
+ * strings as jansson copies them and as they are written (escapes may
+ * add more; the reply charges that). */
+static size_t
+view_get_estimate(const struct view *v)
+{
+	size_t n = 4096;
+
+	n += v->text != NULL ? strlen(v->text) : 0;
+	n += v->html != NULL ? strlen(v->html) : 0;
+	for (unsigned i = 0; i < v->n_headers; i++)
+		n += strlen(v->headers[i].name) + strlen(v->headers[i].value) +
+		     8;
+	return 2 * n;
+}
+
+/* The message's bytes as {"raw":"<base64>"}, written straight to
+ * text: the largest result there is, so its size is reserved before it
+ * is built and it is never copied into a JSON tree. */
+static void
+view_reply_raw(struct rpc_call *c, const void *raw, size_t len)
+{
+	static const char head[] = "{\"raw\":\"", tail[] = "\"}";
+	size_t b64 = rpc_base64_len(len);
+	size_t total = sizeof(head) - 1 + b64 + sizeof(tail) - 1;
+	char *text;
+
+	if (rpc_reserve(c, total + 1) < 0)
+		return;
+	text = malloc(total + 1);
+	if (text != NULL) {
+		memcpy(text, head, sizeof(head) - 1);
+		rpc_base64_encode(text + sizeof(head) - 1, raw, len);
+		memcpy(text + sizeof(head) - 1 + b64, tail, sizeof(tail));
+	}
+	rpc_reply_text(c, text, total);
+}
+
+/* A string or null as JSON text (malloc'd), NULL when out of memory. */
+static char *
+view_json_str(const char *s)
+{
+	json_t *v = rpc_json_str(s);
+	char *text = v != NULL ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+
+	json_decref(v);
+	return text;
+}
+
+/* {"filename":...,"type":...,"data":"<base64>"}, as view_reply_raw. */
+static void
+view_reply_part(struct view *v)
+{
+	struct rpc_call *c = v->c;
+	char *name = view_json_str(v->filename), *type = view_json_str(v->type);
+	size_t b64 = rpc_base64_len(v->len), total = 0, off;
+	char *text = NULL;
+
+	if (name != NULL && type != NULL) {
+		total = strlen(name) + strlen(type) + b64 + 40;
+		if (rpc_reserve(c, total + 1) < 0)
+			goto out;
+		text = malloc(total + 1);
+	}
+	if (text != NULL) {
+		off = (size_t)snprintf(text, total + 1,
+				       "{\"filename\":%s,\"type\":%s,"
+				       "\"data\":\"",
+				       name, type);
+		rpc_base64_encode(text + off, v->data, v->len);
+		memcpy(text + off + b64, "\"}", 3);
+		total = off + b64 + 2;
+	}
+	rpc_reply_cache_text(c, text, total);
+out:
+	free(name);
+	free(type);
+}
+
 static void
 view_done(void *ctx, int status)
 {
@@ -266,11 +400,8 @@ view_done(void *ctx, int status)
 		return;
 	}
 	if (v->kind == VIEW_PART)
-		rpc_reply_cache(c, json_pack("{so ss so}", "filename",
-					     rpc_json_str(v->filename), "type",
-					     v->type, "data",
-					     rpc_json_base64(v->data, v->len)));
-	else
+		view_reply_part(v);
+	else if (rpc_reserve(c, view_get_estimate(v)) == 0)
 		rpc_reply_cache(c, view_get_json(v));
 }
 
@@ -286,9 +417,7 @@ view_on_message(void *ctx, const struct kr_store_message_get_result *res,
 		return;
 	v->m = res;
 	if (v->kind == VIEW_RAW) {
-		rpc_reply(c,
-			  json_pack("{so}", "raw",
-				    rpc_json_base64(res->raw, res->raw_len)));
+		view_reply_raw(c, res->raw, res->raw_len);
 		return;
 	}
 	/* GMime on a large message would stall the loop. */
@@ -297,19 +426,30 @@ view_on_message(void *ctx, const struct kr_store_message_get_result *res,
 		rpc_fail_err(c, &perr);
 }
 
-/* "1", "2.1": digits separated by single dots. */
-static bool
-view_part_ok(const char *part)
+/* IMAP section numbers as kr_mime_part's walk writes them (RFC 3501
+ * §6.4.5): numbers from 1 without leading zeros, each at most INT_MAX
+ * (the walk counts in int), joined by single dots, at most
+ * RPC_PART_LEVELS of them: at most 384 bytes. */
+bool
+rpc_part_valid(const char *part)
 {
-	size_t n = strlen(part);
+	const char *p = part;
 
-	if (n == 0 || n > RPC_PART_MAX || part[0] == '.' || part[n - 1] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(part[i] >= '0' && part[i] <= '9') &&
-		    !(part[i] == '.' && part[i + 1] != '.'))
+	for (unsigned levels = 1; levels <= RPC_PART_LEVELS; levels++) {
+		size_t n = 0;
+
+		while (p[n] >= '0' && p[n] <= '9')
+			n++;
+		if (n == 0 || n > 10 || p[0] == '0' ||
+		    (n == 10 && strncmp(p, "2147483647", 10) > 0))
 			return false;
-	return true;
+		p += n;
+		if (*p == '\0')
+			return true;
+		if (*p++ != '.')
+			return false;
+	}
+	return false;
 }
 
 static void
@@ -325,10 +465,12 @@ view_begin(struct rpc_call *c, const json_t *params, enum view_kind kind)
 		return;
 	if (kind == VIEW_PART &&
 	    (kr_jsonrpc_param_str(params, "part", true, &part, &err) < 0 ||
-	     !view_part_ok(part))) {
-		rpc_fail(c, KR_JSONRPC_INVALID_PARAMS,
-			 "param part: a MIME part number like \"2\" or \"1.2\"",
-			 NULL);
+	     !rpc_part_valid(part))) {
+		rpc_param_bad(
+			c, "part",
+			"a MIME part number like \"2\" or \"1.2\": "
+			"numbers from 1 joined by dots, at most " RPC_XSTR(
+				RPC_PART_LEVELS) " of them");
 		return;
 	}
 	if (kind != VIEW_RAW &&

@@ -259,6 +259,13 @@ message_parse_get(struct kr_store_op *op, const PGresult *res,
 	    raw_size > KR_STORE_MESSAGE_MAX)
 		return kr_err_set(err_r, KR_ERR_INTERNAL,
 				  "stored body missing or too large");
+	/* The copy and the unpacked body are the caller's memory: charged
+	 * to its arena (and so its budget) before they are made. */
+	if (kr_arena_charge(op->arena,
+			    (size_t)raw_size +
+				    (size_t)PQgetlength(res, 0, c[16]),
+			    err_r) < 0)
+		return -1;
 	/* The result is gone when this returns; the pool needs a copy. */
 	m->hex = kr_xstrdup(PQgetvalue(res, 0, c[16]));
 	if (!kr_store_result_null(res, 0, c[17]))

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "proto/jsonrpc.h"
+#include "proto/jsonrpc_priv.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -516,7 +517,8 @@ test_jsonrpc_batch_limit(void **state)
 	assert_int_equal(kr_jsonrpc_count(b), 1);
 	test_expect(b, "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,"
 		       "\"message\":\"Invalid Request: batch of 101 calls, "
-		       "more than the limit of 100\"},\"id\":null}");
+		       "more than the limit of 100 ([jsonrpc] batch_max)\"},"
+		       "\"id\":null}");
 	kr_jsonrpc_batch_destroy(&b);
 	free(s);
 }
@@ -558,6 +560,370 @@ test_jsonrpc_unterminated_body(void **state)
 	kr_jsonrpc_limits_init(&lim);
 	b = test_parse_lim(body, sizeof(body) - 1 - 7, &lim);
 	assert_string_equal(kr_jsonrpc_call(b, 0)->method, "m");
+	kr_jsonrpc_batch_destroy(&b);
+}
+
+/* ---- element_max: values counted before anything is built ---------- */
+
+/* Bodies and how many JSON values each holds (keys are not values). */
+static const struct {
+	const char *body;
+	size_t values;
+} count_cases[] = {
+	{ "1", 1 },
+	{ "\"a,b,[c]\"", 1 },
+	{ "[]", 1 },
+	{ "{}", 1 },
+	{ "[1,2,3]", 4 },
+	{ " [ 1 , [ ] , { } ] ", 4 },
+	{ "{\"a\":1,\"b\":[true,false,null]}", 6 },
+	{ "{\"a,\":\"x,y\",\"c\\\",[\":{\"d\":[[]]}}", 5 },
+	{ "[{},{},{},{}]", 5 },
+	{ "{\"k\":\"\\\\\",\"l\":\"\\\\\\\",\"}", 3 },
+};
+
+static void
+test_jsonrpc_scan_counts(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(count_cases); i++) {
+		struct kr_jsonrpc_scan sc;
+		const char *b = count_cases[i].body;
+
+		kr_jsonrpc_scan(b, strlen(b), 32, 100, &sc);
+		if (sc.values != count_cases[i].values || sc.too_deep)
+			fail_msg("%s: %zu values, wanted %zu", b, sc.values,
+				 count_cases[i].values);
+		kr_jsonrpc_scan_free(&sc);
+	}
+}
+
+/* The body's first call must have its method (passed) or the body is
+ * one -32600 whose message holds want (refused). */
+static void
+test_limited(const char *body, const struct kr_jsonrpc_limits *lim,
+	     const char *want)
+{
+	struct kr_jsonrpc_batch *b = test_parse_lim(body, strlen(body), lim);
+	const struct kr_jsonrpc_call *c = kr_jsonrpc_call(b, 0);
+
+	if (want == NULL) {
+		if (c->error_code != 0)
+			fail_msg("%.60s: refused: %s", body, c->error_message);
+	} else {
+		assert_int_equal(kr_jsonrpc_count(b), 1);
+		assert_false(kr_jsonrpc_is_batch(b));
+		assert_int_equal(c->error_code, KR_JSONRPC_INVALID_REQUEST);
+		if (strstr(c->error_message, want) == NULL)
+			fail_msg("%.60s: '%s', wanted '%s'", body,
+				 c->error_message, want);
+		assert_true(json_is_null(c->id));
+	}
+	kr_jsonrpc_batch_destroy(&b);
+}
+
+/* A request whose params hold n - 2 numbers: n values in all. */
+static char *
+test_wide(size_t n)
+{
+	size_t cap = 64 + 2 * n, off;
+	char *s = malloc(cap);
+
+	assert_non_null(s);
+	off = (size_t)snprintf(s, cap,
+			       "{\"jsonrpc\":\"2.0\",\"method\":\"m\","
+			       "\"params\":[");
+	/* jsonrpc, method and the params array are 3 of the n. */
+	for (size_t i = 0; i + 4 < n; i++)
+		off += (size_t)snprintf(s + off, cap - off, "%s1",
+					i ? "," : "");
+	snprintf(s + off, cap - off, "]}");
+	return s;
+}
+
+static void
+test_jsonrpc_element_limit(void **state)
+{
+	struct kr_jsonrpc_limits lim;
+	char *s;
+
+	(void)state;
+	kr_jsonrpc_limits_init(&lim);
+	assert_int_equal(lim.element_max, 100000);
+	lim.element_max = 1000;
+	/* object + "2.0" + "m" + array + 996 numbers = 1000 values. */
+	s = test_wide(lim.element_max);
+	test_limited(s, &lim, NULL);
+	free(s);
+	s = test_wide(lim.element_max + 1);
+	test_limited(s, &lim,
+		     "1001 JSON values, more than the limit of 1000 "
+		     "([jsonrpc] element_max)");
+	free(s);
+	/* The same in a batch: the entries' values add up. */
+	lim.element_max = 13;
+	test_limited("[{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1},"
+		     "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":2},"
+		     "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":3}]",
+		     &lim, NULL);
+	test_limited("[{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1},"
+		     "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":2},"
+		     "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":[3]}]",
+		     &lim, "element_max");
+	/* Counted before the syntax is: not JSON, still -32600. */
+	lim.element_max = 3;
+	test_limited("[1,2,3,", &lim, "element_max");
+}
+
+/* [{},{},...] of n entries: the 70 MB body of issue 13, in small. */
+static char *
+test_empties(size_t n)
+{
+	char *s = malloc(3 * n + 2);
+	size_t off = 0;
+
+	assert_non_null(s);
+	s[off++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		memcpy(s + off, "{},", 3);
+		off += 3;
+	}
+	s[off - 1] = ']';
+	s[off] = '\0';
+	return s;
+}
+
+static void
+test_jsonrpc_empties_refused_before_parsing(void **state)
+{
+	struct kr_jsonrpc_limits lim;
+	char *s;
+
+	(void)state;
+	kr_jsonrpc_limits_init(&lim);
+	/* Entries over batch_max: named first, with the count. */
+	s = test_empties(1000000);
+	test_limited(s, &lim,
+		     "batch of 1000000 calls, more than the limit of 100 "
+		     "([jsonrpc] batch_max)");
+	free(s);
+	/* Within batch_max, over element_max. */
+	lim.batch_max = 10000;
+	lim.element_max = 5000;
+	s = test_empties(5000);
+	test_limited(s, &lim, "5001 JSON values");
+	free(s);
+	s = test_empties(4999);
+	{
+		struct kr_jsonrpc_batch *b = test_parse_lim(s, strlen(s), &lim);
+
+		assert_int_equal(kr_jsonrpc_count(b), 4999);
+		assert_true(kr_jsonrpc_is_batch(b));
+		kr_jsonrpc_batch_destroy(&b);
+	}
+	free(s);
+}
+
+/* ---- ids echoed byte for byte ---------------------------------------- */
+
+/* Each request's response must hold "id":<want> exactly (want NULL:
+ * no response, a notification). */
+static const struct {
+	const char *what, *body, *want;
+} id_cases[] = {
+	{ "beyond double",
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1e400}", "1e400" },
+	{ "beyond int64",
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"m\","
+	  "\"id\":123456789012345678901234567890}",
+	  "123456789012345678901234567890" },
+	{ "negative beyond int64",
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"m\","
+	  "\"id\":-9223372036854775809}",
+	  "-9223372036854775809" },
+	{ "int64 max",
+	  "{\"id\":9223372036854775807,\"jsonrpc\":\"2.0\","
+	  "\"method\":\"m\"}",
+	  "9223372036854775807" },
+	{ "minus zero", "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":-0}",
+	  "-0" },
+	{ "1.50", "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1.50}",
+	  "1.50" },
+	{ "exponent", "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":2E+1}",
+	  "2E+1" },
+	{ "string", "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":\"str\"}",
+	  "\"str\"" },
+	{ "string escapes",
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":\"\\u00e9\\\"\\/\"}",
+	  "\"\\u00e9\\\"\\/\"" },
+	{ "null", "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":null}",
+	  "null" },
+	{ "spaces around",
+	  "{ \"jsonrpc\" : \"2.0\" , \"method\" : \"m\" , \"id\" : 7 }", "7" },
+	{ "nested ids ignored",
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":{\"id\":5,"
+	  "\"x\":[{\"id\":6}]},\"id\":8}",
+	  "8" },
+	{ "id after nested ids",
+	  "{\"params\":{\"id\":5},\"id\":1.0,\"jsonrpc\":\"2.0\","
+	  "\"method\":\"m\"}",
+	  "1.0" },
+	{ "duplicate keys: the last",
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1.5,\"id\":2.50}",
+	  "2.50" },
+	{ "escaped key",
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"\\u0069d\":3.0}", "3.0" },
+	{ "escaped key, later",
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1,\"\\u0069\\u0064\":"
+	  "1e400}",
+	  "1e400" },
+	{ "a string \"id\" value is no key",
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"id\",\"id\":4.0}", "4.0" },
+	{ "\"Id\" is another key",
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"\\u0049d\":1}", NULL },
+	{ "an object id: null",
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1.5,\"id\":{}}",
+	  "null" },
+	{ "true: null", "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":true}",
+	  "null" },
+};
+
+/* The response of body (one test_dispatch) holds "id":<want>. */
+static void
+test_id_case(const char *what, const char *body, const char *want)
+{
+	struct kr_jsonrpc_batch *b = test_parse(body);
+	size_t len;
+	char *out;
+
+	test_dispatch(b);
+	out = kr_jsonrpc_response(b, &len);
+	if (want == NULL) {
+		if (out != NULL)
+			fail_msg("%s: answered %s", what, out);
+	} else {
+		char needle[96];
+		json_t *v;
+
+		snprintf(needle, sizeof(needle), "\"id\":%s}", want);
+		if (out == NULL || strstr(out, needle) == NULL)
+			fail_msg("%s: %s, wanted %s", what,
+				 out ? out : "(nothing)", needle);
+		/* Valid JSON, though jansson itself cannot hold every id. */
+		v = json_loadb(out, len, 0, NULL);
+		assert_true(v != NULL ||
+			    !kr_jsonrpc_number_loadable(want, strlen(want)));
+		json_decref(v);
+	}
+	free(out);
+	kr_jsonrpc_batch_destroy(&b);
+}
+
+static void
+test_jsonrpc_id_verbatim(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(id_cases); i++)
+		test_id_case(id_cases[i].what, id_cases[i].body,
+			     id_cases[i].want);
+}
+
+/* In a batch each entry echoes its own id; an out-of-range one breaks
+ * nothing around it. Out-of-range numbers elsewhere stay -32700. */
+static void
+test_jsonrpc_id_verbatim_batch(void **state)
+{
+	struct kr_jsonrpc_batch *b = test_parse(
+		"[{\"jsonrpc\":\"2.0\",\"method\":\"sum\",\"params\":[1],"
+		"\"id\":99999999999999999999},"
+		"{\"jsonrpc\":\"2.0\",\"method\":\"sum\",\"params\":[2]},"
+		"5,"
+		"{\"jsonrpc\":\"1.0\",\"method\":\"sum\",\"id\":-0.0},"
+		"{\"jsonrpc\":\"2.0\",\"method\":\"sum\",\"params\":[3],"
+		"\"id\":1.50}]");
+	size_t len;
+	char *out;
+
+	(void)state;
+	test_dispatch(b);
+	out = kr_jsonrpc_response(b, &len);
+	assert_non_null(out);
+	assert_string_equal(out,
+			    "[{\"jsonrpc\":\"2.0\",\"result\":1,"
+			    "\"id\":99999999999999999999},"
+			    "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,"
+			    "\"message\":\"Invalid Request\"},\"id\":null},"
+			    "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,"
+			    "\"message\":\"Invalid Request\"},\"id\":-0.0},"
+			    "{\"jsonrpc\":\"2.0\",\"result\":3,\"id\":1.50}]");
+	free(out);
+	kr_jsonrpc_batch_destroy(&b);
+	b = test_parse("{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":"
+		       "[1e400],\"id\":1}");
+	assert_int_equal(kr_jsonrpc_call(b, 0)->error_code,
+			 KR_JSONRPC_PARSE_ERROR);
+	kr_jsonrpc_batch_destroy(&b);
+}
+
+static const struct {
+	const char *num;
+	bool loadable;
+} num_cases[] = {
+	{ "0", true },
+	{ "-0", true },
+	{ "9223372036854775807", true },
+	{ "9223372036854775808", false },
+	{ "-9223372036854775808", true },
+	{ "-9223372036854775809", false },
+	{ "10000000000000000000", false },
+	{ "999999999999999999", true },
+	{ "1e308", true },
+	{ "1.7976931348623157e308", true },
+	{ "1e309", false },
+	{ "-1e400", false },
+	{ "1e-400", true },
+	{ "0.5", true },
+	/* Not JSON numbers: jansson refuses them for their syntax. */
+	{ "01", true },
+	{ "1.", true },
+	{ "-", true },
+	{ "1e", true },
+	{ "0x10", true },
+};
+
+static void
+test_jsonrpc_number_loadable(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(num_cases); i++) {
+		const char *n = num_cases[i].num;
+
+		if (kr_jsonrpc_number_loadable(n, strlen(n)) !=
+		    num_cases[i].loadable)
+			fail_msg("%s: wanted %s", n,
+				 num_cases[i].loadable ? "loadable" : "not");
+	}
+}
+
+/* kr_jsonrpc_response_take: the same bytes, answers freed. */
+static void
+test_jsonrpc_response_take(void **state)
+{
+	struct kr_jsonrpc_batch *b = test_parse(
+		"[{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"id\":1.50},"
+		"{\"jsonrpc\":\"2.0\",\"method\":\"b\",\"id\":\"x\"}]");
+	size_t len1, len2;
+	char *one, *two;
+
+	(void)state;
+	kr_jsonrpc_set_result_text(b, 0, "{\"k\":1}", 7);
+	kr_jsonrpc_set_error(b, 1, KR_JSONRPC_NOT_FOUND, "gone", NULL);
+	one = kr_jsonrpc_response(b, &len1);
+	two = kr_jsonrpc_response_take(b, &len2);
+	assert_int_equal(len1, len2);
+	assert_string_equal(one, two);
+	free(one);
+	free(two);
 	kr_jsonrpc_batch_destroy(&b);
 }
 
@@ -702,6 +1068,13 @@ main(void)
 		cmocka_unit_test(test_jsonrpc_batch_limit),
 		cmocka_unit_test(test_jsonrpc_body_limit),
 		cmocka_unit_test(test_jsonrpc_unterminated_body),
+		cmocka_unit_test(test_jsonrpc_scan_counts),
+		cmocka_unit_test(test_jsonrpc_element_limit),
+		cmocka_unit_test(test_jsonrpc_empties_refused_before_parsing),
+		cmocka_unit_test(test_jsonrpc_id_verbatim),
+		cmocka_unit_test(test_jsonrpc_id_verbatim_batch),
+		cmocka_unit_test(test_jsonrpc_number_loadable),
+		cmocka_unit_test(test_jsonrpc_response_take),
 		cmocka_unit_test(test_jsonrpc_params_helpers),
 		cmocka_unit_test(test_jsonrpc_params_errors),
 	};
