@@ -3,6 +3,7 @@
 #   make            release build (gcc; CC=clang works too)
 #   make deps       install the Debian packages the project needs
 #   make run        deps, build, 20-node PostgreSQL cluster, kurierd
+#                   (as root, workers run as the system user kurier)
 #   make test       deps, build, lint, unit + integration suite
 #   make test-asan  the same suite built with ASan+UBSan
 #   make fuzz       libFuzzer targets (clang) for FUZZ_TIME s each
@@ -38,7 +39,8 @@ MODE_LDFLAGS := -pie -Wl,-z,relro,-z,now
 endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags-only-I $(PKGS) $(TEST_PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libhttp-parser (Debian's nodejs/http-parser) ships no .pc file.
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
 TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
 CFLAGS_ALL = $(BASE_CFLAGS) $(MODE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS)
@@ -145,6 +147,7 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@ops/pgcluster start
+	@ops/kurier-user.sh var/kurier.conf
 	@printf 'demo\n' | $(O)/kurier -c var/kurier.conf user add demo@kurier.test \
 		>/dev/null 2>&1 || true
 	@echo "demo user: demo@kurier.test, password demo (created on the first run)"

@@ -5,9 +5,14 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "admin/prom.h"
@@ -23,6 +28,11 @@ struct kr_admin {
 	bool metrics_open;
 	unsigned first_worker_slot;
 	unsigned n_worker_slots;
+	const struct kr_admin_supervisor *supervisor; /* NULL: none */
+	/* Where the listener is bound: connections share the local
+	 * address family and port (kr_admin_destroy_forked). */
+	struct sockaddr_storage local;
+	bool have_local;
 	int requests_id; /* kurier_requests_total, or -1 */
 };
 
@@ -107,6 +117,7 @@ admin_worker_json(const struct kr_admin *admin, struct kr_metrics_slot *slot,
 		  const struct kr_metrics_slot_info *info, int64_t now_ms)
 {
 	struct kr_metric_value requests = { 0 };
+	struct kr_admin_worker_health wh = { .restart_in_ms = -1 };
 	const char *state = "unknown";
 
 	if (admin->requests_id >= 0)
@@ -114,13 +125,55 @@ admin_worker_json(const struct kr_admin *admin, struct kr_metrics_slot *slot,
 	if ((unsigned)info->state <
 	    sizeof(admin_state_names) / sizeof(admin_state_names[0]))
 		state = admin_state_names[info->state];
-	return json_pack("{s:I, s:i, s:s, s:f, s:I, s:I, s:I}", "pid",
+	if (admin->supervisor != NULL)
+		admin->supervisor->worker(admin->supervisor->ctx, info->index,
+					  &wh);
+	return json_pack("{s:I, s:i, s:s, s:f, s:I, s:I, s:I, s:I}", "pid",
 			 (json_int_t)info->pid, "index", (int)info->index,
 			 "state", state, "uptime_s",
 			 (double)(now_ms - info->started_ms) / 1000.0,
 			 "requests", (json_int_t)requests.value, "rss_bytes",
 			 (json_int_t)info->rss_bytes, "restarts",
-			 (json_int_t)info->restarts);
+			 (json_int_t)info->restarts, "backoff_ms",
+			 (json_int_t)wh.backoff_ms);
+}
+
+/* Workers without a process, waiting out their back-off. */
+static json_t *
+admin_restarting_json(const struct kr_admin *admin, unsigned n_workers)
+{
+	json_t *list = json_array();
+
+	for (unsigned i = 0; i < n_workers; i++) {
+		struct kr_admin_worker_health wh = { .restart_in_ms = -1 };
+
+		admin->supervisor->worker(admin->supervisor->ctx, i, &wh);
+		if (wh.restart_in_ms < 0)
+			continue;
+		json_array_append_new(
+			list, json_pack("{s:i, s:I, s:I, s:I}", "index", (int)i,
+					"restarts", (json_int_t)wh.restarts,
+					"backoff_ms", (json_int_t)wh.backoff_ms,
+					"restart_in_ms",
+					(json_int_t)wh.restart_in_ms));
+	}
+	return list;
+}
+
+/* {"health": "ok"|"unhealthy", "restarts_recent", "workers": [live
+ * processes], "restarting": [indexes waiting out a back-off]}. */
+static json_t *
+admin_workers_doc(const struct kr_admin *admin, json_t *list)
+{
+	struct kr_admin_health h = { 0 };
+
+	if (admin->supervisor == NULL)
+		return json_pack("{s:o}", "workers", list);
+	admin->supervisor->health(admin->supervisor->ctx, &h);
+	return json_pack("{s:s, s:i, s:o, s:o}", "health",
+			 h.unhealthy ? "unhealthy" : "ok", "restarts_recent",
+			 (int)h.recent_restarts, "workers", list, "restarting",
+			 admin_restarting_json(admin, h.n_workers));
 }
 
 static void
@@ -142,7 +195,7 @@ admin_workers(struct kr_admin *admin, struct evhttp_request *req)
 		json_array_append_new(
 			list, admin_worker_json(admin, slot, &info, now));
 	}
-	doc = json_pack("{s:o}", "workers", list);
+	doc = admin_workers_doc(admin, list);
 	/* Uptimes read 5.355, not jansson's 5.3550000000000004. */
 	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS |
 				       JSON_REAL_PRECISION(10));
@@ -218,6 +271,7 @@ admin_apply(struct kr_admin *admin, const struct kr_admin_settings *set)
 	admin->metrics_open = set->metrics_open;
 	admin->first_worker_slot = set->first_worker_slot;
 	admin->n_worker_slots = set->n_worker_slots;
+	admin->supervisor = set->supervisor;
 }
 
 struct kr_admin *
@@ -226,6 +280,7 @@ kr_admin_create(struct event_base *base, int fd, struct kr_metrics *metrics,
 		struct kr_err *err_r)
 {
 	struct kr_admin *admin = kr_xcalloc(1, sizeof(*admin));
+	socklen_t local_len = sizeof(admin->local);
 
 	admin->http = evhttp_new(base);
 	if (admin->http == NULL || evhttp_accept_socket(admin->http, fd) != 0) {
@@ -237,6 +292,8 @@ kr_admin_create(struct event_base *base, int fd, struct kr_metrics *metrics,
 	}
 	admin->metrics = metrics;
 	admin->log = log;
+	admin->have_local = getsockname(fd, (struct sockaddr *)&admin->local,
+					&local_len) == 0;
 	admin->requests_id =
 		kr_metrics_find(metrics, "kurier_requests_total", "");
 	admin_apply(admin, set);
@@ -271,4 +328,56 @@ kr_admin_destroy(struct kr_admin **admin_p)
 	}
 	free(admin);
 	*admin_p = NULL;
+}
+
+static unsigned
+admin_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
+/* A socket bound to the listener's family and port: the listener or
+ * one of its connections (the master makes no other such socket). */
+static bool
+admin_owns_fd(const struct kr_admin *admin, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	return ss.ss_family == admin->local.ss_family && admin_port(&ss) != 0 &&
+	       admin_port(&ss) == admin_port(&admin->local);
+}
+
+void
+kr_admin_destroy_forked(struct kr_admin **admin_p)
+{
+	struct kr_admin *admin = *admin_p;
+	int null_fd;
+	DIR *dir;
+
+	if (admin == NULL)
+		return;
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	dir = opendir("/proc/self/fd");
+	if (null_fd < 0 || dir == NULL || !admin->have_local)
+		kr_panic("admin: cannot detach the forked admin sockets");
+	for (struct dirent *de; (de = readdir(dir)) != NULL;) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+
+		if (*end != '\0' || end == de->d_name || fd > INT_MAX)
+			continue; /* "." and ".." */
+		if (fd != dirfd(dir) && fd != null_fd &&
+		    admin_owns_fd(admin, (int)fd) && dup2(null_fd, (int)fd) < 0)
+			kr_panic("admin: dup2 over a forked socket failed");
+	}
+	closedir(dir);
+	close(null_fd);
+	kr_admin_destroy(admin_p);
 }

@@ -7,6 +7,7 @@
 #define KR_ADMIN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "lib/err.h"
 #include "lib/log.h"
@@ -15,6 +16,27 @@
 struct event_base;
 struct kr_admin;
 
+/* The supervisor's state for /api/workers (SPEC.md §2), asked of the
+ * master on each request; it lives in the master's memory, not in the
+ * shared region, and includes workers that have no process while they
+ * wait out a back-off. */
+struct kr_admin_health {
+	bool unhealthy;		  /* past the restart intensity */
+	unsigned recent_restarts; /* within restart_period */
+	unsigned n_workers;	  /* worker indexes 0..n_workers-1 */
+};
+struct kr_admin_worker_health {
+	uint64_t restarts;     /* after crashes, since start */
+	int64_t backoff_ms;    /* the back-off in force; 0 = none */
+	int64_t restart_in_ms; /* waiting to restart this long; -1 = not */
+};
+struct kr_admin_supervisor {
+	void (*health)(void *ctx, struct kr_admin_health *h_r);
+	void (*worker)(void *ctx, unsigned index,
+		       struct kr_admin_worker_health *w_r);
+	void *ctx;
+};
+
 struct kr_admin_settings {
 	const char *token; /* copied */
 	bool metrics_open;
@@ -22,6 +44,8 @@ struct kr_admin_settings {
 	 * the workers' for /api/workers. */
 	unsigned first_worker_slot;
 	unsigned n_worker_slots;
+	/* Borrowed, outlives the admin; NULL: no health in /api/workers. */
+	const struct kr_admin_supervisor *supervisor;
 };
 
 /* Serves on the listening socket fd, which the admin owns from then on
@@ -34,5 +58,11 @@ struct kr_admin *kr_admin_create(struct event_base *base, int fd,
 void kr_admin_update(struct kr_admin *admin,
 		     const struct kr_admin_settings *set);
 void kr_admin_destroy(struct kr_admin **admin);
+/* The same in a child forked from the admin's process: its sockets (the
+ * listener and every connection) are shared with the parent, and
+ * freeing a connection shuts the socket down, which would cut the
+ * parent's reply in flight. Each of them is first pointed at /dev/null,
+ * so the parent's sockets are left alone. */
+void kr_admin_destroy_forked(struct kr_admin **admin);
 
 #endif

@@ -663,6 +663,11 @@ kr_config_load(const char *path, struct kr_config **cfg_r, struct kr_err *err_r)
 	if (st->failed) {
 		kr_config_destroy(&st->cfg);
 		ret = -1;
+	} else {
+		st->cfg->key_lines =
+			kr_xcalloc(kr_config_schema_n_keys, sizeof(unsigned));
+		memcpy(st->cfg->key_lines, st->key_lines,
+		       kr_config_schema_n_keys * sizeof(unsigned));
 	}
 	*cfg_r = st->cfg;
 	free(st);
@@ -691,9 +696,22 @@ kr_config_destroy(struct kr_config **cfgp)
 	for (unsigned i = 0; i < cfg->n_shards; i++)
 		config_free_shard(&cfg->shards[i]);
 	free(cfg->shards);
+	free(cfg->key_lines);
 	free(cfg->path);
 	free(cfg);
 	*cfgp = NULL;
+}
+
+unsigned
+kr_config_key_line(const struct kr_config *cfg, const char *section,
+		   const char *key)
+{
+	const struct kr_config_key *k = kr_config_schema_find(section, key);
+
+	if (k == NULL || cfg->key_lines == NULL ||
+	    strcmp(k->section, "shard") == 0)
+		return 0;
+	return cfg->key_lines[k - kr_config_schema_keys];
 }
 
 static int

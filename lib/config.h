@@ -163,6 +163,7 @@ struct kr_config {
 
 	struct kr_config_shard *shards; /* sorted by id */
 	unsigned n_shards;
+	unsigned *key_lines; /* per schema key: its line, 0 = default */
 };
 
 /* Reads and validates `path`. On error returns -1 and err_r->msg reads
@@ -171,6 +172,10 @@ struct kr_config {
 int kr_config_load(const char *path, struct kr_config **cfg_r,
 		   struct kr_err *err_r);
 void kr_config_destroy(struct kr_config **cfg);
+/* The line that set [section] key (not a shard key), 0 when it has its
+ * default: for messages about values checked after loading. */
+unsigned kr_config_key_line(const struct kr_config *cfg, const char *section,
+			    const char *key);
 
 /* Sets `key = value` in [section] of the file at path, rewriting the
  * file atomically (temp file + rename): replaces the key's line if the

@@ -139,9 +139,11 @@ config_wr_check(const char *section, const char *key, const char *value,
 		kr_config_line_escape(key, echo_k, sizeof(echo_k)));
 }
 
-/* Creates the temp file with the original's mode (not the umask's). */
+/* Creates the temp file with the original's mode (not the umask's) and,
+ * as far as we may, its owner and group: a config made readable to the
+ * workers' group stays readable after the rewrite. */
 static FILE *
-config_wr_create(const char *tmp, mode_t mode, struct kr_err *err_r)
+config_wr_create(const char *tmp, const struct stat *orig, struct kr_err *err_r)
 {
 	FILE *out = NULL;
 	int fd;
@@ -151,7 +153,9 @@ config_wr_create(const char *tmp, mode_t mode, struct kr_err *err_r)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		goto fail;
-	if (fchmod(fd, mode & 07777) == 0)
+	/* Only root must manage it; others may not give the file away. */
+	if ((fchown(fd, orig->st_uid, orig->st_gid) == 0 || geteuid() != 0) &&
+	    fchmod(fd, orig->st_mode & 07777) == 0)
 		out = fdopen(fd, "w");
 	if (out != NULL)
 		return out;
@@ -204,8 +208,8 @@ config_wr_commit(FILE *out, const char *tmp, const char *path,
 }
 
 static int
-config_wr_run(struct config_wr *w, FILE *in, mode_t mode, const char *path,
-	      struct kr_err *err_r)
+config_wr_run(struct config_wr *w, FILE *in, const struct stat *orig,
+	      const char *path, struct kr_err *err_r)
 {
 	size_t tmp_size = strlen(path) + 32;
 	char *tmp = kr_xmalloc(tmp_size);
@@ -218,7 +222,7 @@ config_wr_run(struct config_wr *w, FILE *in, mode_t mode, const char *path,
 	if (!ferror(in)) {
 		rewind(in);
 		w->in_section = false;
-		out = config_wr_create(tmp, mode, err_r);
+		out = config_wr_create(tmp, orig, err_r);
 		if (out == NULL)
 			goto done;
 		config_wr_copy(w, in, out);
@@ -262,7 +266,7 @@ kr_config_write_key(const char *path, const char *section, const char *key,
 	w->section = section;
 	w->key = key;
 	w->value = value;
-	ret = config_wr_run(w, in, sb.st_mode, path, err_r);
+	ret = config_wr_run(w, in, &sb, path, err_r);
 	fclose(in);
 	free(w);
 	return ret;

@@ -8,7 +8,7 @@ PKGS=(
 	gcc clang libclang-rt-14-dev make pkg-config cppcheck clang-format curl jq swaks libnet-ssleay-perl openssl ca-certificates
 	libevent-dev libpq-dev libssl-dev zlib1g-dev libcmocka-dev
 	libjansson-dev libinih-dev libgmime-3.0-dev libargon2-dev
-	libcrypt-dev libpcre2-dev libspf2-dev
+	libcrypt-dev libpcre2-dev libspf2-dev libhttp-parser-dev
 	postgresql-15 postgresql-client-15 dovecot-core dovecot-lmtpd postfix
 )
 
@@ -17,7 +17,13 @@ for p in "${PKGS[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+# Workers of a kurierd started as root drop to this user (SPEC.md §6):
+# `make run` and `make test` both get here.
+user_setup() { "$(dirname "$0")/kurier-user.sh"; }
+if [[ ${#missing[@]} -eq 0 ]]; then
+	user_setup
+	exit 0
+fi
 
 echo "deps: installing ${missing[*]}"
 if [[ $(id -u) -ne 0 ]]; then
@@ -37,3 +43,4 @@ if ! apt_install; then
 	apt-get update -q
 	apt_install
 fi
+user_setup

@@ -100,7 +100,17 @@ kr_lmtp_settings_init(struct kr_lmtp_settings *set)
 		.starttls = false,
 		.tls_active = false,
 		.chunking = true,
+		.xforward = false,
 	};
+}
+
+size_t
+kr_lmtp_input_high(size_t data_line_max)
+{
+	/* data_line_max <= KR_LMTP_DATA_LINE_MAX_MAX: no overflow. */
+	size_t two = 2 * data_line_max;
+
+	return two > KR_LMTP_INPUT_HIGH_MIN ? two : KR_LMTP_INPUT_HIGH_MIN;
 }
 
 static bool
@@ -421,6 +431,7 @@ kr_lmtp_body_begin(struct kr_lmtp *s, bool dot)
 	s->body_state = KR_LMTP_BODY_BOL;
 	s->body_err = KR_LMTP_BODY_OK;
 	s->body_dot = dot;
+	s->after_crlf = true;
 	s->in_headers = true;
 	s->line_first = 0;
 	s->line_content = 0;
@@ -487,10 +498,12 @@ body_line_done(struct kr_lmtp *s)
 	s->line_content = 0;
 }
 
+/* A line ended, with CRLF or (crlf false) with a bare LF. */
 static void
-body_eol(struct kr_lmtp *s)
+body_eol(struct kr_lmtp *s, bool crlf)
 {
 	s->body_state = KR_LMTP_BODY_BOL;
+	s->after_crlf = crlf;
 	if (s->body_err != KR_LMTP_BODY_OK) {
 		s->line_content = 0;
 		return;
@@ -511,7 +524,7 @@ body_text(struct kr_lmtp *s, const char *p, size_t n)
 
 	body_put(s, p, cr ? seg - 1 : seg);
 	if (lf != NULL) {
-		body_eol(s);
+		body_eol(s, cr);
 		return seg + 1;
 	}
 	if (cr)
@@ -520,8 +533,18 @@ body_text(struct kr_lmtp *s, const char *p, size_t n)
 }
 
 /* Runs the body parser over p[0..n): returns the bytes used and sets
- * *end_r at the DATA terminator (RFC 5321 §4.5.2: a line of a single
- * '.'; any other leading '.' is removed). Bare LF ends lines too. */
+ * *end_r at the end of the data. RFC 5321 §4.1.1.4 (and RFC 2033 §4.2
+ * for LMTP): the data ends at CRLF "." CRLF and at nothing else; a
+ * leading '.' with more on its line is stuffing and removed (§4.5.2).
+ * A bare LF ends a line of content (stored as CRLF) but never takes
+ * part in the terminator: a "." that a bare LF ends or follows is
+ * content and keeps its dot, so LF "." LF or LF "." CRLF cannot end a
+ * message early and have what follows read as commands (the "SMTP
+ * smuggling" of CVE-2023-51764). Postfix's LMTP client always sends
+ * CRLF: every line leaves through smtp_fputs(), which appends "\r\n",
+ * and it stuffs leading dots itself; the strict rule costs it nothing.
+ * The line ending of the DATA command itself counts as the first CRLF,
+ * so ".\r\n" at once is an empty message. */
 static size_t
 body_feed(struct kr_lmtp *s, const char *p, size_t n, bool *end_r)
 {
@@ -541,8 +564,11 @@ body_feed(struct kr_lmtp *s, const char *p, size_t n, bool *end_r)
 			break;
 		case KR_LMTP_BODY_DOT:
 			if (c == '\n') {
-				*end_r = true;
-				return i + 1;
+				/* "." and a bare LF: content. */
+				body_put(s, ".", 1);
+				body_eol(s, false);
+				i++;
+				break;
 			}
 			/* A '.' before anything else was stuffing. */
 			s->body_state = c == '\r' ? KR_LMTP_BODY_DOT_CR
@@ -550,15 +576,22 @@ body_feed(struct kr_lmtp *s, const char *p, size_t n, bool *end_r)
 			i += c == '\r';
 			break;
 		case KR_LMTP_BODY_DOT_CR:
-			if (c == '\n') {
+			if (c == '\n' && s->after_crlf) {
 				*end_r = true;
 				return i + 1;
+			}
+			if (c == '\n') {
+				/* "." CRLF after a bare LF: content. */
+				body_put(s, ".", 1);
+				body_eol(s, true);
+				i++;
+				break;
 			}
 			s->body_state = KR_LMTP_BODY_CR;
 			break;
 		case KR_LMTP_BODY_CR:
 			if (c == '\n') {
-				body_eol(s);
+				body_eol(s, true);
 				i++;
 				break;
 			}

@@ -30,8 +30,20 @@
 #define KR_LMTP_RCPT_MAX_DEFAULT 100
 #define KR_LMTP_RCPT_MAX_MAX 100000
 #define KR_LMTP_HEADER_MAX_DEFAULT 1000
-/* Input stops being consumed while more output than this waits. */
+/* Input stops being consumed while more output than this waits; the
+ * output never grows past it by more than one batch of replies (at
+ * most one per recipient), so a client that pipelines without reading
+ * holds this much of our memory at most. */
 #define KR_LMTP_OUTPUT_HIGH (64 << 10)
+/* The server stops reading a session's socket while this much input
+ * waits to be fed (SPEC.md §6): kr_lmtp_feed() takes input only while
+ * it can act on it, and whatever a client pipelines past that point
+ * must wait in its own socket buffers, not in ours. kr_lmtp_input_high()
+ * gives two of the longest message lines (data_line_max), so that a
+ * whole line always fits in one feed and is parsed in place, but at
+ * least this much so that a large message still arrives in large
+ * reads. */
+#define KR_LMTP_INPUT_HIGH_MIN (64 << 10)
 /* The greeting's and replies' host name. */
 #define KR_LMTP_HOSTNAME_MAX 255
 
@@ -47,11 +59,19 @@ struct kr_lmtp_settings {
 	bool starttls;	      /* advertise STARTTLS (a certificate exists) */
 	bool tls_active;      /* the connection is already TLS */
 	bool chunking;	      /* advertise CHUNKING and accept BDAT */
+	/* Advertise XFORWARD and take it. Off, the command gets 550 5.7.0:
+	 * its attributes name the original client, which antispam and the
+	 * stored headers believe, so only a trusted MTA may send it (the
+	 * server decides whom; Postfix's smtpd_authorized_xforward_hosts). */
+	bool xforward;
 };
 
 /* Fills the defaults above: hostname "localhost", no STARTTLS, no TLS,
- * CHUNKING on. */
+ * CHUNKING on, XFORWARD off (a server turns it on per client). */
 void kr_lmtp_settings_init(struct kr_lmtp_settings *set);
+
+/* The input bound above for a data_line_max (in range). */
+size_t kr_lmtp_input_high(size_t data_line_max);
 
 /* Creates a session and queues the greeting
  * `220 <hostname> LMTP kurier ready`. set is copied. Settings outside
@@ -74,7 +94,8 @@ void kr_lmtp_destroy(struct kr_lmtp **s);
  *             §4.2); none accepted 503 5.5.1
  *   BDAT n    250 2.0.0 after the chunk; LAST: one per recipient; a
  *             refused BDAT's chunk is read and discarded first
- *   RSET, NOOP, XFORWARD 250 2.0.0; VRFY 252 2.5.0; QUIT 221 2.0.0
+ *   RSET, NOOP, XFORWARD 250 2.0.0; VRFY 252 2.5.0; QUIT 221 2.0.0;
+ *             XFORWARD when not allowed 550 5.7.0
  *   STARTTLS  220 2.0.0; not offered 502 5.5.1; TLS on 503 5.5.1
  *   otherwise wrong order 503 5.5.1, unknown verb 500 5.5.2, bad
  *   arguments 501 5.5.4, a command line over line_max 500 5.5.2 once

@@ -583,7 +583,8 @@ cmd_lhlo(struct kr_lmtp *s, const char *arg, size_t len)
 	caps[n++] = "ENHANCEDSTATUSCODES";
 	caps[n++] = "8BITMIME";
 	caps[n++] = size_cap;
-	caps[n++] = "XFORWARD NAME ADDR PROTO HELO";
+	if (s->set.xforward)
+		caps[n++] = "XFORWARD NAME ADDR PROTO HELO";
 	if (s->set.starttls && !s->set.tls_active)
 		caps[n++] = "STARTTLS";
 	if (s->set.chunking)
@@ -692,6 +693,10 @@ cmd_xforward(struct kr_lmtp *s, const char *arg, size_t len)
 	size_t pos = 0;
 	int r, count = 0;
 
+	if (!s->set.xforward) {
+		kr_lmtp_reply(s, "550 5.7.0 Not authorized to send XFORWARD");
+		return;
+	}
 	if (s->state == KR_LMTP_STATE_INIT) {
 		kr_lmtp_reply(s, reply_need_lhlo);
 		return;

@@ -94,6 +94,9 @@ struct kr_lmtp {
 	enum kr_lmtp_body_state body_state;
 	enum kr_lmtp_body_err body_err;
 	bool body_dot; /* DATA (dot-stuffed, ends at "."), not BDAT */
+	/* The line before this one ended in CRLF (or this is the first):
+	 * only then can "." CRLF end DATA. */
+	bool after_crlf;
 	bool in_headers;
 	char line_first;     /* the current line's first stored byte */
 	size_t line_content; /* its bytes so far, without CRLF */

@@ -1,5 +1,6 @@
 /* kurierd: the mail storage daemon. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -36,6 +37,11 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage(2);
+	/* A client gone mid-answer is an error return from the write
+	 * (EPIPE), not a signal that kills the worker: libevent writes
+	 * sockets with writev, which has no MSG_NOSIGNAL. Workers inherit
+	 * the disposition. */
+	signal(SIGPIPE, SIG_IGN);
 	/* Line-buffered so the addresses reach a pipe at once. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (kr_runtime_init(&rt, cfg_path, &err) < 0) {

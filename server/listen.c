@@ -90,8 +90,11 @@ kr_listen_unix(const char *path, int backlog, struct kr_err *err_r)
 	if (fd < 0)
 		return kr_err_set(err_r, KR_ERR_TEMPORARY, "socket %s: %s",
 				  path, strerror(errno));
+	/* Connecting needs write permission on the socket: Postfix's lmtp
+	 * client runs as its own user. Who may reach it is decided by the
+	 * directory it lives in (as with Dovecot's lmtp socket). */
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    chmod(path, 0660) < 0 || listen(fd, backlog) < 0) {
+	    chmod(path, 0666) < 0 || listen(fd, backlog) < 0) {
 		int saved = errno;
 
 		close(fd);

@@ -17,14 +17,16 @@
 #include "server/deliver.h"
 #include "storage/store.h"
 
-/* Stop taking commands while this much output waits for the client. */
-#define SESSION_OUT_HIGH (64 << 10)
 #define SESSION_OP_ARENA_MAX (1 << 20)
 
 struct kr_lmtp_session {
 	const struct kr_lmtp_session_env *env;
 	struct kr_lmtp *proto;
 	struct bufferevent *bev;
+	/* The socket's bufferevent: bev itself, or the one under the TLS
+	 * filter after STARTTLS. Its write timeout is [lmtp]
+	 * write_timeout. */
+	struct bufferevent *sock;
 	struct event *idle_timer, *life_timer;
 	char id[32];
 	kr_lmtp_session_closed_fn *closed_cb;
@@ -42,6 +44,14 @@ struct kr_lmtp_session {
 };
 
 static void session_pump(struct kr_lmtp_session *s);
+
+/* Millisecond config values as a timeval. */
+static struct timeval
+session_tv(unsigned ms)
+{
+	return (struct timeval){ .tv_sec = ms / 1000,
+				 .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+}
 
 static void
 session_log(struct kr_lmtp_session *s, enum kr_log_level level,
@@ -196,6 +206,18 @@ static void session_on_read(struct bufferevent *bev, void *ctx);
 static void session_on_write(struct bufferevent *bev, void *ctx);
 static void session_on_event(struct bufferevent *bev, short what, void *ctx);
 
+/* Input is read only up to kr_lmtp_input_high(): past it libevent
+ * stops reading until the pump has fed some of it, so a client that
+ * streams or pipelines without waiting for replies grows our buffers
+ * by that much at most (SPEC.md §6). */
+static void
+session_watermarks(struct kr_lmtp_session *s, struct bufferevent *bev)
+{
+	bufferevent_setwatermark(
+		bev, EV_READ, 0,
+		kr_lmtp_input_high(s->env->rt->cfg->lmtp.data_line_max));
+}
+
 /* RFC 3207 §4: anything the client sent after STARTTLS, before the
  * handshake, is discarded (command injection); then the TLS filter
  * takes over the socket. */
@@ -223,6 +245,13 @@ session_start_tls(struct kr_lmtp_session *s)
 	s->bev = tls;
 	bufferevent_setcb(tls, session_on_read, session_on_write,
 			  session_on_event, s);
+	/* The filter reads and writes through s->sock's buffers: bound
+	 * both so that neither holds more than the plain session would
+	 * (the filter stops moving output while s->sock's passes its
+	 * high mark, so the backlog shows in s->bev's output, which
+	 * session_can_take_input() watches). */
+	session_watermarks(s, tls);
+	bufferevent_setwatermark(s->sock, EV_WRITE, 0, KR_LMTP_OUTPUT_HIGH);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
 }
 
@@ -245,12 +274,15 @@ session_event(struct kr_lmtp_session *s, const struct kr_lmtp_event *ev)
 	}
 }
 
+/* Stop taking commands while KR_LMTP_OUTPUT_HIGH of output waits for
+ * the client: a client that pipelines without reading then fills its
+ * own buffers, and our input stops at its read watermark. */
 static bool
 session_can_take_input(const struct kr_lmtp_session *s)
 {
 	return !s->busy && !s->closing && !s->tls_pending && !s->closed &&
 	       evbuffer_get_length(bufferevent_get_output(s->bev)) <
-		       SESSION_OUT_HIGH;
+		       KR_LMTP_OUTPUT_HIGH;
 }
 
 /* Feeds what has arrived into the state machine and acts on its events
@@ -286,11 +318,12 @@ static void
 session_on_read(struct bufferevent *bev, void *ctx)
 {
 	struct kr_lmtp_session *s = ctx;
-	struct timeval idle = {
-		.tv_sec = s->env->rt->cfg->lmtp.idle_timeout_ms / 1000
-	};
+	struct timeval idle = session_tv(s->env->rt->cfg->lmtp.idle_timeout_ms);
 
 	(void)bev;
+	/* Any input restarts the idle timer, as in Postfix's smtpd; a
+	 * client that trickles a byte at a time is still bounded by the
+	 * life timer, which nothing restarts (inside DATA too). */
 	event_add(s->idle_timer, &idle);
 	session_pump(s);
 }
@@ -322,6 +355,14 @@ session_on_event(struct bufferevent *bev, short what, void *ctx)
 	struct kr_lmtp_session *s = ctx;
 
 	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT) {
+		/* Only s->sock has a timeout: output not taken for
+		 * write_timeout. A 421 would not be read either. */
+		session_log(s, KR_LOG_INFO, "lmtp.write_timeout",
+			    "output not taken");
+		session_end(s);
+		return;
+	}
 	if (what & BEV_EVENT_CONNECTED) {
 		/* The TLS handshake finished. */
 		kr_lmtp_tls_started(s->proto);
@@ -329,24 +370,36 @@ session_on_event(struct bufferevent *bev, short what, void *ctx)
 		session_pump(s);
 		return;
 	}
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
 		session_end(s);
 }
 
 static void
-session_on_timeout(evutil_socket_t fd, short what, void *ctx)
+session_timeout(struct kr_lmtp_session *s, const char *which)
 {
-	struct kr_lmtp_session *s = ctx;
-
-	(void)fd;
-	(void)what;
-	session_log(s, KR_LOG_INFO, "lmtp.timeout", "idle or session limit");
+	session_log(s, KR_LOG_INFO, "lmtp.timeout", which);
 	kr_lmtp_timeout(s->proto);
 	s->closing = true;
 	session_flush(s);
 	bufferevent_enable(s->bev, EV_WRITE);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		session_end(s);
+}
+
+static void
+session_on_idle(evutil_socket_t fd, short what, void *ctx)
+{
+	(void)fd;
+	(void)what;
+	session_timeout(ctx, "idle_timeout");
+}
+
+static void
+session_on_life(evutil_socket_t fd, short what, void *ctx)
+{
+	(void)fd;
+	(void)what;
+	session_timeout(ctx, "session_timeout");
 }
 
 static void
@@ -368,12 +421,14 @@ session_settings(const struct kr_lmtp_session_env *env,
 struct kr_lmtp_session *
 kr_lmtp_session_create(const struct kr_lmtp_session_env *env,
 		       evutil_socket_t fd, unsigned long long serial,
-		       kr_lmtp_session_closed_fn *closed_cb, void *ctx)
+		       bool xforward, kr_lmtp_session_closed_fn *closed_cb,
+		       void *ctx)
 {
 	struct kr_lmtp_session *s = kr_xcalloc(1, sizeof(*s));
 	const struct kr_config *cfg = env->rt->cfg;
-	struct timeval idle = { .tv_sec = cfg->lmtp.idle_timeout_ms / 1000 };
-	struct timeval life = { .tv_sec = cfg->lmtp.session_timeout_ms / 1000 };
+	struct timeval idle = session_tv(cfg->lmtp.idle_timeout_ms);
+	struct timeval life = session_tv(cfg->lmtp.session_timeout_ms);
+	struct timeval wt = session_tv(cfg->lmtp.write_timeout_ms);
 	struct kr_lmtp_settings set;
 
 	s->env = env;
@@ -382,14 +437,21 @@ kr_lmtp_session_create(const struct kr_lmtp_session_env *env,
 	/* The request id in every log line: worker pid and a counter. */
 	snprintf(s->id, sizeof(s->id), "L%d.%llu", (int)getpid(), serial);
 	session_settings(env, &set);
+	set.xforward = xforward;
 	s->proto = kr_lmtp_create(&set);
 	s->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	s->idle_timer = evtimer_new(env->base, session_on_timeout, s);
-	s->life_timer = evtimer_new(env->base, session_on_timeout, s);
+	s->sock = s->bev;
+	s->idle_timer = evtimer_new(env->base, session_on_idle, s);
+	s->life_timer = evtimer_new(env->base, session_on_life, s);
 	if (s->bev == NULL || s->idle_timer == NULL || s->life_timer == NULL)
 		kr_panic("lmtp: session set-up failed");
 	bufferevent_setcb(s->bev, session_on_read, session_on_write,
 			  session_on_event, s);
+	session_watermarks(s, s->bev);
+	/* libevent arms it only while output waits and restarts it on
+	 * every write that makes progress: a client that stops reading
+	 * is closed write_timeout later. */
+	bufferevent_set_timeouts(s->sock, NULL, &wt);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	event_add(s->idle_timer, &idle);
 	event_add(s->life_timer, &life);

@@ -6,6 +6,7 @@
 
 #include <event2/util.h>
 #include <openssl/ssl.h>
+#include <stdbool.h>
 
 #include "server/runtime.h"
 
@@ -29,11 +30,18 @@ struct kr_lmtp_session_env {
 typedef void kr_lmtp_session_closed_fn(void *ctx,
 				       struct kr_lmtp_session *session);
 
-/* Takes over fd (closed with the session). */
+/* Takes over fd (closed with the session). xforward: the client is
+ * trusted with XFORWARD ([lmtp] allow); otherwise the command is
+ * refused and not advertised. The session stops reading while its
+ * unfed input passes kr_lmtp_input_high() or its output backlog
+ * KR_LMTP_OUTPUT_HIGH, and closes when queued output is not taken for
+ * [lmtp] write_timeout; idle_timeout restarts on input, while
+ * session_timeout counts from here and never restarts. */
 struct kr_lmtp_session *
 kr_lmtp_session_create(const struct kr_lmtp_session_env *env,
 		       evutil_socket_t fd, unsigned long long serial,
-		       kr_lmtp_session_closed_fn *closed_cb, void *ctx);
+		       bool xforward, kr_lmtp_session_closed_fn *closed_cb,
+		       void *ctx);
 /* Asks the session to end: at once when no delivery is in flight
  * (421 4.3.2 first), else right after that delivery is answered. */
 void kr_lmtp_session_drain(struct kr_lmtp_session *session);

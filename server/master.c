@@ -38,17 +38,15 @@ struct master {
 	struct event *sigs[4];
 	struct event *tick;
 	struct kr_admin *admin;
-	struct kr_restart *intensity;
+	struct kr_admin_supervisor supervisor; /* for /api/workers */
+	struct kr_restart *restarts;	       /* intensity and back-off */
 	struct master_child *children; /* rt->n_worker_slots; slot = 1 + i */
-	uint64_t *restarts;	       /* per worker index */
 	bool *spawn_pending;	       /* per worker index */
+	int64_t *spawn_at_ms;	       /* per worker index: not before */
 	char token[2 * MASTER_TOKEN_BYTES + 1];
 	bool stopping;
 	int64_t stop_deadline_ms;
-	int exit_code;
 };
-
-static void master_stop(struct master *m, const char *why, int exit_code);
 
 static unsigned
 master_alive(const struct master *m)
@@ -102,19 +100,20 @@ master_become_worker(struct master *m, struct master_child *c)
 	int code;
 
 	kr_metrics_slot_claim(slot, getpid(), c->index);
-	kr_metrics_slot_set_restarts(slot, m->restarts[c->index]);
+	kr_metrics_slot_set_restarts(slot,
+				     kr_restart_count(m->restarts, c->index));
 	kr_metrics_slot_set_state(slot, KR_SLOT_STARTING);
 	event_reinit(m->base);
-	kr_admin_destroy(&m->admin);
+	kr_admin_destroy_forked(&m->admin);
 	for (size_t i = 0; i < sizeof(m->sigs) / sizeof(m->sigs[0]); i++)
 		event_free(m->sigs[i]);
 	event_free(m->tick);
 	event_base_free(m->base);
-	kr_restart_destroy(&m->intensity);
+	kr_restart_destroy(&m->restarts);
 	code = kr_worker_run(rt, c->index, slot, master_pid);
 	free(m->children);
-	free(m->restarts);
 	free(m->spawn_pending);
+	free(m->spawn_at_ms);
 	kr_runtime_deinit(rt);
 	exit(code);
 }
@@ -170,12 +169,16 @@ master_begin_drain(struct master *m, struct master_child *c, bool cycling)
 	kill(c->pid, SIGTERM);
 }
 
-/* Forks what is pending, then lets the workers it replaces drain. */
+/* Forks what is pending and due (a restart backing off waits; the tick
+ * wakes the loop, so it starts at most MASTER_TICK_MS late), then lets
+ * the workers it replaces drain. */
 static void
 master_spawn_pending(struct master *m)
 {
+	int64_t now = kr_clock_mono_ms();
+
 	for (unsigned idx = 0; idx < m->rt->n_workers && !m->stopping; idx++) {
-		if (!m->spawn_pending[idx])
+		if (!m->spawn_pending[idx] || now < m->spawn_at_ms[idx])
 			continue;
 		if (master_spawn(m, idx) < 0)
 			continue; /* retried on the next tick */
@@ -199,28 +202,92 @@ master_describe_status(int status, char *buf, size_t size)
 		snprintf(buf, size, "exit status %d", WEXITSTATUS(status));
 }
 
+static struct kr_restart_policy
+master_restart_policy(const struct kr_config *cfg)
+{
+	return (struct kr_restart_policy){
+		.intensity = cfg->workers.restart_intensity,
+		.period_ms = cfg->workers.restart_period_ms,
+		.backoff_max_ms = cfg->workers.restart_backoff_max_ms,
+	};
+}
+
+/* Loud, once per episode: the service goes on, but something makes
+ * workers crash faster than a transient fault would. */
+static void
+master_log_unhealthy(struct master *m, int64_t now)
+{
+	const struct kr_config *cfg = m->rt->cfg;
+	struct kr_log_line line;
+
+	kr_metrics_gauge_set(m->rt->slot, m->rt->ids.workers_unhealthy, 1);
+	kr_metrics_inc(m->rt->slot, m->rt->ids.unhealthy_total);
+	if (!kr_log_begin(&line, m->rt->log, KR_LOG_ERROR, NULL,
+			  "master.unhealthy"))
+		return;
+	kr_log_uint(&line, "restarts", kr_restart_recent(m->restarts, now));
+	kr_log_uint(&line, "restart_intensity", cfg->workers.restart_intensity);
+	kr_log_uint(&line, "restart_period_ms", cfg->workers.restart_period_ms);
+	kr_log_str(&line, "msg",
+		   "workers crash more often than restart_intensity allows; "
+		   "restarts back off up to restart_backoff_max");
+	kr_log_end(&line);
+}
+
+static void
+master_log_backoff(struct master *m, const struct master_child *c,
+		   int64_t delay)
+{
+	struct kr_log_line line;
+
+	if (!kr_log_begin(&line, m->rt->log, KR_LOG_WARN, NULL,
+			  "worker.backoff"))
+		return;
+	kr_log_int(&line, "worker", c->index);
+	kr_log_int(&line, "delay_ms", delay);
+	kr_log_uint(&line, "restarts", kr_restart_count(m->restarts, c->index));
+	kr_log_str(&line, "msg", "restart delayed");
+	kr_log_end(&line);
+}
+
+/* The master never gives up (SPEC.md §2): a crashed worker is always
+ * restarted, at once while healthy, after its back-off otherwise. */
 static void
 master_crashed(struct master *m, struct master_child *c, const char *how)
 {
-	const struct kr_config *cfg = m->rt->cfg;
+	struct kr_runtime *rt = m->rt;
+	int64_t now = kr_clock_mono_ms(), delay;
+	bool tipped = false;
 
-	kr_metrics_inc(m->rt->slot, m->rt->ids.exits_crash);
+	kr_metrics_inc(rt->slot, rt->ids.exits_crash);
 	master_log_child(m, KR_LOG_ERROR, "worker.crash", c, how);
 	if (m->stopping)
 		return;
-	if (!kr_restart_record(m->intensity, kr_clock_mono_ms())) {
-		char msg[160];
-
-		snprintf(msg, sizeof(msg),
-			 "restart intensity exceeded: more than %u restarts "
-			 "in %u ms; giving up",
-			 cfg->workers.restart_intensity,
-			 cfg->workers.restart_period_ms);
-		master_stop(m, msg, 1);
-		return;
-	}
-	m->restarts[c->index]++;
+	delay = kr_restart_crashed(m->restarts, c->index, now, &tipped);
+	if (tipped)
+		master_log_unhealthy(m, now);
+	kr_metrics_inc(rt->slot, rt->ids.worker_restarts[c->index]);
+	kr_metrics_gauge_set(rt->slot, rt->ids.worker_backoff[c->index], delay);
+	if (delay > 0)
+		master_log_backoff(m, c, delay);
+	m->spawn_at_ms[c->index] = now + delay;
 	m->spawn_pending[c->index] = true;
+}
+
+/* Restarts calmed down: healthy again, back-offs reset. */
+static void
+master_check_calm(struct master *m)
+{
+	struct kr_runtime *rt = m->rt;
+
+	if (!kr_restart_calm(m->restarts, kr_clock_mono_ms()))
+		return;
+	kr_metrics_gauge_set(rt->slot, rt->ids.workers_unhealthy, 0);
+	for (unsigned i = 0; i < rt->n_workers; i++)
+		kr_metrics_gauge_set(rt->slot, rt->ids.worker_backoff[i], 0);
+	kr_log_msg(rt->log, KR_LOG_INFO, NULL, "master.healthy",
+		   "no crash for restart_period since the last restart; "
+		   "back-offs reset");
 }
 
 static void
@@ -265,15 +332,11 @@ master_on_chld(evutil_socket_t sig, short what, void *ctx)
 }
 
 static void
-master_stop(struct master *m, const char *why, int exit_code)
+master_stop(struct master *m, const char *why)
 {
-	if (exit_code != 0 || !m->stopping)
-		kr_log_msg(m->rt->log, exit_code ? KR_LOG_ERROR : KR_LOG_INFO,
-			   NULL, "master.stop", why);
-	if (exit_code != 0)
-		m->exit_code = exit_code;
 	if (m->stopping)
 		return;
+	kr_log_msg(m->rt->log, KR_LOG_INFO, NULL, "master.stop", why);
 	m->stopping = true;
 	m->stop_deadline_ms =
 		kr_clock_mono_ms() + m->rt->cfg->workers.drain_timeout_ms;
@@ -286,7 +349,7 @@ static void
 master_on_stop(evutil_socket_t sig, short what, void *ctx)
 {
 	(void)what;
-	master_stop(ctx, sig == SIGINT ? "SIGINT" : "SIGTERM", 0);
+	master_stop(ctx, sig == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 static void
@@ -298,6 +361,33 @@ master_admin_settings(const struct master *m, struct kr_admin_settings *set)
 	set->metrics_open = cfg->admin.metrics_open;
 	set->first_worker_slot = 1;
 	set->n_worker_slots = m->rt->n_worker_slots;
+	set->supervisor = &m->supervisor;
+}
+
+static void
+master_sup_health(void *ctx, struct kr_admin_health *h_r)
+{
+	const struct master *m = ctx;
+
+	h_r->unhealthy = kr_restart_unhealthy(m->restarts);
+	h_r->recent_restarts =
+		kr_restart_recent(m->restarts, kr_clock_mono_ms());
+	h_r->n_workers = m->rt->n_workers;
+}
+
+static void
+master_sup_worker(void *ctx, unsigned index, struct kr_admin_worker_health *w_r)
+{
+	const struct master *m = ctx;
+	int64_t now = kr_clock_mono_ms();
+
+	w_r->restarts = kr_restart_count(m->restarts, index);
+	w_r->backoff_ms = kr_restart_backoff_ms(m->restarts, index);
+	w_r->restart_in_ms = -1;
+	if (index < m->rt->n_workers && m->spawn_pending[index] && !m->stopping)
+		w_r->restart_in_ms = m->spawn_at_ms[index] > now
+					     ? m->spawn_at_ms[index] - now
+					     : 0;
 }
 
 static void
@@ -308,6 +398,8 @@ master_on_hup(evutil_socket_t sig, short what, void *ctx)
 	struct kr_admin_settings set;
 	struct kr_err err = { 0 };
 	char *old_listen = kr_xstrdup(rt->cfg->admin.listen);
+	char *old_user = kr_xstrdup(rt->cfg->server.user);
+	struct kr_restart_policy policy;
 
 	(void)sig;
 	(void)what;
@@ -315,20 +407,22 @@ master_on_hup(evutil_socket_t sig, short what, void *ctx)
 		kr_log_msg(rt->log, KR_LOG_ERROR, NULL, "config.reload_failed",
 			   err.msg);
 		free(old_listen);
+		free(old_user);
 		return;
 	}
-	kr_restart_destroy(&m->intensity);
-	m->intensity = kr_restart_create(rt->cfg->workers.restart_intensity,
-					 rt->cfg->workers.restart_period_ms);
+	policy = master_restart_policy(rt->cfg);
+	kr_restart_configure(m->restarts, &policy);
 	master_admin_settings(m, &set);
 	kr_admin_update(m->admin, &set);
 	if (strcmp(old_listen, rt->cfg->admin.listen) != 0 ||
+	    strcmp(old_user, rt->cfg->server.user) != 0 ||
 	    (rt->cfg->workers.count != 0 &&
 	     rt->cfg->workers.count != rt->n_workers))
 		kr_log_msg(rt->log, KR_LOG_WARN, NULL, "config.reload",
-			   "admin.listen and workers.count take effect at the "
-			   "next restart");
+			   "admin.listen, server.user and workers.count take "
+			   "effect at the next restart");
 	free(old_listen);
+	free(old_user);
 	for (unsigned i = 0; i < rt->n_worker_slots; i++)
 		if (m->children[i].pid != 0 &&
 		    m->children[i].state == KR_SLOT_SERVING)
@@ -406,8 +500,10 @@ master_on_tick(evutil_socket_t fd, short what, void *ctx)
 	(void)what;
 	kr_metrics_slot_set_rss(m->rt->slot, rss);
 	kr_metrics_gauge_set(m->rt->slot, m->rt->ids.rss, (int64_t)rss);
-	if (!m->stopping)
+	if (!m->stopping) {
 		master_check_cycle(m);
+		master_check_calm(m);
+	}
 	master_check_deadlines(m);
 }
 
@@ -525,6 +621,22 @@ master_listen(struct master *m, struct kr_err *err_r)
 	return 0;
 }
 
+static void
+master_log_privdrop(struct master *m)
+{
+	const struct kr_privdrop *p = &m->rt->priv;
+	struct kr_log_line line;
+
+	if (!p->active || !kr_log_begin(&line, m->rt->log, KR_LOG_INFO, NULL,
+					"master.privdrop"))
+		return;
+	kr_log_str(&line, "user", p->user);
+	kr_log_uint(&line, "uid", p->uid);
+	kr_log_uint(&line, "gid", p->gid);
+	kr_log_str(&line, "msg", "workers drop root to this user");
+	kr_log_end(&line);
+}
+
 static int
 master_setup(struct master *m, struct kr_err *err_r)
 {
@@ -535,9 +647,13 @@ master_setup(struct master *m, struct kr_err *err_r)
 	struct kr_admin_settings set;
 	int fd;
 
-	if (master_token(m, err_r) < 0 || master_auth_secret(m, err_r) < 0 ||
+	if (kr_privdrop_init(&m->rt->priv, m->rt->cfg, err_r) < 0 ||
+	    master_token(m, err_r) < 0 || master_auth_secret(m, err_r) < 0 ||
+	    kr_privdrop_check_readable(&m->rt->priv, m->rt->cfg->path, err_r) <
+		    0 ||
 	    master_listen(m, err_r) < 0)
 		return -1;
+	master_log_privdrop(m);
 	m->base = event_base_new();
 	if (m->base == NULL)
 		return kr_err_set(err_r, KR_ERR_INTERNAL, "event_base_new");
@@ -573,11 +689,10 @@ master_teardown(struct master *m)
 		event_free(m->tick);
 	if (m->base != NULL)
 		event_base_free(m->base);
-	if (m->intensity != NULL)
-		kr_restart_destroy(&m->intensity);
+	kr_restart_destroy(&m->restarts);
 	free(m->children);
-	free(m->restarts);
 	free(m->spawn_pending);
+	free(m->spawn_at_ms);
 	explicit_bzero(m->token, sizeof(m->token));
 }
 
@@ -585,13 +700,18 @@ int
 kr_master_run(struct kr_runtime *rt)
 {
 	struct master m = { .rt = rt };
+	struct kr_restart_policy policy = master_restart_policy(rt->cfg);
 	struct kr_err err = { 0 };
 
 	m.children = kr_xcalloc(rt->n_worker_slots, sizeof(*m.children));
-	m.restarts = kr_xcalloc(rt->n_workers, sizeof(*m.restarts));
 	m.spawn_pending = kr_xcalloc(rt->n_workers, sizeof(*m.spawn_pending));
-	m.intensity = kr_restart_create(rt->cfg->workers.restart_intensity,
-					rt->cfg->workers.restart_period_ms);
+	m.spawn_at_ms = kr_xcalloc(rt->n_workers, sizeof(*m.spawn_at_ms));
+	m.restarts = kr_restart_create(&policy, rt->n_workers);
+	m.supervisor = (struct kr_admin_supervisor){
+		.health = master_sup_health,
+		.worker = master_sup_worker,
+		.ctx = &m,
+	};
 	if (master_setup(&m, &err) < 0) {
 		kr_log_msg(rt->log, KR_LOG_ERROR, NULL, "master.fail", err.msg);
 		master_teardown(&m);
@@ -615,8 +735,8 @@ kr_master_run(struct kr_runtime *rt)
 			break;
 		event_base_loop(m.base, EVLOOP_ONCE);
 	}
-	kr_log_msg(rt->log, m.exit_code ? KR_LOG_ERROR : KR_LOG_INFO, NULL,
-		   "master.exit", m.exit_code ? "gave up" : "stopped cleanly");
+	kr_log_msg(rt->log, KR_LOG_INFO, NULL, "master.exit",
+		   "stopped cleanly");
 	master_teardown(&m);
-	return m.exit_code;
+	return 0;
 }

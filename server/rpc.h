@@ -32,6 +32,10 @@ struct kr_rpc_input {
 	size_t len;
 	const char *authorization; /* the header's value, or NULL */
 	const char *peer;	   /* client address, for rate limits */
+	/* X-Forwarded-For's value, or NULL; when the header is repeated,
+	 * the last one (its right-most entry is the one a proxy adds).
+	 * Used only when peer is in [auth] trusted. */
+	const char *forwarded_for;
 };
 
 /* status 200 with body (malloc'd, the callee frees it), 200 with body

@@ -1,7 +1,9 @@
 /* The runtime object: config, log, metrics. */
 #include "server/runtime.h"
 
+#include <libpq-fe.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -158,6 +160,42 @@ runtime_define_rpc(struct kr_runtime *rt, struct kr_err *err_r)
 	return 0;
 }
 
+/* Health of the workers and, per worker index, its restarts and the
+ * back-off in force (SPEC.md §2). */
+static int
+runtime_define_supervisor(struct kr_runtime *rt, struct kr_err *err_r)
+{
+	struct kr_runtime_metrics *ids = &rt->ids;
+	char labels[32];
+
+	if (runtime_define(rt, &ids->workers_unhealthy,
+			   "kurier_workers_unhealthy", "",
+			   "1 while worker restarts exceed restart_intensity "
+			   "within restart_period (restarts back off).",
+			   KR_METRIC_GAUGE, 1, err_r) < 0 ||
+	    runtime_define(rt, &ids->unhealthy_total,
+			   "kurier_workers_unhealthy_total", "",
+			   "Times the workers became unhealthy.",
+			   KR_METRIC_COUNTER, 1, err_r) < 0)
+		return -1;
+	ids->worker_restarts = kr_xcalloc(rt->n_workers, sizeof(int));
+	ids->worker_backoff = kr_xcalloc(rt->n_workers, sizeof(int));
+	for (unsigned i = 0; i < rt->n_workers; i++) {
+		snprintf(labels, sizeof(labels), "worker=\"%u\"", i);
+		if (runtime_define(rt, &ids->worker_restarts[i],
+				   "kurier_worker_restarts_total", labels,
+				   "Restarts of each worker after a crash.",
+				   KR_METRIC_COUNTER, 1, err_r) < 0 ||
+		    runtime_define(rt, &ids->worker_backoff[i],
+				   "kurier_worker_backoff_seconds", labels,
+				   "Back-off in force before each worker's "
+				   "restarts (0 while healthy).",
+				   KR_METRIC_GAUGE, 1000, err_r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Slots of the shared write generations: users share a slot only by
  * hash collision, which costs a spurious cache miss, never a stale
  * read. 64K slots are 512 KiB. */
@@ -201,6 +239,41 @@ runtime_resolve_workers(const struct kr_config *cfg)
 	return (unsigned)n;
 }
 
+/* Every conninfo must parse before anything connects: libpq's parse
+ * errors quote the text they choke on, a malformed URI whole, password
+ * and all, and connect errors end up in the log. Neither libpq's
+ * message nor the value is repeated here, for the same reason. */
+static int
+runtime_check_conninfo(const struct kr_config *cfg, struct kr_err *err_r)
+{
+	for (unsigned i = 0; i < cfg->n_shards; i++) {
+		const struct kr_config_shard *sh = &cfg->shards[i];
+
+		for (unsigned r = 0; r <= sh->n_replicas; r++) {
+			const char *ci =
+				r == 0 ? sh->primary : sh->replicas[r - 1];
+			char *msg = NULL;
+			PQconninfoOption *opts = PQconninfoParse(ci, &msg);
+
+			PQfreemem(msg);
+			if (opts != NULL) {
+				PQconninfoFree(opts);
+				continue;
+			}
+			if (r == 0)
+				return kr_err_set(err_r, KR_ERR_PERMANENT,
+						  "%s: [shard.%u] primary: not "
+						  "a valid libpq conninfo",
+						  cfg->path, sh->id);
+			return kr_err_set(err_r, KR_ERR_PERMANENT,
+					  "%s: [shard.%u] replica %u: not a "
+					  "valid libpq conninfo",
+					  cfg->path, sh->id, r);
+		}
+	}
+	return 0;
+}
+
 int
 kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 		struct kr_err *err_r)
@@ -209,6 +282,10 @@ kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 	rt->lmtp_fd = rt->lmtp_unix_fd = rt->rpc_fd = -1;
 	if (kr_config_load(cfg_path, &rt->cfg, err_r) < 0)
 		return -1;
+	if (runtime_check_conninfo(rt->cfg, err_r) < 0) {
+		kr_config_destroy(&rt->cfg);
+		return -1;
+	}
 	rt->log = kr_log_create(STDERR_FILENO, rt->cfg->log.level, "master");
 	rt->n_workers = runtime_resolve_workers(rt->cfg);
 	rt->n_worker_slots = 2 * rt->n_workers;
@@ -217,6 +294,7 @@ kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 	if (runtime_define_all(rt, err_r) < 0 ||
 	    runtime_define_lmtp(rt, err_r) < 0 ||
 	    runtime_define_rpc(rt, err_r) < 0 ||
+	    runtime_define_supervisor(rt, err_r) < 0 ||
 	    runtime_limiters(rt, err_r) < 0 ||
 	    (rt->gens = kr_genmap_create(RUNTIME_GEN_SLOTS, err_r)) == NULL ||
 	    (rt->db_ids = kr_connmgr_define_metrics(rt->metrics, rt->cfg,
@@ -251,6 +329,9 @@ kr_runtime_deinit(struct kr_runtime *rt)
 	kr_ratelimit_destroy(&rt->login_user);
 	kr_ratelimit_destroy(&rt->login_addr);
 	kr_metrics_destroy(&rt->metrics);
+	free(rt->ids.worker_restarts);
+	free(rt->ids.worker_backoff);
+	rt->ids.worker_restarts = rt->ids.worker_backoff = NULL;
 	if (rt->db_ids != NULL)
 		kr_connmgr_metrics_free(&rt->db_ids);
 	if (rt->log != NULL)

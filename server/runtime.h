@@ -11,6 +11,7 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "server/fdbudget.h"
+#include "server/privdrop.h"
 #include "server/ratelimit.h"
 #include <openssl/ssl.h>
 #include "storage/connmgr.h"
@@ -41,6 +42,11 @@ struct kr_runtime_metrics {
 	int rpc_logins_failed, rpc_rate_limited;       /* counters */
 	int cache_hits, cache_misses, cache_evictions; /* counters */
 	int cache_bytes;			       /* gauge */
+	/* The supervisor's, written by the master (SPEC.md §2). */
+	int workers_unhealthy; /* gauge: 1 past the restart intensity */
+	int unhealthy_total;   /* counter: times it became unhealthy */
+	int *worker_restarts;  /* counter per worker index */
+	int *worker_backoff;   /* gauge (ms) per worker index */
 };
 
 struct kr_runtime {
@@ -68,6 +74,8 @@ struct kr_runtime {
 	/* RLIMIT_NOFILE and the connection caps within it; planned
 	 * again on reload (the limit itself stays). */
 	struct kr_fdbudget fds;
+	/* Whom workers run as: resolved by the master at start-up. */
+	struct kr_privdrop priv;
 	unsigned n_workers;	 /* resolved workers.count */
 	unsigned n_worker_slots; /* 2 per worker: replacement + draining */
 };

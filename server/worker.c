@@ -47,7 +47,7 @@ worker_on_drain_check(evutil_socket_t fd, short what, void *ctx)
 	(void)fd;
 	(void)what;
 	if (kr_lmtp_server_sessions(w->lmtp) == 0 &&
-	    kr_rpc_pending(w->rpc) == 0)
+	    kr_rpc_pending(w->rpc) == 0 && kr_rpc_http_pending(w->http) == 0)
 		event_base_loopexit(w->base, NULL);
 }
 
@@ -147,9 +147,7 @@ worker_rpc(struct worker *w)
 
 	w->rpc = kr_rpc_create(&deps, &err);
 	if (w->rpc != NULL)
-		w->http = kr_rpc_http_create(w->base, w->rt->rpc_fd,
-					     w->rt->rpc_tls, w->rt->cfg, w->rpc,
-					     &err);
+		w->http = kr_rpc_http_create(w->base, w->rt, w->rpc, &err);
 	if (w->http == NULL) {
 		kr_log_msg(w->rt->log, KR_LOG_ERROR, NULL, "worker.fail",
 			   err.msg);
@@ -249,14 +247,21 @@ kr_worker_run(struct kr_runtime *rt, unsigned index,
 	      struct kr_metrics_slot *slot, pid_t master_pid)
 {
 	struct worker w = { .rt = rt, .master_pid = master_pid };
+	struct kr_err err = { 0 };
 	char proc[32];
 	sigset_t all;
 
 	rt->slot = slot;
 	snprintf(proc, sizeof(proc), "worker.%u", index);
 	kr_log_set_proc(rt->log, proc);
+	/* Root stays with the master: nothing is served before this. */
+	if (kr_privdrop_apply(&rt->priv, &err) < 0) {
+		kr_log_msg(rt->log, KR_LOG_ERROR, NULL, "worker.fail", err.msg);
+		return 1;
+	}
 	/* The kernel tells us when the master dies; the heartbeat's getppid
-	 * check covers the race with a master that died before prctl. */
+	 * check covers the race with a master that died before prctl.
+	 * After the drop: changing credentials clears this setting. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (worker_setup(&w) < 0) {
 		kr_log_msg(rt->log, KR_LOG_ERROR, NULL, "worker.fail",

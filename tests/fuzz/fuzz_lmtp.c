@@ -73,6 +73,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	set.rcpt_max = 3;
 	set.header_max = 10;
 	set.starttls = true;
+	/* Odd first bytes run with XFORWARD refused, even ones allowed. */
+	set.xforward = size == 0 || data[0] % 2 == 0;
 	s = kr_lmtp_create(&set);
 	piece = size > 0 ? 1 + data[0] % 64 : 1;
 	while (pos < size) {

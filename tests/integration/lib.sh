@@ -4,6 +4,13 @@
 KR_BUILD=${KR_BUILD:-build/release}
 KURIERD=$KR_BUILD/kurierd
 
+# Started as root, kurierd's workers drop to the system user kurier
+# ([server] user) and re-read the config on SIGHUP: the user must exist
+# (`make test` creates it through ops/deps.sh; this covers running
+# tests/run.sh alone) and the configs the tests write readable by it.
+umask 022
+if [[ $(id -u) -eq 0 ]]; then ops/kurier-user.sh >/dev/null; fi
+
 ok() { echo "ok - $*"; }
 # Scripts point KR_DIAG at files worth showing when they fail.
 KR_DIAG=()
@@ -49,10 +56,13 @@ wait_for() {
 # ---- a whole stack for one script ------------------------------------
 # kr_stack_start NAME PORT [NODES]: a cluster of NODES (default 20) in
 # var/test-NAME on ports PORT.., a work dir $KR_WORK, a config $KR_CONF
-# (2 workers, fixed admin token $KR_TOKEN, $KR_CONF_EXTRA appended: it
-# may repeat a section, not a key), kurierd started in the background
-# ($KR_PID, log $KR_WORK/kurierd.log) and its ports $KR_LMTP, $KR_HTTP,
-# $KR_ADMIN. Everything is removed on exit. Users: kr_cli user add ...
+# (2 workers, admin token $KR_TOKEN and session secret $KR_SECRET, fixed
+# unless set before; $KR_CONNINFO_EXTRA appended to every shard's
+# conninfo; $KR_CONF_EXTRA appended: it may repeat a section, not a
+# key), kurierd started in the background ($KR_PID, log
+# $KR_WORK/kurierd.log, stdout $KR_WORK/kurierd.out) and its ports
+# $KR_LMTP, $KR_HTTP, $KR_ADMIN. Everything is removed on exit. Users:
+# kr_cli user add ... $KR_WORKERS sets [workers] count (default 2).
 KR_PID=
 KR_STACK_DIR=
 kr_stack_cleanup() {
@@ -71,7 +81,8 @@ kr_stack_start() {
 	KR_WORK=$(mktemp -d "/tmp/kr-$name.XXXXXX")
 	chmod 0755 "$KR_WORK"
 	KR_CONF=$KR_WORK/kurier.conf
-	KR_TOKEN=$(printf 't%.0s' $(seq 40))
+	KR_TOKEN=${KR_TOKEN:-$(printf 't%.0s' $(seq 40))}
+	KR_SECRET=${KR_SECRET:-$(printf 's%.0s' $(seq 40))}
 	trap kr_stack_cleanup EXIT
 	ops/pgcluster stop -d "$KR_STACK_DIR" >/dev/null 2>&1 || true
 	rm -rf "$KR_STACK_DIR"
@@ -86,19 +97,20 @@ kr_stack_start() {
 # Rewrites $KR_CONF from the ports and $KR_CONF_EXTRA.
 kr_stack_conf() {
 	{
-		printf '[workers]\ncount = 2\n'
+		printf '[workers]\ncount = %s\n' "${KR_WORKERS:-2}"
 		printf '[admin]\nlisten = 127.0.0.1:%s\ntoken = %s\n' "$KR_ADMIN" "$KR_TOKEN"
 		printf '[lmtp]\nlisten = 127.0.0.1:%s\nhostname = mx.test\n' "$KR_LMTP"
 		printf '[jsonrpc]\nlisten = 127.0.0.1:%s\n' "$KR_HTTP"
-		printf '[auth]\nsecret = %s\n' "$(printf 's%.0s' $(seq 40))"
-		grep -v '^#' "$KR_STACK_DIR/kurier.conf"
+		printf '[auth]\nsecret = %s\n' "$KR_SECRET"
+		grep -v '^#' "$KR_STACK_DIR/kurier.conf" |
+			awk -v x="${KR_CONNINFO_EXTRA:-}" '/^primary = / && x != "" { $0 = $0 " " x } { print }'
 		printf '%s\n' "${KR_CONF_EXTRA:-}"
 	} >"$KR_CONF"
 	chmod 0644 "$KR_CONF"
 }
 # Starts kurierd on $KR_CONF and waits for both ports.
 kr_stack_run() {
-	"$KURIERD" -c "$KR_CONF" >/dev/null 2>>"$KR_WORK/kurierd.log" &
+	"$KURIERD" -c "$KR_CONF" >>"$KR_WORK/kurierd.out" 2>>"$KR_WORK/kurierd.log" &
 	KR_PID=$!
 	wait_for 15 "LMTP port $KR_LMTP" bash -c "exec 3<>/dev/tcp/127.0.0.1/$KR_LMTP"
 	wait_for 15 "JSON-RPC port $KR_HTTP" bash -c "exec 3<>/dev/tcp/127.0.0.1/$KR_HTTP"

@@ -12,6 +12,7 @@ cd "$(dirname "$0")/../.."
 dir=var/test-rpc
 base=32400
 work=$(mktemp -d /tmp/kr-rpc.XXXXXX)
+chmod 0755 "$work" # kurierd workers run as user kurier and re-read the config
 pid=
 cleanup() {
 	[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null
@@ -395,6 +396,13 @@ write_conf
 sed -i "/^\[shard\.$c_shard\]\$/a pool_low = 1\npool_high = 1\npool_queue = 0" "$conf"
 grep -A3 "^\[shard\.$c_shard\]\$" "$conf" | grep -q '^pool_queue = 0$' || fail "no pool override in $conf"
 start_kurierd
+# The shard's one connection opens after start: until it is up every
+# call is shed, which is not what this step is about.
+for _ in $(seq 50); do
+	r=$(call "$C" quota.get '{}')
+	jq -e .result <<<"$r" >/dev/null && break
+	sleep 0.1
+done
 batch=$(for i in $(seq 8); do printf '{"jsonrpc":"2.0","method":"quota.get","params":{},"id":%d}\n' "$i"; done | jq -sc .)
 r=$(post "$C" "$batch")
 jq -e 'length == 8 and any(.[]; .result.used == 0)

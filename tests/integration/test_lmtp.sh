@@ -9,6 +9,7 @@ cd "$(dirname "$0")/../.."
 
 dir=var/test-lmtp
 work=$(mktemp -d /tmp/kr-lmtp.XXXXXX)
+chmod 0755 "$work" # kurierd workers run as user kurier and re-read the config
 pid=
 cleanup() {
 	[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null

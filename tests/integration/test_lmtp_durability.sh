@@ -15,6 +15,7 @@ port=${KR_TEST_DURABLE_PORT:-33400} # node i on port+i
 users=200 sent=3000 seed=4242
 token=$(printf 'd%.0s' $(seq 40))
 work=$(mktemp -d /tmp/kr-durable.XXXXXX)
+chmod 0755 "$work" # kurierd workers run as user kurier and re-read the config
 pid=
 bench=
 cleanup() {

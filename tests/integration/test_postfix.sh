@@ -14,6 +14,9 @@ cd "$(dirname "$0")/../.."
 dir=var/test-postfix
 base_port=32400
 work=$(mktemp -d /tmp/kr-postfix.XXXXXX)
+# kurierd workers (user kurier) re-read the config; Postfix daemons
+# drop to the postfix user: both must reach this directory.
+chmod 0755 "$work"
 # Postfix wants its config tree root-owned and the queue and data
 # directories partly postfix-owned: three sibling directories.
 pf=$work/etc
@@ -58,8 +61,6 @@ kpid=$!
 wait_for 15 "kurierd LMTP port" bash -c "exec 3<>/dev/tcp/127.0.0.1/$lmtp"
 
 # ---------------------------------------------------- the private Postfix
-# Postfix daemons drop to the postfix user: it must reach the queue.
-chmod 0755 "$work"
 mkdir -p "$pf" "$work/queue"
 : >"$pf/main.cf"
 postconf -c "$pf" -e \

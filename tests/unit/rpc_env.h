@@ -144,7 +144,7 @@ static inline void
 rpc_send_on(struct env *e, struct kr_rpc *rpc, const char *body, size_t len,
 	    const char *authorization)
 {
-	struct kr_rpc_input in = { body, len, authorization, PEER };
+	struct kr_rpc_input in = { body, len, authorization, PEER, NULL };
 	int64_t end = kr_clock_mono_ms() + WAIT_MS;
 
 	free(e->ans.body);

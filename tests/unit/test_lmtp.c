@@ -27,6 +27,9 @@
 	"XFORWARD NAME ADDR PROTO HELO\r\n" tls chunking
 #define LHLO_DEFAULT LHLO_REPLY("-", "", "250 CHUNKING\r\n")
 #define LHLO_TLS LHLO_REPLY("-", "250-STARTTLS\r\n", "250 CHUNKING\r\n")
+#define LHLO_REPLY_NO_XF                                               \
+	"250-mx.test\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n" \
+	"250-8BITMIME\r\n250-SIZE 52428800\r\n250 CHUNKING\r\n"
 #define OK "250 2.0.0 Ok\r\n"
 #define MAIL_OK "250 2.1.0 Ok\r\n"
 #define RCPT_OK "250 2.1.5 Ok\r\n"
@@ -96,6 +99,8 @@ test_settings(struct kr_lmtp_settings *set)
 {
 	kr_lmtp_settings_init(set);
 	set->hostname = "mx.test";
+	/* As for an allowed client; test_lmtp_xforward_refused has it off. */
+	set->xforward = true;
 }
 
 static void
@@ -433,9 +438,10 @@ static const struct body_case body_cases[] = {
 	{ S("...\r\n.\r\n"), S("..\r\n") },
 	{ S("x.\r\n .\r\n.\r\n"), S("x.\r\n .\r\n") },
 	{ S(".\r\n"), S("") },
-	/* Bare LF ends lines (and the data) and is stored as CRLF. */
-	{ S("a\nb\n.\n"), S("a\r\nb\r\n") },
-	{ S("a\n..b\n.\r\n"), S("a\r\n.b\r\n") },
+	/* Bare LF ends lines and is stored as CRLF; only CRLF "." CRLF
+	 * ends the data (test_lmtp_data_end_needs_crlf for the rest). */
+	{ S("a\nb\n.\nc\r\n.\r\n"), S("a\r\nb\r\n.\r\nc\r\n") },
+	{ S("a\n..b\r\n.\r\n"), S("a\r\n.b\r\n") },
 	/* A CR not before LF is content. */
 	{ S("a\r\r\n.\r\n"), S("a\r\r\n") },
 	{ S("a\rb\r\n.\r\n"), S("a\rb\r\n") },
@@ -472,6 +478,68 @@ test_lmtp_data_dot_stuffing_and_line_ends(void **state)
 		free(in.p);
 		free(log.p);
 	}
+}
+
+/* RFC 5321 §4.1.1.4: only CRLF "." CRLF ends DATA. A "." line that a
+ * bare LF ends or follows is content and keeps its dot; what comes
+ * after it is more of the message, never commands (CVE-2023-51764).
+ * check_run feeds each whole, byte by byte and in random chunks. */
+static const struct body_case data_end_cases[] = {
+	/* LF "." LF, LF "." CRLF, CRLF "." LF: all content. */
+	{ S("a\n.\nb\r\n.\r\n"), S("a\r\n.\r\nb\r\n") },
+	{ S("a\n.\r\nb\r\n.\r\n"), S("a\r\n.\r\nb\r\n") },
+	{ S("a\r\n.\nb\r\n.\r\n"), S("a\r\n.\r\nb\r\n") },
+	/* Right at the start: "." LF is content too. */
+	{ S(".\nb\r\n.\r\n"), S(".\r\nb\r\n") },
+	/* Several in a row, then the real end (after a CRLF line). */
+	{ S("a\n.\n.\n.\r\n.\r\n"), S("a\r\n.\r\n.\r\n.\r\n") },
+	/* A smuggled transaction stays message text. */
+	{ S("x\n.\nMAIL FROM:<e@vil.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "DATA\r\nforged\r\n.\r\n"),
+	  S("x\r\n.\r\nMAIL FROM:<e@vil.test>\r\nRCPT TO:<c@d.test>\r\n"
+	    "DATA\r\nforged\r\n") },
+	/* Stuffing still comes off after either line ending. */
+	{ S("a\n..\n..x\r\n.\r\n"), S("a\r\n.\r\n.x\r\n") },
+};
+
+static void
+test_lmtp_data_end_needs_crlf(void **state)
+{
+	static const char head[] = "MAIL FROM:<a@b.test>\r\n"
+				   "RCPT TO:<c@d.test>\r\nDATA\r\n";
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(data_end_cases); i++) {
+		const struct body_case *c = &data_end_cases[i];
+		struct buf in = { 0 }, log = { 0 };
+
+		buf_add(&in, head, sizeof(head) - 1);
+		buf_add(&in, c->in, c->in_len);
+		buf_add(&in, S("NOOP\r\n"));
+		buf_addf(&log, "RCPT c@d.test|c|-|d.test\n"
+			       "MSG from=<a@b.test> to=c@d.test 8bit=0 "
+			       "xf=-/-/-/-/0\n");
+		buf_add(&log, c->want, c->want_len);
+		buf_add(&log, S("|END\n"));
+		check_run(NULL, true, in.p, in.len,
+			  MAIL_OK RCPT_OK GO_AHEAD "250 2.0.0 Ok\r\n" OK, log.p,
+			  NULL);
+		free(in.p);
+		free(log.p);
+	}
+}
+
+/* Without a proper end the data goes on: nothing is delivered. */
+static void
+test_lmtp_data_bare_lf_dot_does_not_end(void **state)
+{
+	static const char in[] = "MAIL FROM:<a@b.test>\r\n"
+				 "RCPT TO:<c@d.test>\r\nDATA\r\n"
+				 "a\n.\nNOOP\r\nb\n.\r\nNOOP\n";
+
+	(void)state;
+	check_run(NULL, true, S(in), MAIL_OK RCPT_OK GO_AHEAD,
+		  "RCPT c@d.test|c|-|d.test\n", NULL);
 }
 
 /* Every byte but CR and LF, in one line, comes back as it was. */
@@ -813,7 +881,9 @@ check_body_limit(const char *body_ok, size_t ok_len, const char *body_bad,
 }
 
 /* n bytes of message: an empty line (no header to count), lines of
- * 100 bytes, and CRLF (or a bare LF) as the last bytes. */
+ * 100 bytes, and CRLF as the last bytes. With bare_lf the first full
+ * line ends in a bare LF instead (the last must be CRLF for "." CRLF
+ * to end the data). */
 static void
 fill_lines(char *p, size_t n, bool bare_lf)
 {
@@ -822,7 +892,9 @@ fill_lines(char *p, size_t n, bool bare_lf)
 		       : i % 100 == 98 ? '\r'
 		       : i % 100 == 99 ? '\n'
 				       : 'm';
-	memcpy(p + n - 2, bare_lf ? "m\n" : "\r\n", 2);
+	memcpy(p + n - 2, "\r\n", 2);
+	if (bare_lf)
+		p[98] = 'm';
 }
 
 static void
@@ -1001,6 +1073,33 @@ test_lmtp_xforward(void **state)
 		  "RCPT c@d.test|c|-|d.test\n"
 		  "MSG from=<a@b.test> to=c@d.test 8bit=0 xf=-/-/-/-/0\n|END\n",
 		  NULL);
+}
+
+/* XFORWARD off (a client the server does not trust with it): not
+ * advertised, refused, and nothing of it reaches the message. */
+static void
+test_lmtp_xforward_refused(void **state)
+{
+	struct kr_lmtp_settings set;
+
+	(void)state;
+	test_settings(&set);
+	set.xforward = false;
+	check_run(
+		&set, false,
+		S("LHLO c.test\r\nXFORWARD ADDR=192.0.2.1\r\n"
+		  "MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n"
+		  "DATA\r\nx\r\n.\r\n"),
+		GREETING LHLO_REPLY_NO_XF
+		"550 5.7.0 Not authorized to send XFORWARD\r\n" MAIL_OK RCPT_OK
+			GO_AHEAD OK,
+		"RCPT c@d.test|c|-|d.test\n"
+		"MSG from=<a@b.test> to=c@d.test 8bit=0 xf=-/-/-/-/0\n"
+		"x\r\n|END\n",
+		NULL);
+	/* The defaults leave it off: a server must turn it on. */
+	kr_lmtp_settings_init(&set);
+	assert_false(set.xforward);
 }
 
 /* STARTTLS: advertised, 220, no input until the handshake, then a
@@ -1269,6 +1368,24 @@ test_lmtp_output_backpressure(void **state)
 	free(in.p);
 }
 
+/* The input bound a server reads up to: two of the longest lines, at
+ * least KR_LMTP_INPUT_HIGH_MIN; always room for a whole line. */
+static void
+test_lmtp_input_high(void **state)
+{
+	(void)state;
+	assert_int_equal(kr_lmtp_input_high(KR_LMTP_DATA_LINE_MAX_MIN),
+			 KR_LMTP_INPUT_HIGH_MIN);
+	assert_int_equal(kr_lmtp_input_high(KR_LMTP_INPUT_HIGH_MIN / 2),
+			 KR_LMTP_INPUT_HIGH_MIN);
+	assert_int_equal(kr_lmtp_input_high(KR_LMTP_INPUT_HIGH_MIN / 2 + 1),
+			 KR_LMTP_INPUT_HIGH_MIN + 2);
+	assert_int_equal(kr_lmtp_input_high(KR_LMTP_DATA_LINE_MAX_MAX),
+			 2 * (size_t)KR_LMTP_DATA_LINE_MAX_MAX);
+	assert_true(kr_lmtp_input_high(KR_LMTP_DATA_LINE_MAX_DEFAULT) >=
+		    KR_LMTP_DATA_LINE_MAX_DEFAULT);
+}
+
 int
 main(void)
 {
@@ -1276,6 +1393,8 @@ main(void)
 		cmocka_unit_test(test_lmtp_conversation_any_chunking),
 		cmocka_unit_test(test_lmtp_pipelined_async_rcpt),
 		cmocka_unit_test(test_lmtp_data_dot_stuffing_and_line_ends),
+		cmocka_unit_test(test_lmtp_data_end_needs_crlf),
+		cmocka_unit_test(test_lmtp_data_bare_lf_dot_does_not_end),
 		cmocka_unit_test(test_lmtp_data_8bit_preserved),
 		cmocka_unit_test(test_lmtp_commands_out_of_order),
 		cmocka_unit_test(test_lmtp_rcpt_address_syntax),
@@ -1289,12 +1408,14 @@ main(void)
 		cmocka_unit_test(test_lmtp_header_max),
 		cmocka_unit_test(test_lmtp_per_rcpt_replies),
 		cmocka_unit_test(test_lmtp_xforward),
+		cmocka_unit_test(test_lmtp_xforward_refused),
 		cmocka_unit_test(test_lmtp_starttls_flow),
 		cmocka_unit_test(test_lmtp_bdat),
 		cmocka_unit_test(test_lmtp_bdat_limits),
 		cmocka_unit_test(test_lmtp_quit),
 		cmocka_unit_test(test_lmtp_timeout_and_shutdown),
 		cmocka_unit_test(test_lmtp_output_backpressure),
+		cmocka_unit_test(test_lmtp_input_high),
 	};
 
 	return cmocka_run_group_tests_name("lmtp", tests, NULL, NULL);
