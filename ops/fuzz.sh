@@ -10,8 +10,9 @@
 #     FUZZ_RUNS executions when that is set. Crashes, leaks, timeouts
 #     and out-of-memory inputs land in FUZZ_DIR/crashes/<t>/, the log in
 #     FUZZ_DIR/logs/<t>.log. One line per target: executions (libFuzzer's
-#     stat::number_of_executed_units), executions per second, corpus
-#     sizes, crashes. Exits 1 when a target crashed.
+#     stat::number_of_executed_units), executions per second, inputs in
+#     the corpus (libFuzzer's count) and seeds, new crashes. Exits 1 when
+#     a target crashed.
 #   ops/fuzz.sh merge FUZZ_DIR 0 TARGET...
 #     Adds to tests/fuzz/corpus/<t>/ the work corpus inputs that reach
 #     new coverage (libFuzzer -merge=1 keeps the smallest input per
@@ -64,8 +65,11 @@ fuzz_run() {
 	rc=$?
 	execs=$(stat_of "$log" number_of_executed_units)
 	eps=$(stat_of "$log" average_exec_per_sec)
-	printf 'fuzz %-8s %12s execs %7s execs/s  corpus %d (seeds %d)  crashes %d%s\n' \
-		"$t" "${execs:-?}" "${eps:-?}" "$(count_files "$work")" \
+	# libFuzzer's own count: the work directory also keeps the inputs
+	# that smaller ones replaced.
+	units=$(grep -o 'corp: [0-9]*' "$log" | tail -n 1)
+	printf 'fuzz %-8s %12s execs %7s execs/s  corpus %s (seeds %d)  crashes %d%s\n' \
+		"$t" "${execs:-?}" "${eps:-?}" "${units#corp: }" \
 		"$(count_files "$seeds")" $(($(count_files "$crashes") - before)) \
 		"$([[ $rc -ne 0 ]] && echo "  FAILED (exit $rc, see $log)")"
 	[[ $rc -eq 0 ]]
