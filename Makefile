@@ -6,6 +6,8 @@
 #                   (as root, workers run as the system user kurier)
 #   make test       deps, build, lint, the suite in release (+ faults) and asan
 #   make test-asan  the same suite built with ASan+UBSan
+#   make fuzz       libFuzzer targets (clang) for FUZZ_TIME s each
+#   make fuzz-merge new inputs of the fuzz runs minimised into the corpora
 #   make lint       cppcheck, clang-format, layer rules
 #   make bench      benchmarks side by side with their references
 #   make clean
@@ -23,6 +25,14 @@ ifeq ($(BUILD),asan)
 MODE_CFLAGS := -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 MODE_LDFLAGS := -fsanitize=address,undefined
+else ifeq ($(BUILD),fuzz)
+# libFuzzer needs clang; every object gets coverage and the sanitizers,
+# only the targets link libFuzzer's main.
+FUZZ_CC ?= clang
+override CC := $(FUZZ_CC)
+MODE_CFLAGS := -O1 -fno-omit-frame-pointer \
+	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+MODE_LDFLAGS := -fsanitize=fuzzer,address,undefined
 else
 MODE_CFLAGS := -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 MODE_LDFLAGS := -pie -Wl,-z,relro,-z,now
@@ -60,10 +70,23 @@ BENCH_BIN := $(patsubst ops/bench_%.c,$(O)/bench/%,$(BENCH_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
-ALL_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l))) $(SERVER_OBJ) \
-	$(patsubst %.c,$(O)/%.o,$(wildcard server/*_main.c) $(UNIT_SRC) $(BENCH_SRC))
+# Fuzz targets: tests/fuzz/fuzz_<name>.c, each with its seed corpus in
+# tests/fuzz/corpus/<name>/. In the normal builds each is linked with
+# tests/fuzz/replay.c into $(O)/replay/<name>, which tests/run.sh runs
+# over the corpus; BUILD=fuzz links it with libFuzzer into
+# build/fuzz/fuzz_<name>. Archives let each take only what it uses.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+REPLAY_BIN := $(patsubst %,$(O)/replay/%,$(FUZZ_NAMES))
+FUZZ_TIME ?= 60
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
 
-.PHONY: all deps run test test-asan test-run lint clean cluster-stop bench
+ALL_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l))) $(SERVER_OBJ) \
+	$(patsubst %.c,$(O)/%.o,$(wildcard server/*_main.c) $(UNIT_SRC) $(BENCH_SRC) \
+		$(FUZZ_SRC) tests/fuzz/replay.c)
+
+.PHONY: all deps run test test-asan test-run lint clean cluster-stop bench \
+	fuzz fuzz-build fuzz-merge
 all: $(PROGRAMS)
 
 Q := @
@@ -109,6 +132,15 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(SERVER_LIB) $(LINK_ARCHIVES)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
+$(O)/replay/%: $(O)/tests/fuzz/fuzz_%.o $(O)/tests/fuzz/replay.o $(SERVER_LIB) $(LINK_ARCHIVES)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(O)/fuzz_%: $(O)/tests/fuzz/fuzz_%.o $(SERVER_LIB) $(LINK_ARCHIVES)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
 deps:
 	@ops/deps.sh
 
@@ -136,8 +168,27 @@ bench: deps
 	@$(MAKE) --no-print-directory $(PROGRAMS) $(BENCH_BIN)
 	@ops/bench.sh $(O)
 
-test-run: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN)
+test-run: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN) $(REPLAY_BIN)
 	@tests/run.sh $(O)
+
+# Fuzzing writes only under build/fuzz/ (work corpora, crashes, logs)
+# and, on fuzz-merge, into tests/fuzz/corpus/. FUZZ_TARGETS picks
+# targets by name (default: all), FUZZ_TIME the seconds per target,
+# FUZZ_RUNS (optional) a cap on executions per target.
+ifeq ($(BUILD),fuzz)
+fuzz-build: $(patsubst %,$(O)/fuzz_%,$(FUZZ_TARGETS))
+else
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=fuzz fuzz-build
+endif
+
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=fuzz fuzz-build
+	@FUZZ_RUNS="$(FUZZ_RUNS)" ops/fuzz.sh run build/fuzz $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+fuzz-merge: deps
+	@$(MAKE) --no-print-directory BUILD=fuzz fuzz-build
+	@ops/fuzz.sh merge build/fuzz 0 $(FUZZ_TARGETS)
 
 lint:
 	@ops/lint.sh

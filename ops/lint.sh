@@ -17,7 +17,7 @@ rm -f /tmp/kr-format.$$
 if ! cppcheck -q --error-exitcode=1 --inline-suppr --std=c11 \
 	--enable=warning,style,performance,portability \
 	--suppress=missingIncludeSystem --suppress=unusedFunction \
-	-I. -D__GNUC__ -DKR_LINT lib proto storage antispam admin server ops tests/unit; then
+	-I. -D__GNUC__ -DKR_LINT lib proto storage antispam admin server ops tests/unit tests/fuzz; then
 	echo "lint: cppcheck found problems" >&2
 	fail=1
 fi

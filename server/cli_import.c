@@ -9,16 +9,13 @@
 #include <string.h>
 
 #include "server/cli.h"
-#include "server/password.h"
+#include "server/passwd.h"
 #include "storage/pgarray.h"
 
 /* Users per kr_user_import call: big enough that the round trip and
  * the commit are paid rarely, small enough to keep a transaction and
  * the two array literals (about 1 MB at worst) modest. */
 #define IMPORT_CHUNK 1000
-/* A passwd-file line: address, hash and Dovecot's optional uid, gid,
- * home and extra fields. Longer lines are reported, not read. */
-#define IMPORT_LINE_MAX 8192
 /* Worst case of one escaped, quoted element plus its comma. */
 #define IMPORT_ARRAY_MAX(elem) (IMPORT_CHUNK * (2 * (size_t)(elem) + 3) + 3)
 
@@ -33,9 +30,9 @@ struct import {
 	const char *path;
 	FILE *fp;
 	struct import_batch *batches; /* one per shard */
-	unsigned long long ok, existed, bad, lineno;
+	unsigned long long ok, existed, bad;
 	bool failed;
-	char line[IMPORT_LINE_MAX + 1];
+	struct kr_passwd_reader rd;
 };
 
 static void
@@ -129,84 +126,28 @@ import_flush(struct import *im, unsigned shard)
 static int
 import_bad(struct import *im, const char *reason)
 {
-	fprintf(stderr, "%s:%llu: %s\n", im->path, im->lineno, reason);
+	fprintf(stderr, "%s:%llu: %s\n", im->path, im->rd.lineno, reason);
 	im->bad++;
 	return 0;
 }
 
-/* One line into im->line without its line end: 1 a line to parse,
- * 0 end of file, -1 a line already reported bad (the rest of a line
- * too long is read and dropped, so memory stays bounded). */
+/* One parsed line into the batch of its shard. */
 static int
-import_read(struct import *im)
+import_line(struct import *im)
 {
-	size_t n = 0;
-	bool nul = false, long_line = false;
-	int c;
-
-	while ((c = getc_unlocked(im->fp)) != EOF && c != '\n') {
-		if (c == '\0')
-			nul = true;
-		else if (n == IMPORT_LINE_MAX)
-			long_line = true;
-		else
-			im->line[n++] = (char)c;
-	}
-	if (c == EOF && n == 0 && !nul && !long_line)
-		return 0;
-	im->lineno++;
-	if (n > 0 && im->line[n - 1] == '\r')
-		n--;
-	im->line[n] = '\0';
-	if (long_line) {
-		char reason[64];
-
-		snprintf(reason, sizeof(reason), "line longer than %d bytes",
-			 IMPORT_LINE_MAX);
-		return import_bad(im, reason) - 1;
-	}
-	if (nul)
-		return import_bad(im, "NUL byte in line") - 1;
-	return 1;
-}
-
-/* "user@domain:{SCHEME}hash[:...]" -> the batch of its shard. */
-static int
-import_line(struct import *im, char *line)
-{
-	char addr[KR_ADDRESS_MAX + 1];
-	char *colon = strchr(line, ':'), *hash, *end;
+	struct kr_passwd_entry e;
 	struct kr_err err;
 	struct import_batch *b;
-	int shard;
+	int shard, r;
 
-	if (colon == NULL)
-		return import_bad(im, "no ':' after the address");
-	if (kr_cli_address(line, (size_t)(colon - line), addr, sizeof(addr),
-			   &err) < 0) {
-		char reason[KR_ERR_MSG_MAX + 32];
-
-		snprintf(reason, sizeof(reason), "bad address: %s", err.msg);
-		return import_bad(im, reason);
-	}
-	hash = colon + 1;
-	end = strchr(hash, ':');
-	if (end != NULL)
-		*end = '\0';
-	if (hash[0] != '{')
-		return import_bad(im, "password without {SCHEME}: refused");
-	for (const char *p = hash; *p != '\0'; p++) {
-		if (*p <= 0x20 || *p >= 0x7f)
-			return import_bad(im, "password hash is not printable "
-					      "ASCII");
-	}
-	if (!kr_password_stored_ok(hash, &err))
-		return import_bad(im, err.msg);
-	shard = kr_shardmap_shard(im->cli.map, addr, strlen(addr));
+	r = kr_passwd_parse_line(im->rd.line, im->rd.len, &e, &err);
+	if (r <= 0)
+		return r == 0 ? 0 : import_bad(im, err.msg);
+	shard = kr_shardmap_shard(im->cli.map, e.addr, strlen(e.addr));
 	b = &im->batches[shard];
 	/* Sized for a full chunk of the longest values: cannot fail. */
-	if (kr_pgarray_add_str(&b->addrs, addr, NULL) < 0 ||
-	    kr_pgarray_add_str(&b->hashes, hash, NULL) < 0)
+	if (kr_pgarray_add_str(&b->addrs, e.addr, NULL) < 0 ||
+	    kr_pgarray_add_str(&b->hashes, e.hash, NULL) < 0)
 		kr_panic("import: batch arrays sized too small");
 	if (b->addrs.n < IMPORT_CHUNK)
 		return 0;
@@ -216,14 +157,13 @@ import_line(struct import *im, char *line)
 static int
 import_stream(struct import *im)
 {
+	struct kr_err err;
 	int r;
 
-	while ((r = import_read(im)) != 0) {
-		const char *p = im->line + strspn(im->line, " \t");
-
-		if (r < 0 || *p == '\0' || *p == '#')
-			continue;
-		if (import_line(im, im->line) < 0)
+	while ((r = kr_passwd_read(&im->rd, &err)) != 0) {
+		if (r < 0)
+			import_bad(im, err.msg);
+		else if (import_line(im) < 0)
 			return -1;
 	}
 	if (ferror(im->fp)) {
@@ -253,6 +193,7 @@ import_open(struct import *im, const char *config_path)
 			return -1;
 		}
 	}
+	kr_passwd_reader_init(&im->rd, im->fp);
 	if (kr_cli_init(&im->cli, config_path, &err) < 0) {
 		fprintf(stderr, "kurier: %s\n", err.msg);
 		return -1;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole suite: every cmocka unit test binary, then every integration
-# test script, then (release build) the fault suite. Usage: tests/run.sh BUILD_DIR [FILTER]
+# The whole suite: every cmocka unit test binary, every fuzz corpus
+# replayed through its target, every integration test script, then
+# (release build) the fault suite. Usage: tests/run.sh BUILD_DIR [FILTER]
 # Integration scripts get KR_BUILD (the build dir) and run from the repo
 # root. Ends with the plain line "N passed, N failed".
 set -uo pipefail
@@ -37,6 +38,18 @@ for t in "$build"/tests/test_*; do
 	name=unit/$(basename "$t")
 	[[ -z $filter || $name == *"$filter"* ]] || continue
 	run_one "$name" 120 "$t"
+done
+# Each tests/fuzz/fuzz_<t>.c, linked with tests/fuzz/replay.c into
+# BUILD_DIR/replay/<t>, over every file of tests/fuzz/corpus/<t>/ (the
+# seeds and every crasher fixed). Missing binaries fail: make test-run
+# builds them.
+for src in tests/fuzz/fuzz_*.c; do
+	[[ -f $src ]] || continue
+	t=$(basename "$src" .c)
+	t=${t#fuzz_}
+	name=fuzz/$t
+	[[ -z $filter || $name == *"$filter"* ]] || continue
+	run_one "$name" 120 "$build/replay/$t" "tests/fuzz/corpus/$t"
 done
 for t in tests/integration/test_*.sh; do
 	[[ -x $t ]] || continue

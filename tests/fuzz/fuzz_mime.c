@@ -1,15 +1,7 @@
 /* libFuzzer target for proto/mime: every entry point over one input,
- * every string that comes out valid UTF-8. Not in the Makefile; build
- * from the repo root with
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. \
- *     $(pkg-config --cflags gmime-3.0) tests/fuzz/fuzz_mime.c \
- *     proto/mime.c proto/mime_doc.c proto/mime_header.c \
- *     proto/mime_text.c lib/arena.c lib/err.c \
- *     $(pkg-config --libs gmime-3.0) -o fuzz_mime
- *   ./fuzz_mime -max_len=65536 tests/fuzz/corpus/mime
- *
- * Crashers go into tests/fuzz/corpus/mime/, which test_mime replays. */
+ * every string that comes out valid UTF-8. Built by `make fuzz`; the
+ * corpus in tests/fuzz/corpus/mime/ (seeds and every crasher fixed) is
+ * replayed by `make test`. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,15 +1,14 @@
 /* proto/jsonrpc: every example of the JSON-RPC 2.0 specification's
  * examples section (with a small dispatcher standing in for the
  * server's), id echo, the depth, batch and body limits, the named-param
- * helpers, and the fuzz corpus replayed. Responses are compared as JSON
- * values, not strings. */
+ * helpers. Responses are compared as JSON values, not strings.
+ * (tests/run.sh replays the fuzz corpus through fuzz_jsonrpc.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +16,6 @@
 #include "proto/jsonrpc.h"
 #include "proto/jsonrpc_priv.h"
 
-#define CORPUS_DIR "tests/fuzz/corpus/jsonrpc"
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* params[0] - params[1], or minuend - subtrahend. */
@@ -1032,7 +1030,6 @@ test_jsonrpc_params_errors(void **state)
 	json_decref(pos);
 }
 
-/* Every corpus file parses, gets answered and yields valid JSON. */
 /* Cached results go out as stored text, mixed with built ones. */
 static void
 test_jsonrpc_result_text(void **state)
@@ -1055,53 +1052,6 @@ test_jsonrpc_result_text(void **state)
 		       "\"message\":\"gone\"},\"id\":\"x\"},{\"jsonrpc\":"
 		       "\"2.0\",\"result\":true,\"id\":7}]");
 	kr_jsonrpc_batch_destroy(&b);
-}
-
-static void
-test_jsonrpc_fuzz_corpus_replay(void **state)
-{
-	DIR *dir = opendir(CORPUS_DIR);
-	struct dirent *e;
-	unsigned files = 0;
-
-	(void)state;
-	if (dir == NULL)
-		fail_msg("%s: not found (run from the repository root)",
-			 CORPUS_DIR);
-	while ((e = readdir(dir)) != NULL) {
-		char path[512], data[65536];
-		struct kr_jsonrpc_batch *b;
-		size_t n, len;
-		FILE *f;
-		char *out;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", CORPUS_DIR, e->d_name);
-		f = fopen(path, "rb");
-		assert_non_null(f);
-		n = fread(data, 1, sizeof(data), f);
-		fclose(f);
-		b = test_parse_lim(data, n,
-				   &(struct kr_jsonrpc_limits){
-					   .body_max = sizeof(data),
-					   .depth_max = 32,
-					   .batch_max = 100,
-				   });
-		test_dispatch(b);
-		out = kr_jsonrpc_response(b, &len);
-		if (out != NULL) {
-			json_t *v = json_loadb(out, len, 0, NULL);
-
-			assert_non_null(v);
-			json_decref(v);
-		}
-		free(out);
-		kr_jsonrpc_batch_destroy(&b);
-		files++;
-	}
-	closedir(dir);
-	assert_true(files >= 5);
 }
 
 int
@@ -1127,7 +1077,6 @@ main(void)
 		cmocka_unit_test(test_jsonrpc_response_take),
 		cmocka_unit_test(test_jsonrpc_params_helpers),
 		cmocka_unit_test(test_jsonrpc_params_errors),
-		cmocka_unit_test(test_jsonrpc_fuzz_corpus_replay),
 	};
 
 	return cmocka_run_group_tests_name("jsonrpc", tests, NULL, NULL);

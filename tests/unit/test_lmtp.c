@@ -2,21 +2,20 @@
  * by byte and in random chunks with the same output; pipelining with
  * late answers; DATA dot-stuffing and line endings; BDAT; every limit
  * at and one past its value; command order; XFORWARD; STARTTLS;
- * QUIT, timeouts, backpressure; and the fuzz corpus replayed. */
+ * QUIT, timeouts, backpressure. (tests/run.sh replays the fuzz corpus
+ * through tests/fuzz/fuzz_lmtp.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/lmtp.h"
 
-#define CORPUS_DIR "tests/fuzz/corpus/lmtp"
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define S(lit) lit, sizeof(lit) - 1
 
@@ -1387,57 +1386,6 @@ test_lmtp_input_high(void **state)
 		    KR_LMTP_DATA_LINE_MAX_DEFAULT);
 }
 
-/* Replays a fuzz input the way fuzz_lmtp.c does: no crash (ASan in
- * the asan build), bounded output, never stuck. */
-static void
-replay(const char *data, size_t len)
-{
-	struct kr_lmtp_settings set;
-	struct drv d;
-
-	limit_settings(&set);
-	set.starttls = true;
-	set.xforward = len == 0 || (unsigned char)data[0] % 2 == 0;
-	drv_init(&d, &set);
-	drv_feed(&d, data, len, 97, 1);
-	assert_true(d.out.len <= 256 * (len + 16));
-	drv_done(&d);
-}
-
-static void
-test_lmtp_fuzz_corpus_replay(void **state)
-{
-	DIR *dir = opendir(CORPUS_DIR);
-	struct dirent *e;
-	unsigned files = 0;
-
-	(void)state;
-	if (dir == NULL)
-		fail_msg("%s: not found (run from the repository root)",
-			 CORPUS_DIR);
-	while ((e = readdir(dir)) != NULL) {
-		char path[512];
-		struct buf b = { 0 };
-		char chunk[4096];
-		size_t n;
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", CORPUS_DIR, e->d_name);
-		f = fopen(path, "rb");
-		assert_non_null(f);
-		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-			buf_add(&b, chunk, n);
-		fclose(f);
-		replay(b.p != NULL ? b.p : "", b.len);
-		free(b.p);
-		files++;
-	}
-	closedir(dir);
-	assert_true(files >= 3);
-}
-
 int
 main(void)
 {
@@ -1468,7 +1416,6 @@ main(void)
 		cmocka_unit_test(test_lmtp_timeout_and_shutdown),
 		cmocka_unit_test(test_lmtp_output_backpressure),
 		cmocka_unit_test(test_lmtp_input_high),
-		cmocka_unit_test(test_lmtp_fuzz_corpus_replay),
 	};
 
 	return cmocka_run_group_tests_name("lmtp", tests, NULL, NULL);

@@ -5,7 +5,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <glib.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,8 +13,6 @@
 
 #include "lib/arena.h"
 #include "proto/mime.h"
-
-#define CORPUS_DIR "tests/fuzz/corpus/mime"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -1838,37 +1835,6 @@ test_mime_mutations(void **state)
 		mutate(*state, all_messages[i], strlen(all_messages[i]), i);
 }
 
-/* The fuzz corpus (and every crasher added to it) replayed. */
-static void
-test_mime_corpus(void **state)
-{
-	const char *dir = getenv("KR_MIME_CORPUS");
-	struct dirent *e;
-	unsigned files = 0;
-	DIR *d;
-
-	d = opendir(dir != NULL ? dir : CORPUS_DIR);
-	if (d == NULL)
-		fail_msg("cannot open the corpus %s (run from the repo root)",
-			 dir != NULL ? dir : CORPUS_DIR);
-	while ((e = readdir(d)) != NULL) {
-		char path[1024];
-		gchar *data = NULL;
-		gsize len = 0;
-
-		if (e->d_name[0] == '.')
-			continue;
-		(void)snprintf(path, sizeof(path), "%s/%s",
-			       dir != NULL ? dir : CORPUS_DIR, e->d_name);
-		assert_true(g_file_get_contents(path, &data, &len, NULL));
-		mutate(*state, data, len, files);
-		g_free(data);
-		files++;
-	}
-	closedir(d);
-	assert_true(files >= 5);
-}
-
 int
 main(void)
 {
@@ -1948,8 +1914,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_mime_threads, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mime_mutations, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_mime_corpus, setup,
 						teardown),
 	};
 	int rc;
