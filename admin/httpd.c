@@ -379,7 +379,8 @@ httpd_answer(struct kr_httpd_call *call, const struct kr_httpd_answer *a,
 			free(body);
 		return;
 	}
-	if (a->close)
+	/* Draining since the request came: the answer says so. */
+	if (a->close || !c->h->accepting)
 		c->keep_alive = false;
 	httpd_conn_send(c, a, body, len, owned);
 }
