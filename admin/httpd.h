@@ -11,9 +11,10 @@
  * allow no other place: admin/ may not include server/, server/ may
  * include admin/ (SPEC.md §2, ops/lint.sh).
  *
- * One loop, one thread. The handler is never called from inside
- * another callback of this module's user (every callback is deferred to
- * the loop). */
+ * One loop, one thread. The handler is called from the loop only,
+ * never from inside a call into this module (every callback is
+ * deferred to the loop), so kr_httpd_create never calls it before it
+ * returns. */
 #ifndef KR_HTTPD_H
 #define KR_HTTPD_H
 
@@ -55,9 +56,10 @@ struct kr_httpd_request {
 	const struct sockaddr *peer_sa; /* NULL when unknown */
 };
 
-/* Must answer call exactly once, now or later (kr_httpd_answer*). The
- * transport keeps no deadline while the handler has a request: the
- * handler bounds its own work. */
+/* Must answer call exactly once, now or later (kr_httpd_answer*), and
+ * must not destroy the server from inside. The transport keeps no
+ * deadline while the handler has a request, and reads nothing on that
+ * connection (not even its end): the handler bounds its own work. */
 typedef void kr_httpd_handler_fn(void *ctx, struct kr_httpd_call *call,
 				 const struct kr_httpd_request *req);
 
