@@ -13,6 +13,9 @@
 # (c) [admin] max_connections is counted at accept: the master holds no
 #     more descriptors than the cap while 28 clients connect, a client
 #     past the cap waits and is served once the others close;
+# and the token rules on the new transport: /metrics open to loopback
+# with metrics_open, everything else 401 with a challenge, HEAD served,
+# other methods 405;
 # (d) out of descriptors (the master's RLIMIT_NOFILE lowered under it),
 #     accept fails with EMFILE and the listener backs off instead of
 #     spinning the master's loop; once descriptors are back, served.
@@ -224,10 +227,26 @@ read -r code us <"$dir/late.out"
 wait "$hold" || true
 ok "max_connections 8: 28 clients, the master holds +$held descriptors; the 29th waited and was served once they closed ($(ms "$us") ms)"
 
-# ---- (d) EMFILE ---------------------------------------------------------
-# A fresh master: its pause log line (at most one in 10 s) is free.
+# ---- token rules on the new transport ---------------------------------
+# A fresh master (its pause log line, at most one in 10 s, is free for
+# (d)), with /metrics open to loopback.
 stop
-start
+start "metrics_open = true"
+url=http://127.0.0.1:$KR_ADMIN
+code=$(curl -s -o "$dir/m.txt" -w '%{http_code}' --max-time 5 "$url/metrics")
+[[ $code == 200 ]] && grep -q '^kurier_requests_total ' "$dir/m.txt" || fail "open /metrics from loopback: $code"
+curl -s -D "$dir/h.txt" -o /dev/null --max-time 5 "$url/api/workers?metrics"
+grep -q '^HTTP/1.1 401 ' "$dir/h.txt" && grep -qi '^WWW-Authenticate: Bearer realm="kurier"' "$dir/h.txt" ||
+	fail "/api/workers without the token: $(head -1 "$dir/h.txt")"
+curl -s -I -D "$dir/h.txt" -o /dev/null --max-time 5 -H "Authorization: Bearer $KR_TOKEN" "$url/api/workers"
+grep -q '^HTTP/1.1 200 ' "$dir/h.txt" && grep -qi '^Cache-Control: no-store' "$dir/h.txt" ||
+	fail "HEAD /api/workers: $(head -1 "$dir/h.txt")"
+curl -s -D "$dir/h.txt" -o /dev/null --max-time 5 -X DELETE -H "Authorization: Bearer $KR_TOKEN" "$url/metrics"
+grep -q '^HTTP/1.1 405 ' "$dir/h.txt" && grep -qi '^Allow: GET, HEAD' "$dir/h.txt" ||
+	fail "DELETE /metrics: $(head -1 "$dir/h.txt")"
+ok "metrics_open: /metrics open to loopback, /api/workers still needs the token (401 with a challenge); HEAD served, DELETE 405"
+
+# ---- (d) EMFILE ---------------------------------------------------------
 read -r soft hard < <(prlimit --pid "$pid" --nofile --noheadings --raw --output SOFT,HARD)
 prlimit --pid "$pid" --nofile=$(($(fds) + 3)):"$hard"
 rm -f "$dir/hold/"*
