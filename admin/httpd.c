@@ -54,6 +54,11 @@
 #define HTTPD_PEER_MAX 64
 #define HTTPD_EVENT_MAX 48
 
+struct httpd_lograte {
+	int64_t last_us; /* the last line logged */
+	unsigned count;	 /* pauses since the line before */
+};
+
 enum httpd_state {
 	HTTPD_IDLE,
 	HTTPD_READING,
@@ -102,12 +107,14 @@ struct kr_httpd {
 	struct httpd_conn *conns;
 	struct kr_httpd_call *calls;
 	unsigned n_conns;
-	unsigned busy;	 /* connections RUNNING or WRITING */
-	bool accepting;	 /* until drain */
-	bool listening;	 /* the listener is enabled */
-	bool backoff;	 /* an accept failed: waiting for retry */
-	int64_t log_us;	 /* the last pause logged */
-	unsigned pauses; /* pauses since */
+	unsigned busy;	/* connections RUNNING or WRITING */
+	bool accepting; /* until drain */
+	bool listening; /* the listener is enabled */
+	bool backoff;	/* an accept failed: waiting for retry */
+	/* The pauses at the cap, and the back-offs after a failed
+	 * accept, each logged at most once per HTTPD_LOG_EVERY_US (one
+	 * must not hide the other). */
+	struct httpd_lograte at_cap, failed;
 };
 
 static void httpd_conn_feed(struct httpd_conn *c);
@@ -126,13 +133,14 @@ httpd_log_begin(struct kr_httpd *h, struct kr_log_line *line,
 /* One line per HTTPD_LOG_EVERY_US at most, counting the ones skipped:
  * a listener at its cap pauses and resumes with every close. */
 static void
-httpd_log_pause(struct kr_httpd *h, const char *what, const char *msg, int err)
+httpd_log_pause(struct kr_httpd *h, struct httpd_lograte *rate,
+		const char *what, const char *msg, int err)
 {
 	int64_t now = kr_clock_mono_us();
 	struct kr_log_line line;
 
-	h->pauses++;
-	if (h->log_us != 0 && now - h->log_us < HTTPD_LOG_EVERY_US)
+	rate->count++;
+	if (rate->last_us != 0 && now - rate->last_us < HTTPD_LOG_EVERY_US)
 		return;
 	if (httpd_log_begin(h, &line, KR_LOG_WARN, what)) {
 		kr_log_str(&line, "msg", msg);
@@ -140,11 +148,11 @@ httpd_log_pause(struct kr_httpd *h, const char *what, const char *msg, int err)
 			kr_log_str(&line, "error", strerrorname_np(err));
 		kr_log_uint(&line, "connections", h->n_conns);
 		kr_log_uint(&line, "max", h->lim.max_connections);
-		kr_log_uint(&line, "pauses", h->pauses);
+		kr_log_uint(&line, "pauses", rate->count);
 		kr_log_end(&line);
 	}
-	h->log_us = now;
-	h->pauses = 0;
+	rate->last_us = now;
+	rate->count = 0;
 }
 
 /* The listener is on exactly when a client may be taken. */
@@ -163,7 +171,7 @@ httpd_listen_update(struct kr_httpd *h)
 	}
 	evconnlistener_disable(h->lis);
 	if (h->accepting && !h->backoff)
-		httpd_log_pause(h, "paused",
+		httpd_log_pause(h, &h->at_cap, "paused",
 				"connection limit reached; not accepting", 0);
 }
 
@@ -664,7 +672,8 @@ httpd_on_accept_error(struct evconnlistener *lis, void *ctx)
 	(void)lis;
 	h->backoff = true;
 	httpd_listen_update(h);
-	httpd_log_pause(h, "accept_failed", "accept failed; paused", err);
+	httpd_log_pause(h, &h->failed, "accept_failed", "accept failed; paused",
+			err);
 	evtimer_add(h->retry, &tv);
 }
 

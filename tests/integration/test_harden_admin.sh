@@ -228,8 +228,7 @@ wait "$hold" || true
 ok "max_connections 8: 28 clients, the master holds +$held descriptors; the 29th waited and was served once they closed ($(ms "$us") ms)"
 
 # ---- token rules on the new transport ---------------------------------
-# A fresh master (its pause log line, at most one in 10 s, is free for
-# (d)), with /metrics open to loopback.
+# A master with /metrics open to loopback.
 stop
 start "metrics_open = true"
 url=http://127.0.0.1:$KR_ADMIN
