@@ -1,43 +1,32 @@
-/* Admin HTTP endpoint on libevent's evhttp. */
+/* Admin HTTP endpoint on admin/httpd. Every handler answers at once:
+ * the master has nothing to wait for. */
 #include "admin/admin.h"
 
 #include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include "admin/httpd.h"
 #include "admin/prom.h"
 #include "lib/clock.h"
 #include "lib/limits.h"
 #include "lib/secret.h"
 
 struct kr_admin {
-	struct evhttp *http;
+	struct kr_httpd *httpd;
 	struct kr_metrics *metrics;
-	struct kr_log *log;
 	char *token;
 	bool metrics_open;
 	unsigned first_worker_slot;
 	unsigned n_worker_slots;
 	const struct kr_admin_supervisor *supervisor; /* NULL: none */
-	/* Where the listener is bound: connections share the local
-	 * address family and port (kr_admin_destroy_forked). */
-	struct sockaddr_storage local;
-	bool have_local;
 	int requests_id; /* kurier_requests_total, or -1 */
 };
 
 typedef void admin_handler_fn(struct kr_admin *admin,
-			      struct evhttp_request *req);
+			      struct kr_httpd_call *call);
 
 static const char *const admin_state_names[] = {
 	[KR_SLOT_FREE] = "free",
@@ -46,54 +35,76 @@ static const char *const admin_state_names[] = {
 	[KR_SLOT_DRAINING] = "draining",
 };
 
+/* Nothing the admin answers may be cached: it is live, and behind a
+ * token. extra: one more field, or NULL. */
 static void
-admin_reply(struct evhttp_request *req, int code, const char *reason,
-	    const char *type, struct evbuffer *body)
+admin_reply(struct kr_httpd_call *call, unsigned status, const char *type,
+	    const char *allow, const struct kr_http_field *extra,
+	    struct evbuffer *body)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	const struct kr_http_field fields[2] = {
+		{ "Cache-Control", "no-store" },
+		extra != NULL ? *extra : (struct kr_http_field){ NULL, NULL },
+	};
+	const struct kr_httpd_answer a = {
+		.status = status,
+		.content_type = type,
+		.allow = allow,
+		.fields = fields,
+		.n_fields = extra != NULL ? 2 : 1,
+	};
+	size_t len = evbuffer_get_length(body);
 
-	evhttp_add_header(h, "Content-Type", type);
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	evhttp_send_reply(req, code, reason, body);
+	kr_httpd_answer(call, &a, (const char *)evbuffer_pullup(body, -1), len);
 }
 
 static void
-admin_reply_text(struct evhttp_request *req, int code, const char *reason,
-		 const char *text)
+admin_reply_text(struct kr_httpd_call *call, unsigned status, const char *allow,
+		 const struct kr_http_field *extra, const char *text)
 {
 	struct evbuffer *body = evbuffer_new();
 
+	if (body == NULL)
+		kr_panic("admin: out of memory");
 	evbuffer_add_printf(body, "%s\n", text);
-	admin_reply(req, code, reason, "text/plain; charset=utf-8", body);
+	admin_reply(call, status, "text/plain; charset=utf-8", allow, extra,
+		    body);
 	evbuffer_free(body);
 }
 
+/* 127.0.0.0/8, ::1, and 127.0.0.0/8 mapped into IPv6 (a dual-stack
+ * listener). */
 static bool
-admin_peer_is_loopback(struct evhttp_request *req)
+admin_peer_is_loopback(const struct sockaddr *sa)
 {
-	struct evhttp_connection *conn = evhttp_request_get_connection(req);
-	char *addr = NULL;
-	ev_uint16_t port = 0;
+	if (sa == NULL)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in =
+			(const struct sockaddr_in *)(const void *)sa;
 
-	if (conn == NULL)
-		return false;
-	evhttp_connection_get_peer(conn, &addr, &port);
-	if (addr == NULL)
-		return false;
-	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
-	       strncmp(addr, "::ffff:127.", 11) == 0;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 =
+			&((const struct sockaddr_in6 *)(const void *)sa)
+				 ->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+	}
+	return false;
 }
 
 static bool
-admin_authorized(const struct kr_admin *admin, struct evhttp_request *req,
-		 const char *path)
+admin_authorized(const struct kr_admin *admin,
+		 const struct kr_httpd_request *req)
 {
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	const char *auth = evhttp_find_header(h, "Authorization");
+	const char *auth = req->http->authorization;
 	static const char bearer[] = "Bearer ";
 
-	if (admin->metrics_open && strcmp(path, "/metrics") == 0 &&
-	    admin_peer_is_loopback(req))
+	if (admin->metrics_open && kr_http_target_is(req->http, "/metrics") &&
+	    admin_peer_is_loopback(req->peer_sa))
 		return true;
 	if (auth == NULL || strncmp(auth, bearer, sizeof(bearer) - 1) != 0)
 		return false;
@@ -103,12 +114,14 @@ admin_authorized(const struct kr_admin *admin, struct evhttp_request *req,
 }
 
 static void
-admin_metrics(struct kr_admin *admin, struct evhttp_request *req)
+admin_metrics(struct kr_admin *admin, struct kr_httpd_call *call)
 {
 	struct evbuffer *body = evbuffer_new();
 
+	if (body == NULL)
+		kr_panic("admin: out of memory");
 	kr_prom_render(admin->metrics, body);
-	admin_reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4", body);
+	admin_reply(call, 200, "text/plain; version=0.0.4", NULL, NULL, body);
 	evbuffer_free(body);
 }
 
@@ -177,7 +190,7 @@ admin_workers_doc(const struct kr_admin *admin, json_t *list)
 }
 
 static void
-admin_workers(struct kr_admin *admin, struct evhttp_request *req)
+admin_workers(struct kr_admin *admin, struct kr_httpd_call *call)
 {
 	json_t *list = json_array(), *doc;
 	int64_t now = kr_clock_wall_ms();
@@ -200,18 +213,20 @@ admin_workers(struct kr_admin *admin, struct evhttp_request *req)
 	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS |
 				       JSON_REAL_PRECISION(10));
 	json_decref(doc);
-	if (text == NULL)
-		kr_panic("admin: out of memory encoding /api/workers");
 	body = evbuffer_new();
+	if (text == NULL || body == NULL)
+		kr_panic("admin: out of memory encoding /api/workers");
 	evbuffer_add(body, text, strlen(text));
 	evbuffer_add(body, "\n", 1);
-	admin_reply(req, HTTP_OK, "OK", "application/json", body);
+	admin_reply(call, 200, "application/json", NULL, NULL, body);
 	evbuffer_free(body);
 	free(text);
 }
 
+/* The handler of the path the request names (any query aside), or
+ * NULL. */
 static admin_handler_fn *
-admin_route(const char *path)
+admin_route(const struct kr_http_request *q)
 {
 	static const struct {
 		const char *path;
@@ -222,42 +237,57 @@ admin_route(const char *path)
 	};
 
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (strcmp(path, routes[i].path) == 0)
+		if (kr_http_target_is(q, routes[i].path))
 			return routes[i].fn;
 	return NULL;
 }
 
+/* Token first, so that nobody without it learns which paths exist;
+ * then the path; then the method. HEAD is GET without the body. */
 static void
-admin_request(struct evhttp_request *req, void *ctx)
+admin_request(void *ctx, struct kr_httpd_call *call,
+	      const struct kr_httpd_request *req)
 {
+	static const struct kr_http_field challenge = {
+		"WWW-Authenticate", "Bearer realm=\"kurier\""
+	};
 	struct kr_admin *admin = ctx;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	const struct kr_http_request *q = req->http;
 	admin_handler_fn *fn;
 
-	if (path == NULL || *path == '\0')
-		path = "/";
-	if (!admin_authorized(admin, req, path)) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-				  "WWW-Authenticate",
-				  "Bearer realm=\"kurier\"");
-		admin_reply_text(req, 401, "Unauthorized",
+	if (!admin_authorized(admin, req)) {
+		admin_reply_text(call, 401, NULL, &challenge,
 				 "missing or wrong bearer token");
 		return;
 	}
-	fn = admin_route(path);
+	fn = admin_route(q);
 	if (fn == NULL) {
-		admin_reply_text(req, HTTP_NOTFOUND, "Not Found", "not found");
+		admin_reply_text(call, 404, NULL, NULL, "not found");
 		return;
 	}
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-				  "Allow", "GET");
-		admin_reply_text(req, HTTP_BADMETHOD, "Method Not Allowed",
+	if (strcmp(q->method, "GET") != 0 && !q->is_head) {
+		admin_reply_text(call, 405, "GET, HEAD", NULL,
 				 "method not allowed");
 		return;
 	}
-	fn(admin, req);
+	fn(admin, call);
+}
+
+static void
+admin_limits(const struct kr_admin_settings *set, struct kr_httpd_limits *lim)
+{
+	*lim = (struct kr_httpd_limits){
+		.max_connections = set->max_connections,
+		.http = {
+			.header_max = KR_ADMIN_HEADERS_MAX,
+			.body_max = KR_ADMIN_BODY_MAX,
+			.headers_max = KR_HTTP_HEADERS_MAX_DEFAULT,
+			.url_max = KR_HTTP_URL_MAX_DEFAULT,
+		},
+		.idle_timeout_ms = set->idle_timeout_ms,
+		.read_timeout_ms = set->read_timeout_ms,
+		.write_timeout_ms = set->write_timeout_ms,
+	};
 }
 
 static void
@@ -280,48 +310,49 @@ kr_admin_create(struct event_base *base, int fd, struct kr_metrics *metrics,
 		struct kr_err *err_r)
 {
 	struct kr_admin *admin = kr_xcalloc(1, sizeof(*admin));
-	socklen_t local_len = sizeof(admin->local);
+	struct kr_httpd_settings hs = {
+		.fd = fd,
+		.own_fd = true,
+		.log = log,
+		.name = "admin",
+		.handler = admin_request,
+		.ctx = admin,
+	};
 
-	admin->http = evhttp_new(base);
-	if (admin->http == NULL || evhttp_accept_socket(admin->http, fd) != 0) {
-		kr_err_set(err_r, KR_ERR_INTERNAL,
-			   "admin: evhttp set-up failed");
-		close(fd); /* not taken over by evhttp on failure */
-		kr_admin_destroy(&admin);
-		return NULL;
-	}
 	admin->metrics = metrics;
-	admin->log = log;
-	admin->have_local = getsockname(fd, (struct sockaddr *)&admin->local,
-					&local_len) == 0;
 	admin->requests_id =
 		kr_metrics_find(metrics, "kurier_requests_total", "");
 	admin_apply(admin, set);
-	evhttp_set_max_body_size(admin->http, KR_ADMIN_BODY_MAX);
-	evhttp_set_max_headers_size(admin->http, KR_ADMIN_HEADERS_MAX);
-	evhttp_set_timeout(admin->http, KR_ADMIN_TIMEOUT_S);
-	evhttp_set_allowed_methods(admin->http, EVHTTP_REQ_GET |
-							EVHTTP_REQ_HEAD |
-							EVHTTP_REQ_POST);
-	evhttp_set_gencb(admin->http, admin_request, admin);
+	admin_limits(set, &hs.limits);
+	admin->httpd = kr_httpd_create(base, &hs, err_r);
+	if (admin->httpd == NULL) { /* fd closed by httpd */
+		kr_admin_destroy(&admin);
+		return NULL;
+	}
 	return admin;
 }
 
 void
 kr_admin_update(struct kr_admin *admin, const struct kr_admin_settings *set)
 {
+	struct kr_httpd_limits lim;
+
 	admin_apply(admin, set);
+	admin_limits(set, &lim);
+	kr_httpd_configure(admin->httpd, &lim);
 }
 
-void
-kr_admin_destroy(struct kr_admin **admin_p)
+static void
+admin_free(struct kr_admin **admin_p, bool forked)
 {
 	struct kr_admin *admin = *admin_p;
 
 	if (admin == NULL)
 		return;
-	if (admin->http != NULL)
-		evhttp_free(admin->http);
+	if (forked)
+		kr_httpd_destroy_forked(&admin->httpd);
+	else
+		kr_httpd_destroy(&admin->httpd);
 	if (admin->token != NULL) {
 		explicit_bzero(admin->token, strlen(admin->token));
 		free(admin->token);
@@ -330,54 +361,14 @@ kr_admin_destroy(struct kr_admin **admin_p)
 	*admin_p = NULL;
 }
 
-static unsigned
-admin_port(const struct sockaddr_storage *ss)
+void
+kr_admin_destroy(struct kr_admin **admin_p)
 {
-	if (ss->ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-	if (ss->ss_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-	return 0;
-}
-
-/* A socket bound to the listener's family and port: the listener or
- * one of its connections (the master makes no other such socket). */
-static bool
-admin_owns_fd(const struct kr_admin *admin, int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return false;
-	return ss.ss_family == admin->local.ss_family && admin_port(&ss) != 0 &&
-	       admin_port(&ss) == admin_port(&admin->local);
+	admin_free(admin_p, false);
 }
 
 void
 kr_admin_destroy_forked(struct kr_admin **admin_p)
 {
-	struct kr_admin *admin = *admin_p;
-	int null_fd;
-	DIR *dir;
-
-	if (admin == NULL)
-		return;
-	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	dir = opendir("/proc/self/fd");
-	if (null_fd < 0 || dir == NULL || !admin->have_local)
-		kr_panic("admin: cannot detach the forked admin sockets");
-	for (struct dirent *de; (de = readdir(dir)) != NULL;) {
-		char *end;
-		long fd = strtol(de->d_name, &end, 10);
-
-		if (*end != '\0' || end == de->d_name || fd > INT_MAX)
-			continue; /* "." and ".." */
-		if (fd != dirfd(dir) && fd != null_fd &&
-		    admin_owns_fd(admin, (int)fd) && dup2(null_fd, (int)fd) < 0)
-			kr_panic("admin: dup2 over a forked socket failed");
-	}
-	closedir(dir);
-	close(null_fd);
-	kr_admin_destroy(admin_p);
+	admin_free(admin_p, true);
 }

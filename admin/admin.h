@@ -1,8 +1,11 @@
 /* The admin HTTP endpoint (SPEC.md §3.3), served by the master on its
  * own port so it answers even when every worker is saturated. Reads the
  * shared metrics region only; never asks a worker anything. Runs on the
- * master's loop. Every path needs `Authorization: Bearer <token>`,
- * except /metrics from a loopback peer when metrics_open is set. */
+ * master's loop, on admin/httpd.h: connections counted at accept up to
+ * max_connections, idle/read/write deadlines, bodies up to
+ * KR_ADMIN_BODY_MAX, heads up to KR_ADMIN_HEADERS_MAX. Every path needs
+ * `Authorization: Bearer <token>`, except /metrics from a loopback peer
+ * when metrics_open is set. */
 #ifndef KR_ADMIN_H
 #define KR_ADMIN_H
 
@@ -40,6 +43,12 @@ struct kr_admin_supervisor {
 struct kr_admin_settings {
 	const char *token; /* copied */
 	bool metrics_open;
+	/* [admin] max_connections (within the master's descriptors) and
+	 * the timeouts; each > 0. */
+	unsigned max_connections;
+	unsigned idle_timeout_ms;
+	unsigned read_timeout_ms;
+	unsigned write_timeout_ms;
 	/* Slots [first_worker_slot, first_worker_slot + n_worker_slots) are
 	 * the workers' for /api/workers. */
 	unsigned first_worker_slot;
@@ -54,15 +63,18 @@ struct kr_admin *kr_admin_create(struct event_base *base, int fd,
 				 struct kr_metrics *metrics, struct kr_log *log,
 				 const struct kr_admin_settings *set,
 				 struct kr_err *err_r);
-/* Applies reloaded settings (token, metrics_open). */
+/* Applies reloaded settings: all of them, the cap and timeouts to
+ * connections already open too. */
 void kr_admin_update(struct kr_admin *admin,
 		     const struct kr_admin_settings *set);
 void kr_admin_destroy(struct kr_admin **admin);
-/* The same in a child forked from the admin's process: its sockets (the
- * listener and every connection) are shared with the parent, and
- * freeing a connection shuts the socket down, which would cut the
- * parent's reply in flight. Each of them is first pointed at /dev/null,
- * so the parent's sockets are left alone. */
+/* The same in a child forked from the admin's process, after
+ * event_reinit: its sockets (the listener and every connection) are
+ * shared with the parent, which goes on serving them; freeing must not
+ * shut one down (that cut the parent's reply in flight once) and the
+ * child must not keep them open (a connection the master closes would
+ * stay up). kr_httpd_destroy_forked() points each at /dev/null, then
+ * frees. */
 void kr_admin_destroy_forked(struct kr_admin **admin);
 
 #endif

@@ -73,6 +73,10 @@ struct kr_config {
 		char *listen;	   /* "127.0.0.1:8081", "[::1]:8081" */
 		char *token;	   /* NULL when absent: generated at start */
 		bool metrics_open; /* /metrics without token from loopback */
+		unsigned max_connections; /* open at once, in the master */
+		unsigned idle_timeout_ms;
+		unsigned read_timeout_ms;  /* one request, first byte to last */
+		unsigned write_timeout_ms; /* an answer to be taken */
 	} admin;
 
 	struct {

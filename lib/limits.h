@@ -37,10 +37,18 @@
 #define KR_METRICS_LABELS_MAX 96
 #define KR_METRICS_HELP_MAX 160
 
-/* Admin HTTP. */
+/* Admin HTTP (SPEC.md §3.3, §6): the master serves it, so it has a
+ * connection cap of its own (within the master's descriptors) and the
+ * API's deadlines: idle before a request, read from a request's first
+ * byte to its last, write for an answer to be taken. A body is a POST
+ * action's parameters; headers a browser's (cookies included). */
 #define KR_ADMIN_BODY_MAX (64 << 10)
 #define KR_ADMIN_HEADERS_MAX (16 << 10)
-#define KR_ADMIN_TIMEOUT_S 10
+#define KR_ADMIN_MAX_CONNECTIONS_DEFAULT 256
+#define KR_ADMIN_MAX_CONNECTIONS_MAX 10000
+#define KR_ADMIN_IDLE_TIMEOUT_MS_DEFAULT 10000
+#define KR_ADMIN_READ_TIMEOUT_MS_DEFAULT 10000
+#define KR_ADMIN_WRITE_TIMEOUT_MS_DEFAULT 10000
 
 /* Config. */
 #define KR_CONFIG_SHARDS_MAX 1024

@@ -10,6 +10,7 @@
 
 #include <http_parser.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@ enum http_field {
 	HTTP_F_AUTHORIZATION,
 	HTTP_F_FORWARDED_FOR,
 	HTTP_F_EXPECT,
+	HTTP_F_COOKIE,
+	HTTP_F_ORIGIN,
 	HTTP_F_COUNT,
 };
 
@@ -32,6 +35,8 @@ static const char *const http_field_names[HTTP_F_COUNT] = {
 	[HTTP_F_AUTHORIZATION] = "authorization",
 	[HTTP_F_FORWARDED_FOR] = "x-forwarded-for",
 	[HTTP_F_EXPECT] = "expect",
+	[HTTP_F_COOKIE] = "cookie",
+	[HTTP_F_ORIGIN] = "origin",
 };
 
 /* Longer than every name above: a name this long is none of them. */
@@ -136,6 +141,16 @@ http_buf_add(struct http_buf *b, const char *at, size_t n, size_t max,
 	b->data[b->len] = '\0';
 }
 
+/* Trailing white space is not part of a field's value (RFC 7230
+ * §3.2.4); http_parser drops the leading one. */
+static void
+http_buf_trim(struct http_buf *b)
+{
+	while (b->len > 0 &&
+	       (b->data[b->len - 1] == ' ' || b->data[b->len - 1] == '\t'))
+		b->data[--b->len] = '\0';
+}
+
 static void
 http_buf_free(struct http_buf *b)
 {
@@ -143,8 +158,8 @@ http_buf_free(struct http_buf *b)
 	*b = (struct http_buf){ 0 };
 }
 
-/* Kept values never exceed the head, plus ", " between repeated
- * X-Forwarded-For fields. */
+/* Kept values never exceed the head, plus the two-byte separator
+ * between repeated X-Forwarded-For or Cookie fields. */
 static size_t
 http_field_room(const struct kr_http_reader *r)
 {
@@ -239,11 +254,15 @@ http_value_begin(struct kr_http_reader *r)
 	if (f == HTTP_F_OTHER)
 		return 0;
 	if (r->seen[f]) {
-		/* Two Content-Types or credentials: which one counts is
-		 * a guess we do not make. */
-		if (f != HTTP_F_FORWARDED_FOR)
+		/* Two Content-Types, credentials or origins: which one
+		 * counts is a guess we do not make. A list's fields join
+		 * as one (RFC 7230 §3.2.2); cookies with "; " (RFC 6265
+		 * §5.4). */
+		if (f != HTTP_F_FORWARDED_FOR && f != HTTP_F_COOKIE)
 			return http_fail(r, 400);
-		http_buf_add(&r->fields[f], ", ", 2, http_field_room(r), 0);
+		http_buf_trim(&r->fields[f]);
+		http_buf_add(&r->fields[f], f == HTTP_F_COOKIE ? "; " : ", ", 2,
+			     http_field_room(r), 0);
 	}
 	r->seen[f] = true;
 	return 0;
@@ -320,9 +339,7 @@ static const http_parser_settings http_settings = {
 	.on_message_complete = http_on_message_complete,
 };
 
-/* A kept field's value, NULL when it was not sent. Trailing white
- * space is not part of it (RFC 7230 §3.2.4); http_parser drops the
- * leading one. */
+/* A kept field's value, NULL when it was not sent. */
 static const char *
 http_value(struct kr_http_reader *r, enum http_field f)
 {
@@ -332,9 +349,7 @@ http_value(struct kr_http_reader *r, enum http_field f)
 		return NULL;
 	if (b->data == NULL)
 		http_buf_add(b, "", 0, 0, 0);
-	while (b->len > 0 &&
-	       (b->data[b->len - 1] == ' ' || b->data[b->len - 1] == '\t'))
-		b->data[--b->len] = '\0';
+	http_buf_trim(b);
 	return b->data;
 }
 
@@ -356,6 +371,8 @@ http_head_check(struct kr_http_reader *r)
 	q->content_type = http_value(r, HTTP_F_CONTENT_TYPE);
 	q->authorization = http_value(r, HTTP_F_AUTHORIZATION);
 	q->forwarded_for = http_value(r, HTTP_F_FORWARDED_FOR);
+	q->cookie = http_value(r, HTTP_F_COOKIE);
+	q->origin = http_value(r, HTTP_F_ORIGIN);
 	/* http_parser stops parsing at an Upgrade or CONNECT: what
 	 * follows is not HTTP to it, so nothing may follow for us. */
 	q->keep_alive = http_should_keep_alive(p) && !p->upgrade;
@@ -563,18 +580,73 @@ kr_http_reason(unsigned status)
 	return http_status_str((enum http_status)status);
 }
 
-/* Our own constant strings only: no CR, LF or other control bytes. */
+/* Our own strings only: no CR, LF or other control bytes. */
 static bool
-http_field_ok(const char *v)
+http_field_ok(const char *v, size_t max)
 {
 	if (v == NULL)
 		return true;
-	if (strlen(v) > 128)
+	if (strlen(v) > max)
 		return false;
 	for (; *v != '\0'; v++)
 		if ((unsigned char)*v < 0x20 || *v == 0x7f)
 			return false;
 	return true;
+}
+
+/* The writer frames the message itself; a field of those from a caller
+ * would contradict it. */
+static bool
+http_extra_ok(const struct kr_http_field *f)
+{
+	static const char *const framing[] = { "content-length", "connection",
+					       "transfer-encoding",
+					       "content-type", "allow" };
+	size_t n;
+
+	if (f->name == NULL || f->value == NULL)
+		return false;
+	n = strlen(f->name);
+	if (n == 0 || n > KR_HTTP_FIELD_NAME_MAX || !http_is_token(f->name, n))
+		return false;
+	for (size_t i = 0; i < sizeof(framing) / sizeof(framing[0]); i++)
+		if (strcasecmp(f->name, framing[i]) == 0)
+			return false;
+	return http_field_ok(f->value, KR_HTTP_FIELD_VALUE_MAX);
+}
+
+static bool
+http_response_ok(const struct kr_http_response *resp)
+{
+	if (resp->status < 100 || resp->status > 599 ||
+	    !http_field_ok(resp->content_type, 128) ||
+	    !http_field_ok(resp->allow, 128) ||
+	    resp->n_fields > KR_HTTP_RESPONSE_FIELDS_MAX ||
+	    (resp->n_fields > 0 && resp->fields == NULL))
+		return false;
+	for (unsigned i = 0; i < resp->n_fields; i++)
+		if (!http_extra_ok(&resp->fields[i]))
+			return false;
+	return true;
+}
+
+/* Appends to buf[*n..cap); a head over cap is a bug of the bounds
+ * above. */
+static void http_put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+http_put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int got;
+
+	va_start(ap, fmt);
+	got = vsnprintf(buf + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	if (got < 0 || (size_t)got >= cap - *n)
+		kr_panic("http: response head over %zu bytes", cap);
+	*n += (size_t)got;
 }
 
 size_t
@@ -583,30 +655,28 @@ kr_http_response_head(const struct kr_http_response *resp, char *buf,
 {
 	unsigned s = resp->status;
 	bool has_length = s >= 200 && s != 204 && s != 304;
-	int n;
+	size_t n = 0;
 
-	if (cap < KR_HTTP_HEAD_MAX || s < 100 || s > 599 ||
-	    !http_field_ok(resp->content_type) || !http_field_ok(resp->allow))
+	if (cap < KR_HTTP_HEAD_MAX || !http_response_ok(resp))
 		kr_panic("http: bad response head");
 	/* Every part is bounded (three digits, a reason of the table, two
-	 * fields of 128 bytes, 20 digits): 512 bytes hold them all. */
-	n = snprintf(
-		buf, cap, "HTTP/1.1 %u %s\r\n%s%s%s%s%s%s", s,
-		kr_http_reason(s), resp->content_type ? "Content-Type: " : "",
-		resp->content_type ? resp->content_type : "",
-		resp->content_type ? "\r\n" : "", resp->allow ? "Allow: " : "",
-		resp->allow ? resp->allow : "", resp->allow ? "\r\n" : "");
-	if (n > 0 && (size_t)n < cap && has_length)
-		n += snprintf(buf + n, cap - (size_t)n,
-			      "Content-Length: %llu\r\n",
-			      (unsigned long long)resp->content_length);
-	if (n > 0 && (size_t)n < cap)
-		n += snprintf(buf + n, cap - (size_t)n, "%s\r\n",
-			      resp->close ? "Connection: close\r\n"
-			      : resp->keep_alive_1_0
-				      ? "Connection: keep-alive\r\n"
-				      : "");
-	if (n <= 0 || (size_t)n >= cap)
-		kr_panic("http: response head over %zu bytes", cap);
-	return (size_t)n;
+	 * fields of 128 bytes, four of 64 + 256, 20 digits): 2048 bytes
+	 * hold them all. */
+	http_put(buf, cap, &n, "HTTP/1.1 %u %s\r\n", s, kr_http_reason(s));
+	if (resp->content_type != NULL)
+		http_put(buf, cap, &n, "Content-Type: %s\r\n",
+			 resp->content_type);
+	if (resp->allow != NULL)
+		http_put(buf, cap, &n, "Allow: %s\r\n", resp->allow);
+	for (unsigned i = 0; i < resp->n_fields; i++)
+		http_put(buf, cap, &n, "%s: %s\r\n", resp->fields[i].name,
+			 resp->fields[i].value);
+	if (has_length)
+		http_put(buf, cap, &n, "Content-Length: %llu\r\n",
+			 (unsigned long long)resp->content_length);
+	http_put(buf, cap, &n, "%s\r\n",
+		 resp->close		? "Connection: close\r\n"
+		 : resp->keep_alive_1_0 ? "Connection: keep-alive\r\n"
+					: "");
+	return n;
 }

@@ -3,7 +3,7 @@
  * order (pipelining). The framing (request line, headers, Content-Length
  * and chunked bodies) is nodejs/http-parser's; this module adds our
  * limits, checked before anything is buffered, and keeps the few headers
- * the JSON-RPC transport uses. Plus a writer for response heads. No
+ * the JSON-RPC and admin ports use. Plus a writer for response heads. No
  * sockets, no clock. One thread at a time per reader; the reader owns
  * every pointer it hands out. */
 #ifndef KR_HTTP_H
@@ -42,6 +42,11 @@ struct kr_http_request {
 	/* Every X-Forwarded-For field, joined with ", " in the order
 	 * received (RFC 7230 §3.2.2). */
 	const char *forwarded_for;
+	/* Every Cookie field joined with "; ": a browser sends one, but a
+	 * proxy from HTTP/2 may split it (RFC 6265 §5.4, RFC 7540
+	 * §8.1.2.5). */
+	const char *cookie;
+	const char *origin;   /* RFC 6454 §7 */
 	bool expect_continue; /* Expect: 100-continue */
 	/* Another request may follow on the connection: HTTP/1.1 without
 	 * Connection: close, or HTTP/1.0 with Connection: keep-alive
@@ -76,8 +81,8 @@ void kr_http_reader_destroy(struct kr_http_reader **r);
  * (413, as soon as the head is complete: the body is not read), a
  * chunked body growing past body_max (413). Malformed HTTP,
  * conflicting framing (Content-Length with chunked, two lengths), an
- * HTTP version other than 1.x, a repeated Content-Type or
- * Authorization: 400 (505 for the version). An Expect other than
+ * HTTP version other than 1.x, a repeated Content-Type, Authorization
+ * or Origin: 400 (505 for the version). An Expect other than
  * 100-continue: 417. At most header_max + body_max bytes are held. */
 int kr_http_reader_feed(struct kr_http_reader *r, const char *data, size_t len,
 			size_t *used_r);
@@ -112,6 +117,16 @@ bool kr_http_media_type_is(const char *value, const char *type);
  * a status without one. Static. */
 const char *kr_http_reason(unsigned status);
 
+/* A response header field of the server's own making (Cache-Control,
+ * WWW-Authenticate, Set-Cookie, Location). */
+struct kr_http_field {
+	const char *name;  /* a token of at most KR_HTTP_FIELD_NAME_MAX */
+	const char *value; /* at most KR_HTTP_FIELD_VALUE_MAX bytes */
+};
+#define KR_HTTP_FIELD_NAME_MAX 64
+#define KR_HTTP_FIELD_VALUE_MAX 256
+#define KR_HTTP_RESPONSE_FIELDS_MAX 4
+
 /* A response head. */
 struct kr_http_response {
 	unsigned status;	  /* 100..599 */
@@ -120,15 +135,20 @@ struct kr_http_response {
 	uint64_t content_length;  /* not sent for 1xx, 204 and 304 */
 	bool close;		  /* Connection: close */
 	bool keep_alive_1_0; /* Connection: keep-alive (an HTTP/1.0 peer) */
+	/* More fields, after Content-Type and Allow; none of the framing
+	 * ones (Content-Length, Transfer-Encoding, Connection). */
+	const struct kr_http_field *fields;
+	unsigned n_fields; /* at most KR_HTTP_RESPONSE_FIELDS_MAX */
 };
 
 /* The head (status line, fields, empty line) needs at most this. */
-#define KR_HTTP_HEAD_MAX 512
+#define KR_HTTP_HEAD_MAX 2048
 
 /* Writes the head into buf (cap >= KR_HTTP_HEAD_MAX, else a bug:
- * panics; so does a status out of range or a field with a control
- * character) and returns its length. The reason phrase is the
- * standard one. */
+ * panics; so does a status out of range, a field over its size, a
+ * name that is not a token or a framing field's, a value with a
+ * control character, or more than KR_HTTP_RESPONSE_FIELDS_MAX fields)
+ * and returns its length. The reason phrase is the standard one. */
 size_t kr_http_response_head(const struct kr_http_response *resp, char *buf,
 			     size_t cap);
 

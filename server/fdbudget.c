@@ -55,4 +55,9 @@ kr_fdbudget_plan(const struct kr_config *cfg, unsigned nofile,
 	b->lmtp_max = fdbudget_cap(cfg->lmtp.max_sessions, share, &b->clamped);
 	b->http_max =
 		fdbudget_cap(cfg->jsonrpc.max_connections, share, &b->clamped);
+	b->admin_max = fdbudget_cap(cfg->admin.max_connections,
+				    nofile > KR_FDBUDGET_BASE_RESERVE
+					    ? nofile - KR_FDBUDGET_BASE_RESERVE
+					    : 1,
+				    &b->clamped);
 }

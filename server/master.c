@@ -359,6 +359,12 @@ master_admin_settings(const struct master *m, struct kr_admin_settings *set)
 
 	set->token = cfg->admin.token != NULL ? cfg->admin.token : m->token;
 	set->metrics_open = cfg->admin.metrics_open;
+	set->max_connections = m->rt->fds.admin_max > 0
+				       ? m->rt->fds.admin_max
+				       : cfg->admin.max_connections;
+	set->idle_timeout_ms = cfg->admin.idle_timeout_ms;
+	set->read_timeout_ms = cfg->admin.read_timeout_ms;
+	set->write_timeout_ms = cfg->admin.write_timeout_ms;
 	set->first_worker_slot = 1;
 	set->n_worker_slots = m->rt->n_worker_slots;
 	set->supervisor = &m->supervisor;

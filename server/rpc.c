@@ -302,7 +302,8 @@ kr_rpc_handle(struct kr_rpc *rpc, const struct kr_rpc_input *in,
 
 	if (kr_jsonrpc_parse(in->body, in->len, &rpc->lim, &req->batch, &err) <
 	    0) {
-		/* Only a body over the limit; evhttp stops those first. */
+		/* Only a body over the limit; the HTTP reader stops those
+		 * first. */
 		rpc_req_free(req);
 		done(ctx, 413, NULL, 0);
 		return;

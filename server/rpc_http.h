@@ -18,14 +18,18 @@ struct kr_rpc_http;
 struct kr_runtime;
 
 /* Starts accepting on rt->rpc_fd (listening, shared with the other
- * workers; not closed here), over TLS when rt->rpc_tls is set. The
- * [jsonrpc] limits are read from rt->cfg as each connection opens (a
- * reload applies to new ones); at most rt->fds.http_max connections
- * are open at once. rt and rpc are borrowed and must outlive h. */
+ * workers; not closed here), over TLS when rt->rpc_tls is set, through
+ * admin/httpd.h. The [jsonrpc] limits are read from rt->cfg; at most
+ * rt->fds.http_max connections are open at once. rt and rpc are
+ * borrowed and must outlive h. */
 struct kr_rpc_http *kr_rpc_http_create(struct event_base *base,
 				       struct kr_runtime *rt,
 				       struct kr_rpc *rpc,
 				       struct kr_err *err_r);
+/* After rt->cfg and rt->fds were reloaded: the cap and the timeouts
+ * apply from now on, the size limits to connections opened from now
+ * on. NULL is fine. */
+void kr_rpc_http_reload(struct kr_rpc_http *h);
 /* Stops accepting (drain): idle connections close now, busy ones after
  * their answer (Connection: close). */
 void kr_rpc_http_stop_accepting(struct kr_rpc_http *h);

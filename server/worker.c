@@ -86,12 +86,14 @@ worker_on_hup(evutil_socket_t sig, short what, void *ctx)
 
 	(void)sig;
 	(void)what;
-	if (kr_runtime_reload(w->rt, &err) < 0)
+	if (kr_runtime_reload(w->rt, &err) < 0) {
 		kr_log_msg(w->rt->log, KR_LOG_ERROR, NULL,
 			   "config.reload_failed", err.msg);
-	else
-		kr_log_msg(w->rt->log, KR_LOG_INFO, NULL, "config.reload",
-			   w->rt->cfg->path);
+		return;
+	}
+	kr_rpc_http_reload(w->http);
+	kr_log_msg(w->rt->log, KR_LOG_INFO, NULL, "config.reload",
+		   w->rt->cfg->path);
 }
 
 static void

@@ -72,6 +72,8 @@ fuzz_request(uint64_t h, const struct kr_http_request *q)
 	h = fuzz_str(h, q->content_type);
 	h = fuzz_str(h, q->authorization);
 	h = fuzz_str(h, q->forwarded_for);
+	h = fuzz_str(h, q->cookie);
+	h = fuzz_str(h, q->origin);
 	h = fuzz_mix(h, q->body, q->body_len);
 	return fuzz_mix(h,
 			&(bool[]){ q->keep_alive, q->http_1_0, q->is_post,

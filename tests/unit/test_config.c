@@ -125,6 +125,14 @@ test_config_defaults(void **state)
 	assert_string_equal(cfg->admin.listen, "127.0.0.1:8081");
 	assert_null(cfg->admin.token);
 	assert_false(cfg->admin.metrics_open);
+	assert_int_equal(cfg->admin.max_connections,
+			 KR_ADMIN_MAX_CONNECTIONS_DEFAULT);
+	assert_int_equal(cfg->admin.idle_timeout_ms,
+			 KR_ADMIN_IDLE_TIMEOUT_MS_DEFAULT);
+	assert_int_equal(cfg->admin.read_timeout_ms,
+			 KR_ADMIN_READ_TIMEOUT_MS_DEFAULT);
+	assert_int_equal(cfg->admin.write_timeout_ms,
+			 KR_ADMIN_WRITE_TIMEOUT_MS_DEFAULT);
 	assert_int_equal(cfg->log.level, KR_LOG_INFO);
 	assert_int_equal(cfg->n_shards, 0);
 	assert_null(cfg->shards);
@@ -178,6 +186,11 @@ test_config_example_matches_defaults(void **state)
 	assert_string_equal(ex->admin.listen, def->admin.listen);
 	assert_null(ex->admin.token);
 	assert_int_equal(ex->admin.metrics_open, def->admin.metrics_open);
+	assert_int_equal(ex->admin.max_connections, def->admin.max_connections);
+	assert_int_equal(ex->admin.idle_timeout_ms, def->admin.idle_timeout_ms);
+	assert_int_equal(ex->admin.read_timeout_ms, def->admin.read_timeout_ms);
+	assert_int_equal(ex->admin.write_timeout_ms,
+			 def->admin.write_timeout_ms);
 	assert_int_equal(ex->log.level, def->log.level);
 	assert_int_equal(ex->n_shards, def->n_shards);
 	assert_string_equal(ex->server.user, def->server.user);
@@ -302,6 +315,24 @@ static const struct value_case value_cases[] = {
 	{ "admin", "metrics_open", "0", true, AF(metrics_open), 0 },
 	{ "admin", "metrics_open", "2", false, AF(metrics_open), 0 },
 	{ "admin", "metrics_open", "truee", false, AF(metrics_open), 0 },
+	{ "admin", "max_connections", "1", true, AF(max_connections), 1 },
+	{ "admin", "max_connections", "10000", true, AF(max_connections),
+	  10000 },
+	{ "admin", "max_connections", "0", false, AF(max_connections), 0 },
+	{ "admin", "max_connections", "10001", false, AF(max_connections), 0 },
+	{ "admin", "idle_timeout", "1s", true, AF(idle_timeout_ms), 1000 },
+	{ "admin", "idle_timeout", "60m", true, AF(idle_timeout_ms), 3600000 },
+	{ "admin", "idle_timeout", "999ms", false, AF(idle_timeout_ms), 0 },
+	{ "admin", "idle_timeout", "3600001", false, AF(idle_timeout_ms), 0 },
+	{ "admin", "read_timeout", "100ms", true, AF(read_timeout_ms), 100 },
+	{ "admin", "read_timeout", "3s", true, AF(read_timeout_ms), 3000 },
+	{ "admin", "read_timeout", "99", false, AF(read_timeout_ms), 0 },
+	{ "admin", "read_timeout", "3600001", false, AF(read_timeout_ms), 0 },
+	{ "admin", "write_timeout", "100", true, AF(write_timeout_ms), 100 },
+	{ "admin", "write_timeout", "60m", true, AF(write_timeout_ms),
+	  3600000 },
+	{ "admin", "write_timeout", "99ms", false, AF(write_timeout_ms), 0 },
+	{ "admin", "write_timeout", "61m", false, AF(write_timeout_ms), 0 },
 	{ "log", "level", "debug", true, LF(level), KR_LOG_DEBUG },
 	{ "log", "level", "info", true, LF(level), KR_LOG_INFO },
 	{ "log", "level", "warn", true, LF(level), KR_LOG_WARN },

@@ -21,6 +21,7 @@ cfg_init(struct kr_config *cfg, struct kr_config_shard *shards, unsigned n)
 	cfg->n_shards = n;
 	cfg->lmtp.max_sessions = 10000;
 	cfg->jsonrpc.max_connections = 10000;
+	cfg->admin.max_connections = 256;
 }
 
 /* 20 shards of 8 connections, one with 2 replicas: 64 + 160 + 16. */
@@ -61,6 +62,31 @@ test_fdbudget_plan_tiny_limit(void **state)
 	assert_int_equal(b.http_max, 1);
 }
 
+/* The master holds no pool connections: its admin port may use what
+ * the base reserve leaves, at the limit as configured, one over
+ * clamped. */
+static void
+test_fdbudget_plan_admin(void **state)
+{
+	struct kr_config_shard shards[200];
+	struct kr_config cfg;
+	struct kr_fdbudget b;
+
+	(void)state;
+	cfg_init(&cfg, shards, 200);
+	kr_fdbudget_plan(&cfg, 65536, &b);
+	assert_int_equal(b.admin_max, 256);
+	cfg.admin.max_connections = 1024 - KR_FDBUDGET_BASE_RESERVE;
+	kr_fdbudget_plan(&cfg, 1024, &b);
+	assert_int_equal(b.admin_max, 1024 - KR_FDBUDGET_BASE_RESERVE);
+	cfg.admin.max_connections++;
+	kr_fdbudget_plan(&cfg, 1024, &b);
+	assert_int_equal(b.admin_max, 1024 - KR_FDBUDGET_BASE_RESERVE);
+	assert_true(b.clamped);
+	kr_fdbudget_plan(&cfg, KR_FDBUDGET_BASE_RESERVE, &b);
+	assert_int_equal(b.admin_max, 1);
+}
+
 static void
 test_fdbudget_raise_never_lowers(void **state)
 {
@@ -83,6 +109,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fdbudget_plan_splits_the_rest),
 		cmocka_unit_test(test_fdbudget_plan_tiny_limit),
+		cmocka_unit_test(test_fdbudget_plan_admin),
 		cmocka_unit_test(test_fdbudget_raise_never_lowers),
 	};
 

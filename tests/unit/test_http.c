@@ -67,12 +67,17 @@ test_out(char *out, size_t *len, const char *fmt, ...)
 static void
 test_describe(const struct kr_http_request *q, char *out, size_t *len)
 {
-	test_out(out, len,
-		 "%s %s ct=%s auth=%s xff=%s ka=%d 10=%d body=", q->method,
+	test_out(out, len, "%s %s ct=%s auth=%s xff=%s ka=%d 10=%d", q->method,
 		 q->url, q->content_type ? q->content_type : "-",
 		 q->authorization ? q->authorization : "-",
 		 q->forwarded_for ? q->forwarded_for : "-", q->keep_alive,
 		 q->http_1_0);
+	/* Only where sent, so the other cases' texts stay short. */
+	if (q->cookie != NULL)
+		test_out(out, len, " cookie=%s", q->cookie);
+	if (q->origin != NULL)
+		test_out(out, len, " origin=%s", q->origin);
+	test_out(out, len, " body=");
 	assert_int_equal(strlen(q->url), q->url_len);
 	assert_int_equal(q->body[q->body_len], '\0');
 	test_out(out, len, "%.*s|", (int)q->body_len, q->body);
@@ -294,6 +299,28 @@ test_http_forwarded_for(void **state)
 	/* An empty one is there, and empty. */
 	test_expect("GET / HTTP/1.1\r\nAuthorization:\r\n\r\n",
 		    "GET / ct=- auth= xff=- ka=1 10=0 body=|end");
+}
+
+/* Cookie fields join with "; " (an HTTP/2 proxy may split one), an
+ * Origin is kept, two Origins are refused like two credentials. */
+static void
+test_http_cookie_origin(void **state)
+{
+	(void)state;
+	test_expect("GET / HTTP/1.1\r\nCookie: a=1; b=2 \r\n"
+		    "Origin: http://127.0.0.1:8081\r\ncookie:c=3\r\n\r\n",
+		    "GET / ct=- auth=- xff=- ka=1 10=0 cookie=a=1; b=2; c=3 "
+		    "origin=http://127.0.0.1:8081 body=|end");
+	test_expect("GET / HTTP/1.1\r\nCookies: a\r\nOrigins: b\r\n\r\n",
+		    "GET / ct=- auth=- xff=- ka=1 10=0 body=|end");
+	test_expect("GET / HTTP/1.1\r\nOrigin: null\r\nOrigin: http://x\r\n"
+		    "\r\n",
+		    "E400");
+	/* Requests on one connection do not share them. */
+	test_expect("GET / HTTP/1.1\r\nCookie: s=1\r\nOrigin: o\r\n\r\n"
+		    "GET /2 HTTP/1.1\r\n\r\n",
+		    "GET / ct=- auth=- xff=- ka=1 10=0 cookie=s=1 origin=o "
+		    "body=|GET /2 ct=- auth=- xff=- ka=1 10=0 body=|end");
 }
 
 static void
@@ -624,6 +651,54 @@ test_http_response_head(void **state)
 	assert_true(n < sizeof(buf));
 }
 
+/* Extra fields go after Content-Type and Allow, before the framing;
+ * the largest head the bounds allow fits KR_HTTP_HEAD_MAX. */
+static void
+test_http_response_fields(void **state)
+{
+	char buf[KR_HTTP_HEAD_MAX], name[KR_HTTP_FIELD_NAME_MAX + 1],
+		value[KR_HTTP_FIELD_VALUE_MAX + 1], type[129];
+	struct kr_http_field f[KR_HTTP_RESPONSE_FIELDS_MAX] = {
+		{ "Cache-Control", "no-store" },
+		{ "WWW-Authenticate", "Bearer realm=\"kurier\"" },
+	};
+	struct kr_http_response r = {
+		.status = 401,
+		.content_type = "text/plain",
+		.content_length = 3,
+		.fields = f,
+		.n_fields = 2,
+	};
+	size_t n;
+
+	(void)state;
+	kr_http_response_head(&r, buf, sizeof(buf));
+	assert_string_equal(buf, "HTTP/1.1 401 Unauthorized\r\n"
+				 "Content-Type: text/plain\r\n"
+				 "Cache-Control: no-store\r\n"
+				 "WWW-Authenticate: Bearer realm=\"kurier\"\r\n"
+				 "Content-Length: 3\r\n\r\n");
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	memset(value, 'v', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	memset(type, 't', sizeof(type) - 1);
+	type[sizeof(type) - 1] = '\0';
+	for (size_t i = 0; i < ARRAY_LEN(f); i++)
+		f[i] = (struct kr_http_field){ name, value };
+	r = (struct kr_http_response){ .status = 431,
+				       .content_type = type,
+				       .allow = type,
+				       .content_length = UINT64_MAX,
+				       .close = true,
+				       .fields = f,
+				       .n_fields = ARRAY_LEN(f) };
+	n = kr_http_response_head(&r, buf, sizeof(buf));
+	assert_int_equal(n, strlen(buf));
+	assert_true(n < sizeof(buf));
+	assert_non_null(strstr(buf, "\r\nConnection: close\r\n\r\n"));
+}
+
 /* Every corpus file gives the same results whole and in pieces, with
  * the fuzz target's limits; as there, a refusal's status may differ
  * for input both malformed and over a limit (see fuzz_http.c). */
@@ -680,6 +755,7 @@ main(void)
 		cmocka_unit_test(test_http_chunked),
 		cmocka_unit_test(test_http_keep_alive),
 		cmocka_unit_test(test_http_forwarded_for),
+		cmocka_unit_test(test_http_cookie_origin),
 		cmocka_unit_test(test_http_malformed),
 		cmocka_unit_test(test_http_limit_header_bytes),
 		cmocka_unit_test(test_http_limit_header_count),
@@ -689,6 +765,7 @@ main(void)
 		cmocka_unit_test(test_http_continue),
 		cmocka_unit_test(test_http_target_and_type),
 		cmocka_unit_test(test_http_response_head),
+		cmocka_unit_test(test_http_response_fields),
 		cmocka_unit_test(test_http_corpus),
 	};
 
