@@ -702,6 +702,28 @@ master_teardown(struct master *m)
 	explicit_bzero(m->token, sizeof(m->token));
 }
 
+/* The descriptor budget (server/fdbudget.h), once at start: a cap
+ * lowered to fit RLIMIT_NOFILE is an operator's business. */
+static void
+master_log_fds(const struct kr_runtime *rt)
+{
+	struct kr_log_line line;
+
+	if (!kr_log_begin(&line, rt->log,
+			  rt->fds.clamped ? KR_LOG_WARN : KR_LOG_INFO, NULL,
+			  "master.fds"))
+		return;
+	kr_log_int(&line, "nofile", rt->fds.nofile);
+	kr_log_int(&line, "reserve", rt->fds.reserve);
+	kr_log_int(&line, "lmtp_max", rt->fds.lmtp_max);
+	kr_log_int(&line, "http_max", rt->fds.http_max);
+	kr_log_int(&line, "admin_max", rt->fds.admin_max);
+	if (rt->fds.clamped)
+		kr_log_str(&line, "msg",
+			   "connection caps lowered to fit [server] nofile");
+	kr_log_end(&line);
+}
+
 int
 kr_master_run(struct kr_runtime *rt)
 {
@@ -732,6 +754,7 @@ kr_master_run(struct kr_runtime *rt)
 	       rt->rpc_tls != NULL ? "https" : "http", rt->cfg->jsonrpc.listen,
 	       rt->cfg->admin.listen, rt->cfg->path, rt->n_workers);
 	fflush(stdout);
+	master_log_fds(rt);
 	master_migrate(&m);
 	for (unsigned i = 0; i < rt->n_workers; i++)
 		m.spawn_pending[i] = true;
