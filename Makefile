@@ -58,7 +58,9 @@ ARCHIVES := $(foreach l,$(LAYERS),$(if $(call layer_src,$(l)),$(call layer_lib,$
 # Link order is the reverse of the layer order.
 LINK_ARCHIVES := $(foreach l,admin antispam storage proto lib,$(filter $(call layer_lib,$(l)),$(ARCHIVES)))
 
-SERVER_SRC := $(filter-out server/%_main.c,$(wildcard server/*.c))
+# server/: the process model at its top, one sub-folder per part.
+SERVER_MAINS := server/kurierd_main.c server/cli/kurier_main.c
+SERVER_SRC := $(filter-out $(SERVER_MAINS),$(wildcard server/*.c server/*/*.c))
 SERVER_OBJ := $(patsubst %.c,$(O)/%.o,$(SERVER_SRC))
 SERVER_LIB := $(O)/libserver.a
 PROGRAMS := $(O)/kurierd $(O)/kurier
@@ -82,7 +84,7 @@ FUZZ_TIME ?= 60
 FUZZ_TARGETS ?= $(FUZZ_NAMES)
 
 ALL_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l))) $(SERVER_OBJ) \
-	$(patsubst %.c,$(O)/%.o,$(wildcard server/*_main.c) $(UNIT_SRC) $(BENCH_SRC) \
+	$(patsubst %.c,$(O)/%.o,$(SERVER_MAINS) $(UNIT_SRC) $(BENCH_SRC) \
 		$(FUZZ_SRC) tests/fuzz/replay.c)
 
 .PHONY: all deps run test test-asan test-run lint clean cluster-stop bench \
@@ -109,7 +111,7 @@ $(O)/kurierd: $(O)/server/kurierd_main.o $(SERVER_LIB) $(LINK_ARCHIVES)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-$(O)/kurier: $(O)/server/kurier_main.o $(SERVER_LIB) $(LINK_ARCHIVES)
+$(O)/kurier: $(O)/server/cli/kurier_main.o $(SERVER_LIB) $(LINK_ARCHIVES)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 

@@ -1,5 +1,5 @@
 /* A small HTTP/1.1 server on one libevent loop, shared by the JSON-RPC
- * port (server/rpc_http.c, in each worker) and the admin port
+ * port (server/rpc/rpc_http.c, in each worker) and the admin port
  * (admin/admin.c, in the master): the limits of SPEC.md §6 live here
  * once. A listener whose connections are counted at accept (paused at
  * the cap, backing off when accept fails); per connection one request

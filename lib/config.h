@@ -156,7 +156,7 @@ struct kr_config {
 		unsigned login_concurrency; /* password checks per worker */
 	} auth;
 
-	/* Per-worker cache of API results (server/cache.h). */
+	/* Per-worker cache of API results (server/cache/cache.h). */
 	struct {
 		uint64_t max_bytes; /* 0: off */
 		/* How long an entry may be served without a write through

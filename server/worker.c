@@ -9,9 +9,9 @@
 
 #include "lib/clock.h"
 #include "lib/tpool.h"
-#include "server/lmtp_server.h"
-#include "server/rpc.h"
-#include "server/rpc_http.h"
+#include "server/lmtp/lmtp_server.h"
+#include "server/rpc/rpc.h"
+#include "server/rpc/rpc_http.h"
 #include "storage/connmgr.h"
 #include "storage/shardmap.h"
 #include "storage/store.h"

@@ -576,7 +576,7 @@ struct kr_store_op *kr_store_deliver_begin(struct kr_store *store,
 
 /* ---- sessions (store_session.c) ---------------------------------- */
 
-/* Revocation of the stateless API session tokens (server/token.h):
+/* Revocation of the stateless API session tokens (server/auth/token.h):
  * auth.logout lists the token's sid on the user's shard, every
  * authenticated request checks it there. A sid is exactly
  * KR_STORE_SID_LEN lower-case hex digits (kr_token_claims.sid); any

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/password.h"
-#include "server/passwd.h"
+#include "server/auth/password.h"
+#include "server/cli/passwd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

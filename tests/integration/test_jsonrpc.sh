@@ -297,7 +297,7 @@ ok "bob's session cannot read, flag, move, copy, delete or append in alice's mai
 # ---- 5. sessions ----------------------------------------------------------
 want_error -32001 "" quota.get '{}'
 want_error -32001 "${A:0:20}X${A:21}" quota.get '{}'
-# A token signed as kurierd signs (server/token.h), but already expired;
+# A token signed as kurierd signs (server/auth/token.h), but already expired;
 # and one with the right claims under another secret.
 forge() { # forge TOKEN SECRET EXPIRES-DELTA
 	perl -MDigest::SHA=hmac_sha256 -MMIME::Base64 -e '

@@ -16,7 +16,7 @@
 
 #include "lib/clock.h"
 #include "lib/tpool.h"
-#include "server/rpc.h"
+#include "server/rpc/rpc.h"
 #include "server/runtime.h"
 
 #define SECRET_CUR "kurier-test-rpc-current-secret-0123456789"

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "lib/hash.h"
-#include "server/cache.h"
+#include "server/cache/cache.h"
 
 #define TEST_MANY_PUTS 100000
 #define TEST_MANY_BYTES (1U << 20)

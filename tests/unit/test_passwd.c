@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "lib/limits.h"
-#include "server/passwd.h"
+#include "server/cli/passwd.h"
 
 /* doveadm pw -s SHA512-CRYPT -p secret */
 #define SHA512                                                               \
@@ -93,7 +93,7 @@ static const struct line_case line_cases[] = {
 	{ "costly@example.com:{BLF-CRYPT}$2y$31$ABCDEFGHIJKLMNOPQRSTUuoRzM"
 	  "fTz14Et2G0HCoDlm3q91eDCVDS2",
 	  -1, NULL, NULL, "malformed or too costly BLF-CRYPT" },
-	/* The cost caps of server/password.c, at and one over. */
+	/* The cost caps of server/auth/password.c, at and one over. */
 	{ "r@example.com:{SHA512-CRYPT}$6$rounds=1000000$salt$hash", 1,
 	  "r@example.com", NULL, NULL },
 	{ "r@example.com:{SHA512-CRYPT}$6$rounds=1000001$salt$hash", -1, NULL,

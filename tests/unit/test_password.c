@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "lib/limits.h"
-#include "server/password.h"
+#include "server/auth/password.h"
 
 #define PW "correct horse"
 

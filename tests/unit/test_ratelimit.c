@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server/ratelimit.h"
+#include "server/auth/ratelimit.h"
 
 #define UNIT 60000u /* level units per token, as in the module */
 

@@ -1,4 +1,4 @@
-/* cmocka tests for the JSON-RPC dispatcher (server/rpc.c, rpc_auth.c,
+/* cmocka tests for the JSON-RPC dispatcher (server/rpc/rpc.c, rpc_auth.c,
  * rpc_json.c) without PostgreSQL: a runtime on a config with an [auth]
  * secret and no [shard.N] (so no store), a loop and the two pools.
  * Covers the JSON-RPC 2.0 specification's examples, the session check,
@@ -21,10 +21,10 @@
 #include "lib/clock.h"
 #include "lib/limits.h"
 #include "lib/tpool.h"
-#include "server/rpc.h"
-#include "server/rpc_priv.h"
+#include "server/rpc/rpc.h"
+#include "server/rpc/rpc_priv.h"
 #include "server/runtime.h"
-#include "server/token.h"
+#include "server/auth/token.h"
 #include "rpc_env.h"
 
 /* ---- tokens ---------------------------------------------------------- */

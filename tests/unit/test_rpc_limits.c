@@ -16,8 +16,8 @@
 #include <string.h>
 
 #include "lib/arena.h"
-#include "server/rpc.h"
-#include "server/rpc_priv.h"
+#include "server/rpc/rpc.h"
+#include "server/rpc/rpc_priv.h"
 #include "server/runtime.h"
 #include "rpc_env.h"
 

@@ -15,7 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "server/token.h"
+#include "server/auth/token.h"
 
 #define SECRET_A "0123456789abcdef0123456789abcdef-key-A"
 #define SECRET_B "0123456789abcdef0123456789abcdef-key-B"

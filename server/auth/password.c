@@ -1,6 +1,6 @@
 /* Password hashing with libargon2 and checking of imported crypt(3)
  * hashes with libxcrypt's crypt_r. */
-#include "server/password.h"
+#include "server/auth/password.h"
 
 #include <argon2.h>
 #include <crypt.h>

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "lib/genmap.h"
-#include "server/cache.h"
-#include "server/rpc_priv.h"
+#include "server/cache/cache.h"
+#include "server/rpc/rpc_priv.h"
 #include "server/runtime.h"
 
 /* What the client reads for kinds whose detail stays in the log. */

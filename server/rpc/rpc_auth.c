@@ -1,5 +1,5 @@
 /* auth.login, auth.logout and the session check of every request.
- * A session is a signed token (server/token.h) plus, per request, a
+ * A session is a signed token (server/auth/token.h) plus, per request, a
  * look-up that the user still exists, the token was not revoked and the
  * user's password did not change since it was issued;
  * that look-up is cached per worker for at most RPC_SESSION_TTL_MS and
@@ -17,10 +17,10 @@
 #include "lib/genmap.h"
 #include "lib/limits.h"
 #include "lib/tpool.h"
-#include "server/cache.h"
-#include "server/password.h"
-#include "server/ratelimit.h"
-#include "server/rpc_priv.h"
+#include "server/cache/cache.h"
+#include "server/auth/password.h"
+#include "server/auth/ratelimit.h"
+#include "server/rpc/rpc_priv.h"
 #include "server/runtime.h"
 
 /* How stale a cached session check may be: a logout through another

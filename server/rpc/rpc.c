@@ -3,7 +3,7 @@
  * at a time (the specification allows any order), all drawing memory
  * from the request's budget; the response goes out when the last one
  * is answered. */
-#include "server/rpc.h"
+#include "server/rpc/rpc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +14,9 @@
 #include "lib/clock.h"
 #include "lib/genmap.h"
 #include "lib/tpool.h"
-#include "server/cache.h"
-#include "server/ratelimit.h"
-#include "server/rpc_priv.h"
+#include "server/cache/cache.h"
+#include "server/auth/ratelimit.h"
+#include "server/rpc/rpc_priv.h"
 #include "server/runtime.h"
 
 /* Session checks cached per worker: a few hundred bytes each. */

@@ -2,7 +2,7 @@
  * admin/httpd's (counted at accept, idle/read/write deadlines, TLS,
  * refusals); this file maps requests onto the dispatcher and its
  * answers back onto HTTP. */
-#include "server/rpc_http.h"
+#include "server/rpc/rpc_http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #include "admin/httpd.h"
 #include "lib/config.h"
 #include "proto/http.h"
-#include "server/rpc.h"
+#include "server/rpc/rpc.h"
 #include "server/runtime.h"
 
 struct kr_rpc_http {

@@ -1,5 +1,5 @@
 /* kurier user add|del|passwd|quota|list. */
-#include "server/cli_user.h"
+#include "server/cli/cli_user.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -9,9 +9,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "server/cli.h"
-#include "server/cli_import.h"
-#include "server/password.h"
+#include "server/cli/cli.h"
+#include "server/cli/cli_import.h"
+#include "server/auth/password.h"
 
 /* kr_user_list pages per shard; memory is shards x page rows. */
 #define USER_LIST_PAGE 1000

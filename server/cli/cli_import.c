@@ -2,14 +2,14 @@
  * batches of kr_user_import calls. A full batch is sent at once and
  * its answer collected only before that shard's next batch, so all
  * shards insert in parallel while the file is still being read. */
-#include "server/cli_import.h"
+#include "server/cli/cli_import.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/cli.h"
-#include "server/passwd.h"
+#include "server/cli/cli.h"
+#include "server/cli/passwd.h"
 #include "storage/pgarray.h"
 
 /* Users per kr_user_import call: big enough that the round trip and

@@ -8,7 +8,7 @@
 
 #include "lib/arena.h"
 #include "lib/utc.h"
-#include "server/rpc_priv.h"
+#include "server/rpc/rpc_priv.h"
 
 json_t *
 rpc_json_str(const char *s)

@@ -1,7 +1,7 @@
 /* changes.get (what changed since a modseq, for webmail sync) and
  * quota.get. */
 #include "lib/arena.h"
-#include "server/rpc_priv.h"
+#include "server/rpc/rpc_priv.h"
 
 struct changes {
 	struct rpc_call *c;

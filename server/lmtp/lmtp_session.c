@@ -1,5 +1,5 @@
 /* LMTP session: socket <-> proto/lmtp <-> store. */
-#include "server/lmtp_session.h"
+#include "server/lmtp/lmtp_session.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -14,7 +14,7 @@
 #include "lib/clock.h"
 #include "lib/tpool.h"
 #include "proto/lmtp.h"
-#include "server/deliver.h"
+#include "server/deliver/deliver.h"
 #include "storage/store.h"
 
 #define SESSION_OP_ARENA_MAX (1 << 20)

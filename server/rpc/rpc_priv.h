@@ -13,8 +13,8 @@
 #include "lib/arena.h"
 #include "lib/deadline.h"
 #include "proto/jsonrpc.h"
-#include "server/rpc.h"
-#include "server/token.h"
+#include "server/rpc/rpc.h"
+#include "server/auth/token.h"
 #include "storage/store.h"
 
 struct kr_arena;

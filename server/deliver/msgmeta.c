@@ -1,5 +1,5 @@
 /* Summary to listing metadata. */
-#include "server/msgmeta.h"
+#include "server/deliver/msgmeta.h"
 
 #include "lib/arena.h"
 #include "proto/mime.h"

@@ -10,7 +10,7 @@
 #include "lib/arena.h"
 #include "lib/tpool.h"
 #include "proto/mime.h"
-#include "server/rpc_priv.h"
+#include "server/rpc/rpc_priv.h"
 
 /* Levels of a part number: kr_mime_part's walk goes no deeper than the
  * MIME depth limit plus the levels attached messages add (its path

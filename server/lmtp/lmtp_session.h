@@ -1,6 +1,6 @@
 /* One LMTP connection on a worker: a proto/lmtp state machine between
  * a bufferevent (plain, then TLS after STARTTLS) and the mail store.
- * Worker loop only; owned by server/lmtp_server.c. */
+ * Worker loop only; owned by server/lmtp/lmtp_server.c. */
 #ifndef KR_LMTP_SESSION_H
 #define KR_LMTP_SESSION_H
 

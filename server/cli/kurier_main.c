@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/cli.h"
-#include "server/cli_shard.h"
-#include "server/cli_user.h"
+#include "server/cli/cli.h"
+#include "server/cli/cli_shard.h"
+#include "server/cli/cli_user.h"
 
 static int
 usage(FILE *fp, int code)

@@ -4,7 +4,7 @@
  * counted at accept, header and body size, idle, read and write
  * timeouts, one request at a time per connection), and the mapping of
  * HTTP onto JSON-RPC calls: POST /rpc with application/json goes to
- * the dispatcher (server/rpc.h); other verbs 405, other content types
+ * the dispatcher (server/rpc/rpc.h); other verbs 405, other content types
  * 415, other paths 404, bodies over the limit 413, malformed HTTP 400
  * and that connection closed. Worker loop only. */
 #ifndef KR_RPC_HTTP_H

@@ -1,12 +1,12 @@
 /* Dovecot passwd-file lines: the bounded reader and the line parser
- * behind `kurier user import` (server/cli_import.c). */
-#include "server/passwd.h"
+ * behind `kurier user import` (server/cli/cli_import.c). */
+#include "server/cli/passwd.h"
 
 #include <stdbool.h>
 #include <string.h>
 
-#include "server/cli.h"
-#include "server/password.h"
+#include "server/cli/cli.h"
+#include "server/auth/password.h"
 
 void
 kr_passwd_reader_init(struct kr_passwd_reader *r, FILE *fp)

@@ -1,6 +1,6 @@
 /* Session tokens: HMAC-SHA256 over a fixed binary payload, both halves
  * base64url. Layout and contract in token.h. */
-#include "server/token.h"
+#include "server/auth/token.h"
 
 #include <errno.h>
 #include <string.h>

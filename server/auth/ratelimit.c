@@ -2,7 +2,7 @@
  * open-addressing table (linear probing, backward-shift deletion, so no
  * tombstones) and ordered in a min-heap by the time each bucket is whole
  * again, which makes "fullest first" eviction exact. */
-#include "server/ratelimit.h"
+#include "server/auth/ratelimit.h"
 
 #include <errno.h>
 #include <pthread.h>

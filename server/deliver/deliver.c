@@ -1,6 +1,6 @@
 /* Delivery pipeline: parse once, deliver with group commit, answer per
  * recipient. */
-#include "server/deliver.h"
+#include "server/deliver/deliver.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -11,7 +11,7 @@
 #include "lib/clock.h"
 #include "lib/tpool.h"
 #include "proto/mime.h"
-#include "server/msgmeta.h"
+#include "server/deliver/msgmeta.h"
 #include "storage/store.h"
 
 /* Metadata, prefixes and results of one transaction; the message

@@ -6,8 +6,8 @@
 #include "lib/arena.h"
 #include "lib/tpool.h"
 #include "proto/mime.h"
-#include "server/msgmeta.h"
-#include "server/rpc_priv.h"
+#include "server/deliver/msgmeta.h"
+#include "server/rpc/rpc_priv.h"
 
 /* ---- message.append ----------------------------------------------- */
 

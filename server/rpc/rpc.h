@@ -1,6 +1,6 @@
 /* The JSON-RPC dispatcher of one worker (SPEC.md §2 "webmail read"):
  * request body -> proto/jsonrpc -> session check -> method -> cache or
- * store -> response body. Knows nothing of HTTP (server/rpc_http.c
+ * store -> response body. Knows nothing of HTTP (server/rpc/rpc_http.c
  * feeds it), so it runs the same behind any transport. Worker loop
  * only. */
 #ifndef KR_RPC_H

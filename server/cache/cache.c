@@ -3,7 +3,7 @@
  * and per owner the entries of that owner (found through a second, small
  * hash table of owner records). Every operation is O(1) but drop_owner,
  * which is O(entries of that owner). */
-#include "server/cache.h"
+#include "server/cache/cache.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Shared helpers of the kurier CLI: config, shard connections,
  * argument parsing. */
-#include "server/cli.h"
+#include "server/cli/cli.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* mailbox.list, .create, .rename, .delete. */
-#include "server/rpc_priv.h"
+#include "server/rpc/rpc_priv.h"
 
 static void
 mailbox_on_list(void *ctx, const struct kr_store_mailbox_list_result *res,

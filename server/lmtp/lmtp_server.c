@@ -1,6 +1,6 @@
 /* LMTP service of a worker: accept (allow-list, session cap, descriptor
  * exhaustion), session list, drain. */
-#include "server/lmtp_server.h"
+#include "server/lmtp/lmtp_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,7 +16,7 @@
 
 #include "lib/cidr.h"
 #include "lib/clock.h"
-#include "server/lmtp_session.h"
+#include "server/lmtp/lmtp_session.h"
 
 /* After accept() fails for want of descriptors (or memory), listening
  * waits this long: the listening socket stays readable, so accepting

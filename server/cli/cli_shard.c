@@ -1,5 +1,5 @@
 /* kurier shard map|status. */
-#include "server/cli_shard.h"
+#include "server/cli/cli_shard.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/cli.h"
+#include "server/cli/cli.h"
 
 /* Nodes asked at the same time by `shard status`. */
 #define SHARD_STATUS_THREADS 32
