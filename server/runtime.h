@@ -70,7 +70,8 @@ struct kr_runtime {
 	 * bumps its user's, and cached reads of that user go stale. */
 	struct kr_genmap *gens;
 	/* Failed logins per user and per client address, shared by every
-	 * worker (server/auth/ratelimit.h). Fixed at start: reload keeps them. */
+	 * worker (server/auth/ratelimit.h). Fixed at start: reload keeps them.
+	 */
 	struct kr_ratelimit *login_user, *login_addr;
 	/* RLIMIT_NOFILE and the connection caps within it; planned
 	 * again on reload (the limit itself stays). */
