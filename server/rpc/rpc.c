@@ -13,6 +13,7 @@
 #include "lib/arena.h"
 #include "lib/clock.h"
 #include "lib/genmap.h"
+#include "lib/lru.h"
 #include "lib/tpool.h"
 #include "server/cache/cache.h"
 #include "server/auth/ratelimit.h"
@@ -69,18 +70,13 @@ static void
 rpc_metrics_cache(struct kr_rpc *rpc)
 {
 	const struct kr_runtime *rt = rpc->d.rt;
-	struct kr_cache_stats st;
+	struct kr_cache_report r;
 
-	kr_cache_get_stats(rpc->cache, &st);
-	kr_metrics_add(rt->slot, rt->ids.cache_hits, st.hits - rpc->hits_seen);
-	kr_metrics_add(rt->slot, rt->ids.cache_misses,
-		       st.misses - rpc->misses_seen);
-	kr_metrics_add(rt->slot, rt->ids.cache_evictions,
-		       st.evictions - rpc->evictions_seen);
-	kr_metrics_gauge_set(rt->slot, rt->ids.cache_bytes, (int64_t)st.bytes);
-	rpc->hits_seen = st.hits;
-	rpc->misses_seen = st.misses;
-	rpc->evictions_seen = st.evictions;
+	kr_cache_report(rpc->cache, &r);
+	kr_metrics_add(rt->slot, rt->ids.cache_hits, r.hits);
+	kr_metrics_add(rt->slot, rt->ids.cache_misses, r.misses);
+	kr_metrics_add(rt->slot, rt->ids.cache_evictions, r.evictions);
+	kr_metrics_gauge_set(rt->slot, rt->ids.cache_bytes, (int64_t)r.bytes);
 }
 
 static void
@@ -362,15 +358,10 @@ kr_rpc_create(const struct kr_rpc_deps *deps, struct kr_err *err_r)
 	kr_arena_budget_init(&rpc->mem, NULL,
 			     RPC_WORKER_MEMORY_FACTOR * cfg->jsonrpc.memory_max,
 			     KR_ERR_OVERLOAD, "worker memory for requests");
-	rpc->cache = kr_cache_create(cfg->cache.max_bytes);
-	rpc->sessions = kr_cache_create(RPC_SESSION_CACHE_BYTES);
+	rpc->cache = kr_cache_create(cfg->cache.max_bytes, deps->gens);
+	rpc->sessions = kr_lru_create(RPC_SESSION_CACHE_BYTES);
 	rpc->rl_user = deps->rt->login_user;
 	rpc->rl_addr = deps->rt->login_addr;
-	if (rpc->cache == NULL || rpc->sessions == NULL) {
-		kr_err_set(err_r, KR_ERR_INTERNAL, "out of memory");
-		kr_rpc_destroy(&rpc);
-		return NULL;
-	}
 	if (rpc_keys(rpc, cfg, err_r) < 0) {
 		kr_rpc_destroy(&rpc);
 		return NULL;
@@ -395,7 +386,7 @@ kr_rpc_destroy(struct kr_rpc **rpcp)
 	}
 	kr_token_keyring_wipe(&rpc->keys);
 	kr_cache_destroy(&rpc->cache);
-	kr_cache_destroy(&rpc->sessions);
+	kr_lru_destroy(&rpc->sessions);
 	free(rpc);
 	*rpcp = NULL;
 }

@@ -17,7 +17,7 @@
 #include "lib/genmap.h"
 #include "lib/limits.h"
 #include "lib/tpool.h"
-#include "server/cache/cache.h"
+#include "lib/lru.h"
 #include "server/auth/password.h"
 #include "server/auth/ratelimit.h"
 #include "server/rpc/rpc_priv.h"
@@ -86,10 +86,9 @@ rpc_auth_on_checked(void *ctx, const struct kr_store_session_result *res,
 		vn = snprintf(val, sizeof(val), "%c%s",
 			      res->revoked ? '1' : '0', res->address);
 		if (vn > 0 && (size_t)vn < sizeof(val))
-			kr_cache_put(rpc->sessions,
-				     (int64_t)rpc_claims_key(req), key,
-				     (size_t)kn, val, (size_t)vn, req->auth_gen,
-				     rpc_now_ms());
+			kr_lru_put(rpc->sessions, (int64_t)rpc_claims_key(req),
+				   key, (size_t)kn, val, (size_t)vn,
+				   req->auth_gen, rpc_now_ms());
 		rpc_auth_set(req, res->revoked, res->address);
 	}
 	rpc_req_authed(req);
@@ -120,8 +119,8 @@ rpc_auth_cached(struct rpc_req *req)
 	int kn = snprintf(key, sizeof(key), "S:%s", req->claims.sid);
 
 	req->auth_gen = kr_genmap_get(rpc->d.gens, rpc_claims_key(req));
-	if (!kr_cache_get(rpc->sessions, key, (size_t)kn, req->auth_gen,
-			  rpc_now_ms(), RPC_SESSION_TTL_MS, &val, &vlen) ||
+	if (!kr_lru_get(rpc->sessions, key, (size_t)kn, req->auth_gen,
+			rpc_now_ms(), RPC_SESSION_TTL_MS, &val, &vlen) ||
 	    vlen < 1 || vlen > KR_STORE_ADDRESS_MAX + 1)
 		return false;
 	snprintf(req->address, sizeof(req->address), "%.*s", (int)vlen - 1,

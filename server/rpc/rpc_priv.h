@@ -13,19 +13,17 @@
 #include "lib/arena.h"
 #include "lib/deadline.h"
 #include "proto/jsonrpc.h"
-#include "server/rpc/rpc.h"
 #include "server/auth/token.h"
+#include "server/cache/cache.h"
+#include "server/rpc/rpc.h"
 #include "storage/store.h"
 
 struct kr_arena;
 struct kr_cache;
+struct kr_lru;
 struct kr_ratelimit;
 struct kr_tpool_job;
 
-/* Cache keys: "<user key>:L:<mailbox>:<limit>:<before>" and the like;
- * a key that does not fit is not cached (the cache takes at most
- * KR_CACHE_KEY_MAX bytes anyway). */
-#define RPC_KEY_MAX 256
 /* Calls of one batch running at once. Each may need up to the
  * request's memory budget before it knows its size (a stored message
  * is fetched before it is charged), so few run together: the budget is
@@ -41,7 +39,7 @@ struct kr_rpc {
 	struct kr_jsonrpc_limits lim;
 	struct kr_token_keyring keys;
 	struct kr_cache *cache;			/* results; max_bytes 0: off */
-	struct kr_cache *sessions;		/* session checks, always on */
+	struct kr_lru *sessions;		/* session checks, always on */
 	struct kr_ratelimit *rl_user, *rl_addr; /* the runtime's, shared */
 	struct rpc_req *reqs;			/* running, for destroy */
 	unsigned n_reqs;
@@ -53,8 +51,6 @@ struct kr_rpc {
 	int pid;      /* this worker's, read once */
 	/* Logins admitted and not yet checked: [auth] login_concurrency. */
 	unsigned logins_running;
-	/* Cache figures already added to the metrics. */
-	uint64_t hits_seen, misses_seen, evictions_seen;
 	/* Shed (-32011) and shard-down (-32010) answers come by the
 	 * thousand under overload or an outage: at most one log line a
 	 * second each, the next one saying how many were left out. */
@@ -88,11 +84,9 @@ struct rpc_call {
 	struct kr_tpool_job *job; /* running pool job */
 	bool answered;
 	size_t reserved; /* taken from req->mem for the result to come */
-	/* Filled by rpc_cache_lookup on a miss; rpc_reply_cache stores
-	 * under it. */
-	char key[RPC_KEY_MAX];
-	size_t key_len;
-	uint64_t gen;
+	/* Filled by rpc_cache_lookup on a miss ("<user key>:L:<mailbox>:
+	 * <limit>:<before>" and the like); rpc_reply_cache stores under it. */
+	struct kr_cache_key key;
 	void *state; /* the method's own, in arena */
 };
 
@@ -172,10 +166,6 @@ void rpc_reply_cache(struct rpc_call *c, json_t *result);
 /* The same with the result as JSON text (malloc'd; taken; NULL: out of
  * memory). */
 void rpc_reply_cache_text(struct rpc_call *c, char *text, size_t len);
-/* Formats a cache key into key (size bytes): "<user key>:" and fmt.
- * Its length, or 0 when it does not fit (then nothing is cached). */
-size_t rpc_cache_key(char *key, size_t size, uint64_t user_key, const char *fmt,
-		     va_list ap) __attribute__((format(printf, 4, 0)));
 /* After a write of the session's user succeeded: every worker's cached
  * reads of that user go stale. */
 void rpc_user_changed(struct rpc_call *c);

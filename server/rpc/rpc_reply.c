@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/genmap.h"
 #include "server/cache/cache.h"
 #include "server/rpc/rpc_priv.h"
 #include "server/runtime.h"
@@ -265,21 +264,6 @@ rpc_reply(struct rpc_call *c, json_t *result)
 
 /* ---- the result cache ----------------------------------------------- */
 
-size_t
-rpc_cache_key(char *key, size_t size, uint64_t user_key, const char *fmt,
-	      va_list ap)
-{
-	int head = snprintf(key, size, "%llx:", (unsigned long long)user_key);
-	int n;
-
-	if (head < 0 || (size_t)head >= size)
-		return 0;
-	n = vsnprintf(key + head, size - (size_t)head, fmt, ap);
-	if (n < 0 || (size_t)n >= size - (size_t)head)
-		return 0;
-	return (size_t)head + (size_t)n;
-}
-
 bool
 rpc_cache_lookup(struct rpc_call *c, const char *fmt, ...)
 {
@@ -287,17 +271,14 @@ rpc_cache_lookup(struct rpc_call *c, const char *fmt, ...)
 	const char *val;
 	size_t vlen;
 	va_list ap;
+	bool hit;
 
-	/* Every key starts with its user's: no method can share one. */
 	va_start(ap, fmt);
-	c->key_len =
-		rpc_cache_key(c->key, sizeof(c->key), rpc_user_key(c), fmt, ap);
+	hit = kr_cache_vlookup(rpc->cache, &c->key, rpc_user_key(c),
+			       rpc->d.rt->cfg->cache.ttl_ms, &val, &vlen, fmt,
+			       ap);
 	va_end(ap);
-	if (c->key_len == 0)
-		return false; /* too long to cache: asked of the store */
-	c->gen = kr_genmap_get(rpc->d.gens, rpc_user_key(c));
-	if (!kr_cache_get(rpc->cache, c->key, c->key_len, c->gen, rpc_now_ms(),
-			  rpc->d.rt->cfg->cache.ttl_ms, &val, &vlen))
+	if (!hit)
 		return false;
 	if (rpc_charge(c, vlen) < 0)
 		return true;
@@ -317,9 +298,7 @@ rpc_reply_cache_text(struct rpc_call *c, char *text, size_t len)
 		free(text);
 		return;
 	}
-	if (c->key_len > 0)
-		kr_cache_put(rpc->cache, (int64_t)rpc_user_key(c), c->key,
-			     c->key_len, text, len, c->gen, rpc_now_ms());
+	kr_cache_put(rpc->cache, &c->key, text, len);
 	kr_jsonrpc_take_result_text(c->req->batch, c->index, text, len);
 	rpc_call_end(c);
 }

@@ -1,9 +1,9 @@
 /* cmocka tests for the dispatcher's bounds (issue 13): message.attachment
- * part numbers and cache keys that fail soft, message.search bounds, the
- * request's memory budget and the worker's, and the client texts of
- * errors whose detail stays in the log. Without PostgreSQL (the harness
- * of rpc_env.h); the budget tests build a request as kr_rpc_handle does
- * and answer its calls by hand. */
+ * part numbers (the cache keys that fail soft: test_cache.c),
+ * message.search bounds, the request's memory budget and the worker's,
+ * and the client texts of errors whose detail stays in the log.
+ * Without PostgreSQL (the harness of rpc_env.h); the budget tests
+ * build a request as kr_rpc_handle does and answer its calls by hand. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +21,7 @@
 #include "server/runtime.h"
 #include "rpc_env.h"
 
-/* ---- item 1: message.attachment's part and cache keys ---------------- */
+/* ---- item 1: message.attachment's part ------------------------------- */
 
 static const struct {
 	const char *part;
@@ -90,45 +90,6 @@ test_rpc_part_valid(void **state)
 		assert_int_equal(strlen(longest), 384);
 		assert_true(rpc_part_valid(longest));
 	}
-}
-
-static size_t
-key_of(char *key, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	n = rpc_cache_key(key, size, UINT64_MAX, fmt, ap);
-	va_end(ap);
-	return n;
-}
-
-/* A key that does not fit is no key (not cached), never an abort. */
-static void
-test_rpc_cache_key_fail_soft(void **state)
-{
-	char key[RPC_KEY_MAX], part[RPC_KEY_MAX + 1];
-	size_t head = strlen("ffffffffffffffff:");
-
-	(void)state;
-	/* The issue's attack, with the old 96-byte key. */
-	memset(part, '1', 64);
-	part[64] = '\0';
-	assert_int_equal(key_of(key, 96, "A:%lld:%lld:%s", (long long)INT64_MAX,
-				(long long)INT64_MAX, part),
-			 0);
-	assert_true(key_of(key, sizeof(key), "A:%lld:%lld:%s",
-			   (long long)INT64_MAX, (long long)INT64_MAX,
-			   part) > 96);
-	/* At the limit (its NUL included) fits; one more byte does not. */
-	memset(part, 'p', sizeof(part));
-	part[RPC_KEY_MAX - 1 - head] = '\0';
-	assert_int_equal(key_of(key, sizeof(key), "%s", part), RPC_KEY_MAX - 1);
-	assert_int_equal(strlen(key), RPC_KEY_MAX - 1);
-	part[RPC_KEY_MAX - 1 - head] = 'p';
-	part[RPC_KEY_MAX - head] = '\0';
-	assert_int_equal(key_of(key, sizeof(key), "%s", part), 0);
 }
 
 /* ---- item 6: message.search bounds ------------------------------------ */
@@ -480,7 +441,6 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rpc_part_valid),
-		cmocka_unit_test(test_rpc_cache_key_fail_soft),
 		cmocka_unit_test(test_rpc_search_bounds),
 		cmocka_unit_test(test_rpc_reply_serialised),
 		cmocka_unit_test(test_rpc_budget_results),
