@@ -331,11 +331,13 @@ token_verify_keys(const struct kr_token_key *const *keys, size_t n_keys,
 		return token_reject(err_r, "malformed");
 	token_claims_fill(t.payload, &c);
 	c.previous_key = i > 0;
+	/* Authentic from here on: the claims are told even when expired,
+	 * so callers tell "expired" apart without reading the message. */
+	if (claims_r != NULL)
+		*claims_r = c;
 	/* Valid while now < expires_at: expires_at itself is too late. */
 	if (now >= c.expires_at)
 		return token_reject(err_r, "expired");
-	if (claims_r != NULL)
-		*claims_r = c;
 	return 0;
 }
 
