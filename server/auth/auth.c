@@ -265,7 +265,8 @@ check_on_store(void *ctx, const struct kr_store_session_result *res,
 
 	op->store_op = NULL;
 	if (err != NULL && err->kind == KR_ERR_NOT_FOUND) {
-		auth_finish(op, KR_AUTH_UNAUTHORIZED); /* the user was deleted */
+		auth_finish(op,
+			    KR_AUTH_UNAUTHORIZED); /* the user was deleted */
 		return;
 	}
 	if (err != NULL) {
@@ -555,9 +556,9 @@ kr_auth_login_begin(struct kr_auth *a, const struct kr_auth_login *in,
 		return op;
 	op->login.password = kr_xstrdup(in->password);
 	op->arena = kr_arena_create(4096, AUTH_ARENA_MAX, true);
-	op->store_op = kr_store_user_auth_begin(a->d.store, op->login.name,
-						op->arena, in->deadline,
-						login_on_user, op);
+	op->store_op =
+		kr_store_user_auth_begin(a->d.store, op->login.name, op->arena,
+					 in->deadline, login_on_user, op);
 	return op;
 }
 
@@ -576,9 +577,9 @@ logout_on_revoked(void *ctx, const struct kr_err *err)
 	}
 	/* This host's cached checks of the user go stale now; other hosts
 	 * within KR_AUTH_SESSION_TTL_MS. */
-	kr_genmap_bump(op->auth->d.gens,
-		       kr_store_user_key(op->session.shard,
-					 op->session.user_id));
+	kr_genmap_bump(
+		op->auth->d.gens,
+		kr_store_user_key(op->session.shard, op->session.user_id));
 	auth_finish(op, KR_AUTH_OK);
 }
 
