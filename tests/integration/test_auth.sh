@@ -8,22 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
-dir=var/test-auth
-base_port=28800
-cleanup() {
-	ops/pgcluster stop -d "$dir" >/dev/null 2>&1 || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-rm -rf "$dir"
-out=$KR_BUILD/test-logs/auth
-mkdir -p "$out"
-ops/pgcluster start -n 2 -d "$dir" -p "$base_port" >"$out/pgcluster.out" 2>&1 ||
-	fail "ops/pgcluster start: $(cat "$out/pgcluster.out")"
-KR_DIAG=("$dir"/pg/log/node00.log)
-
-log=$out/test_auth.out
-KR_TEST_PG_CONF=$PWD/$dir/kurier.conf "$KR_BUILD/tests/test_auth" >"$log" 2>&1 ||
+kr_cluster_start auth 28800 2
+log=$KR_BUILD/test-logs/auth/test_auth.out
+KR_TEST_PG_CONF=$PWD/$KR_CLUSTER_DIR/kurier.conf "$KR_BUILD/tests/test_auth" >"$log" 2>&1 ||
 	{ cat "$log" >&2; fail "test_auth"; }
 n=$(grep -c '^\[ RUN      \]' "$log" || true)
 [[ $n -gt 0 ]] || fail "test_auth ran no tests"
