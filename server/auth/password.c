@@ -5,13 +5,11 @@
 #include <argon2.h>
 #include <crypt.h>
 #include <ctype.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include "lib/secret.h"
 
@@ -215,25 +213,6 @@ kr_password_stored_ok(const char *stored, struct kr_err *err_r)
 	return password_parse(stored, &kind, &hash, err_r) == 0;
 }
 
-static int
-password_random(void *buf, size_t len, struct kr_err *err_r)
-{
-	unsigned char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = getrandom(p, len, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return kr_err_set(err_r, KR_ERR_INTERNAL,
-					  "getrandom failed");
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int
 kr_password_hash(const char *password, char *out, size_t out_size,
 		 struct kr_err *err_r)
@@ -254,7 +233,7 @@ kr_password_hash(const char *password, char *out, size_t out_size,
 	if (out_size < strlen("{ARGON2ID}") + need)
 		return kr_err_set(err_r, KR_ERR_LIMIT,
 				  "password hash buffer too small");
-	if (password_random(salt, sizeof(salt), err_r) < 0)
+	if (kr_secret_random(salt, sizeof(salt), err_r) < 0)
 		return -1;
 	ret = argon2id_hash_encoded(PASSWORD_ARGON2_T, PASSWORD_ARGON2_M_KIB,
 				    PASSWORD_ARGON2_P, password, len, salt,

@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
 #include "lib/err.h"
+#include "lib/secret.h"
 
 /* Levels are kept in 1/60000 of a token: a bucket then gains exactly
  * per_minute units per millisecond, so refill is integer arithmetic with
@@ -61,22 +61,6 @@ struct kr_ratelimit {
 /* --- keys --------------------------------------------------------- */
 
 static int
-ratelimit_random(unsigned char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = getrandom(p, len, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int
 ratelimit_mac_init(struct kr_ratelimit *rl)
 {
 	EVP_MAC *mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_SIPHASH, NULL);
@@ -92,7 +76,7 @@ ratelimit_mac_init(struct kr_ratelimit *rl)
 	EVP_MAC_free(mac); /* the context holds its own reference */
 	if (rl->mac == NULL || EVP_MAC_CTX_set_params(rl->mac, params) != 1)
 		return -1;
-	return ratelimit_random(rl->sip_key, sizeof(rl->sip_key));
+	return kr_secret_random(rl->sip_key, sizeof(rl->sip_key), NULL);
 }
 
 /* Keyed, because clients choose the keys: with a public hash they could

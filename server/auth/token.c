@@ -2,13 +2,13 @@
  * base64url. Layout and contract in token.h. */
 #include "server/auth/token.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+
+#include "lib/secret.h"
 
 #define TOKEN_PAYLOAD_LEN 49
 #define TOKEN_V1_PAYLOAD_LEN 45
@@ -194,23 +194,6 @@ kr_token_keyring_wipe(struct kr_token_keyring *ring)
 	explicit_bzero(ring, sizeof(*ring));
 }
 
-static int
-token_random(unsigned char *p, size_t len, struct kr_err *err_r)
-{
-	while (len > 0) {
-		ssize_t n = getrandom(p, len, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return kr_err_set(err_r, KR_ERR_INTERNAL,
-					  "getrandom failed");
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* payload holds a version 1 or 2 layout (its first byte says which,
  * its length was checked). */
 static void
@@ -268,7 +251,7 @@ kr_token_issue(const struct kr_token_key *key, int64_t user_id, unsigned shard,
 	token_put32(p + 9, (uint32_t)shard);
 	token_put64(p + 13, now);
 	token_put64(p + 21, now + ttl_s);
-	if (token_random(p + TOKEN_OFF_SID, KR_TOKEN_SID_BYTES, err_r) < 0)
+	if (kr_secret_random(p + TOKEN_OFF_SID, KR_TOKEN_SID_BYTES, err_r) < 0)
 		return -1;
 	token_put32(p + TOKEN_OFF_PWV, password_version);
 	if (token_mac(key, p, sizeof(p), mac) < 0)
@@ -348,11 +331,13 @@ token_verify_keys(const struct kr_token_key *const *keys, size_t n_keys,
 		return token_reject(err_r, "malformed");
 	token_claims_fill(t.payload, &c);
 	c.previous_key = i > 0;
+	/* Authentic from here on: the claims are told even when expired,
+	 * so callers tell "expired" apart without reading the message. */
+	if (claims_r != NULL)
+		*claims_r = c;
 	/* Valid while now < expires_at: expires_at itself is too late. */
 	if (now >= c.expires_at)
 		return token_reject(err_r, "expired");
-	if (claims_r != NULL)
-		*claims_r = c;
 	return 0;
 }
 

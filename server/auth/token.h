@@ -126,7 +126,10 @@ int kr_token_issue(const struct kr_token_key *key, int64_t user_id,
  * -1 + err_r, KR_ERR_PERMANENT, message exactly one of "malformed",
  * "bad signature", "unknown version", "expired"; KR_ERR_INTERNAL when
  * the key is not initialised or OpenSSL fails. A token that is not
- * authentic is never reported as expired or of an unknown version. */
+ * authentic is never reported as expired or of an unknown version.
+ * claims_r is filled for an expired token too (authentic, its time
+ * up: now >= claims_r->expires_at tells that case without the
+ * message) and left as it was on every other failure. */
 int kr_token_verify(const struct kr_token_key *key, const char *token,
 		    size_t len, int64_t now, struct kr_token_claims *claims_r,
 		    struct kr_err *err_r);

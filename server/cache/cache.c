@@ -1,452 +1,111 @@
-/* The JSON-RPC cache: a chained hash table of entries, resized as it
- * grows, plus three intrusive circular lists: LRU order over all entries,
- * and per owner the entries of that owner (found through a second, small
- * hash table of owner records). Every operation is O(1) but drop_owner,
- * which is O(entries of that owner). */
+/* API results by user: the keys, the generation read before the store
+ * is asked, and the deltas the metrics want, on top of lib/lru. */
 #include "server/cache/cache.h"
 
+#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "lib/clock.h"
 #include "lib/err.h"
-#include "lib/hash.h"
-
-/* Buckets of a new table; tables double when they hold more nodes than
- * buckets, so chains stay about one long. */
-#define CACHE_TABLE_INITIAL 16
-/* A chain this long happens by chance with a probability of about 1e-14
- * per bucket at load factor 1, so reaching it means colliding keys: the
- * new entry is not stored rather than letting lookups get slower. */
-#define CACHE_CHAIN_MAX 16
-/* A value may take at most this fraction of the cache, so that one big
- * result cannot flush everything else. */
-#define CACHE_VALUE_DIVISOR 8
-
-#define CACHE_CONTAINER(ptr, type, member) \
-	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-
-struct cache_link {
-	struct cache_link *prev, *next;
-};
-
-struct cache_hnode {
-	struct cache_hnode *next;
-	uint64_t hash;
-};
-
-struct cache_table {
-	struct cache_hnode **buckets;
-	size_t mask; /* bucket count - 1, a power of two */
-	size_t count;
-};
-
-struct cache_owner {
-	struct cache_hnode hnode;
-	int64_t id;
-	struct cache_link entries; /* list head of cache_entry.by_owner */
-	size_t n;		   /* the record goes when this reaches 0 */
-};
-
-struct cache_entry {
-	struct cache_hnode hnode;
-	struct cache_link lru;
-	struct cache_link by_owner;
-	struct cache_owner *owner;
-	uint64_t gen;
-	int64_t stored_ms;
-	size_t klen, vlen;
-	unsigned char data[]; /* key, value, NUL */
-};
+#include "lib/genmap.h"
 
 struct kr_cache {
-	size_t max_bytes;
-	struct cache_table entries, owners;
-	struct cache_link lru; /* next: least recently used; prev: most */
-	struct kr_cache_stats stats;
+	struct kr_lru *lru;
+	struct kr_genmap *gens;
+	struct kr_lru_stats reported; /* as of the last kr_cache_report */
 };
 
-/* The overhead constant must cover what an entry really costs: header and
- * NUL, allocator slack (16 bytes for each of the two blocks), two bucket
- * pointers in each table (load factor down to 1/2), and an owner record of its
- * own. */
-_Static_assert(sizeof(struct cache_entry) + 1 + sizeof(struct cache_owner) +
-			       32 + 4 * sizeof(void *) <=
-		       KR_CACHE_ENTRY_OVERHEAD,
-	       "KR_CACHE_ENTRY_OVERHEAD too small");
-
-/* The splitmix64 finaliser: FNV-1a's low bits, which pick the bucket,
- * depend only on the low bits of each byte; this spreads every bit. */
-static uint64_t
-cache_mix(uint64_t x)
-{
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-/* Keys derive from client input, and FNV-1a is not keyed: someone could
- * choose colliding keys. CACHE_CHAIN_MAX bounds what that costs. */
-static uint64_t
-cache_key_hash(const void *key, size_t klen)
-{
-	return cache_mix(kr_hash_fnv1a64(key, klen));
-}
-
-static uint64_t
-cache_owner_hash(int64_t id)
-{
-	return cache_mix((uint64_t)id);
-}
-
-static void
-link_init(struct cache_link *head)
-{
-	head->prev = head;
-	head->next = head;
-}
-
-static void
-link_remove(struct cache_link *l)
-{
-	l->prev->next = l->next;
-	l->next->prev = l->prev;
-}
-
-/* Appends l at the end of the list headed by head. */
-static void
-link_append(struct cache_link *head, struct cache_link *l)
-{
-	l->prev = head->prev;
-	l->next = head;
-	head->prev->next = l;
-	head->prev = l;
-}
-
-static void
-table_init(struct cache_table *t)
-{
-	t->buckets =
-		kr_xcalloc(CACHE_TABLE_INITIAL, sizeof(struct cache_hnode *));
-	t->mask = CACHE_TABLE_INITIAL - 1;
-	t->count = 0;
-}
-
-static struct cache_hnode **
-table_bucket(const struct cache_table *t, uint64_t hash)
-{
-	return &t->buckets[hash & t->mask];
-}
-
-/* Doubles the bucket count. On allocation failure the table keeps its
- * size: chains get longer, lookups stay correct. */
-static void
-table_grow(struct cache_table *t)
-{
-	size_t n = (t->mask + 1) * 2;
-	struct cache_hnode **b = calloc(n, sizeof(struct cache_hnode *));
-
-	if (b == NULL)
-		return;
-	for (size_t i = 0; i <= t->mask; i++) {
-		struct cache_hnode *h = t->buckets[i], *next;
-
-		for (; h != NULL; h = next) {
-			next = h->next;
-			h->next = b[h->hash & (n - 1)];
-			b[h->hash & (n - 1)] = h;
-		}
-	}
-	free(t->buckets);
-	t->buckets = b;
-	t->mask = n - 1;
-}
-
-static void
-table_insert(struct cache_table *t, struct cache_hnode *h)
-{
-	struct cache_hnode **b = table_bucket(t, h->hash);
-
-	h->next = *b;
-	*b = h;
-	if (++t->count > t->mask + 1)
-		table_grow(t);
-}
-
-/* Chains are short (CACHE_CHAIN_MAX), so a singly linked one will do. */
-static void
-table_remove(struct cache_table *t, struct cache_hnode *h)
-{
-	struct cache_hnode **pp = table_bucket(t, h->hash);
-
-	while (*pp != h) {
-		kr_assert(*pp != NULL);
-		pp = &(*pp)->next;
-	}
-	*pp = h->next;
-	t->count--;
-}
-
-static size_t
-table_chain_len(const struct cache_table *t, uint64_t hash)
-{
-	size_t n = 0;
-
-	for (const struct cache_hnode *h = *table_bucket(t, hash); h != NULL;
-	     h = h->next)
-		n++;
-	return n;
-}
-
-static size_t
-cache_entry_cost(size_t klen, size_t vlen)
-{
-	return klen + vlen + KR_CACHE_ENTRY_OVERHEAD;
-}
-
-static const unsigned char *
-cache_entry_value(const struct cache_entry *e)
-{
-	return e->data + e->klen;
-}
-
-static struct cache_entry *
-cache_find(const struct kr_cache *c, const void *key, size_t klen,
-	   uint64_t hash)
-{
-	for (struct cache_hnode *h = *table_bucket(&c->entries, hash);
-	     h != NULL; h = h->next) {
-		struct cache_entry *e =
-			CACHE_CONTAINER(h, struct cache_entry, hnode);
-
-		if (h->hash == hash && e->klen == klen &&
-		    memcmp(e->data, key, klen) == 0)
-			return e;
-	}
-	return NULL;
-}
-
-static struct cache_owner *
-cache_owner_find(const struct kr_cache *c, int64_t id)
-{
-	uint64_t hash = cache_owner_hash(id);
-
-	for (struct cache_hnode *h = *table_bucket(&c->owners, hash); h != NULL;
-	     h = h->next) {
-		struct cache_owner *o =
-			CACHE_CONTAINER(h, struct cache_owner, hnode);
-
-		if (o->id == id)
-			return o;
-	}
-	return NULL;
-}
-
-/* The owner's record, created if needed; NULL if memory is short. */
-static struct cache_owner *
-cache_owner_get(struct kr_cache *c, int64_t id)
-{
-	struct cache_owner *o = cache_owner_find(c, id);
-
-	if (o != NULL)
-		return o;
-	o = malloc(sizeof(*o));
-	if (o == NULL)
-		return NULL;
-	o->hnode.hash = cache_owner_hash(id);
-	o->id = id;
-	link_init(&o->entries);
-	o->n = 0;
-	table_insert(&c->owners, &o->hnode);
-	return o;
-}
-
-static void
-cache_remove(struct kr_cache *c, struct cache_entry *e)
-{
-	struct cache_owner *o = e->owner;
-
-	table_remove(&c->entries, &e->hnode);
-	link_remove(&e->lru);
-	link_remove(&e->by_owner);
-	if (--o->n == 0) {
-		table_remove(&c->owners, &o->hnode);
-		free(o);
-	}
-	c->stats.bytes -= cache_entry_cost(e->klen, e->vlen);
-	c->stats.entries--;
-	free(e);
-}
-
 struct kr_cache *
-kr_cache_create(size_t max_bytes)
+kr_cache_create(size_t max_bytes, struct kr_genmap *gens)
 {
 	struct kr_cache *c = kr_xcalloc(1, sizeof(*c));
 
-	c->max_bytes = max_bytes;
-	table_init(&c->entries);
-	table_init(&c->owners);
-	link_init(&c->lru);
+	c->lru = kr_lru_create(max_bytes);
+	c->gens = gens;
 	return c;
 }
 
 void
 kr_cache_destroy(struct kr_cache **cp)
 {
-	struct kr_cache *c;
-
 	if (cp == NULL || *cp == NULL)
 		return;
-	c = *cp;
-	while (c->lru.next != &c->lru)
-		cache_remove(c, CACHE_CONTAINER(c->lru.next, struct cache_entry,
-						lru));
-	free(c->entries.buckets);
-	free(c->owners.buckets);
-	free(c);
+	kr_lru_destroy(&(*cp)->lru);
+	free(*cp);
 	*cp = NULL;
 }
 
-/* Unsigned arithmetic: no overflow whatever the caller's clock says. A
- * clock behind the stamp means no time has passed. */
-static bool
-cache_expired(const struct cache_entry *e, int64_t now_ms, int64_t ttl_ms)
+size_t
+kr_cache_key_format(char *key, size_t size, uint64_t user, const char *fmt,
+		    va_list ap)
 {
-	if (ttl_ms <= 0 || now_ms < e->stored_ms)
-		return false;
-	return (uint64_t)now_ms - (uint64_t)e->stored_ms >= (uint64_t)ttl_ms;
+	int head = snprintf(key, size, "%llx:", (unsigned long long)user);
+	int n;
+
+	if (head < 0 || (size_t)head >= size)
+		return 0;
+	n = vsnprintf(key + head, size - (size_t)head, fmt, ap);
+	if (n < 0 || (size_t)n >= size - (size_t)head)
+		return 0;
+	return (size_t)head + (size_t)n;
 }
 
 bool
-kr_cache_get(struct kr_cache *c, const void *key, size_t klen, uint64_t gen,
-	     int64_t now_ms, int64_t ttl_ms, const char **val_r, size_t *vlen_r)
+kr_cache_vlookup(struct kr_cache *c, struct kr_cache_key *key_r, uint64_t user,
+		 int64_t ttl_ms, const char **val_r, size_t *vlen_r,
+		 const char *fmt, va_list ap)
 {
-	struct cache_entry *e = NULL;
-
 	*val_r = NULL;
 	*vlen_r = 0;
-	if (c->max_bytes > 0 && klen <= KR_CACHE_KEY_MAX)
-		e = cache_find(c, key, klen, cache_key_hash(key, klen));
-	if (e == NULL) {
-		c->stats.misses++;
-		return false;
-	}
-	if (e->gen != gen || cache_expired(e, now_ms, ttl_ms)) {
-		/* It can never hit again: generations only move forward. */
-		cache_remove(c, e);
-		c->stats.stale++;
-		c->stats.misses++;
-		return false;
-	}
-	link_remove(&e->lru);
-	link_append(&c->lru, &e->lru);
-	c->stats.hits++;
-	*val_r = (const char *)cache_entry_value(e);
-	*vlen_r = e->vlen;
-	return true;
+	key_r->user = user;
+	key_r->gen = 0;
+	key_r->len = kr_cache_key_format(key_r->text, sizeof(key_r->text), user,
+					 fmt, ap);
+	if (key_r->len == 0)
+		return false; /* too long to cache: asked of the store */
+	key_r->gen = kr_genmap_get(c->gens, user);
+	return kr_lru_get(c->lru, key_r->text, key_r->len, key_r->gen,
+			  kr_clock_mono_ms(), ttl_ms, val_r, vlen_r);
 }
 
-static void
-cache_make_room(struct kr_cache *c, size_t cost)
+bool
+kr_cache_lookup(struct kr_cache *c, struct kr_cache_key *key_r, uint64_t user,
+		int64_t ttl_ms, const char **val_r, size_t *vlen_r,
+		const char *fmt, ...)
 {
-	while (cost > c->max_bytes - c->stats.bytes) {
-		kr_assert(c->lru.next != &c->lru);
-		cache_remove(c, CACHE_CONTAINER(c->lru.next, struct cache_entry,
-						lru));
-		c->stats.evictions++;
-	}
-}
+	va_list ap;
+	bool hit;
 
-/* A copy of key and value, NUL-terminated so that callers may treat the
- * JSON text as a string; NULL if memory is short. */
-static struct cache_entry *
-cache_entry_new(const void *key, size_t klen, const void *val, size_t vlen)
-{
-	struct cache_entry *e = malloc(sizeof(*e) + klen + vlen + 1);
-
-	if (e == NULL)
-		return NULL;
-	e->klen = klen;
-	e->vlen = vlen;
-	memcpy(e->data, key, klen);
-	if (vlen > 0)
-		memcpy(e->data + klen, val, vlen);
-	e->data[klen + vlen] = '\0';
-	return e;
-}
-
-/* Whether a value of vlen under a key of klen may be stored; counts
- * too_big. */
-static bool
-cache_admit(struct kr_cache *c, size_t klen, size_t vlen)
-{
-	if (vlen > c->max_bytes / CACHE_VALUE_DIVISOR ||
-	    cache_entry_cost(klen, vlen) > c->max_bytes) {
-		c->stats.too_big++;
-		return false;
-	}
-	return true;
+	va_start(ap, fmt);
+	hit = kr_cache_vlookup(c, key_r, user, ttl_ms, val_r, vlen_r, fmt, ap);
+	va_end(ap);
+	return hit;
 }
 
 void
-kr_cache_put(struct kr_cache *c, int64_t owner, const void *key, size_t klen,
-	     const void *val, size_t vlen, uint64_t gen, int64_t now_ms)
+kr_cache_put(struct kr_cache *c, const struct kr_cache_key *key,
+	     const void *val, size_t vlen)
 {
-	struct cache_entry *e, *old;
-	struct cache_owner *o;
-	uint64_t hash;
-
-	if (c->max_bytes == 0)
-		return;
-	if (klen > KR_CACHE_KEY_MAX) {
-		c->stats.too_big++;
-		return;
-	}
-	hash = cache_key_hash(key, klen);
-	/* The old value predates the caller's: it goes even if the new one
-	 * cannot be stored. */
-	old = cache_find(c, key, klen, hash);
-	if (old != NULL)
-		cache_remove(c, old);
-	if (!cache_admit(c, klen, vlen) ||
-	    table_chain_len(&c->entries, hash) >= CACHE_CHAIN_MAX)
-		return;
-	e = cache_entry_new(key, klen, val, vlen);
-	if (e == NULL)
-		return;
-	/* Room first: eviction may free the owner's record, so the record is
-	 * looked up afterwards. */
-	cache_make_room(c, cache_entry_cost(klen, vlen));
-	o = cache_owner_get(c, owner);
-	if (o == NULL) {
-		free(e);
-		return;
-	}
-	e->hnode.hash = hash;
-	e->owner = o;
-	e->gen = gen;
-	e->stored_ms = now_ms;
-	table_insert(&c->entries, &e->hnode);
-	link_append(&c->lru, &e->lru);
-	link_append(&o->entries, &e->by_owner);
-	o->n++;
-	c->stats.bytes += cache_entry_cost(klen, vlen);
-	c->stats.entries++;
+	if (key->len > 0)
+		kr_lru_put(c->lru, (int64_t)key->user, key->text, key->len, val,
+			   vlen, key->gen, kr_clock_mono_ms());
 }
 
 void
-kr_cache_drop_owner(struct kr_cache *c, int64_t owner)
+kr_cache_report(struct kr_cache *c, struct kr_cache_report *r)
 {
-	struct cache_owner *o = cache_owner_find(c, owner);
+	struct kr_lru_stats st;
 
-	/* The record is freed with its last entry: look it up again each
-	 * time rather than test a list that may be gone. O(1) per entry. */
-	for (; o != NULL; o = cache_owner_find(c, owner))
-		cache_remove(c, CACHE_CONTAINER(o->entries.next,
-						struct cache_entry, by_owner));
+	kr_lru_get_stats(c->lru, &st);
+	r->hits = st.hits - c->reported.hits;
+	r->misses = st.misses - c->reported.misses;
+	r->evictions = st.evictions - c->reported.evictions;
+	r->bytes = st.bytes;
+	c->reported = st;
 }
 
 void
-kr_cache_get_stats(const struct kr_cache *c, struct kr_cache_stats *s)
+kr_cache_get_stats(const struct kr_cache *c, struct kr_lru_stats *s)
 {
-	*s = c->stats;
+	kr_lru_get_stats(c->lru, s);
 }

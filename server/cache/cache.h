@@ -1,73 +1,83 @@
-/* Per-worker cache of serialised JSON-RPC results on the webmail read
- * path (SPEC.md §2), bounded in bytes, LRU. Belongs to one worker's loop:
- * single-threaded, no locks. The cache owns copies of keys and values;
- * what kr_cache_get returns is borrowed. Freshness is the caller's to
- * judge: an entry keeps the generation stamp (see lib/genmap.h) and the
- * clock reading it was stored with, and a lookup under another
- * generation or past the TTL misses and drops the entry. */
+/* The per-worker cache of API results on the webmail read path
+ * (SPEC.md §2: session check -> cache -> shard query): serialised
+ * results under per-user keys, stale as soon as the user's shared write
+ * generation (lib/genmap.h) moves or past the [cache] TTL, bounded in
+ * bytes (lib/lru.h underneath). Belongs to one worker's loop:
+ * single-threaded, no locks. Callers look up first and, on a miss,
+ * store the result they built under the key the look-up filled. */
 #ifndef KR_CACHE_H
 #define KR_CACHE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longer keys are never cached: get misses, put counts too_big. */
-#define KR_CACHE_KEY_MAX 256
-/* Bytes charged per entry on top of its key and value. It covers the
- * entry header, allocator slack, the entry's hash buckets and, in the
- * worst case of one entry per owner, its owner record, so the cache's
- * memory stays within max_bytes plus a small fixed part. */
-#define KR_CACHE_ENTRY_OVERHEAD 256
+#include "lib/lru.h"
 
+struct kr_genmap;
 struct kr_cache;
 
-struct kr_cache_stats {
-	uint64_t hits;
-	uint64_t misses;    /* every get that returned false, stale included */
-	uint64_t stale;	    /* found under another generation, or too old */
-	uint64_t evictions; /* least recently used, dropped to make room */
-	uint64_t too_big;   /* puts refused for the size of key or value */
-	size_t bytes;	    /* charged now: keys + values + overheads */
-	size_t entries;
+/* A key's buffer, NUL included: keys are at most KR_CACHE_KEY_MAX - 1
+ * bytes ("<user key in hex>:" and what the caller formats). */
+#define KR_CACHE_KEY_MAX KR_LRU_KEY_MAX
+
+/* What a look-up that missed hands to kr_cache_put. */
+struct kr_cache_key {
+	char text[KR_CACHE_KEY_MAX];
+	size_t len;    /* 0: the key did not fit; nothing is cached */
+	uint64_t user; /* the owner: kr_store_user_key of the user */
+	/* The user's generation, read before the store is asked: a write
+	 * racing with the read leaves the entry stale, never wrong. */
+	uint64_t gen;
 };
 
-/* A cache of at most max_bytes (see KR_CACHE_ENTRY_OVERHEAD); 0 makes it
- * disabled: every get misses and put does nothing. Aborts on allocation
- * failure, like any start-up allocation. */
-struct kr_cache *kr_cache_create(size_t max_bytes);
-/* Frees every entry and the cache, sets *c to NULL. NULL or *c == NULL
- * is a no-op. */
+/* What changed since the previous kr_cache_report, for the metrics. */
+struct kr_cache_report {
+	uint64_t hits, misses, evictions;
+	size_t bytes; /* held now */
+};
+
+/* A cache of at most max_bytes (0: off, every look-up misses) reading
+ * generations from gens (borrowed; outlives the cache). Aborts when
+ * memory is short, like any start-up allocation. */
+struct kr_cache *kr_cache_create(size_t max_bytes, struct kr_genmap *gens);
+/* Frees every entry, sets *c to NULL. NULL or *c == NULL is a no-op. */
 void kr_cache_destroy(struct kr_cache **c);
 
-/* True on a hit: an entry for key exists, was stored under gen, and
- * now_ms - stored_ms < ttl_ms (ttl_ms <= 0: no TTL). *val_r then points
- * at the value, followed by a NUL that *vlen_r does not count; it is
- * borrowed until the next put, drop_owner or destroy, or a get that
- * finds the same key stale. A hit makes the entry the most recently
- * used. An entry under another generation or too old is removed and the
- * get counts as a miss and as stale. On a miss, *val_r = NULL and
- * *vlen_r = 0. */
-bool kr_cache_get(struct kr_cache *c, const void *key, size_t klen,
-		  uint64_t gen, int64_t now_ms, int64_t ttl_ms,
-		  const char **val_r, size_t *vlen_r);
+/* Writes "<user in hex>:" and fmt into key (size bytes, NUL included).
+ * Its length, or 0 when it does not fit (never truncated: a cut key
+ * could name another result). */
+size_t kr_cache_key_format(char *key, size_t size, uint64_t user,
+			   const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
 
-/* Stores copies of key and val for owner (a user id), stamped with gen
- * (read before the value was loaded) and now_ms. Any entry with the same
- * key is removed first, even when the new one is not stored. Least
- * recently used entries are evicted until it fits. Not stored, and
- * counted as too_big: a key longer than KR_CACHE_KEY_MAX, a value longer
- * than max_bytes / 8, or an entry larger than max_bytes. Also not stored,
- * silently: when memory is short, or when the key's hash chain is full
- * (keys derive from client input; a bound on each chain keeps lookups
- * O(1) even when keys are chosen to collide). */
-void kr_cache_put(struct kr_cache *c, int64_t owner, const void *key,
-		  size_t klen, const void *val, size_t vlen, uint64_t gen,
-		  int64_t now_ms);
+/* Fills *key_r for user's result named by fmt (every key starts with
+ * its user's: no two users share one). True on a hit: the entry was
+ * stored under the user's current generation less than ttl_ms ago
+ * (ttl_ms <= 0: no TTL); *val_r (followed by a NUL that *vlen_r does
+ * not count) is then borrowed until the next call on c. False on a
+ * miss, and when the key does not fit (key_r->len is then 0). */
+bool kr_cache_lookup(struct kr_cache *c, struct kr_cache_key *key_r,
+		     uint64_t user, int64_t ttl_ms, const char **val_r,
+		     size_t *vlen_r, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+/* The same with a va_list. */
+bool kr_cache_vlookup(struct kr_cache *c, struct kr_cache_key *key_r,
+		      uint64_t user, int64_t ttl_ms, const char **val_r,
+		      size_t *vlen_r, const char *fmt, va_list ap)
+	__attribute__((format(printf, 7, 0)));
 
-/* Removes every entry of owner, in time proportional to their number. */
-void kr_cache_drop_owner(struct kr_cache *c, int64_t owner);
+/* Stores a copy of val (vlen bytes) under key, as kr_lru_put does (too
+ * big, or memory short: not stored). A key of length 0 stores nothing. */
+void kr_cache_put(struct kr_cache *c, const struct kr_cache_key *key,
+		  const void *val, size_t vlen);
 
-void kr_cache_get_stats(const struct kr_cache *c, struct kr_cache_stats *s);
+/* Hits, misses and evictions since the previous call, and the bytes
+ * held now. */
+void kr_cache_report(struct kr_cache *c, struct kr_cache_report *r);
+
+/* The underlying figures, for tests. */
+void kr_cache_get_stats(const struct kr_cache *c, struct kr_lru_stats *s);
 
 #endif

@@ -1,26 +1,23 @@
 /* The dispatcher: one rpc_req per HTTP request, one rpc_call per batch
- * entry. Calls of a batch run concurrently, at most RPC_BATCH_PARALLEL
- * at a time (the specification allows any order), all drawing memory
- * from the request's budget; the response goes out when the last one
- * is answered. */
+ * entry. The session is checked once per request (server/auth), only
+ * when a call needs it. Calls of a batch run concurrently, at most
+ * RPC_BATCH_PARALLEL at a time (the specification allows any order),
+ * all drawing memory from the request's budget; the response goes out
+ * when the last one is answered. */
 #include "server/rpc/rpc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "lib/arena.h"
 #include "lib/clock.h"
-#include "lib/genmap.h"
 #include "lib/tpool.h"
-#include "server/cache/cache.h"
-#include "server/auth/ratelimit.h"
 #include "server/rpc/rpc_priv.h"
 #include "server/runtime.h"
 
-/* Session checks cached per worker: a few hundred bytes each. */
-#define RPC_SESSION_CACHE_BYTES (4u << 20)
 #define RPC_CALL_ARENA_BLOCK (8u << 10)
 /* In-flight requests of one worker together, in memory_max units. */
 #define RPC_WORKER_MEMORY_FACTOR 2
@@ -47,40 +44,17 @@ const struct rpc_method rpc_methods[] = {
 	{ NULL, false, NULL },
 };
 
-int64_t
-rpc_now_ms(void)
-{
-	return kr_clock_mono_ms();
-}
-
-struct kr_deadline
-rpc_deadline(const struct rpc_call *c)
-{
-	return c->req->deadline;
-}
-
-const struct kr_store_user *
-rpc_user(const struct rpc_call *c)
-{
-	return &c->req->user;
-}
-
 static void
 rpc_metrics_cache(struct kr_rpc *rpc)
 {
 	const struct kr_runtime *rt = rpc->d.rt;
-	struct kr_cache_stats st;
+	struct kr_cache_report r;
 
-	kr_cache_get_stats(rpc->cache, &st);
-	kr_metrics_add(rt->slot, rt->ids.cache_hits, st.hits - rpc->hits_seen);
-	kr_metrics_add(rt->slot, rt->ids.cache_misses,
-		       st.misses - rpc->misses_seen);
-	kr_metrics_add(rt->slot, rt->ids.cache_evictions,
-		       st.evictions - rpc->evictions_seen);
-	kr_metrics_gauge_set(rt->slot, rt->ids.cache_bytes, (int64_t)st.bytes);
-	rpc->hits_seen = st.hits;
-	rpc->misses_seen = st.misses;
-	rpc->evictions_seen = st.evictions;
+	kr_cache_report(rpc->cache, &r);
+	kr_metrics_add(rt->slot, rt->ids.cache_hits, r.hits);
+	kr_metrics_add(rt->slot, rt->ids.cache_misses, r.misses);
+	kr_metrics_add(rt->slot, rt->ids.cache_evictions, r.evictions);
+	kr_metrics_gauge_set(rt->slot, rt->ids.cache_bytes, (int64_t)r.bytes);
 }
 
 static void
@@ -94,10 +68,10 @@ rpc_req_free(struct rpc_req *req)
 		kr_store_cancel(&c->op);
 		if (c->job != NULL)
 			kr_tpool_cancel(&c->job);
+		kr_auth_cancel(&c->auth);
 		kr_arena_destroy(&c->arena);
 	}
-	kr_store_cancel(&req->auth_op);
-	kr_arena_destroy(&req->auth_arena);
+	kr_auth_cancel(&req->auth_op);
 	/* The results and reservations: all that is left. */
 	kr_arena_budget_give(&req->mem, kr_arena_budget_used(&req->mem));
 	if (req->prev != NULL)
@@ -108,7 +82,7 @@ rpc_req_free(struct rpc_req *req)
 		req->next->prev = req->prev;
 	rpc->n_reqs--;
 	kr_jsonrpc_batch_destroy(&req->batch);
-	explicit_bzero(&req->claims, sizeof(req->claims));
+	explicit_bzero(&req->session, sizeof(req->session));
 	free(req->calls);
 	free(req->peer);
 	free(req);
@@ -130,18 +104,6 @@ rpc_req_respond(struct rpc_req *req)
 	rpc_metrics_cache(req->rpc);
 	rpc_req_free(req);
 	done(ctx, 200, body, len);
-}
-
-void
-rpc_user_changed(struct rpc_call *c)
-{
-	kr_genmap_bump(c->req->rpc->d.gens, rpc_user_key(c));
-}
-
-uint64_t
-rpc_user_key(const struct rpc_call *c)
-{
-	return kr_store_user_key(c->req->user.shard, c->req->user.id);
 }
 
 static const struct rpc_method *
@@ -166,15 +128,13 @@ rpc_call_refused(struct rpc_call *c, const struct rpc_method *m)
 		   !json_is_object(c->call->params)) {
 		rpc_fail(c, KR_JSONRPC_INVALID_PARAMS,
 			 "params must be an object (named params)", NULL);
-	} else if (m->needs_session && req->auth == RPC_AUTH_ERROR) {
-		rpc_fail_err(c, &req->auth_err);
-	} else if (m->needs_session && req->auth != RPC_AUTH_OK) {
+	} else if (m->needs_session && req->session_state == RPC_SESSION_NONE) {
 		rpc_fail(c, KR_JSONRPC_UNAUTHORIZED,
-			 req->auth == RPC_AUTH_NONE
-				 ? "no session: call auth.login and send "
-				   "Authorization: Bearer <session>"
-				 : "session invalid, expired or revoked",
+			 "no session: call auth.login and send "
+			 "Authorization: Bearer <session>",
 			 NULL);
+	} else if (m->needs_session && req->auth_status != KR_AUTH_OK) {
+		rpc_auth_fail(c, req->auth_status, &req->auth_err, 0);
 	} else {
 		return false;
 	}
@@ -211,10 +171,9 @@ rpc_call_start(struct rpc_call *c)
 	m->fn(c, c->call->params);
 }
 
-/* Starts calls while fewer than RPC_BATCH_PARALLEL run; responds when
- * all are answered. Calls answered inline come back here through
- * rpc_call_end: the outer loop goes on instead of recursing. */
-static void
+/* Calls answered inline come back here through rpc_call_end: the outer
+ * loop goes on instead of recursing. */
+void
 rpc_req_pump(struct rpc_req *req)
 {
 	if (req->pumping)
@@ -230,26 +189,55 @@ rpc_req_pump(struct rpc_req *req)
 		rpc_req_respond(req);
 }
 
-void
-rpc_call_end(struct rpc_call *c)
+/* The session is known: the calls may start. */
+static void
+rpc_on_session(void *ctx, const struct kr_auth_result *res)
 {
-	struct rpc_req *req = c->req;
+	struct rpc_req *req = ctx;
 
-	c->answered = true;
-	/* Its result is in the batch now; the rest goes back at once, so a
-	 * later call of the batch may use it. */
-	kr_arena_destroy(&c->arena);
-	if (c->reserved > 0)
-		kr_arena_budget_give(&req->mem, c->reserved);
-	c->reserved = 0;
-	req->running--;
+	req->auth_op = NULL;
+	req->session_state = RPC_SESSION_DONE;
+	req->auth_status = res->status;
+	if (res->status == KR_AUTH_OK) {
+		req->session = *res->session;
+		req->user = kr_auth_session_user(&req->session);
+	} else if (res->status == KR_AUTH_ERROR) {
+		req->auth_err = *res->err;
+	}
 	rpc_req_pump(req);
 }
 
-void
-rpc_req_authed(struct rpc_req *req)
+/* The token after "Bearer " (scheme in any case), or NULL. */
+static const char *
+rpc_bearer(const char *authorization)
 {
-	rpc_req_pump(req);
+	static const char scheme[] = "Bearer";
+
+	if (strncasecmp(authorization, scheme, sizeof(scheme) - 1) != 0 ||
+	    authorization[sizeof(scheme) - 1] != ' ')
+		return NULL;
+	authorization += sizeof(scheme);
+	while (*authorization == ' ')
+		authorization++;
+	return authorization;
+}
+
+/* Starts the session check; a header that names no bearer token is
+ * refused at once, as a bad token would be. */
+static void
+rpc_session_check(struct rpc_req *req, const char *authorization)
+{
+	const char *token = rpc_bearer(authorization);
+
+	if (token == NULL) {
+		req->session_state = RPC_SESSION_DONE;
+		req->auth_status = KR_AUTH_UNAUTHORIZED;
+		rpc_req_pump(req);
+		return;
+	}
+	req->session_state = RPC_SESSION_PENDING;
+	req->auth_op = kr_auth_check_begin(req->rpc->auth, token, req->deadline,
+					   rpc_on_session, req);
 }
 
 /* True when some call needs the session: only then is it checked. */
@@ -284,7 +272,8 @@ rpc_req_new(struct kr_rpc *rpc, const struct kr_rpc_input *in,
 	kr_arena_budget_init(&req->mem, &rpc->mem,
 			     rpc->d.rt->cfg->jsonrpc.memory_max, KR_ERR_LIMIT,
 			     "request memory budget");
-	rpc_auth_forwarded(req, in->forwarded_for);
+	req->resume = rpc_req_pump;
+	kr_client_forwarded(in->forwarded_for, req->forwarded);
 	req->next = rpc->reqs;
 	if (rpc->reqs != NULL)
 		rpc->reqs->prev = req;
@@ -317,10 +306,10 @@ kr_rpc_handle(struct kr_rpc *rpc, const struct kr_rpc_input *in,
 			.call = kr_jsonrpc_call(req->batch, i),
 		};
 	if (in->authorization != NULL && rpc_needs_session(req)) {
-		rpc_auth_check(req, in->authorization);
+		rpc_session_check(req, in->authorization);
 		return;
 	}
-	rpc_req_authed(req);
+	rpc_req_pump(req);
 }
 
 unsigned
@@ -329,21 +318,28 @@ kr_rpc_pending(const struct kr_rpc *rpc)
 	return rpc != NULL ? rpc->n_reqs : 0;
 }
 
-static int
-rpc_keys(struct kr_rpc *rpc, const struct kr_config *cfg, struct kr_err *err_r)
+static struct kr_auth *
+rpc_auth_create(const struct kr_rpc_deps *deps, struct kr_err *err_r)
 {
-	const char *cur = cfg->auth.secret, *prev = cfg->auth.previous_secret;
+	struct kr_runtime *rt = deps->rt;
+	const struct kr_auth_deps ad = {
+		.base = deps->base,
+		.io = deps->io,
+		.store = deps->store,
+		.gens = deps->gens,
+		.rl_user = rt->login_user,
+		.rl_addr = rt->login_addr,
+		.cfg = &rt->cfg,
+		.log = rt->log,
+		.slot = rt->slot,
+		.ids = {
+			.logins_failed = rt->ids.rpc_logins_failed,
+			.rate_limited = rt->ids.rpc_rate_limited,
+			.password_checks = rt->ids.rpc_password_checks,
+		},
+	};
 
-	if (cur == NULL)
-		return kr_err_set(err_r, KR_ERR_PERMANENT,
-				  "%s: [auth] secret is not set", cfg->path);
-	if (kr_token_key_init(&rpc->keys.current, cur, strlen(cur), err_r) < 0)
-		return -1;
-	if (prev == NULL)
-		return 0;
-	rpc->keys.has_previous = true;
-	return kr_token_key_init(&rpc->keys.previous, prev, strlen(prev),
-				 err_r);
+	return kr_auth_create(&ad, err_r);
 }
 
 struct kr_rpc *
@@ -362,16 +358,9 @@ kr_rpc_create(const struct kr_rpc_deps *deps, struct kr_err *err_r)
 	kr_arena_budget_init(&rpc->mem, NULL,
 			     RPC_WORKER_MEMORY_FACTOR * cfg->jsonrpc.memory_max,
 			     KR_ERR_OVERLOAD, "worker memory for requests");
-	rpc->cache = kr_cache_create(cfg->cache.max_bytes);
-	rpc->sessions = kr_cache_create(RPC_SESSION_CACHE_BYTES);
-	rpc->rl_user = deps->rt->login_user;
-	rpc->rl_addr = deps->rt->login_addr;
-	if (rpc->cache == NULL || rpc->sessions == NULL) {
-		kr_err_set(err_r, KR_ERR_INTERNAL, "out of memory");
-		kr_rpc_destroy(&rpc);
-		return NULL;
-	}
-	if (rpc_keys(rpc, cfg, err_r) < 0) {
+	rpc->cache = kr_cache_create(cfg->cache.max_bytes, deps->gens);
+	rpc->auth = rpc_auth_create(deps, err_r);
+	if (rpc->auth == NULL) {
 		kr_rpc_destroy(&rpc);
 		return NULL;
 	}
@@ -393,9 +382,8 @@ kr_rpc_destroy(struct kr_rpc **rpcp)
 		rpc_req_free(req);
 		done(ctx, 0, NULL, 0);
 	}
-	kr_token_keyring_wipe(&rpc->keys);
+	kr_auth_destroy(&rpc->auth);
 	kr_cache_destroy(&rpc->cache);
-	kr_cache_destroy(&rpc->sessions);
 	free(rpc);
 	*rpcp = NULL;
 }

@@ -12,15 +12,6 @@
 #include "proto/mime.h"
 #include "server/rpc/rpc_priv.h"
 
-/* Levels of a part number: kr_mime_part's walk goes no deeper than the
- * MIME depth limit plus the levels attached messages add (its path
- * buffer has room for depth_max + 3). */
-#define RPC_PART_LEVELS 35
-_Static_assert(RPC_PART_LEVELS == KR_MIME_DEPTH_MAX_DEFAULT + 3,
-	       "the walk's depth");
-#define RPC_STR(x) #x
-#define RPC_XSTR(x) RPC_STR(x)
-
 static void
 message_on_list(void *ctx, const struct kr_store_message_list_result *res,
 		const struct kr_err *err)
@@ -31,7 +22,7 @@ message_on_list(void *ctx, const struct kr_store_message_list_result *res,
 
 	if (!rpc_op_ok(c, err))
 		return;
-	text = rpc_json_list_text(res, &len);
+	text = rpc_text_list(res, &len);
 	rpc_reply_cache_text(c, text, len);
 }
 
@@ -119,45 +110,12 @@ search_param(struct rpc_call *c, const json_t *query, const char *name,
 	return 0;
 }
 
-/* Words as the store counts them (store.h): runs of ASCII letters and
- * digits and of bytes of multi-byte characters. */
-static size_t
-search_words(const char *s)
-{
-	size_t n = 0;
-	bool in = false;
-
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-		bool w = ch >= 0x80 || (ch >= '0' && ch <= '9') ||
-			 (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-
-		n += w && !in;
-		in = w;
-	}
-	return n;
-}
-
-const char *
-rpc_search_field_error(const char *value, bool is_text)
-{
-	if (value == NULL)
-		return NULL;
-	if (strlen(value) > KR_STORE_SEARCH_FIELD_MAX)
-		return "at most " RPC_XSTR(KR_STORE_SEARCH_FIELD_MAX) " bytes";
-	if (is_text && search_words(value) > KR_STORE_SEARCH_WORDS_MAX)
-		return "at most " RPC_XSTR(
-			KR_STORE_SEARCH_WORDS_MAX) " words (runs of letters "
-						   "and digits)";
-	return NULL;
-}
-
 /* query.<name> within the store's bounds; -1 after answering -32602. */
 static int
 search_bounded(struct rpc_call *c, const char *name, const char *value)
 {
 	const char *why =
-		rpc_search_field_error(value, strcmp(name, "text") == 0);
+		rpc_param_search_error(value, strcmp(name, "text") == 0);
 
 	return why != NULL ? rpc_param_bad(c, name, why) : 0;
 }
@@ -328,7 +286,7 @@ static void
 view_reply_raw(struct rpc_call *c, const void *raw, size_t len)
 {
 	static const char head[] = "{\"raw\":\"", tail[] = "\"}";
-	size_t b64 = rpc_base64_len(len);
+	size_t b64 = rpc_text_base64_len(len);
 	size_t total = sizeof(head) - 1 + b64 + sizeof(tail) - 1;
 	char *text;
 
@@ -337,7 +295,7 @@ view_reply_raw(struct rpc_call *c, const void *raw, size_t len)
 	text = malloc(total + 1);
 	if (text != NULL) {
 		memcpy(text, head, sizeof(head) - 1);
-		rpc_base64_encode(text + sizeof(head) - 1, raw, len);
+		rpc_text_base64(text + sizeof(head) - 1, raw, len);
 		memcpy(text + sizeof(head) - 1 + b64, tail, sizeof(tail));
 	}
 	rpc_reply_text(c, text, total);
@@ -360,7 +318,7 @@ view_reply_part(struct view *v)
 {
 	struct rpc_call *c = v->c;
 	char *name = view_json_str(v->filename), *type = view_json_str(v->type);
-	size_t b64 = rpc_base64_len(v->len), total = 0, off;
+	size_t b64 = rpc_text_base64_len(v->len), total = 0, off;
 	char *text = NULL;
 
 	if (name != NULL && type != NULL) {
@@ -374,7 +332,7 @@ view_reply_part(struct view *v)
 				       "{\"filename\":%s,\"type\":%s,"
 				       "\"data\":\"",
 				       name, type);
-		rpc_base64_encode(text + off, v->data, v->len);
+		rpc_text_base64(text + off, v->data, v->len);
 		memcpy(text + off + b64, "\"}", 3);
 		total = off + b64 + 2;
 	}
@@ -426,32 +384,6 @@ view_on_message(void *ctx, const struct kr_store_message_get_result *res,
 		rpc_fail_err(c, &perr);
 }
 
-/* IMAP section numbers as kr_mime_part's walk writes them (RFC 3501
- * §6.4.5): numbers from 1 without leading zeros, each at most INT_MAX
- * (the walk counts in int), joined by single dots, at most
- * RPC_PART_LEVELS of them: at most 384 bytes. */
-bool
-rpc_part_valid(const char *part)
-{
-	const char *p = part;
-
-	for (unsigned levels = 1; levels <= RPC_PART_LEVELS; levels++) {
-		size_t n = 0;
-
-		while (p[n] >= '0' && p[n] <= '9')
-			n++;
-		if (n == 0 || n > 10 || p[0] == '0' ||
-		    (n == 10 && strncmp(p, "2147483647", 10) > 0))
-			return false;
-		p += n;
-		if (*p == '\0')
-			return true;
-		if (*p++ != '.')
-			return false;
-	}
-	return false;
-}
-
 static void
 view_begin(struct rpc_call *c, const json_t *params, enum view_kind kind)
 {
@@ -465,7 +397,7 @@ view_begin(struct rpc_call *c, const json_t *params, enum view_kind kind)
 		return;
 	if (kind == VIEW_PART &&
 	    (kr_jsonrpc_param_str(params, "part", true, &part, &err) < 0 ||
-	     !rpc_part_valid(part))) {
+	     !rpc_param_part_ok(part))) {
 		rpc_param_bad(
 			c, "part",
 			"a MIME part number like \"2\" or \"1.2\": "

@@ -1,12 +1,11 @@
 /* How a call is answered: results charged to the request's memory
- * budget, errors mapped from kinds to SPEC.md §3.2 codes with client
- * texts that never carry database text, and the per-worker result
- * cache. */
+ * budget, errors mapped from kinds to SPEC.md §3.2 codes in one table
+ * with client texts that never carry database text, and the per-worker
+ * result cache (server/cache/cache.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/genmap.h"
 #include "server/cache/cache.h"
 #include "server/rpc/rpc_priv.h"
 #include "server/runtime.h"
@@ -27,8 +26,8 @@
 	"overloaded: memory for the requests in flight is used up; retry " \
 	"later"
 
-static json_t *
-rpc_retry_after(unsigned ms)
+json_t *
+rpc_retry_after(int64_t ms)
 {
 	return json_pack("{sI}", "retry_after_ms", (json_int_t)ms);
 }
@@ -116,57 +115,65 @@ rpc_fail_budget(struct rpc_call *c, const struct kr_arena_budget *by,
 				err);
 }
 
+/* What the client is told to wait for (data {retry_after_ms}). */
+enum rpc_retry {
+	RPC_RETRY_NONE,
+	/* The circuit breaker probes a node that is down this often:
+	 * sooner than that nothing has changed. */
+	RPC_RETRY_PROBE,
+	RPC_RETRY_QUEUE, /* a queue's wait: [storage] pool_queue_timeout */
+};
+
+/* Every kind's answer. text NULL: the error's own message reaches the
+ * client (kinds our own code words); else the fixed text, and the
+ * detail goes to the log. */
+static const struct {
+	int code;
+	const char *text;
+	enum rpc_retry retry;
+} rpc_kinds[] = {
+	[KR_ERR_NONE] = { KR_JSONRPC_INTERNAL_ERROR, RPC_TEXT_INTERNAL },
+	[KR_ERR_TEMPORARY] = { KR_JSONRPC_UNAVAILABLE, RPC_TEXT_TEMPORARY,
+			       RPC_RETRY_PROBE },
+	[KR_ERR_PERMANENT] = { KR_JSONRPC_INVALID_PARAMS, NULL },
+	[KR_ERR_LIMIT] = { KR_JSONRPC_INTERNAL_ERROR, RPC_TEXT_INTERNAL },
+	[KR_ERR_NOT_FOUND] = { KR_JSONRPC_NOT_FOUND, NULL },
+	[KR_ERR_TIMEOUT] = { KR_JSONRPC_UNAVAILABLE, RPC_TEXT_TIMEOUT,
+			     RPC_RETRY_PROBE },
+	[KR_ERR_OVERLOAD] = { KR_JSONRPC_OVERLOADED, RPC_TEXT_OVERLOAD,
+			      RPC_RETRY_QUEUE },
+	[KR_ERR_CONFLICT] = { KR_JSONRPC_CONFLICT, NULL },
+	[KR_ERR_INTERNAL] = { KR_JSONRPC_INTERNAL_ERROR, RPC_TEXT_INTERNAL },
+	[KR_ERR_QUOTA] = { KR_JSONRPC_OVER_QUOTA, NULL },
+	[KR_ERR_TOO_LARGE] = { KR_JSONRPC_INVALID_PARAMS, NULL },
+};
+
 void
 rpc_fail_err(struct rpc_call *c, const struct kr_err *err)
 {
 	const struct kr_config *cfg = c->req->rpc->d.rt->cfg;
 	const struct kr_arena_budget *by =
 		c->arena != NULL ? kr_arena_refused_by(c->arena) : NULL;
+	size_t k = (size_t)err->kind;
+	json_t *data = NULL;
 
-	switch (err->kind) {
-	case KR_ERR_NOT_FOUND:
-		rpc_fail(c, KR_JSONRPC_NOT_FOUND, err->msg, NULL);
-		break;
-	case KR_ERR_CONFLICT:
-		rpc_fail(c, KR_JSONRPC_CONFLICT, err->msg, NULL);
-		break;
-	case KR_ERR_QUOTA:
-		rpc_fail(c, KR_JSONRPC_OVER_QUOTA, err->msg, NULL);
-		break;
-	case KR_ERR_TOO_LARGE:
-	case KR_ERR_PERMANENT:
-		rpc_fail(c, KR_JSONRPC_INVALID_PARAMS, err->msg, NULL);
-		break;
-	case KR_ERR_TEMPORARY:
-	case KR_ERR_TIMEOUT:
-		/* The circuit breaker probes a node that is down this often:
-		 * sooner than that nothing has changed. */
-		rpc_fail_detail(
-			c, KR_JSONRPC_UNAVAILABLE,
-			err->kind == KR_ERR_TIMEOUT ? RPC_TEXT_TIMEOUT
-						    : RPC_TEXT_TEMPORARY,
-			rpc_retry_after(cfg->storage.circuit_probe_ms), err);
-		break;
-	case KR_ERR_OVERLOAD:
-	case KR_ERR_LIMIT:
-		/* Arenas fail with their budget's kind. */
-		if (by != NULL)
-			rpc_fail_budget(c, by, err);
-		else if (err->kind == KR_ERR_OVERLOAD)
-			rpc_fail_detail(
-				c, KR_JSONRPC_OVERLOADED, RPC_TEXT_OVERLOAD,
-				rpc_retry_after(
-					cfg->storage.pool_queue_timeout_ms),
-				err);
-		else
-			rpc_fail_detail(c, KR_JSONRPC_INTERNAL_ERROR,
-					RPC_TEXT_INTERNAL, NULL, err);
-		break;
-	default:
-		rpc_fail_detail(c, KR_JSONRPC_INTERNAL_ERROR, RPC_TEXT_INTERNAL,
-				NULL, err);
-		break;
+	if (k >= sizeof(rpc_kinds) / sizeof(rpc_kinds[0]) ||
+	    rpc_kinds[k].code == 0)
+		k = KR_ERR_INTERNAL;
+	/* Arenas fail with their budget's kind. */
+	if (by != NULL && (k == KR_ERR_OVERLOAD || k == KR_ERR_LIMIT)) {
+		rpc_fail_budget(c, by, err);
+		return;
 	}
+	if (rpc_kinds[k].retry == RPC_RETRY_PROBE)
+		data = rpc_retry_after(cfg->storage.circuit_probe_ms);
+	else if (rpc_kinds[k].retry == RPC_RETRY_QUEUE)
+		data = rpc_retry_after(cfg->storage.pool_queue_timeout_ms);
+	if (rpc_kinds[k].text == NULL)
+		rpc_fail(c, rpc_kinds[k].code, err->msg, data);
+	else
+		rpc_fail_detail(c, rpc_kinds[k].code, rpc_kinds[k].text, data,
+				err);
 }
 
 bool
@@ -265,21 +272,6 @@ rpc_reply(struct rpc_call *c, json_t *result)
 
 /* ---- the result cache ----------------------------------------------- */
 
-size_t
-rpc_cache_key(char *key, size_t size, uint64_t user_key, const char *fmt,
-	      va_list ap)
-{
-	int head = snprintf(key, size, "%llx:", (unsigned long long)user_key);
-	int n;
-
-	if (head < 0 || (size_t)head >= size)
-		return 0;
-	n = vsnprintf(key + head, size - (size_t)head, fmt, ap);
-	if (n < 0 || (size_t)n >= size - (size_t)head)
-		return 0;
-	return (size_t)head + (size_t)n;
-}
-
 bool
 rpc_cache_lookup(struct rpc_call *c, const char *fmt, ...)
 {
@@ -287,17 +279,14 @@ rpc_cache_lookup(struct rpc_call *c, const char *fmt, ...)
 	const char *val;
 	size_t vlen;
 	va_list ap;
+	bool hit;
 
-	/* Every key starts with its user's: no method can share one. */
 	va_start(ap, fmt);
-	c->key_len =
-		rpc_cache_key(c->key, sizeof(c->key), rpc_user_key(c), fmt, ap);
+	hit = kr_cache_vlookup(rpc->cache, &c->key, rpc_user_key(c),
+			       rpc->d.rt->cfg->cache.ttl_ms, &val, &vlen, fmt,
+			       ap);
 	va_end(ap);
-	if (c->key_len == 0)
-		return false; /* too long to cache: asked of the store */
-	c->gen = kr_genmap_get(rpc->d.gens, rpc_user_key(c));
-	if (!kr_cache_get(rpc->cache, c->key, c->key_len, c->gen, rpc_now_ms(),
-			  rpc->d.rt->cfg->cache.ttl_ms, &val, &vlen))
+	if (!hit)
 		return false;
 	if (rpc_charge(c, vlen) < 0)
 		return true;
@@ -317,9 +306,7 @@ rpc_reply_cache_text(struct rpc_call *c, char *text, size_t len)
 		free(text);
 		return;
 	}
-	if (c->key_len > 0)
-		kr_cache_put(rpc->cache, (int64_t)rpc_user_key(c), c->key,
-			     c->key_len, text, len, c->gen, rpc_now_ms());
+	kr_cache_put(rpc->cache, &c->key, text, len);
 	kr_jsonrpc_take_result_text(c->req->batch, c->index, text, len);
 	rpc_call_end(c);
 }

@@ -88,8 +88,8 @@ rpc_message_append(struct rpc_call *c, const json_t *params)
 		return;
 	raw = json_object_get(params, "raw");
 	if (!json_is_string(raw) ||
-	    rpc_base64_decode(json_string_value(raw), json_string_length(raw),
-			      c->arena, &bytes, &len) < 0 ||
+	    rpc_param_base64(json_string_value(raw), json_string_length(raw),
+			     c->arena, &bytes, &len) < 0 ||
 	    len == 0 || len > KR_STORE_MESSAGE_MAX) {
 		rpc_fail(c, KR_JSONRPC_INVALID_PARAMS,
 			 "param raw: the message in base64, 1 byte to 128M",

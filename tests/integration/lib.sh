@@ -53,6 +53,29 @@ wait_for() {
 	done
 }
 
+# ---- a cluster alone ---------------------------------------------------
+# kr_cluster_start NAME PORT NODES: a private cluster of NODES in
+# var/test-NAME ($KR_CLUSTER_DIR, its config $KR_CLUSTER_DIR/kurier.conf)
+# on ports PORT.., for scripts that run a test binary against it; its
+# start-up output in $KR_BUILD/test-logs/NAME, its first node's log in
+# KR_DIAG. Everything is removed on exit.
+KR_CLUSTER_DIR=
+kr_cluster_cleanup() {
+	[[ -n $KR_CLUSTER_DIR ]] || return 0
+	ops/pgcluster stop -d "$KR_CLUSTER_DIR" >/dev/null 2>&1 || true
+	rm -rf "$KR_CLUSTER_DIR"
+}
+kr_cluster_start() {
+	local name=$1 port=$2 nodes=$3 out=$KR_BUILD/test-logs/$1
+	KR_CLUSTER_DIR=var/test-$name
+	trap kr_cluster_cleanup EXIT
+	kr_cluster_cleanup
+	mkdir -p "$out"
+	ops/pgcluster start -n "$nodes" -d "$KR_CLUSTER_DIR" -p "$port" >"$out/pgcluster.out" 2>&1 ||
+		fail "ops/pgcluster start: $(cat "$out/pgcluster.out")"
+	KR_DIAG+=("$KR_CLUSTER_DIR/pg/log/node00.log")
+}
+
 # ---- a whole stack for one script ------------------------------------
 # kr_stack_start NAME PORT [NODES]: a cluster of NODES (default 20) in
 # var/test-NAME on ports PORT.., a work dir $KR_WORK, a config $KR_CONF

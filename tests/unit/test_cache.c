@@ -1,5 +1,7 @@
-/* cmocka tests for server/cache: hits and misses, generations and TTL,
- * LRU eviction under the byte bound, the size limits, per-owner drops. */
+/* cmocka tests for server/cache: keys per user that fail soft, the
+ * user's generation read before the store is asked (a write racing
+ * with the read leaves the entry stale), the TTL, the deltas the
+ * metrics get. The LRU underneath is lib/lru (test_lru.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,402 +10,232 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "lib/hash.h"
+#include "lib/genmap.h"
 #include "server/cache/cache.h"
 
-#define TEST_MANY_PUTS 100000
-#define TEST_MANY_BYTES (1U << 20)
-/* What cache.c uses for its chain bound; test_cache_chain_bound finds
- * keys that collide under the cache's hash. */
-#define TEST_CHAIN_MAX 16
+#define USER_A 0x1234u
+#define USER_B 0x5678u
 
-/* Cost of an entry with a key of k bytes and a value of v bytes. */
-#define COST(k, v) ((size_t)(k) + (v) + KR_CACHE_ENTRY_OVERHEAD)
+struct env {
+	struct kr_genmap *gens;
+	struct kr_cache *c;
+};
 
-static void
-put_str(struct kr_cache *c, int64_t owner, const char *key, const char *val,
-	uint64_t gen, int64_t now_ms)
+static int
+setup(void **state)
 {
-	kr_cache_put(c, owner, key, strlen(key), val, strlen(val), gen, now_ms);
+	static struct env e;
+	struct kr_err err;
+
+	e.gens = kr_genmap_create(KR_GENMAP_SLOTS_MIN, &err);
+	assert_non_null(e.gens);
+	e.c = kr_cache_create(1u << 20, e.gens);
+	*state = &e;
+	return 0;
 }
 
-/* Whether key hits under gen at now_ms without TTL; on a hit the value
- * must be want (when want is not NULL). */
-static bool
-hit(struct kr_cache *c, const char *key, uint64_t gen, const char *want)
+static int
+teardown(void **state)
 {
+	struct env *e = *state;
+
+	kr_cache_destroy(&e->c);
+	assert_null(e->c);
+	kr_cache_destroy(&e->c);
+	kr_genmap_destroy(&e->gens);
+	return 0;
+}
+
+static size_t
+key_of(char *key, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	n = kr_cache_key_format(key, size, UINT64_MAX, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+/* A key that does not fit is no key (not cached), never an abort
+ * (issue 13: message.attachment's part went into the key). */
+static void
+test_cache_key_fail_soft(void **state)
+{
+	char key[KR_CACHE_KEY_MAX], part[KR_CACHE_KEY_MAX + 1];
+	size_t head = strlen("ffffffffffffffff:");
+
+	(void)state;
+	/* The issue's attack, with the old 96-byte key. */
+	memset(part, '1', 64);
+	part[64] = '\0';
+	assert_int_equal(key_of(key, 96, "A:%lld:%lld:%s", (long long)INT64_MAX,
+				(long long)INT64_MAX, part),
+			 0);
+	assert_true(key_of(key, sizeof(key), "A:%lld:%lld:%s",
+			   (long long)INT64_MAX, (long long)INT64_MAX,
+			   part) > 96);
+	/* At the limit (its NUL included) fits; one more byte does not. */
+	memset(part, 'p', sizeof(part));
+	part[KR_CACHE_KEY_MAX - 1 - head] = '\0';
+	assert_int_equal(key_of(key, sizeof(key), "%s", part),
+			 KR_CACHE_KEY_MAX - 1);
+	assert_int_equal(strlen(key), KR_CACHE_KEY_MAX - 1);
+	part[KR_CACHE_KEY_MAX - 1 - head] = 'p';
+	part[KR_CACHE_KEY_MAX - head] = '\0';
+	assert_int_equal(key_of(key, sizeof(key), "%s", part), 0);
+}
+
+/* Looks name up for user; on a miss stores val under the key the
+ * look-up filled (as the dispatcher does). The hit's value, or NULL. */
+static const char *
+get_or_put(struct kr_cache *c, uint64_t user, int64_t ttl_ms, const char *name,
+	   const char *val)
+{
+	struct kr_cache_key key;
+	const char *got;
+	size_t len;
+
+	if (kr_cache_lookup(c, &key, user, ttl_ms, &got, &len, "L:%s", name)) {
+		assert_int_equal(strlen(got), len);
+		return got;
+	}
+	assert_null(got);
+	assert_int_equal(len, 0);
+	if (val != NULL)
+		kr_cache_put(c, &key, val, strlen(val));
+	return NULL;
+}
+
+/* Every key starts with its user's: the same name for two users is two
+ * entries. */
+static void
+test_cache_per_user(void **state)
+{
+	struct env *e = *state;
+	struct kr_cache_key key;
 	const char *val;
-	size_t vlen;
+	size_t len;
 
-	if (!kr_cache_get(c, key, strlen(key), gen, 0, 0, &val, &vlen)) {
-		assert_null(val);
-		assert_int_equal(vlen, 0);
-		return false;
-	}
-	if (want != NULL) {
-		assert_int_equal(vlen, strlen(want));
-		assert_memory_equal(val, want, vlen);
-		/* Callers may use the JSON text as a C string. */
-		assert_int_equal(val[vlen], '\0');
-	}
-	return true;
+	assert_null(get_or_put(e->c, USER_A, 0, "inbox", "[1]"));
+	assert_null(get_or_put(e->c, USER_B, 0, "inbox", "[2]"));
+	assert_string_equal(get_or_put(e->c, USER_A, 0, "inbox", NULL), "[1]");
+	assert_string_equal(get_or_put(e->c, USER_B, 0, "inbox", NULL), "[2]");
+	assert_true(kr_cache_lookup(e->c, &key, USER_A, 0, &val, &len, "L:%s",
+				    "inbox"));
+	assert_string_equal(key.text, "1234:L:inbox");
+	assert_int_equal(key.len, strlen("1234:L:inbox"));
+	assert_int_equal(key.user, USER_A);
 }
 
-static struct kr_cache_stats
-stats(const struct kr_cache *c)
-{
-	struct kr_cache_stats s;
-
-	kr_cache_get_stats(c, &s);
-	return s;
-}
-
+/* A bump of the user's generation (a write on any worker) makes every
+ * entry of that user stale, and only that user's. */
 static void
-test_cache_hit_miss(void **state)
+test_cache_generation(void **state)
 {
-	struct kr_cache *c = kr_cache_create(1 << 16);
-	struct kr_cache_stats s;
+	struct env *e = *state;
 
-	(void)state;
-	assert_false(hit(c, "a", 1, NULL));
-	put_str(c, 1, "a", "[1,2,3]", 1, 0);
-	assert_true(hit(c, "a", 1, "[1,2,3]"));
-	assert_true(hit(c, "a", 1, "[1,2,3]"));
-	assert_false(hit(c, "b", 1, NULL));
-	/* A prefix of a key is another key. */
-	assert_false(hit(c, "", 1, NULL));
-	put_str(c, 1, "", "{}", 1, 0);
-	assert_true(hit(c, "", 1, "{}"));
-	assert_true(hit(c, "a", 1, "[1,2,3]"));
-	s = stats(c);
-	assert_int_equal(s.hits, 4);
-	assert_int_equal(s.misses, 3);
-	assert_int_equal(s.stale, 0);
-	assert_int_equal(s.entries, 2);
-	assert_int_equal(s.bytes, COST(1, 7) + COST(0, 2));
-	kr_cache_destroy(&c);
-	assert_null(c);
-	kr_cache_destroy(&c);
-	kr_cache_destroy(NULL);
+	assert_null(get_or_put(e->c, USER_A, 0, "gen", "old"));
+	assert_null(get_or_put(e->c, USER_B, 0, "gen", "b"));
+	kr_genmap_bump(e->gens, USER_A);
+	assert_null(get_or_put(e->c, USER_A, 0, "gen", "new"));
+	assert_string_equal(get_or_put(e->c, USER_A, 0, "gen", NULL), "new");
+	assert_string_equal(get_or_put(e->c, USER_B, 0, "gen", NULL), "b");
 }
 
-/* An empty value is a value (e.g. a cached empty body). */
+/* The generation is the one read at the look-up, before the store is
+ * asked: a write committed between the look-up and the put leaves the
+ * stored result stale at once. */
 static void
-test_cache_empty_and_binary_values(void **state)
+test_cache_write_races_read(void **state)
 {
-	static const unsigned char key[] = { 0, 1, 0, 2 };
-	static const unsigned char val[] = { 'x', 0, 'y' };
-	struct kr_cache *c = kr_cache_create(1 << 16);
-	const char *v;
-	size_t vlen;
+	struct env *e = *state;
+	struct kr_cache_key key;
+	const char *val;
+	size_t len;
 
-	(void)state;
-	put_str(c, 1, "empty", "", 1, 0);
-	assert_true(hit(c, "empty", 1, ""));
-	kr_cache_put(c, 1, key, sizeof(key), val, sizeof(val), 1, 0);
-	assert_true(kr_cache_get(c, key, sizeof(key), 1, 0, 0, &v, &vlen));
-	assert_int_equal(vlen, sizeof(val));
-	assert_memory_equal(v, val, sizeof(val));
-	assert_false(kr_cache_get(c, key, 2, 1, 0, 0, &v, &vlen));
-	kr_cache_destroy(&c);
-}
-
-static void
-test_cache_gen_mismatch_removes(void **state)
-{
-	struct kr_cache *c = kr_cache_create(1 << 16);
-	struct kr_cache_stats s;
-
-	(void)state;
-	put_str(c, 1, "k", "old", 5, 0);
-	assert_false(hit(c, "k", 6, NULL));
-	s = stats(c);
-	assert_int_equal(s.stale, 1);
-	assert_int_equal(s.misses, 1);
-	assert_int_equal(s.entries, 0);
-	assert_int_equal(s.bytes, 0);
-	/* Removed, not merely skipped: even the old generation misses. */
-	assert_false(hit(c, "k", 5, NULL));
-	s = stats(c);
-	assert_int_equal(s.stale, 1);
-	assert_int_equal(s.misses, 2);
-	kr_cache_destroy(&c);
-}
-
-/* At the limit: ttl - 1 ms after storing hits, ttl ms after misses. */
-static void
-test_cache_ttl_expiry(void **state)
-{
-	struct kr_cache *c = kr_cache_create(1 << 16);
-	const char *v;
-	size_t vlen;
-
-	(void)state;
-	put_str(c, 1, "k", "v", 1, 1000);
-	assert_true(kr_cache_get(c, "k", 1, 1, 1999, 1000, &v, &vlen));
-	/* A clock behind the stamp is no time passed. */
-	assert_true(kr_cache_get(c, "k", 1, 1, 500, 1000, &v, &vlen));
-	assert_false(kr_cache_get(c, "k", 1, 1, 2000, 1000, &v, &vlen));
-	assert_int_equal(stats(c).stale, 1);
-	assert_int_equal(stats(c).entries, 0);
-
-	/* ttl_ms <= 0: no TTL at all. */
-	put_str(c, 1, "k", "v", 1, 0);
-	assert_true(kr_cache_get(c, "k", 1, 1, INT64_MAX, 0, &v, &vlen));
-	assert_true(kr_cache_get(c, "k", 1, 1, INT64_MAX, -1, &v, &vlen));
-	/* Extreme clocks do not overflow. */
-	put_str(c, 1, "m", "v", 1, INT64_MIN);
 	assert_false(
-		kr_cache_get(c, "m", 1, 1, INT64_MAX, INT64_MAX, &v, &vlen));
-	kr_cache_destroy(&c);
-}
-
-/* Room for exactly four entries of a 1-byte key and a 10-byte value. */
-static void
-test_cache_lru_eviction_order(void **state)
-{
-	struct kr_cache *c = kr_cache_create(4 * COST(1, 10));
-	struct kr_cache_stats s;
-
-	(void)state;
-	put_str(c, 1, "a", "0123456789", 1, 0);
-	put_str(c, 1, "b", "0123456789", 1, 0);
-	put_str(c, 1, "c", "0123456789", 1, 0);
-	put_str(c, 1, "d", "0123456789", 1, 0);
-	assert_int_equal(stats(c).evictions, 0);
-	assert_int_equal(stats(c).bytes, 4 * COST(1, 10));
-	/* a becomes the most recently used, so b is the oldest. */
-	assert_true(hit(c, "a", 1, NULL));
-	put_str(c, 1, "e", "0123456789", 1, 0);
-	assert_false(hit(c, "b", 1, NULL));
-	assert_true(hit(c, "a", 1, NULL));
-	/* Order now: c, d, e, a. f is 3 bytes more than a slot: two go. */
-	put_str(c, 1, "f", "0123456789012", 1, 0);
-	assert_false(hit(c, "c", 1, NULL));
-	assert_false(hit(c, "d", 1, NULL));
-	assert_true(hit(c, "e", 1, NULL));
-	assert_true(hit(c, "a", 1, NULL));
-	assert_true(hit(c, "f", 1, NULL));
-	s = stats(c);
-	assert_int_equal(s.evictions, 3);
-	assert_int_equal(s.entries, 3);
-	assert_int_equal(s.bytes, 2 * COST(1, 10) + COST(1, 13));
-	assert_true(s.bytes <= 4 * COST(1, 10));
-	kr_cache_destroy(&c);
-}
-
-static void
-test_cache_replace_adjusts_bytes(void **state)
-{
-	struct kr_cache *c = kr_cache_create(1 << 16);
-	struct kr_cache_stats s;
-
-	(void)state;
-	put_str(c, 1, "k", "short", 1, 0);
-	put_str(c, 2, "x", "other", 1, 0);
-	put_str(c, 1, "k", "a longer value", 2, 0);
-	s = stats(c);
-	assert_int_equal(s.entries, 2);
-	assert_int_equal(s.bytes, COST(1, 14) + COST(1, 5));
-	assert_int_equal(s.evictions, 0);
-	assert_false(hit(c, "k", 1, NULL));
-	put_str(c, 1, "k", "a longer value", 2, 0);
-	assert_true(hit(c, "k", 2, "a longer value"));
-	/* The same key under another owner moves to that owner. */
-	put_str(c, 3, "k", "v", 2, 0);
-	kr_cache_drop_owner(c, 1);
-	assert_true(hit(c, "k", 2, "v"));
-	assert_int_equal(stats(c).bytes, COST(1, 1) + COST(1, 5));
-	kr_cache_destroy(&c);
-}
-
-/* Limit pairs: a value of max_bytes / 8 is stored, one byte more is not;
- * a key of KR_CACHE_KEY_MAX bytes is stored, one byte more is not. */
-static void
-test_cache_too_big(void **state)
-{
-	enum {
-		MAX = 1 << 16
-	};
-	static char val[MAX / 8 + 1];
-	char key[KR_CACHE_KEY_MAX + 1];
-	struct kr_cache *c = kr_cache_create(MAX);
-	const char *v;
-	size_t vlen;
-
-	(void)state;
-	memset(val, 'v', sizeof(val));
-	memset(key, 'k', sizeof(key));
-	kr_cache_put(c, 1, "a", 1, val, MAX / 8, 1, 0);
-	assert_true(kr_cache_get(c, "a", 1, 1, 0, 0, &v, &vlen));
-	assert_int_equal(vlen, MAX / 8);
-	assert_int_equal(stats(c).too_big, 0);
-	/* Refused, and the old value under that key goes too. */
-	kr_cache_put(c, 1, "a", 1, val, MAX / 8 + 1, 1, 0);
-	assert_false(kr_cache_get(c, "a", 1, 1, 0, 0, &v, &vlen));
-	assert_int_equal(stats(c).too_big, 1);
-	assert_int_equal(stats(c).entries, 0);
-
-	kr_cache_put(c, 1, key, KR_CACHE_KEY_MAX, "v", 1, 1, 0);
-	assert_true(kr_cache_get(c, key, KR_CACHE_KEY_MAX, 1, 0, 0, &v, &vlen));
-	kr_cache_put(c, 1, key, KR_CACHE_KEY_MAX + 1, "v", 1, 1, 0);
+		kr_cache_lookup(e->c, &key, USER_A, 0, &val, &len, "race"));
+	kr_genmap_bump(e->gens, USER_A); /* the write, while the read runs */
+	kr_cache_put(e->c, &key, "before the write", 16);
 	assert_false(
-		kr_cache_get(c, key, KR_CACHE_KEY_MAX + 1, 1, 0, 0, &v, &vlen));
-	assert_int_equal(stats(c).too_big, 2);
-	assert_int_equal(stats(c).bytes, COST(KR_CACHE_KEY_MAX, 1));
-	kr_cache_destroy(&c);
-
-	/* A cache smaller than one entry's overhead stores nothing. */
-	c = kr_cache_create(KR_CACHE_ENTRY_OVERHEAD);
-	put_str(c, 1, "k", "", 1, 0);
-	assert_int_equal(stats(c).too_big, 1);
-	assert_int_equal(stats(c).entries, 0);
-	kr_cache_destroy(&c);
+		kr_cache_lookup(e->c, &key, USER_A, 0, &val, &len, "race"));
 }
 
 static void
-test_cache_drop_owner(void **state)
+test_cache_ttl(void **state)
 {
-	struct kr_cache *c = kr_cache_create(1 << 20);
-	size_t kept = 0;
-	char key[32];
+	struct env *e = *state;
 
-	(void)state;
-	for (int i = 0; i < 300; i++) {
-		(void)snprintf(key, sizeof(key), "key%d", i);
-		put_str(c, i % 3, key, "value", 1, 0);
-		if (i % 3 != 1)
-			kept += COST(strlen(key), 5);
-	}
-	assert_int_equal(stats(c).entries, 300);
-	kr_cache_drop_owner(c, 1);
-	kr_cache_drop_owner(c, 1);
-	kr_cache_drop_owner(c, 42);
-	assert_int_equal(stats(c).entries, 200);
-	assert_int_equal(stats(c).bytes, kept);
-	for (int i = 0; i < 300; i++) {
-		(void)snprintf(key, sizeof(key), "key%d", i);
-		assert_true(hit(c, key, 1, "value") == (i % 3 != 1));
-	}
-	/* The owner can cache again afterwards. */
-	put_str(c, 1, "key1", "again", 1, 0);
-	assert_true(hit(c, "key1", 1, "again"));
-	kr_cache_drop_owner(c, 0);
-	kr_cache_drop_owner(c, 2);
-	kr_cache_drop_owner(c, 1);
-	assert_int_equal(stats(c).entries, 0);
-	assert_int_equal(stats(c).bytes, 0);
-	assert_int_equal(stats(c).evictions, 0);
-	kr_cache_destroy(&c);
+	assert_null(get_or_put(e->c, USER_A, 50, "ttl", "v"));
+	assert_string_equal(get_or_put(e->c, USER_A, 50, "ttl", NULL), "v");
+	usleep(80 * 1000);
+	assert_null(get_or_put(e->c, USER_A, 50, "ttl", NULL));
 }
 
+/* A key that does not fit: a miss, no generation read, nothing stored. */
 static void
-test_cache_disabled(void **state)
+test_cache_key_too_long(void **state)
 {
-	struct kr_cache *c = kr_cache_create(0);
-	struct kr_cache_stats s;
+	struct env *e = *state;
+	char name[KR_CACHE_KEY_MAX];
+	struct kr_lru_stats before, after;
 
-	(void)state;
-	put_str(c, 1, "k", "v", 1, 0);
-	assert_false(hit(c, "k", 1, NULL));
-	kr_cache_drop_owner(c, 1);
-	s = stats(c);
-	assert_int_equal(s.entries, 0);
-	assert_int_equal(s.bytes, 0);
-	assert_int_equal(s.hits, 0);
-	assert_int_equal(s.misses, 1);
-	assert_int_equal(s.too_big, 0);
-	kr_cache_destroy(&c);
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	kr_cache_get_stats(e->c, &before);
+	assert_null(get_or_put(e->c, USER_A, 0, name, "v"));
+	assert_null(get_or_put(e->c, USER_A, 0, name, "v"));
+	kr_cache_get_stats(e->c, &after);
+	assert_int_equal(after.entries, before.entries);
+	assert_int_equal(after.misses, before.misses);
 }
 
-/* The cache's bucket hash, copied from cache.c (FNV-1a, then the
- * splitmix64 finaliser): this test must find colliding keys. */
-static uint64_t
-cache_hash(const char *key)
-{
-	uint64_t x = kr_hash_fnv1a64(key, strlen(key));
-
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-/* Keys that share their low 12 hash bits share a bucket while the table
- * has at most 4096 buckets: the first TEST_CHAIN_MAX are stored, the
- * next one is not; other keys still are. */
+/* Reports give what happened since the previous one. */
 static void
-test_cache_chain_bound(void **state)
+test_cache_report_deltas(void **state)
 {
-	struct kr_cache *c = kr_cache_create(1 << 20);
-	char keys[TEST_CHAIN_MAX + 1][32];
-	unsigned n = 0;
+	struct kr_genmap *gens;
+	struct kr_cache *c;
+	struct kr_cache_report r;
+	struct kr_err err;
 
 	(void)state;
-	for (unsigned i = 0; n < TEST_CHAIN_MAX + 1; i++) {
-		(void)snprintf(keys[n], sizeof(keys[n]), "k%u", i);
-		if ((cache_hash(keys[n]) & 0xfff) == 0x123)
-			n++;
-	}
-	for (unsigned i = 0; i < TEST_CHAIN_MAX + 1; i++)
-		put_str(c, 1, keys[i], "v", 1, 0);
-	for (unsigned i = 0; i < TEST_CHAIN_MAX; i++)
-		assert_true(hit(c, keys[i], 1, "v"));
-	assert_false(hit(c, keys[TEST_CHAIN_MAX], 1, NULL));
-	assert_int_equal(stats(c).entries, TEST_CHAIN_MAX);
-	put_str(c, 1, "elsewhere", "v", 1, 0);
-	assert_true(hit(c, "elsewhere", 1, "v"));
-	/* Replacing a key in a full chain is allowed. */
-	put_str(c, 1, keys[0], "w", 2, 0);
-	assert_true(hit(c, keys[0], 2, "w"));
+	gens = kr_genmap_create(KR_GENMAP_SLOTS_MIN, &err);
+	c = kr_cache_create(2 * (KR_LRU_ENTRY_OVERHEAD + 64), gens);
+	assert_null(get_or_put(c, USER_A, 0, "a", "1"));
+	assert_string_equal(get_or_put(c, USER_A, 0, "a", NULL), "1");
+	kr_cache_report(c, &r);
+	assert_int_equal(r.hits, 1);
+	assert_int_equal(r.misses, 1);
+	assert_int_equal(r.evictions, 0);
+	assert_true(r.bytes > KR_LRU_ENTRY_OVERHEAD);
+	kr_cache_report(c, &r);
+	assert_int_equal(r.hits, 0);
+	assert_int_equal(r.misses, 0);
+	assert_true(r.bytes > 0);
+	/* Three entries where two fit: one eviction. */
+	assert_null(get_or_put(c, USER_A, 0, "b", "2"));
+	assert_null(get_or_put(c, USER_A, 0, "c", "3"));
+	kr_cache_report(c, &r);
+	assert_int_equal(r.misses, 2);
+	assert_int_equal(r.evictions, 1);
 	kr_cache_destroy(&c);
+	kr_genmap_destroy(&gens);
 }
 
-static uint64_t
-test_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-/* Random keys, sizes, owners and generations: the byte bound holds after
- * every operation and the figures add up. */
+/* max_bytes 0: every look-up misses, puts store nothing. */
 static void
-test_cache_many_entries_bounded(void **state)
+test_cache_off(void **state)
 {
-	static char val[TEST_MANY_BYTES / 8];
-	struct kr_cache *c = kr_cache_create(TEST_MANY_BYTES);
-	struct kr_cache_stats s;
-	uint64_t rng = 0x2545f4914f6cdd1dULL;
-	char key[32];
+	struct env *e = *state;
+	struct kr_cache *c = kr_cache_create(0, e->gens);
 
-	(void)state;
-	memset(val, 'x', sizeof(val));
-	for (unsigned i = 0; i < TEST_MANY_PUTS; i++) {
-		uint64_t r = test_rand(&rng);
-		size_t klen = (size_t)snprintf(key, sizeof(key), "k%u",
-					       (unsigned)(r % 50000));
-		const char *v;
-		size_t vlen;
-
-		kr_cache_put(c, (int64_t)(r % 97), key, klen, val,
-			     (size_t)(r >> 32) % 4096, r % 3, 0);
-		(void)kr_cache_get(c, key, klen, (r >> 8) % 3, 0, 0, &v, &vlen);
-		if (r % 1000 == 0)
-			kr_cache_drop_owner(c, (int64_t)((r >> 16) % 97));
-		s = stats(c);
-		if (s.bytes > TEST_MANY_BYTES)
-			fail_msg("put %u: %zu bytes", i, s.bytes);
-		assert_true(s.bytes >= s.entries * KR_CACHE_ENTRY_OVERHEAD);
-	}
-	s = stats(c);
-	assert_true(s.evictions > 0);
-	assert_true(s.hits > 0);
-	assert_true(s.stale > 0);
-	assert_int_equal(s.hits + s.misses, TEST_MANY_PUTS);
-	assert_int_equal(s.too_big, 0);
+	assert_null(get_or_put(c, USER_A, 0, "off", "v"));
+	assert_null(get_or_put(c, USER_A, 0, "off", "v"));
 	kr_cache_destroy(&c);
 }
 
@@ -411,18 +243,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cache_hit_miss),
-		cmocka_unit_test(test_cache_empty_and_binary_values),
-		cmocka_unit_test(test_cache_gen_mismatch_removes),
-		cmocka_unit_test(test_cache_ttl_expiry),
-		cmocka_unit_test(test_cache_lru_eviction_order),
-		cmocka_unit_test(test_cache_replace_adjusts_bytes),
-		cmocka_unit_test(test_cache_too_big),
-		cmocka_unit_test(test_cache_drop_owner),
-		cmocka_unit_test(test_cache_disabled),
-		cmocka_unit_test(test_cache_chain_bound),
-		cmocka_unit_test(test_cache_many_entries_bounded),
+		cmocka_unit_test(test_cache_key_fail_soft),
+		cmocka_unit_test(test_cache_per_user),
+		cmocka_unit_test(test_cache_generation),
+		cmocka_unit_test(test_cache_write_races_read),
+		cmocka_unit_test(test_cache_ttl),
+		cmocka_unit_test(test_cache_key_too_long),
+		cmocka_unit_test(test_cache_report_deltas),
+		cmocka_unit_test(test_cache_off),
 	};
 
-	return cmocka_run_group_tests_name("cache", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("cache", tests, setup, teardown);
 }

@@ -1,8 +1,8 @@
 /* cmocka tests for the JSON-RPC dispatcher (server/rpc/rpc.c, rpc_auth.c,
- * rpc_json.c) without PostgreSQL: a runtime on a config with an [auth]
- * secret and no [shard.N] (so no store), a loop and the two pools.
- * Covers the JSON-RPC 2.0 specification's examples, the session check,
- * named params, the body/batch/depth limits and the JSON helpers.
+ * rpc_json.c, rpc_text.c, rpc_params.c) without PostgreSQL: a runtime on a
+ * config with an [auth] secret and no [shard.N] (so no store), a loop and the
+ * two pools. Covers the JSON-RPC 2.0 specification's examples, the session
+ * check, named params, the body/batch/depth limits and the JSON helpers.
  * Responses are parsed and compared field by field, never as text. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -482,7 +482,7 @@ test_rpc_batch_and_depth_max(void **state)
 	       NULL, "{'id':null,'code':-32600,'msg':'nested'}");
 }
 
-/* ---- rpc_json helpers ------------------------------------------------ */
+/* ---- shapes, text and params ----------------------------------------- */
 
 /* RFC 4648 §10. */
 static const struct {
@@ -513,7 +513,7 @@ test_rpc_base64_rfc4648_vectors(void **state)
 		assert_string_equal(json_string_value(s), b);
 		json_decref(s);
 		assert_int_equal(
-			rpc_base64_decode(b, strlen(b), arena, &out, &out_len),
+			rpc_param_base64(b, strlen(b), arena, &out, &out_len),
 			0);
 		assert_int_equal(out_len, strlen(p));
 		assert_memory_equal(out, p, out_len);
@@ -547,7 +547,7 @@ round_trip(struct kr_arena *arena, const unsigned char *data, size_t len)
 				      "opqrstuvwxyz0123456789+/"),
 			 tlen - pad);
 	assert_int_equal(strspn(text + tlen - pad, "="), pad);
-	assert_int_equal(rpc_base64_decode(text, tlen, arena, &out, &out_len),
+	assert_int_equal(rpc_param_base64(text, tlen, arena, &out, &out_len),
 			 0);
 	assert_int_equal(out_len, len);
 	if (len > 0)
@@ -597,8 +597,8 @@ test_rpc_base64_decode_refuses(void **state)
 		unsigned char *out = NULL;
 		size_t out_len = 0;
 
-		if (rpc_base64_decode(b64_refused[i], strlen(b64_refused[i]),
-				      arena, &out, &out_len) != -1)
+		if (rpc_param_base64(b64_refused[i], strlen(b64_refused[i]),
+				     arena, &out, &out_len) != -1)
 			fail_msg("'%s' decoded to %zu bytes", b64_refused[i],
 				 out_len);
 	}
@@ -635,7 +635,7 @@ test_rpc_base64_decode_strict(void **state)
 		unsigned char *out = NULL;
 		size_t out_len = 0;
 
-		if (rpc_base64_decode(in, strlen(in), arena, &out, &out_len) ==
+		if (rpc_param_base64(in, strlen(in), arena, &out, &out_len) ==
 		    0) {
 			print_error("%s: accepted as %zu bytes\n",
 				    b64_malformed[i].what, out_len);
@@ -674,7 +674,7 @@ test_rpc_json_date(void **state)
 /* Listings are written as text, not through jansson: the text must
  * parse back to the shape, escapes and nulls included. */
 static void
-test_rpc_json_list_text(void **state)
+test_rpc_text_list(void **state)
 {
 	static const char *const flags[] = { "\\Seen", "$q\"x" };
 	const struct kr_store_addr to[] = { { "A \"B\"", "a@b" },
@@ -701,7 +701,7 @@ test_rpc_json_list_text(void **state)
 						    .messages = m };
 	json_error_t jerr;
 	size_t len = 0;
-	char *text = rpc_json_list_text(&res, &len);
+	char *text = rpc_text_list(&res, &len);
 	json_t *got, *want;
 
 	(void)state;
@@ -744,7 +744,7 @@ list_subject(const json_t *list)
  * offset of a long string, next to bytes that must pass as they are
  * (0x20, DEL, UTF-8 continuation bytes), must come back unchanged. */
 static void
-test_rpc_json_list_text_escapes(void **state)
+test_rpc_text_list_escapes(void **state)
 {
 	static const unsigned char probes[] = { 0x01, 0x1f, '"',  '\\',
 						0x20, 0x7f, 0x80, 0xff };
@@ -761,7 +761,7 @@ test_rpc_json_list_text_escapes(void **state)
 			memset(subject, 'a', sizeof(subject) - 1);
 			subject[sizeof(subject) - 1] = '\0';
 			subject[at] = (char)probes[i];
-			text = rpc_json_list_text(&res, &len);
+			text = rpc_text_list(&res, &len);
 			assert_non_null(text);
 			/* A lone 0x80 or 0xff is not UTF-8, so jansson would
 			 * refuse it: those are checked as bytes. */
@@ -882,8 +882,8 @@ main(void)
 		cmocka_unit_test(test_rpc_base64_decode_strict),
 		cmocka_unit_test(test_rpc_json_date),
 		cmocka_unit_test(test_rpc_json_mailbox),
-		cmocka_unit_test(test_rpc_json_list_text),
-		cmocka_unit_test(test_rpc_json_list_text_escapes),
+		cmocka_unit_test(test_rpc_text_list),
+		cmocka_unit_test(test_rpc_text_list_escapes),
 		cmocka_unit_test(test_rpc_create_needs_secret),
 		cmocka_unit_test(test_rpc_destroy_idle),
 	};

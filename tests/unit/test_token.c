@@ -48,19 +48,29 @@ issue(const struct kr_token_key *key, int64_t user_id, char *out,
 	assert_int_equal(strlen(out), KR_TOKEN_LEN);
 }
 
-/* Expects verification of token (len bytes) at now to fail with why. */
+/* Expects verification of token (len bytes) at now to fail with why.
+ * The claims are told for an expired token (now >= expires_at says
+ * so) and left alone for every other failure. */
 static void
 verify_fails(const struct kr_token_key *key, const char *token, size_t len,
 	     int64_t now, const char *why)
 {
-	struct kr_token_claims c;
+	struct kr_token_claims c, untouched;
 	struct kr_err err;
 
 	kr_err_clear(&err);
+	memset(&c, 0xa5, sizeof(c));
+	memcpy(&untouched, &c, sizeof(c));
 	if (kr_token_verify(key, token, len, now, &c, &err) == 0)
 		fail_msg("token of %zu bytes verified, wanted %s", len, why);
 	assert_int_equal(err.kind, KR_ERR_PERMANENT);
 	assert_string_equal(err.msg, why);
+	if (strcmp(why, "expired") == 0) {
+		assert_true(now >= c.expires_at);
+		assert_int_equal(strlen(c.sid), 2 * KR_TOKEN_SID_BYTES);
+	} else {
+		assert_memory_equal(&c, &untouched, sizeof(c));
+	}
 }
 
 static void
