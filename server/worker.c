@@ -181,7 +181,8 @@ worker_setup(struct worker *w)
 					  w->rt->log);
 		w->map = kr_shardmap_create(w->rt->storage_cfg);
 		w->store = kr_store_create(w->base, w->db, w->map, w->cpu,
-					   w->rt->storage_cfg, w->rt->log);
+					   w->rt->gens, w->rt->storage_cfg,
+					   w->rt->log);
 	}
 	w->lmtp = kr_lmtp_server_create(w->base, w->rt, w->store, w->cpu,
 					w->rt->lmtp_tls);

@@ -130,10 +130,6 @@ deliver_finish(struct kr_deliver *d, const struct kr_store_deliver_result *res)
 
 		if (r != NULL)
 			d->results[i] = deliver_map(rt, &r->err);
-		/* Cached reads of this user in every worker go stale. */
-		if (r != NULL && r->err.kind == KR_ERR_NONE)
-			kr_genmap_bump(rt->gens,
-				       kr_store_user_key(r->shard, r->user_id));
 		kr_metrics_inc(rt->slot, deliver_metric(rt, d->results[i]));
 		deliver_log(d, i, r, us / 1000);
 	}

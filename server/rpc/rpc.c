@@ -12,7 +12,6 @@
 
 #include "lib/arena.h"
 #include "lib/clock.h"
-#include "lib/genmap.h"
 #include "lib/tpool.h"
 #include "server/cache/cache.h"
 #include "server/auth/ratelimit.h"
@@ -130,12 +129,6 @@ rpc_req_respond(struct rpc_req *req)
 	rpc_metrics_cache(req->rpc);
 	rpc_req_free(req);
 	done(ctx, 200, body, len);
-}
-
-void
-rpc_user_changed(struct rpc_call *c)
-{
-	kr_genmap_bump(c->req->rpc->d.gens, rpc_user_key(c));
 }
 
 uint64_t

@@ -623,7 +623,6 @@ logout_on_revoked(void *ctx, const struct kr_err *err)
 
 	if (!rpc_op_ok(c, err))
 		return;
-	rpc_user_changed(c);
 	rpc_reply(c, json_true());
 }
 

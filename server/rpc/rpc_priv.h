@@ -176,9 +176,6 @@ void rpc_reply_cache_text(struct rpc_call *c, char *text, size_t len);
  * Its length, or 0 when it does not fit (then nothing is cached). */
 size_t rpc_cache_key(char *key, size_t size, uint64_t user_key, const char *fmt,
 		     va_list ap) __attribute__((format(printf, 4, 0)));
-/* After a write of the session's user succeeded: every worker's cached
- * reads of that user go stale. */
-void rpc_user_changed(struct rpc_call *c);
 
 /* Marks c answered, frees what it held but its result, and lets the
  * next call of the batch start (rpc.c). The request may be gone when

@@ -1,6 +1,6 @@
 /* The harness of the store tests that run against a real cluster
- * (test_store*.c): a loop with pools, connection manager and store on a
- * config made for the test from
+ * (test_store*.c): a loop with pools, connection manager and store (with
+ * its write generations) on a config made for the test from
  * KR_TEST_PG_CONF's shards, callbacks that record what they got, and
  * RUN() to begin one operation and wait for its one answer. Skipped
  * unless KR_TEST_PG_CONF names a kurier.conf written by ops/pgcluster.
@@ -19,6 +19,7 @@
 #include "lib/arena.h"
 #include "lib/clock.h"
 #include "lib/config.h"
+#include "lib/genmap.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/tpool.h"
@@ -38,6 +39,7 @@ struct env {
 	struct kr_connmgr *mgr;
 	struct kr_shardmap *map;
 	struct kr_store *store;
+	struct kr_genmap *gens; /* the store's write generations */
 	struct kr_arena *arena; /* per test */
 	char path[64];
 	char tag[32];
@@ -200,8 +202,10 @@ env_start(struct env *e, const char *prefix)
 				   kr_metrics_slot(e->metrics, 0), e->ids,
 				   e->log);
 	e->map = kr_shardmap_create(e->cfg);
-	e->store = kr_store_create(e->base, e->mgr, e->map, e->cpu, e->cfg,
-				   e->log);
+	e->gens = kr_genmap_create(KR_GENMAP_SLOTS_MAX, &err);
+	assert_non_null(e->gens);
+	e->store = kr_store_create(e->base, e->mgr, e->map, e->cpu, e->gens,
+				   e->cfg, e->log);
 }
 
 /* The replica a test lists for shard i of src, or NULL for none. */
@@ -266,6 +270,7 @@ env_teardown(void **state)
 	kr_tpool_destroy(&e->cpu);
 	kr_tpool_destroy(&e->io);
 	kr_shardmap_destroy(&e->map);
+	kr_genmap_destroy(&e->gens);
 	kr_connmgr_metrics_free(&e->ids);
 	kr_metrics_destroy(&e->metrics);
 	kr_log_destroy(&e->log);

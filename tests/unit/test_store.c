@@ -824,7 +824,8 @@ test_store_queue_bound(void **state)
 	assert_int_equal(kr_config_load(e->path, &cfg, &err), 0);
 	/* Only the store's copy changes: the bound derives from it. */
 	cfg->storage.group_commit_max = 2;
-	store = kr_store_create(e->base, e->mgr, e->map, e->cpu, cfg, e->log);
+	store = kr_store_create(e->base, e->mgr, e->map, e->cpu, NULL, cfg,
+				e->log);
 	deliver_many(e, store, &u, 1, r, 33);
 	assert_true(wait_recs(e, r, 33));
 	for (int i = 0; i < 32; i++)
@@ -900,7 +901,7 @@ test_store_destroy_answers(void **state)
 	NEED_CLUSTER(state);
 	memset(r, 0, sizeof(r));
 	r[0].e = r[1].e = e;
-	store = kr_store_create(e->base, e->mgr, e->map, e->cpu, e->cfg,
+	store = kr_store_create(e->base, e->mgr, e->map, e->cpu, NULL, e->cfg,
 				e->log);
 	assert_non_null(kr_store_deliver_begin(store, &d, e->arena, dl(),
 					       rec_deliver, &r[0]));
