@@ -14,9 +14,12 @@
 #include "lib/clock.h"
 #include "lib/tpool.h"
 #include "server/cache/cache.h"
+#include "server/cache/cache_metrics.h"
 #include "server/auth/ratelimit.h"
 #include "server/rpc/rpc_priv.h"
+#include "server/rpc/rpc_metrics.h"
 #include "server/runtime.h"
+#include "server/worker.h"
 
 /* Session checks cached per worker: a few hundred bytes each. */
 #define RPC_SESSION_CACHE_BYTES (4u << 20)
@@ -71,12 +74,12 @@ rpc_metrics_cache(struct kr_rpc *rpc)
 	struct kr_cache_stats st;
 
 	kr_cache_get_stats(rpc->cache, &st);
-	kr_metrics_add(rt->slot, rt->ids.cache_hits, st.hits - rpc->hits_seen);
-	kr_metrics_add(rt->slot, rt->ids.cache_misses,
+	kr_metrics_add(rt->slot, rt->cache_ids->hits, st.hits - rpc->hits_seen);
+	kr_metrics_add(rt->slot, rt->cache_ids->misses,
 		       st.misses - rpc->misses_seen);
-	kr_metrics_add(rt->slot, rt->ids.cache_evictions,
+	kr_metrics_add(rt->slot, rt->cache_ids->evictions,
 		       st.evictions - rpc->evictions_seen);
-	kr_metrics_gauge_set(rt->slot, rt->ids.cache_bytes, (int64_t)st.bytes);
+	kr_metrics_gauge_set(rt->slot, rt->cache_ids->bytes, (int64_t)st.bytes);
 	rpc->hits_seen = st.hits;
 	rpc->misses_seen = st.misses;
 	rpc->evictions_seen = st.evictions;
@@ -122,9 +125,9 @@ rpc_req_respond(struct rpc_req *req)
 	kr_rpc_done_fn *done = req->done;
 	void *ctx = req->done_ctx;
 
-	kr_metrics_inc(rt->slot, rt->ids.rpc_requests);
-	kr_metrics_inc(rt->slot, rt->ids.requests);
-	kr_metrics_observe(rt->slot, rt->ids.rpc_latency,
+	kr_metrics_inc(rt->slot, rt->rpc_ids->requests);
+	kr_metrics_inc(rt->slot, rt->worker_ids->requests);
+	kr_metrics_observe(rt->slot, rt->rpc_ids->latency,
 			   (uint64_t)(kr_clock_mono_us() - req->start_us));
 	rpc_metrics_cache(req->rpc);
 	rpc_req_free(req);
@@ -181,7 +184,7 @@ rpc_call_start(struct rpc_call *c)
 	const struct rpc_method *m;
 	struct kr_err err;
 
-	kr_metrics_inc(req->rpc->d.rt->slot, req->rpc->d.rt->ids.rpc_calls);
+	kr_metrics_inc(req->rpc->d.rt->slot, req->rpc->d.rt->rpc_ids->calls);
 	if (c->call->method == NULL) { /* answered by the codec */
 		rpc_call_end(c);
 		return;

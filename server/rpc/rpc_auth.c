@@ -21,6 +21,7 @@
 #include "server/auth/password.h"
 #include "server/auth/ratelimit.h"
 #include "server/rpc/rpc_priv.h"
+#include "server/rpc/rpc_metrics.h"
 #include "server/runtime.h"
 
 /* How stale a cached session check may be: a logout through another
@@ -292,7 +293,7 @@ login_refused(struct login *l)
 {
 	struct kr_rpc *rpc = l->c->req->rpc;
 
-	kr_metrics_inc(rpc->d.rt->slot, rpc->d.rt->ids.rpc_logins_failed);
+	kr_metrics_inc(rpc->d.rt->slot, rpc->d.rt->rpc_ids->logins_failed);
 	login_log(l, KR_LOG_INFO, "failed");
 	rpc_fail(l->c, KR_JSONRPC_UNAUTHORIZED, "bad user or password", NULL);
 }
@@ -355,7 +356,7 @@ login_verified(void *ctx, int status)
 		rpc_fail(l->c, KR_JSONRPC_UNAVAILABLE, "worker stopping", NULL);
 		return;
 	}
-	kr_metrics_inc(rt->slot, rt->ids.rpc_password_checks);
+	kr_metrics_inc(rt->slot, rt->rpc_ids->password_checks);
 	if (!l->known || !l->ok) {
 		login_refused(l);
 		return;
@@ -445,7 +446,7 @@ login_take(struct login *l)
 	if (l->took_user && (l->took_addr || l->akey[0] == '\0'))
 		return true;
 	login_undo(l);
-	kr_metrics_inc(rpc->d.rt->slot, rpc->d.rt->ids.rpc_rate_limited);
+	kr_metrics_inc(rpc->d.rt->slot, rpc->d.rt->rpc_ids->rate_limited);
 	login_log(l, KR_LOG_DEBUG, "limited");
 	rpc_fail(l->c, KR_JSONRPC_RATE_LIMITED, "too many failed logins",
 		 json_pack("{sI}", "retry_after_ms", (json_int_t)wait));
