@@ -361,8 +361,13 @@ struct kr_store_message_summary {
 	int64_t uid;
 	const char *subject;
 	const char *from_name, *from_email;
-	const struct kr_store_addr *to;
-	unsigned n_to;
+	/* The to list as the API shows it, JSON text (NUL-terminated,
+	 * to_json_len bytes): [{"name":…,"email":…}, …] with null for a
+	 * missing member, [] for none. Passed through from the stored
+	 * metadata, not decoded and written again (storage/addrlist.h).
+	 * NULL counts as []. */
+	const char *to_json;
+	size_t to_json_len;
 	bool has_date;
 	int64_t date; /* Unix seconds */
 	int64_t size;

@@ -165,6 +165,12 @@ int kr_store_result_addrs(const PGresult *res, int row, int col,
 			  struct kr_arena *arena,
 			  const struct kr_store_addr **addrs_r, unsigned *n_r,
 			  struct kr_err *err_r);
+/* jsonb [{name, email}] -> the API's JSON text of the list, in the
+ * arena ("[]" for SQL NULL): storage/addrlist.h's pass-through, else
+ * decoded and written by jansson in the same shape. */
+int kr_store_result_addrs_json(const PGresult *res, int row, int col,
+			       struct kr_arena *arena, const char **json_r,
+			       size_t *len_r, struct kr_err *err_r);
 /* jsonb [{part, filename, type, size}] -> attachments in the arena. */
 int kr_store_result_attachments(const PGresult *res, int row, int col,
 				struct kr_arena *arena,
