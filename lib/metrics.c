@@ -300,6 +300,33 @@ kr_metrics_define(struct kr_metrics *m, const struct kr_metric_desc *desc,
 	return (int)m->n_defs++;
 }
 
+int
+kr_metrics_define_table(struct kr_metrics *m, const struct kr_metric_def *defs,
+			size_t n, void *ids, struct kr_err *err_r)
+{
+	for (size_t i = 0; i < n; i++) {
+		int id = kr_metrics_define(m, &defs[i].desc, err_r);
+
+		if (id < 0)
+			return -1;
+		memcpy((char *)ids + defs[i].offset, &id, sizeof(id));
+	}
+	return 0;
+}
+
+void *
+kr_metrics_define_ids(struct kr_metrics *m, const struct kr_metric_def *defs,
+		      size_t n, size_t ids_size, struct kr_err *err_r)
+{
+	void *ids = kr_xcalloc(1, ids_size);
+
+	if (kr_metrics_define_table(m, defs, n, ids, err_r) < 0) {
+		free(ids);
+		return NULL;
+	}
+	return ids;
+}
+
 static size_t
 metrics_round_up(size_t n)
 {

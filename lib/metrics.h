@@ -11,6 +11,7 @@
 #ifndef KR_METRICS_H
 #define KR_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -35,6 +36,17 @@ struct kr_metric_desc {
 	/* Exposition divides values by this: 1e6 for microseconds shown as
 	 * seconds, 1 otherwise. */
 	double scale;
+};
+
+/* The scale of a histogram kept in microseconds and shown in seconds. */
+#define KR_METRIC_SCALE_US 1e6
+
+/* One row of a part's metric table: the metric, and where its id goes
+ * in the part's struct of ids (offsetof an int member). Each part
+ * defines its own metrics from such a table (e.g. server/lmtp). */
+struct kr_metric_def {
+	size_t offset;
+	struct kr_metric_desc desc;
 };
 
 /* Aggregated or per-slot figures of one metric. */
@@ -72,6 +84,19 @@ void kr_metrics_destroy(struct kr_metrics **m);
  * name+labels twice). Strings are copied. */
 int kr_metrics_define(struct kr_metrics *m, const struct kr_metric_desc *desc,
 		      struct kr_err *err_r);
+/* Before kr_metrics_map only. Defines defs[0..n) in that order (the
+ * order /metrics shows them in), each id stored at (char *)ids +
+ * offset; -1 + err_r as kr_metrics_define at the first refused. */
+int kr_metrics_define_table(struct kr_metrics *m,
+			    const struct kr_metric_def *defs, size_t n,
+			    void *ids, struct kr_err *err_r);
+/* The same into a zeroed struct of ids_size bytes it allocates (free
+ * it with free()); NULL + err_r when one is refused. */
+void *kr_metrics_define_ids(struct kr_metrics *m,
+			    const struct kr_metric_def *defs, size_t n,
+			    size_t ids_size, struct kr_err *err_r);
+/* A part's table as the defs and n of the calls above. */
+#define KR_METRICS_TABLE(defs) (defs), sizeof(defs) / sizeof((defs)[0])
 /* Maps the shared region with n_slots visible slots (MAP_SHARED |
  * MAP_ANONYMOUS, so children forked afterwards share it). */
 int kr_metrics_map(struct kr_metrics *m, unsigned n_slots,

@@ -265,8 +265,8 @@ bench_setup(struct bench *b)
 				   kr_metrics_slot(b->metrics, 0), b->ids,
 				   b->log);
 	b->map = kr_shardmap_create(cfg);
-	b->store =
-		kr_store_create(b->base, b->mgr, b->map, b->cpu, cfg, b->log);
+	b->store = kr_store_create(b->base, b->mgr, b->map, b->cpu, NULL, cfg,
+				   b->log);
 	b->slots = kr_xcalloc(b->o.conc, sizeof(*b->slots));
 	for (unsigned i = 0; i < b->o.conc; i++) {
 		b->slots[i].b = b;

@@ -2,6 +2,7 @@
 #include "server/master.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
@@ -153,7 +154,7 @@ master_spawn(struct master *m, unsigned index)
 	}
 	c->pid = pid;
 	c->state = KR_SLOT_SERVING;
-	kr_metrics_inc(m->rt->slot, m->rt->ids.worker_starts);
+	kr_metrics_inc(m->rt->slot, m->rt->master_ids->worker_starts);
 	master_log_child(m, KR_LOG_INFO, "worker.spawn", c, "started");
 	return 0;
 }
@@ -220,8 +221,8 @@ master_log_unhealthy(struct master *m, int64_t now)
 	const struct kr_config *cfg = m->rt->cfg;
 	struct kr_log_line line;
 
-	kr_metrics_gauge_set(m->rt->slot, m->rt->ids.workers_unhealthy, 1);
-	kr_metrics_inc(m->rt->slot, m->rt->ids.unhealthy_total);
+	kr_metrics_gauge_set(m->rt->slot, m->rt->restart_ids->unhealthy, 1);
+	kr_metrics_inc(m->rt->slot, m->rt->restart_ids->unhealthy_total);
 	if (!kr_log_begin(&line, m->rt->log, KR_LOG_ERROR, NULL,
 			  "master.unhealthy"))
 		return;
@@ -259,15 +260,16 @@ master_crashed(struct master *m, struct master_child *c, const char *how)
 	int64_t now = kr_clock_mono_ms(), delay;
 	bool tipped = false;
 
-	kr_metrics_inc(rt->slot, rt->ids.exits_crash);
+	kr_metrics_inc(rt->slot, rt->master_ids->exits_crash);
 	master_log_child(m, KR_LOG_ERROR, "worker.crash", c, how);
 	if (m->stopping)
 		return;
 	delay = kr_restart_crashed(m->restarts, c->index, now, &tipped);
 	if (tipped)
 		master_log_unhealthy(m, now);
-	kr_metrics_inc(rt->slot, rt->ids.worker_restarts[c->index]);
-	kr_metrics_gauge_set(rt->slot, rt->ids.worker_backoff[c->index], delay);
+	kr_metrics_inc(rt->slot, rt->restart_ids->restarts[c->index]);
+	kr_metrics_gauge_set(rt->slot, rt->restart_ids->backoff[c->index],
+			     delay);
 	if (delay > 0)
 		master_log_backoff(m, c, delay);
 	m->spawn_at_ms[c->index] = now + delay;
@@ -282,9 +284,9 @@ master_check_calm(struct master *m)
 
 	if (!kr_restart_calm(m->restarts, kr_clock_mono_ms()))
 		return;
-	kr_metrics_gauge_set(rt->slot, rt->ids.workers_unhealthy, 0);
+	kr_metrics_gauge_set(rt->slot, rt->restart_ids->unhealthy, 0);
 	for (unsigned i = 0; i < rt->n_workers; i++)
-		kr_metrics_gauge_set(rt->slot, rt->ids.worker_backoff[i], 0);
+		kr_metrics_gauge_set(rt->slot, rt->restart_ids->backoff[i], 0);
 	kr_log_msg(rt->log, KR_LOG_INFO, NULL, "master.healthy",
 		   "no crash for restart_period since the last restart; "
 		   "back-offs reset");
@@ -299,14 +301,14 @@ master_reaped(struct master *m, struct master_child *c, int status)
 	master_describe_status(status, how, sizeof(how));
 	kr_metrics_slot_retire(m->rt->metrics, master_child_slot(m, c));
 	if (c->state == KR_SLOT_DRAINING && clean) {
-		kr_metrics_inc(m->rt->slot, c->cycling
-						    ? m->rt->ids.exits_cycle
-						    : m->rt->ids.exits_drain);
+		kr_metrics_inc(m->rt->slot,
+			       c->cycling ? m->rt->master_ids->exits_cycle
+					  : m->rt->master_ids->exits_drain);
 		master_log_child(m, KR_LOG_INFO, "worker.exit", c, how);
 	} else if (c->state == KR_SLOT_DRAINING) {
 		/* It was leaving anyway and its replacement runs: count it,
 		 * restart nothing. */
-		kr_metrics_inc(m->rt->slot, m->rt->ids.exits_crash);
+		kr_metrics_inc(m->rt->slot, m->rt->master_ids->exits_crash);
 		master_log_child(m, KR_LOG_WARN, "worker.exit", c, how);
 	} else {
 		master_crashed(m, c, how);
@@ -449,7 +451,7 @@ master_should_cycle(struct master *m, struct master_child *c, int64_t now_ms)
 	kr_metrics_slot_get_info(slot, &info);
 	if (info.pid != c->pid || now_ms - info.started_ms < MASTER_MIN_AGE_MS)
 		return false;
-	kr_metrics_read_slot(slot, m->rt->ids.requests, &requests);
+	kr_metrics_read_slot(slot, m->rt->worker_ids->requests, &requests);
 	return (cfg->workers.max_rss != 0 &&
 		info.rss_bytes > cfg->workers.max_rss) ||
 	       (cfg->workers.max_requests != 0 &&
@@ -505,7 +507,7 @@ master_on_tick(evutil_socket_t fd, short what, void *ctx)
 	(void)fd;
 	(void)what;
 	kr_metrics_slot_set_rss(m->rt->slot, rss);
-	kr_metrics_gauge_set(m->rt->slot, m->rt->ids.rss, (int64_t)rss);
+	kr_metrics_gauge_set(m->rt->slot, m->rt->worker_ids->rss, (int64_t)rss);
 	if (!m->stopping) {
 		master_check_cycle(m);
 		master_check_calm(m);
@@ -768,4 +770,31 @@ kr_master_run(struct kr_runtime *rt)
 		   "stopped cleanly");
 	master_teardown(&m);
 	return 0;
+}
+
+/* ---- metrics ------------------------------------------------------ */
+
+#define MASTER_ID(f) offsetof(struct kr_master_metrics, f)
+#define MASTER_EXITS "Worker processes that exited, by reason."
+
+static const struct kr_metric_def master_metric_defs[] = {
+	{ MASTER_ID(worker_starts),
+	  { "kurier_worker_starts_total", "",
+	    "Worker processes started by the master.", KR_METRIC_COUNTER, 1 } },
+	{ MASTER_ID(exits_crash),
+	  { "kurier_worker_exits_total", "reason=\"crash\"", MASTER_EXITS,
+	    KR_METRIC_COUNTER, 1 } },
+	{ MASTER_ID(exits_cycle),
+	  { "kurier_worker_exits_total", "reason=\"cycle\"", MASTER_EXITS,
+	    KR_METRIC_COUNTER, 1 } },
+	{ MASTER_ID(exits_drain),
+	  { "kurier_worker_exits_total", "reason=\"drain\"", MASTER_EXITS,
+	    KR_METRIC_COUNTER, 1 } },
+};
+
+struct kr_master_metrics *
+kr_master_metrics_define(struct kr_metrics *m, struct kr_err *err_r)
+{
+	return kr_metrics_define_ids(m, KR_METRICS_TABLE(master_metric_defs),
+				     sizeof(struct kr_master_metrics), err_r);
 }

@@ -2,9 +2,12 @@
  * the intensity, and one back-off per worker. */
 #include "server/restart.h"
 
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "lib/err.h"
+#include "lib/metrics.h"
 
 struct restart_worker {
 	uint64_t restarts;  /* since start */
@@ -154,4 +157,75 @@ int64_t
 kr_restart_backoff_ms(const struct kr_restart *r, unsigned index)
 {
 	return index < r->n_workers ? r->workers[index].backoff_ms : 0;
+}
+
+/* ---- metrics ------------------------------------------------------ */
+
+#define RESTART_ID(f) offsetof(struct kr_restart_metrics, f)
+
+static const struct kr_metric_def restart_metric_defs[] = {
+	{ RESTART_ID(unhealthy),
+	  { "kurier_workers_unhealthy", "",
+	    "1 while worker restarts exceed restart_intensity "
+	    "within restart_period (restarts back off).",
+	    KR_METRIC_GAUGE, 1 } },
+	{ RESTART_ID(unhealthy_total),
+	  { "kurier_workers_unhealthy_total", "",
+	    "Times the workers became unhealthy.", KR_METRIC_COUNTER, 1 } },
+};
+
+/* Per worker index: its restarts and the back-off in force. */
+static int
+restart_define_worker(struct kr_metrics *m, struct kr_restart_metrics *ids,
+		      unsigned i, struct kr_err *err_r)
+{
+	char labels[32];
+	struct kr_metric_desc restarts = {
+		"kurier_worker_restarts_total", labels,
+		"Restarts of each worker after a crash.", KR_METRIC_COUNTER, 1
+	};
+	struct kr_metric_desc backoff = {
+		"kurier_worker_backoff_seconds", labels,
+		"Back-off in force before each worker's "
+		"restarts (0 while healthy).",
+		KR_METRIC_GAUGE, 1000
+	};
+
+	snprintf(labels, sizeof(labels), "worker=\"%u\"", i);
+	if ((ids->restarts[i] = kr_metrics_define(m, &restarts, err_r)) < 0 ||
+	    (ids->backoff[i] = kr_metrics_define(m, &backoff, err_r)) < 0)
+		return -1;
+	return 0;
+}
+
+struct kr_restart_metrics *
+kr_restart_metrics_define(struct kr_metrics *m, unsigned n_workers,
+			  struct kr_err *err_r)
+{
+	struct kr_restart_metrics *ids = kr_xcalloc(1, sizeof(*ids));
+
+	ids->restarts = kr_xcalloc(n_workers, sizeof(int));
+	ids->backoff = kr_xcalloc(n_workers, sizeof(int));
+	if (kr_metrics_define_table(m, KR_METRICS_TABLE(restart_metric_defs),
+				    ids, err_r) < 0) {
+		kr_restart_metrics_free(&ids);
+		return NULL;
+	}
+	for (unsigned i = 0; i < n_workers; i++)
+		if (restart_define_worker(m, ids, i, err_r) < 0) {
+			kr_restart_metrics_free(&ids);
+			return NULL;
+		}
+	return ids;
+}
+
+void
+kr_restart_metrics_free(struct kr_restart_metrics **ids)
+{
+	if (*ids == NULL)
+		return;
+	free((*ids)->restarts);
+	free((*ids)->backoff);
+	free(*ids);
+	*ids = NULL;
 }

@@ -13,10 +13,30 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/err.h"
+
 /* The first back-off; each further one doubles. */
 #define KR_RESTART_BACKOFF_FIRST_MS 1000
 
+struct kr_metrics;
 struct kr_restart;
+
+/* The supervisor's metrics, written by the master (SPEC.md §2). */
+struct kr_restart_metrics {
+	int unhealthy;	     /* gauge: 1 past the restart intensity */
+	int unhealthy_total; /* counter: times it became unhealthy */
+	int *restarts;	     /* counter per worker index */
+	int *backoff;	     /* gauge (ms) per worker index */
+};
+
+/* Defines them for workers 0..n_workers-1, before forking; NULL +
+ * err_r when the registry refuses one. Free with
+ * kr_restart_metrics_free. */
+struct kr_restart_metrics *kr_restart_metrics_define(struct kr_metrics *m,
+						     unsigned n_workers,
+						     struct kr_err *err_r);
+/* Frees *ids (NULL is fine) and sets it to NULL. */
+void kr_restart_metrics_free(struct kr_restart_metrics **ids);
 
 struct kr_restart_policy {
 	unsigned intensity;	/* restarts allowed ... */

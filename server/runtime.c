@@ -1,203 +1,72 @@
-/* The runtime object: config, log, metrics. */
+/* The runtime object: config, log, metrics (every part's, defined here
+ * before the fork). */
 #include "server/runtime.h"
 
 #include <libpq-fe.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
+#include "server/cache/cache_metrics.h"
+#include "server/lmtp/lmtp_metrics.h"
+#include "server/master.h"
+#include "server/restart.h"
+#include "server/rpc/rpc_metrics.h"
+#include "server/worker.h"
 #include "storage/store.h"
 
-#define US_PER_S 1e6
+#define RUNTIME_ID(f) offsetof(struct kr_runtime_metrics, f)
 
+static const struct kr_metric_def runtime_metric_defs[] = {
+	{ RUNTIME_ID(config_reloads),
+	  { "kurier_config_reloads_total", "", "Successful config reloads.",
+	    KR_METRIC_COUNTER, 1 } },
+	{ RUNTIME_ID(config_failures),
+	  { "kurier_config_reload_failures_total", "",
+	    "Config reloads refused for a bad file.", KR_METRIC_COUNTER, 1 } },
+};
+
+/* Every part's metrics, in the order /metrics has always listed them:
+ * the processes', the runtime's, the LMTP and JSON-RPC sides', the
+ * cache's, the supervisor's, then storage's. */
 static int
-runtime_define(struct kr_runtime *rt, int *id_r, const char *name,
-	       const char *labels, const char *help, enum kr_metric_kind kind,
-	       double scale, struct kr_err *err_r)
+runtime_define_metrics(struct kr_runtime *rt, struct kr_err *err_r)
 {
-	struct kr_metric_desc d = { .name = name,
-				    .labels = labels,
-				    .help = help,
-				    .kind = kind,
-				    .scale = scale };
+	struct kr_metrics *m = rt->metrics;
 
-	*id_r = kr_metrics_define(rt->metrics, &d, err_r);
-	return *id_r < 0 ? -1 : 0;
-}
-
-static int
-runtime_define_all(struct kr_runtime *rt, struct kr_err *err_r)
-{
-	struct kr_runtime_metrics *ids = &rt->ids;
-	const char *exits = "Worker processes that exited, by reason.";
-
-	if (runtime_define(rt, &ids->requests, "kurier_requests_total", "",
-			   "Requests served by workers.", KR_METRIC_COUNTER, 1,
-			   err_r) < 0 ||
-	    runtime_define(rt, &ids->heartbeats,
-			   "kurier_worker_heartbeats_total", "",
-			   "Worker event loop heartbeats (one per second).",
-			   KR_METRIC_COUNTER, 1, err_r) < 0 ||
-	    runtime_define(rt, &ids->loop_lag, "kurier_worker_loop_lag_seconds",
-			   "", "How late the worker's heartbeat timer fired.",
-			   KR_METRIC_HISTOGRAM, US_PER_S, err_r) < 0 ||
-	    runtime_define(rt, &ids->rss, "kurier_process_rss_bytes", "",
-			   "Resident set size summed over live processes.",
-			   KR_METRIC_GAUGE, 1, err_r) < 0 ||
-	    runtime_define(rt, &ids->worker_starts,
-			   "kurier_worker_starts_total", "",
-			   "Worker processes started by the master.",
-			   KR_METRIC_COUNTER, 1, err_r) < 0 ||
-	    runtime_define(rt, &ids->exits_crash, "kurier_worker_exits_total",
-			   "reason=\"crash\"", exits, KR_METRIC_COUNTER, 1,
-			   err_r) < 0 ||
-	    runtime_define(rt, &ids->exits_cycle, "kurier_worker_exits_total",
-			   "reason=\"cycle\"", exits, KR_METRIC_COUNTER, 1,
-			   err_r) < 0 ||
-	    runtime_define(rt, &ids->exits_drain, "kurier_worker_exits_total",
-			   "reason=\"drain\"", exits, KR_METRIC_COUNTER, 1,
-			   err_r) < 0 ||
-	    runtime_define(rt, &ids->config_reloads,
-			   "kurier_config_reloads_total", "",
-			   "Successful config reloads.", KR_METRIC_COUNTER, 1,
-			   err_r) < 0 ||
-	    runtime_define(rt, &ids->config_failures,
-			   "kurier_config_reload_failures_total", "",
-			   "Config reloads refused for a bad file.",
-			   KR_METRIC_COUNTER, 1, err_r) < 0)
+	if ((rt->worker_ids = kr_worker_metrics_define(m, err_r)) == NULL ||
+	    (rt->master_ids = kr_master_metrics_define(m, err_r)) == NULL ||
+	    kr_metrics_define_table(m, KR_METRICS_TABLE(runtime_metric_defs),
+				    &rt->ids, err_r) < 0 ||
+	    (rt->lmtp_ids = kr_lmtp_metrics_define(m, err_r)) == NULL ||
+	    (rt->rpc_ids = kr_rpc_metrics_define(m, err_r)) == NULL ||
+	    (rt->cache_ids = kr_cache_metrics_define(m, err_r)) == NULL ||
+	    (rt->restart_ids = kr_restart_metrics_define(m, rt->n_workers,
+							 err_r)) == NULL ||
+	    (rt->db_ids = kr_connmgr_define_metrics(m, rt->cfg, err_r)) == NULL)
 		return -1;
 	return 0;
 }
 
-static int
-runtime_define_lmtp(struct kr_runtime *rt, struct kr_err *err_r)
+static void
+runtime_free_metrics(struct kr_runtime *rt)
 {
-	struct kr_runtime_metrics *ids = &rt->ids;
-	const char *rcpt = "LMTP recipients by final answer.";
-	const struct {
-		int *id;
-		const char *name, *labels, *help;
-		enum kr_metric_kind kind;
-		double scale;
-	} defs[] = {
-		{ &ids->lmtp_sessions, "kurier_lmtp_sessions", "",
-		  "LMTP sessions open now.", KR_METRIC_GAUGE, 1 },
-		{ &ids->lmtp_sessions_total, "kurier_lmtp_sessions_total", "",
-		  "LMTP sessions accepted.", KR_METRIC_COUNTER, 1 },
-		{ &ids->lmtp_messages, "kurier_lmtp_messages_total", "",
-		  "LMTP transactions answered after DATA.", KR_METRIC_COUNTER,
-		  1 },
-		{ &ids->lmtp_bytes, "kurier_lmtp_bytes_total", "",
-		  "Message bytes received over LMTP.", KR_METRIC_COUNTER, 1 },
-		{ &ids->lmtp_rcpt_ok, "kurier_lmtp_recipients_total",
-		  "result=\"delivered\"", rcpt, KR_METRIC_COUNTER, 1 },
-		{ &ids->lmtp_rcpt_unknown, "kurier_lmtp_recipients_total",
-		  "result=\"unknown\"", rcpt, KR_METRIC_COUNTER, 1 },
-		{ &ids->lmtp_rcpt_quota, "kurier_lmtp_recipients_total",
-		  "result=\"over_quota\"", rcpt, KR_METRIC_COUNTER, 1 },
-		{ &ids->lmtp_rcpt_unavailable, "kurier_lmtp_recipients_total",
-		  "result=\"unavailable\"", rcpt, KR_METRIC_COUNTER, 1 },
-		{ &ids->lmtp_latency, "kurier_lmtp_delivery_seconds", "",
-		  "From the end of DATA to the last reply.",
-		  KR_METRIC_HISTOGRAM, US_PER_S },
-	};
-
-	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
-		if (runtime_define(rt, defs[i].id, defs[i].name, defs[i].labels,
-				   defs[i].help, defs[i].kind, defs[i].scale,
-				   err_r) < 0)
-			return -1;
-	return 0;
-}
-
-static int
-runtime_define_rpc(struct kr_runtime *rt, struct kr_err *err_r)
-{
-	struct kr_runtime_metrics *ids = &rt->ids;
-	const struct {
-		int *id;
-		const char *name, *help;
-		enum kr_metric_kind kind;
-		double scale;
-	} defs[] = {
-		{ &ids->rpc_requests, "kurier_rpc_http_requests_total",
-		  "HTTP requests answered on POST /rpc.", KR_METRIC_COUNTER,
-		  1 },
-		{ &ids->rpc_calls, "kurier_rpc_calls_total",
-		  "JSON-RPC calls, batch entries counted one by one.",
-		  KR_METRIC_COUNTER, 1 },
-		{ &ids->rpc_errors, "kurier_rpc_errors_total",
-		  "JSON-RPC calls answered with an error object.",
-		  KR_METRIC_COUNTER, 1 },
-		{ &ids->rpc_latency, "kurier_rpc_request_seconds",
-		  "From the request body to the response body.",
-		  KR_METRIC_HISTOGRAM, US_PER_S },
-		{ &ids->rpc_logins_failed, "kurier_rpc_logins_failed_total",
-		  "auth.login refused for a bad user or password.",
-		  KR_METRIC_COUNTER, 1 },
-		{ &ids->rpc_rate_limited, "kurier_rpc_rate_limited_total",
-		  "Logins refused by the failed-login limiter (-32012).",
-		  KR_METRIC_COUNTER, 1 },
-		{ &ids->rpc_password_checks, "kurier_rpc_password_checks_total",
-		  "Password checks run on the io pool for auth.login.",
-		  KR_METRIC_COUNTER, 1 },
-		{ &ids->cache_hits, "kurier_cache_hits_total",
-		  "API results served from the worker's cache.",
-		  KR_METRIC_COUNTER, 1 },
-		{ &ids->cache_misses, "kurier_cache_misses_total",
-		  "Cache look-ups that went to storage (stale included).",
-		  KR_METRIC_COUNTER, 1 },
-		{ &ids->cache_evictions, "kurier_cache_evictions_total",
-		  "Entries dropped to stay within [cache] max_bytes.",
-		  KR_METRIC_COUNTER, 1 },
-		{ &ids->cache_bytes, "kurier_cache_bytes",
-		  "Bytes held by the workers' caches.", KR_METRIC_GAUGE, 1 },
-	};
-
-	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
-		if (runtime_define(rt, defs[i].id, defs[i].name, "",
-				   defs[i].help, defs[i].kind, defs[i].scale,
-				   err_r) < 0)
-			return -1;
-	return 0;
-}
-
-/* Health of the workers and, per worker index, its restarts and the
- * back-off in force (SPEC.md §2). */
-static int
-runtime_define_supervisor(struct kr_runtime *rt, struct kr_err *err_r)
-{
-	struct kr_runtime_metrics *ids = &rt->ids;
-	char labels[32];
-
-	if (runtime_define(rt, &ids->workers_unhealthy,
-			   "kurier_workers_unhealthy", "",
-			   "1 while worker restarts exceed restart_intensity "
-			   "within restart_period (restarts back off).",
-			   KR_METRIC_GAUGE, 1, err_r) < 0 ||
-	    runtime_define(rt, &ids->unhealthy_total,
-			   "kurier_workers_unhealthy_total", "",
-			   "Times the workers became unhealthy.",
-			   KR_METRIC_COUNTER, 1, err_r) < 0)
-		return -1;
-	ids->worker_restarts = kr_xcalloc(rt->n_workers, sizeof(int));
-	ids->worker_backoff = kr_xcalloc(rt->n_workers, sizeof(int));
-	for (unsigned i = 0; i < rt->n_workers; i++) {
-		snprintf(labels, sizeof(labels), "worker=\"%u\"", i);
-		if (runtime_define(rt, &ids->worker_restarts[i],
-				   "kurier_worker_restarts_total", labels,
-				   "Restarts of each worker after a crash.",
-				   KR_METRIC_COUNTER, 1, err_r) < 0 ||
-		    runtime_define(rt, &ids->worker_backoff[i],
-				   "kurier_worker_backoff_seconds", labels,
-				   "Back-off in force before each worker's "
-				   "restarts (0 while healthy).",
-				   KR_METRIC_GAUGE, 1000, err_r) < 0)
-			return -1;
-	}
-	return 0;
+	free(rt->worker_ids);
+	free(rt->master_ids);
+	free(rt->lmtp_ids);
+	free(rt->rpc_ids);
+	free(rt->cache_ids);
+	rt->worker_ids = NULL;
+	rt->master_ids = NULL;
+	rt->lmtp_ids = NULL;
+	rt->rpc_ids = NULL;
+	rt->cache_ids = NULL;
+	kr_restart_metrics_free(&rt->restart_ids);
+	if (rt->db_ids != NULL)
+		kr_connmgr_metrics_free(&rt->db_ids);
 }
 
 /* Slots of the shared write generations: users share a slot only by
@@ -296,14 +165,9 @@ kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 	rt->metrics = kr_metrics_create();
 	rt->storage_cfg = rt->cfg;
 	if (kr_store_check_config(rt->cfg, err_r) < 0 ||
-	    runtime_define_all(rt, err_r) < 0 ||
-	    runtime_define_lmtp(rt, err_r) < 0 ||
-	    runtime_define_rpc(rt, err_r) < 0 ||
-	    runtime_define_supervisor(rt, err_r) < 0 ||
+	    runtime_define_metrics(rt, err_r) < 0 ||
 	    runtime_limiters(rt, err_r) < 0 ||
 	    (rt->gens = kr_genmap_create(RUNTIME_GEN_SLOTS, err_r)) == NULL ||
-	    (rt->db_ids = kr_connmgr_define_metrics(rt->metrics, rt->cfg,
-						    err_r)) == NULL ||
 	    kr_metrics_map(rt->metrics, 1 + rt->n_worker_slots, err_r) < 0) {
 		kr_runtime_deinit(rt);
 		return -1;
@@ -334,11 +198,7 @@ kr_runtime_deinit(struct kr_runtime *rt)
 	kr_ratelimit_destroy(&rt->login_user);
 	kr_ratelimit_destroy(&rt->login_addr);
 	kr_metrics_destroy(&rt->metrics);
-	free(rt->ids.worker_restarts);
-	free(rt->ids.worker_backoff);
-	rt->ids.worker_restarts = rt->ids.worker_backoff = NULL;
-	if (rt->db_ids != NULL)
-		kr_connmgr_metrics_free(&rt->db_ids);
+	runtime_free_metrics(rt);
 	if (rt->log != NULL)
 		kr_log_destroy(&rt->log);
 	if (rt->storage_cfg != rt->cfg)

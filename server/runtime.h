@@ -1,6 +1,6 @@
 /* The runtime: the one object a kurierd process (master or worker)
  * hands to everything that needs process-wide things: config, log,
- * metrics and the ids of the server's own metrics. Created by the master
+ * metrics and the ids of each part's metrics. Created by the master
  * before forking; each worker inherits its copy. One thread (the loop). */
 #ifndef KR_RUNTIME_H
 #define KR_RUNTIME_H
@@ -16,38 +16,20 @@
 #include <openssl/ssl.h>
 #include "storage/connmgr.h"
 
-/* Ids of the metrics the server itself defines. */
+/* Each part defines its own metrics and keeps their ids in a struct of
+ * its own (its header): the process model's, the LMTP and JSON-RPC
+ * sides', the cache's, the supervisor's, storage's. */
+struct kr_worker_metrics;  /* server/worker.h */
+struct kr_master_metrics;  /* server/master.h */
+struct kr_lmtp_metrics;	   /* server/lmtp/lmtp_metrics.h */
+struct kr_rpc_metrics;	   /* server/rpc/rpc_metrics.h */
+struct kr_cache_metrics;   /* server/cache/cache_metrics.h */
+struct kr_restart_metrics; /* server/restart.h */
+
+/* The runtime's own: config reloads, counted by every process. */
 struct kr_runtime_metrics {
-	int requests;		 /* counter, per worker: cycling input */
-	int heartbeats;		 /* counter: worker loop ticks */
-	int loop_lag;		 /* histogram (us): timer lateness */
-	int rss;		 /* gauge: bytes */
-	int worker_starts;	 /* counter, master */
-	int exits_crash;	 /* counter, master */
-	int exits_cycle;	 /* counter, master */
-	int exits_drain;	 /* counter, master */
-	int config_reloads;	 /* counter */
-	int config_failures;	 /* counter */
-	int lmtp_sessions;	 /* gauge: open now */
-	int lmtp_sessions_total; /* counter */
-	int lmtp_messages;	 /* counter: DATA transactions answered */
-	int lmtp_bytes;		 /* counter: message bytes received */
-	int lmtp_rcpt_ok, lmtp_rcpt_unknown, lmtp_rcpt_quota,
-		lmtp_rcpt_unavailable; /* counters: final recipient results */
-	int lmtp_latency; /* histogram (us): end of DATA -> replies */
-	int rpc_requests; /* counter: HTTP requests answered */
-	int rpc_calls;	  /* counter: JSON-RPC calls, notifications too */
-	int rpc_errors;	  /* counter: calls answered with an error */
-	int rpc_latency;  /* histogram (us): body in -> response out */
-	int rpc_logins_failed, rpc_rate_limited; /* counters */
-	int rpc_password_checks; /* counter: hashes run for auth.login */
-	int cache_hits, cache_misses, cache_evictions; /* counters */
-	int cache_bytes;			       /* gauge */
-	/* The supervisor's, written by the master (SPEC.md §2). */
-	int workers_unhealthy; /* gauge: 1 past the restart intensity */
-	int unhealthy_total;   /* counter: times it became unhealthy */
-	int *worker_restarts;  /* counter per worker index */
-	int *worker_backoff;   /* gauge (ms) per worker index */
+	int config_reloads;  /* counter */
+	int config_failures; /* counter */
 };
 
 struct kr_runtime {
@@ -56,11 +38,20 @@ struct kr_runtime {
 	 * with a restart (their metrics are fixed before forking), so this
 	 * one stays alive across reloads. */
 	struct kr_config *storage_cfg;
-	struct kr_connmgr_metrics *db_ids;
 	struct kr_log *log;
 	struct kr_metrics *metrics;
 	struct kr_metrics_slot *slot; /* this process's slot */
+	/* The ids of every part's metrics: defined by kr_runtime_init
+	 * before the fork (the registry is fixed then), in the order
+	 * /metrics lists them. */
+	struct kr_worker_metrics *worker_ids;
+	struct kr_master_metrics *master_ids;
 	struct kr_runtime_metrics ids;
+	struct kr_lmtp_metrics *lmtp_ids;
+	struct kr_rpc_metrics *rpc_ids;
+	struct kr_cache_metrics *cache_ids;
+	struct kr_restart_metrics *restart_ids;
+	struct kr_connmgr_metrics *db_ids;
 	int lmtp_fd; /* listening sockets opened by the master, or -1 */
 	int lmtp_unix_fd;
 	SSL_CTX *lmtp_tls; /* NULL: no STARTTLS */

@@ -3,7 +3,9 @@
 
 #include <event2/event.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -112,11 +114,11 @@ worker_on_heartbeat(evutil_socket_t fd, short what, void *ctx)
 	}
 	/* Lateness of a timer is how long something held the loop. */
 	kr_metrics_observe(
-		rt->slot, rt->ids.loop_lag,
+		rt->slot, rt->worker_ids->loop_lag,
 		now > w->next_beat_us ? (uint64_t)(now - w->next_beat_us) : 0);
 	w->next_beat_us = now + WORKER_HEARTBEAT_US;
-	kr_metrics_inc(rt->slot, rt->ids.heartbeats);
-	kr_metrics_gauge_set(rt->slot, rt->ids.rss, (int64_t)rss);
+	kr_metrics_inc(rt->slot, rt->worker_ids->heartbeats);
+	kr_metrics_gauge_set(rt->slot, rt->worker_ids->rss, (int64_t)rss);
 	kr_metrics_slot_set_rss(rt->slot, rss);
 }
 
@@ -181,7 +183,8 @@ worker_setup(struct worker *w)
 					  w->rt->log);
 		w->map = kr_shardmap_create(w->rt->storage_cfg);
 		w->store = kr_store_create(w->base, w->db, w->map, w->cpu,
-					   w->rt->storage_cfg, w->rt->log);
+					   w->rt->gens, w->rt->storage_cfg,
+					   w->rt->log);
 	}
 	w->lmtp = kr_lmtp_server_create(w->base, w->rt, w->store, w->cpu,
 					w->rt->lmtp_tls);
@@ -283,4 +286,33 @@ kr_worker_run(struct kr_runtime *rt, unsigned index,
 	worker_teardown(&w);
 	kr_log_msg(rt->log, KR_LOG_INFO, NULL, "worker.exit", "drained");
 	return w.exit_code;
+}
+
+/* ---- metrics ------------------------------------------------------ */
+
+#define WORKER_ID(f) offsetof(struct kr_worker_metrics, f)
+
+static const struct kr_metric_def worker_metric_defs[] = {
+	{ WORKER_ID(requests),
+	  { "kurier_requests_total", "", "Requests served by workers.",
+	    KR_METRIC_COUNTER, 1 } },
+	{ WORKER_ID(heartbeats),
+	  { "kurier_worker_heartbeats_total", "",
+	    "Worker event loop heartbeats (one per second).", KR_METRIC_COUNTER,
+	    1 } },
+	{ WORKER_ID(loop_lag),
+	  { "kurier_worker_loop_lag_seconds", "",
+	    "How late the worker's heartbeat timer fired.", KR_METRIC_HISTOGRAM,
+	    KR_METRIC_SCALE_US } },
+	{ WORKER_ID(rss),
+	  { "kurier_process_rss_bytes", "",
+	    "Resident set size summed over live processes.", KR_METRIC_GAUGE,
+	    1 } },
+};
+
+struct kr_worker_metrics *
+kr_worker_metrics_define(struct kr_metrics *m, struct kr_err *err_r)
+{
+	return kr_metrics_define_ids(m, KR_METRICS_TABLE(worker_metric_defs),
+				     sizeof(struct kr_worker_metrics), err_r);
 }

@@ -10,13 +10,15 @@
 #include <string.h>
 
 #include "lib/config.h"
+#include "lib/genmap.h"
 #include "storage/shardmap.h"
 #include "storage/store_priv.h"
 
 struct kr_store *
 kr_store_create(struct event_base *base, struct kr_connmgr *mgr,
 		const struct kr_shardmap *map, struct kr_tpool *cpu,
-		const struct kr_config *cfg, struct kr_log *log)
+		struct kr_genmap *gens, const struct kr_config *cfg,
+		struct kr_log *log)
 {
 	struct kr_store *store = kr_xcalloc(1, sizeof(*store));
 
@@ -24,6 +26,7 @@ kr_store_create(struct event_base *base, struct kr_connmgr *mgr,
 	store->mgr = mgr;
 	store->map = map;
 	store->cpu = cpu;
+	store->gens = gens;
 	store->cfg = cfg;
 	store->log = log;
 	store->n_shards = kr_connmgr_shards(mgr);
@@ -125,10 +128,31 @@ kr_store_cancel(struct kr_store_op **op_p)
 }
 
 void
+kr_store_wrote(struct kr_store *store, unsigned shard, int64_t user_id)
+{
+	if (store->gens != NULL)
+		kr_genmap_bump(store->gens, kr_store_user_key(shard, user_id));
+}
+
+void
+kr_store_op_writes(struct kr_store_op *op, unsigned shard, int64_t user_id)
+{
+	kr_assert(op->cls->writes);
+	op->wrote_shard = shard;
+	op->wrote_user = user_id;
+	op->wrote_set = true;
+}
+
+void
 kr_store_op_answer(struct kr_store_op *op, const struct kr_err *err)
 {
 	bool job = op->job_running;
 
+	/* Committed: stale before anyone hears of it (genmap protocol). */
+	if (err == NULL && op->cls->writes) {
+		kr_assert(op->wrote_set);
+		kr_store_wrote(op->store, op->wrote_shard, op->wrote_user);
+	}
 	/* Released (unlinked, detached) before the callback, so that the
 	 * callback may cancel anything or destroy the store; the memory
 	 * stays until the callback has returned. */
@@ -251,6 +275,8 @@ kr_store_op_query(struct kr_store_op *op, unsigned shard,
 	struct kr_err err;
 
 	kr_assert(op->req == NULL);
+	/* A write answered here must know whose generation to bump. */
+	kr_assert(mode != KR_CONNMGR_WRITE || op->cls->writes);
 	if (store_params_check(q, &err) < 0 ||
 	    kr_connmgr_query(op->store->mgr, shard, mode, user, q, op->deadline,
 			     store_op_on_result, op, &op->req, &err) < 0) {

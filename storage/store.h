@@ -40,6 +40,7 @@ struct event_base;
 struct kr_arena;
 struct kr_config;
 struct kr_connmgr;
+struct kr_genmap;
 struct kr_log;
 struct kr_shardmap;
 struct kr_tpool;
@@ -114,12 +115,23 @@ typedef void kr_store_done_fn(void *ctx, const struct kr_err *err);
  * [section] key: ..." naming the first key over. Any thread. */
 int kr_store_check_config(const struct kr_config *cfg, struct kr_err *err_r);
 
-/* cpu: the worker's cpu pool (owner: the same loop). Every argument
- * must outlive the store. */
-struct kr_store *
-kr_store_create(struct event_base *base, struct kr_connmgr *mgr,
-		const struct kr_shardmap *map, struct kr_tpool *cpu,
-		const struct kr_config *cfg, struct kr_log *log);
+/* cpu: the worker's cpu pool (owner: the same loop). gens: the
+ * per-user write generations every worker's caches check (lib/genmap.h),
+ * or NULL (the CLI, tests). Every argument must outlive the store.
+ *
+ * Cache invalidation happens here, not at call sites: every successful
+ * write (a recipient's delivery, append, flags, move, copy, message and
+ * mailbox changes, a user's create, delete, password or quota, a session
+ * revoke) bumps the generation of the user it wrote (kr_store_user_key)
+ * before its callback fires; a delivered recipient's as soon as its
+ * batch committed. A write answered with an error, or cancelled, bumps
+ * nothing. */
+struct kr_store *kr_store_create(struct event_base *base,
+				 struct kr_connmgr *mgr,
+				 const struct kr_shardmap *map,
+				 struct kr_tpool *cpu, struct kr_genmap *gens,
+				 const struct kr_config *cfg,
+				 struct kr_log *log);
 /* Answers every outstanding operation with KR_ERR_TEMPORARY (the
  * callbacks run inside this call and must not begin new operations),
  * then frees; sets *store to NULL. Call before destroying the
@@ -349,8 +361,13 @@ struct kr_store_message_summary {
 	int64_t uid;
 	const char *subject;
 	const char *from_name, *from_email;
-	const struct kr_store_addr *to;
-	unsigned n_to;
+	/* The to list as the API shows it, JSON text (NUL-terminated,
+	 * to_json_len bytes): [{"name":…,"email":…}, …] with null for a
+	 * missing member, [] for none. Passed through from the stored
+	 * metadata, not decoded and written again (storage/addrlist.h).
+	 * NULL counts as []. */
+	const char *to_json;
+	size_t to_json_len;
 	bool has_date;
 	int64_t date; /* Unix seconds */
 	int64_t size;

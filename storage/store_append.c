@@ -130,6 +130,7 @@ static const struct kr_store_op_class append_class = {
 	.answer = append_answer,
 	.job_done = append_done,
 	.cleanup = append_cleanup,
+	.writes = true,
 };
 
 /* Everything the op keeps, copied; -1 + err_r for a bad request. */
@@ -159,6 +160,7 @@ append_prepare(struct append_op *a, const struct kr_store_user *user,
 	memcpy(a->address, user->address, len + 1);
 	a->shard = user->shard;
 	a->user_id = user->id;
+	kr_store_op_writes(&a->op, user->shard, user->id);
 	a->mailbox_id = msg->mailbox_id;
 	a->raw = kr_xmalloc(msg->raw_len);
 	if (msg->raw_len > 0)

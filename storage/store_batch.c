@@ -366,15 +366,20 @@ batch_row(struct kr_store_batch *b, const PGresult *res, int row, const int *c)
 {
 	int64_t idx = kr_store_result_i64(res, row, c[0]);
 	const char *status = PQgetvalue(res, row, c[1]);
+	bool ok = strcmp(status, "ok") == 0;
 	struct kr_store_item *it;
 	struct kr_err err;
 
 	if (idx < 1 || idx > (int64_t)b->n)
 		return;
+	/* Committed, even when its delivery is no longer waiting. */
+	if (ok)
+		kr_store_wrote(b->store, b->shard,
+			       kr_store_result_i64(res, row, c[2]));
 	it = b->items[idx - 1];
 	if (it == NULL || it->stage != KR_STORE_ITEM_SENT)
 		return;
-	if (strcmp(status, "ok") == 0)
+	if (ok)
 		kr_store_deliver_item_answer(
 			it, NULL, kr_store_result_i64(res, row, c[2]),
 			kr_store_result_i64(res, row, c[3]),

@@ -43,6 +43,8 @@ mailbox_send(struct mailbox_op *m, const struct kr_store_user *user,
 {
 	struct kr_pgquery q = { .sql = sql, .n_params = n, .values = values };
 
+	if (mode == KR_CONNMGR_WRITE)
+		kr_store_op_writes(&m->op, user->shard, user->id);
 	kr_store_op_query(&m->op, user->shard, mode, user->address, &q);
 }
 
@@ -135,6 +137,7 @@ static const struct kr_store_op_class mailbox_one_class = {
 	.name = "mailbox",
 	.parse = mailbox_parse_one,
 	.answer = mailbox_answer_one,
+	.writes = true,
 };
 
 /* The server checks names too; this keeps bytes PostgreSQL would
@@ -225,6 +228,7 @@ static const struct kr_store_op_class mailbox_delete_class = {
 	.name = "mailbox_delete",
 	.parse = mailbox_parse_status,
 	.answer = mailbox_answer_done,
+	.writes = true,
 };
 
 struct kr_store_op *

@@ -49,6 +49,8 @@ message_send(struct message_op *m, const struct kr_store_user *user,
 {
 	struct kr_pgquery q = { .sql = sql, .n_params = n, .values = values };
 
+	if (mode == KR_CONNMGR_WRITE)
+		kr_store_op_writes(&m->op, user->shard, user->id);
 	kr_store_op_query(&m->op, user->shard, mode, user->address, &q);
 }
 
@@ -483,6 +485,7 @@ static const struct kr_store_op_class message_flags_class = {
 	.name = "message_flags",
 	.parse = message_parse_flags,
 	.answer = message_answer_flags,
+	.writes = true,
 };
 
 struct kr_store_op *
@@ -565,6 +568,7 @@ static const struct kr_store_op_class message_move_class = {
 	.name = "message_move",
 	.parse = message_parse_move,
 	.answer = message_answer_move,
+	.writes = true,
 };
 
 static struct kr_store_op *
@@ -652,6 +656,7 @@ static const struct kr_store_op_class message_delete_class = {
 	.name = "message_delete",
 	.parse = message_parse_delete,
 	.answer = message_answer_delete,
+	.writes = true,
 };
 
 struct kr_store_op *

@@ -28,6 +28,7 @@ struct kr_store {
 	struct kr_connmgr *mgr;
 	const struct kr_shardmap *map;
 	struct kr_tpool *cpu;
+	struct kr_genmap *gens; /* NULL: no caches to tell */
 	const struct kr_config *cfg;
 	struct kr_log *log;
 	unsigned n_shards;
@@ -59,6 +60,10 @@ struct kr_store_op_class {
 	kr_store_hook_fn *detach;
 	/* When the memory goes: free what the op owns. Optional. */
 	kr_store_hook_fn *cleanup;
+	/* A write: it may send KR_CONNMGR_WRITE queries, and its success
+	 * bumps the generation of the user kr_store_op_writes named (at
+	 * begin, or in parse when only the result says), before cb. */
+	bool writes;
 };
 
 struct kr_store_op {
@@ -75,6 +80,9 @@ struct kr_store_op {
 	bool deferred_err;
 	bool job_running; /* a pool job holds the memory */
 	bool done;
+	bool wrote_set; /* cls->writes: whom it writes is known */
+	unsigned wrote_shard;
+	int64_t wrote_user;
 };
 
 /* Allocates a zeroed op of `size` bytes (>= sizeof(struct kr_store_op))
@@ -102,8 +110,16 @@ void kr_store_op_defer(struct kr_store_op *op, const struct kr_err *err);
 void kr_store_op_fail(struct kr_store_op *op, enum kr_err_kind kind,
 		      const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Answers now (from loop callbacks only), then releases the op. */
+/* Answers now (from loop callbacks only), then releases the op. A
+ * success of a cls->writes op bumps the written user's generation
+ * first. */
 void kr_store_op_answer(struct kr_store_op *op, const struct kr_err *err);
+/* The user a cls->writes op writes (its shard and id). */
+void kr_store_op_writes(struct kr_store_op *op, unsigned shard,
+			int64_t user_id);
+/* A write of the user committed: every worker's cached reads of that
+ * user go stale (lib/genmap.h). The one place the store bumps. */
+void kr_store_wrote(struct kr_store *store, unsigned shard, int64_t user_id);
 
 /* The shard of an address (lower-cased already); -1 + err_r. */
 int kr_store_shard(const struct kr_store *store, const char *address,
@@ -149,6 +165,12 @@ int kr_store_result_addrs(const PGresult *res, int row, int col,
 			  struct kr_arena *arena,
 			  const struct kr_store_addr **addrs_r, unsigned *n_r,
 			  struct kr_err *err_r);
+/* jsonb [{name, email}] -> the API's JSON text of the list, in the
+ * arena ("[]" for SQL NULL): storage/addrlist.h's pass-through, else
+ * decoded and written by jansson in the same shape. */
+int kr_store_result_addrs_json(const PGresult *res, int row, int col,
+			       struct kr_arena *arena, const char **json_r,
+			       size_t *len_r, struct kr_err *err_r);
 /* jsonb [{part, filename, type, size}] -> attachments in the arena. */
 int kr_store_result_attachments(const PGresult *res, int row, int col,
 				struct kr_arena *arena,

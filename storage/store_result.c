@@ -248,6 +248,60 @@ kr_store_result_addrs(const PGresult *res, int row, int col,
 	return 0;
 }
 
+/* The list as kr_addrlist_json writes it, by jansson. */
+static int
+result_addrs_dump(const struct kr_store_addr *a, unsigned n,
+		  struct kr_arena *arena, const char **json_r, size_t *len_r,
+		  struct kr_err *err_r)
+{
+	json_t *arr = json_array();
+	char *text;
+
+	for (unsigned i = 0; i < n; i++) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "name",
+				    a[i].name != NULL ? json_string(a[i].name)
+						      : json_null());
+		json_object_set_new(o, "email",
+				    a[i].email != NULL ? json_string(a[i].email)
+						       : json_null());
+		json_array_append_new(arr, o);
+	}
+	text = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	if (text == NULL)
+		kr_panic("store: json_dumps failed");
+	*len_r = strlen(text);
+	*json_r = kr_arena_memdup(arena, text, *len_r + 1, err_r);
+	free(text);
+	return *json_r != NULL ? 0 : -1;
+}
+
+int
+kr_store_result_addrs_json(const PGresult *res, int row, int col,
+			   struct kr_arena *arena, const char **json_r,
+			   size_t *len_r, struct kr_err *err_r)
+{
+	const struct kr_store_addr *a;
+	unsigned n;
+	int rc;
+
+	*json_r = "[]";
+	*len_r = 2;
+	if (kr_store_result_null(res, row, col))
+		return 0;
+	rc = kr_addrlist_json(PQgetvalue(res, row, col),
+			      (size_t)PQgetlength(res, row, col), arena, json_r,
+			      len_r, err_r);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	/* Not as PostgreSQL prints a list the store wrote. */
+	if (kr_store_result_addrs(res, row, col, arena, &a, &n, err_r) < 0)
+		return -1;
+	return result_addrs_dump(a, n, arena, json_r, len_r, err_r);
+}
+
 int
 kr_store_result_attachments(const PGresult *res, int row, int col,
 			    struct kr_arena *arena,
@@ -310,8 +364,8 @@ kr_store_result_summary(const PGresult *res, int row, const int *c,
 		    0 ||
 	    kr_store_result_str(res, row, c[3], arena, &m->from_email, err_r) <
 		    0 ||
-	    kr_store_result_addrs(res, row, c[4], arena, &m->to, &m->n_to,
-				  err_r) < 0 ||
+	    kr_store_result_addrs_json(res, row, c[4], arena, &m->to_json,
+				       &m->to_json_len, err_r) < 0 ||
 	    kr_store_result_flags(res, row, c[7], arena, &m->flags, &m->n_flags,
 				  err_r) < 0 ||
 	    kr_store_result_str(res, row, c[8], arena, &m->preview, err_r) < 0)

@@ -80,6 +80,8 @@ session_send(struct session_op *s, unsigned shard, int64_t user_id,
 		return;
 	}
 	snprintf(s->key, sizeof(s->key), "sess:%u:%" PRId64, shard, user_id);
+	if (mode == KR_CONNMGR_WRITE)
+		kr_store_op_writes(&s->op, shard, user_id);
 	kr_store_op_query(&s->op, shard, mode, s->key, &q);
 }
 
@@ -182,6 +184,7 @@ static const struct kr_store_op_class session_revoke_class = {
 	.name = "session_revoke",
 	.parse = session_parse_status,
 	.answer = session_answer_done,
+	.writes = true,
 };
 
 struct kr_store_op *

@@ -51,18 +51,26 @@ user_send(struct user_op *u, enum kr_connmgr_mode mode, const char *sql, int n,
 	kr_store_op_query(&u->op, u->shard, mode, u->address, &q);
 }
 
-/* ---- status-only answers --------------------------------------- */
+/* ---- admin writes by address ----------------------------------- */
+
+/* The SQL functions answer only a status; the user's id, for the
+ * generation bump, comes from the same statement's snapshot, taken
+ * before the function ran (so a deleted user's row is still seen). */
+#define USER_ID_OF_ADDRESS \
+	"(SELECT u.id FROM users u WHERE u.address = kr_addr($1)) AS user_id"
 
 static int
 user_parse_status(struct kr_store_op *op, const PGresult *res,
 		  struct kr_err *err_r)
 {
-	static const char *const names[] = { "status" };
-	int col;
+	static const char *const names[] = { "status", "user_id" };
+	struct user_op *u = (struct user_op *)op;
+	int c[2];
 
-	if (kr_store_result_cols(res, names, 1, &col, err_r) < 0 ||
-	    kr_store_result_status(res, 0, col, err_r) < 0)
+	if (kr_store_result_cols(res, names, 2, c, err_r) < 0 ||
+	    kr_store_result_status(res, 0, c[0], err_r) < 0)
 		return -1;
+	kr_store_op_writes(op, u->shard, kr_store_result_i64(res, 0, c[1]));
 	op->res = NULL;
 	return 0;
 }
@@ -77,6 +85,7 @@ static const struct kr_store_op_class user_status_class = {
 	.name = "user",
 	.parse = user_parse_status,
 	.answer = user_answer_done,
+	.writes = true,
 };
 
 struct kr_store_op *
@@ -89,8 +98,9 @@ kr_store_user_delete_begin(struct kr_store *store, const char *address,
 	if (user_op_new(store, &user_status_class, address, NULL, deadline, ctx,
 			&u))
 		user_send(u, KR_CONNMGR_WRITE,
-			  "SELECT * FROM kr_user_delete($1)", 1,
-			  (const char *const[]){ u->address });
+			  "SELECT s.status, " USER_ID_OF_ADDRESS
+			  " FROM kr_user_delete($1) s",
+			  1, (const char *const[]){ u->address });
 	u->cb.done = cb;
 	return &u->op;
 }
@@ -110,7 +120,8 @@ kr_store_user_set_password_begin(struct kr_store *store, const char *address,
 					 "empty password hash");
 		else
 			user_send(u, KR_CONNMGR_WRITE,
-				  "SELECT * FROM kr_user_set_password($1, $2)",
+				  "SELECT s.status, " USER_ID_OF_ADDRESS
+				  " FROM kr_user_set_password($1, $2) s",
 				  2,
 				  (const char *const[]){ u->address,
 							 password_hash });
@@ -137,7 +148,9 @@ kr_store_user_set_quota_begin(struct kr_store *store, const char *address,
 		return &u->op;
 	}
 	user_send(u, KR_CONNMGR_WRITE,
-		  "SELECT * FROM kr_user_set_quota($1, $2)", 2,
+		  "SELECT s.status, " USER_ID_OF_ADDRESS
+		  " FROM kr_user_set_quota($1, $2) s",
+		  2,
 		  (const char *const[]){ u->address,
 					 kr_store_i64(quota, quota_bytes) });
 	return &u->op;
@@ -290,6 +303,7 @@ user_parse_create(struct kr_store_op *op, const PGresult *res,
 	if (r == NULL || user_handle(u, kr_store_result_i64(res, 0, c[1]),
 				     &r->user, err_r) < 0)
 		return -1;
+	kr_store_op_writes(op, u->shard, r->user.id);
 	op->res = r;
 	return 0;
 }
@@ -305,6 +319,7 @@ static const struct kr_store_op_class user_create_class = {
 	.name = "user_create",
 	.parse = user_parse_create,
 	.answer = user_answer_create,
+	.writes = true,
 };
 
 struct kr_store_op *

@@ -575,11 +575,8 @@ logout_on_revoked(void *ctx, const struct kr_err *err)
 		auth_finish(op, KR_AUTH_ERROR);
 		return;
 	}
-	/* This host's cached checks of the user go stale now; other hosts
-	 * within KR_AUTH_SESSION_TTL_MS. */
-	kr_genmap_bump(
-		op->auth->d.gens,
-		kr_store_user_key(op->session.shard, op->session.user_id));
+	/* The store bumped the user's generation, so this host's cached
+	 * checks are stale now; other hosts' within KR_AUTH_SESSION_TTL_MS. */
 	auth_finish(op, KR_AUTH_OK);
 }
 

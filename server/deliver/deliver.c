@@ -12,6 +12,8 @@
 #include "lib/tpool.h"
 #include "proto/mime.h"
 #include "server/deliver/msgmeta.h"
+#include "server/lmtp/lmtp_metrics.h"
+#include "server/worker.h"
 #include "storage/store.h"
 
 /* Metadata, prefixes and results of one transaction; the message
@@ -71,14 +73,14 @@ deliver_metric(const struct kr_runtime *rt, enum kr_lmtp_deliver_result r)
 {
 	switch (r) {
 	case KR_LMTP_DELIVER_OK:
-		return rt->ids.lmtp_rcpt_ok;
+		return rt->lmtp_ids->rcpt_ok;
 	case KR_LMTP_DELIVER_UNKNOWN:
-		return rt->ids.lmtp_rcpt_unknown;
+		return rt->lmtp_ids->rcpt_unknown;
 	case KR_LMTP_DELIVER_OVER_QUOTA:
 	case KR_LMTP_DELIVER_OVER_QUOTA_PERM:
-		return rt->ids.lmtp_rcpt_quota;
+		return rt->lmtp_ids->rcpt_quota;
 	default:
-		return rt->ids.lmtp_rcpt_unavailable;
+		return rt->lmtp_ids->rcpt_unavailable;
 	}
 }
 
@@ -130,17 +132,13 @@ deliver_finish(struct kr_deliver *d, const struct kr_store_deliver_result *res)
 
 		if (r != NULL)
 			d->results[i] = deliver_map(rt, &r->err);
-		/* Cached reads of this user in every worker go stale. */
-		if (r != NULL && r->err.kind == KR_ERR_NONE)
-			kr_genmap_bump(rt->gens,
-				       kr_store_user_key(r->shard, r->user_id));
 		kr_metrics_inc(rt->slot, deliver_metric(rt, d->results[i]));
 		deliver_log(d, i, r, us / 1000);
 	}
-	kr_metrics_inc(rt->slot, rt->ids.lmtp_messages);
-	kr_metrics_inc(rt->slot, rt->ids.requests);
-	kr_metrics_add(rt->slot, rt->ids.lmtp_bytes, d->msg->size);
-	kr_metrics_observe(rt->slot, rt->ids.lmtp_latency, (uint64_t)us);
+	kr_metrics_inc(rt->slot, rt->lmtp_ids->messages);
+	kr_metrics_inc(rt->slot, rt->worker_ids->requests);
+	kr_metrics_add(rt->slot, rt->lmtp_ids->bytes, d->msg->size);
+	kr_metrics_observe(rt->slot, rt->lmtp_ids->latency, (uint64_t)us);
 	d->cb(d->ctx, d->results, (unsigned)n);
 	deliver_free(d);
 }

@@ -16,6 +16,7 @@
 
 #include "lib/cidr.h"
 #include "lib/clock.h"
+#include "server/lmtp/lmtp_metrics.h"
 #include "server/lmtp/lmtp_session.h"
 
 /* After accept() fails for want of descriptors (or memory), listening
@@ -133,7 +134,7 @@ srv_on_closed(void *ctx, struct kr_lmtp_session *session)
 	kr_lmtp_session_destroy(&node->session);
 	free(node);
 	srv->n_sessions--;
-	kr_metrics_gauge_add(srv->env.rt->slot, srv->env.rt->ids.lmtp_sessions,
+	kr_metrics_gauge_add(srv->env.rt->slot, srv->env.rt->lmtp_ids->sessions,
 			     -1);
 	srv_update(srv);
 }
@@ -242,8 +243,8 @@ srv_on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		srv->head->prev = node;
 	srv->head = node;
 	srv->n_sessions++;
-	kr_metrics_inc(rt->slot, rt->ids.lmtp_sessions_total);
-	kr_metrics_gauge_add(rt->slot, rt->ids.lmtp_sessions, 1);
+	kr_metrics_inc(rt->slot, rt->lmtp_ids->sessions_total);
+	kr_metrics_gauge_add(rt->slot, rt->lmtp_ids->sessions, 1);
 	srv_update(srv);
 }
 

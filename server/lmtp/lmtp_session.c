@@ -15,6 +15,7 @@
 #include "lib/tpool.h"
 #include "proto/lmtp.h"
 #include "server/deliver/deliver.h"
+#include "server/lmtp/lmtp_metrics.h"
 #include "storage/store.h"
 
 #define SESSION_OP_ARENA_MAX (1 << 20)
@@ -121,20 +122,20 @@ session_rcpt_refused(struct kr_lmtp_session *s, enum kr_lmtp_rcpt_result r,
 {
 	const struct kr_runtime *rt = s->env->rt;
 	struct kr_log_line line;
-	int id = r == KR_LMTP_RCPT_UNKNOWN ? rt->ids.lmtp_rcpt_unknown
+	int id = r == KR_LMTP_RCPT_UNKNOWN ? rt->lmtp_ids->rcpt_unknown
 		 : r == KR_LMTP_RCPT_OVER_QUOTA ||
 				 r == KR_LMTP_RCPT_OVER_QUOTA_PERM
-			 ? rt->ids.lmtp_rcpt_quota
-			 : rt->ids.lmtp_rcpt_unavailable;
+			 ? rt->lmtp_ids->rcpt_quota
+			 : rt->lmtp_ids->rcpt_unavailable;
 
 	kr_metrics_inc(rt->slot, id);
 	if (!kr_log_begin(&line, rt->log, KR_LOG_WARN, s->id, "lmtp.rcpt"))
 		return;
 	kr_log_str(&line, "rcpt", s->rcpt);
 	kr_log_str(&line, "status",
-		   id == rt->ids.lmtp_rcpt_unknown ? "unknown"
-		   : id == rt->ids.lmtp_rcpt_quota ? "over_quota"
-						   : "unavailable");
+		   id == rt->lmtp_ids->rcpt_unknown ? "unknown"
+		   : id == rt->lmtp_ids->rcpt_quota ? "over_quota"
+						    : "unavailable");
 	if (err != NULL)
 		kr_log_str(&line, "error", err->msg);
 	kr_log_end(&line);

@@ -15,8 +15,11 @@
 #include "lib/arena.h"
 #include "lib/clock.h"
 #include "lib/tpool.h"
+#include "server/cache/cache_metrics.h"
 #include "server/rpc/rpc_priv.h"
+#include "server/rpc/rpc_metrics.h"
 #include "server/runtime.h"
+#include "server/worker.h"
 
 #define RPC_CALL_ARENA_BLOCK (8u << 10)
 /* In-flight requests of one worker together, in memory_max units. */
@@ -51,10 +54,10 @@ rpc_metrics_cache(struct kr_rpc *rpc)
 	struct kr_cache_report r;
 
 	kr_cache_report(rpc->cache, &r);
-	kr_metrics_add(rt->slot, rt->ids.cache_hits, r.hits);
-	kr_metrics_add(rt->slot, rt->ids.cache_misses, r.misses);
-	kr_metrics_add(rt->slot, rt->ids.cache_evictions, r.evictions);
-	kr_metrics_gauge_set(rt->slot, rt->ids.cache_bytes, (int64_t)r.bytes);
+	kr_metrics_add(rt->slot, rt->cache_ids->hits, r.hits);
+	kr_metrics_add(rt->slot, rt->cache_ids->misses, r.misses);
+	kr_metrics_add(rt->slot, rt->cache_ids->evictions, r.evictions);
+	kr_metrics_gauge_set(rt->slot, rt->cache_ids->bytes, (int64_t)r.bytes);
 }
 
 static void
@@ -97,9 +100,9 @@ rpc_req_respond(struct rpc_req *req)
 	kr_rpc_done_fn *done = req->done;
 	void *ctx = req->done_ctx;
 
-	kr_metrics_inc(rt->slot, rt->ids.rpc_requests);
-	kr_metrics_inc(rt->slot, rt->ids.requests);
-	kr_metrics_observe(rt->slot, rt->ids.rpc_latency,
+	kr_metrics_inc(rt->slot, rt->rpc_ids->requests);
+	kr_metrics_inc(rt->slot, rt->worker_ids->requests);
+	kr_metrics_observe(rt->slot, rt->rpc_ids->latency,
 			   (uint64_t)(kr_clock_mono_us() - req->start_us));
 	rpc_metrics_cache(req->rpc);
 	rpc_req_free(req);
@@ -148,7 +151,7 @@ rpc_call_start(struct rpc_call *c)
 	const struct rpc_method *m;
 	struct kr_err err;
 
-	kr_metrics_inc(req->rpc->d.rt->slot, req->rpc->d.rt->ids.rpc_calls);
+	kr_metrics_inc(req->rpc->d.rt->slot, req->rpc->d.rt->rpc_ids->calls);
 	if (c->call->method == NULL) { /* answered by the codec */
 		rpc_call_end(c);
 		return;
@@ -333,9 +336,9 @@ rpc_auth_create(const struct kr_rpc_deps *deps, struct kr_err *err_r)
 		.log = rt->log,
 		.slot = rt->slot,
 		.ids = {
-			.logins_failed = rt->ids.rpc_logins_failed,
-			.rate_limited = rt->ids.rpc_rate_limited,
-			.password_checks = rt->ids.rpc_password_checks,
+			.logins_failed = rt->rpc_ids->logins_failed,
+			.rate_limited = rt->rpc_ids->rate_limited,
+			.password_checks = rt->rpc_ids->password_checks,
 		},
 	};
 

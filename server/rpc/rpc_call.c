@@ -30,12 +30,6 @@ rpc_user_key(const struct rpc_call *c)
 }
 
 void
-rpc_user_changed(struct rpc_call *c)
-{
-	kr_genmap_bump(c->req->rpc->d.gens, rpc_user_key(c));
-}
-
-void
 rpc_call_end(struct rpc_call *c)
 {
 	struct rpc_req *req = c->req;

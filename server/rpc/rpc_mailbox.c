@@ -40,7 +40,6 @@ mailbox_on_changed(void *ctx, const struct kr_store_mailbox *res,
 
 	if (!rpc_op_ok(c, err))
 		return;
-	rpc_user_changed(c);
 	rpc_reply(c, rpc_json_mailbox(res));
 }
 
@@ -90,7 +89,6 @@ mailbox_on_deleted(void *ctx, const struct kr_err *err)
 
 	if (!rpc_op_ok(c, err))
 		return;
-	rpc_user_changed(c);
 	rpc_reply(c, json_true());
 }
 

@@ -152,9 +152,6 @@ const struct kr_store_user *rpc_user(const struct rpc_call *c);
 /* kr_store_user_key of the session's user: ids repeat across shards. */
 uint64_t rpc_user_key(const struct rpc_call *c);
 int64_t rpc_now_ms(void); /* monotonic, for cache ages */
-/* After a write of the session's user succeeded: every worker's cached
- * reads of that user go stale. */
-void rpc_user_changed(struct rpc_call *c);
 
 /* ---- answering (rpc_reply.c) ------------------------------------- */
 

@@ -8,6 +8,7 @@
 
 #include "server/cache/cache.h"
 #include "server/rpc/rpc_priv.h"
+#include "server/rpc/rpc_metrics.h"
 #include "server/runtime.h"
 
 /* What the client reads for kinds whose detail stays in the log. */
@@ -67,7 +68,7 @@ rpc_fail_detail(struct rpc_call *c, int code, const char *message, json_t *data,
 	unsigned skipped;
 
 	kr_assert(!c->answered);
-	kr_metrics_inc(rt->slot, rt->ids.rpc_errors);
+	kr_metrics_inc(rt->slot, rt->rpc_ids->errors);
 	if ((detail != NULL || code == KR_JSONRPC_INTERNAL_ERROR ||
 	     code == KR_JSONRPC_UNAVAILABLE || code == KR_JSONRPC_OVERLOADED) &&
 	    rpc_log_due(c->req->rpc, code, &skipped) &&

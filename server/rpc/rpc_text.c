@@ -186,12 +186,13 @@ text_summary(struct rpc_text *t, const struct kr_store_message_summary *m)
 	text_str(t, m->subject);
 	text_lit(t, ",\"from\":");
 	text_addr(t, m->from_name, m->from_email);
-	text_lit(t, ",\"to\":[");
-	for (unsigned i = 0; i < m->n_to; i++) {
-		text_raw(t, ",", i > 0);
-		text_addr(t, m->to[i].name, m->to[i].email);
-	}
-	text_lit(t, "],\"date\":");
+	/* Already the API's JSON (store.h): written as it is. */
+	text_lit(t, ",\"to\":");
+	if (m->to_json != NULL)
+		text_raw(t, m->to_json, m->to_json_len);
+	else
+		text_lit(t, "[]");
+	text_lit(t, ",\"date\":");
 	text_date(t, m->has_date, m->date);
 	text_lit(t, ",\"size\":");
 	text_int(t, m->size);

@@ -1,6 +1,6 @@
 /* The write side of messages: message.append, .flags, .move, .copy and
- * .delete. Each success bumps the user's generation before it is
- * answered, so no cached read of that user outlives it. */
+ * .delete. The store bumps the user's generation before it answers a
+ * success, so no cached read of that user outlives it. */
 #include <stdio.h>
 
 #include "lib/arena.h"
@@ -25,7 +25,6 @@ append_on_stored(void *ctx, const struct kr_store_append_result *res,
 
 	if (!rpc_op_ok(c, err))
 		return;
-	rpc_user_changed(c);
 	rpc_reply(c,
 		  json_pack("{sI sI}", "mailbox", (json_int_t)res->mailbox_id,
 			    "uid", (json_int_t)res->uid));
@@ -113,7 +112,6 @@ flags_on_done(void *ctx, const struct kr_store_message_flags_result *res,
 
 	if (!rpc_op_ok(c, err))
 		return;
-	rpc_user_changed(c);
 	rpc_reply(c, json_pack("{sI}", "modseq", (json_int_t)res->modseq));
 }
 
@@ -150,7 +148,6 @@ move_on_done(void *ctx, const struct kr_store_message_move_result *res,
 
 	if (!rpc_op_ok(c, err))
 		return;
-	rpc_user_changed(c);
 	map = json_object();
 	for (unsigned i = 0; map != NULL && i < res->n; i++) {
 		snprintf(old, sizeof(old), "%lld",
@@ -200,7 +197,6 @@ delete_on_done(void *ctx, const struct kr_store_message_delete_result *res,
 
 	if (!rpc_op_ok(c, err))
 		return;
-	rpc_user_changed(c);
 	rpc_reply(c, json_pack("{sI}", "deleted", (json_int_t)res->deleted));
 }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The mail store against a real 20-node cluster: users, mailboxes,
-# messages, delivery across shards, dedup, quota, group commit.
-# test_store applies the migrations to every node itself.
+# messages, delivery across shards, dedup, quota, group commit
+# (test_store), and the write generations every successful write bumps
+# (test_store_gen). test_store applies the migrations to every node
+# itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -13,12 +15,14 @@ cleanup() {
 }
 trap cleanup EXIT
 ops/pgcluster start -n 20 -d "$dir" -p 28400 >/dev/null
-out=$KR_BUILD/test-logs/store.out
-mkdir -p "$(dirname "$out")"
-KR_TEST_PG_CONF=$PWD/$dir/kurier.conf "$KR_BUILD/tests/test_store" 2>&1 |
-	tee "$out"
-n=$(grep -c '^\[ RUN      \]' "$out" || true)
-[[ $n -gt 0 ]] || fail "test_store ran no tests"
-grep -q "^\[  PASSED  \] $n test(s)." "$out" ||
-	fail "store tests did not all pass (none may be skipped here)"
-ok "store against 20 real nodes ($n tests)"
+for t in store store_gen; do
+	out=$KR_BUILD/test-logs/$t.out
+	mkdir -p "$(dirname "$out")"
+	KR_TEST_PG_CONF=$PWD/$dir/kurier.conf "$KR_BUILD/tests/test_$t" 2>&1 |
+		tee "$out"
+	n=$(grep -c '^\[ RUN      \]' "$out" || true)
+	[[ $n -gt 0 ]] || fail "test_$t ran no tests"
+	grep -q "^\[  PASSED  \] $n test(s)." "$out" ||
+		fail "test_$t: not all passed (none may be skipped here)"
+	ok "test_$t against 20 real nodes ($n tests)"
+done

@@ -1,11 +1,12 @@
 /* The harness of the store tests that run against a real cluster
- * (test_store.c, test_store_session.c): a loop with pools, connection
- * manager and store on a config the test writes, callbacks that record
- * what they got, and RUN() to begin one operation and wait for its one
- * answer. Skipped unless KR_TEST_PG_CONF names a kurier.conf written by
- * ops/pgcluster. Include after cmocka.h; the includer defines WAIT_MS
- * and OP_MS and its own env_write_conf. Helpers are static inline so a
- * test that does not use one does not warn. */
+ * (test_store*.c): a loop with pools, connection manager and store (with
+ * its write generations) on a config made for the test from
+ * KR_TEST_PG_CONF's shards, callbacks that record what they got, and
+ * RUN() to begin one operation and wait for its one answer. Skipped
+ * unless KR_TEST_PG_CONF names a kurier.conf written by ops/pgcluster.
+ * Include after cmocka.h; the includer defines WAIT_MS and OP_MS.
+ * Helpers are static inline so a test that does not use one does not
+ * warn. */
 #ifndef KR_TEST_STORE_ENV_H
 #define KR_TEST_STORE_ENV_H
 
@@ -18,6 +19,7 @@
 #include "lib/arena.h"
 #include "lib/clock.h"
 #include "lib/config.h"
+#include "lib/genmap.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/tpool.h"
@@ -37,6 +39,7 @@ struct env {
 	struct kr_connmgr *mgr;
 	struct kr_shardmap *map;
 	struct kr_store *store;
+	struct kr_genmap *gens; /* the store's write generations */
 	struct kr_arena *arena; /* per test */
 	char path[64];
 	char tag[32];
@@ -67,11 +70,12 @@ rec_note(void *ctx, const void *res, const struct kr_err *err)
 }
 
 /* A callback with a result: exactly one of res and err. */
-#define REC_FN(name, type)                                                     \
-	static void name(void *ctx, const type *res, const struct kr_err *err) \
-	{                                                                      \
-		rec_note(ctx, res, err);                                       \
-		assert_true((res == NULL) != (err == NULL));                   \
+#define REC_FN(name, type)                                   \
+	static inline void name(void *ctx, const type *res,  \
+				const struct kr_err *err)    \
+	{                                                    \
+		rec_note(ctx, res, err);                     \
+		assert_true((res == NULL) != (err == NULL)); \
 	}
 
 static inline void
@@ -198,8 +202,60 @@ env_start(struct env *e, const char *prefix)
 				   kr_metrics_slot(e->metrics, 0), e->ids,
 				   e->log);
 	e->map = kr_shardmap_create(e->cfg);
-	e->store = kr_store_create(e->base, e->mgr, e->map, e->cpu, e->cfg,
-				   e->log);
+	e->gens = kr_genmap_create(KR_GENMAP_SLOTS_MAX, &err);
+	assert_non_null(e->gens);
+	e->store = kr_store_create(e->base, e->mgr, e->map, e->cpu, e->gens,
+				   e->cfg, e->log);
+}
+
+/* The replica a test lists for shard i of src, or NULL for none. */
+typedef const char *env_replica_fn(const struct kr_config *src, unsigned i);
+
+/* Writes the test's config to e->path: head (sections and keys), then
+ * every shard of KR_TEST_PG_CONF with its primary and the replica
+ * replica() names (replica NULL: none). */
+static inline void
+env_write_conf(struct env *e, const char *head, env_replica_fn *replica)
+{
+	struct kr_config *src;
+	struct kr_err err;
+	FILE *fp;
+	int fd;
+
+	assert_int_equal(kr_config_load(getenv("KR_TEST_PG_CONF"), &src, &err),
+			 0);
+	snprintf(e->path, sizeof(e->path), "/tmp/kr-store-XXXXXX");
+	fd = mkstemp(e->path);
+	assert_true(fd >= 0);
+	fp = fdopen(fd, "w");
+	fputs(head, fp);
+	for (unsigned i = 0; i < src->n_shards; i++) {
+		const char *r = replica != NULL ? replica(src, i) : NULL;
+
+		fprintf(fp, "[shard.%u]\nprimary = %s\n", i,
+			src->shards[i].primary);
+		if (r != NULL)
+			fprintf(fp, "replica = %s\n", r);
+	}
+	fclose(fp);
+	kr_config_destroy(&src);
+}
+
+/* The group set-up of a cluster test: nothing (the tests skip) without
+ * KR_TEST_PG_CONF; else the config (env_write_conf) and env_start. */
+static inline int
+env_setup_with(void **state, const char *head, env_replica_fn *replica,
+	       const char *prefix)
+{
+	struct env *e;
+
+	if (getenv("KR_TEST_PG_CONF") == NULL)
+		return 0;
+	e = kr_xcalloc(1, sizeof(*e));
+	*state = e;
+	env_write_conf(e, head, replica);
+	env_start(e, prefix);
+	return 0;
 }
 
 static inline int
@@ -214,6 +270,7 @@ env_teardown(void **state)
 	kr_tpool_destroy(&e->cpu);
 	kr_tpool_destroy(&e->io);
 	kr_shardmap_destroy(&e->map);
+	kr_genmap_destroy(&e->gens);
 	kr_connmgr_metrics_free(&e->ids);
 	kr_metrics_destroy(&e->metrics);
 	kr_log_destroy(&e->log);

@@ -286,8 +286,8 @@ env_setup(void **state)
 				   kr_metrics_slot(e->metrics, 0), e->ids,
 				   e->log);
 	e->map = kr_shardmap_create(e->cfg);
-	e->store = kr_store_create(e->base, e->mgr, e->map, e->cpu, e->cfg,
-				   e->log);
+	e->store = kr_store_create(e->base, e->mgr, e->map, e->cpu, NULL,
+				   e->cfg, e->log);
 	e->users = kr_xcalloc(e->n_acked + 1, sizeof(*e->users));
 	return 0;
 }

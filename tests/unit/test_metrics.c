@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -495,6 +496,47 @@ test_metrics_define_errors(void **state)
 	kr_metrics_destroy(&m);
 }
 
+/* A part's table: ids land at their offsets, in table order; the first
+ * refusal stops it (-1, or NULL from define_ids). */
+struct part_ids {
+	int b, a;
+};
+
+static void
+test_metrics_define_table(void **state)
+{
+	static const struct kr_metric_def defs[] = {
+		{ offsetof(struct part_ids, a),
+		  { "a_total", "", "A.", KR_METRIC_COUNTER, 1 } },
+		{ offsetof(struct part_ids, b),
+		  { "b_seconds", "", "B.", KR_METRIC_HISTOGRAM,
+		    KR_METRIC_SCALE_US } },
+	};
+	struct kr_metrics *m = kr_metrics_create();
+	struct part_ids ids = { -1, -1 }, *got;
+	struct kr_err err;
+
+	(void)state;
+	assert_int_equal(define(m, "first_total", "", KR_METRIC_COUNTER), 0);
+	assert_int_equal(kr_metrics_define_table(m, defs, 2, &ids, &err), 0);
+	assert_int_equal(ids.a, 1);
+	assert_int_equal(ids.b, 2);
+	assert_true(kr_metrics_desc(m, ids.b)->scale == 1e6);
+	/* Defined already: refused at the first row. */
+	kr_err_clear(&err);
+	assert_null(kr_metrics_define_ids(m, defs, 2, sizeof(ids), &err));
+	assert_int_not_equal(err.kind, KR_ERR_NONE);
+	assert_int_equal(kr_metrics_count(m), 3);
+	kr_metrics_destroy(&m);
+	m = kr_metrics_create();
+	got = kr_metrics_define_ids(m, defs, 2, sizeof(*got), &err);
+	assert_non_null(got);
+	assert_int_equal(got->a, 0);
+	assert_int_equal(got->b, 1);
+	free(got);
+	kr_metrics_destroy(&m);
+}
+
 static void
 test_metrics_define_length_limits(void **state)
 {
@@ -711,6 +753,7 @@ main(void)
 		cmocka_unit_test(test_metrics_shared_across_fork),
 		cmocka_unit_test(test_metrics_threads_exact),
 		cmocka_unit_test(test_metrics_define_errors),
+		cmocka_unit_test(test_metrics_define_table),
 		cmocka_unit_test(test_metrics_define_length_limits),
 		cmocka_unit_test(test_metrics_define_too_many),
 		cmocka_unit_test(test_metrics_define_after_map),

@@ -677,16 +677,18 @@ static void
 test_rpc_text_list(void **state)
 {
 	static const char *const flags[] = { "\\Seen", "$q\"x" };
-	const struct kr_store_addr to[] = { { "A \"B\"", "a@b" },
-					    { NULL, "c@d" } };
+	/* The store hands the to list over as JSON text already. */
+	static const char to[] =
+		"[{\"name\":\"A \\\"B\\\"\",\"email\":\"a@b\"},"
+		"{\"name\":null,\"email\":\"c@d\"}]";
 	struct kr_store_message_summary m[2] = {
 		{ .mailbox_id = 3,
 		  .uid = 9,
 		  .subject = "Gr\xc3\xbc\xc3\x9f\x01\\e\n\r\b\f\x1f",
 		  .from_name = NULL,
 		  .from_email = "f@x",
-		  .to = to,
-		  .n_to = 2,
+		  .to_json = to,
+		  .to_json_len = sizeof(to) - 1,
 		  .has_date = true,
 		  .date = 0,
 		  .size = 42,

@@ -342,45 +342,20 @@ test_store_bounds_config_limits(void **state)
  * lacks shard 0's users (no real replication is needed to see that a
  * replica's "not found" is never the answer). read_your_writes = 0, so
  * every read goes to that replica first. */
-static void
-env_write_conf(struct env *e)
+static const char *
+env_replica(const struct kr_config *src, unsigned i)
 {
-	struct kr_config *src;
-	struct kr_err err;
-	FILE *fp;
-	int fd;
-
-	assert_int_equal(kr_config_load(getenv("KR_TEST_PG_CONF"), &src, &err),
-			 0);
 	assert_true(src->n_shards >= 2);
-	snprintf(e->path, sizeof(e->path), "/tmp/kr-bounds-XXXXXX");
-	fd = mkstemp(e->path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "w");
-	fprintf(fp, "[storage]\npool_high = 8\nquery_timeout = 10s\n"
-		    "read_your_writes = 0\n");
-	for (unsigned i = 0; i < src->n_shards; i++) {
-		fprintf(fp, "[shard.%u]\nprimary = %s\n", i,
-			src->shards[i].primary);
-		if (i == 0)
-			fprintf(fp, "replica = %s\n", src->shards[1].primary);
-	}
-	fclose(fp);
-	kr_config_destroy(&src);
+	return i == 0 ? src->shards[1].primary : NULL;
 }
 
 static int
 env_setup(void **state)
 {
-	struct env *e;
-
-	if (getenv("KR_TEST_PG_CONF") == NULL)
-		return 0;
-	e = kr_xcalloc(1, sizeof(*e));
-	*state = e;
-	env_write_conf(e);
-	env_start(e, "b");
-	return 0;
+	return env_setup_with(state,
+			      "[storage]\npool_high = 8\nquery_timeout = 10s\n"
+			      "read_your_writes = 0\n",
+			      env_replica, "b");
 }
 
 /* A new user on `shard` (names are tried until one lands there). */

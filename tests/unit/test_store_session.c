@@ -46,43 +46,23 @@ REC_FN(rec_user_auth, struct kr_store_user_auth_result)
 
 /* ---- set-up --------------------------------------------------------- */
 
-static void
-env_write_conf(struct env *e)
+/* Every shard's primary is its replica too. */
+static const char *
+env_replica(const struct kr_config *src, unsigned i)
 {
-	struct kr_config *src;
-	struct kr_err err;
-	FILE *fp;
-	int fd;
-
-	assert_int_equal(kr_config_load(getenv("KR_TEST_PG_CONF"), &src, &err),
-			 0);
-	snprintf(e->path, sizeof(e->path), "/tmp/kr-session-XXXXXX");
-	fd = mkstemp(e->path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "w");
-	fprintf(fp,
-		"[storage]\npool_high = 8\nquery_timeout = 10s\n"
-		"read_your_writes = %dms\n",
-		RYW_MS);
-	for (unsigned i = 0; i < src->n_shards; i++)
-		fprintf(fp, "[shard.%u]\nprimary = %s\nreplica = %s\n", i,
-			src->shards[i].primary, src->shards[i].primary);
-	fclose(fp);
-	kr_config_destroy(&src);
+	return src->shards[i].primary;
 }
 
 static int
 env_setup(void **state)
 {
-	struct env *e;
+	char head[128];
 
-	if (getenv("KR_TEST_PG_CONF") == NULL)
-		return 0;
-	e = kr_xcalloc(1, sizeof(*e));
-	*state = e;
-	env_write_conf(e);
-	env_start(e, "s");
-	return 0;
+	snprintf(head, sizeof(head),
+		 "[storage]\npool_high = 8\nquery_timeout = 10s\n"
+		 "read_your_writes = %dms\n",
+		 RYW_MS);
+	return env_setup_with(state, head, env_replica, "s");
 }
 
 /* ---- helpers -------------------------------------------------------- */
