@@ -76,9 +76,27 @@ delivery_row(enum kr_deliver_result result)
 }
 
 static bool
-delivery_quota_perm(const struct kr_runtime *rt)
+delivery_quota_perm(const struct kr_config *cfg)
 {
-	return rt->cfg->lmtp.over_quota == KR_CONFIG_OVER_QUOTA_PERMANENT;
+	return cfg->lmtp.over_quota == KR_CONFIG_OVER_QUOTA_PERMANENT;
+}
+
+enum kr_lmtp_rcpt_result
+kr_lmtp_delivery_rcpt_reply(const struct kr_config *cfg,
+			    enum kr_deliver_result result)
+{
+	const struct delivery_row *row = delivery_row(result);
+
+	return delivery_quota_perm(cfg) ? row->rcpt_perm : row->rcpt;
+}
+
+enum kr_lmtp_deliver_result
+kr_lmtp_delivery_data_reply(const struct kr_config *cfg,
+			    enum kr_deliver_result result)
+{
+	const struct delivery_row *row = delivery_row(result);
+
+	return delivery_quota_perm(cfg) ? row->data_perm : row->data;
 }
 
 static void
@@ -99,11 +117,10 @@ kr_lmtp_delivery_rcpt(const struct kr_runtime *rt, const char *req_id,
 		      const char *rcpt, enum kr_deliver_result result,
 		      const struct kr_err *err)
 {
-	const struct delivery_row *row = delivery_row(result);
 	struct kr_log_line line;
 
 	if (result == KR_DELIVER_DELIVERED)
-		return row->rcpt;
+		return kr_lmtp_delivery_rcpt_reply(rt->cfg, result);
 	delivery_count(rt, result);
 	if (kr_log_begin(&line, rt->log, KR_LOG_WARN, req_id, "lmtp.rcpt")) {
 		kr_log_str(&line, "rcpt", rcpt);
@@ -112,7 +129,7 @@ kr_lmtp_delivery_rcpt(const struct kr_runtime *rt, const char *req_id,
 			kr_log_str(&line, "error", err->msg);
 		kr_log_end(&line);
 	}
-	return delivery_quota_perm(rt) ? row->rcpt_perm : row->rcpt;
+	return kr_lmtp_delivery_rcpt_reply(rt->cfg, result);
 }
 
 static void
@@ -169,17 +186,14 @@ delivery_on_outcome(void *ctx, const struct kr_deliver_outcome *out)
 	struct kr_lmtp_delivery *ld = ctx;
 	const struct kr_runtime *rt = ld->rt;
 	int64_t us = kr_clock_mono_us() - ld->start_us;
-	bool perm = delivery_quota_perm(rt);
 	enum kr_lmtp_deliver_result *replies =
 		kr_xcalloc(out->n, sizeof(*replies));
 
 	ld->deliver = NULL;
 	delivery_log_ended(ld, out);
 	for (size_t i = 0; i < out->n; i++) {
-		const struct delivery_row *row =
-			delivery_row(out->rcpts[i].result);
-
-		replies[i] = perm ? row->data_perm : row->data;
+		replies[i] = kr_lmtp_delivery_data_reply(rt->cfg,
+							 out->rcpts[i].result);
 		delivery_count(rt, out->rcpts[i].result);
 		delivery_log(ld, i, &out->rcpts[i], us / 1000);
 	}
@@ -203,10 +217,7 @@ delivery_alloc(struct kr_arena *arena, size_t size)
 	return p;
 }
 
-/* The recipients as the pipeline takes them: the account is
- * local@domain, +detail only picks the folder; Delivered-To keeps the
- * address as sent. Bounded by what the state machine holds already
- * (rcpt_max recipients of at most a command line each). */
+/* The account is local@domain: +detail only picks the folder. */
 static const struct kr_deliver_rcpt *
 delivery_rcpts(struct kr_arena *arena, const struct kr_lmtp_message *msg)
 {
@@ -240,6 +251,24 @@ delivery_client(const struct kr_lmtp_xforward *xf, const char *peer)
 	};
 }
 
+void
+kr_lmtp_delivery_from_message(const struct kr_lmtp_message *msg,
+			      const char *peer, const char *req_id,
+			      struct kr_deadline deadline,
+			      struct kr_arena *arena, struct kr_delivery *dl_r)
+{
+	*dl_r = (struct kr_delivery){
+		.sender = msg->mail_from,
+		.rcpts = delivery_rcpts(arena, msg),
+		.n_rcpts = msg->rcpt_count,
+		.body = msg->data,
+		.body_len = msg->size,
+		.client = delivery_client(&msg->xforward, peer),
+		.req_id = req_id,
+		.deadline = deadline,
+	};
+}
+
 struct kr_lmtp_delivery *
 kr_lmtp_delivery_begin(const struct kr_deliver_env *env,
 		       const struct kr_runtime *rt, const char *req_id,
@@ -254,19 +283,12 @@ kr_lmtp_delivery_begin(const struct kr_deliver_env *env,
 	ld->cb = cb;
 	ld->ctx = ctx;
 	ld->start_us = kr_clock_mono_us();
-	/* No cap: see delivery_rcpts. */
 	ld->arena = kr_arena_create(4096, 0, false);
-	ld->dl = (struct kr_delivery){
-		.sender = msg->mail_from,
-		.rcpts = delivery_rcpts(ld->arena, msg),
-		.n_rcpts = msg->rcpt_count,
-		.body = msg->data,
-		.body_len = msg->size,
-		.client = delivery_client(&msg->xforward, peer),
-		.req_id = req_id,
-		.deadline = kr_deadline_after(
-			ld->start_us, rt->cfg->lmtp.delivery_timeout_ms),
-	};
+	kr_lmtp_delivery_from_message(
+		msg, peer, req_id,
+		kr_deadline_after(ld->start_us,
+				  rt->cfg->lmtp.delivery_timeout_ms),
+		ld->arena, &ld->dl);
 	ld->deliver = kr_deliver_begin(env, &ld->dl, delivery_on_outcome, ld);
 	return ld;
 }

@@ -12,7 +12,17 @@
 #include "server/deliver/deliver.h"
 #include "server/runtime.h"
 
+struct kr_arena;
 struct kr_lmtp_delivery;
+
+/* The one table: result's reply at RCPT and after DATA, as cfg's
+ * [lmtp] over_quota wants it. */
+enum kr_lmtp_rcpt_result
+kr_lmtp_delivery_rcpt_reply(const struct kr_config *cfg,
+			    enum kr_deliver_result result);
+enum kr_lmtp_deliver_result
+kr_lmtp_delivery_data_reply(const struct kr_config *cfg,
+			    enum kr_deliver_result result);
 
 /* The reply to a recipient checked as result (kr_deliver_check_user,
  * or UNKNOWN / UNAVAILABLE decided by the session). A refusal is
@@ -23,6 +33,18 @@ enum kr_lmtp_rcpt_result kr_lmtp_delivery_rcpt(const struct kr_runtime *rt,
 					       const char *rcpt,
 					       enum kr_deliver_result result,
 					       const struct kr_err *err);
+
+/* msg as a delivery in *dl_r: sender and recipients (the account is
+ * local@domain, +detail the folder, Delivered-To the address as sent),
+ * the body, the client facts (XFORWARD's, else peer for the address).
+ * The recipients array and accounts come from arena (no cap: at most
+ * what the state machine holds already); everything else is borrowed
+ * from msg, peer and req_id. */
+void kr_lmtp_delivery_from_message(const struct kr_lmtp_message *msg,
+				   const char *peer, const char *req_id,
+				   struct kr_deadline deadline,
+				   struct kr_arena *arena,
+				   struct kr_delivery *dl_r);
 
 /* One reply per recipient, in RCPT order; borrowed for the call. */
 typedef void kr_lmtp_delivery_fn(void *ctx,
