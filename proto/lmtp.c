@@ -38,6 +38,8 @@ static const char *const rcpt_reply[] = {
 	[KR_LMTP_RCPT_OVER_QUOTA_PERM] = "552 5.2.2 Mailbox full",
 	[KR_LMTP_RCPT_UNAVAILABLE] = "451 4.3.0 Mailbox unavailable",
 	[KR_LMTP_RCPT_TEMPFAIL] = "451 4.3.0 Temporary failure",
+	[KR_LMTP_RCPT_REJECT] = "550 5.7.1 Recipient rejected",
+	[KR_LMTP_RCPT_TOO_LARGE] = "552 5.3.4 Message too big for system",
 };
 
 static const char *const deliver_reply[] = {

@@ -205,6 +205,8 @@ enum kr_lmtp_rcpt_result {
 	KR_LMTP_RCPT_OVER_QUOTA_PERM, /* 552 5.2.2 */
 	KR_LMTP_RCPT_UNAVAILABLE,     /* 451 4.3.0 the user's shard is down */
 	KR_LMTP_RCPT_TEMPFAIL,	      /* 451 4.3.0 anything else temporary */
+	KR_LMTP_RCPT_REJECT,	      /* 550 5.7.1 refused by policy */
+	KR_LMTP_RCPT_TOO_LARGE,	      /* 552 5.3.4 */
 };
 
 /* Answers the pending KR_LMTP_EV_RCPT: queues the reply and, for OK,

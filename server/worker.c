@@ -11,6 +11,7 @@
 
 #include "lib/clock.h"
 #include "lib/tpool.h"
+#include "server/deliver/deliver.h"
 #include "server/lmtp/lmtp_server.h"
 #include "server/rpc/rpc.h"
 #include "server/rpc/rpc_http.h"
@@ -28,6 +29,7 @@ struct worker {
 	struct kr_connmgr *db; /* NULL without shards */
 	struct kr_shardmap *map;
 	struct kr_store *store; /* NULL without shards */
+	struct kr_deliver_env deliver;
 	struct kr_lmtp_server *lmtp;
 	struct kr_rpc *rpc;
 	struct kr_rpc_http *http;
@@ -186,7 +188,12 @@ worker_setup(struct worker *w)
 					   w->rt->gens, w->rt->storage_cfg,
 					   w->rt->log);
 	}
-	w->lmtp = kr_lmtp_server_create(w->base, w->rt, w->store, w->cpu,
+	/* The delivery pipeline; the verdict step is the built-in ham
+	 * until an antispam filter is plugged into w->deliver.verdict. */
+	w->deliver = (struct kr_deliver_env){ .base = w->base,
+					      .store = w->store,
+					      .cpu = w->cpu };
+	w->lmtp = kr_lmtp_server_create(w->base, w->rt, &w->deliver,
 					w->rt->lmtp_tls);
 	if (worker_rpc(w) < 0)
 		return -1;

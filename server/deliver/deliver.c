@@ -1,5 +1,4 @@
-/* Delivery pipeline: parse once, deliver with group commit, answer per
- * recipient. */
+/* Delivery pipeline: parse, verdict, prepend, store, answer. */
 #include "server/deliver/deliver.h"
 
 #include <event2/event.h>
@@ -8,140 +7,134 @@
 #include <string.h>
 
 #include "lib/arena.h"
-#include "lib/clock.h"
 #include "lib/tpool.h"
 #include "proto/mime.h"
 #include "server/deliver/msgmeta.h"
-#include "server/lmtp/lmtp_metrics.h"
-#include "server/worker.h"
 #include "storage/store.h"
 
-/* Metadata, prefixes and results of one transaction; the message
- * itself stays in the state machine's buffer. */
+/* Metadata, prefixes and the store's operation for one message; the
+ * message itself stays with the caller. */
 #define DELIVER_ARENA_MAX (8 << 20)
+/* Return-Path: <>\r\nDelivered-To: \r\n and the NUL, with room. */
+#define DELIVER_PREFIX_FIXED 64
 
 struct kr_deliver {
-	struct kr_runtime *rt;
-	struct kr_store *store;
-	const struct kr_lmtp_message *msg;
-	char req_id[32];
+	const struct kr_deliver_env *env;
+	const struct kr_delivery *dl;
 	struct kr_arena *arena;
+	enum kr_deliver_step step; /* the one running or last run */
+	/* At most one of these is pending. */
 	struct kr_tpool_job *job;
+	struct kr_verdict_req *verdict_req;
 	struct kr_store_op *op;
-	struct event *shed;
+	struct event *later;	     /* answers from the next loop turn */
 	struct kr_mime_summary *sum; /* NULL when parsing failed */
-	int64_t start_us;
-	enum kr_lmtp_deliver_result *results;
+	struct kr_verdict verdict;
+	struct kr_err err; /* why a step ended it; see has_err */
+	bool has_err;
+	struct kr_deliver_rcpt_result *results;
 	kr_deliver_fn *cb;
 	void *ctx;
 };
 
+const char *
+kr_deliver_result_name(enum kr_deliver_result result)
+{
+	static const char *const names[KR_DELIVER_RESULT_COUNT] = {
+		[KR_DELIVER_DELIVERED] = "delivered",
+		[KR_DELIVER_UNKNOWN] = "unknown",
+		[KR_DELIVER_OVER_QUOTA] = "over_quota",
+		[KR_DELIVER_TOO_LARGE] = "too_large",
+		[KR_DELIVER_REJECTED] = "rejected",
+		[KR_DELIVER_UNAVAILABLE] = "unavailable",
+		[KR_DELIVER_TEMPFAIL] = "tempfail",
+	};
+
+	kr_assert((unsigned)result < KR_DELIVER_RESULT_COUNT);
+	return names[result];
+}
+
+enum kr_deliver_result
+kr_deliver_result_of(enum kr_err_kind kind)
+{
+	switch (kind) {
+	case KR_ERR_NONE:
+		return KR_DELIVER_DELIVERED;
+	case KR_ERR_NOT_FOUND:
+		return KR_DELIVER_UNKNOWN;
+	case KR_ERR_QUOTA:
+		return KR_DELIVER_OVER_QUOTA;
+	case KR_ERR_TOO_LARGE:
+		return KR_DELIVER_TOO_LARGE;
+	default:
+		/* Anything else, and anything we cannot be sure was not
+		 * stored, is temporary: the sender retries; nothing is
+		 * lost. */
+		return KR_DELIVER_TEMPFAIL;
+	}
+}
+
+enum kr_deliver_result
+kr_deliver_check_user(const struct kr_store_user_get_result *res,
+		      const struct kr_err *err)
+{
+	if (err != NULL) {
+		/* Before the message, a failed look-up means the user's
+		 * shard did not answer, unless there is no such user. */
+		return kr_deliver_result_of(err->kind) == KR_DELIVER_UNKNOWN
+			       ? KR_DELIVER_UNKNOWN
+			       : KR_DELIVER_UNAVAILABLE;
+	}
+	if (res->quota_bytes > 0 && res->used_bytes >= res->quota_bytes)
+		return KR_DELIVER_OVER_QUOTA;
+	return KR_DELIVER_DELIVERED;
+}
+
 static void
 deliver_free(struct kr_deliver *d)
 {
-	if (d->shed != NULL)
-		event_free(d->shed);
+	if (d->later != NULL)
+		event_free(d->later);
 	kr_arena_destroy(&d->arena);
 	free(d->results);
 	free(d);
 }
 
-static enum kr_lmtp_deliver_result
-deliver_map(const struct kr_runtime *rt, const struct kr_err *err)
-{
-	switch (err->kind) {
-	case KR_ERR_NONE:
-		return KR_LMTP_DELIVER_OK;
-	case KR_ERR_NOT_FOUND:
-		return KR_LMTP_DELIVER_UNKNOWN;
-	case KR_ERR_TOO_LARGE:
-		return KR_LMTP_DELIVER_TOO_LARGE;
-	case KR_ERR_QUOTA:
-		return rt->cfg->lmtp.over_quota ==
-				       KR_CONFIG_OVER_QUOTA_PERMANENT
-			       ? KR_LMTP_DELIVER_OVER_QUOTA_PERM
-			       : KR_LMTP_DELIVER_OVER_QUOTA;
-	default:
-		/* Anything else, and anything we cannot be sure was not
-		 * stored, is temporary: Postfix retries; nothing is lost. */
-		return KR_LMTP_DELIVER_TEMPFAIL;
-	}
-}
-
-static int
-deliver_metric(const struct kr_runtime *rt, enum kr_lmtp_deliver_result r)
-{
-	switch (r) {
-	case KR_LMTP_DELIVER_OK:
-		return rt->lmtp_ids->rcpt_ok;
-	case KR_LMTP_DELIVER_UNKNOWN:
-		return rt->lmtp_ids->rcpt_unknown;
-	case KR_LMTP_DELIVER_OVER_QUOTA:
-	case KR_LMTP_DELIVER_OVER_QUOTA_PERM:
-		return rt->lmtp_ids->rcpt_quota;
-	default:
-		return rt->lmtp_ids->rcpt_unavailable;
-	}
-}
-
+/* The last step: hands the results over and frees d. */
 static void
-deliver_log(struct kr_deliver *d, size_t i,
-	    const struct kr_store_rcpt_result *r, int64_t ms)
+deliver_answer(struct kr_deliver *d)
 {
-	static const char *const names[] = {
-		[KR_LMTP_DELIVER_OK] = "delivered",
-		[KR_LMTP_DELIVER_TEMPFAIL] = "tempfail",
-		[KR_LMTP_DELIVER_OVER_QUOTA] = "over_quota",
-		[KR_LMTP_DELIVER_OVER_QUOTA_PERM] = "over_quota",
-		[KR_LMTP_DELIVER_REJECT] = "rejected",
-		[KR_LMTP_DELIVER_UNKNOWN] = "unknown",
-		[KR_LMTP_DELIVER_TOO_LARGE] = "too_large",
+	struct kr_deliver_outcome out = {
+		.rcpts = d->results,
+		.n = d->dl->n_rcpts,
+		.verdict = d->verdict.kind,
+		.ended = d->step,
+		.err = d->has_err ? &d->err : NULL,
 	};
-	struct kr_log_line line;
 
-	if (!kr_log_begin(&line, d->rt->log,
-			  d->results[i] == KR_LMTP_DELIVER_OK ? KR_LOG_INFO
-							      : KR_LOG_WARN,
-			  d->req_id, "lmtp.deliver"))
-		return;
-	kr_log_str(&line, "from", d->msg->mail_from);
-	kr_log_str(&line, "rcpt", d->msg->rcpts[i].address);
-	kr_log_str(&line, "status", names[d->results[i]]);
-	kr_log_uint(&line, "size", d->msg->size);
-	if (r != NULL && r->err.kind == KR_ERR_NONE) {
-		kr_log_int(&line, "mailbox", r->mailbox_id);
-		kr_log_int(&line, "uid", r->uid);
-	} else if (r != NULL) {
-		kr_log_str(&line, "error", r->err.msg);
-	}
-	kr_log_int(&line, "ms", ms);
-	kr_log_end(&line);
-}
-
-/* Logs, counts and answers; frees d. */
-static void
-deliver_finish(struct kr_deliver *d, const struct kr_store_deliver_result *res)
-{
-	struct kr_runtime *rt = d->rt;
-	int64_t us = kr_clock_mono_us() - d->start_us;
-	size_t n = d->msg->rcpt_count;
-
-	for (size_t i = 0; i < n; i++) {
-		const struct kr_store_rcpt_result *r =
-			res != NULL && i < res->n ? &res->rcpts[i] : NULL;
-
-		if (r != NULL)
-			d->results[i] = deliver_map(rt, &r->err);
-		kr_metrics_inc(rt->slot, deliver_metric(rt, d->results[i]));
-		deliver_log(d, i, r, us / 1000);
-	}
-	kr_metrics_inc(rt->slot, rt->lmtp_ids->messages);
-	kr_metrics_inc(rt->slot, rt->worker_ids->requests);
-	kr_metrics_add(rt->slot, rt->lmtp_ids->bytes, d->msg->size);
-	kr_metrics_observe(rt->slot, rt->lmtp_ids->latency, (uint64_t)us);
-	d->cb(d->ctx, d->results, (unsigned)n);
+	d->cb(d->ctx, &out);
 	deliver_free(d);
 }
+
+static void
+deliver_on_later(evutil_socket_t fd, short what, void *ctx)
+{
+	(void)fd;
+	(void)what;
+	deliver_answer(ctx);
+}
+
+/* Answers from the next loop turn: begin has not returned yet. */
+static void
+deliver_answer_later(struct kr_deliver *d)
+{
+	d->later = evtimer_new(d->env->base, deliver_on_later, d);
+	if (d->later == NULL)
+		kr_panic("deliver: evtimer_new failed");
+	event_active(d->later, EV_TIMEOUT, 0);
+}
+
+/* ---- store ---------------------------------------------------------- */
 
 static void
 deliver_on_stored(void *ctx, const struct kr_store_deliver_result *res,
@@ -150,69 +143,133 @@ deliver_on_stored(void *ctx, const struct kr_store_deliver_result *res,
 	struct kr_deliver *d = ctx;
 
 	d->op = NULL;
-	if (err != NULL)
-		kr_log_msg(d->rt->log, KR_LOG_ERROR, d->req_id,
-			   "lmtp.deliver_failed", err->msg);
-	deliver_finish(d, err != NULL ? NULL : res);
+	if (err != NULL) {
+		d->err = *err;
+		d->has_err = true;
+		deliver_answer(d);
+		return;
+	}
+	for (size_t i = 0; i < d->dl->n_rcpts && i < res->n; i++) {
+		const struct kr_store_rcpt_result *r = &res->rcpts[i];
+		struct kr_deliver_rcpt_result *out = &d->results[i];
+
+		out->result = kr_deliver_result_of(r->err.kind);
+		out->err = &r->err;
+		if (r->err.kind != KR_ERR_NONE)
+			continue;
+		out->mailbox_id = r->mailbox_id;
+		out->uid = r->uid;
+	}
+	d->step = KR_DELIVER_STEP_ANSWER;
+	deliver_answer(d);
 }
 
-/* Return-Path and Delivered-To (RFC 5321 §4.4, the Postfix/Dovecot
- * convention): per recipient, ahead of the shared body. */
-static int
-deliver_rcpts(struct kr_deliver *d, struct kr_store_rcpt *rcpts)
+static void
+deliver_store(struct kr_deliver *d, const struct kr_store_rcpt *rcpts)
 {
-	for (size_t i = 0; i < d->msg->rcpt_count; i++) {
-		const struct kr_lmtp_rcpt *r = &d->msg->rcpts[i];
-		size_t n = strlen(d->msg->mail_from) + strlen(r->address) + 64;
-		size_t an = strlen(r->local) + strlen(r->domain) + 2;
-		char *p = kr_arena_alloc(d->arena, n, NULL);
-		char *account = kr_arena_alloc(d->arena, an, NULL);
-		int len;
+	struct kr_store_meta meta = { 0 };
+	struct kr_store_delivery sdl;
 
-		if (p == NULL || account == NULL)
-			return -1;
-		/* The account is local@domain; +detail only picks the
-		 * folder. Delivered-To keeps the address as sent. */
-		snprintf(account, an, "%s@%s", r->local, r->domain);
-		len = snprintf(p, n,
-			       "Return-Path: <%s>\r\nDelivered-To: %s\r\n",
-			       d->msg->mail_from, r->address);
-		rcpts[i] = (struct kr_store_rcpt){ .address = account,
-						   .folder = r->detail,
-						   .prefix = p,
-						   .prefix_len = (size_t)len };
+	d->step = KR_DELIVER_STEP_STORE;
+	if (kr_msgmeta_from_summary(d->sum, d->arena, &meta) < 0) {
+		deliver_answer(d);
+		return;
 	}
+	sdl = (struct kr_store_delivery){
+		.body = (const unsigned char *)d->dl->body,
+		.body_len = d->dl->body_len,
+		.rcpts = rcpts,
+		.n_rcpts = (unsigned)d->dl->n_rcpts,
+		.meta = &meta,
+	};
+	d->op = kr_store_deliver_begin(d->env->store, &sdl, d->arena,
+				       d->dl->deadline, deliver_on_stored, d);
+}
+
+/* ---- prepend -------------------------------------------------------- */
+
+/* Return-Path and Delivered-To (RFC 5321 §4.4, the Postfix/Dovecot
+ * convention), then the verdict's headers: per recipient, ahead of the
+ * shared body. */
+static int
+deliver_prefix(struct kr_deliver *d, const struct kr_deliver_rcpt *r,
+	       struct kr_store_rcpt *out)
+{
+	const struct kr_verdict *v = &d->verdict;
+	size_t hn = v->headers != NULL ? v->headers_len : 0;
+	size_t n = strlen(d->dl->sender) + strlen(r->address) +
+		   DELIVER_PREFIX_FIXED + hn;
+	char *p = kr_arena_alloc(d->arena, n, NULL);
+	int len;
+
+	if (p == NULL)
+		return -1;
+	len = snprintf(p, n, "Return-Path: <%s>\r\nDelivered-To: %s\r\n",
+		       d->dl->sender, r->address);
+	if (hn > 0)
+		memcpy(p + len, v->headers, hn);
+	*out = (struct kr_store_rcpt){
+		.address = r->account,
+		.folder = v->folder != NULL ? v->folder : r->folder,
+		.prefix = p,
+		.prefix_len = (size_t)len + hn,
+	};
 	return 0;
 }
 
 static void
-deliver_store(struct kr_deliver *d)
+deliver_prepend(struct kr_deliver *d)
 {
-	const struct kr_config *cfg = d->rt->cfg;
-	size_t n = d->msg->rcpt_count;
-	struct kr_store_rcpt *rcpts =
-		kr_arena_zalloc(d->arena, n * sizeof(*rcpts), NULL);
-	struct kr_store_meta meta = { 0 };
-	struct kr_store_delivery dl;
+	size_t n = d->dl->n_rcpts;
+	struct kr_store_rcpt *rcpts;
 
-	if (d->store == NULL || rcpts == NULL || deliver_rcpts(d, rcpts) < 0 ||
-	    kr_msgmeta_from_summary(d->sum, d->arena, &meta) < 0) {
-		deliver_finish(d, NULL);
+	d->step = KR_DELIVER_STEP_PREPEND;
+	rcpts = kr_arena_zalloc(d->arena, n * sizeof(*rcpts), NULL);
+	for (size_t i = 0; rcpts != NULL && i < n; i++)
+		if (deliver_prefix(d, &d->dl->rcpts[i], &rcpts[i]) < 0)
+			rcpts = NULL;
+	if (rcpts == NULL) {
+		deliver_answer(d); /* arena full: 4xx, the sender retries */
 		return;
 	}
-	dl = (struct kr_store_delivery){
-		.body = (const unsigned char *)d->msg->data,
-		.body_len = d->msg->size,
-		.rcpts = rcpts,
-		.n_rcpts = (unsigned)n,
-		.meta = &meta,
-	};
-	d->op = kr_store_deliver_begin(
-		d->store, &dl, d->arena,
-		kr_deadline_after(kr_clock_mono_us(),
-				  cfg->lmtp.delivery_timeout_ms),
-		deliver_on_stored, d);
+	deliver_store(d, rcpts);
 }
+
+/* ---- verdict -------------------------------------------------------- */
+
+static void
+deliver_decided(struct kr_deliver *d)
+{
+	if (d->verdict.kind == KR_VERDICT_REJECT) {
+		for (size_t i = 0; i < d->dl->n_rcpts; i++)
+			d->results[i].result = KR_DELIVER_REJECTED;
+		deliver_answer(d);
+		return;
+	}
+	deliver_prepend(d);
+}
+
+static void
+deliver_on_verdict(void *ctx, const struct kr_verdict *verdict)
+{
+	struct kr_deliver *d = ctx;
+
+	d->verdict_req = NULL;
+	d->verdict = *verdict;
+	deliver_decided(d);
+}
+
+static void
+deliver_verdict(struct kr_deliver *d)
+{
+	d->step = KR_DELIVER_STEP_VERDICT;
+	if (kr_verdict_begin(&d->env->verdict, d->dl, d->sum, d->arena,
+			     &d->verdict, &d->verdict_req, deliver_on_verdict,
+			     d) == 1)
+		deliver_decided(d);
+}
+
+/* ---- parse ---------------------------------------------------------- */
 
 static void
 deliver_parse_work(void *ctx)
@@ -224,7 +281,7 @@ deliver_parse_work(void *ctx)
 	kr_mime_limits_init(&lim);
 	/* Malformed MIME is still stored raw, with whatever could be read
 	 * (SPEC.md §3.1): a failed parse only means less metadata. */
-	if (kr_mime_parse(d->msg->data, d->msg->size, &lim, d->arena, &d->sum,
+	if (kr_mime_parse(d->dl->body, d->dl->body_len, &lim, d->arena, &d->sum,
 			  &err) < 0)
 		d->sum = NULL;
 }
@@ -236,54 +293,50 @@ deliver_parse_done(void *ctx, int status)
 
 	d->job = NULL;
 	if (status != 0) {
-		deliver_finish(d, NULL); /* pool gone: worker stopping */
+		deliver_answer(d); /* pool gone: worker stopping */
 		return;
 	}
-	deliver_store(d);
+	deliver_verdict(d);
 }
 
-/* The cpu pool was full: 451 for everyone, from the next loop turn. */
 static void
-deliver_on_shed(evutil_socket_t fd, short what, void *ctx)
+deliver_parse(struct kr_deliver *d)
 {
-	(void)fd;
-	(void)what;
-	deliver_finish(ctx, NULL);
+	d->step = KR_DELIVER_STEP_PARSE;
+	/* Parsing a large message would stall the loop: the cpu pool's
+	 * job, unless it is small (cpu_if). A full pool sheds the message
+	 * (a 4xx) rather than parse it here. */
+	if (kr_tpool_cpu_if(d->env->cpu, d->dl->body_len, deliver_parse_work,
+			    deliver_parse_done, d, &d->job, &d->err) < 0) {
+		d->has_err = true;
+		deliver_answer_later(d);
+	}
 }
+
+/* ---- begin / cancel ------------------------------------------------- */
 
 struct kr_deliver *
-kr_deliver_begin(struct event_base *base, struct kr_runtime *rt,
-		 struct kr_store *store, struct kr_tpool *cpu,
-		 const char *req_id, const struct kr_lmtp_event *ev,
+kr_deliver_begin(const struct kr_deliver_env *env, const struct kr_delivery *dl,
 		 kr_deliver_fn *cb, void *ctx)
 {
 	struct kr_deliver *d = kr_xcalloc(1, sizeof(*d));
-	size_t n = ev->message.rcpt_count;
-	struct kr_err err;
 
-	d->rt = rt;
-	d->store = store;
-	d->msg = &ev->message;
+	d->env = env;
+	d->dl = dl;
 	d->cb = cb;
 	d->ctx = ctx;
-	d->start_us = kr_clock_mono_us();
-	snprintf(d->req_id, sizeof(d->req_id), "%s", req_id);
 	d->arena = kr_arena_create(16 << 10, DELIVER_ARENA_MAX, false);
-	d->results = kr_xcalloc(n, sizeof(*d->results));
-	for (size_t i = 0; i < n; i++)
-		d->results[i] = KR_LMTP_DELIVER_TEMPFAIL;
-	/* Parsing a large message would stall the loop: the cpu pool's
-	 * job, unless it is small (cpu_if). A full pool sheds the message
-	 * with 451 rather than parse it here. */
-	if (kr_tpool_cpu_if(cpu, d->msg->size, deliver_parse_work,
-			    deliver_parse_done, d, &d->job, &err) < 0) {
-		kr_log_msg(rt->log, KR_LOG_WARN, d->req_id, "lmtp.shed",
-			   err.msg);
-		d->shed = evtimer_new(base, deliver_on_shed, d);
-		if (d->shed == NULL)
-			kr_panic("deliver: evtimer_new failed");
-		event_active(d->shed, EV_TIMEOUT, 0);
+	d->verdict.kind = KR_VERDICT_HAM;
+	d->results = kr_xcalloc(dl->n_rcpts, sizeof(*d->results));
+	for (size_t i = 0; i < dl->n_rcpts; i++)
+		d->results[i].result = KR_DELIVER_TEMPFAIL;
+	if (env->store == NULL) {
+		/* Nowhere to store: 4xx for everyone, no work. */
+		d->step = KR_DELIVER_STEP_STORE;
+		deliver_answer_later(d);
+		return d;
 	}
+	deliver_parse(d);
 	return d;
 }
 
@@ -296,6 +349,7 @@ kr_deliver_cancel(struct kr_deliver **dp)
 		return;
 	*dp = NULL;
 	kr_tpool_cancel(&d->job);
+	kr_verdict_cancel(&d->env->verdict, &d->verdict_req);
 	kr_store_cancel(&d->op);
 	deliver_free(d);
 }

@@ -211,6 +211,7 @@ srv_on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 	struct kr_lmtp_server *srv = ctx;
 	struct kr_runtime *rt = srv->env.rt;
 	struct srv_node *node;
+	char peer[INET6_ADDRSTRLEN + 1] = "";
 	/* rt->cfg at every accept: a reload changes [lmtp] allow for new
 	 * connections. */
 	bool allowed = kr_cidr_list_match_sa(&rt->cfg->lmtp.allow, addr);
@@ -230,14 +231,16 @@ srv_on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		int one = 1;
 
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		srv_peer_text(addr, peer, sizeof(peer));
 	}
 	node = kr_xcalloc(1, sizeof(*node));
 	node->srv = srv;
 	/* XFORWARD only from allowed clients (today every client that
 	 * gets this far): passed explicitly, so that the rule still holds
 	 * should anything ever admit a client outside [lmtp] allow. */
-	node->session = kr_lmtp_session_create(&srv->env, fd, ++srv->serial,
-					       allowed, srv_on_closed, node);
+	node->session = kr_lmtp_session_create(
+		&srv->env, fd, peer[0] != '\0' ? peer : NULL, ++srv->serial,
+		allowed, srv_on_closed, node);
 	node->next = srv->head;
 	if (srv->head != NULL)
 		srv->head->prev = node;
@@ -287,16 +290,14 @@ srv_on_pause_end(evutil_socket_t fd, short what, void *ctx)
 
 struct kr_lmtp_server *
 kr_lmtp_server_create(struct event_base *base, struct kr_runtime *rt,
-		      struct kr_store *store, struct kr_tpool *cpu,
-		      SSL_CTX *tls)
+		      const struct kr_deliver_env *deliver, SSL_CTX *tls)
 {
 	struct kr_lmtp_server *srv = kr_xcalloc(1, sizeof(*srv));
 	const int fds[2] = { rt->lmtp_fd, rt->lmtp_unix_fd };
 
 	srv->env = (struct kr_lmtp_session_env){ .base = base,
 						 .rt = rt,
-						 .store = store,
-						 .cpu = cpu,
+						 .deliver = deliver,
 						 .tls = tls,
 						 .hostname = srv->hostname };
 	if (rt->cfg->lmtp.hostname != NULL)

@@ -12,10 +12,9 @@
 
 #include "lib/arena.h"
 #include "lib/clock.h"
-#include "lib/tpool.h"
 #include "proto/lmtp.h"
 #include "server/deliver/deliver.h"
-#include "server/lmtp/lmtp_metrics.h"
+#include "server/lmtp/lmtp_delivery.h"
 #include "storage/store.h"
 
 #define SESSION_OP_ARENA_MAX (1 << 20)
@@ -30,11 +29,12 @@ struct kr_lmtp_session {
 	struct bufferevent *sock;
 	struct event *idle_timer, *life_timer;
 	char id[32];
+	char peer[KR_LMTP_SESSION_PEER_MAX + 1]; /* "" for a unix socket */
 	kr_lmtp_session_closed_fn *closed_cb;
 	void *ctx;
 	/* At most one of these is outstanding; `busy` while one is. */
 	struct kr_store_op *op;
-	struct kr_deliver *delivery;
+	struct kr_lmtp_delivery *delivery;
 	struct kr_arena *arena; /* the outstanding operation's */
 	bool busy;
 	bool draining;
@@ -96,61 +96,16 @@ session_op_done(struct kr_lmtp_session *s)
 	session_pump(s);
 }
 
-static enum kr_lmtp_rcpt_result
-session_rcpt_result(const struct kr_lmtp_session *s,
-		    const struct kr_store_user_get_result *res,
-		    const struct kr_err *err)
-{
-	if (err == NULL) {
-		if (res->quota_bytes > 0 && res->used_bytes >= res->quota_bytes)
-			return s->env->rt->cfg->lmtp.over_quota ==
-					       KR_CONFIG_OVER_QUOTA_PERMANENT
-				       ? KR_LMTP_RCPT_OVER_QUOTA_PERM
-				       : KR_LMTP_RCPT_OVER_QUOTA;
-		return KR_LMTP_RCPT_OK;
-	}
-	if (err->kind == KR_ERR_NOT_FOUND)
-		return KR_LMTP_RCPT_UNKNOWN;
-	return KR_LMTP_RCPT_UNAVAILABLE;
-}
-
-/* Refusals at RCPT time never reach the delivery log: log and count
- * them here, so kurier's own records show every 4xx/5xx it gave. */
-static void
-session_rcpt_refused(struct kr_lmtp_session *s, enum kr_lmtp_rcpt_result r,
-		     const struct kr_err *err)
-{
-	const struct kr_runtime *rt = s->env->rt;
-	struct kr_log_line line;
-	int id = r == KR_LMTP_RCPT_UNKNOWN ? rt->lmtp_ids->rcpt_unknown
-		 : r == KR_LMTP_RCPT_OVER_QUOTA ||
-				 r == KR_LMTP_RCPT_OVER_QUOTA_PERM
-			 ? rt->lmtp_ids->rcpt_quota
-			 : rt->lmtp_ids->rcpt_unavailable;
-
-	kr_metrics_inc(rt->slot, id);
-	if (!kr_log_begin(&line, rt->log, KR_LOG_WARN, s->id, "lmtp.rcpt"))
-		return;
-	kr_log_str(&line, "rcpt", s->rcpt);
-	kr_log_str(&line, "status",
-		   id == rt->lmtp_ids->rcpt_unknown ? "unknown"
-		   : id == rt->lmtp_ids->rcpt_quota ? "over_quota"
-						    : "unavailable");
-	if (err != NULL)
-		kr_log_str(&line, "error", err->msg);
-	kr_log_end(&line);
-}
-
 static void
 session_on_user(void *ctx, const struct kr_store_user_get_result *res,
 		const struct kr_err *err)
 {
 	struct kr_lmtp_session *s = ctx;
-	enum kr_lmtp_rcpt_result r = session_rcpt_result(s, res, err);
 
-	if (r != KR_LMTP_RCPT_OK)
-		session_rcpt_refused(s, r, err);
-	kr_lmtp_answer_rcpt(s->proto, r);
+	kr_lmtp_answer_rcpt(
+		s->proto,
+		kr_lmtp_delivery_rcpt(s->env->rt, s->id, s->rcpt,
+				      kr_deliver_check_user(res, err), err));
 	session_op_done(s);
 }
 
@@ -158,39 +113,40 @@ static void
 session_rcpt(struct kr_lmtp_session *s, const struct kr_lmtp_event *ev)
 {
 	const struct kr_config *cfg = s->env->rt->cfg;
+	struct kr_store *store = s->env->deliver->store;
 	char addr[KR_STORE_ADDRESS_MAX + 1];
 
 	/* user+detail@domain is the user's: the detail picks a folder at
 	 * delivery, not the account. */
 	snprintf(s->rcpt, sizeof(s->rcpt), "%s", ev->rcpt.address);
-	if (s->env->store == NULL ||
+	if (store == NULL ||
 	    snprintf(addr, sizeof(addr), "%s@%s", ev->rcpt.local,
 		     ev->rcpt.domain) >= (int)sizeof(addr)) {
-		enum kr_lmtp_rcpt_result r = s->env->store == NULL
-						     ? KR_LMTP_RCPT_UNAVAILABLE
-						     : KR_LMTP_RCPT_UNKNOWN;
-
-		session_rcpt_refused(s, r, NULL);
-		kr_lmtp_answer_rcpt(s->proto, r);
+		kr_lmtp_answer_rcpt(
+			s->proto, kr_lmtp_delivery_rcpt(
+					  s->env->rt, s->id, s->rcpt,
+					  store == NULL ? KR_DELIVER_UNAVAILABLE
+							: KR_DELIVER_UNKNOWN,
+					  NULL));
 		return;
 	}
 	s->arena = kr_arena_create(1024, SESSION_OP_ARENA_MAX, false);
 	s->busy = true;
 	s->op = kr_store_user_get_begin(
-		s->env->store, addr, s->arena,
+		store, addr, s->arena,
 		kr_deadline_after(kr_clock_mono_us(),
 				  cfg->lmtp.delivery_timeout_ms),
 		session_on_user, s);
 }
 
 static void
-session_on_delivered(void *ctx, const enum kr_lmtp_deliver_result *results,
-		     unsigned n)
+session_on_delivered(void *ctx, const enum kr_lmtp_deliver_result *replies,
+		     size_t n)
 {
 	struct kr_lmtp_session *s = ctx;
 
 	s->delivery = NULL;
-	kr_lmtp_answer_message(s->proto, results, n);
+	kr_lmtp_answer_message(s->proto, replies, n);
 	session_op_done(s);
 }
 
@@ -198,9 +154,10 @@ static void
 session_message(struct kr_lmtp_session *s, const struct kr_lmtp_event *ev)
 {
 	s->busy = true;
-	s->delivery = kr_deliver_begin(s->env->base, s->env->rt, s->env->store,
-				       s->env->cpu, s->id, ev,
-				       session_on_delivered, s);
+	s->delivery =
+		kr_lmtp_delivery_begin(s->env->deliver, s->env->rt, s->id,
+				       s->peer[0] != '\0' ? s->peer : NULL,
+				       &ev->message, session_on_delivered, s);
 }
 
 static void session_on_read(struct bufferevent *bev, void *ctx);
@@ -421,9 +378,9 @@ session_settings(const struct kr_lmtp_session_env *env,
 
 struct kr_lmtp_session *
 kr_lmtp_session_create(const struct kr_lmtp_session_env *env,
-		       evutil_socket_t fd, unsigned long long serial,
-		       bool xforward, kr_lmtp_session_closed_fn *closed_cb,
-		       void *ctx)
+		       evutil_socket_t fd, const char *peer,
+		       unsigned long long serial, bool xforward,
+		       kr_lmtp_session_closed_fn *closed_cb, void *ctx)
 {
 	struct kr_lmtp_session *s = kr_xcalloc(1, sizeof(*s));
 	const struct kr_config *cfg = env->rt->cfg;
@@ -437,6 +394,7 @@ kr_lmtp_session_create(const struct kr_lmtp_session_env *env,
 	s->ctx = ctx;
 	/* The request id in every log line: worker pid and a counter. */
 	snprintf(s->id, sizeof(s->id), "L%d.%llu", (int)getpid(), serial);
+	snprintf(s->peer, sizeof(s->peer), "%s", peer != NULL ? peer : "");
 	session_settings(env, &set);
 	set.xforward = xforward;
 	s->proto = kr_lmtp_create(&set);
@@ -484,7 +442,7 @@ kr_lmtp_session_destroy(struct kr_lmtp_session **sp)
 		return;
 	*sp = NULL;
 	kr_store_cancel(&s->op);
-	kr_deliver_cancel(&s->delivery);
+	kr_lmtp_delivery_cancel(&s->delivery);
 	kr_arena_destroy(&s->arena);
 	event_free(s->idle_timer);
 	event_free(s->life_timer);

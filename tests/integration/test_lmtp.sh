@@ -2,7 +2,8 @@
 # LMTP over real sockets against a real 20-node cluster: one message to
 # recipients on several shards with mixed per-recipient answers, user+
 # detail folders, metadata stored, STARTTLS with a certificate made
-# here, limits answered with the right codes. Client: swaks.
+# here, limits answered with the right codes. Client: swaks. Then the
+# delivery pipeline's own tests (tests/unit/test_deliver) on the cluster.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -113,6 +114,16 @@ grep -q 'event=lmtp.rcpt rcpt=nobody@lmtp.test status=unknown' "$work/kurierd.lo
 grep -q '^kurier_lmtp_recipients_total{result="unknown"} [1-9]' <<<"$metrics" ||
 	fail "RCPT refusal not counted"
 ok "metrics and one log line per recipient"
+
+# 7. The delivery pipeline without LMTP (server/deliver): its cmocka
+# tests on the same cluster, none skipped.
+out=$work/test_deliver.out
+KR_TEST_PG_CONF=$PWD/$dir/kurier.conf "$KR_BUILD/tests/test_deliver" >"$out" 2>&1 ||
+	fail "test_deliver: $(tail -n 20 "$out")"
+n=$(grep -c '^\[ RUN      \]' "$out" || true)
+grep -q "^\[  PASSED  \] $n test(s)\.$" "$out" ||
+	fail "test_deliver: not all $n passed (none may be skipped here)"
+ok "delivery pipeline without LMTP: $n tests against the cluster"
 
 kill -TERM "$pid"
 wait "$pid" || fail "kurierd exit status $?"

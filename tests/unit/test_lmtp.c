@@ -959,12 +959,15 @@ test_lmtp_per_rcpt_replies(void **state)
 		KR_LMTP_RCPT_OK, KR_LMTP_RCPT_OVER_QUOTA_PERM,
 		KR_LMTP_RCPT_OK, KR_LMTP_RCPT_UNAVAILABLE,
 		KR_LMTP_RCPT_OK, KR_LMTP_RCPT_TEMPFAIL,
+		KR_LMTP_RCPT_OK, KR_LMTP_RCPT_REJECT,
+		KR_LMTP_RCPT_OK, KR_LMTP_RCPT_TOO_LARGE,
 		KR_LMTP_RCPT_OK,
 	};
 	static const enum kr_lmtp_deliver_result del[] = {
 		KR_LMTP_DELIVER_REJECT,	    KR_LMTP_DELIVER_OK,
 		KR_LMTP_DELIVER_OVER_QUOTA, KR_LMTP_DELIVER_TEMPFAIL,
 		KR_LMTP_DELIVER_UNKNOWN,    KR_LMTP_DELIVER_OVER_QUOTA_PERM,
+		KR_LMTP_DELIVER_TOO_LARGE,  KR_LMTP_DELIVER_OK,
 	};
 	const struct script sc = { rcpt, ARRAY_LEN(rcpt), del, ARRAY_LEN(del) };
 	struct buf in = { 0 };
@@ -980,13 +983,17 @@ test_lmtp_per_rcpt_replies(void **state)
 		  "452 4.2.2 Mailbox full\r\n" RCPT_OK
 		  "552 5.2.2 Mailbox full\r\n" RCPT_OK
 		  "451 4.3.0 Mailbox unavailable\r\n" RCPT_OK
-		  "451 4.3.0 Temporary failure\r\n" RCPT_OK GO_AHEAD
+		  "451 4.3.0 Temporary failure\r\n" RCPT_OK
+		  "550 5.7.1 Recipient rejected\r\n" RCPT_OK
+		  "552 5.3.4 Message too big for system\r\n" RCPT_OK GO_AHEAD
 		  "550 5.7.1 Message rejected\r\n"
 		  "250 2.0.0 Ok\r\n"
 		  "452 4.2.2 Mailbox full\r\n"
 		  "451 4.3.0 Temporary failure\r\n"
 		  "550 5.1.1 User unknown\r\n"
-		  "552 5.2.2 Mailbox full\r\n",
+		  "552 5.2.2 Mailbox full\r\n"
+		  "552 5.3.4 Message too big for system\r\n"
+		  "250 2.0.0 Ok\r\n",
 		  NULL, &sc);
 	free(in.p);
 }
