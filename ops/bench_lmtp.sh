@@ -10,7 +10,7 @@
 # pipelined, the same seed, so the same messages, for both servers.
 #  (A) kurierd, 2 workers, its own config on free ports, 20 shards on a
 #      fresh cluster (ops/pgcluster start -n 20 -d var/bench-lmtp -p
-#      34400: fsync=on, synchronous_commit=on, checked), the 1000 users
+#      30200: fsync=on, synchronous_commit=on, checked), the 1000 users
 #      u<i>@bench.test imported with `kurier user import` from a
 #      passwd-file of {SHA512-CRYPT} hashes made by `openssl passwd -6`.
 #  (B) a private Dovecot (dovecot-core, dovecot-lmtpd) started with
@@ -42,7 +42,7 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 readonly PGBIN=/usr/lib/postgresql/15/bin
-readonly NODES=20 PORT=34400 SESSIONS=16 USERS=1000 SIZE=4096
+readonly NODES=20 PORT=30200 SESSIONS=16 USERS=1000 SIZE=4096
 readonly REPS=3 DURATION=10 WARMUP_S=2 SETTLE_S=2 MESSAGES=1000000
 readonly IDLE=5000 IDLE_TARGET=16384 IDLE_WARMUP=500
 readonly MAILUSER=kurier-bench TOKEN_CHARS=48

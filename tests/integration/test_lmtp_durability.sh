@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
 dir=var/test-durable
-port=${KR_TEST_DURABLE_PORT:-33400} # node i on port+i
+port=${KR_TEST_DURABLE_PORT:-30800} # node i on port+i
 users=200 sent=3000 seed=4242
 token=$(printf 'd%.0s' $(seq 40))
 work=$(mktemp -d /tmp/kr-durable.XXXXXX)
