@@ -35,6 +35,7 @@
 
 #include "lib/deadline.h"
 #include "lib/err.h"
+#include "lib/limits.h"
 
 struct event_base;
 struct kr_arena;
@@ -50,7 +51,6 @@ struct kr_store_op;
 /* Limits of the store API (SPEC.md §3.2 for listing). */
 #define KR_STORE_LIST_DEFAULT 50
 #define KR_STORE_LIST_MAX 500
-#define KR_STORE_ADDRESS_MAX 320
 #define KR_STORE_NAME_MAX 255 /* mailbox and folder names, bytes */
 #define KR_STORE_FLAGS_MAX 64 /* flags per message or per call */
 #define KR_STORE_FLAG_LEN_MAX 64

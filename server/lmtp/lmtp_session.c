@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/address.h"
 #include "lib/arena.h"
 #include "lib/clock.h"
 #include "lib/tpool.h"
@@ -40,7 +41,7 @@ struct kr_lmtp_session {
 	bool closing;	  /* close once the output is flushed */
 	bool tls_pending; /* STARTTLS: handshake once 220 is flushed */
 	bool closed;	  /* closed_cb fired */
-	char rcpt[KR_STORE_ADDRESS_MAX + 1]; /* the RCPT being looked up */
+	char rcpt[KR_ADDRESS_MAX + 1]; /* the RCPT being looked up */
 };
 
 static void session_pump(struct kr_lmtp_session *s);
@@ -157,19 +158,23 @@ static void
 session_rcpt(struct kr_lmtp_session *s, const struct kr_lmtp_event *ev)
 {
 	const struct kr_config *cfg = s->env->rt->cfg;
-	char addr[KR_STORE_ADDRESS_MAX + 1];
+	char account[2 * KR_ADDRESS_MAX + 2], addr[KR_ADDRESS_MAX + 1];
+	struct kr_err err;
 
 	/* user+detail@domain is the user's: the detail picks a folder at
-	 * delivery, not the account. */
+	 * delivery, not the account. No user has an address that is not
+	 * one (lib/address.h): unknown, without asking the store. */
 	snprintf(s->rcpt, sizeof(s->rcpt), "%s", ev->rcpt.address);
+	snprintf(account, sizeof(account), "%s@%s", ev->rcpt.local,
+		 ev->rcpt.domain);
 	if (s->env->store == NULL ||
-	    snprintf(addr, sizeof(addr), "%s@%s", ev->rcpt.local,
-		     ev->rcpt.domain) >= (int)sizeof(addr)) {
+	    kr_address_normalize(account, strlen(account), addr, sizeof(addr),
+				 &err) < 0) {
 		enum kr_lmtp_rcpt_result r = s->env->store == NULL
 						     ? KR_LMTP_RCPT_UNAVAILABLE
 						     : KR_LMTP_RCPT_UNKNOWN;
 
-		session_rcpt_refused(s, r, NULL);
+		session_rcpt_refused(s, r, s->env->store == NULL ? NULL : &err);
 		kr_lmtp_answer_rcpt(s->proto, r);
 		return;
 	}

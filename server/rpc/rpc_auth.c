@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/address.h"
 #include "lib/arena.h"
 #include "lib/cidr.h"
 #include "lib/clock.h"
@@ -52,7 +53,7 @@ rpc_claims_key(const struct rpc_req *req)
 static void
 rpc_auth_set(struct rpc_req *req, bool revoked, const char *address)
 {
-	if (revoked || strlen(address) > KR_STORE_ADDRESS_MAX) {
+	if (revoked || strlen(address) > KR_ADDRESS_MAX) {
 		req->auth = RPC_AUTH_FAILED;
 		return;
 	}
@@ -72,7 +73,7 @@ rpc_auth_on_checked(void *ctx, const struct kr_store_session_result *res,
 	struct rpc_req *req = ctx;
 	struct kr_rpc *rpc = req->rpc;
 	char key[8 + sizeof(req->claims.sid)];
-	char val[2 + KR_STORE_ADDRESS_MAX];
+	char val[2 + KR_ADDRESS_MAX];
 	int kn, vn;
 
 	req->auth_op = NULL;
@@ -122,7 +123,7 @@ rpc_auth_cached(struct rpc_req *req)
 	req->auth_gen = kr_genmap_get(rpc->d.gens, rpc_claims_key(req));
 	if (!kr_cache_get(rpc->sessions, key, (size_t)kn, req->auth_gen,
 			  rpc_now_ms(), RPC_SESSION_TTL_MS, &val, &vlen) ||
-	    vlen < 1 || vlen > KR_STORE_ADDRESS_MAX + 1)
+	    vlen < 1 || vlen > KR_ADDRESS_MAX + 1)
 		return false;
 	snprintf(req->address, sizeof(req->address), "%.*s", (int)vlen - 1,
 		 val + 1);
@@ -216,7 +217,7 @@ struct login {
 	enum login_source source;
 	struct kr_err err;
 	struct kr_store_user user;
-	char ukey[2 + KR_STORE_ADDRESS_MAX + 1];
+	char ukey[2 + KR_ADDRESS_MAX + 1];
 	char akey[KR_CIDR_KEY_MAX];	/* "" when not limited by address */
 	char client[RPC_ADDR_TEXT_MAX]; /* the address counted, or "" */
 };
@@ -515,7 +516,7 @@ login_new(struct rpc_call *c, const json_t *params, const char **password_r)
 		rpc_fail_params(c, &err);
 		return NULL;
 	}
-	if (strlen(user) > KR_STORE_ADDRESS_MAX ||
+	if (strlen(user) > KR_ADDRESS_MAX ||
 	    strlen(password) > KR_PASSWORD_MAX) {
 		rpc_fail(c, KR_JSONRPC_INVALID_PARAMS,
 			 "user or password too long", NULL);
@@ -548,13 +549,22 @@ rpc_auth_login(struct rpc_call *c, const json_t *params)
 {
 	const char *password = NULL;
 	struct login *l = login_new(c, params, &password);
+	char addr[KR_ADDRESS_MAX + 1];
+	struct kr_err err;
 
 	if (l == NULL || !login_take(l) || !login_admit(l))
 		return;
 	l->password = kr_xstrdup(password);
-	c->op = kr_store_user_auth_begin(c->req->rpc->d.store, l->name,
-					 c->arena, rpc_deadline(c),
-					 login_on_user, l);
+	/* No user has a name that is not an address (lib/address.h):
+	 * refused as an unknown user, after the same password check. */
+	if (kr_address_normalize(l->name, strlen(l->name), addr, sizeof(addr),
+				 NULL) < 0) {
+		kr_err_set(&err, KR_ERR_NOT_FOUND, "no such user");
+		login_on_user(l, NULL, &err);
+		return;
+	}
+	c->op = kr_store_user_auth_begin(c->req->rpc->d.store, addr, c->arena,
+					 rpc_deadline(c), login_on_user, l);
 }
 
 /* 1..5 digits, at most 65535. */

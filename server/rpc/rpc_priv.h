@@ -119,7 +119,7 @@ struct rpc_req {
 	enum rpc_auth_state auth;
 	struct kr_token_claims claims;
 	struct kr_store_user user; /* RPC_AUTH_OK */
-	char address[KR_STORE_ADDRESS_MAX + 1];
+	char address[KR_ADDRESS_MAX + 1];
 	struct kr_store_op *auth_op;
 	struct kr_err auth_err;
 	struct kr_arena *auth_arena; /* the session check's result */
