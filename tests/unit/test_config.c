@@ -16,6 +16,8 @@
 #include "lib/config.h"
 #include "lib/limits.h"
 
+#include "conf_env.h"
+
 #define TMP_TEMPLATE "/tmp/kr_test_config.XXXXXX"
 
 struct tmpfile {
@@ -25,13 +27,7 @@ struct tmpfile {
 static void
 tmp_create(struct tmpfile *t, const char *content, size_t len)
 {
-	int fd;
-
-	memcpy(t->path, TMP_TEMPLATE, sizeof(TMP_TEMPLATE));
-	fd = mkstemp(t->path);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, len), (ssize_t)len);
-	assert_int_equal(close(fd), 0);
+	conf_env_write(t->path, sizeof(t->path), TMP_TEMPLATE, content, len);
 }
 
 static void

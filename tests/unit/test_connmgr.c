@@ -20,6 +20,8 @@
 #include "lib/tpool.h"
 #include "storage/connmgr.h"
 
+#include "conf_env.h"
+
 struct cm_fixture {
 	struct event_base *base;
 	struct kr_tpool *io;
@@ -93,27 +95,11 @@ cm_query(struct cm_fixture *f, unsigned shard, enum kr_connmgr_mode mode,
 static void
 cm_write_conf(struct cm_fixture *f, const char *storage, int replica_of)
 {
-	struct kr_config *src;
-	struct kr_err err;
-	FILE *fp;
-	int fd;
+	FILE *fp = conf_env_open(f->path, sizeof(f->path), "/tmp/kr-cm-XXXXXX");
 
-	assert_int_equal(kr_config_load(getenv("KR_TEST_PG_CONF"), &src, &err),
-			 0);
-	snprintf(f->path, sizeof(f->path), "/tmp/kr-cm-XXXXXX");
-	fd = mkstemp(f->path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "w");
 	fprintf(fp, "[storage]\n%s\n", storage);
-	for (unsigned i = 0; i < src->n_shards; i++) {
-		fprintf(fp, "[shard.%u]\nprimary = %s\n", i,
-			src->shards[i].primary);
-		if (replica_of >= 0 && i == 0)
-			fprintf(fp, "replica = %s\n",
-				src->shards[replica_of].primary);
-	}
-	fclose(fp);
-	kr_config_destroy(&src);
+	conf_env_shards(fp, replica_of);
+	conf_env_close(fp);
 }
 
 static void

@@ -34,6 +34,7 @@
 #define OP_MS 10000
 #define GC_MAX 64 /* group_commit_max of the test config */
 
+#include "conf_env.h"
 #include "store_env.h"
 
 REC_FN(rec_user_get, struct kr_store_user_get_result)
@@ -55,27 +56,16 @@ REC_FN(rec_deliver, struct kr_store_deliver_result)
 static void
 env_write_conf(struct env *e)
 {
-	struct kr_config *src;
-	struct kr_err err;
-	FILE *fp;
-	int fd;
+	FILE *fp =
+		conf_env_open(e->path, sizeof(e->path), "/tmp/kr-store-XXXXXX");
 
-	assert_int_equal(kr_config_load(getenv("KR_TEST_PG_CONF"), &src, &err),
-			 0);
-	snprintf(e->path, sizeof(e->path), "/tmp/kr-store-XXXXXX");
-	fd = mkstemp(e->path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "w");
 	fprintf(fp,
 		"[workers]\ncpu_inline_max = 256\n[storage]\n"
 		"pool_high = 8\nquery_timeout = 10s\n"
 		"group_commit_max = %d\ngroup_commit_inflight = 1\n",
 		GC_MAX);
-	for (unsigned i = 0; i < src->n_shards; i++)
-		fprintf(fp, "[shard.%u]\nprimary = %s\n", i,
-			src->shards[i].primary);
-	fclose(fp);
-	kr_config_destroy(&src);
+	conf_env_shards(fp, -1);
+	conf_env_close(fp);
 }
 
 static int

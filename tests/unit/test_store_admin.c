@@ -22,6 +22,8 @@
 #include "storage/shardmap.h"
 #include "storage/store_admin.h"
 
+#include "conf_env.h"
+
 #define HASH "{PLAIN}secret"
 
 struct env {
@@ -311,17 +313,16 @@ test_store_admin_probe(void **state)
 static void
 test_store_admin_no_shards(void **state)
 {
-	char path[] = "/tmp/kr-test-admin-XXXXXX";
+	char path[64];
 	struct kr_config *cfg;
 	struct kr_shardmap *map;
 	struct kr_store_admin *adm;
 	struct kr_err err;
-	int fd = mkstemp(path), shard;
+	int shard;
 
 	(void)state;
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "[log]\nlevel = info\n", 19), 19);
-	close(fd);
+	conf_env_write(path, sizeof(path), "/tmp/kr-test-admin-XXXXXX",
+		       "[log]\nlevel = info\n", 19);
 	assert_int_equal(kr_config_load(path, &cfg, &err), 0);
 	unlink(path);
 	map = kr_shardmap_create(cfg);

@@ -19,6 +19,7 @@
 #define WAIT_MS 15000
 #define OP_MS 10000
 
+#include "conf_env.h"
 #include "store_env.h"
 
 REC_FN(rec_user_get, struct kr_store_user_get_result)
@@ -283,15 +284,10 @@ config_check(const char *body, struct kr_err *err_r, char *path,
 {
 	struct kr_config *cfg;
 	struct kr_err err;
-	int fd, rc;
-	FILE *fp;
+	int rc;
 
-	snprintf(path, path_size, "/tmp/kr-bounds-XXXXXX");
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "w");
-	fputs(body, fp);
-	fclose(fp);
+	conf_env_write(path, path_size, "/tmp/kr-bounds-XXXXXX", body,
+		       strlen(body));
 	assert_int_equal(kr_config_load(path, &cfg, &err), 0);
 	rc = kr_store_check_config(cfg, err_r);
 	kr_config_destroy(&cfg);
@@ -345,28 +341,13 @@ test_store_bounds_config_limits(void **state)
 static void
 env_write_conf(struct env *e)
 {
-	struct kr_config *src;
-	struct kr_err err;
-	FILE *fp;
-	int fd;
+	FILE *fp = conf_env_open(e->path, sizeof(e->path),
+				 "/tmp/kr-bounds-XXXXXX");
 
-	assert_int_equal(kr_config_load(getenv("KR_TEST_PG_CONF"), &src, &err),
-			 0);
-	assert_true(src->n_shards >= 2);
-	snprintf(e->path, sizeof(e->path), "/tmp/kr-bounds-XXXXXX");
-	fd = mkstemp(e->path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "w");
 	fprintf(fp, "[storage]\npool_high = 8\nquery_timeout = 10s\n"
 		    "read_your_writes = 0\n");
-	for (unsigned i = 0; i < src->n_shards; i++) {
-		fprintf(fp, "[shard.%u]\nprimary = %s\n", i,
-			src->shards[i].primary);
-		if (i == 0)
-			fprintf(fp, "replica = %s\n", src->shards[1].primary);
-	}
-	fclose(fp);
-	kr_config_destroy(&src);
+	conf_env_shards(fp, 1);
+	conf_env_close(fp);
 }
 
 static int

@@ -38,6 +38,7 @@
 #define RYW_MS 2000 /* storage.read_your_writes of the test config */
 #define N_CONC 40
 
+#include "conf_env.h"
 #include "store_env.h"
 
 REC_FN(rec_session, struct kr_store_session_result)
@@ -49,26 +50,15 @@ REC_FN(rec_user_auth, struct kr_store_user_auth_result)
 static void
 env_write_conf(struct env *e)
 {
-	struct kr_config *src;
-	struct kr_err err;
-	FILE *fp;
-	int fd;
+	FILE *fp = conf_env_open(e->path, sizeof(e->path),
+				 "/tmp/kr-session-XXXXXX");
 
-	assert_int_equal(kr_config_load(getenv("KR_TEST_PG_CONF"), &src, &err),
-			 0);
-	snprintf(e->path, sizeof(e->path), "/tmp/kr-session-XXXXXX");
-	fd = mkstemp(e->path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "w");
 	fprintf(fp,
 		"[storage]\npool_high = 8\nquery_timeout = 10s\n"
 		"read_your_writes = %dms\n",
 		RYW_MS);
-	for (unsigned i = 0; i < src->n_shards; i++)
-		fprintf(fp, "[shard.%u]\nprimary = %s\nreplica = %s\n", i,
-			src->shards[i].primary, src->shards[i].primary);
-	fclose(fp);
-	kr_config_destroy(&src);
+	conf_env_shards(fp, CONF_ENV_REPLICA_SELF);
+	conf_env_close(fp);
 }
 
 static int
