@@ -2,8 +2,8 @@
  * kurier.conf (conf_env_write, or conf_env_open ... conf_env_close to
  * write it in pieces) and, for the tests against a real cluster, its
  * [shard.N] sections copied from the config KR_TEST_PG_CONF names
- * (ops/pgcluster writes it). Include after cmocka.h. The files stay
- * in /tmp unless a test removes them. */
+ * (ops/pgcluster writes it), and NEED_CLUSTER. Include after cmocka.h. The
+ * files stay in /tmp unless a test removes them. */
 #ifndef KR_TEST_CONF_ENV_H
 #define KR_TEST_CONF_ENV_H
 
@@ -12,6 +12,14 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+
+/* A test of a group whose set-up found no cluster (KR_TEST_PG_CONF
+ * unset left *state NULL) is skipped. */
+#define NEED_CLUSTER(state)           \
+	do {                          \
+		if (*(state) == NULL) \
+			skip();       \
+	} while (0)
 
 /* conf_env_shards: every shard's replica is its own primary. */
 #define CONF_ENV_REPLICA_SELF (-2)

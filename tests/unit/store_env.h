@@ -26,6 +26,8 @@
 #include "storage/shardmap.h"
 #include "storage/store.h"
 
+#include "conf_env.h" /* NEED_CLUSTER */
+
 struct env {
 	struct event_base *base;
 	struct event *tick;
@@ -133,12 +135,6 @@ dl(void)
 		if ((r).err.kind != KR_ERR_NONE)                           \
 			fail_msg("%s: %s", kr_err_kind_name((r).err.kind), \
 				 (r).err.msg);                             \
-	} while (0)
-
-#define NEED_CLUSTER(state)           \
-	do {                          \
-		if (*(state) == NULL) \
-			skip();       \
 	} while (0)
 
 /* Keeps the loop from blocking forever when nothing else is armed. */

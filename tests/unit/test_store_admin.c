@@ -70,12 +70,6 @@ env_teardown(void **state)
 	return 0;
 }
 
-#define NEED_CLUSTER(state)           \
-	do {                          \
-		if (*(state) == NULL) \
-			skip();       \
-	} while (0)
-
 static void
 addr_make(struct env *e, const char *who, char *buf, size_t size)
 {
