@@ -15,8 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longer keys are never cached: get misses, put counts too_big. */
-#define KR_LRU_KEY_MAX 256
+#include "lib/limits.h"
+
+/* Keys longer than KR_LRU_KEY_MAX (lib/limits.h) are never cached:
+ * get misses, put counts too_big. */
 /* Bytes charged per entry on top of its key and value. It covers the
  * entry header, allocator slack, the entry's hash buckets and, in the
  * worst case of one entry per owner, its owner record, so the cache's

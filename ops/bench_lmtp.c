@@ -41,6 +41,7 @@
 
 #include "lib/clock.h"
 #include "lib/err.h"
+#include "ops/bench_util.h"
 #include "ops/bench_msg.h"
 
 #define BENCH_SESSIONS_MAX 60000
@@ -157,16 +158,7 @@ bench_usage(void)
 static unsigned long long
 bench_num(const char *s, unsigned long long lo, unsigned long long hi)
 {
-	char *end;
-	unsigned long long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		bench_usage();
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
-		bench_usage();
-	return v;
+	return (unsigned)bench_util_num(s, lo, hi, bench_usage);
 }
 
 /* The pattern is split around its one %d: no format string is ever
@@ -824,26 +816,6 @@ bench_teardown(struct bench *b)
 
 /* ---- results -------------------------------------------------------- */
 
-static int
-bench_cmp(const void *x, const void *y)
-{
-	int64_t a = *(const int64_t *)x, c = *(const int64_t *)y;
-
-	return (a > c) - (a < c);
-}
-
-/* Nearest rank of sorted samples, in milliseconds. */
-static double
-bench_pct(const int64_t *v, unsigned n, unsigned pct)
-{
-	size_t k;
-
-	if (n == 0)
-		return 0;
-	k = ((size_t)n * pct + 99) / 100;
-	return (double)v[(k == 0 ? 1 : k) - 1] / 1000.0;
-}
-
 static void
 bench_report(struct bench *b)
 {
@@ -855,7 +827,7 @@ bench_report(struct bench *b)
 		       b->failed);
 		return;
 	}
-	qsort(b->lat_us, b->n_lat, sizeof(*b->lat_us), bench_cmp);
+	qsort(b->lat_us, b->n_lat, sizeof(*b->lat_us), bench_util_cmp);
 	fprintf(stderr,
 		"bench_lmtp: %llu started, %u answered 250, %u failed (%u "
 		"abandoned at the time bound)%s\n",
@@ -864,8 +836,8 @@ bench_report(struct bench *b)
 	printf("lmtp messages=%u seconds=%.3f rate=%.1f p50_ms=%.2f "
 	       "p99_ms=%.2f failures=%u\n",
 	       b->ok, secs, secs > 0 ? b->ok / secs : 0.0,
-	       bench_pct(b->lat_us, b->n_lat, 50),
-	       bench_pct(b->lat_us, b->n_lat, 99), b->failed);
+	       bench_util_pct(b->lat_us, b->n_lat, 50),
+	       bench_util_pct(b->lat_us, b->n_lat, 99), b->failed);
 }
 
 int

@@ -45,6 +45,7 @@
 
 #include "lib/clock.h"
 #include "lib/err.h"
+#include "ops/bench_util.h"
 
 #define BENCH_CONNS_MAX 10000
 #define BENCH_REQUESTS_MAX 100000000
@@ -133,16 +134,7 @@ bench_usage(void)
 static unsigned long long
 bench_num(const char *s, unsigned long long lo, unsigned long long hi)
 {
-	char *end;
-	unsigned long long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		bench_usage();
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
-		bench_usage();
-	return v;
+	return (unsigned)bench_util_num(s, lo, hi, bench_usage);
 }
 
 /* The token goes into a header line: printable ASCII, no spaces. */
@@ -761,32 +753,12 @@ bench_teardown(struct bench *b)
 
 /* ---- results -------------------------------------------------------- */
 
-static int
-bench_cmp(const void *x, const void *y)
-{
-	int64_t a = *(const int64_t *)x, c = *(const int64_t *)y;
-
-	return (a > c) - (a < c);
-}
-
-/* Nearest rank of sorted samples, in milliseconds. */
-static double
-bench_pct(const int64_t *v, size_t n, unsigned pct)
-{
-	size_t k;
-
-	if (n == 0)
-		return 0;
-	k = (n * pct + 99) / 100;
-	return (double)v[(k == 0 ? 1 : k) - 1] / 1000.0;
-}
-
 static void
 bench_report(struct bench *b)
 {
 	double secs = (double)(b->t_last_us - b->t0_us) / 1e6;
 
-	qsort(b->lat_us, b->n_lat, sizeof(*b->lat_us), bench_cmp);
+	qsort(b->lat_us, b->n_lat, sizeof(*b->lat_us), bench_util_cmp);
 	fprintf(stderr,
 		"bench_rpc: %llu warm-up answers; %llu sent, %llu answered "
 		"in the measured window; %u failed (%u abandoned at the "
@@ -797,8 +769,9 @@ bench_report(struct bench *b)
 	printf("rpc requests=%llu seconds=%.3f rate=%.1f p50_ms=%.3f "
 	       "p99_ms=%.3f failures=%u checked=%u bytes=%.0f\n",
 	       (unsigned long long)b->ok, secs, secs > 0 ? b->ok / secs : 0.0,
-	       bench_pct(b->lat_us, b->n_lat, 50),
-	       bench_pct(b->lat_us, b->n_lat, 99), b->failed, b->full_checks,
+	       bench_util_pct(b->lat_us, b->n_lat, 50),
+	       bench_util_pct(b->lat_us, b->n_lat, 99), b->failed,
+	       b->full_checks,
 	       b->ok > 0 ? (double)b->bytes / (double)b->ok : 0.0);
 }
 

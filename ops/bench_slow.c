@@ -25,6 +25,7 @@
 
 #include "lib/clock.h"
 #include "lib/err.h"
+#include "ops/bench_util.h"
 
 #define SLOW_CONNS_MAX 20000
 #define SLOW_TEXT_MAX 4096
@@ -71,15 +72,7 @@ slow_usage(void)
 static unsigned long
 slow_num(const char *arg, unsigned long lo, unsigned long hi)
 {
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (arg[0] < '0' || arg[0] > '9' || errno != 0 || *end != '\0' ||
-	    v < lo || v > hi)
-		slow_usage();
-	return v;
+	return bench_util_num(arg, lo, hi, slow_usage);
 }
 
 /* The two escapes a shell argument cannot carry easily. */
@@ -234,21 +227,14 @@ slow_on_stop(evutil_socket_t fd, short what, void *ctx)
 	event_base_loopbreak(((struct slow *)ctx)->base);
 }
 
-static int
-slow_cmp(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 static void
 slow_report(struct slow *s)
 {
 	int64_t p50 = 0, max = 0;
 
 	if (s->closed > 0) {
-		qsort(s->close_ms, s->closed, sizeof(*s->close_ms), slow_cmp);
+		qsort(s->close_ms, s->closed, sizeof(*s->close_ms),
+		      bench_util_cmp);
 		p50 = s->close_ms[s->closed / 2];
 		max = s->close_ms[s->closed - 1];
 	}

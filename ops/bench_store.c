@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "ops/bench_msg.h"
+#include "ops/bench_util.h"
 #include "lib/arena.h"
 #include "lib/clock.h"
 #include "lib/config.h"
@@ -150,15 +151,7 @@ bench_usage(void)
 static unsigned
 bench_num(const char *s, unsigned lo, unsigned hi)
 {
-	char *end;
-	unsigned long long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		bench_usage();
-	v = strtoull(s, &end, 10);
-	if (*end != '\0' || v < lo || v > hi)
-		bench_usage();
-	return (unsigned)v;
+	return (unsigned)bench_util_num(s, lo, hi, bench_usage);
 }
 
 static void
@@ -582,28 +575,6 @@ bench_run_phase(struct bench *b, enum bench_phase phase, unsigned total)
 
 /* ---- results ------------------------------------------------------- */
 
-static int
-bench_cmp(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Nearest rank of sorted samples, in milliseconds. */
-static double
-bench_pct(const int64_t *v, unsigned n, unsigned pct)
-{
-	size_t k;
-
-	if (n == 0)
-		return 0;
-	k = ((size_t)n * pct + 99) / 100;
-	if (k == 0)
-		k = 1;
-	return (double)v[k - 1] / 1000.0;
-}
-
 static void
 bench_report(struct bench *b, const struct kr_store_stats *st0)
 {
@@ -614,7 +585,7 @@ bench_report(struct bench *b, const struct kr_store_stats *st0)
 	kr_store_get_stats(b->store, &st);
 	batches = st.batches - st0->batches;
 	msgs = st.batch_messages - st0->batch_messages;
-	qsort(b->lat_us, b->n_lat, sizeof(*b->lat_us), bench_cmp);
+	qsort(b->lat_us, b->n_lat, sizeof(*b->lat_us), bench_util_cmp);
 	fprintf(stderr,
 		"bench_store: %u started, %u stored, %u failed%s; "
 		"%llu messages in %llu batches (%.2f per commit), %llu shed; "
@@ -627,8 +598,8 @@ bench_report(struct bench *b, const struct kr_store_stats *st0)
 	printf("store deliveries=%u seconds=%.3f rate=%.1f p50_ms=%.2f "
 	       "p99_ms=%.2f batches=%llu\n",
 	       b->ok, secs, secs > 0 ? b->ok / secs : 0.0,
-	       bench_pct(b->lat_us, b->n_lat, 50),
-	       bench_pct(b->lat_us, b->n_lat, 99), batches);
+	       bench_util_pct(b->lat_us, b->n_lat, 50),
+	       bench_util_pct(b->lat_us, b->n_lat, 99), batches);
 	fflush(stdout);
 }
 

@@ -13,11 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Header fields per request and request-target bytes. The only target
- * served is "/rpc" (a query allowed); webmail backends and proxies send
- * a dozen fields. */
-#define KR_HTTP_HEADERS_MAX_DEFAULT 64
-#define KR_HTTP_URL_MAX_DEFAULT 2048
+#include "lib/limits.h"
+
+/* Defaults: KR_HTTP_HEADERS_MAX_DEFAULT and KR_HTTP_URL_MAX_DEFAULT
+ * (lib/limits.h). The only target served is "/rpc" (a query allowed);
+ * webmail backends and proxies send a dozen fields. */
 
 struct kr_http_limits {
 	/* Bytes before the body: request line, header fields, the empty

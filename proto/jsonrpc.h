@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "lib/err.h"
+#include "lib/limits.h"
 
 /* The specification's codes ... */
 #define KR_JSONRPC_PARSE_ERROR -32700
@@ -26,14 +27,6 @@
 #define KR_JSONRPC_UNAVAILABLE -32010
 #define KR_JSONRPC_OVERLOADED -32011
 #define KR_JSONRPC_RATE_LIMITED -32012
-
-/* Body: message.append carries a whole message in base64, so room for
- * a 50 MiB message (66.7 MiB encoded) plus the envelope. Depth: our
- * methods nest 3 levels; 32 leaves room and keeps the parser's
- * recursion shallow. Batch: each call costs a storage round trip. */
-#define KR_JSONRPC_BODY_MAX_DEFAULT (72UL << 20)
-#define KR_JSONRPC_DEPTH_MAX_DEFAULT 32
-#define KR_JSONRPC_BATCH_MAX_DEFAULT 100
 
 /* Checked in one pass over the body before jansson builds anything,
  * so no limit costs memory to enforce. */
@@ -58,7 +51,7 @@ struct kr_jsonrpc_call {
 	const char *error_message; /* NULL, or the preset error's message */
 };
 
-/* Fills the defaults above (element_max: lib/limits.h). */
+/* Fills the defaults (KR_JSONRPC_*_DEFAULT, lib/limits.h). */
 void kr_jsonrpc_limits_init(struct kr_jsonrpc_limits *lim);
 
 /* Parses a request body (need not be NUL-terminated; borrowed for the

@@ -14,22 +14,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Default limits and the ranges kr_lmtp_create() accepts. RFC 5321
- * §4.5.3.1: command lines of at least 512 octets and text lines of at
- * least 1000, both counting CRLF. Message lines get more room because
- * real mail (HTML from some clients) breaks the 1000 often. */
-#define KR_LMTP_LINE_MAX_DEFAULT 1000
-#define KR_LMTP_LINE_MAX_MIN 512
-#define KR_LMTP_LINE_MAX_MAX 65536
-#define KR_LMTP_DATA_LINE_MAX_DEFAULT 10000
-#define KR_LMTP_DATA_LINE_MAX_MIN 1000
-#define KR_LMTP_DATA_LINE_MAX_MAX (1 << 20)
-#define KR_LMTP_MESSAGE_MAX_DEFAULT (50UL << 20)
-#define KR_LMTP_MESSAGE_MAX_MIN 1024
-#define KR_LMTP_MESSAGE_MAX_MAX (1UL << 30)
-#define KR_LMTP_RCPT_MAX_DEFAULT 100
-#define KR_LMTP_RCPT_MAX_MAX 100000
-#define KR_LMTP_HEADER_MAX_DEFAULT 1000
+#include "lib/limits.h"
+
+/* The default limits and the ranges kr_lmtp_create() accepts are
+ * KR_LMTP_*_DEFAULT, _MIN and _MAX (lib/limits.h): the config's. */
+
 /* Input stops being consumed while more output than this waits; the
  * output never grows past it by more than one batch of replies (at
  * most one per recipient), so a client that pipelines without reading
@@ -44,8 +33,6 @@
  * least this much so that a large message still arrives in large
  * reads. */
 #define KR_LMTP_INPUT_HIGH_MIN (64 << 10)
-/* The greeting's and replies' host name. */
-#define KR_LMTP_HOSTNAME_MAX 255
 
 struct kr_lmtp;
 

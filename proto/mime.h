@@ -18,20 +18,13 @@
 #include <time.h>
 
 #include "lib/err.h"
+#include "lib/limits.h"
 
 struct kr_arena;
 
-/* Defaults of struct kr_mime_limits. */
-#define KR_MIME_PREVIEW_MAX_DEFAULT 200 /* characters */
-#define KR_MIME_SEARCH_TEXT_MAX_DEFAULT (64 << 10)
-#define KR_MIME_BODY_TEXT_MAX_DEFAULT (4 << 20)
-#define KR_MIME_HEADER_TEXT_MAX_DEFAULT 998 /* RFC 5322 §2.1.1 */
-#define KR_MIME_DEPTH_MAX_DEFAULT 32
-#define KR_MIME_PARTS_MAX_DEFAULT 1000
-#define KR_MIME_ADDRS_MAX_DEFAULT 100
-#define KR_MIME_REFS_MAX_DEFAULT 100
-#define KR_MIME_HEADERS_MAX_DEFAULT 10000
-/* depth_max is clamped to this: the walk recurses once per level. */
+/* The defaults of struct kr_mime_limits are KR_MIME_*_DEFAULT
+ * (lib/limits.h). depth_max is clamped to this: the walk recurses once per
+ * level. */
 #define KR_MIME_DEPTH_HARD_MAX 1000
 
 /* What one call may produce and how much of the message GMime may

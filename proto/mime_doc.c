@@ -133,8 +133,8 @@ doc_parse(struct kr_mime_doc *doc, GMimeStream *base, gint64 start,
 	return obj;
 }
 
-static size_t
-doc_skip_from_line(const char *p, size_t len)
+size_t
+kr_mime_doc_from_line(const char *p, size_t len)
 {
 	const char *nl;
 
@@ -172,7 +172,7 @@ kr_mime_doc_open(struct kr_mime_doc *doc, const void *raw, size_t len,
 	doc->raw_array = g_byte_array_new_take((guint8 *)(uintptr_t)p, len);
 	doc->raw_stream = g_mime_stream_mem_new_with_byte_array(doc->raw_array);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(doc->raw_stream), FALSE);
-	skip = doc_skip_from_line(p, len);
+	skip = kr_mime_doc_from_line(p, len);
 	doc->top = doc_parse(doc, doc->raw_stream, (gint64)skip, p + skip,
 			     len - skip);
 	return 0;

@@ -568,25 +568,13 @@ headers_fill(struct headers_scan *s, struct kr_mime_header *out, unsigned n,
 	return rc;
 }
 
-/* The length of an mbox "From " first line, as mime_doc.c skips it. */
-static size_t
-headers_from_line(const char *p, size_t len)
-{
-	const char *nl;
-
-	if (len < 5 || memcmp(p, "From ", 5) != 0)
-		return 0;
-	nl = memchr(p, '\n', len);
-	return nl != NULL ? (size_t)(nl - p) + 1 : len;
-}
-
 int
 kr_mime_headers(const void *raw, size_t len, const struct kr_mime_limits *lim,
 		struct kr_arena *arena, const struct kr_mime_header **headers_r,
 		unsigned *n_r, bool *limited_r, struct kr_err *err_r)
 {
 	const char *p = len > 0 ? raw : "";
-	size_t skip = headers_from_line(p, len);
+	size_t skip = kr_mime_doc_from_line(p, len);
 	struct headers_scan s = { .p = p + skip, .len = len - skip };
 	struct kr_mime_limits l;
 	struct headers_field f;

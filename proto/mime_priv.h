@@ -73,6 +73,9 @@ struct kr_mime_doc {
 	bool cut; /* GMime's input was ended early (limited too) */
 };
 
+/* The length of an mbox "From " first line at p (0: none), which both
+ * kr_mime_parse and kr_mime_headers skip. */
+size_t kr_mime_doc_from_line(const char *p, size_t len);
 int kr_mime_doc_open(struct kr_mime_doc *doc, const void *raw, size_t len,
 		     const struct kr_mime_limits *lim, struct kr_err *err_r);
 void kr_mime_doc_close(struct kr_mime_doc *doc);

@@ -5,15 +5,16 @@
 #include <stdlib.h>
 
 #include "lib/err.h"
+#include "lib/limits.h"
 #include "storage/balancer_private.h"
 
 void
 kr_balancer_settings_init(struct kr_balancer_settings *set_r)
 {
 	set_r->kind = KR_BALANCER_HEAP;
-	set_r->aperture_low = KR_BALANCER_APERTURE_LOW_DEFAULT;
-	set_r->aperture_high = KR_BALANCER_APERTURE_HIGH_DEFAULT;
-	set_r->aperture_min = KR_BALANCER_APERTURE_MIN_DEFAULT;
+	set_r->aperture_low = KR_STORAGE_APERTURE_LOW_DEFAULT;
+	set_r->aperture_high = KR_STORAGE_APERTURE_HIGH_DEFAULT;
+	set_r->aperture_min = KR_STORAGE_APERTURE_MIN_DEFAULT;
 }
 
 /* splitmix64 (Steele, Lea, Flood 2014): one add and a mix per number,

@@ -19,10 +19,6 @@ enum kr_balancer_kind {
 	KR_BALANCER_APERTURE,
 };
 
-#define KR_BALANCER_APERTURE_LOW_DEFAULT 0.5
-#define KR_BALANCER_APERTURE_HIGH_DEFAULT 2.0
-#define KR_BALANCER_APERTURE_MIN_DEFAULT 1
-
 /* The aperture fields matter only to KR_BALANCER_APERTURE. Valid:
  * 0 <= aperture_low < aperture_high (finite), aperture_min >= 1; config
  * checks the ranges, so anything else is a bug (kr_assert). */

@@ -6,14 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/pgnode.h"
+
 /* Session advisory lock key of every kurier migration ("kurier", 1). */
 #define MIGRATE_LOCK_KEY "7743220931332538369"
 /* A second migrating process waits this long for the first one; a
  * migration waits as long for the table locks it needs. Beyond that the
  * node is busy with something else and start-up should say so. */
 #define MIGRATE_LOCK_TIMEOUT "'60s'"
-/* "host:port" of a node; long socket paths are cut, that is fine. */
-#define MIGRATE_NODE_MAX 128
+/* "host:port" of a node (struct kr_pgnode's fields). */
+#define MIGRATE_NODE_MAX (KR_CONFIG_VALUE_MAX + 64)
 
 struct migrate_ctx {
 	PGconn *conn;
@@ -26,28 +28,17 @@ struct migrate_ctx {
 static void
 migrate_describe(struct migrate_ctx *ctx, const char *conninfo)
 {
-	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
-	const char *host = NULL, *port = NULL;
+	struct kr_pgnode node;
+	const char *host, *port;
 
-	for (const PQconninfoOption *o = opts; o != NULL && o->keyword != NULL;
-	     o++) {
-		if (o->val == NULL || o->val[0] == '\0')
-			continue;
-		if (strcmp(o->keyword, "host") == 0)
-			host = o->val;
-		else if (strcmp(o->keyword, "hostaddr") == 0 && host == NULL)
-			host = o->val;
-		else if (strcmp(o->keyword, "port") == 0)
-			port = o->val;
-	}
-	if (host == NULL && ctx->conn != NULL)
-		host = PQhost(ctx->conn);
-	if (port == NULL && ctx->conn != NULL)
-		port = PQport(ctx->conn);
+	kr_pgnode_parse(conninfo, &node);
+	host = node.host[0] != '\0' || ctx->conn == NULL ? node.host
+							 : PQhost(ctx->conn);
+	port = node.port[0] != '\0' || ctx->conn == NULL ? node.port
+							 : PQport(ctx->conn);
 	snprintf(ctx->node, sizeof(ctx->node), "%s:%s",
 		 host != NULL && host[0] != '\0' ? host : "(default)",
 		 port != NULL && port[0] != '\0' ? port : "(default)");
-	PQconninfoFree(opts);
 }
 
 /* The first line of libpq's message; DETAIL, HINT and the LINE excerpt

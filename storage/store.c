@@ -324,27 +324,6 @@ kr_store_shard(const struct kr_store *store, const char *address,
 	return shard;
 }
 
-int
-kr_store_address(const char *address, char *buf, struct kr_err *err_r)
-{
-	size_t len = address != NULL ? strlen(address) : 0;
-
-	if (len == 0 || len > KR_STORE_ADDRESS_MAX ||
-	    !kr_store_pack_utf8(address, len))
-		return kr_err_set(err_r, KR_ERR_PERMANENT, "invalid address");
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)address[i];
-
-		if (c <= ' ' || c == 0x7f)
-			return kr_err_set(err_r, KR_ERR_PERMANENT,
-					  "invalid address");
-		buf[i] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A'))
-					      : (char)c;
-	}
-	buf[len] = '\0';
-	return 0;
-}
-
 const char *
 kr_store_i64(char *buf, int64_t v)
 {

@@ -35,6 +35,7 @@
 
 #include "lib/deadline.h"
 #include "lib/err.h"
+#include "lib/limits.h"
 
 struct event_base;
 struct kr_arena;
@@ -48,46 +49,8 @@ struct kr_tpool;
 struct kr_store;
 struct kr_store_op;
 
-/* Limits of the store API (SPEC.md §3.2 for listing). */
-#define KR_STORE_LIST_DEFAULT 50
-#define KR_STORE_LIST_MAX 500
-#define KR_STORE_ADDRESS_MAX 320
-#define KR_STORE_NAME_MAX 255 /* mailbox and folder names, bytes */
-#define KR_STORE_FLAGS_MAX 64 /* flags per message or per call */
-#define KR_STORE_FLAG_LEN_MAX 64
-#define KR_STORE_UIDS_MAX 10000		 /* uids per call */
-#define KR_STORE_RCPTS_MAX 1000		 /* recipients per delivery */
-#define KR_STORE_MESSAGE_MAX (128 << 20) /* stored bytes per message */
-#define KR_STORE_META_MAX (1 << 20)	 /* metadata JSON per message */
-/* Delivery stores a per-recipient prefix (Return-Path, Delivered-To,
- * antispam headers) before the body, budgeted at this much: the LMTP
- * message_max must leave it room under KR_STORE_MESSAGE_MAX. */
-#define KR_STORE_PREFIX_RESERVE (256 << 10)
-#define KR_STORE_DELIVERY_BODY_MAX \
-	(KR_STORE_MESSAGE_MAX - KR_STORE_PREFIX_RESERVE)
-/* The largest JSON-RPC body a call can use: message.append of a
- * KR_STORE_MESSAGE_MAX message in base64, and 64 KiB for the rest of
- * the request. */
-#define KR_STORE_RPC_BODY_MAX \
-	(((KR_STORE_MESSAGE_MAX + 2) / 3) * 4 + (64 << 10))
-#define KR_STORE_SEARCH_TEXT_MAX (256 << 10)
-/* A search query: each string field (text, from, subject) at most this
- * many bytes, and text at most this many words; a user at most this
- * many mailboxes. Past them: KR_ERR_PERMANENT (-32602), and
- * KR_ERR_QUOTA (-32004) for a mailbox past the count: a quota of its
- * own kind. */
-#define KR_STORE_SEARCH_FIELD_MAX 1000
-#define KR_STORE_SEARCH_WORDS_MAX 32
-#define KR_STORE_MAILBOXES_MAX 10000
-/* A group-commit batch stops growing at this many stored bytes. */
-#define KR_STORE_BATCH_BYTES_MAX (64 << 20)
-/* Messages waiting per shard, in units of storage.group_commit_max;
- * past that new recipients are shed with KR_ERR_OVERLOAD. */
-#define KR_STORE_QUEUE_FACTOR 16
-/* Changes kr_changes answers at most, unless one single change is
- * bigger (a call on many messages): then up to KR_STORE_CHANGES_HARD. */
-#define KR_STORE_CHANGES_MAX 10000
-#define KR_STORE_CHANGES_HARD 100000
+/* The store API's limits (KR_STORE_*, KR_ADDRESS_MAX) are in
+ * lib/limits.h. */
 
 /* A user as the message operations address it: which shard, which id.
  * address is the lower-cased address. */
@@ -600,10 +563,6 @@ struct kr_store_op *kr_store_deliver_begin(struct kr_store *store,
  * other sid, or a shard >= the number of shards, is KR_ERR_PERMANENT
  * before any query. */
 #define KR_STORE_SID_LEN 32
-/* Latest expires_at accepted: 9999-12-31 23:59:59 UTC. */
-#define KR_STORE_SESSION_EXPIRES_MAX INT64_C(253402300799)
-/* Password versions are a PostgreSQL integer. */
-#define KR_STORE_PASSWORD_VERSION_MAX UINT32_C(2147483647)
 
 struct kr_store_session_result {
 	const char *address; /* the user's lower-cased address (arena) */

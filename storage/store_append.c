@@ -11,7 +11,7 @@
 struct append_op {
 	struct kr_store_op op;
 	kr_store_append_fn *cb;
-	char address[KR_STORE_ADDRESS_MAX + 1];
+	char address[KR_ADDRESS_MAX + 1];
 	unsigned shard;
 	int64_t user_id, mailbox_id;
 	/* Owned copies; only the pool job touches raw and packed while it
@@ -141,7 +141,7 @@ append_prepare(struct append_op *a, const struct kr_store_user *user,
 	struct kr_pgarray flags;
 	size_t len = strlen(user->address), meta_len;
 
-	if (len > KR_STORE_ADDRESS_MAX)
+	if (len > KR_ADDRESS_MAX)
 		return kr_err_set(err_r, KR_ERR_PERMANENT, "invalid address");
 	if (msg->raw_len > KR_STORE_MESSAGE_MAX)
 		return kr_err_set(err_r, KR_ERR_TOO_LARGE,

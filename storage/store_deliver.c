@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/address.h"
 #include "lib/arena.h"
 #include "lib/clock.h"
 #include "storage/store_priv.h"
@@ -237,13 +238,15 @@ deliver_item_init(struct kr_store *store, struct kr_store_deliver_op *d,
 {
 	struct kr_store_item *it = &d->items[i];
 	size_t plen = rc->prefix != NULL ? rc->prefix_len : 0;
-	char addr[KR_STORE_ADDRESS_MAX + 1];
+	char addr[KR_ADDRESS_MAX + 1];
 	struct kr_err err;
 	int shard;
 
 	it->d = d;
 	it->idx = i;
-	if (kr_store_address(rc->address, addr, &err) < 0 ||
+	if (kr_address_normalize(rc->address,
+				 rc->address != NULL ? strlen(rc->address) : 0,
+				 addr, sizeof(addr), &err) < 0 ||
 	    (shard = kr_store_shard(store, addr, &err)) < 0) {
 		kr_store_deliver_item_answer(it, &err, 0, 0, 0);
 		return;

@@ -124,10 +124,6 @@ void kr_store_wrote(struct kr_store *store, unsigned shard, int64_t user_id);
 /* The shard of an address (lower-cased already); -1 + err_r. */
 int kr_store_shard(const struct kr_store *store, const char *address,
 		   struct kr_err *err_r);
-/* Lower-cases (ASCII) address into buf (KR_STORE_ADDRESS_MAX + 1
- * bytes): -1 + KR_ERR_PERMANENT when empty, too long, not UTF-8 or
- * with control characters or spaces. */
-int kr_store_address(const char *address, char *buf, struct kr_err *err_r);
 /* Decimal text of v in buf (24 bytes); returns buf. */
 const char *kr_store_i64(char *buf, int64_t v);
 /* STORE_SQL.md status -> 0 for "ok", else -1 + the mapped err_r. */
@@ -135,6 +131,39 @@ int kr_store_status(const char *status, struct kr_err *err_r);
 /* -1 + KR_ERR_PERMANENT unless every flag is an IMAP atom (store.h). */
 int kr_store_flags_check(const char *const *flags, unsigned n,
 			 struct kr_err *err_r);
+
+/* ---- store_user.c: the user calls, shared with store_admin.c ---- */
+
+/* The user calls both the asynchronous store and the blocking admin
+ * part make: each call's statement, parameters and checks
+ * (kr_store_user_query) and the reading of its answer
+ * (kr_store_user_read_*) are written once, in store_user.c. */
+enum kr_store_user_call {
+	KR_STORE_USER_GET,
+	KR_STORE_USER_AUTH,
+	KR_STORE_USER_CREATE,
+	KR_STORE_USER_DELETE,
+	KR_STORE_USER_SET_PASSWORD,
+	KR_STORE_USER_SET_QUOTA,
+};
+struct kr_store_user_args {
+	const char *address;	   /* checked and lower-cased (lib/address.h) */
+	const char *password_hash; /* create, set_password */
+	int64_t quota_bytes;	   /* create, set_quota */
+	/* Filled by kr_store_user_query: the query points into them. */
+	char quota[24];
+	const char *values[3];
+};
+/* Points q_r at call's statement with a's values (q_r borrows a). -1 +
+ * KR_ERR_PERMANENT for an empty password hash or a negative quota. */
+int kr_store_user_query(enum kr_store_user_call call,
+			struct kr_store_user_args *a, struct kr_pgquery *q_r,
+			struct kr_err *err_r);
+/* The answer of create, delete, set_password and set_quota: 0 and the
+ * user's id for "ok", else -1 + the status's kind (KR_ERR_NOT_FOUND: no
+ * such user; KR_ERR_CONFLICT: create of an address that exists). */
+int kr_store_user_read_status(const PGresult *res, int64_t *id_r,
+			      struct kr_err *err_r);
 
 /* ---- store_result.c ---------------------------------------------- */
 

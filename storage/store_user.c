@@ -1,10 +1,83 @@
 /* User operations: admin (get, create, delete, password, quota) and the
  * login's look-up (auth) by address, and the per-user views (changes
- * since a modseq, quota). */
+ * since a modseq, quota). The user calls' statements and the reading
+ * of their answers serve the blocking admin part too (store_admin.c). */
 #include <string.h>
 
+#include "lib/address.h"
 #include "lib/arena.h"
 #include "storage/store_priv.h"
+
+/* ---- the calls, shared with store_admin.c ------------------------ */
+
+/* Every write answers a status and the user's id, for the generation
+ * bump. kr_user_create returns both; the other functions only a status,
+ * so the id comes from the same statement's snapshot, taken before the
+ * function ran (a deleted user's row is still seen). */
+#define USER_ID_OF_ADDRESS \
+	"(SELECT u.id FROM users u WHERE u.address = kr_addr($1)) AS user_id"
+
+static const struct {
+	const char *sql;
+	bool hash, quota; /* takes a password hash ($2), a quota (last) */
+	enum kr_connmgr_mode mode;
+} user_calls[] = {
+	[KR_STORE_USER_GET] = { "SELECT * FROM kr_user_get($1)", false, false,
+				KR_CONNMGR_READ },
+	[KR_STORE_USER_AUTH] = { "SELECT * FROM kr_user_auth($1)", false, false,
+				 KR_CONNMGR_READ },
+	[KR_STORE_USER_CREATE] = { "SELECT * FROM kr_user_create($1, $2, $3)",
+				   true, true, KR_CONNMGR_WRITE },
+	[KR_STORE_USER_DELETE] = { "SELECT s.status, " USER_ID_OF_ADDRESS
+				   " FROM kr_user_delete($1) s",
+				   false, false, KR_CONNMGR_WRITE },
+	[KR_STORE_USER_SET_PASSWORD] = { "SELECT s.status, " USER_ID_OF_ADDRESS
+					 " FROM kr_user_set_password($1, $2) s",
+					 true, false, KR_CONNMGR_WRITE },
+	[KR_STORE_USER_SET_QUOTA] = { "SELECT s.status, " USER_ID_OF_ADDRESS
+				      " FROM kr_user_set_quota($1, $2) s",
+				      false, true, KR_CONNMGR_WRITE },
+};
+
+int
+kr_store_user_query(enum kr_store_user_call call, struct kr_store_user_args *a,
+		    struct kr_pgquery *q_r, struct kr_err *err_r)
+{
+	int n = 0;
+
+	kr_assert((size_t)call < sizeof(user_calls) / sizeof(user_calls[0]));
+	if (user_calls[call].hash &&
+	    (a->password_hash == NULL || a->password_hash[0] == '\0'))
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "empty password hash");
+	if (user_calls[call].quota && a->quota_bytes < 0)
+		return kr_err_set(err_r, KR_ERR_PERMANENT, "negative quota");
+	a->values[n++] = a->address;
+	if (user_calls[call].hash)
+		a->values[n++] = a->password_hash;
+	if (user_calls[call].quota)
+		a->values[n++] = kr_store_i64(a->quota, a->quota_bytes);
+	*q_r = (struct kr_pgquery){ .sql = user_calls[call].sql,
+				    .n_params = n,
+				    .values = a->values };
+	return 0;
+}
+
+int
+kr_store_user_read_status(const PGresult *res, int64_t *id_r,
+			  struct kr_err *err_r)
+{
+	static const char *const names[] = { "status", "user_id" };
+	int c[2];
+
+	if (kr_store_result_cols(res, names, 2, c, err_r) < 0 ||
+	    kr_store_result_status(res, 0, c[0], err_r) < 0)
+		return -1;
+	*id_r = kr_store_result_i64(res, 0, c[1]);
+	return 0;
+}
+
+/* ---- the asynchronous operations ---------------------------------- */
 
 struct user_op {
 	struct kr_store_op op;
@@ -16,12 +89,12 @@ struct user_op {
 		kr_store_user_changes_fn *changes;
 		kr_store_user_quota_fn *quota;
 	} cb;
-	char address[KR_STORE_ADDRESS_MAX + 1];
+	char address[KR_ADDRESS_MAX + 1];
 	unsigned shard;
 };
 
-/* A new op for an address: lower-cased and placed. False when that
- * failed (the answer is deferred already). */
+/* A new op for an address: checked, lower-cased and placed. False when
+ * that failed (the answer is deferred already). */
 static bool
 user_op_new(struct kr_store *store, const struct kr_store_op_class *cls,
 	    const char *address, struct kr_arena *arena,
@@ -33,7 +106,8 @@ user_op_new(struct kr_store *store, const struct kr_store_op_class *cls,
 	int shard = -1;
 
 	*u_r = u;
-	if (kr_store_address(address, u->address, &err) < 0 ||
+	if (kr_address_normalize(address, address != NULL ? strlen(address) : 0,
+				 u->address, sizeof(u->address), &err) < 0 ||
 	    (shard = kr_store_shard(store, u->address, &err)) < 0) {
 		kr_store_op_defer(&u->op, &err);
 		return false;
@@ -42,36 +116,38 @@ user_op_new(struct kr_store *store, const struct kr_store_op_class *cls,
 	return true;
 }
 
+/* Sends one of the user calls on the op's address, or answers its
+ * bad arguments. */
 static void
-user_send(struct user_op *u, enum kr_connmgr_mode mode, const char *sql, int n,
-	  const char *const *values)
+user_send(struct user_op *u, enum kr_store_user_call call,
+	  const char *password_hash, int64_t quota_bytes)
 {
-	struct kr_pgquery q = { .sql = sql, .n_params = n, .values = values };
+	struct kr_store_user_args a = { .address = u->address,
+					.password_hash = password_hash,
+					.quota_bytes = quota_bytes };
+	struct kr_pgquery q;
+	struct kr_err err;
 
-	kr_store_op_query(&u->op, u->shard, mode, u->address, &q);
+	if (kr_store_user_query(call, &a, &q, &err) < 0)
+		kr_store_op_defer(&u->op, &err);
+	else
+		kr_store_op_query(&u->op, u->shard, user_calls[call].mode,
+				  u->address, &q);
 }
 
-/* ---- admin writes by address ----------------------------------- */
-
-/* The SQL functions answer only a status; the user's id, for the
- * generation bump, comes from the same statement's snapshot, taken
- * before the function ran (so a deleted user's row is still seen). */
-#define USER_ID_OF_ADDRESS \
-	"(SELECT u.id FROM users u WHERE u.address = kr_addr($1)) AS user_id"
+/* ---- status-only answers --------------------------------------- */
 
 static int
 user_parse_status(struct kr_store_op *op, const PGresult *res,
 		  struct kr_err *err_r)
 {
-	static const char *const names[] = { "status", "user_id" };
 	struct user_op *u = (struct user_op *)op;
-	int c[2];
+	int64_t id;
 
-	if (kr_store_result_cols(res, names, 2, c, err_r) < 0 ||
-	    kr_store_result_status(res, 0, c[0], err_r) < 0)
-		return -1;
-	kr_store_op_writes(op, u->shard, kr_store_result_i64(res, 0, c[1]));
 	op->res = NULL;
+	if (kr_store_user_read_status(res, &id, err_r) < 0)
+		return -1;
+	kr_store_op_writes(op, u->shard, id);
 	return 0;
 }
 
@@ -85,7 +161,6 @@ static const struct kr_store_op_class user_status_class = {
 	.name = "user",
 	.parse = user_parse_status,
 	.answer = user_answer_done,
-	.writes = true,
 };
 
 struct kr_store_op *
@@ -97,10 +172,7 @@ kr_store_user_delete_begin(struct kr_store *store, const char *address,
 
 	if (user_op_new(store, &user_status_class, address, NULL, deadline, ctx,
 			&u))
-		user_send(u, KR_CONNMGR_WRITE,
-			  "SELECT s.status, " USER_ID_OF_ADDRESS
-			  " FROM kr_user_delete($1) s",
-			  1, (const char *const[]){ u->address });
+		user_send(u, KR_STORE_USER_DELETE, NULL, 0);
 	u->cb.done = cb;
 	return &u->op;
 }
@@ -114,18 +186,8 @@ kr_store_user_set_password_begin(struct kr_store *store, const char *address,
 	struct user_op *u;
 
 	if (user_op_new(store, &user_status_class, address, NULL, deadline, ctx,
-			&u)) {
-		if (password_hash == NULL || password_hash[0] == '\0')
-			kr_store_op_fail(&u->op, KR_ERR_PERMANENT,
-					 "empty password hash");
-		else
-			user_send(u, KR_CONNMGR_WRITE,
-				  "SELECT s.status, " USER_ID_OF_ADDRESS
-				  " FROM kr_user_set_password($1, $2) s",
-				  2,
-				  (const char *const[]){ u->address,
-							 password_hash });
-	}
+			&u))
+		user_send(u, KR_STORE_USER_SET_PASSWORD, password_hash, 0);
 	u->cb.done = cb;
 	return &u->op;
 }
@@ -136,23 +198,11 @@ kr_store_user_set_quota_begin(struct kr_store *store, const char *address,
 			      kr_store_done_fn *cb, void *ctx)
 {
 	struct user_op *u;
-	char quota[24];
-	bool ok = user_op_new(store, &user_status_class, address, NULL,
-			      deadline, ctx, &u);
 
+	if (user_op_new(store, &user_status_class, address, NULL, deadline, ctx,
+			&u))
+		user_send(u, KR_STORE_USER_SET_QUOTA, NULL, quota_bytes);
 	u->cb.done = cb;
-	if (!ok)
-		return &u->op;
-	if (quota_bytes < 0) {
-		kr_store_op_fail(&u->op, KR_ERR_PERMANENT, "negative quota");
-		return &u->op;
-	}
-	user_send(u, KR_CONNMGR_WRITE,
-		  "SELECT s.status, " USER_ID_OF_ADDRESS
-		  " FROM kr_user_set_quota($1, $2) s",
-		  2,
-		  (const char *const[]){ u->address,
-					 kr_store_i64(quota, quota_bytes) });
 	return &u->op;
 }
 
@@ -219,8 +269,7 @@ kr_store_user_get_begin(struct kr_store *store, const char *address,
 
 	if (user_op_new(store, &user_get_class, address, arena, deadline, ctx,
 			&u))
-		user_send(u, KR_CONNMGR_READ, "SELECT * FROM kr_user_get($1)",
-			  1, (const char *const[]){ u->address });
+		user_send(u, KR_STORE_USER_GET, NULL, 0);
 	u->cb.get = cb;
 	return &u->op;
 }
@@ -279,8 +328,7 @@ kr_store_user_auth_begin(struct kr_store *store, const char *address,
 
 	if (user_op_new(store, &user_auth_class, address, arena, deadline, ctx,
 			&u))
-		user_send(u, KR_CONNMGR_READ, "SELECT * FROM kr_user_auth($1)",
-			  1, (const char *const[]){ u->address });
+		user_send(u, KR_STORE_USER_AUTH, NULL, 0);
 	u->cb.auth = cb;
 	return &u->op;
 }
@@ -291,17 +339,14 @@ static int
 user_parse_create(struct kr_store_op *op, const PGresult *res,
 		  struct kr_err *err_r)
 {
-	static const char *const names[] = { "status", "user_id" };
 	struct user_op *u = (struct user_op *)op;
 	struct kr_store_user_create_result *r;
-	int c[2];
+	int64_t id;
 
-	if (kr_store_result_cols(res, names, 2, c, err_r) < 0 ||
-	    kr_store_result_status(res, 0, c[0], err_r) < 0)
+	if (kr_store_user_read_status(res, &id, err_r) < 0)
 		return -1;
 	r = kr_arena_zalloc(op->arena, sizeof(*r), err_r);
-	if (r == NULL || user_handle(u, kr_store_result_i64(res, 0, c[1]),
-				     &r->user, err_r) < 0)
+	if (r == NULL || user_handle(u, id, &r->user, err_r) < 0)
 		return -1;
 	kr_store_op_writes(op, u->shard, r->user.id);
 	op->res = r;
@@ -319,7 +364,6 @@ static const struct kr_store_op_class user_create_class = {
 	.name = "user_create",
 	.parse = user_parse_create,
 	.answer = user_answer_create,
-	.writes = true,
 };
 
 struct kr_store_op *
@@ -329,23 +373,11 @@ kr_store_user_create_begin(struct kr_store *store, const char *address,
 			   kr_store_user_create_fn *cb, void *ctx)
 {
 	struct user_op *u;
-	char quota[24];
-	bool ok = user_op_new(store, &user_create_class, address, arena,
-			      deadline, ctx, &u);
 
+	if (user_op_new(store, &user_create_class, address, arena, deadline,
+			ctx, &u))
+		user_send(u, KR_STORE_USER_CREATE, password_hash, quota_bytes);
 	u->cb.create = cb;
-	if (!ok)
-		return &u->op;
-	if (password_hash == NULL || password_hash[0] == '\0' ||
-	    quota_bytes < 0) {
-		kr_store_op_fail(&u->op, KR_ERR_PERMANENT,
-				 "bad password hash or quota");
-		return &u->op;
-	}
-	user_send(u, KR_CONNMGR_WRITE,
-		  "SELECT * FROM kr_user_create($1, $2, $3)", 3,
-		  (const char *const[]){ u->address, password_hash,
-					 kr_store_i64(quota, quota_bytes) });
 	return &u->op;
 }
 

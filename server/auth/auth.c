@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/address.h"
 #include "lib/arena.h"
 #include "lib/clock.h"
 #include "lib/config.h"
@@ -52,7 +53,7 @@ enum auth_kind {
 
 /* A login's own state. */
 struct auth_login {
-	char name[KR_STORE_ADDRESS_MAX + 1]; /* the user as given */
+	char name[KR_ADDRESS_MAX + 1]; /* the user as given */
 	char *password;			     /* malloc'd, wiped */
 	char *peer;			     /* malloc'd */
 	char log_id[AUTH_LOG_ID_MAX];
@@ -65,7 +66,7 @@ struct auth_login {
 	struct kr_err verify_err;  /* pool thread; not reported */
 	struct kr_store_user user; /* address in the op's arena */
 	struct kr_client client;
-	char ukey[2 + KR_STORE_ADDRESS_MAX + 1]; /* "u:<lower-cased user>" */
+	char ukey[2 + KR_ADDRESS_MAX + 1]; /* "u:<lower-cased user>" */
 	char token[KR_TOKEN_SIZE];
 };
 
@@ -237,7 +238,7 @@ check_outcome(struct kr_auth_op *op, bool revoked, const char *address,
 
 	if (revoked)
 		return KR_AUTH_REVOKED;
-	if (len > KR_STORE_ADDRESS_MAX)
+	if (len > KR_ADDRESS_MAX)
 		return KR_AUTH_UNAUTHORIZED;
 	memcpy(s->address, address, len);
 	s->address[len] = '\0';
@@ -260,7 +261,7 @@ check_on_store(void *ctx, const struct kr_store_session_result *res,
 {
 	struct kr_auth_op *op = ctx;
 	char key[8 + sizeof(op->claims.sid)];
-	char val[2 + KR_STORE_ADDRESS_MAX];
+	char val[2 + KR_ADDRESS_MAX];
 	int kn, vn;
 
 	op->store_op = NULL;
@@ -298,7 +299,7 @@ check_cached(struct kr_auth_op *op)
 	if (!kr_lru_get(op->auth->sessions, key, (size_t)kn, op->gen,
 			kr_clock_mono_ms(), KR_AUTH_SESSION_TTL_MS, &val,
 			&vlen) ||
-	    vlen < 1 || vlen > KR_STORE_ADDRESS_MAX + 1)
+	    vlen < 1 || vlen > KR_ADDRESS_MAX + 1)
 		return false;
 	op->status = check_outcome(op, val[0] == '1', val + 1, vlen - 1);
 	return true;
@@ -450,12 +451,34 @@ login_verified(void *ctx, int status)
 	login_issue(op);
 }
 
+/* The password check on the io pool, against res's hash or, for an
+ * unknown user (res NULL), a dummy one. A failure to queue it answers
+ * on the next loop turn: this may run inside kr_auth_login_begin. */
+static void
+login_check(struct kr_auth_op *op, const struct kr_store_user_auth_result *res)
+{
+	struct auth_login *l = &op->login;
+
+	l->known = res != NULL;
+	l->hash = l->known ? res->password_hash : auth_dummy_hash;
+	if (l->known) {
+		l->user = res->user;
+		l->password_version = res->password_version;
+	}
+	if (kr_tpool_submit(op->auth->d.io, login_verify_work, login_verified,
+			    op, &op->job, &op->err) < 0) {
+		login_undo(op);
+		login_release(op);
+		login_forget(l);
+		auth_later(op, KR_AUTH_ERROR);
+	}
+}
+
 static void
 login_on_user(void *ctx, const struct kr_store_user_auth_result *res,
 	      const struct kr_err *err)
 {
 	struct kr_auth_op *op = ctx;
-	struct auth_login *l = &op->login;
 
 	op->store_op = NULL;
 	if (err != NULL && err->kind != KR_ERR_NOT_FOUND) {
@@ -463,15 +486,7 @@ login_on_user(void *ctx, const struct kr_store_user_auth_result *res,
 		login_abort(op, KR_AUTH_ERROR);
 		return;
 	}
-	l->known = err == NULL;
-	l->hash = l->known ? res->password_hash : auth_dummy_hash;
-	if (l->known) {
-		l->user = res->user;
-		l->password_version = res->password_version;
-	}
-	if (kr_tpool_submit(op->auth->d.io, login_verify_work, login_verified,
-			    op, &op->job, &op->err) < 0)
-		login_abort(op, KR_AUTH_ERROR);
+	login_check(op, err == NULL ? res : NULL);
 }
 
 /* Takes this attempt's tokens; false after arranging
@@ -543,8 +558,9 @@ kr_auth_login_begin(struct kr_auth *a, const struct kr_auth_login *in,
 		    kr_auth_fn *cb, void *ctx)
 {
 	struct kr_auth_op *op = auth_op_new(a, AUTH_LOGIN, cb, ctx);
+	char addr[KR_ADDRESS_MAX + 1];
 
-	if (strlen(in->user) > KR_STORE_ADDRESS_MAX ||
+	if (strlen(in->user) > KR_ADDRESS_MAX ||
 	    strlen(in->password) > KR_PASSWORD_MAX)
 		return auth_later_err(op, KR_ERR_PERMANENT,
 				      "user or password too long");
@@ -555,10 +571,16 @@ kr_auth_login_begin(struct kr_auth *a, const struct kr_auth_login *in,
 	if (!login_take(op) || !login_admit(op))
 		return op;
 	op->login.password = kr_xstrdup(in->password);
+	/* No user has a name that is not an address (lib/address.h): an
+	 * unknown user, after the same password check. */
+	if (kr_address_normalize(op->login.name, strlen(op->login.name), addr,
+				 sizeof(addr), NULL) < 0) {
+		login_check(op, NULL);
+		return op;
+	}
 	op->arena = kr_arena_create(4096, AUTH_ARENA_MAX, true);
-	op->store_op =
-		kr_store_user_auth_begin(a->d.store, op->login.name, op->arena,
-					 in->deadline, login_on_user, op);
+	op->store_op = kr_store_user_auth_begin(a->d.store, addr, op->arena,
+						in->deadline, login_on_user, op);
 	return op;
 }
 

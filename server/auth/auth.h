@@ -75,7 +75,7 @@ enum kr_auth_status {
 struct kr_auth_session {
 	unsigned shard;
 	int64_t user_id;
-	char address[KR_STORE_ADDRESS_MAX + 1]; /* lower-cased, as stored */
+	char address[KR_ADDRESS_MAX + 1]; /* lower-cased, as stored */
 	char sid[2 * KR_TOKEN_SID_BYTES + 1];	/* the revocation key */
 	int64_t expires_at;			/* Unix seconds */
 };
@@ -136,7 +136,7 @@ struct kr_auth_op *kr_auth_check_begin(struct kr_auth *auth, const char *token,
 
 /* A login attempt as the caller received it. */
 struct kr_auth_login {
-	const char *user;     /* as typed: at most KR_STORE_ADDRESS_MAX */
+	const char *user;     /* as typed: at most KR_ADDRESS_MAX */
 	const char *password; /* at most KR_PASSWORD_MAX bytes */
 	const char *peer;     /* the connection's address (kernel's text) */
 	/* The end user's address a trusted peer names (NULL: none); it

@@ -16,12 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longest key in bytes. Longer keys are refused, never truncated
- * (truncation would merge distinct users into one bucket). */
-#define KR_RATELIMIT_KEY_MAX 512
-/* Largest max_keys: 60 to 68 bytes per key, allocated up front (pages
- * are touched only as keys arrive). */
-#define KR_RATELIMIT_KEYS_MAX (1u << 24)
+#include "lib/limits.h"
+
+/* The longest key (KR_RATELIMIT_KEY_MAX: longer keys are refused,
+ * never truncated, which would merge distinct users into one bucket)
+ * and the largest max_keys (KR_RATELIMIT_KEYS_MAX: 60 to 68 bytes per
+ * key, allocated up front, pages touched only as keys arrive) are in
+ * lib/limits.h. */
 
 struct kr_ratelimit_conf {
 	unsigned burst;	     /* attempts in a row; 0 = disabled */

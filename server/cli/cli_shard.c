@@ -1,7 +1,7 @@
 /* kurier shard map|status. */
 #include "server/cli/cli_shard.h"
 
-#include <libpq-fe.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -9,12 +9,10 @@
 #include <string.h>
 
 #include "server/cli/cli.h"
+#include "storage/pgnode.h"
 
 /* Nodes asked at the same time by `shard status`. */
 #define SHARD_STATUS_THREADS 32
-/* Seconds for each node to accept a connection, and for each query. */
-#define SHARD_STATUS_CONNECT_S "2"
-#define SHARD_STATUS_QUERY_MS "2000"
 
 static int
 shard_map(const struct kr_cli *cli)
@@ -27,7 +25,7 @@ shard_map(const struct kr_cli *cli)
 		printf("shard %u: buckets %u-%u (%u) primary %s", s->id,
 		       s->bucket_lo, s->bucket_hi,
 		       s->bucket_hi - s->bucket_lo + 1,
-		       kr_cli_node_name(s->primary, node, sizeof(node)));
+		       kr_pgnode_describe(s->primary, node, sizeof(node)));
 		if (s->n_replicas > 0)
 			printf(", %u replicas", s->n_replicas);
 		putchar('\n');
@@ -38,12 +36,8 @@ shard_map(const struct kr_cli *cli)
 struct shard_node {
 	unsigned shard;
 	const char *conninfo;
-	bool is_replica; /* how the config lists it */
-	/* Filled by a status thread. */
-	bool reachable, in_recovery, have_users;
-	double latency_ms;
-	char users[24];
-	char error[KR_ERR_MSG_MAX];
+	bool is_replica;		   /* how the config lists it */
+	struct kr_store_admin_probe probe; /* filled by a status thread */
 };
 
 struct shard_status {
@@ -52,67 +46,6 @@ struct shard_status {
 	atomic_uint next;
 };
 
-/* One query's single value into buf; -1 with node->error set. */
-static int
-shard_value(PGconn *conn, struct shard_node *node, const char *sql, char *buf,
-	    size_t size)
-{
-	PGresult *res = PQexec(conn, sql);
-	int ret = 0;
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		const char *msg = PQresultErrorMessage(res);
-
-		snprintf(node->error, sizeof(node->error), "%.*s",
-			 (int)strcspn(msg, "\n"), msg);
-		ret = -1;
-	} else {
-		snprintf(buf, size, "%s", PQgetvalue(res, 0, 0));
-	}
-	PQclear(res);
-	return ret;
-}
-
-static void
-shard_probe(struct shard_node *node)
-{
-	const char *keys[] = { "dbname", "connect_timeout", "application_name",
-			       "options", NULL };
-	const char *vals[] = { node->conninfo, SHARD_STATUS_CONNECT_S,
-			       "kurier-cli",
-			       "-c statement_timeout=" SHARD_STATUS_QUERY_MS,
-			       NULL };
-	PGconn *conn = PQconnectdbParams(keys, vals, 1);
-	char v[32];
-	double t0;
-
-	if (PQstatus(conn) != CONNECTION_OK) {
-		snprintf(node->error, sizeof(node->error), "%.*s",
-			 (int)strcspn(PQerrorMessage(conn), "\n"),
-			 PQerrorMessage(conn));
-		PQfinish(conn);
-		return;
-	}
-	t0 = kr_cli_now();
-	if (shard_value(conn, node, "SELECT 1", v, sizeof(v)) == 0) {
-		node->latency_ms = (kr_cli_now() - t0) * 1000.0;
-		node->reachable = true;
-	}
-	if (node->reachable &&
-	    shard_value(conn, node, "SELECT pg_is_in_recovery()", v,
-			sizeof(v)) == 0)
-		node->in_recovery = strcmp(v, "t") == 0;
-	if (node->reachable &&
-	    shard_value(conn, node,
-			"SELECT to_regclass('public.users') IS NOT NULL", v,
-			sizeof(v)) == 0 &&
-	    strcmp(v, "t") == 0)
-		node->have_users =
-			shard_value(conn, node, "SELECT count(*) FROM users",
-				    node->users, sizeof(node->users)) == 0;
-	PQfinish(conn);
-}
-
 static void *
 shard_status_thread(void *arg)
 {
@@ -120,7 +53,8 @@ shard_status_thread(void *arg)
 	unsigned i;
 
 	while ((i = atomic_fetch_add(&st->next, 1)) < st->n)
-		shard_probe(&st->nodes[i]);
+		kr_store_admin_probe(st->nodes[i].conninfo,
+				     &st->nodes[i].probe);
 	return NULL;
 }
 
@@ -147,18 +81,20 @@ shard_status_probe_all(struct shard_status *st, unsigned n_threads)
 static bool
 shard_status_print(const struct shard_node *node)
 {
-	char name[KR_CONFIG_VALUE_MAX + 64];
+	const struct kr_store_admin_probe *p = &node->probe;
+	char name[KR_CONFIG_VALUE_MAX + 64], users[24];
 
 	printf("shard %u %s %s: ", node->shard,
 	       node->is_replica ? "replica" : "primary",
-	       kr_cli_node_name(node->conninfo, name, sizeof(name)));
-	if (!node->reachable) {
-		printf("reachable no (%s)\n", node->error);
+	       kr_pgnode_describe(node->conninfo, name, sizeof(name)));
+	if (!p->reachable) {
+		printf("reachable no (%s)\n", p->error);
 		return false;
 	}
+	snprintf(users, sizeof(users), "%" PRId64, p->users);
 	printf("reachable yes, role %s, latency %.2f ms, users %s\n",
-	       node->in_recovery ? "replica" : "primary", node->latency_ms,
-	       node->have_users ? node->users : "- (no schema)");
+	       p->in_recovery ? "replica" : "primary", p->latency_ms,
+	       p->have_users ? users : "- (no schema)");
 	return true;
 }
 
@@ -208,7 +144,7 @@ kr_cli_shard_run(const char *config_path, int argc, char **argv)
 				"status' (kurier -h for usage)\n");
 		return KR_CLI_USAGE;
 	}
-	if (kr_cli_init(&cli, config_path, &err) < 0) {
+	if (kr_cli_init(&cli, config_path, false, &err) < 0) {
 		fprintf(stderr, "kurier: %s\n", err.msg);
 		return KR_CLI_FAIL;
 	}

@@ -9,12 +9,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "lib/address.h"
 #include "server/cli/cli.h"
 #include "server/cli/cli_import.h"
 #include "server/auth/password.h"
-
-/* kr_user_list pages per shard; memory is shards x page rows. */
-#define USER_LIST_PAGE 1000
 
 struct user_args {
 	char address[KR_ADDRESS_MAX + 1];
@@ -58,8 +56,9 @@ user_parse(int argc, char **argv, bool want_address, const char *opt,
 				return user_usage("bad number '%s'", arg);
 			a->have_number = true;
 		} else if (want_address && !a->have_address && arg[0] != '-') {
-			if (kr_cli_address(arg, strlen(arg), a->address,
-					   sizeof(a->address), &err) < 0) {
+			if (kr_address_normalize(arg, strlen(arg), a->address,
+						 sizeof(a->address),
+						 &err) < 0) {
 				fprintf(stderr, "kurier: %s\n", err.msg);
 				return KR_CLI_USAGE;
 			}
@@ -169,235 +168,110 @@ user_quota_text(uint64_t quota, char *buf, size_t size)
 	return buf;
 }
 
-/* Runs `SELECT * FROM fn(...)` on the address's shard; the first
- * column is the status. NULL + message on stderr. */
-static PGresult *
-user_call(struct kr_cli *cli, const char *sql, const char *const *params,
-	  int n_params, int *shard_r)
-{
-	struct kr_err err;
-	const char *addr = params[0];
-	PGresult *res = NULL;
-	PGconn *conn;
-
-	*shard_r = kr_shardmap_shard(cli->map, addr, strlen(addr));
-	if (*shard_r < 0) {
-		fprintf(stderr, "kurier: no [shard.N] in %s\n", cli->cfg->path);
-		return NULL;
-	}
-	conn = kr_cli_conn(cli, (unsigned)*shard_r, false, &err);
-	if (conn != NULL)
-		res = kr_cli_exec(conn, sql, n_params, params, 1, &err);
-	if (res != NULL && PQntuples(res) == 1)
-		return res;
-	if (res != NULL)
-		kr_err_set(&err, KR_ERR_INTERNAL, "unexpected answer");
-	fprintf(stderr, "kurier: %s: %s\n", addr, err.msg);
-	PQclear(res);
-	return NULL;
-}
-
-/* Prints the outcome of a one-row status call; returns the exit. */
+/* Prints the outcome of a user call (rc, err) on the address placed
+ * on shard (-1: not placed); returns the exit. */
 static int
-user_report(PGresult *res, const char *addr, int shard, const char *done)
+user_report(int rc, const struct kr_err *err, const char *addr, int shard,
+	    const char *done)
 {
-	const char *status;
-	int ret = KR_CLI_FAIL;
-
-	if (res == NULL)
-		return KR_CLI_FAIL;
-	status = PQgetvalue(res, 0, 0);
-	if (strcmp(status, "ok") == 0) {
+	if (rc == 0) {
 		printf("%s (shard %d)\n", done, shard);
-		ret = KR_CLI_OK;
-	} else if (strcmp(status, "exists") == 0) {
+		return KR_CLI_OK;
+	}
+	if (shard < 0)
+		fprintf(stderr, "kurier: %s\n", err->msg);
+	else if (err->kind == KR_ERR_CONFLICT)
 		fprintf(stderr, "kurier: user %s already exists (shard %d)\n",
 			addr, shard);
-	} else if (strcmp(status, "not_found") == 0) {
+	else if (err->kind == KR_ERR_NOT_FOUND)
 		fprintf(stderr, "kurier: no such user %s (shard %d)\n", addr,
 			shard);
-	} else {
-		fprintf(stderr, "kurier: %s: unexpected status '%s'\n", addr,
-			status);
-	}
-	PQclear(res);
-	return ret;
+	else
+		fprintf(stderr, "kurier: %s: %s\n", addr, err->msg);
+	return KR_CLI_FAIL;
 }
 
 static int
 user_add(struct kr_cli *cli, const struct user_args *a)
 {
-	char hash[KR_PASSWORD_HASH_SIZE], quota[24], done[KR_ADDRESS_MAX + 64],
-		qtext[32];
-	const char *params[] = { a->address, hash, quota };
+	char hash[KR_PASSWORD_HASH_SIZE], done[KR_ADDRESS_MAX + 64], qtext[32];
 	struct kr_err err;
-	PGresult *res;
-	int shard;
+	int shard, rc;
 
 	if (user_new_hash(hash, &err) < 0) {
 		fprintf(stderr, "kurier: %s\n", err.msg);
 		return KR_CLI_FAIL;
 	}
-	snprintf(quota, sizeof(quota), "%" PRIu64, a->number);
-	res = user_call(cli,
-			"SELECT status, user_id FROM kr_user_create($1, $2, "
-			"$3::bigint)",
-			params, 3, &shard);
+	rc = kr_store_admin_user_create(cli->admin, a->address, hash,
+					(int64_t)a->number, &shard, &err);
 	snprintf(done, sizeof(done), "created user %s, quota %s", a->address,
 		 user_quota_text(a->number, qtext, sizeof(qtext)));
-	return user_report(res, a->address, shard, done);
+	return user_report(rc, &err, a->address, shard, done);
 }
 
 static int
 user_del(struct kr_cli *cli, const struct user_args *a)
 {
-	const char *params[] = { a->address };
 	char done[KR_ADDRESS_MAX + 32];
-	PGresult *res;
-	int shard;
+	struct kr_err err;
+	int shard, rc;
 
-	res = user_call(cli, "SELECT status FROM kr_user_delete($1)", params, 1,
-			&shard);
+	rc = kr_store_admin_user_delete(cli->admin, a->address, &shard, &err);
 	snprintf(done, sizeof(done), "deleted user %s", a->address);
-	return user_report(res, a->address, shard, done);
+	return user_report(rc, &err, a->address, shard, done);
 }
 
-/* The new hash bumps the user's password version (a trigger of
- * storage/sql/005_password_version.sql), which ends every API session
- * issued before: kurierd refuses them within its session-check cache
- * time (1 s). */
+/* The new hash ends every API session issued before: kurierd refuses
+ * them within its session-check cache time (1 s). */
 static int
 user_passwd(struct kr_cli *cli, const struct user_args *a)
 {
 	char hash[KR_PASSWORD_HASH_SIZE], done[KR_ADDRESS_MAX + 64];
-	const char *params[] = { a->address, hash };
 	struct kr_err err;
-	PGresult *res;
-	int shard;
+	int shard, rc;
 
 	if (user_new_hash(hash, &err) < 0) {
 		fprintf(stderr, "kurier: %s\n", err.msg);
 		return KR_CLI_FAIL;
 	}
-	res = user_call(cli, "SELECT status FROM kr_user_set_password($1, $2)",
-			params, 2, &shard);
+	rc = kr_store_admin_user_set_password(cli->admin, a->address, hash,
+					      &shard, &err);
 	snprintf(done, sizeof(done),
 		 "changed the password of %s; its sessions are ended",
 		 a->address);
-	return user_report(res, a->address, shard, done);
+	return user_report(rc, &err, a->address, shard, done);
 }
 
 static int
 user_quota(struct kr_cli *cli, const struct user_args *a)
 {
-	char quota[24], done[KR_ADDRESS_MAX + 64], qtext[32];
-	const char *params[] = { a->address, quota };
-	PGresult *res;
-	int shard;
+	char done[KR_ADDRESS_MAX + 64], qtext[32];
+	struct kr_err err;
+	int shard, rc;
 
-	snprintf(quota, sizeof(quota), "%" PRIu64, a->number);
-	res = user_call(cli,
-			"SELECT status FROM kr_user_set_quota($1, "
-			"$2::bigint)",
-			params, 2, &shard);
+	rc = kr_store_admin_user_set_quota(cli->admin, a->address,
+					   (int64_t)a->number, &shard, &err);
 	snprintf(done, sizeof(done), "set the quota of %s to %s", a->address,
 		 user_quota_text(a->number, qtext, sizeof(qtext)));
-	return user_report(res, a->address, shard, done);
+	return user_report(rc, &err, a->address, shard, done);
 }
 
-/* One shard's stream of users in address order, a page at a time. */
-struct user_src {
-	PGconn *conn;
-	PGresult *res;
-	int row, n;
-	bool last_page;
-};
-
-static int
-user_src_fetch(struct user_src *s, const char *after, int page,
-	       struct kr_err *err_r)
+/* One line per user: address, quota, used bytes, messages. */
+static void
+user_print(void *ctx, const struct kr_store_admin_user *u)
 {
-	char lim[16];
-	const char *params[] = { after, lim };
-
-	snprintf(lim, sizeof(lim), "%d", page);
-	s->res = kr_cli_exec(s->conn,
-			     "SELECT address, quota_bytes, used_bytes, "
-			     "messages FROM kr_user_list($1, $2::int)",
-			     2, params, 4, err_r);
-	if (s->res == NULL)
-		return -1;
-	s->row = 0;
-	s->n = PQntuples(s->res);
-	s->last_page = s->n < page;
-	return 0;
-}
-
-/* Moves s past its current row, fetching the next page when needed. */
-static int
-user_src_next(struct user_src *s, int page, struct kr_err *err_r)
-{
-	char after[KR_ADDRESS_MAX + 1];
-
-	if (++s->row < s->n || s->last_page)
-		return 0;
-	snprintf(after, sizeof(after), "%s", PQgetvalue(s->res, s->n - 1, 0));
-	PQclear(s->res);
-	s->res = NULL;
-	return user_src_fetch(s, after, page, err_r);
-}
-
-/* k-way merge of the shards' address-ordered streams; addresses are
- * COLLATE "C" in the schema, so strcmp is the database's order. */
-static int
-user_merge(struct user_src *src, unsigned n, uint64_t limit, int page,
-	   struct kr_err *err_r)
-{
-	for (uint64_t printed = 0; limit == 0 || printed < limit; printed++) {
-		struct user_src *best = NULL;
-
-		for (unsigned i = 0; i < n; i++) {
-			if (src[i].row < src[i].n &&
-			    (best == NULL ||
-			     strcmp(PQgetvalue(src[i].res, src[i].row, 0),
-				    PQgetvalue(best->res, best->row, 0)) < 0))
-				best = &src[i];
-		}
-		if (best == NULL)
-			break;
-		printf("%s\t%s\t%s\t%s\n", PQgetvalue(best->res, best->row, 0),
-		       PQgetvalue(best->res, best->row, 1),
-		       PQgetvalue(best->res, best->row, 2),
-		       PQgetvalue(best->res, best->row, 3));
-		if (user_src_next(best, page, err_r) < 0)
-			return -1;
-	}
-	return 0;
+	(void)ctx;
+	printf("%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", u->address,
+	       u->quota_bytes, u->used_bytes, u->messages);
 }
 
 static int
 user_list(struct kr_cli *cli, const struct user_args *a)
 {
-	unsigned n = cli->cfg->n_shards, i;
-	struct user_src *src = kr_xcalloc(n + 1, sizeof(*src));
-	int page = a->number != 0 && a->number < USER_LIST_PAGE
-			   ? (int)a->number
-			   : USER_LIST_PAGE;
 	struct kr_err err;
-	int ret = 0;
 
-	for (i = 0; i < n && ret == 0; i++) {
-		src[i].conn = kr_cli_conn(cli, i, false, &err);
-		if (src[i].conn == NULL ||
-		    user_src_fetch(&src[i], "", page, &err) < 0)
-			ret = -1;
-	}
-	if (ret == 0)
-		ret = user_merge(src, n, a->number, page, &err);
-	for (i = 0; i < n; i++)
-		PQclear(src[i].res);
-	free(src);
-	if (ret < 0) {
+	if (kr_store_admin_user_list(cli->admin, a->number, user_print, NULL,
+				     &err) < 0) {
 		fprintf(stderr, "kurier: user list: %s\n", err.msg);
 		return KR_CLI_FAIL;
 	}
@@ -434,7 +308,7 @@ kr_cli_user_run(const char *config_path, int argc, char **argv)
 				 cmds[i].positional, &a);
 		if (ret != KR_CLI_OK)
 			return ret;
-		if (kr_cli_init(&cli, config_path, &err) < 0) {
+		if (kr_cli_init(&cli, config_path, false, &err) < 0) {
 			fprintf(stderr, "kurier: %s\n", err.msg);
 			return KR_CLI_FAIL;
 		}

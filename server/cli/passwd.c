@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "server/cli/cli.h"
+#include "lib/address.h"
 #include "server/auth/password.h"
 
 void
@@ -94,8 +94,8 @@ kr_passwd_parse_line(const char *line, size_t len, struct kr_passwd_entry *e_r,
 	if (colon == NULL)
 		return kr_err_set(err_r, KR_ERR_PERMANENT,
 				  "no ':' after the address");
-	if (kr_cli_address(line, (size_t)(colon - line), e_r->addr,
-			   sizeof(e_r->addr), &err) < 0)
+	if (kr_address_normalize(line, (size_t)(colon - line), e_r->addr,
+				 sizeof(e_r->addr), &err) < 0)
 		return kr_err_set(err_r, KR_ERR_PERMANENT, "bad address: %s",
 				  err.msg);
 	hash = colon + 1;

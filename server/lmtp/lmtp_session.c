@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/address.h"
 #include "lib/arena.h"
 #include "lib/clock.h"
 #include "proto/lmtp.h"
@@ -41,7 +42,7 @@ struct kr_lmtp_session {
 	bool closing;	  /* close once the output is flushed */
 	bool tls_pending; /* STARTTLS: handshake once 220 is flushed */
 	bool closed;	  /* closed_cb fired */
-	char rcpt[KR_STORE_ADDRESS_MAX + 1]; /* the RCPT being looked up */
+	char rcpt[KR_ADDRESS_MAX + 1]; /* the RCPT being looked up */
 };
 
 static void session_pump(struct kr_lmtp_session *s);
@@ -114,20 +115,24 @@ session_rcpt(struct kr_lmtp_session *s, const struct kr_lmtp_event *ev)
 {
 	const struct kr_config *cfg = s->env->rt->cfg;
 	struct kr_store *store = s->env->deliver->store;
-	char addr[KR_STORE_ADDRESS_MAX + 1];
+	char account[2 * KR_ADDRESS_MAX + 2], addr[KR_ADDRESS_MAX + 1];
+	struct kr_err err;
 
 	/* user+detail@domain is the user's: the detail picks a folder at
-	 * delivery, not the account. */
+	 * delivery, not the account. No user has an address that is not
+	 * one (lib/address.h): unknown, without asking the store. */
 	snprintf(s->rcpt, sizeof(s->rcpt), "%s", ev->rcpt.address);
+	snprintf(account, sizeof(account), "%s@%s", ev->rcpt.local,
+		 ev->rcpt.domain);
 	if (store == NULL ||
-	    snprintf(addr, sizeof(addr), "%s@%s", ev->rcpt.local,
-		     ev->rcpt.domain) >= (int)sizeof(addr)) {
+	    kr_address_normalize(account, strlen(account), addr, sizeof(addr),
+				 &err) < 0) {
 		kr_lmtp_answer_rcpt(
 			s->proto, kr_lmtp_delivery_rcpt(
 					  s->env->rt, s->id, s->rcpt,
 					  store == NULL ? KR_DELIVER_UNAVAILABLE
 							: KR_DELIVER_UNKNOWN,
-					  NULL));
+					  store == NULL ? NULL : &err));
 		return;
 	}
 	s->arena = kr_arena_create(1024, SESSION_OP_ARENA_MAX, false);

@@ -102,7 +102,7 @@ rpc_auth_login(struct rpc_call *c, const json_t *params)
 		rpc_fail_params(c, &err);
 		return;
 	}
-	if (strlen(in.user) > KR_STORE_ADDRESS_MAX ||
+	if (strlen(in.user) > KR_ADDRESS_MAX ||
 	    strlen(in.password) > KR_PASSWORD_MAX) {
 		rpc_fail(c, KR_JSONRPC_INVALID_PARAMS,
 			 "user or password too long", NULL);

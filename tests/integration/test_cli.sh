@@ -2,7 +2,8 @@
 # The kurier CLI against a private 4-node cluster: user add/del/passwd/
 # quota/list, a 5 000-line passwd-file import (with bad lines, then
 # again), shard map and status, and every user's row on exactly the
-# node the shard map names (placement recomputed here from FNV-1a).
+# node the shard map names (placement recomputed here from FNV-1a);
+# then the store's admin part it runs on (tests/unit/test_store_admin).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -245,7 +246,16 @@ expect_rc 0 "user list --limit"
 cut -f1 "$out/stdout" | cmp -s - <(head -n 7 "$out/all") || fail "user list --limit 7: $(cat "$out/stdout")"
 ok "user list merges $n_nodes shards in order; --limit 7 gives the first 7"
 
-# 11. Nodes down: status says so, promptly, and fails.
+# 11. The store's admin part the CLI runs on, on its own (its unit
+# tests, which skip without a cluster).
+KR_TEST_PG_CONF=$PWD/$conf "$KR_BUILD/tests/test_store_admin" >"$out/admin" 2>&1 ||
+	fail "test_store_admin: $(tail -n 20 "$out/admin")"
+n=$(grep -c '^\[ RUN      \]' "$out/admin" || true)
+grep -q "^\[  PASSED  \] $n test(s)." "$out/admin" ||
+	fail "test_store_admin did not all pass (none may be skipped here): $(tail -n 20 "$out/admin")"
+ok "store admin part against the cluster ($n tests)"
+
+# 12. Nodes down: status says so, promptly, and fails.
 ops/pgcluster stop -d "$dir" >/dev/null 2>&1
 k shard status
 expect_rc 1 "shard status with nodes down"

@@ -19,6 +19,8 @@
 #include "server/rpc/rpc.h"
 #include "server/runtime.h"
 
+#include "conf_env.h"
+
 #define SECRET_CUR "kurier-test-rpc-current-secret-0123456789"
 #define SECRET_OLD "kurier-test-rpc-previous-secret-0123456789"
 #define SECRET_OTHER "kurier-test-rpc-someone-elses-secret-01234"
@@ -56,20 +58,14 @@ struct env {
 static inline void
 conf_write(char *path, size_t size, const char *auth_section)
 {
-	FILE *fp;
-	int fd;
+	FILE *fp = conf_env_open(path, size, "/tmp/kr-test-rpc-XXXXXX");
 
-	snprintf(path, size, "/tmp/kr-test-rpc-XXXXXX");
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "w");
-	assert_non_null(fp);
 	fprintf(fp,
 		"[workers]\ncount = 1\n[log]\nlevel = error\n%s"
 		"[jsonrpc]\nbody_max = %u\nbatch_max = %u\ndepth_max = %u\n"
 		"memory_max = %u\n",
 		auth_section, BODY_MAX, BATCH_MAX, DEPTH_MAX, MEMORY_MAX);
-	assert_int_equal(fclose(fp), 0);
+	conf_env_close(fp);
 }
 
 static inline int

@@ -28,6 +28,8 @@
 #include "storage/shardmap.h"
 #include "storage/store.h"
 
+#include "conf_env.h" /* NEED_CLUSTER */
+
 struct env {
 	struct event_base *base;
 	struct event *tick;
@@ -139,12 +141,6 @@ dl(void)
 				 (r).err.msg);                             \
 	} while (0)
 
-#define NEED_CLUSTER(state)           \
-	do {                          \
-		if (*(state) == NULL) \
-			skip();       \
-	} while (0)
-
 /* Keeps the loop from blocking forever when nothing else is armed. */
 static inline void
 env_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -208,43 +204,23 @@ env_start(struct env *e, const char *prefix)
 				   e->cfg, e->log);
 }
 
-/* The replica a test lists for shard i of src, or NULL for none. */
-typedef const char *env_replica_fn(const struct kr_config *src, unsigned i);
-
 /* Writes the test's config to e->path: head (sections and keys), then
- * every shard of KR_TEST_PG_CONF with its primary and the replica
- * replica() names (replica NULL: none). */
+ * the cluster's shards (conf_env_shards: replica_of). */
 static inline void
-env_write_conf(struct env *e, const char *head, env_replica_fn *replica)
+env_write_conf(struct env *e, const char *head, int replica_of)
 {
-	struct kr_config *src;
-	struct kr_err err;
-	FILE *fp;
-	int fd;
+	FILE *fp = conf_env_open(e->path, sizeof(e->path),
+				 "/tmp/kr-store-XXXXXX");
 
-	assert_int_equal(kr_config_load(getenv("KR_TEST_PG_CONF"), &src, &err),
-			 0);
-	snprintf(e->path, sizeof(e->path), "/tmp/kr-store-XXXXXX");
-	fd = mkstemp(e->path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "w");
 	fputs(head, fp);
-	for (unsigned i = 0; i < src->n_shards; i++) {
-		const char *r = replica != NULL ? replica(src, i) : NULL;
-
-		fprintf(fp, "[shard.%u]\nprimary = %s\n", i,
-			src->shards[i].primary);
-		if (r != NULL)
-			fprintf(fp, "replica = %s\n", r);
-	}
-	fclose(fp);
-	kr_config_destroy(&src);
+	conf_env_shards(fp, replica_of);
+	conf_env_close(fp);
 }
 
 /* The group set-up of a cluster test: nothing (the tests skip) without
  * KR_TEST_PG_CONF; else the config (env_write_conf) and env_start. */
 static inline int
-env_setup_with(void **state, const char *head, env_replica_fn *replica,
+env_setup_with(void **state, const char *head, int replica_of,
 	       const char *prefix)
 {
 	struct env *e;
@@ -253,7 +229,7 @@ env_setup_with(void **state, const char *head, env_replica_fn *replica,
 		return 0;
 	e = kr_xcalloc(1, sizeof(*e));
 	*state = e;
-	env_write_conf(e, head, replica);
+	env_write_conf(e, head, replica_of);
 	env_start(e, prefix);
 	return 0;
 }

@@ -563,19 +563,19 @@ static void
 test_auth_login_refused_early(void **state)
 {
 	struct t *t = *state;
-	char user[KR_STORE_ADDRESS_MAX + 2], pass[KR_PASSWORD_MAX + 2];
+	char user[KR_ADDRESS_MAX + 2], pass[KR_PASSWORD_MAX + 2];
 	struct ans a;
 
 	memset(user, 'u', sizeof(user));
 	memset(pass, 'p', sizeof(pass));
-	user[KR_STORE_ADDRESS_MAX + 1] = pass[KR_PASSWORD_MAX + 1] = '\0';
+	user[KR_ADDRESS_MAX + 1] = pass[KR_PASSWORD_MAX + 1] = '\0';
 	a = login(t, user, "pw");
 	want(&a, KR_AUTH_ERROR, "user over the limit");
 	assert_int_equal(a.err.kind, KR_ERR_PERMANENT);
 	a = login(t, "u@example.org", pass);
 	want(&a, KR_AUTH_ERROR, "password over the limit");
 	assert_int_equal(a.err.kind, KR_ERR_PERMANENT);
-	user[KR_STORE_ADDRESS_MAX] = pass[KR_PASSWORD_MAX] = '\0';
+	user[KR_ADDRESS_MAX] = pass[KR_PASSWORD_MAX] = '\0';
 	a = login(t, user, pass);
 	want(&a, KR_AUTH_ERROR, "at the limits, no store");
 	assert_int_equal(a.err.kind, KR_ERR_TEMPORARY);

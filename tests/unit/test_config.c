@@ -16,6 +16,8 @@
 #include "lib/config.h"
 #include "lib/limits.h"
 
+#include "conf_env.h"
+
 #define TMP_TEMPLATE "/tmp/kr_test_config.XXXXXX"
 
 struct tmpfile {
@@ -25,13 +27,7 @@ struct tmpfile {
 static void
 tmp_create(struct tmpfile *t, const char *content, size_t len)
 {
-	int fd;
-
-	memcpy(t->path, TMP_TEMPLATE, sizeof(TMP_TEMPLATE));
-	fd = mkstemp(t->path);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, len), (ssize_t)len);
-	assert_int_equal(close(fd), 0);
+	conf_env_write(t->path, sizeof(t->path), TMP_TEMPLATE, content, len);
 }
 
 static void
@@ -98,6 +94,40 @@ read_file(const char *path)
 	return buf;
 }
 
+/* The defaults the schema once spelt as text ("50M", "5m"), now
+ * lib/limits.h literals: the same values, named once. */
+static void
+assert_text_defaults(const struct kr_config *cfg)
+{
+	assert_true(cfg->workers.max_rss == 512ULL << 20);
+	assert_true(cfg->lmtp.message_max == 50ULL << 20);
+	assert_true(cfg->lmtp.message_max == KR_LMTP_MESSAGE_MAX_DEFAULT);
+	assert_true(cfg->lmtp.data_line_max == KR_LMTP_DATA_LINE_MAX_DEFAULT);
+	assert_int_equal(cfg->lmtp.rcpt_max, KR_LMTP_RCPT_MAX_DEFAULT);
+	assert_int_equal(cfg->lmtp.header_max, KR_LMTP_HEADER_MAX_DEFAULT);
+	assert_int_equal(cfg->lmtp.max_sessions, 10000);
+	assert_int_equal(cfg->lmtp.idle_timeout_ms, 5 * 60000);
+	assert_int_equal(cfg->lmtp.session_timeout_ms, 30 * 60000);
+	assert_int_equal(cfg->lmtp.delivery_timeout_ms, 60000);
+	assert_true(cfg->jsonrpc.body_max == 72ULL << 20);
+	assert_true(cfg->jsonrpc.body_max == KR_JSONRPC_BODY_MAX_DEFAULT);
+	assert_true(cfg->jsonrpc.header_max == 16 << 10);
+	assert_true(cfg->jsonrpc.memory_max == 256ULL << 20);
+	assert_int_equal(cfg->jsonrpc.max_connections, 10000);
+	assert_int_equal(cfg->jsonrpc.idle_timeout_ms, 60000);
+	assert_int_equal(cfg->jsonrpc.request_timeout_ms, 30000);
+	assert_int_equal(cfg->jsonrpc.batch_max, KR_JSONRPC_BATCH_MAX_DEFAULT);
+	assert_int_equal(cfg->jsonrpc.depth_max, KR_JSONRPC_DEPTH_MAX_DEFAULT);
+	assert_true(cfg->auth.session_ttl_ms == 720ULL * 60000);
+	assert_int_equal(cfg->auth.user_burst, 10);
+	assert_int_equal(cfg->auth.user_per_minute, 6);
+	assert_int_equal(cfg->auth.addr_burst, 50);
+	assert_int_equal(cfg->auth.addr_per_minute, 30);
+	assert_int_equal(cfg->auth.limiter_keys, 100000);
+	assert_true(cfg->cache.max_bytes == 64ULL << 20);
+	assert_int_equal(cfg->cache.ttl_ms, 1000);
+}
+
 static void
 test_config_defaults(void **state)
 {
@@ -151,6 +181,7 @@ test_config_defaults(void **state)
 	assert_int_equal(cfg->storage.read_your_writes_ms, 5000);
 	assert_int_equal(cfg->storage.group_commit_max, 64);
 	assert_int_equal(cfg->storage.group_commit_inflight, 2);
+	assert_text_defaults(cfg);
 	kr_config_destroy(&cfg);
 	assert_null(cfg);
 	kr_config_destroy(&cfg);

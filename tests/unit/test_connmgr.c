@@ -20,6 +20,8 @@
 #include "lib/tpool.h"
 #include "storage/connmgr.h"
 
+#include "conf_env.h"
+
 struct cm_fixture {
 	struct event_base *base;
 	struct kr_tpool *io;
@@ -93,27 +95,11 @@ cm_query(struct cm_fixture *f, unsigned shard, enum kr_connmgr_mode mode,
 static void
 cm_write_conf(struct cm_fixture *f, const char *storage, int replica_of)
 {
-	struct kr_config *src;
-	struct kr_err err;
-	FILE *fp;
-	int fd;
+	FILE *fp = conf_env_open(f->path, sizeof(f->path), "/tmp/kr-cm-XXXXXX");
 
-	assert_int_equal(kr_config_load(getenv("KR_TEST_PG_CONF"), &src, &err),
-			 0);
-	snprintf(f->path, sizeof(f->path), "/tmp/kr-cm-XXXXXX");
-	fd = mkstemp(f->path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "w");
 	fprintf(fp, "[storage]\n%s\n", storage);
-	for (unsigned i = 0; i < src->n_shards; i++) {
-		fprintf(fp, "[shard.%u]\nprimary = %s\n", i,
-			src->shards[i].primary);
-		if (replica_of >= 0 && i == 0)
-			fprintf(fp, "replica = %s\n",
-				src->shards[replica_of].primary);
-	}
-	fclose(fp);
-	kr_config_destroy(&src);
+	conf_env_shards(fp, replica_of);
+	conf_env_close(fp);
 }
 
 static void
@@ -169,12 +155,6 @@ cm_setup(void **state)
 	return 0;
 }
 
-#define CM_NEED_CLUSTER(state)        \
-	do {                          \
-		if (*(state) == NULL) \
-			skip();       \
-	} while (0)
-
 static void
 test_connmgr_every_shard_answers(void **state)
 {
@@ -183,7 +163,7 @@ test_connmgr_every_shard_answers(void **state)
 	struct kr_err err;
 	unsigned n;
 
-	CM_NEED_CLUSTER(state);
+	NEED_CLUSTER(state);
 	cm_start(f, "", -1);
 	n = kr_connmgr_shards(f->mgr);
 	assert_true(n > 0 && n <= 64);
@@ -208,7 +188,7 @@ test_connmgr_sql_error_is_internal(void **state)
 	struct cm_answer a[2];
 	struct kr_err err;
 
-	CM_NEED_CLUSTER(state);
+	NEED_CLUSTER(state);
 	cm_start(f, "pool_low = 1\npool_high = 1", -1);
 	assert_int_equal(cm_query(f, 0, KR_CONNMGR_READ, NULL,
 				  "SELECT no_such_column", 5000, &a[0], &err),
@@ -231,7 +211,7 @@ test_connmgr_pool_overload_and_queue_deadline(void **state)
 	struct kr_err err;
 	int64_t t0;
 
-	CM_NEED_CLUSTER(state);
+	NEED_CLUSTER(state);
 	cm_start(f,
 		 "pool_low = 0\npool_high = 2\npool_queue = 2\n"
 		 "pool_queue_timeout = 10s",
@@ -272,7 +252,7 @@ test_connmgr_pool_queue_timeout_sheds(void **state)
 	struct kr_err err;
 	int64_t t0;
 
-	CM_NEED_CLUSTER(state);
+	NEED_CLUSTER(state);
 	cm_start(f,
 		 "pool_low = 0\npool_high = 1\npool_queue = 4\n"
 		 "pool_queue_timeout = 300ms",
@@ -304,7 +284,7 @@ test_connmgr_statement_timeout_on_server(void **state)
 	struct kr_err err;
 	int64_t t0 = kr_clock_mono_us();
 
-	CM_NEED_CLUSTER(state);
+	NEED_CLUSTER(state);
 	cm_start(f, "pool_high = 1\npool_low = 1\nquery_timeout = 400ms", -1);
 	/* The caller's own deadline is far: only the server can end it. */
 	assert_int_equal(cm_query(f, 2, KR_CONNMGR_WRITE, NULL,
@@ -341,7 +321,7 @@ test_connmgr_timeout_spares_the_next_query(void **state)
 	struct kr_err err;
 	int64_t t0 = kr_clock_mono_us();
 
-	CM_NEED_CLUSTER(state);
+	NEED_CLUSTER(state);
 	cm_start(f, "pool = singleton\nquery_timeout = 10s", -1);
 	assert_int_equal(cm_query(f, 3, KR_CONNMGR_READ, NULL,
 				  "SELECT pg_sleep(0.6)", 200, &a[0], &err),
@@ -368,7 +348,7 @@ test_connmgr_timed_out_waiter_spares_the_running_query(void **state)
 	struct cm_answer a[3];
 	struct kr_err err;
 
-	CM_NEED_CLUSTER(state);
+	NEED_CLUSTER(state);
 	cm_start(f, "pool = singleton\nquery_timeout = 10s", -1);
 	assert_int_equal(cm_query(f, 3, KR_CONNMGR_WRITE, NULL,
 				  "SELECT 'slept' FROM pg_sleep(0.8)", 5000,
@@ -403,7 +383,7 @@ test_connmgr_stalled_connection_is_closed(void **state)
 	char pid[64];
 	int64_t t0;
 
-	CM_NEED_CLUSTER(state);
+	NEED_CLUSTER(state);
 	cm_start(f, "pool = singleton\nquery_timeout = 300ms", -1);
 	assert_int_equal(cm_query(f, 5, KR_CONNMGR_READ, NULL,
 				  "SELECT pg_backend_pid()", 5000, a, &err),
@@ -439,7 +419,7 @@ test_connmgr_singleton_pipelines(void **state)
 	struct kr_connmgr_node_stats st;
 	struct kr_err err;
 
-	CM_NEED_CLUSTER(state);
+	NEED_CLUSTER(state);
 	cm_start(f, "pool = singleton\npool_queue = 200", -1);
 	for (int i = 0; i < 100; i++)
 		assert_int_equal(cm_query(f, 3, KR_CONNMGR_READ, NULL,
@@ -463,7 +443,7 @@ test_connmgr_replica_reads_and_read_your_writes(void **state)
 	struct cm_answer a[1];
 	struct kr_err err;
 
-	CM_NEED_CLUSTER(state);
+	NEED_CLUSTER(state);
 	/* Shard 0 lists its primary again as a replica: node 0 is the
 	 * primary, node 1 the "replica"; routing is what is tested. */
 	cm_start(f, "read_your_writes = 2s", 0);
@@ -533,7 +513,7 @@ test_connmgr_replica_negative_confirmed_on_primary(void **state)
 	struct kr_err err;
 	char sql[160];
 
-	CM_NEED_CLUSTER(state);
+	NEED_CLUSTER(state);
 	cm_start(f, "read_your_writes = 0", 1);
 	assert_int_equal(cm_query(f, 0, KR_CONNMGR_WRITE, NULL,
 				  "SELECT current_setting('port')", 5000, a,
@@ -583,7 +563,7 @@ test_connmgr_node_down_and_back(void **state)
 	int64_t t0, end;
 	bool back = false;
 
-	CM_NEED_CLUSTER(state);
+	NEED_CLUSTER(state);
 	cm_start(f, "circuit_probe = 500ms\nconnect_timeout = 1s", -1);
 	assert_int_equal(cm_query(f, 4, KR_CONNMGR_READ, NULL, "SELECT 1", 5000,
 				  a, &err),

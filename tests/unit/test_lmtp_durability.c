@@ -37,6 +37,8 @@
 #include "storage/shardmap.h"
 #include "storage/store.h"
 
+#include "conf_env.h"
+
 #define WAIT_MS 30000
 #define OP_MS 10000
 #define ACKED_MAX 1000000 /* lines read from KR_TEST_ACKED */
@@ -315,12 +317,6 @@ env_teardown(void **state)
 	free(e);
 	return 0;
 }
-
-#define NEED_CLUSTER(state)           \
-	do {                          \
-		if (*(state) == NULL) \
-			skip();       \
-	} while (0)
 
 /* ---- the cluster ---------------------------------------------------- */
 

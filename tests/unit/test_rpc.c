@@ -389,7 +389,7 @@ static void
 login_sized(struct env *e, size_t user_len, size_t pass_len, int code)
 {
 	char body[BODY_MAX], want[64];
-	char user[KR_STORE_ADDRESS_MAX + 2], pass[KR_PASSWORD_MAX + 2];
+	char user[KR_ADDRESS_MAX + 2], pass[KR_PASSWORD_MAX + 2];
 
 	assert_true(user_len < sizeof(user) && pass_len < sizeof(pass));
 	memset(user, 'u', user_len);
@@ -409,8 +409,8 @@ test_rpc_login_length_limits(void **state)
 {
 	struct env *e = *state;
 
-	login_sized(e, KR_STORE_ADDRESS_MAX, 8, KR_JSONRPC_UNAVAILABLE);
-	login_sized(e, KR_STORE_ADDRESS_MAX + 1, 8, KR_JSONRPC_INVALID_PARAMS);
+	login_sized(e, KR_ADDRESS_MAX, 8, KR_JSONRPC_UNAVAILABLE);
+	login_sized(e, KR_ADDRESS_MAX + 1, 8, KR_JSONRPC_INVALID_PARAMS);
 	login_sized(e, 8, KR_PASSWORD_MAX, KR_JSONRPC_UNAVAILABLE);
 	login_sized(e, 8, KR_PASSWORD_MAX + 1, KR_JSONRPC_INVALID_PARAMS);
 }

@@ -15,6 +15,8 @@
 #include "lib/limits.h"
 #include "storage/shardmap.h"
 
+#include "conf_env.h"
+
 #define TMP_TEMPLATE "/tmp/kr_test_shardmap.XXXXXX"
 
 static struct kr_config *
@@ -23,12 +25,9 @@ config_from(const char *content)
 	char path[] = TMP_TEMPLATE;
 	struct kr_config *cfg = NULL;
 	struct kr_err err;
-	int fd = mkstemp(path);
 
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)),
-			 (ssize_t)strlen(content));
-	assert_int_equal(close(fd), 0);
+	conf_env_write(path, sizeof(path), TMP_TEMPLATE, content,
+		       strlen(content));
 	if (kr_config_load(path, &cfg, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_int_equal(unlink(path), 0);

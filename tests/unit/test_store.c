@@ -49,7 +49,7 @@ env_setup(void **state)
 		 "pool_high = 8\nquery_timeout = 10s\n"
 		 "group_commit_max = %d\ngroup_commit_inflight = 1\n",
 		 GC_MAX);
-	return env_setup_with(state, head, NULL, "t");
+	return env_setup_with(state, head, -1, "t");
 }
 
 /* ---- helpers -------------------------------------------------------- */

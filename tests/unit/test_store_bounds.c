@@ -342,20 +342,13 @@ test_store_bounds_config_limits(void **state)
  * lacks shard 0's users (no real replication is needed to see that a
  * replica's "not found" is never the answer). read_your_writes = 0, so
  * every read goes to that replica first. */
-static const char *
-env_replica(const struct kr_config *src, unsigned i)
-{
-	assert_true(src->n_shards >= 2);
-	return i == 0 ? src->shards[1].primary : NULL;
-}
-
 static int
 env_setup(void **state)
 {
 	return env_setup_with(state,
 			      "[storage]\npool_high = 8\nquery_timeout = 10s\n"
 			      "read_your_writes = 0\n",
-			      env_replica, "b");
+			      1, "b");
 }
 
 /* A new user on `shard` (names are tried until one lands there). */

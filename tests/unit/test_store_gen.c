@@ -32,7 +32,7 @@ env_setup(void **state)
 {
 	return env_setup_with(state,
 			      "[storage]\npool_high = 8\nquery_timeout = 10s\n",
-			      NULL, "g");
+			      -1, "g");
 }
 
 /* ---- generations ---------------------------------------------------- */

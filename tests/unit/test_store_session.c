@@ -47,12 +47,6 @@ REC_FN(rec_user_auth, struct kr_store_user_auth_result)
 /* ---- set-up --------------------------------------------------------- */
 
 /* Every shard's primary is its replica too. */
-static const char *
-env_replica(const struct kr_config *src, unsigned i)
-{
-	return src->shards[i].primary;
-}
-
 static int
 env_setup(void **state)
 {
@@ -62,7 +56,7 @@ env_setup(void **state)
 		 "[storage]\npool_high = 8\nquery_timeout = 10s\n"
 		 "read_your_writes = %dms\n",
 		 RYW_MS);
-	return env_setup_with(state, head, env_replica, "s");
+	return env_setup_with(state, head, CONF_ENV_REPLICA_SELF, "s");
 }
 
 /* ---- helpers -------------------------------------------------------- */
