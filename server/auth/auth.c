@@ -54,8 +54,8 @@ enum auth_kind {
 /* A login's own state. */
 struct auth_login {
 	char name[KR_ADDRESS_MAX + 1]; /* the user as given */
-	char *password;			     /* malloc'd, wiped */
-	char *peer;			     /* malloc'd */
+	char *password;		       /* malloc'd, wiped */
+	char *peer;		       /* malloc'd */
 	char log_id[AUTH_LOG_ID_MAX];
 	const char *hash; /* in the op's arena, or the dummy */
 	uint32_t password_version;
@@ -579,8 +579,8 @@ kr_auth_login_begin(struct kr_auth *a, const struct kr_auth_login *in,
 		return op;
 	}
 	op->arena = kr_arena_create(4096, AUTH_ARENA_MAX, true);
-	op->store_op = kr_store_user_auth_begin(a->d.store, addr, op->arena,
-						in->deadline, login_on_user, op);
+	op->store_op = kr_store_user_auth_begin(
+		a->d.store, addr, op->arena, in->deadline, login_on_user, op);
 	return op;
 }
 

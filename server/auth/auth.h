@@ -75,9 +75,9 @@ enum kr_auth_status {
 struct kr_auth_session {
 	unsigned shard;
 	int64_t user_id;
-	char address[KR_ADDRESS_MAX + 1]; /* lower-cased, as stored */
-	char sid[2 * KR_TOKEN_SID_BYTES + 1];	/* the revocation key */
-	int64_t expires_at;			/* Unix seconds */
+	char address[KR_ADDRESS_MAX + 1];     /* lower-cased, as stored */
+	char sid[2 * KR_TOKEN_SID_BYTES + 1]; /* the revocation key */
+	int64_t expires_at;		      /* Unix seconds */
 };
 
 /* Borrowed for the duration of the callback only. */

@@ -209,8 +209,8 @@ env_start(struct env *e, const char *prefix)
 static inline void
 env_write_conf(struct env *e, const char *head, int replica_of)
 {
-	FILE *fp = conf_env_open(e->path, sizeof(e->path),
-				 "/tmp/kr-store-XXXXXX");
+	FILE *fp =
+		conf_env_open(e->path, sizeof(e->path), "/tmp/kr-store-XXXXXX");
 
 	fputs(head, fp);
 	conf_env_shards(fp, replica_of);
