@@ -161,6 +161,7 @@ static const struct kr_store_op_class user_status_class = {
 	.name = "user",
 	.parse = user_parse_status,
 	.answer = user_answer_done,
+	.writes = true,
 };
 
 struct kr_store_op *
@@ -364,6 +365,7 @@ static const struct kr_store_op_class user_create_class = {
 	.name = "user_create",
 	.parse = user_parse_create,
 	.answer = user_answer_create,
+	.writes = true,
 };
 
 struct kr_store_op *

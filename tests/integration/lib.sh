@@ -89,7 +89,7 @@ kr_cluster_start() {
 KR_PID=
 KR_STACK_DIR=
 kr_stack_cleanup() {
-	[[ -n $KR_PID ]] && kill -9 "$KR_PID" 2>/dev/null
+	[[ -n $KR_PID ]] && kill -9 "$KR_PID" 2>/dev/null || true
 	pkill -9 -f "kurierd -c $KR_CONF" 2>/dev/null || true
 	if [[ -n $KR_STACK_DIR ]]; then
 		ops/pgcluster stop -d "$KR_STACK_DIR" >/dev/null 2>&1 || true

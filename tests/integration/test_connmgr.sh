@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 dir=var/test-connmgr
 pid=
 cleanup() {
-	[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null
+	[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
 	ops/pgcluster stop -d "$dir" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT

@@ -28,8 +28,8 @@ dir=$(mktemp -d /tmp/kr-harden-admin.XXXXXX)
 chmod 0755 "$dir" # workers run as user kurier and re-read the config
 pid=
 cleanup() {
-	[[ -n $pid ]] && kill -CONT $(pgrep -P "$pid" 2>/dev/null) 2>/dev/null
-	[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null
+	[[ -n $pid ]] && kill -CONT $(pgrep -P "$pid" 2>/dev/null) 2>/dev/null || true
+	[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
 	pkill -9 -P "${pid:-0}" 2>/dev/null || true
 	rm -rf "$dir"
 }

@@ -13,7 +13,7 @@ work=$(mktemp -d /tmp/kr-lmtp.XXXXXX)
 chmod 0755 "$work" # kurierd workers run as user kurier and re-read the config
 pid=
 cleanup() {
-	[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null
+	[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
 	ops/pgcluster stop -d "$dir" >/dev/null 2>&1 || true
 	rm -rf "$work" "$dir"
 }

@@ -18,15 +18,15 @@ work=$(mktemp -d /tmp/kr-durable.XXXXXX)
 chmod 0755 "$work" # kurierd workers run as user kurier and re-read the config
 pid=
 bench=
-cleanup() {
-	[[ -n $bench ]] && kill -9 "$bench" 2>/dev/null
+cleanup() { # every step runs: a process already gone is no error
+	if [[ -n $bench ]]; then kill -9 "$bench" 2>/dev/null || true; fi
 	if [[ -n $pid ]]; then
-		kill -TERM "$pid" 2>/dev/null
+		kill -TERM "$pid" 2>/dev/null || true
 		for _ in $(seq 100); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill -9 "$pid" 2>/dev/null
+		kill -9 "$pid" 2>/dev/null || true
 	fi
 	ops/pgcluster stop -d "$dir" >/dev/null 2>&1 || true
 	rm -rf "$work" "$dir"

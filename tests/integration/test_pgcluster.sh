@@ -20,7 +20,7 @@ PASSED=0
 
 cleanup() {
 	local rc=$?
-	[[ -n $FAKE_PID ]] && kill "$FAKE_PID" 2>/dev/null
+	[[ -n $FAKE_PID ]] && kill "$FAKE_PID" 2>/dev/null || true
 	"$PGC" stop -d "$DIR" >/dev/null 2>&1 || true
 	rm -f -- "$OUT"
 	if ((PASSED)); then

@@ -32,7 +32,7 @@ cleanup() {
 			kill -9 -- "-$mpid" 2>/dev/null || true
 		fi
 	fi
-	[[ -n $kpid ]] && kill -9 "$kpid" 2>/dev/null
+	[[ -n $kpid ]] && kill -9 "$kpid" 2>/dev/null || true
 	ops/pgcluster stop -d "$dir" >/dev/null 2>&1 || true
 	rm -rf "$work" "$dir"
 }
