@@ -70,7 +70,6 @@ REC_FN(rec_user_create, struct kr_store_user_create_result)
 struct t {
 	struct env *e;
 	bool own_env; /* no cluster: e is ours, without a store */
-	struct kr_genmap *gens;
 	struct kr_ratelimit *rl_user, *rl_addr;
 	struct kr_metrics *metrics;
 	struct kr_metrics_slot *slot;
@@ -167,7 +166,7 @@ t_deps(struct t *t)
 		.base = t->e->base,
 		.io = t->e->io,
 		.store = t->e->store,
-		.gens = t->gens,
+		.gens = t->e->gens, /* the store's: its writes move them */
 		.rl_user = t->rl_user,
 		.rl_addr = t->rl_addr,
 		.cfg = &t->e->cfg,
@@ -191,10 +190,8 @@ t_start(struct t *t)
 	struct kr_auth_deps deps;
 	struct kr_err err;
 
-	t->gens = kr_genmap_create(KR_GENMAP_SLOTS_MIN, &err);
 	t->rl_user = kr_ratelimit_create(&user);
 	t->rl_addr = kr_ratelimit_create(&addr);
-	assert_non_null(t->gens);
 	assert_non_null(t->rl_user);
 	assert_non_null(t->rl_addr);
 	t_metrics(t);
@@ -223,6 +220,8 @@ plain_setup(void **state)
 	assert_int_equal(kr_config_load(t->e->path, &t->e->cfg, &err), 0);
 	t->e->base = event_base_new();
 	t->e->io = kr_tpool_create(t->e->base, &io);
+	t->e->gens = kr_genmap_create(KR_GENMAP_SLOTS_MIN, &err);
+	assert_non_null(t->e->gens);
 	t_start(t);
 	*state = t;
 	return 0;
@@ -266,13 +265,13 @@ teardown(void **state)
 	kr_metrics_destroy(&t->metrics);
 	kr_ratelimit_destroy(&t->rl_user);
 	kr_ratelimit_destroy(&t->rl_addr);
-	kr_genmap_destroy(&t->gens);
 	if (!t->own_env) {
 		void *e = t->e;
 
 		env_teardown(&e);
 	} else {
 		kr_tpool_destroy(&t->e->io);
+		kr_genmap_destroy(&t->e->gens);
 		event_base_free(t->e->base);
 		kr_config_destroy(&t->e->cfg);
 		unlink(t->e->path);
@@ -658,6 +657,7 @@ test_auth_login_and_check(void **state)
 	struct env *e = t != NULL ? t->e : NULL;
 	char addr[128], line[256];
 	struct kr_store_user u;
+	struct kr_store *other;
 	int64_t before = wall_s(), checks;
 	struct ans a, c;
 	struct rec r;
@@ -685,14 +685,19 @@ test_auth_login_and_check(void **state)
 	c = check(t, a.token);
 	want(&c, KR_AUTH_OK, "check");
 	assert_memory_equal(&c.session, &a.session, sizeof(c.session));
+	/* Revoked through another host's store: this host's generations
+	 * do not move, so the cached check is served until they do. */
+	other = kr_store_create(e->base, e->mgr, e->map, e->cpu, NULL, e->cfg,
+				e->log);
 	RUN(e, r,
-	    kr_store_session_revoke_begin(e->store, &u, a.session.sid,
+	    kr_store_session_revoke_begin(other, &u, a.session.sid,
 					  a.session.expires_at, dl(), rec_done,
 					  &r));
 	OK(r);
+	kr_store_destroy(&other);
 	c = check(t, a.token);
 	want(&c, KR_AUTH_OK, "cached check");
-	kr_genmap_bump(t->gens, kr_store_user_key(u.shard, u.id));
+	kr_genmap_bump(e->gens, kr_store_user_key(u.shard, u.id));
 	c = check(t, a.token);
 	want(&c, KR_AUTH_REVOKED, "generation moved");
 }
@@ -1012,7 +1017,6 @@ test_auth_user_gone(void **state)
 	RUN(e, r,
 	    kr_store_user_delete_begin(e->store, addr, dl(), rec_done, &r));
 	OK(r);
-	kr_genmap_bump(t->gens, kr_store_user_key(u.shard, u.id));
 	c = check(t, a.token);
 	want(&c, KR_AUTH_UNAUTHORIZED, "deleted user");
 	token_make(token, SECRET, u.id, KR_STORE_PASSWORD_VERSION_MAX + 1,
