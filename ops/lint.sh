@@ -83,6 +83,12 @@ for layer in "${!allowed[@]}"; do
 		fi
 	done < <(find "$layer" -name '*.[ch]' -print0 | xargs -0 grep -Hn '^#include "' 2>/dev/null || true)
 done
+# No circle of includes between files of different parts (a file and
+# its header count as one).
+mapfile -t code < <(printf '%s\n' "${src[@]}" | grep -v '^\(tests\|ops\)/')
+if ! python3 ops/lint_cycles.py "${code[@]}"; then
+	fail=1
+fi
 # lib/ stays libc/POSIX plus libevent (STYLE.md §1).
 if find lib -name '*.[ch]' -print0 | xargs -0 grep -Hn '^#include <\(libpq\|openssl\|jansson\|gmime\|spf2\)' 2>/dev/null; then
 	echo "lint: lib/ must not use those libraries" >&2

@@ -19,6 +19,7 @@
 #include "server/restart.h"
 #include "server/tls.h"
 #include "server/worker.h"
+#include "server/process_metrics.h"
 
 #define MASTER_TICK_MS 250
 #define MASTER_MIN_AGE_MS 1000 /* a worker is not cycled younger */
@@ -770,31 +771,4 @@ kr_master_run(struct kr_runtime *rt)
 		   "stopped cleanly");
 	master_teardown(&m);
 	return 0;
-}
-
-/* ---- metrics ------------------------------------------------------ */
-
-#define MASTER_ID(f) offsetof(struct kr_master_metrics, f)
-#define MASTER_EXITS "Worker processes that exited, by reason."
-
-static const struct kr_metric_def master_metric_defs[] = {
-	{ MASTER_ID(worker_starts),
-	  { "kurier_worker_starts_total", "",
-	    "Worker processes started by the master.", KR_METRIC_COUNTER, 1 } },
-	{ MASTER_ID(exits_crash),
-	  { "kurier_worker_exits_total", "reason=\"crash\"", MASTER_EXITS,
-	    KR_METRIC_COUNTER, 1 } },
-	{ MASTER_ID(exits_cycle),
-	  { "kurier_worker_exits_total", "reason=\"cycle\"", MASTER_EXITS,
-	    KR_METRIC_COUNTER, 1 } },
-	{ MASTER_ID(exits_drain),
-	  { "kurier_worker_exits_total", "reason=\"drain\"", MASTER_EXITS,
-	    KR_METRIC_COUNTER, 1 } },
-};
-
-struct kr_master_metrics *
-kr_master_metrics_define(struct kr_metrics *m, struct kr_err *err_r)
-{
-	return kr_metrics_define_ids(m, KR_METRICS_TABLE(master_metric_defs),
-				     sizeof(struct kr_master_metrics), err_r);
 }

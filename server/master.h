@@ -12,17 +12,6 @@
 
 #include "server/runtime.h"
 
-/* The master's figures of its workers' lives. */
-struct kr_master_metrics {
-	int worker_starts;			   /* counter */
-	int exits_crash, exits_cycle, exits_drain; /* counters by reason */
-};
-
-/* Defines them, before forking; NULL + err_r when the registry refuses
- * one. Free the struct with free(). */
-struct kr_master_metrics *kr_master_metrics_define(struct kr_metrics *m,
-						   struct kr_err *err_r);
-
 /* Runs until stopped by a signal. Returns the exit status: 0 after a
  * clean drain, 1 when start-up failed (never because workers crash). In
  * forked workers it does not return: the worker exits from inside. */

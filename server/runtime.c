@@ -12,10 +12,9 @@
 #include "lib/clock.h"
 #include "server/cache/cache_metrics.h"
 #include "server/lmtp/lmtp_metrics.h"
-#include "server/master.h"
 #include "server/restart.h"
 #include "server/rpc/rpc_metrics.h"
-#include "server/worker.h"
+#include "server/process_metrics.h"
 #include "storage/store.h"
 
 #define RUNTIME_ID(f) offsetof(struct kr_runtime_metrics, f)

@@ -19,8 +19,8 @@
 /* Each part defines its own metrics and keeps their ids in a struct of
  * its own (its header): the process model's, the LMTP and JSON-RPC
  * sides', the cache's, the supervisor's, storage's. */
-struct kr_worker_metrics;  /* server/worker.h */
-struct kr_master_metrics;  /* server/master.h */
+struct kr_worker_metrics;  /* server/process_metrics.h */
+struct kr_master_metrics;  /* server/process_metrics.h */
 struct kr_lmtp_metrics;	   /* server/lmtp/lmtp_metrics.h */
 struct kr_rpc_metrics;	   /* server/rpc/rpc_metrics.h */
 struct kr_cache_metrics;   /* server/cache/cache_metrics.h */

@@ -15,6 +15,7 @@
 #include "server/lmtp/lmtp_server.h"
 #include "server/rpc/rpc.h"
 #include "server/rpc/rpc_http.h"
+#include "server/process_metrics.h"
 #include "storage/connmgr.h"
 #include "storage/shardmap.h"
 #include "storage/store.h"
@@ -293,33 +294,4 @@ kr_worker_run(struct kr_runtime *rt, unsigned index,
 	worker_teardown(&w);
 	kr_log_msg(rt->log, KR_LOG_INFO, NULL, "worker.exit", "drained");
 	return w.exit_code;
-}
-
-/* ---- metrics ------------------------------------------------------ */
-
-#define WORKER_ID(f) offsetof(struct kr_worker_metrics, f)
-
-static const struct kr_metric_def worker_metric_defs[] = {
-	{ WORKER_ID(requests),
-	  { "kurier_requests_total", "", "Requests served by workers.",
-	    KR_METRIC_COUNTER, 1 } },
-	{ WORKER_ID(heartbeats),
-	  { "kurier_worker_heartbeats_total", "",
-	    "Worker event loop heartbeats (one per second).", KR_METRIC_COUNTER,
-	    1 } },
-	{ WORKER_ID(loop_lag),
-	  { "kurier_worker_loop_lag_seconds", "",
-	    "How late the worker's heartbeat timer fired.", KR_METRIC_HISTOGRAM,
-	    KR_METRIC_SCALE_US } },
-	{ WORKER_ID(rss),
-	  { "kurier_process_rss_bytes", "",
-	    "Resident set size summed over live processes.", KR_METRIC_GAUGE,
-	    1 } },
-};
-
-struct kr_worker_metrics *
-kr_worker_metrics_define(struct kr_metrics *m, struct kr_err *err_r)
-{
-	return kr_metrics_define_ids(m, KR_METRICS_TABLE(worker_metric_defs),
-				     sizeof(struct kr_worker_metrics), err_r);
 }

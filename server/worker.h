@@ -9,19 +9,6 @@
 
 #include "server/runtime.h"
 
-/* A process's own figures: the workers' (and the master's rss). */
-struct kr_worker_metrics {
-	int requests;	/* counter, per worker: the cycling input */
-	int heartbeats; /* counter: worker loop ticks */
-	int loop_lag;	/* histogram (us): timer lateness */
-	int rss;	/* gauge: bytes */
-};
-
-/* Defines them, in the master before it forks; NULL + err_r when the
- * registry refuses one. Free the struct with free(). */
-struct kr_worker_metrics *kr_worker_metrics_define(struct kr_metrics *m,
-						   struct kr_err *err_r);
-
 /* index: worker number (stable across restarts); slot: its metrics
  * slot, already claimed by the master. Runs until SIGTERM/SIGINT (drain,
  * then 0) or the master dies. */

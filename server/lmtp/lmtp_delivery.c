@@ -8,7 +8,7 @@
 #include "lib/arena.h"
 #include "lib/clock.h"
 #include "server/lmtp/lmtp_metrics.h"
-#include "server/worker.h"
+#include "server/process_metrics.h"
 
 /* The recipients' counters of kurier_lmtp_recipients_total. */
 enum delivery_counter {

@@ -19,7 +19,7 @@
 #include "server/rpc/rpc_priv.h"
 #include "server/rpc/rpc_metrics.h"
 #include "server/runtime.h"
-#include "server/worker.h"
+#include "server/process_metrics.h"
 
 #define RPC_CALL_ARENA_BLOCK (8u << 10)
 /* In-flight requests of one worker together, in memory_max units. */

@@ -16,11 +16,10 @@
 
 #include "server/cache/cache_metrics.h"
 #include "server/lmtp/lmtp_metrics.h"
-#include "server/master.h"
 #include "server/restart.h"
 #include "server/rpc/rpc_metrics.h"
 #include "server/runtime.h"
-#include "server/worker.h"
+#include "server/process_metrics.h"
 
 /* A runtime on two workers and no shards (no storage metrics). */
 static int
