@@ -227,11 +227,8 @@ void rpc_text_base64(char *out, const void *data, size_t len);
 
 json_t *rpc_json_str(const char *s); /* null for NULL */
 json_t *rpc_json_mailbox(const struct kr_store_mailbox *m);
-json_t *rpc_json_addr(const char *name, const char *email);
-json_t *rpc_json_addrs(const struct kr_store_addr *a, unsigned n);
 json_t *rpc_json_flags(const char *const *flags, unsigned n);
 json_t *rpc_json_date(bool has, int64_t date); /* RFC 3339 UTC or null */
-json_t *rpc_json_attachments(const struct kr_store_attachment *a, unsigned n);
 /* A base64 string of len bytes; NULL when out of memory. */
 json_t *rpc_json_base64(const void *data, size_t len);
 
