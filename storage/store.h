@@ -384,8 +384,10 @@ struct kr_store_message_get_result {
 	int64_t mailbox_id, uid;
 	const char *subject;
 	const char *from_name, *from_email;
-	const struct kr_store_addr *to, *cc;
-	unsigned n_to, n_cc;
+	/* to and cc as the API's JSON text (NUL-terminated, *_json_len
+	 * bytes), as kr_store_message_summary's to_json: never NULL. */
+	const char *to_json, *cc_json;
+	size_t to_json_len, cc_json_len;
 	bool has_date;
 	int64_t date;
 	const char *message_id, *in_reply_to, *references;

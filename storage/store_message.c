@@ -264,10 +264,10 @@ message_get_meta(const PGresult *res, const int *c, struct kr_arena *arena,
 		    0 ||
 	    kr_store_result_str(res, 0, c[4], arena, &r->from_email, err_r) <
 		    0 ||
-	    kr_store_result_addrs(res, 0, c[5], arena, &r->to, &r->n_to,
-				  err_r) < 0 ||
-	    kr_store_result_addrs(res, 0, c[6], arena, &r->cc, &r->n_cc,
-				  err_r) < 0 ||
+	    kr_store_result_addrs_json(res, 0, c[5], arena, &r->to_json,
+				       &r->to_json_len, err_r) < 0 ||
+	    kr_store_result_addrs_json(res, 0, c[6], arena, &r->cc_json,
+				       &r->cc_json_len, err_r) < 0 ||
 	    kr_store_result_str(res, 0, c[8], arena, &r->message_id, err_r) <
 		    0 ||
 	    kr_store_result_str(res, 0, c[9], arena, &r->in_reply_to, err_r) <

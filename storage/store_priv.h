@@ -189,11 +189,6 @@ void kr_store_result_time(const PGresult *res, int row, int col, bool *has_r,
 int kr_store_result_flags(const PGresult *res, int row, int col,
 			  struct kr_arena *arena, const char *const **flags_r,
 			  unsigned *n_r, struct kr_err *err_r);
-/* jsonb [{name, email}] -> addresses in the arena. */
-int kr_store_result_addrs(const PGresult *res, int row, int col,
-			  struct kr_arena *arena,
-			  const struct kr_store_addr **addrs_r, unsigned *n_r,
-			  struct kr_err *err_r);
 /* jsonb [{name, email}] -> the API's JSON text of the list, in the
  * arena ("[]" for SQL NULL): storage/addrlist.h's pass-through, else
  * decoded and written by jansson in the same shape. */

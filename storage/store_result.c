@@ -204,11 +204,11 @@ result_json_str(const json_t *o, const char *key, struct kr_arena *arena,
 	return *s_r != NULL ? 0 : -1;
 }
 
-int
-kr_store_result_addrs(const PGresult *res, int row, int col,
-		      struct kr_arena *arena,
-		      const struct kr_store_addr **addrs_r, unsigned *n_r,
-		      struct kr_err *err_r)
+/* jsonb [{name, email}] -> addresses in the arena. */
+static int
+result_addrs(const PGresult *res, int row, int col, struct kr_arena *arena,
+	     const struct kr_store_addr **addrs_r, unsigned *n_r,
+	     struct kr_err *err_r)
 {
 	struct kr_store_addr *v;
 	json_t *arr;
@@ -297,7 +297,7 @@ kr_store_result_addrs_json(const PGresult *res, int row, int col,
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 	/* Not as PostgreSQL prints a list the store wrote. */
-	if (kr_store_result_addrs(res, row, col, arena, &a, &n, err_r) < 0)
+	if (result_addrs(res, row, col, arena, &a, &n, err_r) < 0)
 		return -1;
 	return result_addrs_dump(a, n, arena, json_r, len_r, err_r);
 }

@@ -35,27 +35,6 @@ rpc_json_mailbox(const struct kr_store_mailbox *m)
 }
 
 json_t *
-rpc_json_addr(const char *name, const char *email)
-{
-	return json_pack("{so so}", "name", rpc_json_str(name), "email",
-			 rpc_json_str(email));
-}
-
-json_t *
-rpc_json_addrs(const struct kr_store_addr *a, unsigned n)
-{
-	json_t *arr = json_array();
-
-	for (unsigned i = 0; arr != NULL && i < n; i++)
-		if (json_array_append_new(
-			    arr, rpc_json_addr(a[i].name, a[i].email)) != 0) {
-			json_decref(arr);
-			return NULL;
-		}
-	return arr;
-}
-
-json_t *
 rpc_json_flags(const char *const *flags, unsigned n)
 {
 	json_t *arr = json_array();
@@ -65,25 +44,6 @@ rpc_json_flags(const char *const *flags, unsigned n)
 			json_decref(arr);
 			return NULL;
 		}
-	return arr;
-}
-
-json_t *
-rpc_json_attachments(const struct kr_store_attachment *a, unsigned n)
-{
-	json_t *arr = json_array();
-
-	for (unsigned i = 0; arr != NULL && i < n; i++) {
-		json_t *o = json_pack("{ss so ss sI}", "part", a[i].part,
-				      "filename", rpc_json_str(a[i].filename),
-				      "type", a[i].type ? a[i].type : "",
-				      "size", (json_int_t)a[i].size);
-
-		if (json_array_append_new(arr, o) != 0) {
-			json_decref(arr);
-			return NULL;
-		}
-	}
 	return arr;
 }
 

@@ -240,32 +240,32 @@ view_headers(const struct view *v)
 	return obj;
 }
 
-static json_t *
-view_get_json(const struct view *v)
+/* message.get's result: the header fields through jansson (grouping
+ * repeated names), the rest written as text, the address lists as the
+ * store gave them. NULL when out of memory. */
+static char *
+view_get_text(const struct view *v, size_t *len_r)
 {
-	const struct kr_store_message_get_result *m = v->m;
+	json_t *headers = view_headers(v);
+	char *htext =
+		headers != NULL ? json_dumps(headers, JSON_COMPACT) : NULL;
+	struct rpc_text_body b = { .headers = htext,
+				   .text = v->text,
+				   .html = v->html };
+	char *text = NULL;
 
-	return json_pack(
-		"{sI sI so so so so so so so so so sI so so so so}", "mailbox",
-		(json_int_t)m->mailbox_id, "uid", (json_int_t)m->uid, "subject",
-		rpc_json_str(m->subject), "from",
-		rpc_json_addr(m->from_name, m->from_email), "to",
-		rpc_json_addrs(m->to, m->n_to), "cc",
-		rpc_json_addrs(m->cc, m->n_cc), "date",
-		rpc_json_date(m->has_date, m->date), "message_id",
-		rpc_json_str(m->message_id), "in_reply_to",
-		rpc_json_str(m->in_reply_to), "references",
-		rpc_json_str(m->references), "flags",
-		rpc_json_flags(m->flags, m->n_flags), "size",
-		(json_int_t)m->size, "headers", view_headers(v), "text",
-		rpc_json_str(v->text), "html", rpc_json_str(v->html),
-		"attachments",
-		rpc_json_attachments(m->attachments, m->n_attachments));
+	json_decref(headers);
+	if (htext != NULL) {
+		b.headers_len = strlen(htext);
+		text = rpc_text_get(v->m, &b, len_r);
+	}
+	free(htext);
+	return text;
 }
 
 /* What message.get's result will hold before it is built: its large
- * strings as jansson copies them and as they are written (escapes may
- * add more; the reply charges that). */
+ * strings as the header fields' jansson tree copies them and as they
+ * are written (escapes may add more; the reply charges that). */
 static size_t
 view_get_estimate(const struct view *v)
 {
@@ -343,6 +343,15 @@ out:
 }
 
 static void
+view_reply_get(const struct view *v)
+{
+	size_t len = 0;
+	char *text = view_get_text(v, &len);
+
+	rpc_reply_cache_text(v->c, text, len);
+}
+
+static void
 view_done(void *ctx, int status)
 {
 	struct view *v = ctx;
@@ -360,7 +369,7 @@ view_done(void *ctx, int status)
 	if (v->kind == VIEW_PART)
 		view_reply_part(v);
 	else if (rpc_reserve(c, view_get_estimate(v)) == 0)
-		rpc_reply_cache(c, view_get_json(v));
+		view_reply_get(v);
 }
 
 static void

@@ -205,6 +205,18 @@ void rpc_reply_cache_text(struct rpc_call *c, char *text, size_t len);
  * memory: the hot read, written without building a jansson tree. */
 char *rpc_text_list(const struct kr_store_message_list_result *res,
 		    size_t *len_r);
+/* What message.get adds to the stored message: its header fields as
+ * JSON text (headers_len bytes), and its body text and html (NULL:
+ * null). */
+struct rpc_text_body {
+	const char *headers;
+	size_t headers_len;
+	const char *text, *html;
+};
+/* message.get's result as JSON text (malloc'd), NULL when out of
+ * memory or an attachment has no part number. */
+char *rpc_text_get(const struct kr_store_message_get_result *m,
+		   const struct rpc_text_body *b, size_t *len_r);
 /* The length of the base64 (RFC 4648, no line breaks) of len bytes, and
  * the text itself written to out (rpc_text_base64_len(len) + 1 bytes: a
  * NUL follows). */
@@ -215,11 +227,8 @@ void rpc_text_base64(char *out, const void *data, size_t len);
 
 json_t *rpc_json_str(const char *s); /* null for NULL */
 json_t *rpc_json_mailbox(const struct kr_store_mailbox *m);
-json_t *rpc_json_addr(const char *name, const char *email);
-json_t *rpc_json_addrs(const struct kr_store_addr *a, unsigned n);
 json_t *rpc_json_flags(const char *const *flags, unsigned n);
 json_t *rpc_json_date(bool has, int64_t date); /* RFC 3339 UTC or null */
-json_t *rpc_json_attachments(const struct kr_store_attachment *a, unsigned n);
 /* A base64 string of len bytes; NULL when out of memory. */
 json_t *rpc_json_base64(const void *data, size_t len);
 

@@ -1,8 +1,10 @@
 /* Results written straight to JSON text. A listing is the hot read:
  * building it as jansson objects and dumping them cost three quarters
- * of a cold message.list. The shapes are the ones rpc_json.c gives
- * (rpc_json_addr, _flags, _date). And base64, for the largest results
- * there are (message.raw, message.attachment). */
+ * of a cold message.list. message.get too, so that the address lists
+ * the store hands over as JSON text go out as they are, not decoded
+ * and encoded again. The output is what jansson's compact dump of the
+ * same shapes gave (flags and date as rpc_json.c's). And base64, for
+ * the largest results there are (message.raw, message.attachment). */
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +177,28 @@ text_date(struct rpc_text *t, bool has, int64_t date)
 	text_raw(t, "\"", 1);
 }
 
+/* An address list the store already holds as the API's JSON
+ * (store.h): written as it is; NULL is []. */
+static void
+text_addrs(struct rpc_text *t, const char *json, size_t len)
+{
+	if (json != NULL)
+		text_raw(t, json, len);
+	else
+		text_lit(t, "[]");
+}
+
+static void
+text_flags(struct rpc_text *t, const char *const *flags, unsigned n)
+{
+	text_raw(t, "[", 1);
+	for (unsigned i = 0; i < n; i++) {
+		text_raw(t, ",", i > 0);
+		text_str(t, flags[i]);
+	}
+	text_raw(t, "]", 1);
+}
+
 static void
 text_summary(struct rpc_text *t, const struct kr_store_message_summary *m)
 {
@@ -186,25 +210,31 @@ text_summary(struct rpc_text *t, const struct kr_store_message_summary *m)
 	text_str(t, m->subject);
 	text_lit(t, ",\"from\":");
 	text_addr(t, m->from_name, m->from_email);
-	/* Already the API's JSON (store.h): written as it is. */
 	text_lit(t, ",\"to\":");
-	if (m->to_json != NULL)
-		text_raw(t, m->to_json, m->to_json_len);
-	else
-		text_lit(t, "[]");
+	text_addrs(t, m->to_json, m->to_json_len);
 	text_lit(t, ",\"date\":");
 	text_date(t, m->has_date, m->date);
 	text_lit(t, ",\"size\":");
 	text_int(t, m->size);
-	text_lit(t, ",\"flags\":[");
-	for (unsigned i = 0; i < m->n_flags; i++) {
-		text_raw(t, ",", i > 0);
-		text_str(t, m->flags[i]);
-	}
-	text_lit(t, "],\"preview\":");
+	text_lit(t, ",\"flags\":");
+	text_flags(t, m->flags, m->n_flags);
+	text_lit(t, ",\"preview\":");
 	text_str(t, m->preview);
 	text_lit(t, m->has_attachments ? ",\"has_attachments\":true}"
 				       : ",\"has_attachments\":false}");
+}
+
+/* t's text, NUL-terminated, or NULL when it could not be written. */
+static char *
+text_end(struct rpc_text *t, size_t *len_r)
+{
+	if (t->oom) {
+		free(t->buf);
+		return NULL;
+	}
+	t->buf[t->len] = '\0';
+	*len_r = t->len;
+	return t->buf;
 }
 
 char *
@@ -222,13 +252,76 @@ rpc_text_list(const struct kr_store_message_list_result *res, size_t *len_r)
 		text_summary(&t, &res->messages[i]);
 	}
 	text_lit(&t, "]}");
-	if (t.oom) {
-		free(t.buf);
-		return NULL;
+	return text_end(&t, len_r);
+}
+
+/* A missing part number made jansson's "ss" fail, and with it the
+ * whole result: it still does. */
+static void
+text_attachments(struct rpc_text *t, const struct kr_store_attachment *a,
+		 unsigned n)
+{
+	text_raw(t, "[", 1);
+	for (unsigned i = 0; i < n; i++) {
+		if (a[i].part == NULL)
+			t->oom = true;
+		text_lit(t, i > 0 ? ",{\"part\":" : "{\"part\":");
+		text_str(t, a[i].part);
+		text_lit(t, ",\"filename\":");
+		text_str(t, a[i].filename);
+		text_lit(t, ",\"type\":");
+		text_str(t, a[i].type != NULL ? a[i].type : "");
+		text_lit(t, ",\"size\":");
+		text_int(t, a[i].size);
+		text_raw(t, "}", 1);
 	}
-	t.buf[t.len] = '\0';
-	*len_r = t.len;
-	return t.buf;
+	text_raw(t, "]", 1);
+}
+
+/* `,"key":` and a string or null. */
+static void
+text_member(struct rpc_text *t, const char *key, const char *s)
+{
+	text_lit(t, key);
+	text_str(t, s);
+}
+
+char *
+rpc_text_get(const struct kr_store_message_get_result *m,
+	     const struct rpc_text_body *b, size_t *len_r)
+{
+	struct rpc_text t = { 0 };
+
+	text_grow(&t, 1024 + b->headers_len + (b->text ? strlen(b->text) : 0) +
+			      (b->html ? strlen(b->html) : 0));
+	text_lit(&t, "{\"mailbox\":");
+	text_int(&t, m->mailbox_id);
+	text_lit(&t, ",\"uid\":");
+	text_int(&t, m->uid);
+	text_member(&t, ",\"subject\":", m->subject);
+	text_lit(&t, ",\"from\":");
+	text_addr(&t, m->from_name, m->from_email);
+	text_lit(&t, ",\"to\":");
+	text_addrs(&t, m->to_json, m->to_json_len);
+	text_lit(&t, ",\"cc\":");
+	text_addrs(&t, m->cc_json, m->cc_json_len);
+	text_lit(&t, ",\"date\":");
+	text_date(&t, m->has_date, m->date);
+	text_member(&t, ",\"message_id\":", m->message_id);
+	text_member(&t, ",\"in_reply_to\":", m->in_reply_to);
+	text_member(&t, ",\"references\":", m->references);
+	text_lit(&t, ",\"flags\":");
+	text_flags(&t, m->flags, m->n_flags);
+	text_lit(&t, ",\"size\":");
+	text_int(&t, m->size);
+	text_lit(&t, ",\"headers\":");
+	text_raw(&t, b->headers, b->headers_len);
+	text_member(&t, ",\"text\":", b->text);
+	text_member(&t, ",\"html\":", b->html);
+	text_lit(&t, ",\"attachments\":");
+	text_attachments(&t, m->attachments, m->n_attachments);
+	text_raw(&t, "}", 1);
+	return text_end(&t, len_r);
 }
 
 size_t

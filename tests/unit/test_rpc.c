@@ -3,13 +3,15 @@
  * config with an [auth] secret and no [shard.N] (so no store), a loop and the
  * two pools. Covers the JSON-RPC 2.0 specification's examples, the session
  * check, named params, the body/batch/depth limits and the JSON helpers.
- * Responses are parsed and compared field by field, never as text. */
+ * Responses are parsed and compared field by field, never as text, but
+ * for the results written as text, compared with jansson's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -782,6 +784,137 @@ test_rpc_text_list_escapes(void **state)
 	}
 }
 
+/* jansson writes \u00XX with upper-case hex, the text writer (and
+ * PostgreSQL, whose address lists pass through) lower-case: the one
+ * way the two may differ (the header fields still go through jansson).
+ * s in place. */
+static void
+lower_hex_escapes(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s != '\\')
+			continue;
+		if (s[1] == 'u')
+			for (int i = 2; i < 6; i++)
+				s[i] = (char)tolower((unsigned char)s[i]);
+		s++;
+	}
+}
+
+/* The result view_get_json built with jansson before message.get was
+ * written as text, dumped as rpc_reply dumped it. */
+static char *
+get_by_jansson(const struct kr_store_message_get_result *m, json_t *to,
+	       json_t *cc, json_t *headers, const char *text, const char *html)
+{
+	json_t *flags = json_array(), *att = json_array(), *o;
+	char *dump;
+
+	for (unsigned i = 0; i < m->n_flags; i++)
+		json_array_append_new(flags, json_string(m->flags[i]));
+	for (unsigned i = 0; i < m->n_attachments; i++) {
+		const struct kr_store_attachment *a = &m->attachments[i];
+
+		json_array_append_new(
+			att,
+			json_pack("{ss ss? ss sI}", "part", a->part, "filename",
+				  a->filename, "type", a->type ? a->type : "",
+				  "size", (json_int_t)a->size));
+	}
+	o = json_pack("{sI sI ss? s{ss? ss?} so so ss? ss? ss? ss? so sI so "
+		      "ss? ss? so}",
+		      "mailbox", (json_int_t)m->mailbox_id, "uid",
+		      (json_int_t)m->uid, "subject", m->subject, "from", "name",
+		      m->from_name, "email", m->from_email, "to", to, "cc", cc,
+		      "date", m->has_date ? "1970-01-01T00:00:00Z" : NULL,
+		      "message_id", m->message_id, "in_reply_to",
+		      m->in_reply_to, "references", m->references, "flags",
+		      flags, "size", (json_int_t)m->size, "headers", headers,
+		      "text", text, "html", html, "attachments", att);
+	assert_non_null(o);
+	dump = json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY);
+	assert_non_null(dump);
+	json_decref(o);
+	lower_hex_escapes(dump);
+	return dump;
+}
+
+/* message.get's text equals, byte for byte, what jansson wrote for the
+ * same result: escapes, UTF-8, nulls, a missing type, empty lists. */
+static void
+test_rpc_text_get(void **state)
+{
+	static const char *const flags[] = { "\\Seen", "$q\"x\x01" };
+	/* As the store passes them on (storage/addrlist.h). */
+	static const char to[] =
+		"[{\"name\":\"A \\\"B\\\" \\u001f\\\\\",\"email\":\"a@b\"},"
+		"{\"name\":null,\"email\":\"c@d\"},"
+		"{\"name\":\"J\xc3\xbcrgen\",\"email\":null}]";
+	static const struct kr_store_attachment att[] = {
+		{ "2", "B\xc3\xa4r \"1\".pdf", "application/pdf", 123 },
+		{ "3.1", NULL, NULL, 0 },
+	};
+	struct kr_store_message_get_result m = {
+		.mailbox_id = 3,
+		.uid = 9,
+		.subject = "Gr\xc3\xbc\xc3\x9f\x01\\e\n\r\b\f\x1f\x7f/"
+			   "\xf0\x9f\x98\x80",
+		.from_email = "f@x",
+		.to_json = to,
+		.to_json_len = sizeof(to) - 1,
+		.cc_json = "[]",
+		.cc_json_len = 2,
+		.has_date = true,
+		.message_id = "<a\tb@c>",
+		.references = "<x@y> <z@w>",
+		.flags = flags,
+		.n_flags = 2,
+		.size = 4242,
+		.attachments = att,
+		.n_attachments = 2,
+	};
+	json_t *headers = json_pack("{ss s[ss] ss}", "Subject", "x\x1b[0m",
+				    "Received", "a", "b", "X-\xc3\xa9", "");
+	char *htext = json_dumps(headers, JSON_COMPACT);
+	struct rpc_text_body b = { htext, strlen(htext), "line\n\x1b\tend",
+				   NULL };
+	json_t *jto = json_loads(to, 0, NULL);
+	size_t len = 0;
+	char *got = rpc_text_get(&m, &b, &len), *want;
+
+	(void)state;
+	assert_non_null(jto);
+	want = get_by_jansson(&m, jto, json_array(), headers, b.text, b.html);
+	assert_non_null(got);
+	assert_int_equal(len, strlen(got));
+	lower_hex_escapes(got);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+
+	/* Nothing but the ids: every list empty, every string null. */
+	m = (struct kr_store_message_get_result){ .mailbox_id = 1,
+						  .uid = 2,
+						  .to_json = "[]",
+						  .to_json_len = 2,
+						  .cc_json = "[]",
+						  .cc_json_len = 2 };
+	b = (struct rpc_text_body){ "{}", 2, NULL, NULL };
+	got = rpc_text_get(&m, &b, &len);
+	want = get_by_jansson(&m, json_array(), json_array(), json_object(),
+			      NULL, NULL);
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+
+	/* jansson refused an attachment without a part number. */
+	m.attachments = &(struct kr_store_attachment){ NULL, "f", "t", 1 };
+	m.n_attachments = 1;
+	assert_null(rpc_text_get(&m, &b, &len));
+	free(htext);
+}
+
 /* Every key of SPEC.md's mailbox object, role null when there is none. */
 static void
 test_rpc_json_mailbox(void **state)
@@ -886,6 +1019,7 @@ main(void)
 		cmocka_unit_test(test_rpc_json_mailbox),
 		cmocka_unit_test(test_rpc_text_list),
 		cmocka_unit_test(test_rpc_text_list_escapes),
+		cmocka_unit_test(test_rpc_text_get),
 		cmocka_unit_test(test_rpc_create_needs_secret),
 		cmocka_unit_test(test_rpc_destroy_idle),
 	};
