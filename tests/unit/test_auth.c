@@ -702,8 +702,9 @@ test_auth_login_and_check(void **state)
 	want(&c, KR_AUTH_REVOKED, "generation moved");
 }
 
-/* A wrong password and an unknown user: the same answer, and both cost
- * one password check (the unknown user's against a dummy hash). */
+/* A wrong password, an unknown user and a name that is no address: the
+ * same answer, and each costs one password check (the unknown ones'
+ * against a dummy hash). */
 static void
 test_auth_wrong_and_unknown(void **state)
 {
@@ -721,8 +722,12 @@ test_auth_wrong_and_unknown(void **state)
 	want(&a, KR_AUTH_BAD_CREDENTIALS, "wrong password");
 	a = login(t, unknown, "pw");
 	want(&a, KR_AUTH_BAD_CREDENTIALS, "unknown user");
-	assert_int_equal(counter(t, t->ids.password_checks), checks + 2);
-	assert_int_equal(counter(t, t->ids.logins_failed), failed + 2);
+	/* A name that is no address is unknown without asking the store,
+	 * at the same cost. */
+	a = login(t, "no address", "pw");
+	want(&a, KR_AUTH_BAD_CREDENTIALS, "not an address");
+	assert_int_equal(counter(t, t->ids.password_checks), checks + 3);
+	assert_int_equal(counter(t, t->ids.logins_failed), failed + 3);
 	assert_true(log_has(t, "event=auth.login result=failed", unknown));
 	/* The password is never logged. */
 	assert_false(log_has(t, "not-pw", NULL));
