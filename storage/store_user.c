@@ -93,46 +93,38 @@ struct user_op {
 	unsigned shard;
 };
 
-/* A new op for an address: checked, lower-cased and placed. False when
- * that failed (the answer is deferred already). */
-static bool
-user_op_new(struct kr_store *store, const struct kr_store_op_class *cls,
-	    const char *address, struct kr_arena *arena,
-	    struct kr_deadline deadline, void *ctx, struct user_op **u_r)
+/* A new op for the user at address (checked, lower-cased and placed)
+ * that sends one of the user calls with a's hash and quota; a bad
+ * address or argument is answered on the next loop turn. The caller
+ * sets the callback. */
+static struct user_op *
+user_call(struct kr_store *store, const struct kr_store_op_class *cls,
+	  enum kr_store_user_call call, const char *address,
+	  const struct kr_store_user_args *args, struct kr_arena *arena,
+	  struct kr_deadline deadline, void *ctx)
 {
 	struct user_op *u =
 		kr_store_op_new(store, cls, sizeof(*u), arena, deadline, ctx);
+	struct kr_store_user_args a = { .address = u->address };
+	struct kr_pgquery q;
 	struct kr_err err;
 	int shard = -1;
 
-	*u_r = u;
+	if (args != NULL) {
+		a.password_hash = args->password_hash;
+		a.quota_bytes = args->quota_bytes;
+	}
 	if (kr_address_normalize(address, address != NULL ? strlen(address) : 0,
 				 u->address, sizeof(u->address), &err) < 0 ||
-	    (shard = kr_store_shard(store, u->address, &err)) < 0) {
+	    (shard = kr_store_shard(store, u->address, &err)) < 0 ||
+	    kr_store_user_query(call, &a, &q, &err) < 0) {
 		kr_store_op_defer(&u->op, &err);
-		return false;
+		return u;
 	}
 	u->shard = (unsigned)shard;
-	return true;
-}
-
-/* Sends one of the user calls on the op's address, or answers its
- * bad arguments. */
-static void
-user_send(struct user_op *u, enum kr_store_user_call call,
-	  const char *password_hash, int64_t quota_bytes)
-{
-	struct kr_store_user_args a = { .address = u->address,
-					.password_hash = password_hash,
-					.quota_bytes = quota_bytes };
-	struct kr_pgquery q;
-	struct kr_err err;
-
-	if (kr_store_user_query(call, &a, &q, &err) < 0)
-		kr_store_op_defer(&u->op, &err);
-	else
-		kr_store_op_query(&u->op, u->shard, user_calls[call].mode,
-				  u->address, &q);
+	kr_store_op_query(&u->op, u->shard, user_calls[call].mode, u->address,
+			  &q);
+	return u;
 }
 
 /* ---- status-only answers --------------------------------------- */
@@ -169,11 +161,10 @@ kr_store_user_delete_begin(struct kr_store *store, const char *address,
 			   struct kr_deadline deadline, kr_store_done_fn *cb,
 			   void *ctx)
 {
-	struct user_op *u;
+	struct user_op *u =
+		user_call(store, &user_status_class, KR_STORE_USER_DELETE,
+			  address, NULL, NULL, deadline, ctx);
 
-	if (user_op_new(store, &user_status_class, address, NULL, deadline, ctx,
-			&u))
-		user_send(u, KR_STORE_USER_DELETE, NULL, 0);
 	u->cb.done = cb;
 	return &u->op;
 }
@@ -184,11 +175,12 @@ kr_store_user_set_password_begin(struct kr_store *store, const char *address,
 				 struct kr_deadline deadline,
 				 kr_store_done_fn *cb, void *ctx)
 {
-	struct user_op *u;
+	const struct kr_store_user_args args = { .password_hash =
+							 password_hash };
+	struct user_op *u =
+		user_call(store, &user_status_class, KR_STORE_USER_SET_PASSWORD,
+			  address, &args, NULL, deadline, ctx);
 
-	if (user_op_new(store, &user_status_class, address, NULL, deadline, ctx,
-			&u))
-		user_send(u, KR_STORE_USER_SET_PASSWORD, password_hash, 0);
 	u->cb.done = cb;
 	return &u->op;
 }
@@ -198,11 +190,11 @@ kr_store_user_set_quota_begin(struct kr_store *store, const char *address,
 			      int64_t quota_bytes, struct kr_deadline deadline,
 			      kr_store_done_fn *cb, void *ctx)
 {
-	struct user_op *u;
+	const struct kr_store_user_args args = { .quota_bytes = quota_bytes };
+	struct user_op *u =
+		user_call(store, &user_status_class, KR_STORE_USER_SET_QUOTA,
+			  address, &args, NULL, deadline, ctx);
 
-	if (user_op_new(store, &user_status_class, address, NULL, deadline, ctx,
-			&u))
-		user_send(u, KR_STORE_USER_SET_QUOTA, NULL, quota_bytes);
 	u->cb.done = cb;
 	return &u->op;
 }
@@ -266,11 +258,9 @@ kr_store_user_get_begin(struct kr_store *store, const char *address,
 			struct kr_arena *arena, struct kr_deadline deadline,
 			kr_store_user_get_fn *cb, void *ctx)
 {
-	struct user_op *u;
+	struct user_op *u = user_call(store, &user_get_class, KR_STORE_USER_GET,
+				      address, NULL, arena, deadline, ctx);
 
-	if (user_op_new(store, &user_get_class, address, arena, deadline, ctx,
-			&u))
-		user_send(u, KR_STORE_USER_GET, NULL, 0);
 	u->cb.get = cb;
 	return &u->op;
 }
@@ -325,11 +315,10 @@ kr_store_user_auth_begin(struct kr_store *store, const char *address,
 			 struct kr_arena *arena, struct kr_deadline deadline,
 			 kr_store_user_auth_fn *cb, void *ctx)
 {
-	struct user_op *u;
+	struct user_op *u =
+		user_call(store, &user_auth_class, KR_STORE_USER_AUTH, address,
+			  NULL, arena, deadline, ctx);
 
-	if (user_op_new(store, &user_auth_class, address, arena, deadline, ctx,
-			&u))
-		user_send(u, KR_STORE_USER_AUTH, NULL, 0);
 	u->cb.auth = cb;
 	return &u->op;
 }
@@ -374,11 +363,12 @@ kr_store_user_create_begin(struct kr_store *store, const char *address,
 			   struct kr_arena *arena, struct kr_deadline deadline,
 			   kr_store_user_create_fn *cb, void *ctx)
 {
-	struct user_op *u;
+	const struct kr_store_user_args args = { .password_hash = password_hash,
+						 .quota_bytes = quota_bytes };
+	struct user_op *u =
+		user_call(store, &user_create_class, KR_STORE_USER_CREATE,
+			  address, &args, arena, deadline, ctx);
 
-	if (user_op_new(store, &user_create_class, address, arena, deadline,
-			ctx, &u))
-		user_send(u, KR_STORE_USER_CREATE, password_hash, quota_bytes);
 	u->cb.create = cb;
 	return &u->op;
 }

@@ -113,25 +113,18 @@ conf_auth(FILE *fp, bool with_secret)
 /* A config at e->path: [auth] (secret or not), and the cluster's shards
  * (their primaries only) when src is given. */
 static void
-conf_write(struct env *e, const struct kr_config *src, bool with_secret)
+conf_write(struct env *e, bool with_cluster, bool with_secret)
 {
-	FILE *fp;
-	int fd;
+	FILE *fp = conf_env_open(e->path, sizeof(e->path),
+				 "/tmp/kr-test-auth-XXXXXX");
 
-	snprintf(e->path, sizeof(e->path), "/tmp/kr-test-auth-XXXXXX");
-	fd = mkstemp(e->path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "w");
-	assert_non_null(fp);
 	fprintf(fp, "[log]\nlevel = error\n");
 	conf_auth(fp, with_secret);
-	if (src != NULL) {
+	if (with_cluster) {
 		fprintf(fp, "[storage]\npool_high = 8\nquery_timeout = 10s\n");
-		for (unsigned i = 0; i < src->n_shards; i++)
-			fprintf(fp, "[shard.%u]\nprimary = %s\n", i,
-				src->shards[i].primary);
+		conf_env_shards(fp, -1);
 	}
-	assert_int_equal(fclose(fp), 0);
+	conf_env_close(fp);
 }
 
 static int
@@ -216,7 +209,7 @@ plain_setup(void **state)
 
 	t->e = kr_xcalloc(1, sizeof(*t->e));
 	t->own_env = true;
-	conf_write(t->e, NULL, true);
+	conf_write(t->e, false, true);
 	assert_int_equal(kr_config_load(t->e->path, &t->e->cfg, &err), 0);
 	t->e->base = event_base_new();
 	t->e->io = kr_tpool_create(t->e->base, &io);
@@ -230,8 +223,6 @@ plain_setup(void **state)
 static int
 store_setup(void **state)
 {
-	struct kr_config *src;
-	struct kr_err err;
 	struct t *t;
 
 	*state = NULL;
@@ -239,10 +230,7 @@ store_setup(void **state)
 		return 0;
 	t = kr_xcalloc(1, sizeof(*t));
 	t->e = kr_xcalloc(1, sizeof(*t->e));
-	assert_int_equal(kr_config_load(getenv("KR_TEST_PG_CONF"), &src, &err),
-			 0);
-	conf_write(t->e, src, true);
-	kr_config_destroy(&src);
+	conf_write(t->e, true, true);
 	env_start(t->e, "a");
 	t_start(t);
 	*state = t;
@@ -501,7 +489,7 @@ test_auth_create_needs_secret(void **state)
 	struct env e = { 0 };
 	struct kr_err err;
 
-	conf_write(&e, NULL, false);
+	conf_write(&e, false, false);
 	assert_int_equal(kr_config_load(e.path, &cfg, &err), 0);
 	deps.cfg = &cfg;
 	assert_null(kr_auth_create(&deps, &err));

@@ -32,26 +32,11 @@ REC_FN(rec_get, struct kr_store_message_get_result)
 
 /* ---- set-up --------------------------------------------------------- */
 
-/* The cluster's own config, through a link the teardown removes. */
+/* The cluster's shards with the store's defaults. */
 static int
 env_setup(void **state)
 {
-	const char *conf = getenv("KR_TEST_PG_CONF");
-	struct env *e;
-	int fd;
-
-	if (conf == NULL)
-		return 0;
-	e = kr_xcalloc(1, sizeof(*e));
-	*state = e;
-	snprintf(e->path, sizeof(e->path), "/tmp/kr-deliver-XXXXXX");
-	fd = mkstemp(e->path);
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(unlink(e->path), 0);
-	assert_int_equal(symlink(conf, e->path), 0);
-	env_start(e, "d");
-	return 0;
+	return env_setup_with(state, "", -1, "d");
 }
 
 /* ---- a verdict filter that records what it was asked ---------------- */
