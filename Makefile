@@ -15,7 +15,7 @@
 BUILD ?= release
 O := build/$(BUILD)
 
-PKGS := libevent libevent_pthreads libevent_openssl jansson inih openssl zlib libpq libargon2 libcrypt gmime-3.0
+PKGS := libevent libevent_pthreads libevent_openssl jansson inih openssl zlib libpq libargon2 libcrypt gmime-3.0 libhs libpcre2-8
 TEST_PKGS := cmocka
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
@@ -48,7 +48,10 @@ LDFLAGS_ALL = -pthread $(MODE_LDFLAGS) $(LDFLAGS)
 
 # Layers, lowest first; each becomes one static archive.
 LAYERS := lib proto storage antispam admin
-layer_src = $(filter-out %_main.c,$(wildcard $(1)/*.c))
+# antispam/ also carries the filter modules' code (below): all of it but
+# their ABI entries goes into the archive, for the unit tests and the CLI.
+layer_src = $(filter-out %_main.c %_entry.c,$(wildcard $(1)/*.c) \
+	$(if $(filter antispam,$(1)),$(wildcard antispam/modules/*/*.c)))
 # storage/ also carries its SQL migrations, embedded as generated C.
 GEN_MIGRATIONS := $(O)/gen/storage/migrations_data.c
 layer_gen = $(if $(filter storage,$(1)),$(GEN_MIGRATIONS:.c=.o))
@@ -63,7 +66,22 @@ SERVER_MAINS := server/kurierd_main.c server/cli/kurier_main.c
 SERVER_SRC := $(filter-out $(SERVER_MAINS),$(wildcard server/*.c server/*/*.c))
 SERVER_OBJ := $(patsubst %.c,$(O)/%.o,$(SERVER_SRC))
 SERVER_LIB := $(O)/libserver.a
-PROGRAMS := $(O)/kurierd $(O)/kurier
+PROGRAMS := $(O)/kurierd $(O)/kurier $(MODULE_SO) $(MODULE_HELPERS)
+
+# Filter modules (SPEC.md §5, antispam/filter.h): antispam/modules/NAME/
+# -> $(O)/modules/kr_NAME.so, from position-independent objects; a
+# module's <x>_main.c is a helper program beside it ($(O)/modules/kurier-<x>).
+MODULE_NAMES := $(notdir $(wildcard antispam/modules/*))
+MODULE_SO := $(patsubst %,$(O)/modules/kr_%.so,$(MODULE_NAMES))
+MODULE_HELPERS := $(patsubst antispam/modules/%_main.c,$(O)/modules/kurier-%,\
+	$(notdir $(wildcard antispam/modules/*/*_main.c)))
+module_src = $(filter-out %_main.c,$(wildcard antispam/modules/$(1)/*.c))
+# Libraries a module links besides libc: MODULE_LIBS_<name>.
+MODULE_LIBS_rules := -lhs -lpcre2-8
+MODULE_LIBS_dnsbl := -levent
+MODULE_LIBS_spf := -levent
+HELPER_LIBS_spf := -lspf2
+SO_LDFLAGS = -shared -pthread $(filter-out -pie,$(MODE_LDFLAGS)) $(LDFLAGS)
 
 # Benchmark and load tools: ops/bench_<name>.c -> build/<mode>/bench/<name>
 BENCH_SRC := $(wildcard ops/bench_*.c)
@@ -84,6 +102,8 @@ FUZZ_TIME ?= 60
 FUZZ_TARGETS ?= $(FUZZ_NAMES)
 
 ALL_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l))) $(SERVER_OBJ) \
+	$(patsubst %.c,$(O)/pic/%.o,$(foreach m,$(MODULE_NAMES),$(call module_src,$(m)))) \
+	$(patsubst %.c,$(O)/%.o,$(wildcard antispam/modules/*/*_main.c)) \
 	$(patsubst %.c,$(O)/%.o,$(SERVER_MAINS) $(UNIT_SRC) $(BENCH_SRC) \
 		$(FUZZ_SRC) tests/fuzz/replay.c)
 
@@ -114,6 +134,23 @@ $(O)/kurierd: $(O)/server/kurierd_main.o $(SERVER_LIB) $(LINK_ARCHIVES)
 $(O)/kurier: $(O)/server/cli/kurier_main.o $(SERVER_LIB) $(LINK_ARCHIVES)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(O)/pic/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC PIC  $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -fPIC -c $< -o $@
+
+define module_rule
+$(O)/modules/kr_$(1).so: $(patsubst %.c,$(O)/pic/%.o,$(call module_src,$(1)))
+	@mkdir -p $$(@D)
+	@echo "  LD      $$@"
+	$(Q)$(CC) $$(SO_LDFLAGS) -o $$@ $$^ $(MODULE_LIBS_$(1))
+$(O)/modules/kurier-$(1): $(patsubst %.c,$(O)/%.o,$(wildcard antispam/modules/$(1)/*.c))
+	@mkdir -p $$(@D)
+	@echo "  LD      $$@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $$@ $$^ $(HELPER_LIBS_$(1)) $(MODULE_LIBS_$(1))
+endef
+$(foreach m,$(MODULE_NAMES),$(eval $(call module_rule,$(m))))
 
 $(GEN_MIGRATIONS): ops/embed-sql.sh $(wildcard storage/sql/*.sql)
 	@mkdir -p $(@D)

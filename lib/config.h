@@ -165,6 +165,27 @@ struct kr_config {
 		unsigned ttl_ms;
 	} cache;
 
+	/* SPEC.md §5: the verdict at delivery (antispam/filter.h hands
+	 * these to the filter modules). */
+	struct {
+		bool enabled;
+		char *modules;	  /* NULL: "modules" beside the executable */
+		char *reloadable; /* module names; NULL: every one */
+		char *resolver;	  /* NULL: /etc/resolv.conf's first */
+		char *dnsbl;	  /* "ZONE[=SCORE] ..." */
+		char *rules;	  /* files and globs, space-separated */
+		double spam_score;
+		double reject_score;
+		unsigned rate_ip;     /* messages per rate_window; 0: off */
+		unsigned rate_sender; /* the same per envelope sender */
+		unsigned rate_window_ms;
+		unsigned bulk_rcpts; /* same body to this many: bulk */
+		unsigned bulk_window_ms;
+		double bulk_score;
+		unsigned bayes_tokens_max; /* per user */
+		unsigned check_timeout_ms; /* one message, all modules */
+	} antispam;
+
 	struct kr_config_shard *shards; /* sorted by id */
 	unsigned n_shards;
 

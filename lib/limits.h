@@ -313,6 +313,29 @@
 #define KR_CACHE_TTL_MS_MAX 3600000
 #define KR_LRU_KEY_MAX 256
 
+/* ---- antispam (SPEC.md §5, [antispam]) ----------------------------- */
+
+/* Scores: spam at spam_score, refused at reject_score; a DNSBL listing
+ * or bulk counts this much unless the zone names its own. */
+#define KR_ANTISPAM_SPAM_SCORE_DEFAULT 5.0
+#define KR_ANTISPAM_REJECT_SCORE_DEFAULT 15.0
+#define KR_ANTISPAM_SCORE_MAX 10000
+#define KR_ANTISPAM_RULES_DEFAULT "/usr/share/spamassassin/*.cf"
+/* Rate limits per rate_window (0: off), bulk: the same body to
+ * bulk_rcpts recipients within bulk_window. */
+#define KR_ANTISPAM_RATE_MAX 10000000
+#define KR_ANTISPAM_RATE_WINDOW_MS_DEFAULT 60000
+#define KR_ANTISPAM_WINDOW_MS_MAX 86400000
+#define KR_ANTISPAM_BULK_RCPTS_DEFAULT 50
+#define KR_ANTISPAM_BULK_WINDOW_MS_DEFAULT 600000
+#define KR_ANTISPAM_BULK_SCORE_DEFAULT 2.5
+/* Bayes tokens kept per user (the oldest go first), and how long one
+ * message may be checked by every module together. */
+#define KR_ANTISPAM_BAYES_TOKENS_DEFAULT 100000
+#define KR_ANTISPAM_BAYES_TOKENS_MAX 10000000
+#define KR_ANTISPAM_CHECK_TIMEOUT_MS_DEFAULT 5000
+#define KR_ANTISPAM_CHECK_TIMEOUT_MS_MAX 60000
+
 /* ---- message parsing (proto/mime.h: struct kr_mime_limits) -------- */
 
 #define KR_MIME_PREVIEW_MAX_DEFAULT 200 /* characters */

@@ -8,7 +8,8 @@ PKGS=(
 	gcc clang libclang-rt-14-dev make pkg-config cppcheck clang-format python3 curl jq swaks libnet-ssleay-perl openssl ca-certificates
 	libevent-dev libpq-dev libssl-dev zlib1g-dev libcmocka-dev
 	libjansson-dev libinih-dev libgmime-3.0-dev libargon2-dev
-	libcrypt-dev libpcre2-dev libspf2-dev libhttp-parser-dev
+	libcrypt-dev libpcre2-dev libspf2-dev libhttp-parser-dev libhyperscan-dev
+	spamassassin rspamd dnsmasq-base
 	postgresql-15 postgresql-client-15 dovecot-core dovecot-lmtpd postfix
 )
 

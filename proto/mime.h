@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "lib/err.h"
@@ -49,6 +50,10 @@ struct kr_mime_limits {
 	unsigned refs_max;	/* message ids kept from References */
 	unsigned headers_max;	/* header fields parsed, all parts; and
 				 * fields kr_mime_headers lists */
+	/* Also build summary->spam (the antispam view) in the same
+	 * parse; its parts are at most spam_text_max bytes each. */
+	bool spam_text;
+	size_t spam_text_max;
 };
 
 #define KR_MIME_CONTENT_FIELD_MAX (16 << 10)
@@ -72,6 +77,22 @@ struct kr_mime_attachment {
 
 /* Absent headers give NULL strings and empty lists. Addresses inside
  * groups are listed as if the group were not there. */
+/* The message as the antispam rules see it (antispam/filter.h's
+ * struct kr_filter_text, field for field): UTF-8, NUL-terminated,
+ * lengths without the NUL, each part cut at spam_text_max. */
+struct kr_mime_spam_text {
+	const char *headers; /* "Name: value\n", unfolded, 2047-decoded */
+	size_t headers_len;
+	const char *body; /* Subject + text parts, HTML as text, spaces
+			   * collapsed, one paragraph per line */
+	size_t body_len;
+	const char *rawbody; /* text parts decoded, HTML kept */
+	size_t rawbody_len;
+	const char *uris; /* one per line */
+	size_t uris_len;
+	uint64_t body_hash; /* of body: the same text, the same hash */
+};
+
 struct kr_mime_summary {
 	struct kr_mime_addr from; /* the first From mailbox */
 	const struct kr_mime_addr *to;
@@ -114,6 +135,8 @@ struct kr_mime_summary {
 	 * hold what could be read. */
 	bool malformed;
 	bool limited; /* a limit (not a text cut) left something out */
+	/* The antispam view; NULL unless limits.spam_text. */
+	const struct kr_mime_spam_text *spam;
 };
 
 /* Once per process, before any thread calls kr_mime_*: initialises

@@ -223,6 +223,22 @@ test_config_example_matches_defaults(void **state)
 	assert_int_equal(ex->admin.write_timeout_ms,
 			 def->admin.write_timeout_ms);
 	assert_int_equal(ex->log.level, def->log.level);
+	assert_int_equal(ex->antispam.enabled, def->antispam.enabled);
+	assert_string_equal(ex->antispam.rules, def->antispam.rules);
+	assert_true(ex->antispam.spam_score == def->antispam.spam_score);
+	assert_true(ex->antispam.reject_score == def->antispam.reject_score);
+	assert_int_equal(ex->antispam.rate_ip, def->antispam.rate_ip);
+	assert_int_equal(ex->antispam.rate_sender, def->antispam.rate_sender);
+	assert_int_equal(ex->antispam.rate_window_ms,
+			 def->antispam.rate_window_ms);
+	assert_int_equal(ex->antispam.bulk_rcpts, def->antispam.bulk_rcpts);
+	assert_int_equal(ex->antispam.bulk_window_ms,
+			 def->antispam.bulk_window_ms);
+	assert_true(ex->antispam.bulk_score == def->antispam.bulk_score);
+	assert_int_equal(ex->antispam.bayes_tokens_max,
+			 def->antispam.bayes_tokens_max);
+	assert_int_equal(ex->antispam.check_timeout_ms,
+			 def->antispam.check_timeout_ms);
 	assert_int_equal(ex->n_shards, def->n_shards);
 	assert_string_equal(ex->server.user, def->server.user);
 	assert_int_equal(ex->server.nofile, def->server.nofile);

@@ -1,0 +1,113 @@
+/* The antispam host (SPEC.md §5): generations of filter modules
+ * (antispam/filter.h) and one check per message through the current
+ * one. A reload builds a new generation beside the running one; new
+ * messages use it, messages being checked finish on theirs, and a
+ * generation is closed and its modules dlclose()d when its last
+ * message is done. A generation that fails to build (a module that
+ * does not load, has the wrong ABI or fails its self-test) leaves the
+ * running one in place; the error is kept for the admin side. Worker
+ * loop only. */
+#ifndef KR_ANTISPAM_H
+#define KR_ANTISPAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "antispam/filter.h"
+#include "lib/err.h"
+
+struct event_base;
+struct kr_config;
+struct kr_counter;
+struct kr_log;
+struct kr_metrics;
+struct kr_store;
+struct kr_antispam;
+struct kr_antispam_check;
+struct kr_antispam_gen;
+
+/* What the host runs on; everything outlives the host. */
+struct kr_antispam_env {
+	struct event_base *base;
+	struct kr_log *log;
+	struct kr_store *store;	    /* Bayes statistics; NULL: none */
+	struct kr_counter *counter; /* rate limits, bulk; NULL: none */
+	struct kr_metrics *metrics; /* NULL: not counted */
+	void *slot;		    /* the worker's metrics slot */
+};
+
+/* Builds generation 1 from cfg->antispam. -1 + err_r when it cannot
+ * (the message names the module and why). */
+int kr_antispam_create(const struct kr_antispam_env *env,
+		       const struct kr_config *cfg, struct kr_antispam **as_r,
+		       struct kr_err *err_r);
+/* Cancels every check and closes every generation. */
+void kr_antispam_destroy(struct kr_antispam **as);
+
+/* A new generation from cfg: modules named in [antispam] reloadable
+ * are opened again from their files, the others are kept from the
+ * running generation (same state, shared). 0: it is current; -1 +
+ * err_r: the running one stays (and the error is kept). */
+int kr_antispam_reload(struct kr_antispam *as, const struct kr_config *cfg,
+		       struct kr_err *err_r);
+
+/* The current generation's number (1, 2, ...), the number of
+ * generations still open (current included), and the last reload
+ * error ("" when the last reload worked). */
+uint64_t kr_antispam_generation(const struct kr_antispam *as);
+size_t kr_antispam_open_generations(const struct kr_antispam *as);
+const char *kr_antispam_last_error(const struct kr_antispam *as);
+
+/* What one check decided for one recipient. */
+enum kr_antispam_kind {
+	KR_ANTISPAM_HAM,
+	KR_ANTISPAM_SPAM,
+	KR_ANTISPAM_REJECT,
+	KR_ANTISPAM_DEFER, /* a rate limit: try again later */
+};
+
+struct kr_antispam_rcpt {
+	enum kr_antispam_kind kind;
+	double score;
+	/* Header lines for this recipient's copy, each ending in CRLF:
+	 * Received-SPF (when checked), X-Spam-Score, X-Spam-Status and,
+	 * on spam, X-Spam-Flag: YES. */
+	const char *headers;
+	size_t headers_len;
+};
+
+/* The answer; borrowed for the callback. */
+struct kr_antispam_verdict {
+	const struct kr_antispam_rcpt *rcpts; /* msg's order */
+	size_t n;
+	uint64_t generation; /* the one that checked */
+	/* "GTUBE,SPF_FAIL": the tests that hit the message (any
+	 * recipient), for the delivery's log line. */
+	const char *tests;
+	const char *defer_why; /* KR_ANTISPAM_DEFER: why; else NULL */
+};
+
+typedef void kr_antispam_fn(void *ctx, const struct kr_antispam_verdict *v);
+
+/* Checks msg (borrowed until the answer) through the current
+ * generation, which stays open until this check is done. cb fires
+ * exactly once from the loop, never before this returns, unless
+ * kr_antispam_check_cancel runs first. Never returns NULL. */
+struct kr_antispam_check *kr_antispam_check_begin(struct kr_antispam *as,
+						  const struct kr_filter_msg *msg,
+						  kr_antispam_fn *cb,
+						  void *ctx);
+/* No callback afterwards; sets *c to NULL (NULL is fine). */
+void kr_antispam_check_cancel(struct kr_antispam_check **c);
+
+/* The current generation, held open until released (training asks the
+ * bayes module for a message's tokens through it). */
+struct kr_antispam_gen *kr_antispam_gen_acquire(struct kr_antispam *as);
+void kr_antispam_gen_release(struct kr_antispam_gen **gen);
+/* The module called name in gen and its state; -1 when gen has none. */
+int kr_antispam_gen_module(const struct kr_antispam_gen *gen, const char *name,
+			   const struct kr_filter_module **mod_r,
+			   void **state_r);
+
+#endif
