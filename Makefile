@@ -81,6 +81,9 @@ MODULE_LIBS_rules := -lhs -lpcre2-8
 MODULE_LIBS_dnsbl := -levent
 MODULE_LIBS_spf := -levent
 HELPER_LIBS_spf := -lspf2
+# Modules only the tests load (tests/modules/NAME/ -> $(O)/test-modules/).
+TEST_MODULE_NAMES := $(notdir $(wildcard tests/modules/*))
+TEST_MODULE_SO := $(patsubst %,$(O)/test-modules/kr_%.so,$(TEST_MODULE_NAMES))
 SO_LDFLAGS = -shared -pthread $(filter-out -pie,$(MODE_LDFLAGS)) $(LDFLAGS)
 
 # Benchmark and load tools: ops/bench_<name>.c -> build/<mode>/bench/<name>
@@ -104,6 +107,7 @@ FUZZ_TARGETS ?= $(FUZZ_NAMES)
 ALL_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l))) $(SERVER_OBJ) \
 	$(patsubst %.c,$(O)/pic/%.o,$(foreach m,$(MODULE_NAMES),$(call module_src,$(m)))) \
 	$(patsubst %.c,$(O)/%.o,$(wildcard antispam/modules/*/*_main.c)) \
+	$(patsubst %.c,$(O)/pic/%.o,$(wildcard tests/modules/*/*.c)) \
 	$(patsubst %.c,$(O)/%.o,$(SERVER_MAINS) $(UNIT_SRC) $(BENCH_SRC) \
 		$(FUZZ_SRC) tests/fuzz/replay.c)
 
@@ -151,6 +155,14 @@ $(O)/modules/kurier-$(1): $(patsubst %.c,$(O)/%.o,$(wildcard antispam/modules/$(
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $$@ $$^ $(HELPER_LIBS_$(1)) $(MODULE_LIBS_$(1))
 endef
 $(foreach m,$(MODULE_NAMES),$(eval $(call module_rule,$(m))))
+
+define test_module_rule
+$(O)/test-modules/kr_$(1).so: $(patsubst %.c,$(O)/pic/%.o,$(wildcard tests/modules/$(1)/*.c))
+	@mkdir -p $$(@D)
+	@echo "  LD      $$@"
+	$(Q)$(CC) $$(SO_LDFLAGS) -o $$@ $$^ -levent
+endef
+$(foreach m,$(TEST_MODULE_NAMES),$(eval $(call test_module_rule,$(m))))
 
 $(GEN_MIGRATIONS): ops/embed-sql.sh $(wildcard storage/sql/*.sql)
 	@mkdir -p $(@D)
@@ -207,7 +219,7 @@ bench: deps
 	@$(MAKE) --no-print-directory $(PROGRAMS) $(BENCH_BIN)
 	@ops/bench.sh $(O)
 
-test-run: $(PROGRAMS) $(UNIT_BIN) $(BENCH_BIN) $(REPLAY_BIN)
+test-run: $(PROGRAMS) $(TEST_MODULE_SO) $(UNIT_BIN) $(BENCH_BIN) $(REPLAY_BIN)
 	@tests/run.sh $(O)
 
 # Fuzzing writes only under build/fuzz/ (work corpora, crashes, logs)

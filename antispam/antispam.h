@@ -19,10 +19,9 @@
 
 struct event_base;
 struct kr_config;
-struct kr_counter;
 struct kr_log;
 struct kr_metrics;
-struct kr_store;
+struct kr_metrics_slot;
 struct kr_antispam;
 struct kr_antispam_check;
 struct kr_antispam_gen;
@@ -31,11 +30,34 @@ struct kr_antispam_gen;
 struct kr_antispam_env {
 	struct event_base *base;
 	struct kr_log *log;
-	struct kr_store *store;	    /* Bayes statistics; NULL: none */
-	struct kr_counter *counter; /* rate limits, bulk; NULL: none */
-	struct kr_metrics *metrics; /* NULL: not counted */
-	void *slot;		    /* the worker's metrics slot */
+	/* Host-wide counters and the Bayes statistics, as struct
+	 * kr_filter_host count and tokens_get take them (svc is their
+	 * ctx); NULL: none (each message counts alone, no Bayes). */
+	uint64_t (*count)(void *svc, const char *kind, const void *key,
+			  size_t key_len, unsigned window_ms, unsigned n);
+	int (*tokens_get)(void *svc, const char *account,
+			  const uint64_t *hashes, size_t n,
+			  kr_filter_tokens_fn *cb, void *arg);
+	void *svc;
+	/* The worker's slot and the ids of kr_antispam_metrics_define;
+	 * NULL: not counted. */
+	struct kr_metrics_slot *slot;
+	const struct kr_antispam_metrics *ids;
 };
+
+/* The host's figures, defined in the master before it forks. */
+struct kr_antispam_metrics {
+	int verdict[4];	     /* counters by enum kr_antispam_kind */
+	int check_us;	     /* histogram: one message, all modules */
+	int reloads;	     /* counter: generations built by a reload */
+	int reload_failures; /* counter: reloads refused */
+	int generation;	     /* gauge: the current one */
+	int generations;     /* gauge: open ones, current included */
+	int unloads;	     /* counter: modules closed and unloaded */
+};
+/* NULL + err_r when the registry refuses one; free() it. */
+struct kr_antispam_metrics *kr_antispam_metrics_define(struct kr_metrics *m,
+						       struct kr_err *err_r);
 
 /* Builds generation 1 from cfg->antispam. -1 + err_r when it cannot
  * (the message names the module and why). */
@@ -94,10 +116,9 @@ typedef void kr_antispam_fn(void *ctx, const struct kr_antispam_verdict *v);
  * generation, which stays open until this check is done. cb fires
  * exactly once from the loop, never before this returns, unless
  * kr_antispam_check_cancel runs first. Never returns NULL. */
-struct kr_antispam_check *kr_antispam_check_begin(struct kr_antispam *as,
-						  const struct kr_filter_msg *msg,
-						  kr_antispam_fn *cb,
-						  void *ctx);
+struct kr_antispam_check *
+kr_antispam_check_begin(struct kr_antispam *as, const struct kr_filter_msg *msg,
+			kr_antispam_fn *cb, void *ctx);
 /* No callback afterwards; sets *c to NULL (NULL is fine). */
 void kr_antispam_check_cancel(struct kr_antispam_check **c);
 

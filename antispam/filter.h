@@ -26,17 +26,17 @@ struct kr_filter_result; /* the host's: one per message being checked */
 
 /* The [antispam] section, read-only, valid until close. */
 struct kr_filter_conf {
-	uint32_t size;		/* sizeof(struct kr_filter_conf) */
-	const char *modules;	/* directory of the modules (and helpers) */
-	const char *resolver;	/* "host:port" of the DNS server */
-	const char *dnsbl;	/* "ZONE[=SCORE] ..."; NULL: none */
-	const char *rules;	/* rule files/globs, space-separated */
-	double spam_score;	/* at or above: spam */
-	double reject_score;	/* at or above: refused */
-	unsigned rate_ip;	/* messages per rate_window; 0: off */
-	unsigned rate_sender;	/* the same per envelope sender */
+	uint32_t size;	      /* sizeof(struct kr_filter_conf) */
+	const char *modules;  /* directory of the modules (and helpers) */
+	const char *resolver; /* "host:port"; NULL: the system's */
+	const char *dnsbl;    /* "ZONE[=SCORE] ..."; NULL: none */
+	const char *rules;    /* rule files/globs, space-separated */
+	double spam_score;    /* at or above: spam */
+	double reject_score;  /* at or above: refused */
+	unsigned rate_ip;     /* messages per rate_window; 0: off */
+	unsigned rate_sender; /* the same per envelope sender */
 	unsigned rate_window_ms;
-	unsigned bulk_rcpts;	/* the same body to this many: bulk */
+	unsigned bulk_rcpts; /* the same body to this many: bulk */
 	unsigned bulk_window_ms;
 	double bulk_score;
 	unsigned bayes_tokens_max; /* per user */
@@ -66,11 +66,11 @@ struct kr_filter_text {
 
 /* One message, borrowed until the check is done or cancelled. */
 struct kr_filter_msg {
-	const char *req_id;	 /* for log lines */
-	const char *client_addr; /* IP text; NULL: unknown */
-	const char *client_helo; /* NULL: unknown */
-	const char *client_name; /* reverse name; NULL: unknown */
-	const char *sender;	 /* envelope reverse-path; "" for <> */
+	const char *req_id;	  /* for log lines */
+	const char *client_addr;  /* IP text; NULL: unknown */
+	const char *client_helo;  /* NULL: unknown */
+	const char *client_name;  /* reverse name; NULL: unknown */
+	const char *sender;	  /* envelope reverse-path; "" for <> */
 	const char *const *rcpts; /* the recipients' accounts */
 	size_t n_rcpts;
 	const char *raw; /* the message as received, CRLF lines */

@@ -167,7 +167,7 @@ struct kr_config {
 
 	/* SPEC.md §5: the verdict at delivery (antispam/filter.h hands
 	 * these to the filter modules). */
-	struct {
+	struct kr_config_antispam {
 		bool enabled;
 		char *modules;	  /* NULL: "modules" beside the executable */
 		char *reloadable; /* module names; NULL: every one */

@@ -50,6 +50,7 @@ static const char *const deliver_reply[] = {
 	[KR_LMTP_DELIVER_REJECT] = "550 5.7.1 Message rejected",
 	[KR_LMTP_DELIVER_UNKNOWN] = "550 5.1.1 User unknown",
 	[KR_LMTP_DELIVER_TOO_LARGE] = "552 5.3.4 Message too big for system",
+	[KR_LMTP_DELIVER_DEFER] = "451 4.7.1 Rate limited, try again later",
 };
 
 #define LMTP_BIT(st) (1u << (st))

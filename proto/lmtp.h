@@ -211,6 +211,7 @@ enum kr_lmtp_deliver_result {
 	KR_LMTP_DELIVER_REJECT,		 /* 550 5.7.1 antispam */
 	KR_LMTP_DELIVER_UNKNOWN,	 /* 550 5.1.1 */
 	KR_LMTP_DELIVER_TOO_LARGE,	 /* 552 5.3.4 */
+	KR_LMTP_DELIVER_DEFER,		 /* 451 4.7.1 rate limited */
 };
 
 /* Answers the pending KR_LMTP_EV_MESSAGE with one result per accepted

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "antispam/antispam.h"
 #include "lib/clock.h"
 #include "server/cache/cache_metrics.h"
 #include "server/lmtp/lmtp_metrics.h"
@@ -45,7 +46,9 @@ runtime_define_metrics(struct kr_runtime *rt, struct kr_err *err_r)
 	    (rt->cache_ids = kr_cache_metrics_define(m, err_r)) == NULL ||
 	    (rt->restart_ids = kr_restart_metrics_define(m, rt->n_workers,
 							 err_r)) == NULL ||
-	    (rt->db_ids = kr_connmgr_define_metrics(m, rt->cfg, err_r)) == NULL)
+	    (rt->db_ids = kr_connmgr_define_metrics(m, rt->cfg, err_r)) ==
+		    NULL ||
+	    (rt->spam_ids = kr_antispam_metrics_define(m, err_r)) == NULL)
 		return -1;
 	return 0;
 }
@@ -58,6 +61,8 @@ runtime_free_metrics(struct kr_runtime *rt)
 	free(rt->lmtp_ids);
 	free(rt->rpc_ids);
 	free(rt->cache_ids);
+	free(rt->spam_ids);
+	rt->spam_ids = NULL;
 	rt->worker_ids = NULL;
 	rt->master_ids = NULL;
 	rt->lmtp_ids = NULL;

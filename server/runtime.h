@@ -19,12 +19,13 @@
 /* Each part defines its own metrics and keeps their ids in a struct of
  * its own (its header): the process model's, the LMTP and JSON-RPC
  * sides', the cache's, the supervisor's, storage's. */
-struct kr_worker_metrics;  /* server/process_metrics.h */
-struct kr_master_metrics;  /* server/process_metrics.h */
-struct kr_lmtp_metrics;	   /* server/lmtp/lmtp_metrics.h */
-struct kr_rpc_metrics;	   /* server/rpc/rpc_metrics.h */
-struct kr_cache_metrics;   /* server/cache/cache_metrics.h */
-struct kr_restart_metrics; /* server/restart.h */
+struct kr_worker_metrics;   /* server/process_metrics.h */
+struct kr_master_metrics;   /* server/process_metrics.h */
+struct kr_lmtp_metrics;	    /* server/lmtp/lmtp_metrics.h */
+struct kr_rpc_metrics;	    /* server/rpc/rpc_metrics.h */
+struct kr_cache_metrics;    /* server/cache/cache_metrics.h */
+struct kr_restart_metrics;  /* server/restart.h */
+struct kr_antispam_metrics; /* antispam/antispam.h */
 
 /* The runtime's own: config reloads, counted by every process. */
 struct kr_runtime_metrics {
@@ -52,6 +53,7 @@ struct kr_runtime {
 	struct kr_cache_metrics *cache_ids;
 	struct kr_restart_metrics *restart_ids;
 	struct kr_connmgr_metrics *db_ids;
+	struct kr_antispam_metrics *spam_ids;
 	int lmtp_fd; /* listening sockets opened by the master, or -1 */
 	int lmtp_unix_fd;
 	SSL_CTX *lmtp_tls; /* NULL: no STARTTLS */

@@ -9,9 +9,11 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "antispam/antispam.h"
 #include "lib/clock.h"
 #include "lib/tpool.h"
 #include "server/deliver/deliver.h"
+#include "server/deliver/spam_verdict.h"
 #include "server/lmtp/lmtp_server.h"
 #include "server/rpc/rpc.h"
 #include "server/rpc/rpc_http.h"
@@ -31,6 +33,7 @@ struct worker {
 	struct kr_shardmap *map;
 	struct kr_store *store; /* NULL without shards */
 	struct kr_deliver_env deliver;
+	struct kr_antispam *spam; /* NULL: [antispam] off or broken */
 	struct kr_lmtp_server *lmtp;
 	struct kr_rpc *rpc;
 	struct kr_rpc_http *http;
@@ -83,6 +86,45 @@ worker_on_stop(evutil_socket_t sig, short what, void *ctx)
 	worker_drain(ctx, sig == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* The antispam host, as [antispam] says: built when enabled (a host
+ * that cannot be built is logged and messages stay unjudged: mail is
+ * not refused for a broken filter), a new generation on reload, the
+ * built-in ham when disabled. */
+static void
+worker_spam(struct worker *w, bool reload)
+{
+	const struct kr_config *cfg = w->rt->cfg;
+	struct kr_antispam_env env = {
+		.base = w->base,
+		.log = w->rt->log,
+		.slot = w->rt->slot,
+		.ids = w->rt->spam_ids,
+	};
+	struct kr_err err = { 0 };
+	struct kr_log_line line;
+	int rc = 0;
+
+	w->deliver.verdict = (struct kr_verdict_step){ 0 };
+	if (!cfg->antispam.enabled)
+		return;
+	if (w->spam == NULL)
+		rc = kr_antispam_create(&env, cfg, &w->spam, &err);
+	else if (reload)
+		rc = kr_antispam_reload(w->spam, cfg, &err);
+	if (w->spam != NULL)
+		w->deliver.verdict = kr_spam_verdict_step(w->spam);
+	if (!kr_log_begin(&line, w->rt->log,
+			  rc < 0 ? KR_LOG_ERROR : KR_LOG_INFO, NULL,
+			  rc < 0 ? "antispam.failed" : "antispam.ready"))
+		return;
+	if (w->spam != NULL)
+		kr_log_uint(&line, "generation",
+			    kr_antispam_generation(w->spam));
+	if (rc < 0)
+		kr_log_str(&line, "error", err.msg);
+	kr_log_end(&line);
+}
+
 static void
 worker_on_hup(evutil_socket_t sig, short what, void *ctx)
 {
@@ -99,6 +141,7 @@ worker_on_hup(evutil_socket_t sig, short what, void *ctx)
 	kr_rpc_http_reload(w->http);
 	kr_log_msg(w->rt->log, KR_LOG_INFO, NULL, "config.reload",
 		   w->rt->cfg->path);
+	worker_spam(w, true);
 }
 
 static void
@@ -189,11 +232,11 @@ worker_setup(struct worker *w)
 					   w->rt->gens, w->rt->storage_cfg,
 					   w->rt->log);
 	}
-	/* The delivery pipeline; the verdict step is the built-in ham
-	 * until an antispam filter is plugged into w->deliver.verdict. */
+	/* The delivery pipeline; its verdict step the antispam host. */
 	w->deliver = (struct kr_deliver_env){ .base = w->base,
 					      .store = w->store,
 					      .cpu = w->cpu };
+	worker_spam(w, false);
 	w->lmtp = kr_lmtp_server_create(w->base, w->rt, &w->deliver,
 					w->rt->lmtp_tls);
 	if (worker_rpc(w) < 0)
@@ -241,7 +284,8 @@ worker_teardown(struct worker *w)
 	/* Sessions first (they cancel their store operations), then the
 	 * store, then the connections under it. */
 	kr_lmtp_server_destroy(&w->lmtp);
-	kr_rpc_destroy(&w->rpc); /* answers its requests: before http */
+	kr_antispam_destroy(&w->spam); /* its checks went with the sessions */
+	kr_rpc_destroy(&w->rpc);       /* answers its requests: before http */
 	kr_rpc_http_destroy(&w->http);
 	kr_store_destroy(&w->store);
 	kr_connmgr_destroy(&w->db);

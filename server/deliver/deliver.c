@@ -33,6 +33,10 @@ struct kr_deliver {
 	struct kr_err err; /* why a step ended it; see has_err */
 	bool has_err;
 	struct kr_deliver_rcpt_result *results;
+	/* The recipients handed to the store (those the verdict did not
+	 * refuse): their index in dl->rcpts. */
+	size_t *stored;
+	size_t n_stored;
 	kr_deliver_fn *cb;
 	void *ctx;
 };
@@ -48,6 +52,7 @@ kr_deliver_result_name(enum kr_deliver_result result)
 		[KR_DELIVER_REJECTED] = "rejected",
 		[KR_DELIVER_UNAVAILABLE] = "unavailable",
 		[KR_DELIVER_TEMPFAIL] = "tempfail",
+		[KR_DELIVER_DEFERRED] = "deferred",
 	};
 
 	kr_assert((unsigned)result < KR_DELIVER_RESULT_COUNT);
@@ -97,6 +102,7 @@ deliver_free(struct kr_deliver *d)
 		event_free(d->later);
 	kr_arena_destroy(&d->arena);
 	free(d->results);
+	free(d->stored);
 	free(d);
 }
 
@@ -108,6 +114,7 @@ deliver_answer(struct kr_deliver *d)
 		.rcpts = d->results,
 		.n = d->dl->n_rcpts,
 		.verdict = d->verdict.kind,
+		.detail = &d->verdict,
 		.ended = d->step,
 		.err = d->has_err ? &d->err : NULL,
 	};
@@ -149,9 +156,9 @@ deliver_on_stored(void *ctx, const struct kr_store_deliver_result *res,
 		deliver_answer(d);
 		return;
 	}
-	for (size_t i = 0; i < d->dl->n_rcpts && i < res->n; i++) {
-		const struct kr_store_rcpt_result *r = &res->rcpts[i];
-		struct kr_deliver_rcpt_result *out = &d->results[i];
+	for (size_t j = 0; j < d->n_stored && j < res->n; j++) {
+		const struct kr_store_rcpt_result *r = &res->rcpts[j];
+		struct kr_deliver_rcpt_result *out = &d->results[d->stored[j]];
 
 		out->result = kr_deliver_result_of(r->err.kind);
 		out->err = &r->err;
@@ -179,7 +186,7 @@ deliver_store(struct kr_deliver *d, const struct kr_store_rcpt *rcpts)
 		.body = (const unsigned char *)d->dl->body,
 		.body_len = d->dl->body_len,
 		.rcpts = rcpts,
-		.n_rcpts = (unsigned)d->dl->n_rcpts,
+		.n_rcpts = (unsigned)d->n_stored,
 		.meta = &meta,
 	};
 	d->op = kr_store_deliver_begin(d->env->store, &sdl, d->arena,
@@ -191,11 +198,26 @@ deliver_store(struct kr_deliver *d, const struct kr_store_rcpt *rcpts)
 /* Return-Path and Delivered-To (RFC 5321 §4.4, the Postfix/Dovecot
  * convention), then the verdict's headers: per recipient, ahead of the
  * shared body. */
-static int
-deliver_prefix(struct kr_deliver *d, const struct kr_deliver_rcpt *r,
-	       struct kr_store_rcpt *out)
+static struct kr_verdict_rcpt
+deliver_rcpt_verdict(const struct kr_deliver *d, size_t i)
 {
 	const struct kr_verdict *v = &d->verdict;
+
+	if (v->rcpts != NULL)
+		return v->rcpts[i];
+	return (struct kr_verdict_rcpt){ .kind = v->kind,
+					 .headers = v->headers,
+					 .headers_len = v->headers_len,
+					 .folder = v->folder,
+					 .score = v->score };
+}
+
+static int
+deliver_prefix(struct kr_deliver *d, size_t i, struct kr_store_rcpt *out)
+{
+	const struct kr_deliver_rcpt *r = &d->dl->rcpts[i];
+	struct kr_verdict_rcpt rv = deliver_rcpt_verdict(d, i);
+	const struct kr_verdict_rcpt *v = &rv;
 	size_t hn = v->headers != NULL ? v->headers_len : 0;
 	size_t n = strlen(d->dl->sender) + strlen(r->address) +
 		   DELIVER_PREFIX_FIXED + hn;
@@ -220,13 +242,13 @@ deliver_prefix(struct kr_deliver *d, const struct kr_deliver_rcpt *r,
 static void
 deliver_prepend(struct kr_deliver *d)
 {
-	size_t n = d->dl->n_rcpts;
+	size_t n = d->n_stored;
 	struct kr_store_rcpt *rcpts;
 
 	d->step = KR_DELIVER_STEP_PREPEND;
 	rcpts = kr_arena_zalloc(d->arena, n * sizeof(*rcpts), NULL);
-	for (size_t i = 0; rcpts != NULL && i < n; i++)
-		if (deliver_prefix(d, &d->dl->rcpts[i], &rcpts[i]) < 0)
+	for (size_t j = 0; rcpts != NULL && j < n; j++)
+		if (deliver_prefix(d, d->stored[j], &rcpts[j]) < 0)
 			rcpts = NULL;
 	if (rcpts == NULL) {
 		deliver_answer(d); /* arena full: 4xx, the sender retries */
@@ -237,12 +259,24 @@ deliver_prepend(struct kr_deliver *d)
 
 /* ---- verdict -------------------------------------------------------- */
 
+/* Recipients the verdict refused are answered so; the others go on to
+ * be stored. */
 static void
 deliver_decided(struct kr_deliver *d)
 {
-	if (d->verdict.kind == KR_VERDICT_REJECT) {
-		for (size_t i = 0; i < d->dl->n_rcpts; i++)
+	d->stored = kr_xcalloc(d->dl->n_rcpts, sizeof(*d->stored));
+	for (size_t i = 0; i < d->dl->n_rcpts; i++) {
+		enum kr_verdict_kind kind = deliver_rcpt_verdict(d, i).kind;
+
+		d->results[i].verdict = kind;
+		if (kind == KR_VERDICT_REJECT)
 			d->results[i].result = KR_DELIVER_REJECTED;
+		else if (kind == KR_VERDICT_DEFER)
+			d->results[i].result = KR_DELIVER_DEFERRED;
+		else
+			d->stored[d->n_stored++] = i;
+	}
+	if (d->n_stored == 0) {
 		deliver_answer(d);
 		return;
 	}
@@ -279,6 +313,7 @@ deliver_parse_work(void *ctx)
 	struct kr_err err;
 
 	kr_mime_limits_init(&lim);
+	lim.spam_text = d->env->verdict.wants_text;
 	/* Malformed MIME is still stored raw, with whatever could be read
 	 * (SPEC.md §3.1): a failed parse only means less metadata. */
 	if (kr_mime_parse(d->dl->body, d->dl->body_len, &lim, d->arena, &d->sum,

@@ -33,8 +33,9 @@ enum kr_deliver_result {
 	KR_DELIVER_REJECTED,	/* refused by policy (the verdict) */
 	KR_DELIVER_UNAVAILABLE, /* the check could not reach the user */
 	KR_DELIVER_TEMPFAIL,	/* anything else, maybe stored: retry */
+	KR_DELIVER_DEFERRED,	/* not now by policy (rate limits): retry */
 };
-#define KR_DELIVER_RESULT_COUNT (KR_DELIVER_TEMPFAIL + 1)
+#define KR_DELIVER_RESULT_COUNT (KR_DELIVER_DEFERRED + 1)
 
 /* The result's name in log lines: "delivered", "unknown",
  * "over_quota", "too_large", "rejected", "unavailable", "tempfail". */
@@ -111,7 +112,8 @@ struct kr_deliver_rcpt_result {
 	 * stored, else why not); NULL when the store was not asked or
 	 * gave no answer for it. */
 	const struct kr_err *err;
-	int64_t mailbox_id, uid; /* where it was stored: DELIVERED only */
+	int64_t mailbox_id, uid;      /* where it was stored: DELIVERED only */
+	enum kr_verdict_kind verdict; /* this recipient's */
 };
 
 /* The answer; borrowed for the callback. */
@@ -119,6 +121,9 @@ struct kr_deliver_outcome {
 	const struct kr_deliver_rcpt_result *rcpts; /* dl's order */
 	size_t n;
 	enum kr_verdict_kind verdict; /* HAM unless the verdict said so */
+	/* The whole verdict (score, tests, generation) for log lines; the
+	 * per-recipient kind is in rcpts[i].verdict. */
+	const struct kr_verdict *detail;
 	/* The step the delivery ended in: ANSWER when the store answered
 	 * per recipient, VERDICT when the verdict rejected the message
 	 * (every recipient REJECTED). An earlier end leaves every

@@ -7,7 +7,9 @@
 #ifndef KR_VERDICT_H
 #define KR_VERDICT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct kr_arena;
 struct kr_delivery;
@@ -18,6 +20,16 @@ enum kr_verdict_kind {
 	KR_VERDICT_HAM,	   /* store as it is */
 	KR_VERDICT_SPAM,   /* store, with the headers and folder below */
 	KR_VERDICT_REJECT, /* store nothing: every recipient REJECTED */
+	KR_VERDICT_DEFER,  /* store nothing: every recipient DEFERRED */
+};
+
+/* One recipient's part of a verdict (filters that judge per user). */
+struct kr_verdict_rcpt {
+	enum kr_verdict_kind kind;
+	const char *headers; /* as struct kr_verdict's */
+	size_t headers_len;
+	const char *folder;
+	double score;
 };
 
 /* What a filter decided; its strings live in the delivery's arena (or
@@ -32,6 +44,16 @@ struct kr_verdict {
 	/* The mailbox every copy goes to ("Junk"); NULL: each
 	 * recipient's own (its folder, or INBOX). */
 	const char *folder;
+	/* NULL, or one entry per recipient in the delivery's order that
+	 * replaces kind, headers and folder above for that recipient. */
+	const struct kr_verdict_rcpt *rcpts;
+	/* For the delivery's log line: whether a filter scored the message,
+	 * its highest score, the tests that hit ("A,B"), the filter
+	 * generation that judged it. */
+	bool scored;
+	double score;
+	const char *tests;
+	uint64_t generation;
 };
 
 /* The verdict of a filter that decides later. */
@@ -59,6 +81,9 @@ struct kr_verdict_ops {
 struct kr_verdict_step {
 	const struct kr_verdict_ops *ops;
 	void *impl;
+	/* The filter reads the antispam view of the message: the parse
+	 * builds summary->spam too. */
+	bool wants_text;
 };
 
 /* The built-in filter: every message ham, no headers, no folder;

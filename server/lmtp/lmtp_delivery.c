@@ -56,6 +56,9 @@ static const struct delivery_row {
 				  KR_LMTP_DELIVER_TEMPFAIL,
 				  KR_LMTP_DELIVER_TEMPFAIL,
 				  DELIVERY_COUNT_UNAVAILABLE },
+	[KR_DELIVER_DEFERRED] = { KR_LMTP_RCPT_TEMPFAIL, KR_LMTP_RCPT_TEMPFAIL,
+				  KR_LMTP_DELIVER_DEFER, KR_LMTP_DELIVER_DEFER,
+				  DELIVERY_COUNT_UNAVAILABLE },
 };
 
 struct kr_lmtp_delivery {
@@ -134,10 +137,33 @@ kr_lmtp_delivery_rcpt(const struct kr_runtime *rt, const char *req_id,
 	return kr_lmtp_delivery_rcpt_reply(rt->cfg, result);
 }
 
+/* The verdict's part of a delivery line (SPEC.md §5). */
 static void
-delivery_log(const struct kr_lmtp_delivery *ld, size_t i,
-	     const struct kr_deliver_rcpt_result *r, int64_t ms)
+delivery_log_verdict(struct kr_log_line *line,
+		     const struct kr_deliver_outcome *out, size_t i)
 {
+	static const char *const kinds[] = {
+		[KR_VERDICT_HAM] = "ham",
+		[KR_VERDICT_SPAM] = "spam",
+		[KR_VERDICT_REJECT] = "reject",
+		[KR_VERDICT_DEFER] = "defer",
+	};
+	const struct kr_verdict *v = out->detail;
+
+	if (v == NULL || !v->scored)
+		return;
+	kr_log_str(line, "verdict", kinds[out->rcpts[i].verdict]);
+	kr_log_fmt(line, "score", "%.1f",
+		   v->rcpts != NULL ? v->rcpts[i].score : v->score);
+	kr_log_str(line, "tests", v->tests != NULL ? v->tests : "");
+	kr_log_uint(line, "generation", v->generation);
+}
+
+static void
+delivery_log(const struct kr_lmtp_delivery *ld,
+	     const struct kr_deliver_outcome *out, size_t i, int64_t ms)
+{
+	const struct kr_deliver_rcpt_result *r = &out->rcpts[i];
 	struct kr_log_line line;
 
 	if (!kr_log_begin(&line, ld->rt->log,
@@ -155,6 +181,7 @@ delivery_log(const struct kr_lmtp_delivery *ld, size_t i,
 	} else if (r->err != NULL) {
 		kr_log_str(&line, "error", r->err->msg);
 	}
+	delivery_log_verdict(&line, out, i);
 	kr_log_int(&line, "ms", ms);
 	kr_log_end(&line);
 }
@@ -197,7 +224,7 @@ delivery_on_outcome(void *ctx, const struct kr_deliver_outcome *out)
 		replies[i] = kr_lmtp_delivery_data_reply(rt->cfg,
 							 out->rcpts[i].result);
 		delivery_count(rt, out->rcpts[i].result);
-		delivery_log(ld, i, &out->rcpts[i], us / 1000);
+		delivery_log(ld, out, i, us / 1000);
 	}
 	kr_metrics_inc(rt->slot, rt->lmtp_ids->messages);
 	kr_metrics_inc(rt->slot, rt->worker_ids->requests);

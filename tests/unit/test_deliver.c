@@ -393,7 +393,7 @@ test_deliver_verdict_builtin(void **state)
 {
 	struct kr_verdict v = { .kind = KR_VERDICT_REJECT, .folder = "x" };
 	struct kr_verdict_req *req = NULL;
-	const struct kr_verdict_step step = { kr_verdict_ham(), NULL };
+	const struct kr_verdict_step step = { .ops = kr_verdict_ham() };
 	struct kr_delivery d = delivery(NULL, 0);
 
 	(void)state;
