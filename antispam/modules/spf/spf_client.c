@@ -80,9 +80,12 @@ spf_spawn(struct kr_spf *spf, pid_t *pid_r, int *fd_r)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return -1;
-	/* The helper outlives a stuck query by a little: its alarm ends
-	 * an evaluation the module has already given up on. */
-	snprintf(budget, sizeof(budget), "%u", spf->timeout_ms + 500);
+	/* The helper's alarm ends a stuck evaluation before the module
+	 * gives up on it (3/4 of the timeout): the query answers
+	 * temperror at once and the queries behind it reach a new
+	 * helper instead of waiting for one nobody waits for. */
+	snprintf(budget, sizeof(budget), "%u",
+		 spf->timeout_ms / 4 * 3 > 100 ? spf->timeout_ms / 4 * 3 : 100);
 	argv[n++] = spf->helper;
 	argv[n++] = (char *)"--budget-ms";
 	argv[n++] = budget;
