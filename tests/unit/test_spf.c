@@ -78,7 +78,7 @@ static struct {
 } env;
 
 static int
-run_for(volatile int *flag, unsigned ms)
+run_for(const volatile int *flag, unsigned ms)
 {
 	struct timespec start, now;
 
@@ -139,12 +139,20 @@ dns_start(void)
 	for (int attempt = 0; attempt < 10; attempt++) {
 		int port = 32600 + (int)((getpid() + attempt * 37) % 100);
 		char *argv[] = {
-			"/usr/sbin/dnsmasq", "--keep-in-foreground",
-			"--conf-file=/dev/null", "--pid-file=", port_arg,
-			"--listen-address=127.0.0.1", "--bind-interfaces",
-			"--no-resolv", "--no-hosts", "--local=/test/",
-			"--log-facility=/dev/null", slow_arg,
-			"--txt-record=pass.example.test,v=spf1 ip4:192.0.2.9 -all",
+			"/usr/sbin/dnsmasq",
+			"--keep-in-foreground",
+			"--conf-file=/dev/null",
+			"--pid-file=",
+			port_arg,
+			"--listen-address=127.0.0.1",
+			"--bind-interfaces",
+			"--no-resolv",
+			"--no-hosts",
+			"--local=/test/",
+			"--log-facility=/dev/null",
+			slow_arg,
+			"--txt-record=pass.example.test,v=spf1 ip4:192.0.2.9 "
+			"-all",
 			"--txt-record=fail.example.test,v=spf1 -all",
 			"--txt-record=soft.example.test,v=spf1 ~all",
 			"--txt-record=neutral.example.test,v=spf1 ?all",
@@ -249,8 +257,10 @@ check_msg(void *st, const char *ip, const char *helo, const char *sender,
 	  struct kr_filter_result *res, unsigned wait_ms)
 {
 	const struct kr_filter_module *m = kr_spf_module();
-	struct kr_filter_msg msg = { .req_id = "t", .client_addr = ip,
-				     .client_helo = helo, .sender = sender };
+	struct kr_filter_msg msg = { .req_id = "t",
+				     .client_addr = ip,
+				     .client_helo = helo,
+				     .sender = sender };
 	volatile int done = 0;
 	void *req = NULL;
 	int rc;
@@ -318,16 +328,15 @@ static const struct {
 	const char *sender, *test, *header;
 	double score;
 } spf_cases[] = {
-	{ "u@pass.example.test", "SPF_PASS",
-	  "Received-SPF: pass (", -0.5 },
+	{ "u@pass.example.test", "SPF_PASS", "Received-SPF: pass (", -0.5 },
 	{ "u@fail.example.test", "SPF_FAIL", "Received-SPF: fail (", 3.5 },
 	{ "u@soft.example.test", "SPF_SOFTFAIL", "Received-SPF: softfail (",
 	  1.5 },
 	{ "u@neutral.example.test", "SPF_NEUTRAL", "Received-SPF: neutral (",
 	  0.0 },
 	{ "u@none.example.test", "SPF_NONE", "Received-SPF: none (", 0.0 },
-	{ "u@perm.example.test", "SPF_PERMERROR",
-	  "Received-SPF: permerror (", 0.5 },
+	{ "u@perm.example.test", "SPF_PERMERROR", "Received-SPF: permerror (",
+	  0.5 },
 };
 
 static void
@@ -340,8 +349,8 @@ test_spf_results(void **state)
 	for (size_t i = 0; i < sizeof(spf_cases) / sizeof(spf_cases[0]); i++) {
 		char want[256];
 
-		check_msg(st, "192.0.2.9", "mx.client.test", spf_cases[i].sender,
-			  &res, 5000);
+		check_msg(st, "192.0.2.9", "mx.client.test",
+			  spf_cases[i].sender, &res, 5000);
 		assert_string_equal(res.test, spf_cases[i].test);
 		assert_true(res.score == spf_cases[i].score);
 		assert_ptr_equal(strstr(res.headers, spf_cases[i].header),
@@ -430,8 +439,8 @@ static struct kr_spf *
 client_open(unsigned timeout_ms, unsigned queue_max)
 {
 	char helper[PATH_MAX + 16], err[256] = "";
-	struct kr_spf_params p = { helper, env.resolver, timeout_ms,
-				   queue_max, 100, 5000 };
+	struct kr_spf_params p = { helper,    env.resolver, timeout_ms,
+				   queue_max, 100,	    5000 };
 	struct kr_spf *spf = NULL;
 
 	snprintf(helper, sizeof(helper), "%s/kurier-spf", env.modules);
@@ -460,8 +469,8 @@ test_spf_helper_dies_on_record(void **state)
 
 	(void)state;
 	assert_true(first > 0);
-	kr_spf_begin(spf, "192.0.2.9", "mx.client.test",
-		     "u@stall.example.test", on_answer, &x1);
+	kr_spf_begin(spf, "192.0.2.9", "mx.client.test", "u@stall.example.test",
+		     on_answer, &x1);
 	assert_int_equal(run_for(&x1.done, 5000), 0);
 	assert_int_equal(x1.a.result, KR_SPF_TEMPERROR);
 	assert_non_null(strstr(x1.received, "SPF helper died"));

@@ -66,8 +66,7 @@ struct kr_spf_answer {
 int kr_spf_query_format(char *buf, size_t size, const struct kr_spf_query *q);
 /* The answer's text fields are cleaned (control characters become
  * spaces) and cut to KR_SPF_FIELD_MAX; -1 only when buf is too small. */
-int kr_spf_answer_format(char *buf, size_t size,
-			 const struct kr_spf_answer *a);
+int kr_spf_answer_format(char *buf, size_t size, const struct kr_spf_answer *a);
 /* Parses one line (without its "\n") in place: the fields point into
  * line. 0, or -1 when it is malformed. */
 int kr_spf_query_parse(char *line, struct kr_spf_query *q);

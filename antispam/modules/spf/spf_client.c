@@ -21,15 +21,15 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
-#include "spf.h"
+#include "antispam/modules/spf/spf.h"
 
 struct kr_spf_req {
 	TAILQ_ENTRY(kr_spf_req) link;
 	struct kr_spf *spf;
 	uint64_t id;
-	int listed; /* in spf->reqs */
-	int sent;   /* written to the running helper */
-	int done;   /* answered; ev is active to deliver it */
+	int listed;	  /* in spf->reqs */
+	int sent;	  /* written to the running helper */
+	int done;	  /* answered; ev is active to deliver it */
 	struct event *ev; /* the deadline, or the delivery */
 	kr_spf_cb *cb;
 	void *ctx;
@@ -104,8 +104,8 @@ spf_spawn(struct kr_spf *spf, pid_t *pid_r, int *fd_r)
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
 	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr,
-				 POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &defs);
 	rc = posix_spawn(pid_r, spf->helper, &fa, &attr, argv, envp);
@@ -138,8 +138,8 @@ spf_reap(pid_t pid)
 /* Delivers through the loop: never inside begin, never inside the
  * read callback (a callback may destroy everything). */
 static void
-spf_req_set(struct kr_spf_req *req, enum kr_spf_result r,
-	    const char *received, const char *expl)
+spf_req_set(struct kr_spf_req *req, enum kr_spf_result r, const char *received,
+	    const char *expl)
 {
 	struct kr_spf *spf = req->spf;
 
@@ -207,6 +207,20 @@ spf_req_send(struct kr_spf *spf, struct kr_spf_req *req)
 		req->sent = 1;
 }
 
+/* The open request a sent query id belongs to; NULL when none. */
+static struct kr_spf_req *
+spf_req_find(struct kr_spf *spf, uint64_t id)
+{
+	struct kr_spf_req *req;
+
+	for (req = TAILQ_FIRST(&spf->reqs); req != NULL;
+	     req = TAILQ_NEXT(req, link)) {
+		if (req->id == id && req->sent)
+			return req;
+	}
+	return NULL;
+}
+
 static void
 spf_read(struct bufferevent *bev, void *arg)
 {
@@ -226,10 +240,7 @@ spf_read(struct bufferevent *bev, void *arg)
 			spf_helper_gone(spf);
 			return;
 		}
-		TAILQ_FOREACH(req, &spf->reqs, link) {
-			if (req->id == a.id && req->sent)
-				break;
-		}
+		req = spf_req_find(spf, a.id);
 		/* No match: an answer after its request timed out. */
 		if (req != NULL) {
 			spf->answered = 1;
@@ -261,7 +272,8 @@ spf_attach(struct kr_spf *spf, pid_t pid, int fd)
 	spf->bev = bufferevent_socket_new(spf->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(spf->bev, spf_read, NULL, spf_event, spf);
 	bufferevent_enable(spf->bev, EV_READ);
-	TAILQ_FOREACH(req, &spf->reqs, link) {
+	for (req = TAILQ_FIRST(&spf->reqs); req != NULL;
+	     req = TAILQ_NEXT(req, link)) {
 		if (!req->sent)
 			spf_req_send(spf, req);
 	}
@@ -397,8 +409,8 @@ kr_spf_create(struct event_base *base, const struct kr_spf_params *p,
 	if (spf->restart == NULL)
 		abort();
 	if (spf_spawn(spf, &pid, &fd) != 0) {
-		snprintf(err, err_size, "spf: cannot start %s: %s",
-			 spf->helper, strerror(errno));
+		snprintf(err, err_size, "spf: cannot start %s: %s", spf->helper,
+			 strerror(errno));
 		kr_spf_destroy(&spf);
 		return -1;
 	}

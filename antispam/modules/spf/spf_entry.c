@@ -1,5 +1,5 @@
 /* The ABI entry of kr_spf.so (antispam/filter.h); only in the .so. */
-#include "spf.h"
+#include "antispam/modules/spf/spf.h"
 
 const struct kr_filter_module *kr_filter_entry(void);
 

@@ -23,7 +23,7 @@
 #include <spf2/spf.h>
 #include <spf2/spf_dns_zone.h>
 
-#include "spf.h"
+#include "antispam/modules/spf/spf.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SPF_SANITIZED 1
@@ -85,7 +85,8 @@ spf_resolver_set(const char *hostport)
 {
 	char host[64];
 	const char *colon = strrchr(hostport, ':');
-	size_t n = colon != NULL ? (size_t)(colon - hostport) : strlen(hostport);
+	size_t n =
+		colon != NULL ? (size_t)(colon - hostport) : strlen(hostport);
 	long port = 53;
 
 	if (n == 0 || n >= sizeof(host))

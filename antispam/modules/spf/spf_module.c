@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spf.h"
+#include "antispam/modules/spf/spf.h"
 
 /* The helper's queue: a worker delivers a few messages at a time; 64
  * waiting checks mean the helper is far behind, and temperror (the

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spf.h"
+#include "antispam/modules/spf/spf.h"
 
 static const struct {
 	const char *name, *test;
