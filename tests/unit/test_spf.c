@@ -159,6 +159,8 @@ dns_start(void)
 			"--txt-record=perm.example.test,v=spf1 foo:bar -all",
 			"--txt-record=helo.example.test,v=spf1 a -all",
 			"--host-record=helo.example.test,192.0.2.20",
+			"--txt-record=v6.example.test,v=spf1 ip6:2001:db8::/32 "
+			"-all",
 			"--txt-record=stall.example.test,v=spf1 a:a1.slow.test "
 			"a:a2.slow.test a:a3.slow.test -all",
 			NULL
@@ -387,6 +389,14 @@ test_spf_null_sender_and_no_address(void **state)
 	assert_non_null(strstr(res.headers,
 			       "envelope-from=postmaster@helo.example.test;"));
 	check_msg(st, "192.0.2.21", "helo.example.test", "", &res, 5000);
+	assert_string_equal(res.test, "SPF_FAIL");
+	/* XFORWARD's form of an IPv6 address. */
+	check_msg(st, "IPV6:2001:db8::5", "mx.client.test", "u@v6.example.test",
+		  &res, 5000);
+	assert_string_equal(res.test, "SPF_PASS");
+	assert_non_null(strstr(res.headers, "client-ip=2001:db8::5;"));
+	check_msg(st, "2001:db9::5", "mx.client.test", "u@v6.example.test",
+		  &res, 5000);
 	assert_string_equal(res.test, "SPF_FAIL");
 	check_msg(st, NULL, "helo.example.test", "u@fail.example.test", &res,
 		  0);

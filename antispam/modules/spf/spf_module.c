@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "antispam/modules/spf/spf.h"
 
@@ -128,6 +129,7 @@ spf_check(void *state, const struct kr_filter_msg *msg,
 	struct spf_state *st = state;
 	const char *helo = msg->client_helo != NULL ? msg->client_helo : "";
 	const char *sender = msg->sender != NULL ? msg->sender : "";
+	const char *addr = msg->client_addr;
 	struct spf_mreq *m;
 
 	/* Without an address there is nothing to authorise; without a
@@ -140,6 +142,9 @@ spf_check(void *state, const struct kr_filter_msg *msg,
 				   : "none (kurier: no identity to check)");
 		return 1;
 	}
+	/* Postfix's XFORWARD writes IPv6 addresses as "IPV6:addr". */
+	if (strncasecmp(addr, "ipv6:", 5) == 0)
+		addr += 5;
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		abort();
@@ -147,8 +152,7 @@ spf_check(void *state, const struct kr_filter_msg *msg,
 	m->res = res;
 	m->done = done;
 	m->ctx = ctx;
-	m->req = kr_spf_begin(st->spf, msg->client_addr, helo, sender,
-			      spf_answered, m);
+	m->req = kr_spf_begin(st->spf, addr, helo, sender, spf_answered, m);
 	*req_r = m;
 	return 0;
 }
