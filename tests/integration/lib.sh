@@ -53,6 +53,41 @@ wait_for() {
 	done
 }
 
+# ---- a DNS server on loopback (SPF, DNSBL) ----------------------------
+# kr_dns_start PORT [DNSMASQ-ARGS...]: Debian's dnsmasq on 127.0.0.1:PORT
+# (UDP and TCP) answering only from its command line: no upstream, no
+# /etc/hosts, no config file; every name under .test that no argument
+# defines answers NXDOMAIN (--local=/test/), any other name REFUSED.
+# Records as arguments, e.g.
+#   --txt-record=example.test,"v=spf1 -all"   (TXT)
+#   --host-record=mx.example.test,192.0.2.1   (A, and its PTR)
+#   --address=/2.0.0.127.zen.test/127.0.0.2   (A for the name and below)
+# Its pid in $KR_DNS_PID, its query log in $KR_BUILD/test-logs/dns-PORT.log
+# (in KR_DIAG). The exit traps of kr_stack_start and kr_cluster_start
+# stop it (start it after them), or call kr_dns_stop. The resolver for
+# kurierd: [antispam] resolver = 127.0.0.1:PORT.
+KR_DNS_PID=
+kr_dns_start() {
+	local port=$1 log=$KR_BUILD/test-logs/dns-$1.log
+	[[ $log == /* ]] || log=$PWD/$log # dnsmasq runs in /
+	shift
+	mkdir -p "$KR_BUILD/test-logs"
+	/usr/sbin/dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= \
+		--port="$port" --listen-address=127.0.0.1 --bind-interfaces \
+		--no-resolv --no-hosts --local=/test/ --log-queries \
+		--log-facility="$log" "$@" >>"$log" 2>&1 &
+	KR_DNS_PID=$!
+	KR_DIAG+=("$log")
+	wait_for 10 "dnsmasq on port $port" bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
+	kill -0 "$KR_DNS_PID" 2>/dev/null || fail "dnsmasq did not start: $(tail -n 5 "$log")"
+}
+kr_dns_stop() {
+	[[ -n $KR_DNS_PID ]] || return 0
+	kill "$KR_DNS_PID" 2>/dev/null || true
+	wait "$KR_DNS_PID" 2>/dev/null || true
+	KR_DNS_PID=
+}
+
 # ---- a cluster alone ---------------------------------------------------
 # kr_cluster_start NAME PORT NODES: a private cluster of NODES in
 # var/test-NAME ($KR_CLUSTER_DIR, its config $KR_CLUSTER_DIR/kurier.conf)
@@ -61,6 +96,7 @@ wait_for() {
 # KR_DIAG. Everything is removed on exit.
 KR_CLUSTER_DIR=
 kr_cluster_cleanup() {
+	kr_dns_stop
 	[[ -n $KR_CLUSTER_DIR ]] || return 0
 	ops/pgcluster stop -d "$KR_CLUSTER_DIR" >/dev/null 2>&1 || true
 	rm -rf "$KR_CLUSTER_DIR"
@@ -89,6 +125,7 @@ kr_cluster_start() {
 KR_PID=
 KR_STACK_DIR=
 kr_stack_cleanup() {
+	kr_dns_stop
 	[[ -n $KR_PID ]] && kill -9 "$KR_PID" 2>/dev/null || true
 	pkill -9 -f "kurierd -c $KR_CONF" 2>/dev/null || true
 	if [[ -n $KR_STACK_DIR ]]; then
