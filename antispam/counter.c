@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "lib/clock.h"
 #include "lib/secret.h"
 
 #define COUNTER_SIP_KEY_BYTES 16
@@ -288,4 +289,14 @@ kr_counter_add(struct kr_counter *c, const char *kind, const void *key,
 	count = counter_estimate(s, now_ms);
 	counter_unlock(b);
 	return count;
+}
+
+uint64_t
+kr_counter_count(void *svc, const char *kind, const void *key, size_t key_len,
+		 unsigned window_ms, unsigned n)
+{
+	int64_t now = kr_clock_mono_ms();
+
+	return kr_counter_add(svc, kind, key, key_len, window_ms, n,
+			      now > 0 ? (uint64_t)now : 0);
 }

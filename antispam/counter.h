@@ -63,6 +63,12 @@ uint64_t kr_counter_add(struct kr_counter *c, const char *kind, const void *key,
 			size_t key_len, unsigned window_ms, unsigned n,
 			uint64_t now_ms);
 
+/* kr_counter_add(svc, ...) now (kr_clock_mono_ms): the shape of
+ * struct kr_filter_host count, so the host can hand it to the modules
+ * with the table as its context. */
+uint64_t kr_counter_count(void *svc, const char *kind, const void *key,
+			  size_t key_len, unsigned window_ms, unsigned n);
+
 /* Slots in the table (after rounding), for tests and the dashboard. */
 size_t kr_counter_slots(const struct kr_counter *c);
 

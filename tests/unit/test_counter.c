@@ -57,6 +57,10 @@ test_counter_counts_in_window(void **state)
 	assert_int_equal(kr_counter_add(c, "bulk", &h, 8, 1000, 7, 5999), 7);
 	assert_int_equal(kr_counter_add(c, "bulk", &h, 8, 1000, 2, 5999), 9);
 	assert_int_equal(kr_counter_add(c, "bulk", "", 0, 1000, 1, 5999), 1);
+	/* The host's shape, on the monotonic clock (a day: no sub-window
+	 * boundary between the two calls). */
+	assert_int_equal(kr_counter_count(c, "ip", "m", 1, 86400000, 1), 1);
+	assert_int_equal(kr_counter_count(c, "ip", "m", 1, 86400000, 1), 2);
 	kr_counter_destroy(&c);
 	assert_null(c);
 	kr_counter_destroy(&c);
