@@ -329,6 +329,9 @@
 #define KR_ANTISPAM_BULK_RCPTS_DEFAULT 50
 #define KR_ANTISPAM_BULK_WINDOW_MS_DEFAULT 600000
 #define KR_ANTISPAM_BULK_SCORE_DEFAULT 2.5
+/* Counters in the host-wide table of rate limits and bulk detection
+ * (antispam/counter.h: 64 bytes each, shared by every worker). */
+#define KR_ANTISPAM_COUNTER_SLOTS_DEFAULT 65536
 /* Bayes tokens kept per user (the oldest go first), and how long one
  * message may be checked by every module together. */
 #define KR_ANTISPAM_BAYES_TOKENS_DEFAULT 100000

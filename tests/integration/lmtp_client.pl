@@ -69,7 +69,7 @@ sub send_all {
 	return 1;
 }
 
-# deliver RCPT FILE [xforward]: one message (FILE's bytes, which end in
+# deliver RCPT FILE [xforward|ADDR]: one message (FILE's bytes, which end in
 # CRLF, then ".\r\n"); prints the final reply and the milliseconds from
 # connect to that reply.
 sub deliver {
@@ -84,7 +84,9 @@ sub deliver {
 	expect($s, 250, 'LHLO');
 	if ($xf) {
 		die "XFORWARD not advertised:\n$lines" if $lines !~ /XFORWARD/;
-		send_all($s, "XFORWARD NAME=relay.example ADDR=192.0.2.7 " .
+		# "xforward" or the client address to forward.
+		my $ip = $xf =~ /^[0-9A-Fa-f.:]+$/ ? $xf : '192.0.2.7';
+		send_all($s, "XFORWARD NAME=relay.example ADDR=$ip " .
 			 "PROTO=ESMTP HELO=relay.example\r\n");
 		expect($s, 250, 'XFORWARD');
 	}
