@@ -18,6 +18,7 @@
 #include "store_env.h"
 #include "store_ops.h"
 
+#include "antispam/bayes_store.h"
 #include "storage/store_bayes.h"
 
 REC_FN(rec_counts, struct kr_store_bayes_counts)
@@ -424,6 +425,93 @@ test_store_bayes_move_kind(void **state)
 	assert_int_equal(kind(e, &u, inbox, mine), KR_STORE_BAYES_SPAM);
 }
 
+/* ---- the host's glue (antispam/bayes_store.h) ----------------------- */
+
+struct tok_rec {
+	struct env *e;
+	int calls, ok;
+	uint32_t n_spam, spam0;
+	size_t n;
+};
+
+static void
+tok_cb(void *arg, const struct kr_filter_tokens *t, int ok)
+{
+	struct tok_rec *r = arg;
+
+	assert_false(r->e->in_begin);
+	r->calls++;
+	r->ok = ok;
+	assert_true((t != NULL) == (ok != 0));
+	if (t != NULL) {
+		r->n_spam = t->n_spam;
+		r->n = t->n;
+		r->spam0 = t->spam[0];
+	}
+}
+
+static struct tok_rec
+tokens_get(struct env *e, const char *addr, const uint64_t *h, size_t n)
+{
+	struct tok_rec r = { .e = e };
+	int64_t end = kr_clock_mono_ms() + WAIT_MS;
+
+	e->in_begin = true;
+	assert_int_equal(
+		kr_antispam_tokens_get(e->store, addr, h, n, tok_cb, &r), 0);
+	e->in_begin = false;
+	while (r.calls == 0 && kr_clock_mono_ms() < end)
+		event_base_loop(e->base, EVLOOP_ONCE);
+	assert_int_equal(r.calls, 1);
+	return r;
+}
+
+static void
+learn_done(void *ctx, enum kr_store_bayes_learned learned,
+	   const struct kr_err *err)
+{
+	(void)learned;
+	rec_done(ctx, err);
+}
+
+static void
+test_store_bayes_host_glue(void **state)
+{
+	struct env *e = *state;
+	uint64_t h[2] = { 11, UINT64_MAX };
+	char addr[128], nobody[128];
+	struct kr_store_user u;
+	struct tok_rec t;
+	struct rec r;
+
+	NEED_CLUSTER(state);
+	u = buser_new(e, addr, sizeof(addr));
+	RUN(e, r,
+	    kr_antispam_tokens_learn(e->store, &u, kr_antispam_msg_key("m", 1),
+				     true, h, 2, 1000, dl(), learn_done, &r));
+	OK(r);
+	t = tokens_get(e, addr, h, 2);
+	assert_int_equal(t.ok, 1);
+	assert_int_equal(t.n_spam, 1);
+	assert_int_equal(t.n, 2);
+	assert_int_equal(t.spam0, 1);
+	/* No such user: answered, not ok. */
+	addr_make(e, "nobody", nobody, sizeof(nobody));
+	t = tokens_get(e, nobody, h, 2);
+	assert_int_equal(t.ok, 0);
+	/* Not started: -1 and never a callback. */
+	assert_int_equal(
+		kr_antispam_tokens_get(e->store, addr, h, 0, tok_cb, NULL), -1);
+	assert_int_equal(
+		kr_antispam_tokens_get(e->store, NULL, h, 2, tok_cb, NULL), -1);
+	assert_int_equal(kr_antispam_tokens_get(NULL, addr, h, 2, tok_cb, NULL),
+			 -1);
+	assert_int_equal(kr_antispam_tokens_get(e->store, addr, h,
+						KR_STORE_BAYES_TOKENS_MAX + 1,
+						tok_cb, NULL),
+			 -1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
 
 int
@@ -435,6 +523,7 @@ main(void)
 		T(test_store_bayes_bounded_per_user),
 		T(test_store_bayes_aging),
 		T(test_store_bayes_move_kind),
+		T(test_store_bayes_host_glue),
 	};
 
 	return cmocka_run_group_tests_name("store_bayes", tests, env_setup,
