@@ -125,17 +125,16 @@ classify_all(uint32_t n_spam, uint32_t n_ham, uint32_t spam, uint32_t ham,
 {
 	uint64_t h[KR_BAYES_TOKENS_MAX] = { 0 };
 	uint32_t s[KR_BAYES_TOKENS_MAX], m[KR_BAYES_TOKENS_MAX];
-	const struct kr_filter_tokens t = { .n_spam = n_spam,
-					    .n_ham = n_ham,
-					    .n = n,
-					    .hashes = h,
-					    .spam = s,
-					    .ham = m };
+	struct kr_filter_tokens t = {
+		.n_spam = n_spam, .n_ham = n_ham, .n = n, .hashes = h
+	};
 
 	for (size_t i = 0; i < n; i++) {
 		s[i] = spam;
 		m[i] = ham;
 	}
+	t.spam = s;
+	t.ham = m;
 	return kr_bayes_classify(&t);
 }
 
@@ -162,17 +161,16 @@ test_bayes_classify(void **state)
 	{
 		uint64_t h[1000] = { 0 };
 		uint32_t s[1000], m[1000];
-		const struct kr_filter_tokens t = { .n_spam = 20,
-						    .n_ham = 20,
-						    .n = 1000,
-						    .hashes = h,
-						    .spam = s,
-						    .ham = m };
+		struct kr_filter_tokens t = {
+			.n_spam = 20, .n_ham = 20, .n = 1000, .hashes = h
+		};
 
 		for (size_t i = 0; i < 1000; i++) {
 			s[i] = i < 150 ? 20 : 1;
 			m[i] = i < 150 ? 0 : 2;
 		}
+		t.spam = s;
+		t.ham = m;
 		assert_true(kr_bayes_classify(&t) >= 0.99);
 	}
 }
@@ -263,17 +261,17 @@ static void
 t_answer(struct t_host *t, unsigned i, uint32_t n_trained, bool spam, int ok)
 {
 	uint32_t yes[KR_BAYES_TOKENS_MAX], no[KR_BAYES_TOKENS_MAX];
-	const struct kr_filter_tokens tok = { .n_spam = n_trained,
-					      .n_ham = n_trained,
-					      .n = t->n[i],
-					      .hashes = t->hashes[i],
-					      .spam = spam ? yes : no,
-					      .ham = spam ? no : yes };
+	struct kr_filter_tokens tok = { .n_spam = n_trained,
+					.n_ham = n_trained,
+					.n = t->n[i],
+					.hashes = t->hashes[i] };
 
 	for (size_t k = 0; k < t->n[i]; k++) {
 		yes[k] = n_trained;
 		no[k] = 0;
 	}
+	tok.spam = spam ? yes : no;
+	tok.ham = spam ? no : yes;
 	t->cb[i](t->arg[i], ok ? &tok : NULL, ok);
 }
 

@@ -67,9 +67,7 @@ kr_bayes_selftest(void *state, char *err, size_t err_size)
 	const struct kr_filter_msg msg = { .text = &text };
 	uint64_t h[16];
 	uint32_t spam[16], ham[16];
-	struct kr_filter_tokens t = {
-		.n_spam = 10, .n_ham = 10, .hashes = h, .spam = spam, .ham = ham
-	};
+	struct kr_filter_tokens t = { .n_spam = 10, .n_ham = 10, .hashes = h };
 	double p;
 
 	(void)state;
@@ -78,6 +76,8 @@ kr_bayes_selftest(void *state, char *err, size_t err_size)
 		spam[i] = 10;
 		ham[i] = 0;
 	}
+	t.spam = spam;
+	t.ham = ham;
 	p = kr_bayes_classify(&t);
 	if (t.n != 6 || p < 0.99) {
 		snprintf(err, err_size, "bayes: self-test: %zu tokens, p=%.3f",
