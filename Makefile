@@ -40,7 +40,7 @@ endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags-only-I $(PKGS) $(TEST_PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
 # libhttp-parser (Debian's nodejs/http-parser) ships no .pc file.
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm
 TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
 CFLAGS_ALL = $(BASE_CFLAGS) $(MODE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS)
@@ -80,6 +80,7 @@ module_src = $(filter-out %_main.c,$(wildcard antispam/modules/$(1)/*.c))
 MODULE_LIBS_rules := -lhs -lpcre2-8
 MODULE_LIBS_dnsbl := -levent
 MODULE_LIBS_spf := -levent
+MODULE_LIBS_bayes := -lm
 HELPER_LIBS_spf := -lspf2
 # Modules only the tests load (tests/modules/NAME/ -> $(O)/test-modules/).
 TEST_MODULE_NAMES := $(notdir $(wildcard tests/modules/*))

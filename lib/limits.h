@@ -338,6 +338,14 @@
 #define KR_ANTISPAM_BAYES_TOKENS_MAX 10000000
 #define KR_ANTISPAM_CHECK_TIMEOUT_MS_DEFAULT 5000
 #define KR_ANTISPAM_CHECK_TIMEOUT_MS_MAX 60000
+/* Bayes (storage/store_bayes.h): token hashes in one look-up or one
+ * training statement (the bayes module takes at most 1000 per
+ * message); tokens not learned for this many days are deleted, at most
+ * KR_ANTISPAM_BAYES_PURGE_MAX rows (aged or over bayes_tokens_max) per
+ * training statement, so one message never costs an unbounded delete. */
+#define KR_STORE_BAYES_TOKENS_MAX 1000
+#define KR_ANTISPAM_BAYES_AGE_DAYS 90
+#define KR_ANTISPAM_BAYES_PURGE_MAX 5000
 
 /* ---- message parsing (proto/mime.h: struct kr_mime_limits) -------- */
 

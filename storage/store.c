@@ -276,7 +276,8 @@ kr_store_op_query(struct kr_store_op *op, unsigned shard,
 
 	kr_assert(op->req == NULL);
 	/* A write answered here must know whose generation to bump. */
-	kr_assert(mode != KR_CONNMGR_WRITE || op->cls->writes);
+	kr_assert(mode != KR_CONNMGR_WRITE || op->cls->writes ||
+		  op->cls->writes_uncached);
 	if (store_params_check(q, &err) < 0 ||
 	    kr_connmgr_query(op->store->mgr, shard, mode, user, q, op->deadline,
 			     store_op_on_result, op, &op->req, &err) < 0) {

@@ -64,6 +64,9 @@ struct kr_store_op_class {
 	 * bumps the generation of the user kr_store_op_writes named (at
 	 * begin, or in parse when only the result says), before cb. */
 	bool writes;
+	/* A write of something no cache holds (the Bayes statistic): it
+	 * may send KR_CONNMGR_WRITE queries and bumps nothing. */
+	bool writes_uncached;
 };
 
 struct kr_store_op {

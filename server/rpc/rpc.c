@@ -18,6 +18,7 @@
 #include "server/cache/cache_metrics.h"
 #include "server/rpc/rpc_priv.h"
 #include "server/rpc/rpc_metrics.h"
+#include "server/rpc/rpc_train.h"
 #include "server/runtime.h"
 #include "server/process_metrics.h"
 
@@ -385,6 +386,7 @@ kr_rpc_destroy(struct kr_rpc **rpcp)
 		rpc_req_free(req);
 		done(ctx, 0, NULL, 0);
 	}
+	rpc_train_destroy_all(rpc);
 	kr_auth_destroy(&rpc->auth);
 	kr_cache_destroy(&rpc->cache);
 	free(rpc);

@@ -11,6 +11,7 @@
 #include "lib/err.h"
 
 struct event_base;
+struct kr_antispam;
 struct kr_genmap;
 struct kr_runtime;
 struct kr_store;
@@ -24,6 +25,8 @@ struct kr_rpc_deps {
 	struct kr_tpool *io;	/* password checks */
 	struct kr_tpool *cpu;	/* MIME parsing of large messages */
 	struct kr_genmap *gens; /* per-user write generations, shared */
+	/* Bayes training on message.move (rpc_train.h); NULL: none. */
+	struct kr_antispam *antispam;
 };
 
 /* Everything borrowed for the duration of kr_rpc_handle only. */

@@ -36,6 +36,14 @@ static const struct kr_metric_def rpc_metric_defs[] = {
 	  { "kurier_rpc_password_checks_total", "",
 	    "Password checks run on the io pool for auth.login.",
 	    KR_METRIC_COUNTER, 1 } },
+	{ RPC_ID(trained),
+	  { "kurier_rpc_train_total", "",
+	    "Messages learned by Bayes training after message.move.",
+	    KR_METRIC_COUNTER, 1 } },
+	{ RPC_ID(train_failed),
+	  { "kurier_rpc_train_failed_total", "",
+	    "Bayes trainings that failed or were dropped (best-effort).",
+	    KR_METRIC_COUNTER, 1 } },
 };
 
 struct kr_rpc_metrics *

@@ -16,6 +16,8 @@ struct kr_rpc_metrics {
 	int logins_failed;   /* counter */
 	int rate_limited;    /* counter */
 	int password_checks; /* counter: hashes run for auth.login */
+	int trained;	     /* counter: messages learned (rpc_train.h) */
+	int train_failed;    /* counter: trainings failed or dropped */
 };
 
 /* Defines them; NULL + err_r when the registry refuses one. Free the

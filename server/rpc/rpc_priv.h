@@ -33,6 +33,7 @@
 #include "storage/store.h"
 
 struct kr_tpool_job;
+struct rpc_train;
 
 /* Calls of one batch running at once. Each may need up to the
  * request's memory budget before it knows its size (a stored message
@@ -55,6 +56,8 @@ struct kr_rpc {
 	struct kr_cache *cache; /* results; max_bytes 0: off */
 	struct rpc_req *reqs;	/* running, for destroy */
 	unsigned n_reqs;
+	struct rpc_train *trains; /* rpc_train.c: running trainings */
+	unsigned n_trains;
 	/* All requests in flight in this worker draw from this, so a
 	 * request that cannot get memory is shed (-32011) before it
 	 * spends any: 2 x [jsonrpc] memory_max. */

@@ -8,6 +8,7 @@
 #include "proto/mime.h"
 #include "server/deliver/msgmeta.h"
 #include "server/rpc/rpc_priv.h"
+#include "server/rpc/rpc_train.h"
 
 /* ---- message.append ----------------------------------------------- */
 
@@ -138,16 +139,28 @@ rpc_message_flags(struct rpc_call *c, const json_t *params)
 
 /* ---- message.move / .copy ----------------------------------------- */
 
+/* A move's mailboxes, for training (a copy trains nothing). */
+struct move {
+	struct rpc_call *c;
+	int64_t from, to;
+	bool copy;
+};
+
 static void
 move_on_done(void *ctx, const struct kr_store_message_move_result *res,
 	     const struct kr_err *err)
 {
-	struct rpc_call *c = ctx;
+	struct move *m = ctx;
+	struct rpc_call *c = m->c;
 	json_t *map;
 	char old[24];
 
 	if (!rpc_op_ok(c, err))
 		return;
+	/* Copies what it needs and answers nothing: the reply below does
+	 * not wait for it (SPEC.md §5, training is best-effort). */
+	if (!m->copy)
+		rpc_train_move(c->req->rpc, rpc_user(c), m->from, m->to, res);
 	map = json_object();
 	for (unsigned i = 0; map != NULL && i < res->n; i++) {
 		snprintf(old, sizeof(old), "%lld",
@@ -164,15 +177,23 @@ move_begin(struct rpc_call *c, const json_t *params, bool copy)
 	const int64_t *uids;
 	unsigned n;
 	int64_t mailbox, to;
+	struct kr_err err;
+	struct move *m;
 
 	if (rpc_param_id(c, params, "mailbox", true, &mailbox) < 0 ||
 	    rpc_param_uids(c, params, "uids", &uids, &n) < 0 ||
 	    rpc_param_id(c, params, "to", true, &to) < 0)
 		return;
+	m = kr_arena_zalloc(c->arena, sizeof(*m), &err);
+	if (m == NULL) {
+		rpc_fail_err(c, &err);
+		return;
+	}
+	*m = (struct move){ .c = c, .from = mailbox, .to = to, .copy = copy };
 	c->op = (copy ? kr_store_message_copy_begin
 		      : kr_store_message_move_begin)(
 		c->req->rpc->d.store, rpc_user(c), mailbox, uids, n, to,
-		c->arena, rpc_deadline(c), move_on_done, c);
+		c->arena, rpc_deadline(c), move_on_done, m);
 }
 
 void

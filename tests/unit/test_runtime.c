@@ -104,6 +104,8 @@ test_runtime_metrics_each_part_names_its_own(void **state)
 		{ r->logins_failed, "kurier_rpc_logins_failed_total", "" },
 		{ r->rate_limited, "kurier_rpc_rate_limited_total", "" },
 		{ r->password_checks, "kurier_rpc_password_checks_total", "" },
+		{ r->trained, "kurier_rpc_train_total", "" },
+		{ r->train_failed, "kurier_rpc_train_failed_total", "" },
 		{ c->hits, "kurier_cache_hits_total", "" },
 		{ c->misses, "kurier_cache_misses_total", "" },
 		{ c->evictions, "kurier_cache_evictions_total", "" },
