@@ -304,7 +304,7 @@ int
 main(int argc, char **argv)
 {
 	const char *globs = KR_RULES_DEFAULT_GLOB, *dir = NULL;
-	double seconds = 5, rates[BENCH_ROUNDS], spam = 0;
+	double seconds = 5, rates[BENCH_ROUNDS];
 	static struct bench_msg msgs[BENCH_FILES_MAX];
 	size_t n = 0, n_spam = 0;
 	struct kr_rules_set *set;
@@ -343,8 +343,7 @@ main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++) {
 		bench_view(&msgs[i]);
-		spam = bench_one(scan, set, &msgs[i]);
-		n_spam += spam >= 5.0;
+		n_spam += bench_one(scan, set, &msgs[i]) >= 5.0;
 	}
 	printf("rules: %zu messages (%s), %zu score >= 5\n", n,
 	       dir ? dir : "generated, 4 KiB", n_spam);

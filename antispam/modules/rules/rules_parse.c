@@ -400,10 +400,11 @@ rule_define(struct parse *p, const char **arg, enum kr_rules_kind kind,
 	const char *name = *arg;
 	size_t n = word_len(name);
 	struct kr_rules_rule *r;
-	char note[64];
 
 	*rc_r = 0;
 	if (!name_valid(name, n)) {
+		char note[64];
+
 		snprintf(note, sizeof(note), "rule name not valid: %.*s",
 			 (int)(n > 40 ? 40 : n), name);
 		kr_rules_set_note(p->set, p->file, p->line, note);
@@ -860,6 +861,7 @@ kr_rules_set_add_text(struct kr_rules_set *set, const char *label,
 		size_t n = nl ? (size_t)(nl - text - pos) : len - pos;
 
 		p.line++;
+		/* cppcheck-suppress knownConditionTrueFalse ; empty lines */
 		if (n > 0 && text[pos + n - 1] == '\r')
 			n--;
 		if (n > KR_RULES_LINE_MAX)

@@ -348,6 +348,8 @@ tags_put_plain(const struct kr_rules_set *set, struct tag_buf *b, const char *s,
 		if (end != NULL && depth < 4)
 			t = tag_find(set, KR_RULES_TAG, s + 1,
 				     (size_t)(end - s - 1));
+		/* cppcheck-suppress knownConditionTrueFalse ; tag_find may
+		 * find one */
 		if (t != NULL) {
 			tags_put_plain(set, b, t->value, depth + 1);
 			s = end + 1;
@@ -380,6 +382,8 @@ tags_expand(const struct kr_rules_set *set, struct kr_rules_rule *r)
 				      &nlen);
 			t = tag_find(set, k, name, nlen);
 		}
+		/* cppcheck-suppress knownConditionTrueFalse ; tag_find may
+		 * find one */
 		if (t == NULL) {
 			tag_put(&b, s++, 1);
 			last_was_tag = false;
