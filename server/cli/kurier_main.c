@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "server/cli/cli.h"
+#include "server/cli/cli_rules.h"
 #include "server/cli/cli_shard.h"
 #include "server/cli/cli_user.h"
 
@@ -34,6 +35,10 @@ usage(FILE *fp, int code)
 		"of each shard\n"
 		"  shard status                      reachability, role, "
 		"latency, users per node\n"
+		"  rules check [FILE...]             SpamAssassin rule files: "
+		"rules loaded\n"
+		"                                    and skipped (default: the "
+		"stock set)\n"
 		"BYTES takes a K, M, G or T suffix (1024-based). Passwords are "
 		"read from\n"
 		"stdin (one line), or typed twice when stdin is a terminal.\n"
@@ -58,6 +63,8 @@ main(int argc, char **argv)
 	}
 	if (i + 1 >= argc)
 		return usage(stderr, KR_CLI_USAGE);
+	if (strcmp(argv[i], "rules") == 0)
+		return kr_cli_rules_run(argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "user") == 0)
 		return kr_cli_user_run(cfg_path, argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "shard") == 0)
