@@ -149,8 +149,8 @@ spam_uri_keep(struct kr_mime_spam *sp, const char *u, size_t n)
 }
 
 /* One URI u[0..n) that starts with a scheme (spam_scheme() m bytes):
- * cleaned, the scheme in lower case, "www." given "http://" as the
- * rules expect (SpamAssassin does the same). */
+ * cut at KR_MIME_SPAM_URI_MAX bytes, cleaned, the scheme in lower case, "www."
+ * given "http://" as the rules expect (SpamAssassin does the same). */
 static void
 spam_uri_add(struct kr_mime_spam *sp, const char *u, size_t n, size_t m)
 {
@@ -160,8 +160,11 @@ spam_uri_add(struct kr_mime_spam *sp, const char *u, size_t n, size_t m)
 	char *buf;
 	size_t k;
 
-	if (sp->uris_full || n <= m || n > KR_MIME_SPAM_URI_MAX)
+	if (sp->uris_full || n <= m)
 		return;
+	/* Cut, not dropped: padding a link must not hide its host. */
+	if (n > KR_MIME_SPAM_URI_MAX)
+		n = KR_MIME_SPAM_URI_MAX;
 	buf = kr_xmalloc(cap + 1);
 	memcpy(buf, http, pre);
 	k = pre + kr_mime_text_clean(u, n, buf + pre, KR_MIME_SPAM_URI_MAX, 0);
@@ -205,7 +208,7 @@ spam_uri_attr(struct kr_mime_spam *sp, const char *v, size_t n)
 	size_t k, a = 0, m;
 
 	if (n > KR_MIME_SPAM_URI_MAX)
-		return;
+		n = KR_MIME_SPAM_URI_MAX;
 	dec = kr_xmalloc(n + 1);
 	k = kr_mime_text_html(v, n, dec);
 	while (a < k && g_ascii_isspace(dec[a]))

@@ -372,6 +372,28 @@ test_mime_spam_cap(void **state)
 	assert_string_equal(t->body, "ab\xc3\xa9");
 }
 
+/* A URI longer than KR_MIME_SPAM_URI_MAX is cut there, not dropped. */
+static void
+test_mime_spam_uri_long(void **state)
+{
+	size_t pad = KR_MIME_SPAM_URI_MAX * 2;
+	char *msg = malloc(pad + 128);
+	const struct kr_mime_spam_text *t;
+	size_t len;
+
+	assert_non_null(msg);
+	len = (size_t)sprintf(msg,
+			      "Subject: long\r\n\r\nsee http://host.example/?");
+	memset(msg + len, 'a', pad);
+	len += pad;
+	memcpy(msg + len, " end\r\n", 7);
+	len += 7;
+	t = spam_max(*state, msg, len, 0);
+	assert_int_equal(t->uris_len, KR_MIME_SPAM_URI_MAX + 1);
+	assert_memory_equal(t->uris, "http://host.example/?aaa", 24);
+	free(msg);
+}
+
 /* URIs are kept whole or not at all, within the cap. */
 static void
 test_mime_spam_uris_cap(void **state)
@@ -484,6 +506,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_mime_spam_uris_count,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mime_spam_cap, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mime_spam_uri_long, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mime_spam_uris_cap, setup,
 						teardown),
