@@ -183,7 +183,7 @@ spam_uris_text(struct kr_mime_spam *sp, const char *s, size_t n)
 	while (i < n && !sp->uris_full) {
 		size_t m, end;
 
-		char c = g_ascii_tolower(s[i]);
+		char c = (char)(s[i] | 0x20); /* lower case for letters */
 
 		/* Most bytes start no scheme: one test rules them out. */
 		if ((c != 'h' && c != 'f' && c != 'm' && c != 'w') ||

@@ -53,6 +53,21 @@ text_put(struct text_out *o, const char *c, size_t n)
 	return true;
 }
 
+/* Writes as much of the visible ASCII c[0..n) as fits (no character
+ * to keep whole); false when not all of it did. */
+static bool
+text_put_ascii(struct text_out *o, const char *c, size_t n)
+{
+	size_t sp = o->space ? 1 : 0;
+	size_t room = o->cap - o->len;
+	size_t k;
+
+	if (room <= sp)
+		return false;
+	k = n < room - sp ? n : room - sp;
+	return text_put(o, c, k) && k == n;
+}
+
 /* What folding does with the character c[0..n): 1 keep, 0 drop, 2 it
  * is white space. */
 static int
@@ -91,6 +106,19 @@ text_put_run(struct text_out *o, const char *s, size_t n)
 	while (i < n) {
 		size_t k = text_seq_len((unsigned char)s[i]);
 
+		/* Most text is words of visible ASCII: copied a word at a
+		 * time. */
+		if ((unsigned char)s[i] > ' ' && (unsigned char)s[i] < 0x7f) {
+			for (k = 1;
+			     i + k < n && (unsigned char)s[i + k] > ' ' &&
+			     (unsigned char)s[i + k] < 0x7f;
+			     k++)
+				;
+			if (!text_put_ascii(o, s + i, k))
+				return false;
+			i += k;
+			continue;
+		}
 		switch (text_fold_class((const unsigned char *)s + i, k)) {
 		case 2:
 			o->space = o->started;
