@@ -60,12 +60,14 @@ text_put_ascii(struct text_out *o, const char *c, size_t n)
 {
 	size_t sp = o->space ? 1 : 0;
 	size_t room = o->cap - o->len;
-	size_t k;
 
 	if (room <= sp)
 		return false;
-	k = n < room - sp ? n : room - sp;
-	return text_put(o, c, k) && k == n;
+	if (n > room - sp) {
+		(void)text_put(o, c, room - sp);
+		return false;
+	}
+	return text_put(o, c, n);
 }
 
 /* What folding does with the character c[0..n): 1 keep, 0 drop, 2 it
