@@ -9,6 +9,11 @@
 #      '/usr/share/spamassassin/*.cf' --dir CORPUS (ops/bench_rules.c:
 #      the rules module's compiled rules over the corpus in a loop on one
 #      thread; it prints "rules: N msgs/s"), pinned to one core.
+#  (P) what K leaves out and the others include: kurier's MIME parse
+#      with the antispam view (build/<mode>/bench/mime, ops/bench_mime.c:
+#      kr_mime_parse with limits.spam_text over the corpus, one thread),
+#      and K+P = 1 / (1/K + 1/P), parse and rules one after the other on
+#      one core: the figure to hold against R and D.
 #  (R) rspamd 3.4 (Debian's): a private instance from the stock
 #      /etc/rspamd/rspamd.conf with LOCAL_CONFDIR, RUNDIR, DBDIR and
 #      LOGDIR of our own (`--var`), one normal worker on 127.0.0.1:32450
@@ -40,7 +45,7 @@
 # (and in href attributes where it has HTML).
 #
 # After starting rspamd and spamd (not timed) and one warm-up pass of
-# each, ROUNDS rounds of K, R, A, D in turn. Reported: median with min
+# each, ROUNDS rounds of K, P, R, A, D in turn. Reported: median with min
 # and max for each, the ratios K/R and K/D of the medians against the
 # target (kurier ahead of both: > 1) and K against 20 000 msg/s. Output
 # of each run in BUILD_DIR/bench/logs-antispam/, the report in
@@ -66,7 +71,8 @@ BENCH_NAME=bench_antispam
 # shellcheck source=ops/bench_lib.sh
 . ops/bench_lib.sh
 BUILD=${1%/}
-RULES_BIN=$BUILD/bench/rules
+RULES_BIN=${ANTISPAM_RULES_BIN:-$BUILD/bench/rules}
+MIME_BIN=$BUILD/bench/mime
 RESULTS=$BUILD/bench/results-antispam.txt
 LOGS=$BUILD/bench/logs-antispam
 mkdir -p -- "$LOGS" "$BUILD/bench/rspamd-db"
@@ -260,6 +266,25 @@ run_kurier() {
 		head -n 1)
 	[[ -n $r ]] || die "no \"rules: N msgs/s\" line in $LOGS/$tag.log"
 	echo "$r"
+}
+
+# Prints the messages/s of one run of bench/mime.
+run_mime() {
+	local tag=$1 r
+	local -a cmd=()
+	mime_argv cmd
+	"${cmd[@]}" >"$LOGS/$tag.log" 2>&1 ||
+		die "bench/mime failed (log: $LOGS/$tag.log)"
+	r=$(sed -n 's/^mime: *\([0-9.]*\) *msgs\/s.*/\1/p' "$LOGS/$tag.log" |
+		head -n 1)
+	[[ -n $r ]] || die "no \"mime: N msgs/s\" line in $LOGS/$tag.log"
+	echo "$r"
+}
+
+mime_argv() {
+	local -n p_argv=$1
+	# shellcheck disable=SC2034 # the caller's array
+	p_argv=(taskset -c "$SERVER_CPU" "$MIME_BIN" --seconds "$S" --dir "$CORPUS")
 }
 
 # ------------------------------------------------------------ (R) rspamd
@@ -475,11 +500,13 @@ ratio() {
 }
 
 report() {
-	local -a k r a d kc rc ac dc
+	local -a k r a d p kp kc rc ac dc pc
 	read -ra k <<<"$1"
 	read -ra r <<<"$2"
 	read -ra a <<<"$3"
 	read -ra d <<<"$4"
+	read -ra p <<<"$9"
+	read -ra kp <<<"${10}"
 	printf '\nantispam, messages/s per core (issue 10): %d messages of %d bytes,\n' "$N" "$SIZE"
 	printf 'DNS excluded, %s cores (servers on cpu %d, clients on cpu %d), %s\n' \
 		"$NCPU" "$SERVER_CPU" "$CLIENT_CPU" "$(date -u +%Y-%m-%dT%H:%MZ)"
@@ -488,6 +515,8 @@ report() {
 		"rules: $(compgen -G "$RULES_GLOB" | wc -l) files $RULES_GLOB"
 	printf '\n%-46s %10s %10s %10s\n' "messages/s ($ROUNDS rounds)" median min max
 	printf '%-46s %10s %10s %10s\n' "(K) kurier rule engine, 1 thread" "${k[@]}"
+	printf '%-46s %10s %10s %10s\n' "(P) kurier MIME parse + antispam view" "${p[@]}"
+	printf '%-46s %10s %10s %10s\n' "(K+P) rules after the parse, one core" "${kp[@]}"
 	printf '%-46s %10s %10s %10s\n' "(R) rspamd 3.4, 1 worker, rspamc -n $RSPAMC_PARALLEL" "${r[@]}"
 	printf '%-46s %10s %10s %10s\n' "(A) spamassassin -L, a process per message" "${a[@]}"
 	printf '%-46s %10s %10s %10s\n' "(D) spamd -L, 1 child, $SPAMC_LOOPS spamc loops" "${d[@]}"
@@ -502,14 +531,18 @@ report() {
 		printf 'K = %s msg/s against >= %d msg/s: %s\n' "${k[0]}" "$TARGET" \
 			"$(awk -v k="${k[0]}" -v t="$TARGET" \
 				'BEGIN { print (k >= t ? "PASS" : "BELOW") }')"
+		printf 'with the parse: (K+P)/R = %s   (K+P)/D = %s\n' \
+			"$(ratio "${kp[0]}" "${r[0]}")" "$(ratio "${kp[0]}" "${d[0]}")"
 	fi
-	printf '\nper round: K %s | R %s | A %s | D %s\n' "$5" "$6" "$7" "$8"
+	printf '\nper round: K %s | P %s | R %s | A %s | D %s\n' "$5" "${11}" "$6" "$7" "$8"
 	kurier_argv kc
 	rspamd_argv rc
 	sa_argv ac
 	spamd_argv dc
+	mime_argv pc
 	printf '\ncommands (from %s; CORPUS = %d messages written by this script):\n' "$PWD" "$N"
 	printf '(K) %s\n' "$(show "${kc[@]}")"
+	printf '(P) %s\n' "$(show "${pc[@]}")"
 	printf '(R) %s\n    with LOCAL_CONFDIR holding local.d/<module>.conf "enabled = false;" and\n' "$(show "${rc[@]}")"
 	printf '    override.d/{worker-normal,worker-controller,worker-proxy,options,logging}.inc as above;\n'
 	printf '    load: taskset -c %d rspamc -h 127.0.0.1:%d -n %d CORPUS/* repeated for %ss\n' \
@@ -520,13 +553,14 @@ report() {
 }
 
 main() {
-	local t0=$EPOCHSECONDS round have_k=1
-	local -a rk=() rr=() ra=() rd=()
+	local t0=$EPOCHSECONDS round have_k=1 kp_stats='n/a n/a n/a'
+	local -a rk=() rr=() ra=() rd=() rp=() rkp=()
 	make_corpus
 	SA_HOME=$WORK/sa-home
 	mkdir -p -- "$SA_HOME"
 	((EUID != 0)) || chown "$(id -un debian-spamd 2>/dev/null || echo nobody)" -- "$SA_HOME"
 	chmod 755 -- "$WORK"
+	[[ -x $MIME_BIN ]] || die "$MIME_BIN is missing (make $MIME_BIN)"
 	[[ -x $RULES_BIN ]] || {
 		have_k=0
 		echo "$BENCH_NAME: $RULES_BIN is missing: no kurier figure" >&2
@@ -534,26 +568,36 @@ main() {
 	echo "$BENCH_NAME: starting rspamd and spamd (not timed)"
 	rspamd_start
 	spamd_start
-	# Warm-up: every side once over the corpus (or a short run).
+	# Warm-up of rspamd (spamd had one message; bench/rules and
+	# bench/mime go over every message before they measure).
 	rspamd_pass warmup-rspamd >/dev/null
-	((have_k == 0)) || run_kurier warmup-kurier >/dev/null
-	echo "$BENCH_NAME: $ROUNDS rounds of K, R, A, D, ${S}s each (A: $SA_MSGS messages)"
+	echo "$BENCH_NAME: $ROUNDS rounds of K, P, R, A, D, ${S}s each (A: $SA_MSGS messages)"
 	for ((round = 1; round <= ROUNDS; round++)); do
 		if ((have_k)); then
 			rk+=("$(run_kurier "kurier$round")")
 		else
 			rk+=(n/a)
 		fi
+		rp+=("$(run_mime "mime$round")")
 		rr+=("$(run_rspamd "rspamd$round")")
 		ra+=("$(run_sa "sa$round")")
 		rd+=("$(run_spamd "spamd$round")")
-		printf '%s: round %d: K %s  R %s  A %s  D %s msg/s\n' "$BENCH_NAME" \
-			"$round" "${rk[-1]}" "${rr[-1]}" "${ra[-1]}" "${rd[-1]}"
+		printf '%s: round %d: K %s  P %s  R %s  A %s  D %s msg/s\n' \
+			"$BENCH_NAME" "$round" "${rk[-1]}" "${rp[-1]}" "${rr[-1]}" \
+			"${ra[-1]}" "${rd[-1]}"
 	done
+	if ((have_k)); then
+		for ((round = 0; round < ROUNDS; round++)); do
+			rkp+=("$(awk -v k="${rk[round]}" -v p="${rp[round]}" \
+				'BEGIN { printf "%.1f", 1 / (1 / k + 1 / p) }')")
+		done
+		kp_stats=$(stats 1 "${rkp[@]}")
+	fi
 	report "$( ((have_k)) && stats 1 "${rk[@]}" || echo 'n/a n/a n/a')" \
 		"$(stats 1 "${rr[@]}")" "$(stats 2 "${ra[@]}")" \
 		"$(stats 1 "${rd[@]}")" "${rk[*]}" "${rr[*]}" "${ra[*]}" \
-		"${rd[*]}" | tee -- "$RESULTS"
+		"${rd[*]}" "$(stats 1 "${rp[@]}")" "$kp_stats" "${rp[*]}" |
+		tee -- "$RESULTS"
 	echo "$BENCH_NAME: done in $((EPOCHSECONDS - t0))s; results in $RESULTS"
 }
 
