@@ -358,5 +358,13 @@
 #define KR_MIME_ADDRS_MAX_DEFAULT 100
 #define KR_MIME_REFS_MAX_DEFAULT 100
 #define KR_MIME_HEADERS_MAX_DEFAULT 10000
+/* Each part of the antispam view (headers, body, rawbody, uris): rules
+ * run over every byte of it, so it bounds their time as well as the
+ * memory. SpamAssassin looks at no more than this of a body either. */
+#define KR_MIME_SPAM_TEXT_MAX_DEFAULT (256 << 10)
+/* URIs kept in the view (distinct ones, in order found) and the longest
+ * kept: the dedup is linear and a longer URI is no real link. */
+#define KR_MIME_SPAM_URIS_MAX 512
+#define KR_MIME_SPAM_URI_MAX 2048
 
 #endif

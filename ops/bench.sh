@@ -49,7 +49,9 @@
 # Then ops/bench_lmtp.sh adds the LMTP delivery (kurierd against
 # Dovecot) and idle-memory figures (BUILD_DIR/bench/results-lmtp.txt),
 # and ops/bench_rpc.sh the JSON-RPC message.list figures, cold and warm
-# cache against pgbench (BUILD_DIR/bench/results-rpc.txt).
+# cache against pgbench (BUILD_DIR/bench/results-rpc.txt), and
+# ops/bench_antispam.sh the rule engine against rspamd and SpamAssassin
+# (BUILD_DIR/bench/results-antispam.txt).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -335,10 +337,12 @@ report() {
 main
 # The LMTP delivery and idle-memory figures (ops/bench_lmtp.sh) and the
 # JSON-RPC ones (ops/bench_rpc.sh) run on clusters of their own: this
-# one goes first. One failing does not skip the other.
+# one goes first. One failing does not skip the others; the antispam
+# comparison (ops/bench_antispam.sh) needs no cluster.
 cleanup
 trap - EXIT
 rc=0
 ops/bench_lmtp.sh "$BUILD" || rc=$?
 ops/bench_rpc.sh "$BUILD" || rc=$?
+ops/bench_antispam.sh "$BUILD" || rc=$?
 exit "$rc"

@@ -9,7 +9,7 @@ PKGS=(
 	libevent-dev libpq-dev libssl-dev zlib1g-dev libcmocka-dev
 	libjansson-dev libinih-dev libgmime-3.0-dev libargon2-dev
 	libcrypt-dev libpcre2-dev libspf2-dev libhttp-parser-dev libhyperscan-dev
-	spamassassin rspamd dnsmasq-base
+	spamassassin spamd spamc rspamd dnsmasq-base
 	postgresql-15 postgresql-client-15 dovecot-core dovecot-lmtpd postfix
 )
 

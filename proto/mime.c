@@ -59,6 +59,8 @@ kr_mime_limits_init(struct kr_mime_limits *lim)
 		.addrs_max = KR_MIME_ADDRS_MAX_DEFAULT,
 		.refs_max = KR_MIME_REFS_MAX_DEFAULT,
 		.headers_max = KR_MIME_HEADERS_MAX_DEFAULT,
+		.spam_text = false,
+		.spam_text_max = KR_MIME_SPAM_TEXT_MAX_DEFAULT,
 	};
 }
 
@@ -102,6 +104,7 @@ struct mime_sum {
 	bool has_preview_plain, has_preview_html;
 	struct kr_mime_attachment *att; /* heap, copied to the arena */
 	unsigned n_att, cap_att;
+	struct kr_mime_spam *spam; /* NULL unless lim.spam_text */
 };
 
 /* The preview of text[0..n): folded, at most preview_max characters. */
@@ -124,11 +127,16 @@ sum_preview(struct mime_sum *s, const char *text, size_t n, const char **out)
 	return res != NULL ? 0 : -1;
 }
 
+/* How much of a text part to decode: what the search text, the
+ * preview and the antispam view can use. */
 static size_t
-sum_cap(size_t room, bool want_preview)
+sum_cap(const struct mime_sum *s, size_t room, bool want_preview)
 {
-	return want_preview && room < MIME_PREVIEW_SCAN ? MIME_PREVIEW_SCAN
-							: room;
+	size_t spam = s->spam != NULL ? kr_mime_spam_room(s->spam) : 0;
+
+	if (want_preview && room < MIME_PREVIEW_SCAN)
+		room = MIME_PREVIEW_SCAN;
+	return spam > room ? spam : room;
 }
 
 /* Plain body text (a part's or a prologue's). */
@@ -137,6 +145,8 @@ sum_plain_text(struct mime_sum *s, const char *text, size_t n,
 	       bool want_preview)
 {
 	kr_mime_text_buf_add(&s->plain, text, n);
+	if (s->spam != NULL)
+		kr_mime_spam_plain(s->spam, text, n);
 	if (!want_preview)
 		return 0;
 	s->has_preview_plain = true;
@@ -147,7 +157,7 @@ static int
 sum_plain(struct mime_sum *s, const struct kr_mime_visit *v)
 {
 	bool want_preview = !v->in_message && !s->has_preview_plain;
-	size_t cap = sum_cap(kr_mime_text_buf_room(&s->plain), want_preview);
+	size_t cap = sum_cap(s, kr_mime_text_buf_room(&s->plain), want_preview);
 	size_t n;
 	char *text;
 	int rc;
@@ -166,7 +176,7 @@ sum_prologue(struct mime_sum *s, const struct kr_mime_visit *v)
 {
 	const char *p = g_mime_multipart_get_prologue(GMIME_MULTIPART(v->obj));
 	bool want_preview = !v->in_message && !s->has_preview_plain;
-	size_t cap = sum_cap(kr_mime_text_buf_room(&s->plain), want_preview);
+	size_t cap = sum_cap(s, kr_mime_text_buf_room(&s->plain), want_preview);
 	size_t n = strnlen(p, cap);
 	char *text = NULL;
 	int rc;
@@ -187,7 +197,7 @@ sum_html(struct mime_sum *s, const struct kr_mime_visit *v)
 	bool want_preview =
 		!v->in_message && !s->has_preview_plain && !s->has_preview_html;
 	size_t room = s->any_plain ? 0 : kr_mime_text_buf_room(&s->html);
-	size_t cap = sum_cap(room, want_preview);
+	size_t cap = sum_cap(s, room, want_preview);
 	size_t n, k;
 	char *text, *stripped;
 	int rc = 0;
@@ -197,6 +207,8 @@ sum_html(struct mime_sum *s, const struct kr_mime_visit *v)
 	text = kr_mime_doc_text(s->doc, GMIME_PART(v->obj), cap, &n);
 	stripped = kr_xmalloc(n + 1);
 	k = kr_mime_text_html(text, n, stripped);
+	if (s->spam != NULL)
+		kr_mime_spam_html(s->spam, text, n, stripped, k);
 	free(text);
 	if (room > 0)
 		kr_mime_text_buf_add(&s->html, stripped, k);
@@ -244,6 +256,35 @@ sum_str(struct mime_sum *s, const char *str, const char **out)
 	return 0;
 }
 
+/* A text part the summary counts as an attachment (a named or
+ * attached .txt or .html, or one of an attached message) is still text
+ * the antispam rules read, as SpamAssassin's do. */
+static void
+sum_spam_attached(struct mime_sum *s, const struct kr_mime_visit *v)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(v->obj);
+	bool html =
+		ct != NULL && g_mime_content_type_is_type(ct, "text", "html");
+	size_t cap = kr_mime_spam_room(s->spam);
+	size_t n;
+	char *text;
+
+	if (cap == 0 || v->node != KR_MIME_NODE_LEAF || ct == NULL ||
+	    (!html && !g_mime_content_type_is_type(ct, "text", "plain")))
+		return;
+	text = kr_mime_doc_text(s->doc, GMIME_PART(v->obj), cap, &n);
+	if (html) {
+		char *stripped = kr_xmalloc(n + 1);
+		size_t k = kr_mime_text_html(text, n, stripped);
+
+		kr_mime_spam_html(s->spam, text, n, stripped, k);
+		free(stripped);
+	} else {
+		kr_mime_spam_plain(s->spam, text, n);
+	}
+	free(text);
+}
+
 static int
 sum_attachment(struct mime_sum *s, const struct kr_mime_visit *v)
 {
@@ -253,6 +294,8 @@ sum_attachment(struct mime_sum *s, const struct kr_mime_visit *v)
 	char *filename;
 	int rc;
 
+	if (s->spam != NULL)
+		sum_spam_attached(s, v);
 	/* Parts of an attached message belong to it, not to this one. */
 	if (v->in_message)
 		return 0;
@@ -363,6 +406,20 @@ sum_finish(struct mime_sum *s, struct kr_mime_summary *sum)
 	return sum_search_text(s, sum);
 }
 
+/* The antispam view starts with the header block and, as SpamAssassin's
+ * body does, the Subject as its first line. */
+static struct kr_mime_spam *
+sum_spam_begin(struct kr_mime_spam *sp, struct kr_mime_doc *doc,
+	       const struct kr_mime_summary *sum)
+{
+	kr_mime_spam_init(sp, doc->lim.spam_text_max);
+	kr_mime_header_spam(doc, &sp->headers);
+	if (sum->subject != NULL)
+		kr_mime_text_buf_add(&sp->body, sum->subject,
+				     strlen(sum->subject));
+	return sp;
+}
+
 int
 kr_mime_parse(const void *raw, size_t len, const struct kr_mime_limits *lim,
 	      struct kr_arena *arena, struct kr_mime_summary **sum_r,
@@ -370,6 +427,7 @@ kr_mime_parse(const void *raw, size_t len, const struct kr_mime_limits *lim,
 {
 	struct kr_mime_doc doc;
 	struct kr_mime_summary *sum;
+	struct kr_mime_spam spam;
 	struct mime_sum s = { .doc = &doc, .arena = arena, .err_r = err_r };
 	int rc;
 
@@ -382,8 +440,15 @@ kr_mime_parse(const void *raw, size_t len, const struct kr_mime_limits *lim,
 		kr_mime_text_buf_init(&s.plain, doc.lim.search_text_max, 0);
 		kr_mime_text_buf_init(&s.html, doc.lim.search_text_max, 0);
 		kr_mime_text_buf_init(&s.names, doc.lim.search_text_max, 0);
+		if (doc.lim.spam_text)
+			s.spam = sum_spam_begin(&spam, &doc, sum);
 		kr_mime_doc_walk(&doc, true, sum_visit, &s);
 		rc = s.rc == 0 ? sum_finish(&s, sum) : -1;
+		if (rc == 0 && s.spam != NULL)
+			rc = kr_mime_spam_finish(s.spam, arena, &sum->spam,
+						 err_r);
+		if (s.spam != NULL)
+			kr_mime_spam_free(s.spam);
 		kr_mime_text_buf_free(&s.plain);
 		kr_mime_text_buf_free(&s.html);
 		kr_mime_text_buf_free(&s.names);

@@ -81,14 +81,22 @@ struct kr_mime_attachment {
  * struct kr_filter_text, field for field): UTF-8, NUL-terminated,
  * lengths without the NUL, each part cut at spam_text_max. */
 struct kr_mime_spam_text {
-	const char *headers; /* "Name: value\n", unfolded, 2047-decoded */
+	/* "Name: value\n" per field of the top-level header block, in
+	 * order: unfolded, 2047-decoded, each value cut at
+	 * header_text_max. */
+	const char *headers;
 	size_t headers_len;
 	const char *body; /* Subject + text parts, HTML as text, spaces
 			   * collapsed, one paragraph per line */
 	size_t body_len;
 	const char *rawbody; /* text parts decoded, HTML kept */
 	size_t rawbody_len;
-	const char *uris; /* one per line */
+	/* One per line ("uri\n"): http, https, ftp and mailto URIs and
+	 * bare "www." names (given "http://") in the text, and absolute
+	 * ones in HTML href, src, action and background attributes; the
+	 * scheme in lower case, each cut at KR_MIME_SPAM_URI_MAX bytes,
+	 * the first KR_MIME_SPAM_URIS_MAX distinct ones, whole lines. */
+	const char *uris;
 	size_t uris_len;
 	uint64_t body_hash; /* of body: the same text, the same hash */
 };

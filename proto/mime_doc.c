@@ -424,12 +424,25 @@ char *
 kr_mime_doc_8bit(struct kr_mime_doc *doc, const char *s, size_t len,
 		 size_t *len_r)
 {
-	char *g = g_mime_utils_decode_8bit(doc->opts, s, len);
-	size_t n = g != NULL ? strlen(g) : 0;
-	char *res = kr_xmalloc(n + 1);
+	char *copy = NULL;
+	char *g, *res;
+	size_t n;
 
+	/* GMime's result is a C string: a NUL in the text would end it
+	 * there and hide the rest (from the antispam rules too). In every
+	 * charset GMime may guess, a space is one byte like the NUL. */
+	if (memchr(s, '\0', len) != NULL) {
+		copy = kr_xmalloc(len + 1);
+		for (size_t i = 0; i < len; i++)
+			copy[i] = s[i] != '\0' ? s[i] : ' ';
+		s = copy;
+	}
+	g = g_mime_utils_decode_8bit(doc->opts, s, len);
+	n = g != NULL ? strlen(g) : 0;
+	res = kr_xmalloc(n + 1);
 	memcpy(res, g != NULL ? g : "", n + 1);
 	g_free(g);
+	free(copy);
 	*len_r = n;
 	return res;
 }

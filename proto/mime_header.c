@@ -498,29 +498,43 @@ headers_unfold(const char *v, size_t n, size_t cap)
 	return out;
 }
 
+/* v[0..n), a raw value, unfolded and decoded: g_malloc'd; *text_r and
+ * *len_r the text without the white space around it, inside. */
+static char *
+headers_decode(GMimeParserOptions *opts, const char *v, size_t n, size_t max,
+	       const char **text_r, size_t *len_r)
+{
+	char *raw = headers_unfold(v, n, header_raw_cap(max));
+	char *fixed = kr_mime_doc_fix_words(raw);
+	char *text = g_mime_utils_header_decode_text(opts, fixed != NULL ? fixed
+									 : raw);
+	const char *t = text != NULL ? text : "";
+
+	g_free(fixed);
+	g_free(raw);
+	n = strlen(t);
+	/* Encoded words may hold white space of their own. */
+	while (n > 0 && headers_space(t[n - 1]))
+		n--;
+	while (n > 0 && headers_space(t[0]))
+		t++, n--;
+	*text_r = t;
+	*len_r = n;
+	return text;
+}
+
 /* f's value decoded into the arena. */
 static int
 headers_value(GMimeParserOptions *opts, const struct headers_field *f,
 	      size_t max, struct kr_arena *arena, const char **out,
 	      struct kr_err *err_r)
 {
-	char *raw = headers_unfold(f->value, f->value_len, header_raw_cap(max));
-	char *fixed = kr_mime_doc_fix_words(raw);
-	char *text = g_mime_utils_header_decode_text(opts, fixed != NULL ? fixed
-									 : raw);
-	const char *t = text != NULL ? text : "";
-	size_t n = strlen(t);
-	char *r;
+	const char *t;
+	size_t n;
+	char *text = headers_decode(opts, f->value, f->value_len, max, &t, &n);
+	char *r = kr_mime_text_dup(arena, t, n, max, 0, err_r);
 
-	/* Encoded words may hold white space of their own. */
-	while (n > 0 && headers_space(t[n - 1]))
-		n--;
-	while (n > 0 && headers_space(t[0]))
-		t++, n--;
-	r = kr_mime_text_dup(arena, t, n, max, 0, err_r);
 	g_free(text);
-	g_free(fixed);
-	g_free(raw);
 	if (r == NULL)
 		return -1;
 	/* A cut may leave white space at the end. */
@@ -528,6 +542,48 @@ headers_value(GMimeParserOptions *opts, const struct headers_field *f,
 		r[n - 1] = '\0';
 	*out = r;
 	return 0;
+}
+
+/* One "Name: value" piece of the antispam view; a line break that an
+ * encoded word decoded to would split the field, so it is a space. */
+static void
+headers_spam_one(struct kr_mime_doc *doc, GMimeHeader *h,
+		 struct kr_mime_text_buf *b)
+{
+	size_t max = doc->lim.header_text_max;
+	const char *name = g_mime_header_get_name(h);
+	const char *raw = g_mime_header_get_raw_value(h);
+	size_t name_len = strnlen(name != NULL ? name : "", max);
+	const char *t;
+	size_t n;
+	char *text = headers_decode(doc->opts, raw != NULL ? raw : "",
+				    raw != NULL ? strlen(raw) : 0, max, &t, &n);
+	char *line;
+
+	if (n > max)
+		n = kr_mime_text_complete(t, max);
+	line = kr_xmalloc(name_len + 2 + n + 1);
+	memcpy(line, name != NULL ? name : "", name_len);
+	memcpy(line + name_len, ": ", 2);
+	for (size_t i = 0; i < n; i++)
+		line[name_len + 2 + i] =
+			t[i] == '\r' || t[i] == '\n' ? ' ' : t[i];
+	kr_mime_text_buf_add(b, line, name_len + 2 + n);
+	free(line);
+	g_free(text);
+}
+
+void
+kr_mime_header_spam(struct kr_mime_doc *doc, struct kr_mime_text_buf *b)
+{
+	GMimeHeaderList *hl = doc->top != NULL
+				      ? g_mime_object_get_header_list(doc->top)
+				      : NULL;
+	int n = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
+
+	for (int i = 0; i < n && kr_mime_text_buf_room(b) > 0; i++)
+		headers_spam_one(doc, g_mime_header_list_get_header_at(hl, i),
+				 b);
 }
 
 /* As mime_doc.c's parser options: the same 8-bit fallback charsets,

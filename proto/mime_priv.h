@@ -8,6 +8,7 @@
 #include <gmime/gmime.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/err.h"
 #include "proto/mime.h"
@@ -19,6 +20,10 @@ struct kr_arena;
 /* Collapse each run of white space (and U+00A0) to one space, trim both
  * ends and drop control characters. Without it only NUL goes. */
 #define KR_MIME_TEXT_FOLD 1u
+/* With KR_MIME_TEXT_FOLD: a run of white space holding two or more line
+ * feeds (an empty line) or a form feed becomes one "\n" instead: one
+ * paragraph per line. */
+#define KR_MIME_TEXT_PARAS 2u
 
 /* Copies in[0..len) to out as valid UTF-8: every byte that is not part
  * of a valid sequence (and NUL) becomes U+FFFD. Stops before the first
@@ -30,8 +35,9 @@ size_t kr_mime_text_clean(const char *in, size_t len, char *out, size_t cap,
 size_t kr_mime_text_complete(const char *s, size_t len);
 /* Bytes of the first max_chars characters of valid UTF-8 s[0..len). */
 size_t kr_mime_text_chars(const char *s, size_t len, size_t max_chars);
-/* HTML to text: tags become a space, comments, script, style and head
- * go, the common entities are decoded. out has room for len bytes
+/* HTML to text: tags become a space (a form feed for those of block
+ * elements: p, br, div, ...), comments, script, style and head go, the
+ * common entities are decoded. out has room for len bytes
  * (the text never grows). Returns the bytes written. */
 size_t kr_mime_text_html(const char *in, size_t len, char *out);
 /* A cleaned, NUL-terminated copy of at most max bytes in the arena. */
@@ -126,11 +132,43 @@ char *kr_mime_doc_fix_words(const char *raw);
 /* g_mime_part_get_filename() of fixed fields (g_malloc'd), or NULL. */
 char *kr_mime_doc_filename(struct kr_mime_doc *doc, GMimePart *part);
 
+/* ---- the antispam view (mime_spam.c) ------------------------------ */
+
+/* Built during kr_mime_parse's walk from the text it decodes anyway;
+ * heap buffers until kr_mime_spam_finish copies them to the arena. */
+struct kr_mime_spam {
+	size_t max;
+	struct kr_mime_text_buf headers, body, rawbody;
+	char *uris; /* "uri\n" lines, at most max bytes */
+	size_t uris_len, uris_alloc;
+	uint64_t *uri_hash; /* of each line kept, for the dedup */
+	size_t *uri_off;    /* where each starts in uris */
+	unsigned n_uris;
+	bool uris_full;
+};
+
+void kr_mime_spam_init(struct kr_mime_spam *sp, size_t max);
+void kr_mime_spam_free(struct kr_mime_spam *sp);
+/* Decoded bytes of one more text part the view can still use. */
+size_t kr_mime_spam_room(const struct kr_mime_spam *sp);
+/* A text/plain part (or a prologue), decoded to UTF-8. */
+void kr_mime_spam_plain(struct kr_mime_spam *sp, const char *text, size_t n);
+/* A text/html part: html as decoded, text from kr_mime_text_html(). */
+void kr_mime_spam_html(struct kr_mime_spam *sp, const char *html, size_t n,
+		       const char *text, size_t k);
+/* Copies the view into the arena. -1 + err_r only on a full arena. */
+int kr_mime_spam_finish(struct kr_mime_spam *sp, struct kr_arena *arena,
+			const struct kr_mime_spam_text **out,
+			struct kr_err *err_r);
+
 /* ---- header fields (mime_header.c) --------------------------------- */
 
 /* Fills the header fields of sum from the message's top-level header
  * block. -1 + err_r only on a full arena. */
 int kr_mime_header_summary(struct kr_mime_doc *doc, struct kr_arena *arena,
 			   struct kr_mime_summary *sum, struct kr_err *err_r);
+/* Adds "Name: value" per field of the top-level header block, in
+ * order, decoded as kr_mime_headers() does, to b (one piece each). */
+void kr_mime_header_spam(struct kr_mime_doc *doc, struct kr_mime_text_buf *b);
 
 #endif

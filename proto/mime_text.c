@@ -16,6 +16,7 @@ struct text_out {
 	size_t len, cap;
 	unsigned flags;
 	bool space;   /* a folded run of white space is pending */
+	unsigned nl;  /* line feeds in it (a form feed counts two) */
 	bool started; /* something was written (no leading space) */
 	bool bad;     /* the previous input byte was invalid */
 };
@@ -41,12 +42,32 @@ text_put(struct text_out *o, const char *c, size_t n)
 	if (o->cap - o->len < need)
 		return false;
 	if (o->space)
-		o->p[o->len++] = ' ';
+		o->p[o->len++] = (o->flags & KR_MIME_TEXT_PARAS) && o->nl >= 2
+					 ? '\n'
+					 : ' ';
 	memcpy(o->p + o->len, c, n);
 	o->len += n;
 	o->space = false;
+	o->nl = 0;
 	o->started = true;
 	return true;
+}
+
+/* Writes as much of the visible ASCII c[0..n) as fits (no character
+ * to keep whole); false when not all of it did. */
+static bool
+text_put_ascii(struct text_out *o, const char *c, size_t n)
+{
+	size_t sp = o->space ? 1 : 0;
+	size_t room = o->cap - o->len;
+
+	if (room <= sp)
+		return false;
+	if (n > room - sp) {
+		(void)text_put(o, c, room - sp);
+		return false;
+	}
+	return text_put(o, c, n);
 }
 
 /* What folding does with the character c[0..n): 1 keep, 0 drop, 2 it
@@ -87,9 +108,26 @@ text_put_run(struct text_out *o, const char *s, size_t n)
 	while (i < n) {
 		size_t k = text_seq_len((unsigned char)s[i]);
 
+		/* Most text is words of visible ASCII: copied a word at a
+		 * time. */
+		if ((unsigned char)s[i] > ' ' && (unsigned char)s[i] < 0x7f) {
+			for (k = 1;
+			     i + k < n && (unsigned char)s[i + k] > ' ' &&
+			     (unsigned char)s[i + k] < 0x7f;
+			     k++)
+				;
+			if (!text_put_ascii(o, s + i, k))
+				return false;
+			i += k;
+			continue;
+		}
 		switch (text_fold_class((const unsigned char *)s + i, k)) {
 		case 2:
 			o->space = o->started;
+			if (s[i] == '\n')
+				o->nl++;
+			else if (s[i] == '\f')
+				o->nl += 2;
 			break;
 		case 1:
 			if (!text_put(o, s + i, k))
@@ -191,6 +229,32 @@ html_find(const char *s, size_t len, size_t i, const char *needle)
 /* Elements whose content is not text. */
 static const char *const html_skip[] = { "script", "style", "head", "title",
 					 "template" };
+
+/* Elements that end a paragraph (or a line) of the rendered text. */
+static const char *const html_block[] = {
+	"p",	   "br",      "div",	"li",	      "tr",	 "td",
+	"th",	   "table",   "ul",	"ol",	      "dl",	 "dt",
+	"dd",	   "h1",      "h2",	"h3",	      "h4",	 "h5",
+	"h6",	   "hr",      "pre",	"blockquote", "address", "center",
+	"section", "article", "header", "footer",     "form",	 "title"
+};
+
+/* Whether the tag at s[i] ('<') opens or closes a block element. */
+static bool
+html_is_block(const char *s, size_t len, size_t i)
+{
+	size_t a = i + 1, n = 0;
+
+	if (a < len && s[a] == '/')
+		a++;
+	while (a + n < len && g_ascii_isalnum(s[a + n]))
+		n++;
+	for (size_t k = 0; k < sizeof(html_block) / sizeof(html_block[0]); k++)
+		if (strlen(html_block[k]) == n &&
+		    g_ascii_strncasecmp(s + a, html_block[k], n) == 0)
+			return true;
+	return false;
+}
 
 /* s[i] is '<' and starts markup: the index after it. */
 static size_t
@@ -300,8 +364,10 @@ kr_mime_text_html(const char *in, size_t len, char *out)
 		if (c == '<' && i + 1 < len &&
 		    (g_ascii_isalpha(in[i + 1]) || in[i + 1] == '/' ||
 		     in[i + 1] == '!' || in[i + 1] == '?')) {
+			/* A form feed: white space to every reader, and a
+			 * paragraph break to KR_MIME_TEXT_PARAS. */
+			out[o++] = html_is_block(in, len, i) ? '\f' : ' ';
 			i = html_tag(in, len, i);
-			out[o++] = ' ';
 		} else if (c == '&') {
 			/* Every entity is at least as long as its text. */
 			i += html_entity(in, len, i, out + o, &n);

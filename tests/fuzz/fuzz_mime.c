@@ -85,6 +85,30 @@ fuzz_summary(const struct kr_mime_summary *sum)
 	}
 }
 
+/* One part of the antispam view: UTF-8 of its stated length, within
+ * the default cap. */
+static void
+fuzz_spam_part(const char *s, size_t len)
+{
+	if (s == NULL || strlen(s) != len ||
+	    len > KR_MIME_SPAM_TEXT_MAX_DEFAULT)
+		abort();
+	fuzz_check(s);
+}
+
+static void
+fuzz_spam(const struct kr_mime_spam_text *t)
+{
+	if (t == NULL)
+		abort();
+	fuzz_spam_part(t->headers, t->headers_len);
+	fuzz_spam_part(t->body, t->body_len);
+	fuzz_spam_part(t->rawbody, t->rawbody_len);
+	fuzz_spam_part(t->uris, t->uris_len);
+	if (t->uris_len > 0 && t->uris[t->uris_len - 1] != '\n')
+		abort();
+}
+
 /* The header list: ASCII names without a colon, UTF-8 values, at
  * most the default number of fields. */
 static void
@@ -123,14 +147,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct kr_arena *a = kr_arena_create(16 << 10, 64 << 20, false);
 	struct kr_mime_summary *sum = NULL;
+	struct kr_mime_limits lim;
 	struct kr_err err;
 	const char *text, *html, *name, *type;
 	const void *part;
 	size_t n;
 
-	if (kr_mime_parse(data, size, NULL, a, &sum, &err) < 0)
+	/* The antispam view too: it walks the same parts (the limits that
+	 * decide which parts are reachable stay the defaults). */
+	kr_mime_limits_init(&lim);
+	lim.spam_text = true;
+	if (kr_mime_parse(data, size, &lim, a, &sum, &err) < 0)
 		abort(); /* only a full arena may fail */
 	fuzz_summary(sum);
+	fuzz_spam(sum->spam);
 	if (kr_mime_body_text(data, size, NULL, a, &text, &html, &err) < 0)
 		abort();
 	fuzz_check(text);
