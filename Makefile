@@ -66,14 +66,14 @@ SERVER_MAINS := server/kurierd_main.c server/cli/kurier_main.c
 SERVER_SRC := $(filter-out $(SERVER_MAINS),$(wildcard server/*.c server/*/*.c))
 SERVER_OBJ := $(patsubst %.c,$(O)/%.o,$(SERVER_SRC))
 SERVER_LIB := $(O)/libserver.a
-PROGRAMS := $(O)/kurierd $(O)/kurier $(MODULE_SO) $(MODULE_HELPERS)
+PROGRAMS = $(O)/kurierd $(O)/kurier $(MODULE_SO) $(MODULE_HELPERS)
 
 # Filter modules (SPEC.md §5, antispam/filter.h): antispam/modules/NAME/
 # -> $(O)/modules/kr_NAME.so, from position-independent objects; a
 # module's <x>_main.c is a helper program beside it ($(O)/modules/kurier-<x>).
 MODULE_NAMES := $(notdir $(wildcard antispam/modules/*))
 MODULE_SO := $(patsubst %,$(O)/modules/kr_%.so,$(MODULE_NAMES))
-MODULE_HELPERS := $(patsubst antispam/modules/%_main.c,$(O)/modules/kurier-%,\
+MODULE_HELPERS := $(patsubst %_main.c,$(O)/modules/kurier-%,\
 	$(notdir $(wildcard antispam/modules/*/*_main.c)))
 module_src = $(filter-out %_main.c,$(wildcard antispam/modules/$(1)/*.c))
 # Libraries a module links besides libc: MODULE_LIBS_<name>.

@@ -31,14 +31,15 @@ struct kr_antispam_env {
 	struct event_base *base;
 	struct kr_log *log;
 	/* Host-wide counters and the Bayes statistics, as struct
-	 * kr_filter_host count and tokens_get take them (svc is their
+	 * kr_filter_host count and tokens_get take them (with their own
 	 * ctx); NULL: none (each message counts alone, no Bayes). */
-	uint64_t (*count)(void *svc, const char *kind, const void *key,
+	uint64_t (*count)(void *ctx, const char *kind, const void *key,
 			  size_t key_len, unsigned window_ms, unsigned n);
-	int (*tokens_get)(void *svc, const char *account,
+	void *count_ctx;
+	int (*tokens_get)(void *ctx, const char *account,
 			  const uint64_t *hashes, size_t n,
 			  kr_filter_tokens_fn *cb, void *arg);
-	void *svc;
+	void *tokens_ctx;
 	/* The worker's slot and the ids of kr_antispam_metrics_define;
 	 * NULL: not counted. */
 	struct kr_metrics_slot *slot;

@@ -19,14 +19,14 @@ static const struct kr_metric_def host_metric_defs[] = {
 	  { "kurier_antispam_verdicts_total", "verdict=\"ham\"",
 	    "Messages checked, by verdict.", KR_METRIC_COUNTER, 1 } },
 	{ HOST_ID(verdict[KR_ANTISPAM_SPAM]),
-	  { "kurier_antispam_verdicts_total", "verdict=\"spam\"", "",
-	    KR_METRIC_COUNTER, 1 } },
+	  { "kurier_antispam_verdicts_total", "verdict=\"spam\"",
+	    "Messages checked, by verdict.", KR_METRIC_COUNTER, 1 } },
 	{ HOST_ID(verdict[KR_ANTISPAM_REJECT]),
-	  { "kurier_antispam_verdicts_total", "verdict=\"reject\"", "",
-	    KR_METRIC_COUNTER, 1 } },
+	  { "kurier_antispam_verdicts_total", "verdict=\"reject\"",
+	    "Messages checked, by verdict.", KR_METRIC_COUNTER, 1 } },
 	{ HOST_ID(verdict[KR_ANTISPAM_DEFER]),
-	  { "kurier_antispam_verdicts_total", "verdict=\"defer\"", "",
-	    KR_METRIC_COUNTER, 1 } },
+	  { "kurier_antispam_verdicts_total", "verdict=\"defer\"",
+	    "Messages checked, by verdict.", KR_METRIC_COUNTER, 1 } },
 	{ HOST_ID(check_us),
 	  { "kurier_antispam_check_seconds", "",
 	    "Time one message spent in the filter modules.",
@@ -120,7 +120,8 @@ host_count(void *ctx, const char *kind, const void *key, size_t key_len,
 
 	if (as->env.count == NULL)
 		return n; /* nothing shared: each message counts alone */
-	return as->env.count(as->env.svc, kind, key, key_len, window_ms, n);
+	return as->env.count(as->env.count_ctx, kind, key, key_len, window_ms,
+			     n);
 }
 
 /* A look-up in flight holds its module: its answer calls module code. */
@@ -153,8 +154,8 @@ host_tokens_get(void *ctx, const char *account, const uint64_t *hashes,
 	ht = kr_xmalloc(sizeof(*ht));
 	*ht = (struct host_tokens){ .m = m, .cb = cb, .arg = arg };
 	m->refs++;
-	if (as->env.tokens_get(as->env.svc, account, hashes, n, host_on_tokens,
-			       ht) < 0) {
+	if (as->env.tokens_get(as->env.tokens_ctx, account, hashes, n,
+			       host_on_tokens, ht) < 0) {
 		m->refs--;
 		free(ht);
 		return -1;

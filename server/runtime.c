@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "antispam/antispam.h"
+#include "antispam/counter.h"
+#include "lib/limits.h"
 #include "lib/clock.h"
 #include "server/cache/cache_metrics.h"
 #include "server/lmtp/lmtp_metrics.h"
@@ -98,6 +100,9 @@ runtime_limiters(struct kr_runtime *rt, struct kr_err *err_r)
 	if (rt->login_user == NULL || rt->login_addr == NULL)
 		return kr_err_set(err_r, KR_ERR_INTERNAL,
 				  "cannot map the login limiters");
+	if (kr_counter_create(KR_ANTISPAM_COUNTER_SLOTS_DEFAULT,
+			      &rt->spam_counter, err_r) < 0)
+		return -1;
 	return 0;
 }
 
@@ -201,6 +206,7 @@ kr_runtime_deinit(struct kr_runtime *rt)
 		kr_genmap_destroy(&rt->gens);
 	kr_ratelimit_destroy(&rt->login_user);
 	kr_ratelimit_destroy(&rt->login_addr);
+	kr_counter_destroy(&rt->spam_counter);
 	kr_metrics_destroy(&rt->metrics);
 	runtime_free_metrics(rt);
 	if (rt->log != NULL)

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "antispam/antispam.h"
+#include "antispam/bayes_store.h"
+#include "antispam/counter.h"
 #include "lib/clock.h"
 #include "lib/tpool.h"
 #include "server/deliver/deliver.h"
@@ -90,6 +92,13 @@ worker_on_stop(evutil_socket_t sig, short what, void *ctx)
  * that cannot be built is logged and messages stay unjudged: mail is
  * not refused for a broken filter), a new generation on reload, the
  * built-in ham when disabled. */
+static int
+worker_tokens_get(void *store, const char *account, const uint64_t *hashes,
+		  size_t n, kr_filter_tokens_fn *cb, void *arg)
+{
+	return kr_antispam_tokens_get(store, account, hashes, n, cb, arg);
+}
+
 static void
 worker_spam(struct worker *w, bool reload)
 {
@@ -99,6 +108,10 @@ worker_spam(struct worker *w, bool reload)
 		.log = w->rt->log,
 		.slot = w->rt->slot,
 		.ids = w->rt->spam_ids,
+		.count = kr_counter_count,
+		.count_ctx = w->rt->spam_counter,
+		.tokens_get = w->store != NULL ? worker_tokens_get : NULL,
+		.tokens_ctx = w->store,
 	};
 	struct kr_err err = { 0 };
 	struct kr_log_line line;
@@ -192,6 +205,7 @@ worker_rpc(struct worker *w)
 		.io = w->io,
 		.cpu = w->cpu,
 		.gens = w->rt->gens,
+		.antispam = w->spam,
 	};
 	struct kr_err err = { 0 };
 

@@ -82,10 +82,12 @@ ok "127.0.0.2 (listed in bl.test) -> Junk with X-Spam-Flag: YES, 127.0.0.3 -> IN
 
 # ---- 2. rate_ip = 3 over both workers -------------------------------------
 mark=$(wc -l <"$log")
+clients=()
 for i in 1 2 3 4 5 6; do
 	client deliver "$KR_LMTP" u1@net.test "$(msg "rate$i")" 127.0.0.9 >"$aux/r$i" &
+	clients+=($!)
 done
-wait
+wait "${clients[@]}" # not dnsmasq, also our child
 ok_n=$(cat "$aux"/r[1-6] | grep -c '^250 ' || true)
 def_n=$(cat "$aux"/r[1-6] | grep -c '^451 ' || true)
 [[ $ok_n == 3 && $def_n == 3 ]] ||
