@@ -163,7 +163,14 @@ struct kr_filter_module {
 	 * at most max into out; returns how many. */
 	size_t (*tokens)(void *state, const struct kr_filter_msg *msg,
 			 uint64_t *out, size_t max);
+	uint32_t flags; /* KR_FILTER_F_* */
 };
+
+/* check() is pure computation on msg and the module's state: it calls
+ * only hit, rcpt_hit, header and defer, always answers at once, and may
+ * run on another thread while other checks of the same state run. The
+ * host then runs it on its cpu pool, off the worker's loop. */
+#define KR_FILTER_F_CPU 1u
 
 typedef const struct kr_filter_module *kr_filter_entry_fn(void);
 
