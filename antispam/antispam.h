@@ -20,6 +20,7 @@
 struct event_base;
 struct kr_config;
 struct kr_log;
+struct kr_tpool;
 struct kr_metrics;
 struct kr_metrics_slot;
 struct kr_antispam;
@@ -30,6 +31,8 @@ struct kr_antispam_gen;
 struct kr_antispam_env {
 	struct event_base *base;
 	struct kr_log *log;
+	/* Where KR_FILTER_F_CPU modules check; NULL: on the loop. */
+	struct kr_tpool *cpu;
 	/* Host-wide counters and the Bayes statistics, as struct
 	 * kr_filter_host count and tokens_get take them (with their own
 	 * ctx); NULL: none (each message counts alone, no Bayes). */

@@ -9,6 +9,7 @@
 #include "antispam/host_priv.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/tpool.h"
 
 /* What one message may collect from all modules: hits, header lines
  * and their length; longer names and lines are cut. */
@@ -26,15 +27,24 @@ struct as_hit {
 	long rcpt; /* -1: every recipient */
 };
 
+/* What one module reported: its own, so that a module running on the
+ * cpu pool writes nothing the loop reads until it is done. */
 struct kr_filter_result {
-	struct kr_antispam_check *c;
+	size_t n_rcpts;
+	struct as_hit *hits; /* grown up to CHECK_HITS_MAX */
+	size_t n_hits, cap;
+	char *headers[CHECK_HEADERS_MAX];
+	size_t n_headers;
+	char defer_why[CHECK_WHY_MAX];
 };
 
 /* One module's part of a check. */
 struct as_slot {
 	struct kr_antispam_check *c;
 	struct as_module *m;
+	struct kr_filter_result res;
 	void *req;
+	struct kr_tpool_job *job; /* a KR_FILTER_F_CPU check on the pool */
 	bool pending;
 };
 
@@ -42,10 +52,10 @@ struct kr_antispam_check {
 	struct kr_antispam *as;
 	struct kr_antispam_gen *gen;
 	const struct kr_filter_msg *msg;
-	struct kr_filter_result res;
 	struct as_slot slots[AS_MODULES_MAX];
 	size_t pending;
 	bool starting; /* inside begin: answers wait for the loop */
+	/* Every module's results, merged when the last is done. */
 	struct as_hit *hits;
 	size_t n_hits;
 	char *headers[CHECK_HEADERS_MAX];
@@ -80,12 +90,15 @@ static void
 result_add(struct kr_filter_result *res, long rcpt, const char *name,
 	   double score)
 {
-	struct kr_antispam_check *c = res->c;
 	struct as_hit *h;
 
-	if (c->n_hits == CHECK_HITS_MAX || score != score)
+	if (res->n_hits == CHECK_HITS_MAX || score != score)
 		return; /* bounded; NaN is no score */
-	h = &c->hits[c->n_hits++];
+	if (res->n_hits == res->cap) {
+		res->cap = res->cap == 0 ? 16 : res->cap * 2;
+		res->hits = kr_xrealloc(res->hits, res->cap * sizeof(*h));
+	}
+	h = &res->hits[res->n_hits++];
 	result_name(h->name, name);
 	h->score = score;
 	h->rcpt = rcpt;
@@ -104,7 +117,7 @@ result_rcpt_hit(struct kr_filter_result *res, size_t rcpt, const char *name,
 		double score, const char *desc)
 {
 	(void)desc;
-	if (rcpt < res->c->msg->n_rcpts)
+	if (rcpt < res->n_rcpts)
 		result_add(res, (long)rcpt, name, score);
 }
 
@@ -112,12 +125,12 @@ result_rcpt_hit(struct kr_filter_result *res, size_t rcpt, const char *name,
 static void
 result_header(struct kr_filter_result *res, const char *line)
 {
-	struct kr_antispam_check *c = res->c;
 	size_t len = strnlen(line, CHECK_HEADER_MAX);
 	const char *colon = memchr(line, ':', len);
 	char *copy;
 
-	if (c->n_headers == CHECK_HEADERS_MAX || colon == NULL || colon == line)
+	if (res->n_headers == CHECK_HEADERS_MAX || colon == NULL ||
+	    colon == line)
 		return;
 	copy = kr_xmalloc(len + 1);
 	for (size_t i = 0; i < len; i++) {
@@ -126,16 +139,14 @@ result_header(struct kr_filter_result *res, const char *line)
 		copy[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
 	}
 	copy[len] = '\0';
-	c->headers[c->n_headers++] = copy;
+	res->headers[res->n_headers++] = copy;
 }
 
 static void
 result_defer(struct kr_filter_result *res, const char *why)
 {
-	struct kr_antispam_check *c = res->c;
-
-	if (c->defer_why[0] == '\0')
-		snprintf(c->defer_why, sizeof(c->defer_why), "%s",
+	if (res->defer_why[0] == '\0')
+		snprintf(res->defer_why, sizeof(res->defer_why), "%s",
 			 why != NULL && why[0] != '\0' ? why : "deferred");
 }
 
@@ -298,6 +309,33 @@ verdict_all_tests(const struct kr_antispam_check *c, struct as_buf *b)
 
 static void check_free(struct kr_antispam_check *c);
 
+/* Every module's results into the check's, in module order; the slots
+ * give up their header lines. */
+static void
+check_merge(struct kr_antispam_check *c)
+{
+	c->hits = kr_xcalloc(CHECK_HITS_MAX, sizeof(c->hits[0]));
+	for (size_t i = 0; i < c->gen->n_mods; i++) {
+		struct kr_filter_result *r = &c->slots[i].res;
+		size_t n = r->n_hits;
+
+		if (n > CHECK_HITS_MAX - c->n_hits)
+			n = CHECK_HITS_MAX - c->n_hits;
+		memcpy(c->hits + c->n_hits, r->hits, n * sizeof(r->hits[0]));
+		c->n_hits += n;
+		for (size_t j = 0; j < r->n_headers; j++) {
+			if (c->n_headers < CHECK_HEADERS_MAX)
+				c->headers[c->n_headers++] = r->headers[j];
+			else
+				free(r->headers[j]);
+		}
+		r->n_headers = 0;
+		if (c->defer_why[0] == '\0')
+			memcpy(c->defer_why, r->defer_why,
+			       sizeof(c->defer_why));
+	}
+}
+
 static void
 check_answer(struct kr_antispam_check *c)
 {
@@ -312,6 +350,7 @@ check_answer(struct kr_antispam_check *c)
 		.defer_why = c->defer_why[0] != '\0' ? c->defer_why : NULL,
 	};
 
+	check_merge(c);
 	qsort(c->hits, c->n_hits, sizeof(c->hits[0]), hit_cmp);
 	for (size_t i = 0; i < n; i++) {
 		verdict_rcpt(c, (long)i, &bufs[i], &rcpts[i]);
@@ -345,7 +384,10 @@ check_cancel_pending(struct kr_antispam_check *c, bool log_timeout)
 
 		if (!s->pending)
 			continue;
-		s->m->mod->cancel(s->m->state, s->req);
+		if (s->job != NULL)
+			kr_tpool_cancel(&s->job); /* waits if it runs */
+		else
+			s->m->mod->cancel(s->m->state, s->req);
 		s->pending = false;
 		if (log_timeout)
 			kr_log_msg(c->as->env.log, KR_LOG_WARN, c->msg->req_id,
@@ -365,6 +407,13 @@ check_free(struct kr_antispam_check *c)
 	for (size_t i = 0; i < c->n_headers; i++)
 		free(c->headers[i]);
 	free(c->hits);
+	for (size_t i = 0; i < gen->n_mods; i++) {
+		struct kr_filter_result *r = &c->slots[i].res;
+
+		for (size_t j = 0; j < r->n_headers; j++)
+			free(r->headers[j]);
+		free(r->hits);
+	}
 	free(c);
 	as_gen_put(gen);
 }
@@ -395,6 +444,45 @@ check_on_done(void *ctx)
 	check_answer(c);
 }
 
+/* A KR_FILTER_F_CPU module's check, on the cpu pool. */
+static void
+check_cpu_work(void *ctx)
+{
+	struct as_slot *s = ctx;
+	void *req = NULL;
+
+	/* Such a module answers at once; one that does not breaks the
+	 * ABI and gets no second chance (its answer is what it wrote). */
+	(void)s->m->mod->check(s->m->state, s->c->msg, &s->res, &req,
+			       check_on_done, s);
+}
+
+static void
+check_cpu_done(void *ctx, int status)
+{
+	struct as_slot *s = ctx;
+
+	(void)status; /* a stopping pool: the module's results are empty */
+	s->job = NULL;
+	check_on_done(s);
+}
+
+/* Asks one module: 1 when it answered at once, 0 when later. */
+static int
+check_start(struct kr_antispam_check *c, struct as_slot *s)
+{
+	struct kr_err err;
+
+	if ((s->m->mod->flags & KR_FILTER_F_CPU) != 0 &&
+	    c->as->env.cpu != NULL &&
+	    kr_tpool_cpu_if(c->as->env.cpu, c->msg->raw_len, check_cpu_work,
+			    check_cpu_done, s, &s->job, &err) == 0)
+		return 0;
+	/* On the loop: the module's way, or a full pool's fallback. */
+	return s->m->mod->check(s->m->state, c->msg, &s->res, &s->req,
+				check_on_done, s);
+}
+
 struct kr_antispam_check *
 kr_antispam_check_begin(struct kr_antispam *as, const struct kr_filter_msg *msg,
 			kr_antispam_fn *cb, void *ctx)
@@ -411,8 +499,6 @@ kr_antispam_check_begin(struct kr_antispam *as, const struct kr_filter_msg *msg,
 					 .ctx = ctx,
 					 .started_us = kr_clock_mono_us(),
 					 .starting = true };
-	c->res.c = c;
-	c->hits = kr_xcalloc(CHECK_HITS_MAX, sizeof(c->hits[0]));
 	c->timer = evtimer_new(as->env.base, check_on_timer, c);
 	if (c->timer == NULL)
 		kr_panic("out of memory");
@@ -420,10 +506,10 @@ kr_antispam_check_begin(struct kr_antispam *as, const struct kr_filter_msg *msg,
 		struct as_slot *s = &c->slots[i];
 
 		*s = (struct as_slot){ .c = c, .m = gen->mods[i] };
+		s->res.n_rcpts = msg->n_rcpts;
 		s->pending = true;
 		c->pending++;
-		if (s->m->mod->check(s->m->state, msg, &c->res, &s->req,
-				     check_on_done, s) != 0) {
+		if (check_start(c, s) != 0) {
 			s->pending = false;
 			c->pending--;
 		}

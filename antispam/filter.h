@@ -157,7 +157,8 @@ struct kr_filter_module {
 	int (*check)(void *state, const struct kr_filter_msg *msg,
 		     struct kr_filter_result *res, void **req_r,
 		     kr_filter_done_fn *done, void *ctx);
-	/* No done afterwards; the module frees req. */
+	/* No done afterwards; the module frees req. May be NULL for a
+	 * KR_FILTER_F_CPU module (it never answers later). */
 	void (*cancel)(void *state, void *req);
 	/* Training (bayes only; NULL elsewhere): the token hashes of msg,
 	 * at most max into out; returns how many. */

@@ -86,7 +86,9 @@ module_link(struct as_module *m, const char *path, struct kr_err *err_r)
 	}
 	if (m->mod->name == NULL || strcmp(m->mod->name, m->name) != 0 ||
 	    m->mod->open == NULL || m->mod->close == NULL ||
-	    m->mod->check == NULL || m->mod->cancel == NULL) {
+	    m->mod->check == NULL ||
+	    (m->mod->cancel == NULL &&
+	     (m->mod->flags & KR_FILTER_F_CPU) == 0)) {
 		kr_err_set(err_r, KR_ERR_PERMANENT,
 			   "%s: the module is not '%s' or lacks an entry point",
 			   path, m->name);

@@ -106,6 +106,7 @@ worker_spam(struct worker *w, bool reload)
 	struct kr_antispam_env env = {
 		.base = w->base,
 		.log = w->rt->log,
+		.cpu = w->cpu,
 		.slot = w->rt->slot,
 		.ids = w->rt->spam_ids,
 		.count = kr_counter_count,

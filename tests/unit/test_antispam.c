@@ -152,8 +152,8 @@ static const struct kr_filter_msg test_msg = {
 	.sender = "s@example.org",
 	.rcpts = test_rcpts,
 	.n_rcpts = 2,
-	.raw = "Subject: x\r\n\r\nhi\r\n",
-	.raw_len = 19,
+	.raw = "X-Kr-Hold: yes\r\nSubject: x\r\n\r\nhi\r\n",
+	.raw_len = 34,
 	.text = &test_text,
 };
 

@@ -193,6 +193,7 @@ static const struct kr_filter_module rules_module = {
 	.selftest = rules_selftest,
 	.close = rules_close,
 	.check = rules_check,
+	.flags = KR_FILTER_F_CPU,
 };
 
 const struct kr_filter_module *kr_filter_entry(void);

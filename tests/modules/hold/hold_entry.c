@@ -1,10 +1,12 @@
-/* A filter module for the host's tests: holds every message for
- * KR_TEST_HOLD_MS milliseconds before it is done and hits HOLD with
+/* A filter module for the host's tests: holds every message that has
+ * an "X-Kr-Hold:" line for KR_TEST_HOLD_MS milliseconds before it is
+ * done and hits HOLD with
  * the score KR_TEST_HOLD_SCORE (both from the environment, 0 when
  * unset), so that a test can keep messages in flight across reloads
  * and drive the verdict. */
 #include <event2/event.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "antispam/filter.h"
 
@@ -67,9 +69,9 @@ hold_check(void *state, const struct kr_filter_msg *msg,
 	struct hold_req *r;
 	struct timeval tv = { h->ms / 1000, (h->ms % 1000) * 1000 };
 
-	(void)msg;
 	h->host->hit(res, "HOLD", h->score, "held by the test module");
-	if (h->ms == 0)
+	if (h->ms == 0 ||
+	    memmem(msg->raw, msg->raw_len, "X-Kr-Hold:", 10) == NULL)
 		return 1;
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
