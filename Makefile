@@ -199,6 +199,8 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@ops/pgcluster start
+	@grep -q '^\[antispam\]' var/kurier.conf || \
+		printf '\n[antispam]\n# SPEC.md §5; keys in ops/kurier.conf.example\nenabled = true\n' >>var/kurier.conf
 	@ops/kurier-user.sh var/kurier.conf
 	@printf 'demo\n' | $(O)/kurier -c var/kurier.conf user add demo@kurier.test \
 		>/dev/null 2>&1 || true

@@ -10,6 +10,7 @@
 
 #include "admin/httpd.h"
 #include "admin/prom.h"
+#include "antispam/hits.h"
 #include "lib/clock.h"
 #include "lib/limits.h"
 #include "lib/secret.h"
@@ -22,6 +23,7 @@ struct kr_admin {
 	unsigned first_worker_slot;
 	unsigned n_worker_slots;
 	const struct kr_admin_supervisor *supervisor; /* NULL: none */
+	const struct kr_hits *rule_hits;	      /* NULL: none */
 	int requests_id; /* kurier_requests_total, or -1 */
 };
 
@@ -114,6 +116,27 @@ admin_authorized(const struct kr_admin *admin,
 }
 
 static void
+admin_rule_hit(void *ctx, const char *name, uint64_t n)
+{
+	/* Names are [A-Za-z0-9_] (the host's rule): no escaping needed. */
+	evbuffer_add_printf(
+		ctx, "kurier_antispam_rule_hits_total{rule=\"%s\"} %llu\n",
+		name, (unsigned long long)n);
+}
+
+static void
+admin_rule_hits(const struct kr_admin *admin, struct evbuffer *body)
+{
+	if (admin->rule_hits == NULL)
+		return;
+	evbuffer_add_printf(body,
+			    "# HELP kurier_antispam_rule_hits_total Messages "
+			    "each antispam test hit.\n"
+			    "# TYPE kurier_antispam_rule_hits_total counter\n");
+	kr_hits_each(admin->rule_hits, admin_rule_hit, body);
+}
+
+static void
 admin_metrics(struct kr_admin *admin, struct kr_httpd_call *call)
 {
 	struct evbuffer *body = evbuffer_new();
@@ -121,6 +144,7 @@ admin_metrics(struct kr_admin *admin, struct kr_httpd_call *call)
 	if (body == NULL)
 		kr_panic("admin: out of memory");
 	kr_prom_render(admin->metrics, body);
+	admin_rule_hits(admin, body);
 	admin_reply(call, 200, "text/plain; version=0.0.4", NULL, NULL, body);
 	evbuffer_free(body);
 }
@@ -302,6 +326,7 @@ admin_apply(struct kr_admin *admin, const struct kr_admin_settings *set)
 	admin->first_worker_slot = set->first_worker_slot;
 	admin->n_worker_slots = set->n_worker_slots;
 	admin->supervisor = set->supervisor;
+	admin->rule_hits = set->rule_hits;
 }
 
 struct kr_admin *

@@ -18,6 +18,7 @@
 
 struct event_base;
 struct kr_admin;
+struct kr_hits;
 
 /* The supervisor's state for /api/workers (SPEC.md §2), asked of the
  * master on each request; it lives in the master's memory, not in the
@@ -55,6 +56,9 @@ struct kr_admin_settings {
 	unsigned n_worker_slots;
 	/* Borrowed, outlives the admin; NULL: no health in /api/workers. */
 	const struct kr_admin_supervisor *supervisor;
+	/* Borrowed, outlives the admin: rule hit counts for /metrics;
+	 * NULL: none. */
+	const struct kr_hits *rule_hits;
 };
 
 /* Serves on the listening socket fd, which the admin owns from then on

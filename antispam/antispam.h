@@ -19,6 +19,7 @@
 
 struct event_base;
 struct kr_config;
+struct kr_hits;
 struct kr_log;
 struct kr_tpool;
 struct kr_metrics;
@@ -43,6 +44,9 @@ struct kr_antispam_env {
 			  const uint64_t *hashes, size_t n,
 			  kr_filter_tokens_fn *cb, void *arg);
 	void *tokens_ctx;
+	/* Rule hit counts by name, host-wide (antispam/hits.h); NULL:
+	 * not counted. */
+	struct kr_hits *hits;
 	/* The worker's slot and the ids of kr_antispam_metrics_define;
 	 * NULL: not counted. */
 	struct kr_metrics_slot *slot;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "antispam/hits.h"
 #include "antispam/host_priv.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -290,7 +291,8 @@ verdict_rcpt(const struct kr_antispam_check *c, long rcpt, struct as_buf *b,
 	buf_add(b, "\r\n", 2);
 }
 
-/* Every test that hit any recipient, for the log line. */
+/* Every test that hit any recipient, for the log line and the hit
+ * counts (once per message). */
 static void
 verdict_all_tests(const struct kr_antispam_check *c, struct as_buf *b)
 {
@@ -301,6 +303,7 @@ verdict_all_tests(const struct kr_antispam_check *c, struct as_buf *b)
 		if (strcmp(c->hits[i].name, prev) == 0)
 			continue;
 		prev = c->hits[i].name;
+		kr_hits_add(c->as->env.hits, prev, 1);
 		if (b->len > 0)
 			buf_add(b, ",", 1);
 		buf_add(b, prev, strlen(prev));

@@ -338,6 +338,8 @@
 #define KR_ANTISPAM_BAYES_TOKENS_MAX 10000000
 #define KR_ANTISPAM_CHECK_TIMEOUT_MS_DEFAULT 5000
 #define KR_ANTISPAM_CHECK_TIMEOUT_MS_MAX 60000
+/* Distinct test names /metrics counts hits of (more: "_OTHER"). */
+#define KR_ANTISPAM_HIT_NAMES 8192
 /* Bayes (storage/store_bayes.h): token hashes in one look-up or one
  * training statement (the bayes module takes at most 1000 per
  * message); tokens not learned for this many days are deleted, at most

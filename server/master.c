@@ -371,6 +371,7 @@ master_admin_settings(const struct master *m, struct kr_admin_settings *set)
 	set->first_worker_slot = 1;
 	set->n_worker_slots = m->rt->n_worker_slots;
 	set->supervisor = &m->supervisor;
+	set->rule_hits = m->rt->spam_hits;
 }
 
 static void

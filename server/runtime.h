@@ -26,6 +26,7 @@ struct kr_rpc_metrics;	    /* server/rpc/rpc_metrics.h */
 struct kr_cache_metrics;    /* server/cache/cache_metrics.h */
 struct kr_restart_metrics;  /* server/restart.h */
 struct kr_antispam_metrics; /* antispam/antispam.h */
+struct kr_hits;		    /* antispam/hits.h */
 struct kr_counter;	    /* antispam/counter.h */
 
 /* The runtime's own: config reloads, counted by every process. */
@@ -70,6 +71,7 @@ struct kr_runtime {
 	/* The antispam rate limits' and bulk detection's counters, shared
 	 * by every worker (antispam/counter.h). */
 	struct kr_counter *spam_counter;
+	struct kr_hits *spam_hits; /* rule hit counts (antispam/hits.h) */
 	/* RLIMIT_NOFILE and the connection caps within it; planned
 	 * again on reload (the limit itself stays). */
 	struct kr_fdbudget fds;

@@ -107,6 +107,7 @@ worker_spam(struct worker *w, bool reload)
 		.base = w->base,
 		.log = w->rt->log,
 		.cpu = w->cpu,
+		.hits = w->rt->spam_hits,
 		.slot = w->rt->slot,
 		.ids = w->rt->spam_ids,
 		.count = kr_counter_count,
