@@ -324,7 +324,9 @@ check_merge(struct kr_antispam_check *c)
 
 		if (n > CHECK_HITS_MAX - c->n_hits)
 			n = CHECK_HITS_MAX - c->n_hits;
-		memcpy(c->hits + c->n_hits, r->hits, n * sizeof(r->hits[0]));
+		if (n > 0) /* hits is NULL when the module hit nothing */
+			memcpy(c->hits + c->n_hits, r->hits,
+			       n * sizeof(r->hits[0]));
 		c->n_hits += n;
 		for (size_t j = 0; j < r->n_headers; j++) {
 			if (c->n_headers < CHECK_HEADERS_MAX)

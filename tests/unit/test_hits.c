@@ -75,6 +75,7 @@ test_hits_full(void **state)
 		kr_hits_add(h, name, 1);
 	}
 	assert_int_equal(count_of(h, "_OTHER"), 2);
+	kr_hits_destroy(&h);
 	assert_int_equal(kr_hits_create(0, &h, &err), -1);
 	assert_int_equal(kr_hits_create(KR_HITS_SLOTS_MAX + 1, &h, &err), -1);
 	assert_int_equal(kr_hits_create(KR_HITS_SLOTS_MAX, &h, &err), 0);
