@@ -43,7 +43,7 @@ shopt -s inherit_errexit
 
 readonly PGBIN=/usr/lib/postgresql/15/bin
 readonly NODES=20 PORT=30200 SESSIONS=16 USERS=1000 SIZE=4096
-readonly REPS=3 DURATION=10 WARMUP_S=2 SETTLE_S=2 MESSAGES=1000000
+readonly REPS=3 DURATION=10 WARMUP_S=2 SETTLE_S=2 MESSAGES=1000000 AS_REPS=2
 readonly IDLE=5000 IDLE_TARGET=16384 IDLE_WARMUP=500
 readonly MAILUSER=kurier-bench TOKEN_CHARS=48
 
@@ -150,7 +150,49 @@ kurier_conf() {
 		printf '[lmtp]\nlisten = 127.0.0.1:%s\nhostname = bench.test\n' \
 			"$KPORT"
 		grep -v '^#' "$DIR/kurier.conf"
+		[[ ${ANTISPAM:-off} == off ]] ||
+			printf '[antispam]\nenabled = true\nmodules = %s\n' \
+				"$PWD/$DIR/antispam-modules"
 	} >"$PWD/$DIR/kurier-bench.conf"
+}
+
+# The filters that need no network (issue 10: the comparison excludes
+# DNS): the stock SpamAssassin rules, Bayes, rate limits (off by
+# default, so counted but never deferring).
+antispam_modules() {
+	local m
+	rm -rf -- "$DIR/antispam-modules"
+	mkdir -p -- "$DIR/antispam-modules"
+	for m in rules bayes rate; do
+		install -m 0644 "$BUILD/modules/kr_$m.so" "$DIR/antispam-modules/"
+	done
+	chmod 0755 -- "$DIR/antispam-modules"
+}
+
+# Antispam off and on, alternating, kurierd restarted for each (the
+# rules are built at the start: not in the timed run).
+compare_antispam() {
+	local rep mode line
+	antispam_modules
+	echo "bench_lmtp: antispam off/on, $AS_REPS x ${DURATION}s each"
+	for ((rep = 1; rep <= AS_REPS; rep++)); do
+		for mode in off on; do
+			kurierd_stop
+			ANTISPAM=$mode kurierd_start 2
+			run_lmtp "as-$mode-warmup$rep" "$KPORT" $((200 + rep)) "$WARMUP_S" >/dev/null
+			settle
+			line=$(run_lmtp "as-$mode$rep" "$KPORT" $((300 + rep)) "$DURATION")
+			if [[ $mode == off ]]; then
+				ROFF+=("$(field rate "$line")")
+			else
+				RON+=("$(field rate "$line")")
+			fi
+		done
+		printf 'bench_lmtp: antispam run %d: off %s  on %s msg/s\n' "$rep" \
+			"${ROFF[-1]}" "${RON[-1]}"
+	done
+	kurierd_stop
+	kurierd_start 2
 }
 
 kurierd_start() {
@@ -353,7 +395,7 @@ verdict() {
 }
 
 report() {
-	local -a a b ap50 ap99 bp50 bp99 cmd
+	local -a a b ap50 ap99 bp50 bp99 cmd off on
 	read -ra a <<<"$(stats 1 "${RA[@]}")"
 	read -ra b <<<"$(stats 1 "${RB[@]}")"
 	read -ra ap50 <<<"$(stats 2 "${AP50[@]}")"
@@ -377,6 +419,15 @@ report() {
 	printf '\nkurier/Dovecot = %s' "$(verdict "${a[0]}" "${b[0]}" 1 \
 		'kurier at least as fast as Dovecot; the aim is 2.0')"
 	printf '\nper run, messages/s: kurierd %s | Dovecot %s\n' "${RA[*]}" "${RB[*]}"
+	read -ra off <<<"$(stats 1 "${ROFF[@]}")"
+	read -ra on <<<"$(stats 1 "${RON[@]}")"
+	printf '\nantispam (rules with the stock SpamAssassin set, bayes, rate; no DNS), kurierd 2 workers:\n'
+	printf '%-44s %10s %10s %10s\n' "messages/s ($AS_REPS runs)" median min max
+	printf '%-44s %10s %10s %10s\n' "antispam off" "${off[@]}"
+	printf '%-44s %10s %10s %10s\n' "antispam on" "${on[@]}"
+	printf 'on/off = %s' "$(verdict "${on[0]}" "${off[0]}" 0.9 \
+		'at most 10 percent slower with antispam')"
+	printf 'per run, messages/s: off %s | on %s\n' "${ROFF[*]}" "${RON[*]}"
 	printf '\nidle memory: kurierd 1 worker, VmRSS %d -> %d bytes with %d idle LMTP sessions\n' \
 		"$RSS0" "$RSS1" "$IDLE"
 	printf 'bytes per idle session = %d   target: <= %d   %s\n' "$PER_IDLE" \
@@ -399,12 +450,14 @@ report() {
 main() {
 	local t0=$EPOCHSECONDS
 	declare -ga RA=() RB=() AP50=() AP99=() BP50=() BP99=() IDLE_CMD=()
+	declare -ga ROFF=() RON=()
 	setup_cluster
 	make_passwd
 	setup_kurier
 	setup_dovecot
 	compare
 	dovecot_stop
+	compare_antispam
 	idle_memory
 	kurierd_stop
 	report | tee -a -- "$RESULTS"
