@@ -378,7 +378,7 @@ test_deliver_result_names(void **state)
 {
 	static const char *const names[KR_DELIVER_RESULT_COUNT] = {
 		"delivered", "unknown",	    "over_quota", "too_large",
-		"rejected",  "unavailable", "tempfail",
+		"rejected",  "unavailable", "tempfail",	  "deferred",
 	};
 
 	(void)state;
@@ -600,6 +600,46 @@ test_deliver_verdict_reject(void **state)
 	assert_int_equal(total, 0);
 }
 
+/* A verdict per recipient (antispam judges per user): the first copy
+ * to Junk with its own headers, the second refused, the third
+ * deferred; only the first is stored. */
+static void
+test_deliver_verdict_per_rcpt(void **state)
+{
+	static const char spam[] = "X-Spam-Flag: YES\r\n";
+	struct rig *r = *state;
+	struct kr_deliver_rcpt rcpts[3];
+	const struct kr_verdict_rcpt per[3] = {
+		{ .kind = KR_VERDICT_SPAM,
+		  .headers = spam,
+		  .headers_len = strlen(spam),
+		  .folder = "Junk" },
+		{ .kind = KR_VERDICT_REJECT },
+		{ .kind = KR_VERDICT_DEFER },
+	};
+	struct kr_delivery d;
+	char prefix[512];
+	int64_t total = -1;
+
+	NEED_CLUSTER(state);
+	r->f.answer =
+		(struct kr_verdict){ .kind = KR_VERDICT_REJECT, .rcpts = per };
+	rcpts[0] = rcpts[1] = rcpts[2] = r->rcpt;
+	d = delivery(rcpts, 3);
+	rig_run(r, &d);
+	assert_int_equal(r->g.ended, KR_DELIVER_STEP_ANSWER);
+	assert_int_equal(r->g.result[0], KR_DELIVER_DELIVERED);
+	assert_int_equal(r->g.mailbox_id[0], r->junk);
+	assert_int_equal(r->g.result[1], KR_DELIVER_REJECTED);
+	assert_int_equal(r->g.result[2], KR_DELIVER_DEFERRED);
+	snprintf(prefix, sizeof(prefix),
+		 "Return-Path: <s@ext.test>\r\nDelivered-To: %s\r\n%s",
+		 r->u.address, spam);
+	assert_stored(r->e, &r->u, r->junk, r->g.uid[0], prefix);
+	mailbox_find(r->e, &r->u, "INBOX", &total);
+	assert_int_equal(total, 0);
+}
+
 /* Cancelled while the verdict is pending: the filter is cancelled too
  * and nobody is called back. */
 static void
@@ -692,6 +732,7 @@ main(void)
 		C(test_deliver_too_large),
 		C(test_deliver_verdict_spam_later),
 		C(test_deliver_verdict_reject),
+		C(test_deliver_verdict_per_rcpt),
 		C(test_deliver_cancel_in_verdict),
 		C(test_deliver_shed),
 	};
