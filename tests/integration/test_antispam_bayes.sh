@@ -78,7 +78,15 @@ move() {
 	rpc message.move "{\"mailbox\":$1,\"uids\":$3,\"to\":$2}" |
 		jq -ce '[.result.uids[]]' || fail "message.move $1 -> $2 $3"
 }
-wait_trained() { wait_for 30 "$1 messages trained (now $(trained))" test "$(trained)" -ge "$1"; }
+# wait_trained N: until N messages are learned (30 s at most).
+wait_trained() {
+	local deadline=$((SECONDS + 30))
+	while [[ $(trained) -lt $1 ]]; do
+		[[ $SECONDS -lt $deadline ]] ||
+			fail "$1 messages not trained in 30 s: $(kr_admin /metrics | grep -E '^kurier_(rpc_train|tpool|cpu)' | tr '\n' ' ')"
+		sleep 0.1
+	done
+}
 
 # ---- before training: the spam template is not spam ---------------------
 deliver "$(spam probe0 11)"
