@@ -71,7 +71,8 @@ sub send_all {
 
 # deliver RCPT FILE [xforward|ADDR]: one message (FILE's bytes, which end in
 # CRLF, then ".\r\n"); prints the final reply and the milliseconds from
-# connect to that reply.
+# connect to that reply. The envelope sender is $ENV{LMTP_FROM} (default
+# sender@ext.test), the forwarded HELO $ENV{LMTP_HELO} (relay.example).
 sub deliver {
 	my ($rcpt, $file, $xf) = @_;
 	my $t0 = time;
@@ -86,11 +87,13 @@ sub deliver {
 		die "XFORWARD not advertised:\n$lines" if $lines !~ /XFORWARD/;
 		# "xforward" or the client address to forward.
 		my $ip = $xf =~ /^[0-9A-Fa-f.:]+$/ ? $xf : '192.0.2.7';
+		my $helo = $ENV{LMTP_HELO} // 'relay.example';
 		send_all($s, "XFORWARD NAME=relay.example ADDR=$ip " .
-			 "PROTO=ESMTP HELO=relay.example\r\n");
+			 "PROTO=ESMTP HELO=$helo\r\n");
 		expect($s, 250, 'XFORWARD');
 	}
-	send_all($s, "MAIL FROM:<sender\@ext.test>\r\n");
+	my $from = $ENV{LMTP_FROM} // 'sender@ext.test';
+	send_all($s, "MAIL FROM:<$from>\r\n");
 	expect($s, 250, 'MAIL');
 	send_all($s, "RCPT TO:<$rcpt>\r\n");
 	expect($s, 250, 'RCPT');

@@ -671,6 +671,11 @@ test_rules_module_gtube(void **state)
 	mod = entry();
 	assert_int_equal(mod->abi, KR_FILTER_ABI);
 	assert_string_equal(mod->name, "rules");
+	/* Every entry point the host's loader requires (antispam/module.c). */
+	assert_non_null(mod->open);
+	assert_non_null(mod->close);
+	assert_non_null(mod->check);
+	assert_non_null(mod->cancel);
 	if (mod->open(&host, &conf, &st, err, sizeof(err)) != 0)
 		fail_msg("open: %s", err);
 	if (mod->selftest(st, err, sizeof(err)) != 0)

@@ -185,6 +185,15 @@ rules_check(void *arg, const struct kr_filter_msg *msg,
 	return 1;
 }
 
+/* check always answers at once (returns 1), so there is never a request
+ * to cancel; the host still requires the entry point. */
+static void
+rules_cancel(void *state, void *req)
+{
+	(void)state;
+	(void)req;
+}
+
 static const struct kr_filter_module rules_module = {
 	.abi = KR_FILTER_ABI,
 	.name = "rules",
@@ -193,6 +202,7 @@ static const struct kr_filter_module rules_module = {
 	.selftest = rules_selftest,
 	.close = rules_close,
 	.check = rules_check,
+	.cancel = rules_cancel,
 	.flags = KR_FILTER_F_CPU,
 };
 
