@@ -57,11 +57,7 @@ struct kr_antispam_check {
 	size_t pending;
 	bool starting; /* inside begin: answers wait for the loop */
 	/* Every module's results, merged when the last is done. */
-	struct as_hit *hits;
-	size_t n_hits;
-	char *headers[CHECK_HEADERS_MAX];
-	size_t n_headers;
-	char defer_why[CHECK_WHY_MAX];
+	struct kr_filter_result all;
 	struct event *timer; /* the deadline, or the answer's turn */
 	int64_t started_us;
 	kr_antispam_fn *cb;
@@ -211,9 +207,9 @@ verdict_score(const struct kr_antispam_check *c, long rcpt)
 {
 	double score = 0;
 
-	for (size_t i = 0; i < c->n_hits; i++)
-		if (c->hits[i].rcpt == -1 || c->hits[i].rcpt == rcpt)
-			score += c->hits[i].score;
+	for (size_t i = 0; i < c->all.n_hits; i++)
+		if (c->all.hits[i].rcpt == -1 || c->all.hits[i].rcpt == rcpt)
+			score += c->all.hits[i].score;
 	return score;
 }
 
@@ -228,8 +224,8 @@ verdict_tests(const struct kr_antispam_check *c, long rcpt, struct as_buf *b,
 
 	buf_add(b, "tests=", 6);
 	col += 6;
-	for (size_t i = 0; i < c->n_hits; i++) {
-		const struct as_hit *h = &c->hits[i];
+	for (size_t i = 0; i < c->all.n_hits; i++) {
+		const struct as_hit *h = &c->all.hits[i];
 		size_t n = strlen(h->name);
 
 		if ((h->rcpt != -1 && h->rcpt != rcpt) ||
@@ -255,7 +251,7 @@ verdict_tests(const struct kr_antispam_check *c, long rcpt, struct as_buf *b,
 static enum kr_antispam_kind
 verdict_kind(const struct kr_antispam_check *c, double score)
 {
-	if (c->defer_why[0] != '\0')
+	if (c->all.defer_why[0] != '\0')
 		return KR_ANTISPAM_DEFER;
 	if (score >= c->gen->reject_score)
 		return KR_ANTISPAM_REJECT;
@@ -275,8 +271,8 @@ verdict_rcpt(const struct kr_antispam_check *c, long rcpt, struct as_buf *b,
 
 	out->kind = verdict_kind(c, score);
 	out->score = score;
-	for (size_t i = 0; i < c->n_headers; i++) {
-		buf_add(b, c->headers[i], strlen(c->headers[i]));
+	for (size_t i = 0; i < c->all.n_headers; i++) {
+		buf_add(b, c->all.headers[i], strlen(c->all.headers[i]));
 		buf_add(b, "\r\n", 2);
 	}
 	if (out->kind == KR_ANTISPAM_SPAM || out->kind == KR_ANTISPAM_REJECT)
@@ -299,10 +295,10 @@ verdict_all_tests(const struct kr_antispam_check *c, struct as_buf *b)
 	const char *prev = "";
 
 	buf_add(b, "", 0);
-	for (size_t i = 0; i < c->n_hits; i++) {
-		if (strcmp(c->hits[i].name, prev) == 0)
+	for (size_t i = 0; i < c->all.n_hits; i++) {
+		if (strcmp(c->all.hits[i].name, prev) == 0)
 			continue;
-		prev = c->hits[i].name;
+		prev = c->all.hits[i].name;
 		kr_hits_add(c->as->env.hits, prev, 1);
 		if (b->len > 0)
 			buf_add(b, ",", 1);
@@ -317,27 +313,28 @@ static void check_free(struct kr_antispam_check *c);
 static void
 check_merge(struct kr_antispam_check *c)
 {
-	c->hits = kr_xcalloc(CHECK_HITS_MAX, sizeof(c->hits[0]));
+	c->all.hits = kr_xcalloc(CHECK_HITS_MAX, sizeof(c->all.hits[0]));
 	for (size_t i = 0; i < c->gen->n_mods; i++) {
 		struct kr_filter_result *r = &c->slots[i].res;
 		size_t n = r->n_hits;
 
-		if (n > CHECK_HITS_MAX - c->n_hits)
-			n = CHECK_HITS_MAX - c->n_hits;
+		if (n > CHECK_HITS_MAX - c->all.n_hits)
+			n = CHECK_HITS_MAX - c->all.n_hits;
 		if (n > 0) /* hits is NULL when the module hit nothing */
-			memcpy(c->hits + c->n_hits, r->hits,
+			memcpy(c->all.hits + c->all.n_hits, r->hits,
 			       n * sizeof(r->hits[0]));
-		c->n_hits += n;
+		c->all.n_hits += n;
 		for (size_t j = 0; j < r->n_headers; j++) {
-			if (c->n_headers < CHECK_HEADERS_MAX)
-				c->headers[c->n_headers++] = r->headers[j];
+			if (c->all.n_headers < CHECK_HEADERS_MAX)
+				c->all.headers[c->all.n_headers++] =
+					r->headers[j];
 			else
 				free(r->headers[j]);
 		}
 		r->n_headers = 0;
-		if (c->defer_why[0] == '\0')
-			memcpy(c->defer_why, r->defer_why,
-			       sizeof(c->defer_why));
+		if (c->all.defer_why[0] == '\0')
+			memcpy(c->all.defer_why, r->defer_why,
+			       sizeof(c->all.defer_why));
 	}
 }
 
@@ -352,11 +349,12 @@ check_answer(struct kr_antispam_check *c)
 		.rcpts = rcpts,
 		.n = n,
 		.generation = c->gen->id,
-		.defer_why = c->defer_why[0] != '\0' ? c->defer_why : NULL,
+		.defer_why =
+			c->all.defer_why[0] != '\0' ? c->all.defer_why : NULL,
 	};
 
 	check_merge(c);
-	qsort(c->hits, c->n_hits, sizeof(c->hits[0]), hit_cmp);
+	qsort(c->all.hits, c->all.n_hits, sizeof(c->all.hits[0]), hit_cmp);
 	for (size_t i = 0; i < n; i++) {
 		verdict_rcpt(c, (long)i, &bufs[i], &rcpts[i]);
 		rcpts[i].headers = bufs[i].p;
@@ -409,9 +407,9 @@ check_free(struct kr_antispam_check *c)
 	check_cancel_pending(c, false);
 	if (c->timer != NULL)
 		event_free(c->timer);
-	for (size_t i = 0; i < c->n_headers; i++)
-		free(c->headers[i]);
-	free(c->hits);
+	for (size_t i = 0; i < c->all.n_headers; i++)
+		free(c->all.headers[i]);
+	free(c->all.hits);
 	for (size_t i = 0; i < gen->n_mods; i++) {
 		struct kr_filter_result *r = &c->slots[i].res;
 
