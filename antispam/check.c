@@ -313,7 +313,12 @@ static void check_free(struct kr_antispam_check *c);
 static void
 check_merge(struct kr_antispam_check *c)
 {
-	c->all.hits = kr_xcalloc(CHECK_HITS_MAX, sizeof(c->all.hits[0]));
+	size_t total = 0;
+
+	for (size_t i = 0; i < c->gen->n_mods; i++)
+		total += c->slots[i].res.n_hits;
+	/* One more: calloc(0) may give NULL, and qsort wants a base. */
+	c->all.hits = kr_xcalloc(total + 1, sizeof(c->all.hits[0]));
 	for (size_t i = 0; i < c->gen->n_mods; i++) {
 		struct kr_filter_result *r = &c->slots[i].res;
 		size_t n = r->n_hits;
