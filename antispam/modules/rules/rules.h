@@ -190,9 +190,19 @@ struct kr_rules_input {
 
 /* Compiles the loaded rules of set (which must outlive it). Regexes
  * PCRE2 accepts but no Hyperscan database takes are matched with
- * PCRE2 alone. NULL with err when a database cannot be built. */
+ * PCRE2 alone. With cache_dir (kr_rules_cache_dir; NULL: none) the
+ * databases are loaded from there when an earlier build of the same
+ * rules left them, and left there otherwise. NULL with err when a
+ * database cannot be built. */
 struct kr_rules_matcher *kr_rules_matcher_create(const struct kr_rules_set *set,
+						 const char *cache_dir,
 						 char *err, size_t err_size);
+/* Whether m's databases came from the cache. */
+bool kr_rules_matcher_cached(const struct kr_rules_matcher *m);
+/* The cache directory of this user ($TMPDIR or /var/tmp, then
+ * kurier-rules-UID, mode 0700, ours, no symlink): 0 with its path, or
+ * -1 with err when it cannot be used safely. */
+int kr_rules_cache_dir(char *path, size_t size, char *err, size_t err_size);
 void kr_rules_matcher_destroy(struct kr_rules_matcher **m);
 
 /* A scan state for one thread; NULL with err (Hyperscan scratch). */

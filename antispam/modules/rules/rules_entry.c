@@ -71,20 +71,28 @@ rules_open(const struct kr_filter_host *host, const struct kr_filter_conf *conf,
 				    ? conf->rules
 				    : KR_RULES_DEFAULT_GLOB;
 	const struct kr_rules_rule *gtube;
+	char dir[512], why[600];
+	const char *cache = dir;
 
 	if (st == NULL) {
 		snprintf(err, err_size, "out of memory");
 		return -1;
 	}
 	st->host = host;
+	if (kr_rules_cache_dir(dir, sizeof(dir), why, sizeof(why)) != 0) {
+		cache = NULL;
+		if (host->log != NULL)
+			host->log(host->ctx, KR_FILTER_LOG_WARN, NULL,
+				  "rules_cache_off", why);
+	}
 	st->set = kr_rules_set_create();
 	if (kr_rules_set_add_text(st->set, "(built in)", rules_builtin,
 				  sizeof(rules_builtin) - 1, err,
 				  err_size) != 0 ||
 	    kr_rules_set_add_glob(st->set, globs, err, err_size) != 0 ||
 	    kr_rules_set_finish(st->set, err, err_size) != 0 ||
-	    (st->matcher = kr_rules_matcher_create(st->set, err, err_size)) ==
-		    NULL ||
+	    (st->matcher = kr_rules_matcher_create(st->set, cache, err,
+						   err_size)) == NULL ||
 	    (st->scan = kr_rules_scan_create(st->matcher, err, err_size)) ==
 		    NULL) {
 		rules_close(st);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "antispam/modules/rules/rules_cache.h"
 #include "antispam/modules/rules/rules_int.h"
 #include "antispam/modules/rules/rules_match.h"
 
@@ -398,9 +399,49 @@ matcher_groups(struct kr_rules_matcher *m, const struct kr_rules_set *set)
 	return 0;
 }
 
+/* A cached matcher's PCRE2 patterns get the JIT group_plan gives them. */
+static void
+matcher_jit(struct kr_rules_matcher *m)
+{
+	for (size_t i = 0; i < m->n_groups; i++) {
+		for (size_t j = 0; j < m->groups[i].n; j++) {
+			if (m->groups[i].pats[j].mode != RULES_PAT_HS)
+				pcre2_jit_compile(
+					kr_rules_set_get(
+						m->set,
+						m->groups[i].pats[j].rule)
+						->pcre,
+					PCRE2_JIT_COMPLETE);
+		}
+	}
+}
+
+static int
+matcher_compile(struct kr_rules_matcher *m, const char *cache_dir, char *err,
+		size_t err_size)
+{
+	uint8_t key[32];
+
+	if (cache_dir != NULL) {
+		kr_rules_cache_key(m, key);
+		if (kr_rules_cache_load(m, cache_dir, key) == 0) {
+			m->cached = true;
+			matcher_jit(m);
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < m->n_groups; i++) {
+		if (group_compile(&m->groups[i], m->set, err, err_size) != 0)
+			return -1;
+	}
+	if (cache_dir != NULL)
+		kr_rules_cache_save(m, cache_dir, key);
+	return 0;
+}
+
 struct kr_rules_matcher *
-kr_rules_matcher_create(const struct kr_rules_set *set, char *err,
-			size_t err_size)
+kr_rules_matcher_create(const struct kr_rules_set *set, const char *cache_dir,
+			char *err, size_t err_size)
 {
 	struct kr_rules_matcher *m = kr_rules_xmalloc(sizeof(*m));
 
@@ -409,21 +450,27 @@ kr_rules_matcher_create(const struct kr_rules_set *set, char *err,
 	m->n_rules = kr_rules_set_count(set);
 	m->n_metas = kr_rules_set_metas(set, &m->metas);
 	matcher_groups(m, set);
+	if (matcher_compile(m, cache_dir, err, err_size) != 0) {
+		kr_rules_matcher_destroy(&m);
+		return NULL;
+	}
 	for (size_t i = 0; i < m->n_groups; i++) {
 		struct rules_group *g = &m->groups[i];
 
 		if (g->n > m->max_group)
 			m->max_group = g->n;
-		if (group_compile(g, set, err, err_size) != 0) {
-			kr_rules_matcher_destroy(&m);
-			return NULL;
-		}
 		if (i >= RULES_GROUP_HDR0)
 			group_absent(g, set);
 		for (size_t j = 0; j < g->n; j++)
 			m->n_mode[g->pats[j].mode]++;
 	}
 	return m;
+}
+
+bool
+kr_rules_matcher_cached(const struct kr_rules_matcher *m)
+{
+	return m->cached;
 }
 
 void

@@ -108,6 +108,7 @@ struct kr_rules_matcher {
 	size_t n_exists;
 	struct rules_hdr_targets hdrs;
 	bool need_raw;
+	bool cached; /* the databases came from the cache */
 	size_t n_mode[RULES_PAT_MODE_N];
 };
 
