@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -813,6 +814,68 @@ test_rules_module_gtube(void **state)
 	dlclose(so);
 }
 
+/* KR_FILTER_F_CPU: checks of one state on several threads at once
+ * each see their own results. */
+struct check_thread {
+	const struct kr_filter_module *mod;
+	void *st;
+	int bad;
+};
+
+static void *
+check_thread_run(void *arg)
+{
+	struct check_thread *t = arg;
+	char body[256];
+	struct hit_log log;
+
+	snprintf(body, sizeof(body), "hi\n%s\n", gtube);
+	for (int i = 0; i < 200; i++) {
+		module_check(t->mod, t->st, i % 2 ? body : "plain words\n",
+			     &log);
+		if ((log_score(&log, "GTUBE") == 1000) != (i % 2 == 1))
+			t->bad++;
+	}
+	return NULL;
+}
+
+static void
+test_rules_module_threads(void **state)
+{
+	void *so = dlopen(TEST_MODULE, RTLD_NOW | RTLD_LOCAL);
+	const struct kr_filter_host host = {
+		.size = sizeof(host),
+		.hit = host_hit,
+	};
+	const struct kr_filter_conf conf = { .size = sizeof(conf),
+					     .rules = KR_RULES_DEFAULT_GLOB };
+	const struct kr_filter_module *mod;
+	struct check_thread th[4];
+	pthread_t tid[4];
+	char err[256] = "";
+	void *st = NULL;
+
+	(void)state;
+	if (so == NULL)
+		fail_msg("%s (build the module first)", dlerror());
+	mod = ((kr_filter_entry_fn *)dlsym(so, KR_FILTER_ENTRY))();
+	assert_true(mod->flags & KR_FILTER_F_CPU);
+	if (mod->open(&host, &conf, &st, err, sizeof(err)) != 0)
+		fail_msg("open: %s", err);
+	for (int i = 0; i < 4; i++) {
+		th[i] = (struct check_thread){ .mod = mod, .st = st };
+		assert_int_equal(
+			pthread_create(&tid[i], NULL, check_thread_run, &th[i]),
+			0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(tid[i], NULL);
+		assert_int_equal(th[i].bad, 0);
+	}
+	mod->close(st);
+	dlclose(so);
+}
+
 int
 main(void)
 {
@@ -828,6 +891,7 @@ main(void)
 		cmocka_unit_test(test_rules_file_limit),
 		cmocka_unit_test(test_rules_stock_set),
 		cmocka_unit_test(test_rules_module_gtube),
+		cmocka_unit_test(test_rules_module_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
