@@ -123,14 +123,16 @@ static struct kr_rules_scan *
 scan_get(struct rules_state *st)
 {
 	struct kr_rules_scan *s = NULL;
-	char err[128];
 
 	pthread_mutex_lock(&st->lock);
 	if (st->n_free > 0)
 		s = st->free_scans[--st->n_free];
 	pthread_mutex_unlock(&st->lock);
-	if (s == NULL)
+	if (s == NULL) {
+		char err[128];
+
 		s = kr_rules_scan_create(st->matcher, err, sizeof(err));
+	}
 	return s;
 }
 
