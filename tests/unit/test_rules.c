@@ -464,6 +464,31 @@ test_rules_cache(void **state)
 	free(again);
 }
 
+/* A rule over the cost budget is skipped when the matcher is built,
+ * and so is a meta whose result its absence could change. */
+static void
+test_rules_cost_budget(void **state)
+{
+	struct kr_rules_set *set =
+		load_ok("body SLOW /(?<!x)(?:\\w+\\s*)+\\d{9}/\n"
+			"body FAST /hello/\n"
+			"meta M_NOT_SLOW FAST && !SLOW\n"
+			"meta M_ANY FAST || SLOW\n");
+	char err[256] = "";
+	struct kr_rules_matcher *m =
+		kr_rules_matcher_create(set, NULL, err, sizeof(err));
+
+	(void)state;
+	if (m == NULL)
+		fail_msg("%s", err);
+	assert_skipped(set, "SLOW", "too slow: ");
+	assert_skipped(set, "M_NOT_SLOW", "meta needs SLOW");
+	assert_loaded(set, "FAST");
+	assert_loaded(set, "M_ANY");
+	kr_rules_matcher_destroy(&m);
+	kr_rules_set_destroy(&set);
+}
+
 static void
 test_rules_match_negative(void **state)
 {
@@ -885,6 +910,7 @@ main(void)
 		cmocka_unit_test(test_rules_match_forms),
 		cmocka_unit_test(test_rules_match_negative),
 		cmocka_unit_test(test_rules_cache),
+		cmocka_unit_test(test_rules_cost_budget),
 		cmocka_unit_test(test_rules_meta_expressions),
 		cmocka_unit_test(test_rules_malformed),
 		cmocka_unit_test(test_rules_limits),

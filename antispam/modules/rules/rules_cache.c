@@ -1,5 +1,6 @@
 /* The matcher cache (rules_cache.h). A file is
- *   magic, key[32], n_groups, per group (n_pats, n_db, per pattern
+ *   magic, key[32], n_slow, slow rules (rule, us, engine), n_groups,
+ *   per group (n_pats, n_db, per pattern
  *   (mode, hs_flags, db), per database (size, bytes)), sha256[32]
  * in host byte order: the key covers the platform, so a file is never
  * read by another machine kind. Anything that does not fit exactly is
@@ -17,7 +18,7 @@
 #include "antispam/modules/rules/rules_match.h"
 
 /* Changes whenever the file layout or what group_plan decides changes. */
-static const char cache_magic[8] = { 'K', 'R', 'R', 'C', '0', '0', '0', '2' };
+static const char cache_magic[8] = { 'K', 'R', 'R', 'C', '0', '0', '0', '3' };
 
 int
 kr_rules_cache_dir(char *path, size_t size, char *err, size_t err_size)
@@ -75,6 +76,7 @@ kr_rules_cache_key(const struct kr_rules_matcher *m, uint8_t key[32])
 	key_u32(&c, RULES_DB_CHUNK);
 	key_u32(&c, RULES_DB_HEAVY);
 	key_u32(&c, RULES_DB_MAX);
+	key_u32(&c, RULES_COST_BUDGET_US);
 	key_u32(&c, (uint32_t)m->n_groups);
 	for (size_t i = 0; i < m->n_groups; i++) {
 		const struct rules_group *g = &m->groups[i];
@@ -141,6 +143,12 @@ cache_encode(const struct kr_rules_matcher *m, const uint8_t key[32],
 {
 	cb_put(b, cache_magic, sizeof(cache_magic));
 	cb_put(b, key, 32);
+	cb_u32(b, (uint32_t)m->n_slow);
+	for (size_t i = 0; i < m->n_slow; i++) {
+		cb_u32(b, m->slow[i].rule);
+		cb_u32(b, m->slow[i].us);
+		cb_u32(b, m->slow[i].engine);
+	}
 	cb_u32(b, (uint32_t)m->n_groups);
 	for (size_t i = 0; i < m->n_groups && !b->over; i++) {
 		const struct rules_group *g = &m->groups[i];
@@ -334,9 +342,30 @@ cache_drop(struct kr_rules_matcher *m)
 	}
 }
 
+/* The slow rules of the file into m->slow, applied to set. */
+static int
+cache_slow(struct crd *r, struct kr_rules_matcher *m, struct kr_rules_set *set)
+{
+	uint32_t n = cr_u32(r);
+
+	if (r->bad || n > m->n_rules || n > (r->len - r->off) / 12)
+		return -1;
+	m->slow = kr_rules_xrealloc(m->slow, (n ? n : 1) * sizeof(*m->slow));
+	for (uint32_t i = 0; i < n; i++) {
+		m->slow[i].rule = cr_u32(r);
+		m->slow[i].us = cr_u32(r);
+		m->slow[i].engine = cr_u32(r);
+		if (m->slow[i].rule >= m->n_rules)
+			return -1;
+	}
+	m->n_slow = n;
+	kr_rules_matcher_apply_slow(m, set);
+	return 0;
+}
+
 int
-kr_rules_cache_load(struct kr_rules_matcher *m, const char *dir,
-		    const uint8_t key[32])
+kr_rules_cache_load(struct kr_rules_matcher *m, struct kr_rules_set *set,
+		    const char *dir, const uint8_t key[32])
 {
 	char path[4096];
 	struct kr_rules_sha256 c;
@@ -355,7 +384,8 @@ kr_rules_cache_load(struct kr_rules_matcher *m, const char *dir,
 	if (memcmp(sum, r.p + r.len, 32) != 0 ||
 	    memcmp(cr_get(&r, sizeof(cache_magic)), cache_magic,
 		   sizeof(cache_magic)) != 0 ||
-	    memcmp(cr_get(&r, 32), key, 32) != 0 || cr_u32(&r) != m->n_groups)
+	    memcmp(cr_get(&r, 32), key, 32) != 0 ||
+	    cache_slow(&r, m, set) != 0 || cr_u32(&r) != m->n_groups)
 		rc = -1;
 	for (size_t i = 0; i < m->n_groups && rc == 0; i++)
 		rc = cache_group(&r, &m->groups[i]);

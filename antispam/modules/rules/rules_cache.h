@@ -25,13 +25,15 @@ void kr_rules_sha256_final(struct kr_rules_sha256 *c, uint8_t out[32]);
 #define KR_RULES_CACHE_FILE_MAX (512u << 20)
 
 struct kr_rules_matcher;
+struct kr_rules_set;
 
 /* The key of m's groups (computed before compiling). */
 void kr_rules_cache_key(const struct kr_rules_matcher *m, uint8_t key[32]);
-/* Fills m's groups from dir's file for key: 0, or -1 when there is
+/* Fills m's groups from dir's file for key, after skipping in set the
+ * rules the build that wrote it found too slow: 0, or -1 when there is
  * none or it does not fit (then m's groups are as before). */
-int kr_rules_cache_load(struct kr_rules_matcher *m, const char *dir,
-			const uint8_t key[32]);
+int kr_rules_cache_load(struct kr_rules_matcher *m, struct kr_rules_set *set,
+			const char *dir, const uint8_t key[32]);
 /* Writes m's groups for key (temp file, then rename); failures are
  * ignored: the next open builds again. */
 void kr_rules_cache_save(const struct kr_rules_matcher *m, const char *dir,
