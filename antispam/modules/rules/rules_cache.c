@@ -118,6 +118,8 @@ struct cbuf {
 static void
 cb_put(struct cbuf *b, const void *s, size_t n)
 {
+	if (n == 0)
+		return;
 	if (b->over || n > KR_RULES_CACHE_FILE_MAX - b->len) {
 		b->over = true;
 		return;
