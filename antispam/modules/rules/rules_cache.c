@@ -77,6 +77,13 @@ kr_rules_cache_key(const struct kr_rules_matcher *m, uint8_t key[32])
 	key_u32(&c, RULES_DB_HEAVY);
 	key_u32(&c, RULES_DB_MAX);
 	key_u32(&c, RULES_COST_BUDGET_US);
+	{
+		/* the cost text decides which rules are skipped */
+		char text[RULES_COST_TEXT + 1];
+
+		kr_rules_cost_text(text, sizeof(text));
+		key_str(&c, text);
+	}
 	key_u32(&c, (uint32_t)m->n_groups);
 	for (size_t i = 0; i < m->n_groups; i++) {
 		const struct rules_group *g = &m->groups[i];
