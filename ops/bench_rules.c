@@ -3,7 +3,10 @@
  * messages for --seconds in 5 rounds and prints msgs/s per round and
  * "rules: N msgs/s" (the median) with min/median/max.
  *
- *   bench/rules [--seconds N] [--rules GLOB] [--dir MSGDIR]
+ *   bench/rules [--seconds N] [--rules GLOB] [--dir MSGDIR] [--no-cache]
+ *
+ * The matcher comes from the cache of kr_rules_cache_dir when an earlier
+ * run left it (--no-cache: always compiled).
  *
  * Messages are generated deterministically (headers, a text body of
  * everyday words, some with URIs, some with spam phrases) or read from
@@ -16,6 +19,7 @@
  * MIME-decoded (single text/plain parts are exact), URIs taken as the
  * http(s):// and www. words of the body. */
 #include <errno.h>
+#include <stdbool.h>
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -245,17 +249,27 @@ cmp_double(const void *a, const void *b)
 }
 
 static struct kr_rules_matcher *
-bench_load(const char *globs, struct kr_rules_set **set_r)
+bench_load(const char *globs, bool nocache, struct kr_rules_set **set_r)
 {
 	char err[512];
 	struct kr_rules_set *set = kr_rules_set_create();
 	struct kr_rules_matcher *m;
 	size_t loaded = 0, skipped = 0;
-	double t0 = now();
+	double t0 = now(), t1;
+	char dir[512];
+	const char *cache = dir;
 
+	if (nocache ||
+	    kr_rules_cache_dir(dir, sizeof(dir), err, sizeof(err)) != 0)
+		cache = NULL;
 	if (kr_rules_set_add_glob(set, globs, err, sizeof(err)) != 0 ||
-	    kr_rules_set_finish(set, err, sizeof(err)) != 0 ||
-	    (m = kr_rules_matcher_create(set, err, sizeof(err))) == NULL) {
+	    kr_rules_set_finish(set, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bench/rules: %s\n", err);
+		exit(1);
+	}
+	t1 = now();
+	m = kr_rules_matcher_create(set, cache, err, sizeof(err));
+	if (m == NULL) {
 		fprintf(stderr, "bench/rules: %s\n", err);
 		exit(1);
 	}
@@ -265,8 +279,12 @@ bench_load(const char *globs, struct kr_rules_set **set_r)
 		if (r->defined)
 			r->loaded ? loaded++ : skipped++;
 	}
-	printf("rules: %zu loaded, %zu skipped, compiled in %.1f s\n", loaded,
-	       skipped, now() - t0);
+	printf("rules: %zu loaded, %zu skipped, parsed in %.3f s, matcher in "
+	       "%.3f s (%s)\n",
+	       loaded, skipped, t1 - t0, now() - t1,
+	       kr_rules_matcher_cached(m) ? "from the cache"
+	       : cache			  ? "compiled, cached"
+					  : "compiled, no cache");
 	*set_r = set;
 	return m;
 }
@@ -311,21 +329,30 @@ main(int argc, char **argv)
 	struct kr_rules_matcher *m;
 	struct kr_rules_scan *scan;
 	char err[256];
+	bool nocache = false;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--seconds") == 0)
-			seconds = atof(argv[i + 1]);
-		else if (strcmp(argv[i], "--rules") == 0)
-			globs = argv[i + 1];
-		else if (strcmp(argv[i], "--dir") == 0)
-			dir = argv[i + 1];
+	bool bad = false;
+
+	for (int i = 1; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(argv[i], "--no-cache") == 0)
+			nocache = true;
+		else if (v != NULL && strcmp(argv[i], "--seconds") == 0)
+			seconds = atof(argv[++i]);
+		else if (v != NULL && strcmp(argv[i], "--rules") == 0)
+			globs = argv[++i];
+		else if (v != NULL && strcmp(argv[i], "--dir") == 0)
+			dir = argv[++i];
+		else
+			bad = true;
 	}
-	if (!(seconds > 0 && seconds < 3600) || argc % 2 == 0) {
+	if (!(seconds > 0 && seconds < 3600) || bad) {
 		fprintf(stderr, "usage: bench/rules [--seconds N] [--rules "
-				"GLOB] [--dir MSGDIR]\n");
+				"GLOB] [--dir MSGDIR] [--no-cache]\n");
 		return 2;
 	}
-	m = bench_load(globs, &set);
+	m = bench_load(globs, nocache, &set);
 	scan = kr_rules_scan_create(m, err, sizeof(err));
 	if (scan == NULL) {
 		fprintf(stderr, "bench/rules: %s\n", err);

@@ -79,6 +79,21 @@ kr_cli_rules_run(int argc, char **argv)
 		rc = kr_rules_set_add_glob(set, argv[i], err, sizeof(err));
 	if (rc == 0)
 		rc = kr_rules_set_finish(set, err, sizeof(err));
+	/* The matcher too: it skips the rules over the cost budget ("too
+	 * slow"), and proves Hyperscan takes the rest. */
+	if (rc == 0) {
+		char dir[512], why[600];
+		struct kr_rules_matcher *m = kr_rules_matcher_create(
+			set,
+			kr_rules_cache_dir(dir, sizeof(dir), why,
+					   sizeof(why)) == 0
+				? dir
+				: NULL,
+			err, sizeof(err));
+
+		rc = m != NULL ? 0 : -1;
+		kr_rules_matcher_destroy(&m);
+	}
 	if (rc != 0) {
 		fprintf(stderr, "kurier: rules: %s\n", err);
 		kr_rules_set_destroy(&set);

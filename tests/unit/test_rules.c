@@ -8,13 +8,17 @@
 #include <cmocka.h>
 
 #include <dlfcn.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "antispam/filter.h"
 #include "antispam/modules/rules/rules.h"
+#include "antispam/modules/rules/rules_cache.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TEST_MODULE "build/asan/modules/kr_rules.so"
@@ -259,7 +263,7 @@ scan_env_run(struct scan_env *e, const char *text,
 	char err[256] = "";
 
 	e->set = load_ok(text);
-	e->m = kr_rules_matcher_create(e->set, err, sizeof(err));
+	e->m = kr_rules_matcher_create(e->set, NULL, err, sizeof(err));
 	if (e->m == NULL)
 		fail_msg("%s", err);
 	e->scan = kr_rules_scan_create(e->m, err, sizeof(err));
@@ -332,6 +336,157 @@ test_rules_match_forms(void **state)
 	/* four matches, counted up to maxhits=2 */
 	assert_int_equal(hits(&e, "B_MULTI"), 2);
 	scan_env_free(&e);
+}
+
+/* ---- the matcher cache ---- */
+
+static const char cache_headers[] = "From: \"Big Sale\" <spam@example.com>\n"
+				    "Subject: Cheap   pills\nX-Mailer: bulk\n";
+static const char cache_body[] = "buy now! win win win. free money aaaa\n"
+				 "second line\nalpha gamma\n";
+
+static void
+cache_scan(struct kr_rules_set *set, const char *dir, bool cached,
+	   uint32_t *counts_out)
+{
+	char err[256] = "";
+	struct kr_rules_matcher *m =
+		kr_rules_matcher_create(set, dir, err, sizeof(err));
+	struct kr_rules_scan *scan;
+	const struct kr_rules_input in = {
+		.headers = cache_headers,
+		.headers_len = sizeof(cache_headers) - 1,
+		.body = cache_body,
+		.body_len = sizeof(cache_body) - 1,
+		.rawbody = cache_body,
+		.rawbody_len = sizeof(cache_body) - 1,
+		.uris = "",
+		.raw = "Subject: x\r\n\r\nbody\r\n",
+		.raw_len = 23,
+		.envfrom = "spam@example.com",
+	};
+	const uint32_t *counts;
+
+	if (m == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(kr_rules_matcher_cached(m), cached);
+	scan = kr_rules_scan_create(m, err, sizeof(err));
+	assert_non_null(scan);
+	assert_int_equal(kr_rules_scan_run(scan, &in, &counts), 0);
+	memcpy(counts_out, counts, kr_rules_set_count(set) * sizeof(*counts));
+	kr_rules_scan_destroy(&scan);
+	kr_rules_matcher_destroy(&m);
+}
+
+/* The one .hsdb file of dir, corrupted at its middle byte. */
+static void
+cache_corrupt(const char *dir)
+{
+	char cmd[600];
+	FILE *fp;
+	long size;
+
+	snprintf(cmd, sizeof(cmd), "ls %s/*.hsdb", dir);
+	fp = popen(cmd, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(cmd, sizeof(cmd), fp));
+	pclose(fp);
+	cmd[strcspn(cmd, "\n")] = '\0';
+	fp = fopen(cmd, "r+b");
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	size = ftell(fp);
+	fseek(fp, size / 2, SEEK_SET);
+	int c = fgetc(fp);
+	fseek(fp, size / 2, SEEK_SET);
+	fputc(c ^ 0x5a, fp);
+	fclose(fp);
+}
+
+static void
+test_rules_cache(void **state)
+{
+	char tmpl[] = "/tmp/kr-test-rules-XXXXXX", dir[512], err[512];
+	char link[600], cmd[600];
+	struct kr_rules_set *set = load_ok(forms);
+	size_t n = kr_rules_set_count(set);
+	uint32_t *first = calloc(n, sizeof(*first));
+	uint32_t *again = calloc(n, sizeof(*again));
+
+	(void)state;
+	/* the key's hash is SHA-256 (FIPS 180-2's "abc" example) */
+	struct kr_rules_sha256 c;
+	uint8_t sum[32],
+		abc[32] = { 0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+			    0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+			    0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+			    0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad };
+	kr_rules_sha256_init(&c);
+	kr_rules_sha256_update(&c, "abc", 3);
+	kr_rules_sha256_final(&c, sum);
+	assert_memory_equal(sum, abc, 32);
+	assert_non_null(mkdtemp(tmpl));
+	assert_int_equal(setenv("TMPDIR", tmpl, 1), 0);
+	assert_int_equal(kr_rules_cache_dir(dir, sizeof(dir), err, sizeof(err)),
+			 0);
+	cache_scan(set, dir, false, first);
+	assert_true(first[kr_rules_set_index(set, rule(set, "H_SUBJ"))] != 0);
+	kr_rules_set_destroy(&set);
+	/* a second open of the same rules: from the cache, same hits */
+	set = load_ok(forms);
+	cache_scan(set, dir, true, again);
+	assert_memory_equal(first, again, n * sizeof(*first));
+	/* a corrupt file is ignored, rebuilt, and good again after */
+	cache_corrupt(dir);
+	cache_scan(set, dir, false, again);
+	assert_memory_equal(first, again, n * sizeof(*first));
+	cache_scan(set, dir, true, again);
+	kr_rules_set_destroy(&set);
+	/* other rules: another key */
+	set = load_ok("body B_OTHER /other/\n");
+	cache_scan(set, dir, false, again);
+	kr_rules_set_destroy(&set);
+	/* a directory open to others, or a symlink, is refused */
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(kr_rules_cache_dir(dir, sizeof(dir), err, sizeof(err)),
+			 -1);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(link, sizeof(link), "%s/elsewhere", tmpl);
+	assert_int_equal(mkdir(link, 0700), 0);
+	assert_int_equal(symlink(link, dir), 0);
+	assert_int_equal(kr_rules_cache_dir(dir, sizeof(dir), err, sizeof(err)),
+			 -1);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
+	assert_int_equal(system(cmd), 0);
+	unsetenv("TMPDIR");
+	free(first);
+	free(again);
+}
+
+/* A rule over the cost budget is skipped when the matcher is built,
+ * and so is a meta whose result its absence could change. */
+static void
+test_rules_cost_budget(void **state)
+{
+	struct kr_rules_set *set =
+		load_ok("body SLOW /(?<!x)(?:\\w+\\s*)+\\d{9}/\n"
+			"body FAST /hello/\n"
+			"meta M_NOT_SLOW FAST && !SLOW\n"
+			"meta M_ANY FAST || SLOW\n");
+	char err[256] = "";
+	struct kr_rules_matcher *m =
+		kr_rules_matcher_create(set, NULL, err, sizeof(err));
+
+	(void)state;
+	if (m == NULL)
+		fail_msg("%s", err);
+	assert_skipped(set, "SLOW", "too slow: ");
+	assert_skipped(set, "M_NOT_SLOW", "meta needs SLOW");
+	assert_loaded(set, "FAST");
+	assert_loaded(set, "M_ANY");
+	kr_rules_matcher_destroy(&m);
+	kr_rules_set_destroy(&set);
 }
 
 static void
@@ -689,6 +844,68 @@ test_rules_module_gtube(void **state)
 	dlclose(so);
 }
 
+/* KR_FILTER_F_CPU: checks of one state on several threads at once
+ * each see their own results. */
+struct check_thread {
+	const struct kr_filter_module *mod;
+	void *st;
+	int bad;
+};
+
+static void *
+check_thread_run(void *arg)
+{
+	struct check_thread *t = arg;
+	char body[256];
+	struct hit_log log;
+
+	snprintf(body, sizeof(body), "hi\n%s\n", gtube);
+	for (int i = 0; i < 200; i++) {
+		module_check(t->mod, t->st, i % 2 ? body : "plain words\n",
+			     &log);
+		if ((log_score(&log, "GTUBE") == 1000) != (i % 2 == 1))
+			t->bad++;
+	}
+	return NULL;
+}
+
+static void
+test_rules_module_threads(void **state)
+{
+	void *so = dlopen(TEST_MODULE, RTLD_NOW | RTLD_LOCAL);
+	const struct kr_filter_host host = {
+		.size = sizeof(host),
+		.hit = host_hit,
+	};
+	const struct kr_filter_conf conf = { .size = sizeof(conf),
+					     .rules = KR_RULES_DEFAULT_GLOB };
+	const struct kr_filter_module *mod;
+	struct check_thread th[4];
+	pthread_t tid[4];
+	char err[256] = "";
+	void *st = NULL;
+
+	(void)state;
+	if (so == NULL)
+		fail_msg("%s (build the module first)", dlerror());
+	mod = ((kr_filter_entry_fn *)dlsym(so, KR_FILTER_ENTRY))();
+	assert_true(mod->flags & KR_FILTER_F_CPU);
+	if (mod->open(&host, &conf, &st, err, sizeof(err)) != 0)
+		fail_msg("open: %s", err);
+	for (int i = 0; i < 4; i++) {
+		th[i] = (struct check_thread){ .mod = mod, .st = st };
+		assert_int_equal(
+			pthread_create(&tid[i], NULL, check_thread_run, &th[i]),
+			0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(tid[i], NULL);
+		assert_int_equal(th[i].bad, 0);
+	}
+	mod->close(st);
+	dlclose(so);
+}
+
 int
 main(void)
 {
@@ -697,12 +914,15 @@ main(void)
 		cmocka_unit_test(test_rules_skip_reasons),
 		cmocka_unit_test(test_rules_match_forms),
 		cmocka_unit_test(test_rules_match_negative),
+		cmocka_unit_test(test_rules_cache),
+		cmocka_unit_test(test_rules_cost_budget),
 		cmocka_unit_test(test_rules_meta_expressions),
 		cmocka_unit_test(test_rules_malformed),
 		cmocka_unit_test(test_rules_limits),
 		cmocka_unit_test(test_rules_file_limit),
 		cmocka_unit_test(test_rules_stock_set),
 		cmocka_unit_test(test_rules_module_gtube),
+		cmocka_unit_test(test_rules_module_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

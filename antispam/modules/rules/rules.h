@@ -154,6 +154,9 @@ size_t kr_rules_set_notes(const struct kr_rules_set *set,
 /* Metas in an order where every meta comes after the metas it names. */
 size_t kr_rules_set_metas(const struct kr_rules_set *set,
 			  const uint32_t **order_r);
+/* Skips rule i with reason after finishing, and what needs it. */
+void kr_rules_set_skip_late(struct kr_rules_set *set, size_t i,
+			    const char *reason);
 /* Index of a rule (same numbering as kr_rules_set_get). */
 size_t kr_rules_set_index(const struct kr_rules_set *set,
 			  const struct kr_rules_rule *rule);
@@ -190,9 +193,22 @@ struct kr_rules_input {
 
 /* Compiles the loaded rules of set (which must outlive it). Regexes
  * PCRE2 accepts but no Hyperscan database takes are matched with
- * PCRE2 alone. NULL with err when a database cannot be built. */
-struct kr_rules_matcher *kr_rules_matcher_create(const struct kr_rules_set *set,
+ * PCRE2 alone. With cache_dir (kr_rules_cache_dir; NULL: none) the
+ * databases are loaded from there when an earlier build of the same
+ * rules left them, and left there otherwise. NULL with err when a
+ * database cannot be built. */
+/* A pattern over the cost budget (RULES_COST_BUDGET_US per 4 KiB of
+ * ordinary text) is skipped in set ("too slow: ..."), with the metas
+ * that cannot run without it. */
+struct kr_rules_matcher *kr_rules_matcher_create(struct kr_rules_set *set,
+						 const char *cache_dir,
 						 char *err, size_t err_size);
+/* Whether m's databases came from the cache. */
+bool kr_rules_matcher_cached(const struct kr_rules_matcher *m);
+/* The cache directory of this user ($TMPDIR or /var/tmp, then
+ * kurier-rules-UID, mode 0700, ours, no symlink): 0 with its path, or
+ * -1 with err when it cannot be used safely. */
+int kr_rules_cache_dir(char *path, size_t size, char *err, size_t err_size);
 void kr_rules_matcher_destroy(struct kr_rules_matcher **m);
 
 /* A scan state for one thread; NULL with err (Hyperscan scratch). */

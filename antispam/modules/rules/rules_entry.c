@@ -1,7 +1,10 @@
 /* The rules filter module (antispam/filter.h): SpamAssassin rule files
- * from [antispam] rules, matched synchronously on the worker's thread.
- * One state per generation and worker: the Hyperscan scratch in it is
- * that thread's. */
+ * from [antispam] rules, matched synchronously. The module is
+ * KR_FILTER_F_CPU: the host runs check on its cpu pool, several at once
+ * on one state, so a check borrows a scan state (Hyperscan scratch,
+ * PCRE2 match data, counts) from the state's pool for its duration. */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +23,17 @@ static const char rules_builtin[] =
 static const char rules_gtube[] =
 	"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 
+/* Idle scan states kept per state: one per cpu pool thread is enough;
+ * more concurrent checks create and free their own. */
+#define RULES_SCANS_KEPT 16
+
 struct rules_state {
 	const struct kr_filter_host *host;
 	struct kr_rules_set *set;
 	struct kr_rules_matcher *matcher;
-	struct kr_rules_scan *scan;
+	pthread_mutex_t lock; /* guards free_scans */
+	struct kr_rules_scan *free_scans[RULES_SCANS_KEPT];
+	size_t n_free;
 	size_t gtube; /* index of GTUBE */
 };
 
@@ -35,7 +44,9 @@ rules_close(void *arg)
 
 	if (st == NULL)
 		return;
-	kr_rules_scan_destroy(&st->scan);
+	for (size_t i = 0; i < st->n_free; i++)
+		kr_rules_scan_destroy(&st->free_scans[i]);
+	pthread_mutex_destroy(&st->lock);
 	kr_rules_matcher_destroy(&st->matcher);
 	kr_rules_set_destroy(&st->set);
 	free(st);
@@ -71,30 +82,70 @@ rules_open(const struct kr_filter_host *host, const struct kr_filter_conf *conf,
 				    ? conf->rules
 				    : KR_RULES_DEFAULT_GLOB;
 	const struct kr_rules_rule *gtube;
+	char dir[512], why[600];
+	const char *cache = dir;
 
 	if (st == NULL) {
 		snprintf(err, err_size, "out of memory");
 		return -1;
 	}
 	st->host = host;
+	pthread_mutex_init(&st->lock, NULL);
+	if (kr_rules_cache_dir(dir, sizeof(dir), why, sizeof(why)) != 0) {
+		cache = NULL;
+		if (host->log != NULL)
+			host->log(host->ctx, KR_FILTER_LOG_WARN, NULL,
+				  "rules_cache_off", why);
+	}
 	st->set = kr_rules_set_create();
 	if (kr_rules_set_add_text(st->set, "(built in)", rules_builtin,
 				  sizeof(rules_builtin) - 1, err,
 				  err_size) != 0 ||
 	    kr_rules_set_add_glob(st->set, globs, err, err_size) != 0 ||
 	    kr_rules_set_finish(st->set, err, err_size) != 0 ||
-	    (st->matcher = kr_rules_matcher_create(st->set, err, err_size)) ==
-		    NULL ||
-	    (st->scan = kr_rules_scan_create(st->matcher, err, err_size)) ==
-		    NULL) {
+	    (st->matcher = kr_rules_matcher_create(st->set, cache, err,
+						   err_size)) == NULL ||
+	    (st->free_scans[0] = kr_rules_scan_create(st->matcher, err,
+						      err_size)) == NULL) {
 		rules_close(st);
 		return -1;
 	}
+	st->n_free = 1;
 	gtube = kr_rules_set_find(st->set, "GTUBE");
 	st->gtube = kr_rules_set_index(st->set, gtube);
 	rules_log_counts(st);
 	*state_r = st;
 	return 0;
+}
+
+/* A scan state for this check (NULL: Hyperscan has no scratch). */
+static struct kr_rules_scan *
+scan_get(struct rules_state *st)
+{
+	struct kr_rules_scan *s = NULL;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->n_free > 0)
+		s = st->free_scans[--st->n_free];
+	pthread_mutex_unlock(&st->lock);
+	if (s == NULL) {
+		char err[128];
+
+		s = kr_rules_scan_create(st->matcher, err, sizeof(err));
+	}
+	return s;
+}
+
+static void
+scan_put(struct rules_state *st, struct kr_rules_scan *s)
+{
+	pthread_mutex_lock(&st->lock);
+	if (st->n_free < RULES_SCANS_KEPT) {
+		st->free_scans[st->n_free++] = s;
+		s = NULL;
+	}
+	pthread_mutex_unlock(&st->lock);
+	kr_rules_scan_destroy(&s);
 }
 
 static int
@@ -105,6 +156,9 @@ rules_selftest(void *arg, char *err, size_t err_size)
 				      "Subject: selftest\n";
 	char body[sizeof(rules_gtube) + 32];
 	const uint32_t *counts;
+	struct kr_rules_scan *scan;
+	int rc;
+	bool hit;
 	struct kr_rules_input in = { .headers = headers,
 				     .headers_len = sizeof(headers) - 1,
 				     .rawbody = "",
@@ -115,11 +169,16 @@ rules_selftest(void *arg, char *err, size_t err_size)
 	in.body_len = (size_t)snprintf(body, sizeof(body), "selftest\n%s\n",
 				       rules_gtube);
 	in.body = body;
-	if (kr_rules_scan_run(st->scan, &in, &counts) != 0) {
+	scan = scan_get(st);
+	rc = scan == NULL ? -1 : kr_rules_scan_run(scan, &in, &counts);
+	hit = rc == 0 && counts[st->gtube] != 0;
+	if (scan != NULL)
+		scan_put(st, scan);
+	if (rc != 0) {
 		snprintf(err, err_size, "selftest: the scan failed");
 		return -1;
 	}
-	if (counts[st->gtube] == 0) {
+	if (!hit) {
 		snprintf(err, err_size,
 			 "selftest: GTUBE did not hit GTUBE "
 			 "(redefined or skipped?)");
@@ -151,6 +210,7 @@ rules_check(void *arg, const struct kr_filter_msg *msg,
 		.uris = "",
 	};
 	const uint32_t *counts;
+	struct kr_rules_scan *scan;
 
 	(void)req_r;
 	(void)done;
@@ -165,7 +225,10 @@ rules_check(void *arg, const struct kr_filter_msg *msg,
 		in.uris = text_or_empty(t->uris);
 		in.uris_len = t->uris ? t->uris_len : 0;
 	}
-	if (kr_rules_scan_run(st->scan, &in, &counts) != 0) {
+	scan = scan_get(st);
+	if (scan == NULL || kr_rules_scan_run(scan, &in, &counts) != 0) {
+		if (scan != NULL)
+			scan_put(st, scan);
 		if (st->host->log != NULL)
 			st->host->log(st->host->ctx, KR_FILTER_LOG_WARN,
 				      msg->req_id, "rules_scan_failed",
@@ -182,6 +245,7 @@ rules_check(void *arg, const struct kr_filter_msg *msg,
 			st->host->hit(res, r->name, r->score,
 				      r->describe ? r->describe : "");
 	}
+	scan_put(st, scan);
 	return 1;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "antispam/modules/rules/rules_cache.h"
 #include "antispam/modules/rules/rules_int.h"
 #include "antispam/modules/rules/rules_match.h"
 
@@ -36,7 +37,7 @@ group_add(struct rules_group *g, uint32_t rule)
 static unsigned
 pat_flags(const struct kr_rules_rule *r)
 {
-	unsigned f = HS_FLAG_ALLOWEMPTY | HS_FLAG_SINGLEMATCH;
+	unsigned f = HS_FLAG_SINGLEMATCH;
 
 	if (r->re_flags & KR_RULES_RE_I)
 		f |= HS_FLAG_CASELESS;
@@ -287,18 +288,6 @@ group_compile_db(struct rules_group *g, const struct kr_rules_set *set,
 	return -1;
 }
 
-static int
-group_compile(struct rules_group *g, const struct kr_rules_set *set, char *err,
-	      size_t err_size)
-{
-	group_plan(g, set);
-	for (unsigned db = 0; db < g->n_db; db++) {
-		if (group_compile_db(g, set, db, err, err_size) != 0)
-			return -1;
-	}
-	return 0;
-}
-
 /* ---- building ---- */
 
 static struct rules_group *
@@ -398,9 +387,153 @@ matcher_groups(struct kr_rules_matcher *m, const struct kr_rules_set *set)
 	return 0;
 }
 
+/* A cached matcher's PCRE2 patterns get the JIT group_plan gives them. */
+static void
+matcher_jit(struct kr_rules_matcher *m)
+{
+	for (size_t i = 0; i < m->n_groups; i++) {
+		for (size_t j = 0; j < m->groups[i].n; j++) {
+			if (m->groups[i].pats[j].mode != RULES_PAT_HS)
+				pcre2_jit_compile(
+					kr_rules_set_get(
+						m->set,
+						m->groups[i].pats[j].rule)
+						->pcre,
+					PCRE2_JIT_COMPLETE);
+		}
+	}
+}
+
+/* The rules over the cost budget (rules_cost.c) into m->slow. */
+static void
+matcher_cost(struct kr_rules_matcher *m)
+{
+	char *text = kr_rules_xmalloc(RULES_COST_TEXT + 1);
+	pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+	pcre2_match_context *mctx = pcre2_match_context_create(NULL);
+	size_t len;
+
+	if (md == NULL || mctx == NULL)
+		abort();
+	pcre2_set_match_limit(mctx, RULES_PCRE_MATCH_LIMIT);
+	pcre2_set_depth_limit(mctx, RULES_PCRE_DEPTH_LIMIT);
+	kr_rules_cost_text(text, RULES_COST_TEXT + 1);
+	len = strlen(text);
+	for (size_t i = 0; i < m->n_groups; i++) {
+		const struct rules_group *g = &m->groups[i];
+
+		for (size_t j = 0; j < g->n; j++) {
+			const struct rules_pat *p = &g->pats[j];
+			const struct kr_rules_rule *r =
+				kr_rules_set_get(m->set, p->rule);
+			double us = -1;
+			uint32_t engine = 0;
+
+			if (p->mode != RULES_PAT_HS)
+				us = kr_rules_cost_pcre(r, text, len, md, mctx);
+			if (us <= RULES_COST_BUDGET_US && p->db > 0 &&
+			    p->mode != RULES_PAT_PCRE) {
+				bool relax;
+				char *expr = pat_text(r, &relax);
+
+				us = kr_rules_cost_hs(expr, p->hs_flags, text,
+						      len);
+				engine = 1;
+				free(expr);
+			}
+			if (us <= RULES_COST_BUDGET_US)
+				continue;
+			m->slow = kr_rules_xrealloc(
+				m->slow, (m->n_slow + 1) * sizeof(*m->slow));
+			m->slow[m->n_slow++] = (struct rules_slow){
+				.rule = p->rule,
+				.us = (uint32_t)us,
+				.engine = engine,
+			};
+		}
+	}
+	pcre2_match_data_free(md);
+	pcre2_match_context_free(mctx);
+	free(text);
+}
+
+static void
+matcher_groups_free(struct kr_rules_matcher *m)
+{
+	for (size_t i = 0; i < m->n_groups; i++) {
+		for (unsigned k = 0; k < m->groups[i].n_db; k++)
+			hs_free_database(m->groups[i].db[k]);
+		free(m->groups[i].pats);
+		free(m->groups[i].absent);
+	}
+	free(m->groups);
+	free(m->exists);
+	kr_rules_hdr_targets_free(&m->hdrs);
+	m->groups = NULL;
+	m->n_groups = m->cap_groups = 0;
+	m->exists = NULL;
+	m->n_exists = 0;
+	memset(&m->hdrs, 0, sizeof(m->hdrs));
+	m->need_raw = false;
+}
+
+void
+kr_rules_matcher_apply_slow(struct kr_rules_matcher *m,
+			    struct kr_rules_set *set)
+{
+	char why[96];
+
+	if (m->n_slow == 0)
+		return;
+	for (size_t i = 0; i < m->n_slow; i++) {
+		snprintf(why, sizeof(why),
+			 "too slow: %u \xc2\xb5s per 4 KiB (%s; budget %u)",
+			 m->slow[i].us,
+			 m->slow[i].engine ? "Hyperscan" : "PCRE2",
+			 RULES_COST_BUDGET_US);
+		kr_rules_set_skip_late(set, m->slow[i].rule, why);
+	}
+	matcher_groups_free(m);
+	matcher_groups(m, set);
+}
+
+static int
+matcher_compile(struct kr_rules_matcher *m, struct kr_rules_set *set,
+		const char *cache_dir, char *err, size_t err_size)
+{
+	uint8_t key[32];
+
+	if (cache_dir != NULL) {
+		kr_rules_cache_key(m, key);
+		if (kr_rules_cache_load(m, set, cache_dir, key) == 0) {
+			m->cached = true;
+			matcher_jit(m);
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < m->n_groups; i++)
+		group_plan(&m->groups[i], set);
+	matcher_cost(m);
+	if (m->n_slow > 0) {
+		kr_rules_matcher_apply_slow(m, set);
+		for (size_t i = 0; i < m->n_groups; i++)
+			group_plan(&m->groups[i], set);
+	}
+	for (size_t i = 0; i < m->n_groups; i++) {
+		for (unsigned db = 0; db < m->groups[i].n_db; db++) {
+			if (group_compile_db(&m->groups[i], set, db, err,
+					     err_size) != 0)
+				return -1;
+		}
+	}
+	if (cache_dir != NULL)
+		kr_rules_cache_save(m, cache_dir, key);
+	return 0;
+}
+
 struct kr_rules_matcher *
-kr_rules_matcher_create(const struct kr_rules_set *set, char *err,
-			size_t err_size)
+kr_rules_matcher_create(struct kr_rules_set *set, const char *cache_dir,
+			char *err, size_t err_size)
 {
 	struct kr_rules_matcher *m = kr_rules_xmalloc(sizeof(*m));
 
@@ -409,21 +542,27 @@ kr_rules_matcher_create(const struct kr_rules_set *set, char *err,
 	m->n_rules = kr_rules_set_count(set);
 	m->n_metas = kr_rules_set_metas(set, &m->metas);
 	matcher_groups(m, set);
+	if (matcher_compile(m, set, cache_dir, err, err_size) != 0) {
+		kr_rules_matcher_destroy(&m);
+		return NULL;
+	}
 	for (size_t i = 0; i < m->n_groups; i++) {
 		struct rules_group *g = &m->groups[i];
 
 		if (g->n > m->max_group)
 			m->max_group = g->n;
-		if (group_compile(g, set, err, err_size) != 0) {
-			kr_rules_matcher_destroy(&m);
-			return NULL;
-		}
 		if (i >= RULES_GROUP_HDR0)
 			group_absent(g, set);
 		for (size_t j = 0; j < g->n; j++)
 			m->n_mode[g->pats[j].mode]++;
 	}
 	return m;
+}
+
+bool
+kr_rules_matcher_cached(const struct kr_rules_matcher *m)
+{
+	return m->cached;
 }
 
 void
@@ -434,15 +573,8 @@ kr_rules_matcher_destroy(struct kr_rules_matcher **mp)
 	if (m == NULL)
 		return;
 	*mp = NULL;
-	for (size_t i = 0; i < m->n_groups; i++) {
-		for (unsigned k = 0; k < m->groups[i].n_db; k++)
-			hs_free_database(m->groups[i].db[k]);
-		free(m->groups[i].pats);
-		free(m->groups[i].absent);
-	}
-	free(m->groups);
-	free(m->exists);
-	kr_rules_hdr_targets_free(&m->hdrs);
+	matcher_groups_free(m);
+	free(m->slow);
 	free(m);
 }
 

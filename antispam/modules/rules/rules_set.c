@@ -622,3 +622,13 @@ kr_rules_set_finish(struct kr_rules_set *set, char *err, size_t err_size)
 	finish_needed(set);
 	return 0;
 }
+
+void
+kr_rules_set_skip_late(struct kr_rules_set *set, size_t i, const char *reason)
+{
+	if (i >= set->n)
+		return;
+	kr_rules_rule_skip(&set->rules[i], reason);
+	finish_meta_deps(set);
+	finish_needed(set);
+}
