@@ -11,6 +11,7 @@
 
 #include "antispam/antispam.h"
 #include "antispam/counter.h"
+#include "antispam/status.h"
 #include "lib/limits.h"
 #include "lib/clock.h"
 #include "server/cache/cache_metrics.h"
@@ -101,7 +102,9 @@ runtime_limiters(struct kr_runtime *rt, struct kr_err *err_r)
 		return kr_err_set(err_r, KR_ERR_INTERNAL,
 				  "cannot map the login limiters");
 	if (kr_counter_create(KR_ANTISPAM_COUNTER_SLOTS_DEFAULT,
-			      &rt->spam_counter, err_r) < 0)
+			      &rt->spam_counter, err_r) < 0 ||
+	    kr_antispam_status_create(rt->n_worker_slots, &rt->spam_status,
+				      err_r) < 0)
 		return -1;
 	return 0;
 }
@@ -207,6 +210,7 @@ kr_runtime_deinit(struct kr_runtime *rt)
 	kr_ratelimit_destroy(&rt->login_user);
 	kr_ratelimit_destroy(&rt->login_addr);
 	kr_counter_destroy(&rt->spam_counter);
+	kr_antispam_status_destroy(&rt->spam_status);
 	kr_metrics_destroy(&rt->metrics);
 	runtime_free_metrics(rt);
 	if (rt->log != NULL)
