@@ -6,8 +6,10 @@
 # while generation 2 keeps running (a delivery over LMTP gets 250,
 # GET /api/antispam shows the error and generation 2); without it the
 # next reload builds generation 3. A bad config is refused (422) and
-# changes nothing; the endpoint needs the token and POST. No worker
-# restarts, the same worker processes throughout.
+# changes nothing; the endpoint needs the token and POST. A stopped
+# worker shows as "pending" after the 30 s wait, the admin port
+# answering meanwhile. No worker restarts, the same worker processes
+# throughout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -111,6 +113,34 @@ wait_for 5 "generations 1 and 2 closed" bash -c \
 r=$(client deliver "$KR_LMTP" u1@reload.test "$msg" 127.0.0.3)
 [[ ${r%%|*} == "250 2.0.0 Ok" ]] || fail "delivery on generation 3: [$r]"
 ok "kurier reload without it: $out; deliveries go on"
+
+# ---- 5. a worker that does not report: pending after 30 s -------------
+# The wait is on the master's loop: the admin port answers meanwhile.
+stopped=$(kr_worker_pids | head -n 1)
+kill -STOP "$stopped"
+start=$SECONDS
+curl -sS --max-time 45 -X POST -H "Authorization: Bearer $KR_TOKEN" \
+	"http://127.0.0.1:$KR_ADMIN/api/reload" >"$aux/pending.json" &
+waiter=$!
+sleep 1
+t0=$(date +%s%N)
+kr_admin /api/workers | jq -e '.workers | length == 2' >/dev/null || fail "/api/workers during the wait"
+kr_admin /api/antispam >/dev/null || fail "/api/antispam during the wait"
+ms=$((($(date +%s%N) - t0) / 1000000))
+[[ $ms -lt 1000 ]] || fail "the admin port took $ms ms while a reload waited"
+kill -0 "$waiter" 2>/dev/null || fail "POST /api/reload answered before the stopped worker: $(cat "$aux/pending.json")"
+wait "$waiter" || fail "POST /api/reload with a stopped worker failed"
+took=$((SECONDS - start))
+kill -CONT "$stopped"
+s=$(cat "$aux/pending.json")
+[[ $took -ge 28 && $took -le 40 ]] || fail "the wait took $took s: $s"
+jq -e --argjson p "$stopped" '.error == null and .generation == 4 and
+	([.workers[] | select(.pid == $p) | .reload] == ["pending"]) and
+	([.workers[] | select(.pid != $p) | .reload] == ["done"])' <<<"$s" >/dev/null ||
+	fail "answer with a stopped worker: $s"
+wait_for 10 "the stopped worker catching up" bash -c \
+	"[[ \$(curl -sS -H 'Authorization: Bearer $KR_TOKEN' http://127.0.0.1:$KR_ADMIN/api/antispam | jq -r '[.workers[].generation] | map(tostring) | join(\" \")') == '4 4' ]]"
+ok "a stopped worker shows \"pending\" after ${took} s (admin answered in $ms ms meanwhile); continued, it reaches generation 4"
 
 [[ $(kr_crashes) == 0 ]] || fail "a worker crashed"
 [[ $(kr_worker_pids | sort | tr '\n' ' ') == "$pids" ]] || fail "workers changed: $pids -> $(kr_worker_pids | tr '\n' ' ')"
