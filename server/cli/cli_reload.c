@@ -190,7 +190,7 @@ static int
 reload_report(int status, const char *text)
 {
 	json_t *doc = json_loads(text, 0, NULL), *workers, *w;
-	const char *error = NULL, *state;
+	const char *error = NULL;
 	size_t i, pending = 0;
 	int rc = KR_CLI_FAIL;
 
@@ -202,7 +202,9 @@ reload_report(int status, const char *text)
 	workers = json_object_get(doc, "workers");
 	json_array_foreach(workers, i, w)
 	{
-		state = json_string_value(json_object_get(w, "reload"));
+		const char *state =
+			json_string_value(json_object_get(w, "reload"));
+
 		pending += state != NULL && strcmp(state, "pending") == 0;
 	}
 	if (status != 200)
