@@ -145,3 +145,11 @@ ok "a stopped worker shows \"pending\" after ${took} s (admin answered in $ms ms
 [[ $(kr_crashes) == 0 ]] || fail "a worker crashed"
 [[ $(kr_worker_pids | sort | tr '\n' ' ') == "$pids" ]] || fail "workers changed: $pids -> $(kr_worker_pids | tr '\n' ' ')"
 ok "no worker restarted (same pids: $pids)"
+
+# A clean stop; under the sanitizers the log would hold their reports.
+kill -TERM "$KR_PID"
+wait_for 20 "kurierd to stop" bash -c "! kill -0 $KR_PID 2>/dev/null"
+KR_PID=
+! grep -E 'ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' "$KR_WORK/kurierd.log" ||
+	fail "sanitizer reports in the log"
+ok "kurierd stopped cleanly, no sanitizer reports"
