@@ -226,7 +226,7 @@ test_status_no_torn_read(void **state)
 
 	(void)state;
 	assert_true(stop != MAP_FAILED);
-	*stop = 0;
+
 	fill(&e, 1);
 	kr_antispam_status_write(st, 0, &e);
 	child = fork();
@@ -234,7 +234,8 @@ test_status_no_torn_read(void **state)
 	if (child == 0) {
 		int64_t limit = now_ms() + TEST_RACE_WRITER_MS;
 
-		for (uint64_t g = 2; !*stop && now_ms() < limit; g++) {
+		for (uint64_t g = 2; !atomic_load(stop) && now_ms() < limit;
+		     g++) {
 			fill(&e, g);
 			kr_antispam_status_write(st, 0, &e);
 		}
@@ -253,7 +254,7 @@ test_status_no_torn_read(void **state)
 		distinct += got.generation != last;
 		last = got.generation;
 	}
-	*stop = 1;
+	atomic_store(stop, 1);
 	assert_int_equal(waitpid(child, &wstatus, 0), child);
 	assert_true(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
 	/* What stays is one whole write. */
