@@ -222,10 +222,13 @@ reload_report(int status, const char *text)
 			"in time\n",
 			pending, json_array_size(workers));
 	else {
-		printf("reloaded: generation %lld on %zu workers\n",
+		printf("reloaded: generation %lld on %zu workers%s\n",
 		       (long long)json_integer_value(
 			       json_object_get(doc, "generation")),
-		       json_array_size(workers));
+		       json_array_size(workers),
+		       json_is_false(json_object_get(doc, "enabled"))
+			       ? " (antispam disabled)"
+			       : "");
 		rc = KR_CLI_OK;
 	}
 	json_decref(doc);

@@ -226,7 +226,6 @@ test_status_no_torn_read(void **state)
 
 	(void)state;
 	assert_true(stop != MAP_FAILED);
-
 	fill(&e, 1);
 	kr_antispam_status_write(st, 0, &e);
 	child = fork();
