@@ -99,9 +99,10 @@ kr_admin_reload_new(struct event_base *base, const struct kr_admin_spam_view *v,
 		struct kr_metrics_slot_info info;
 		struct kr_antispam_status_entry e;
 
-		/* The master signals serving workers only. */
+		/* The master signals every worker but the draining ones
+		 * (one still starting gets it once its handlers are up). */
 		spam_slot(v, i, &info);
-		if (info.pid == 0 || info.state != KR_SLOT_SERVING)
+		if (info.pid == 0 || info.state == KR_SLOT_DRAINING)
 			continue;
 		spam_entry(v, i, info.pid, &e);
 		r->notes[r->n++] = (struct reload_note){ .entry = i,

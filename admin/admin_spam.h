@@ -35,7 +35,8 @@ struct kr_admin_spam_view {
  * worker process. */
 json_t *kr_admin_spam_doc(const struct kr_admin_spam_view *v);
 
-/* Notes each serving worker's reload_seq: call before the reload. */
+/* Notes the reload_seq of each worker the master will signal (all
+ * but the draining ones): call before the reload. */
 struct kr_admin_reload *kr_admin_reload_new(struct event_base *base,
 					    const struct kr_admin_spam_view *v,
 					    struct kr_httpd_call *call);
