@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/admin_spam.h"
 #include "admin/httpd.h"
 #include "admin/prom.h"
 #include "antispam/hits.h"
@@ -16,6 +17,7 @@
 #include "lib/secret.h"
 
 struct kr_admin {
+	struct event_base *base;
 	struct kr_httpd *httpd;
 	struct kr_metrics *metrics;
 	char *token;
@@ -25,6 +27,8 @@ struct kr_admin {
 	const struct kr_admin_supervisor *supervisor; /* NULL: none */
 	const struct kr_hits *rule_hits;	      /* NULL: none */
 	int requests_id; /* kurier_requests_total, or -1 */
+	struct kr_admin_spam_view spam;
+	struct kr_admin_reload *reloads; /* POST /api/reload waiting */
 };
 
 typedef void admin_handler_fn(struct kr_admin *admin,
@@ -247,22 +251,73 @@ admin_workers(struct kr_admin *admin, struct kr_httpd_call *call)
 	free(text);
 }
 
-/* The handler of the path the request names (any query aside), or
+/* Takes doc. */
+static void
+admin_reply_json(struct kr_httpd_call *call, unsigned status, json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	struct evbuffer *body = evbuffer_new();
+
+	json_decref(doc);
+	if (text == NULL || body == NULL)
+		kr_panic("admin: out of memory encoding an answer");
+	evbuffer_add(body, text, strlen(text));
+	evbuffer_add(body, "\n", 1);
+	admin_reply(call, status, "application/json", NULL, NULL, body);
+	evbuffer_free(body);
+	free(text);
+}
+
+static void
+admin_antispam(struct kr_admin *admin, struct kr_httpd_call *call)
+{
+	admin_reply_json(call, 200, kr_admin_spam_doc(&admin->spam));
+}
+
+/* The workers' counts are noted before the reload, so that a worker
+ * that reports at once is not missed. A refused config changes
+ * nothing: 422 with the config's message. */
+static void
+admin_reload(struct kr_admin *admin, struct kr_httpd_call *call)
+{
+	struct kr_err err = { 0 };
+	struct kr_admin_reload *r;
+
+	if (admin->supervisor == NULL || admin->supervisor->reload == NULL) {
+		admin_reply_text(call, 404, NULL, NULL, "not found");
+		return;
+	}
+	r = kr_admin_reload_new(admin->base, &admin->spam, call);
+	if (admin->supervisor->reload(admin->supervisor->ctx, &err) < 0) {
+		kr_admin_reload_free(r);
+		admin_reply_json(call, 422,
+				 json_pack("{s:s}", "error", err.msg));
+		return;
+	}
+	kr_admin_reload_wait(r, &admin->reloads);
+}
+
+struct admin_route {
+	const char *path;
+	const char *method; /* "GET" (HEAD too) or "POST" */
+	admin_handler_fn *fn;
+};
+
+/* The route of the path the request names (any query aside), or
  * NULL. */
-static admin_handler_fn *
+static const struct admin_route *
 admin_route(const struct kr_http_request *q)
 {
-	static const struct {
-		const char *path;
-		admin_handler_fn *fn;
-	} routes[] = {
-		{ "/metrics", admin_metrics },
-		{ "/api/workers", admin_workers },
+	static const struct admin_route routes[] = {
+		{ "/metrics", "GET", admin_metrics },
+		{ "/api/workers", "GET", admin_workers },
+		{ "/api/antispam", "GET", admin_antispam },
+		{ "/api/reload", "POST", admin_reload },
 	};
 
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (kr_http_target_is(q, routes[i].path))
-			return routes[i].fn;
+			return &routes[i];
 	return NULL;
 }
 
@@ -277,24 +332,27 @@ admin_request(void *ctx, struct kr_httpd_call *call,
 	};
 	struct kr_admin *admin = ctx;
 	const struct kr_http_request *q = req->http;
-	admin_handler_fn *fn;
+	const struct admin_route *route;
+	bool get;
 
 	if (!admin_authorized(admin, req)) {
 		admin_reply_text(call, 401, NULL, &challenge,
 				 "missing or wrong bearer token");
 		return;
 	}
-	fn = admin_route(q);
-	if (fn == NULL) {
+	route = admin_route(q);
+	if (route == NULL) {
 		admin_reply_text(call, 404, NULL, NULL, "not found");
 		return;
 	}
-	if (strcmp(q->method, "GET") != 0 && !q->is_head) {
-		admin_reply_text(call, 405, "GET, HEAD", NULL,
-				 "method not allowed");
+	get = strcmp(route->method, "GET") == 0;
+	if (get ? strcmp(q->method, "GET") != 0 && !q->is_head
+		: strcmp(q->method, route->method) != 0) {
+		admin_reply_text(call, 405, get ? "GET, HEAD" : route->method,
+				 NULL, "method not allowed");
 		return;
 	}
-	fn(admin, call);
+	route->fn(admin, call);
 }
 
 static void
@@ -327,6 +385,13 @@ admin_apply(struct kr_admin *admin, const struct kr_admin_settings *set)
 	admin->n_worker_slots = set->n_worker_slots;
 	admin->supervisor = set->supervisor;
 	admin->rule_hits = set->rule_hits;
+	admin->spam = (struct kr_admin_spam_view){
+		.metrics = admin->metrics,
+		.first_worker_slot = set->first_worker_slot,
+		.n_worker_slots = set->n_worker_slots,
+		.status = set->spam_status,
+		.enabled = set->spam_enabled,
+	};
 }
 
 struct kr_admin *
@@ -344,6 +409,7 @@ kr_admin_create(struct event_base *base, int fd, struct kr_metrics *metrics,
 		.ctx = admin,
 	};
 
+	admin->base = base;
 	admin->metrics = metrics;
 	admin->requests_id =
 		kr_metrics_find(metrics, "kurier_requests_total", "");
@@ -378,6 +444,9 @@ admin_free(struct kr_admin **admin_p, bool forked)
 		kr_httpd_destroy_forked(&admin->httpd);
 	else
 		kr_httpd_destroy(&admin->httpd);
+	/* After the server: their answers go nowhere (in a forked child
+	 * they must not reach the parent's connections). */
+	kr_admin_reload_cancel_all(&admin->reloads);
 	if (admin->token != NULL) {
 		explicit_bzero(admin->token, strlen(admin->token));
 		free(admin->token);

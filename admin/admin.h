@@ -19,6 +19,7 @@
 struct event_base;
 struct kr_admin;
 struct kr_hits;
+struct kr_antispam_status;
 
 /* The supervisor's state for /api/workers (SPEC.md §2), asked of the
  * master on each request; it lives in the master's memory, not in the
@@ -38,6 +39,10 @@ struct kr_admin_supervisor {
 	void (*health)(void *ctx, struct kr_admin_health *h_r);
 	void (*worker)(void *ctx, unsigned index,
 		       struct kr_admin_worker_health *w_r);
+	/* POST /api/reload: what SIGHUP does (config, then every serving
+	 * worker signalled); -1 + err_r when the config is refused and
+	 * nothing changed. NULL: no reload. */
+	int (*reload)(void *ctx, struct kr_err *err_r);
 	void *ctx;
 };
 
@@ -59,6 +64,10 @@ struct kr_admin_settings {
 	/* Borrowed, outlives the admin: rule hit counts for /metrics;
 	 * NULL: none. */
 	const struct kr_hits *rule_hits;
+	/* Each worker slot's antispam state (antispam/status.h, entry i
+	 * for slot first_worker_slot + i), borrowed; NULL: none. */
+	const struct kr_antispam_status *spam_status;
+	bool spam_enabled; /* [antispam] enabled */
 };
 
 /* Serves on the listening socket fd, which the admin owns from then on

@@ -51,6 +51,10 @@ struct kr_antispam_env {
 	 * NULL: not counted. */
 	struct kr_metrics_slot *slot;
 	const struct kr_antispam_metrics *ids;
+	/* Called after a generation became current or closed (the admin
+	 * side's status, antispam/status.h); NULL: not told. */
+	void (*changed)(void *ctx, const struct kr_antispam *as);
+	void *changed_ctx;
 };
 
 /* The host's figures, defined in the master before it forks. */
@@ -88,6 +92,11 @@ int kr_antispam_reload(struct kr_antispam *as, const struct kr_config *cfg,
 uint64_t kr_antispam_generation(const struct kr_antispam *as);
 size_t kr_antispam_open_generations(const struct kr_antispam *as);
 const char *kr_antispam_last_error(const struct kr_antispam *as);
+/* Module i (0, 1, ...) of the current generation: its name and the
+ * generation that opened it (borrowed until the next reload); -1 past
+ * the last. */
+int kr_antispam_module(const struct kr_antispam *as, size_t i,
+		       const char **name_r, uint64_t *generation_r);
 
 /* What one check decided for one recipient. */
 enum kr_antispam_kind {

@@ -86,6 +86,13 @@ host_gauges(struct kr_antispam *as)
 			     (int64_t)n);
 }
 
+static void
+host_changed(struct kr_antispam *as)
+{
+	if (as->env.changed != NULL)
+		as->env.changed(as->env.changed_ctx, as);
+}
+
 /* ---- what the host offers modules (struct kr_filter_host) ---------- */
 
 static void
@@ -409,6 +416,7 @@ gen_install(struct kr_antispam *as, struct kr_antispam_gen *gen)
 	if (old != NULL)
 		as_gen_put(old);
 	host_gauges(as);
+	host_changed(as);
 }
 
 void
@@ -440,8 +448,10 @@ as_gen_put(struct kr_antispam_gen *gen)
 		kr_log_end(&line);
 	}
 	free(gen);
-	if (as->cur != NULL)
+	if (as->cur != NULL) {
 		host_gauges(as);
+		host_changed(as);
+	}
 }
 
 /* ---- the public calls ----------------------------------------------- */
@@ -553,6 +563,17 @@ const char *
 kr_antispam_last_error(const struct kr_antispam *as)
 {
 	return as->last_error;
+}
+
+int
+kr_antispam_module(const struct kr_antispam *as, size_t i, const char **name_r,
+		   uint64_t *generation_r)
+{
+	if (as->cur == NULL || i >= as->cur->n_mods)
+		return -1;
+	*name_r = as->cur->mods[i]->name;
+	*generation_r = as->cur->mods[i]->generation;
+	return 0;
 }
 
 struct kr_antispam_gen *

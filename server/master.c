@@ -112,6 +112,7 @@ master_become_worker(struct master *m, struct master_child *c)
 	event_free(m->tick);
 	event_base_free(m->base);
 	kr_restart_destroy(&m->restarts);
+	rt->spam_status_entry = (unsigned)(c - m->children);
 	code = kr_worker_run(rt, c->index, slot, master_pid);
 	free(m->children);
 	free(m->spawn_pending);
@@ -372,6 +373,8 @@ master_admin_settings(const struct master *m, struct kr_admin_settings *set)
 	set->n_worker_slots = m->rt->n_worker_slots;
 	set->supervisor = &m->supervisor;
 	set->rule_hits = m->rt->spam_hits;
+	set->spam_status = m->rt->spam_status;
+	set->spam_enabled = cfg->antispam.enabled;
 }
 
 static void
@@ -400,25 +403,24 @@ master_sup_worker(void *ctx, unsigned index, struct kr_admin_worker_health *w_r)
 					     : 0;
 }
 
-static void
-master_on_hup(evutil_socket_t sig, short what, void *ctx)
+/* What SIGHUP and POST /api/reload do: the config again (a bad one
+ * changes nothing: -1 + err_r), then every serving worker is told. */
+static int
+master_reload(void *ctx, struct kr_err *err_r)
 {
 	struct master *m = ctx;
 	struct kr_runtime *rt = m->rt;
 	struct kr_admin_settings set;
-	struct kr_err err = { 0 };
 	char *old_listen = kr_xstrdup(rt->cfg->admin.listen);
 	char *old_user = kr_xstrdup(rt->cfg->server.user);
 	struct kr_restart_policy policy;
 
-	(void)sig;
-	(void)what;
-	if (kr_runtime_reload(rt, &err) < 0) {
+	if (kr_runtime_reload(rt, err_r) < 0) {
 		kr_log_msg(rt->log, KR_LOG_ERROR, NULL, "config.reload_failed",
-			   err.msg);
+			   err_r->msg);
 		free(old_listen);
 		free(old_user);
-		return;
+		return -1;
 	}
 	policy = master_restart_policy(rt->cfg);
 	kr_restart_configure(m->restarts, &policy);
@@ -438,6 +440,17 @@ master_on_hup(evutil_socket_t sig, short what, void *ctx)
 		    m->children[i].state == KR_SLOT_SERVING)
 			kill(m->children[i].pid, SIGHUP);
 	kr_log_msg(rt->log, KR_LOG_INFO, NULL, "config.reload", rt->cfg->path);
+	return 0;
+}
+
+static void
+master_on_hup(evutil_socket_t sig, short what, void *ctx)
+{
+	struct kr_err err = { 0 };
+
+	(void)sig;
+	(void)what;
+	master_reload(ctx, &err);
 }
 
 /* Past max_requests or max_rss, and old enough not to cycle in a loop
@@ -742,6 +755,7 @@ kr_master_run(struct kr_runtime *rt)
 	m.supervisor = (struct kr_admin_supervisor){
 		.health = master_sup_health,
 		.worker = master_sup_worker,
+		.reload = master_reload,
 		.ctx = &m,
 	};
 	if (master_setup(&m, &err) < 0) {

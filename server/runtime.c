@@ -12,6 +12,7 @@
 #include "antispam/antispam.h"
 #include "antispam/counter.h"
 #include "antispam/hits.h"
+#include "antispam/status.h"
 #include "lib/limits.h"
 #include "lib/clock.h"
 #include "server/cache/cache_metrics.h"
@@ -103,7 +104,9 @@ runtime_limiters(struct kr_runtime *rt, struct kr_err *err_r)
 				  "cannot map the login limiters");
 	if (kr_counter_create(KR_ANTISPAM_COUNTER_SLOTS_DEFAULT,
 			      &rt->spam_counter, err_r) < 0 ||
-	    kr_hits_create(KR_ANTISPAM_HIT_NAMES, &rt->spam_hits, err_r) < 0)
+	    kr_hits_create(KR_ANTISPAM_HIT_NAMES, &rt->spam_hits, err_r) < 0 ||
+	    kr_antispam_status_create(rt->n_worker_slots, &rt->spam_status,
+				      err_r) < 0)
 		return -1;
 	return 0;
 }
@@ -210,6 +213,7 @@ kr_runtime_deinit(struct kr_runtime *rt)
 	kr_ratelimit_destroy(&rt->login_addr);
 	kr_counter_destroy(&rt->spam_counter);
 	kr_hits_destroy(&rt->spam_hits);
+	kr_antispam_status_destroy(&rt->spam_status);
 	kr_metrics_destroy(&rt->metrics);
 	runtime_free_metrics(rt);
 	if (rt->log != NULL)

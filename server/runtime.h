@@ -28,6 +28,7 @@ struct kr_restart_metrics;  /* server/restart.h */
 struct kr_antispam_metrics; /* antispam/antispam.h */
 struct kr_hits;		    /* antispam/hits.h */
 struct kr_counter;	    /* antispam/counter.h */
+struct kr_antispam_status;  /* antispam/status.h */
 
 /* The runtime's own: config reloads, counted by every process. */
 struct kr_runtime_metrics {
@@ -72,6 +73,11 @@ struct kr_runtime {
 	 * by every worker (antispam/counter.h). */
 	struct kr_counter *spam_counter;
 	struct kr_hits *spam_hits; /* rule hit counts (antispam/hits.h) */
+	/* Each worker's antispam state for the admin side, one entry per
+	 * worker slot (antispam/status.h); spam_status_entry is this
+	 * worker's (set in the child before it runs). */
+	struct kr_antispam_status *spam_status;
+	unsigned spam_status_entry;
 	/* RLIMIT_NOFILE and the connection caps within it; planned
 	 * again on reload (the limit itself stays). */
 	struct kr_fdbudget fds;

@@ -12,6 +12,7 @@
 #include "antispam/antispam.h"
 #include "antispam/bayes_store.h"
 #include "antispam/counter.h"
+#include "antispam/status.h"
 #include "lib/clock.h"
 #include "lib/tpool.h"
 #include "server/deliver/deliver.h"
@@ -99,6 +100,16 @@ worker_tokens_get(void *store, const char *account, const uint64_t *hashes,
 	return kr_antispam_tokens_get(store, account, hashes, n, cb, arg);
 }
 
+/* A generation became current or closed: the admin side sees it. */
+static void
+worker_spam_changed(void *ctx, const struct kr_antispam *as)
+{
+	struct kr_runtime *rt = ctx;
+
+	kr_antispam_status_publish(rt->spam_status, rt->spam_status_entry,
+				   rt->cfg->antispam.enabled, as, NULL, false);
+}
+
 static void
 worker_spam(struct worker *w, bool reload)
 {
@@ -114,18 +125,23 @@ worker_spam(struct worker *w, bool reload)
 		.count_ctx = w->rt->spam_counter,
 		.tokens_get = w->store != NULL ? worker_tokens_get : NULL,
 		.tokens_ctx = w->store,
+		.changed = worker_spam_changed,
+		.changed_ctx = w->rt,
 	};
 	struct kr_err err = { 0 };
 	struct kr_log_line line;
 	int rc = 0;
 
 	w->deliver.verdict = (struct kr_verdict_step){ 0 };
+	if (cfg->antispam.enabled && w->spam == NULL)
+		rc = kr_antispam_create(&env, cfg, &w->spam, &err);
+	else if (cfg->antispam.enabled && reload)
+		rc = kr_antispam_reload(w->spam, cfg, &err);
+	kr_antispam_status_publish(w->rt->spam_status, w->rt->spam_status_entry,
+				   cfg->antispam.enabled, w->spam,
+				   rc < 0 ? err.msg : NULL, reload);
 	if (!cfg->antispam.enabled)
 		return;
-	if (w->spam == NULL)
-		rc = kr_antispam_create(&env, cfg, &w->spam, &err);
-	else if (reload)
-		rc = kr_antispam_reload(w->spam, cfg, &err);
 	if (w->spam != NULL)
 		w->deliver.verdict = kr_spam_verdict_step(w->spam);
 	if (!kr_log_begin(&line, w->rt->log,
@@ -151,6 +167,9 @@ worker_on_hup(evutil_socket_t sig, short what, void *ctx)
 	if (kr_runtime_reload(w->rt, &err) < 0) {
 		kr_log_msg(w->rt->log, KR_LOG_ERROR, NULL,
 			   "config.reload_failed", err.msg);
+		kr_antispam_status_publish(
+			w->rt->spam_status, w->rt->spam_status_entry,
+			w->rt->cfg->antispam.enabled, w->spam, err.msg, true);
 		return;
 	}
 	kr_rpc_http_reload(w->http);
@@ -325,6 +344,8 @@ kr_worker_run(struct kr_runtime *rt, unsigned index,
 	sigset_t all;
 
 	rt->slot = slot;
+	kr_antispam_status_claim(rt->spam_status, rt->spam_status_entry,
+				 getpid(), index);
 	snprintf(proc, sizeof(proc), "worker.%u", index);
 	kr_log_set_proc(rt->log, proc);
 	/* Root stays with the master: nothing is served before this. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "server/cli/cli.h"
+#include "server/cli/cli_reload.h"
 #include "server/cli/cli_rules.h"
 #include "server/cli/cli_shard.h"
 #include "server/cli/cli_user.h"
@@ -35,6 +36,10 @@ usage(FILE *fp, int code)
 		"of each shard\n"
 		"  shard status                      reachability, role, "
 		"latency, users per node\n"
+		"  reload                            reload the config and "
+		"the filter\n"
+		"                                    modules of the running "
+		"kurierd\n"
 		"  rules check [FILE...]             SpamAssassin rule files: "
 		"rules loaded\n"
 		"                                    and skipped (default: the "
@@ -61,6 +66,8 @@ main(int argc, char **argv)
 			return usage(stderr, KR_CLI_USAGE);
 		cfg_path = argv[++i];
 	}
+	if (i < argc && strcmp(argv[i], "reload") == 0)
+		return kr_cli_reload_run(cfg_path, argc - i - 1, argv + i + 1);
 	if (i + 1 >= argc)
 		return usage(stderr, KR_CLI_USAGE);
 	if (strcmp(argv[i], "rules") == 0)

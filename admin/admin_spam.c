@@ -1,0 +1,263 @@
+/* /api/antispam and the wait of POST /api/reload, both on the shared
+ * antispam status region: the master never asks a worker. */
+#include "admin/admin_spam.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/httpd.h"
+#include "lib/clock.h"
+
+/* What a wait noted of one worker before the reload. */
+struct reload_note {
+	unsigned entry; /* status entry = metrics slot - first_worker_slot */
+	pid_t pid;
+	uint64_t seq;
+};
+
+struct kr_admin_reload {
+	const struct kr_admin_spam_view *v;
+	struct event_base *base;
+	struct kr_httpd_call *call;
+	struct event *timer;
+	int64_t deadline_ms;
+	struct kr_admin_reload **list; /* where it is linked */
+	struct kr_admin_reload *next;
+	unsigned n;
+	struct reload_note notes[];
+};
+
+/* The live process of slot entry i, or pid 0. */
+static void
+spam_slot(const struct kr_admin_spam_view *v, unsigned i,
+	  struct kr_metrics_slot_info *info_r)
+{
+	kr_metrics_slot_get_info(
+		kr_metrics_slot(v->metrics, v->first_worker_slot + i), info_r);
+}
+
+/* Entry i when it is pid's; else one with no host and why. */
+static void
+spam_entry(const struct kr_admin_spam_view *v, unsigned i, pid_t pid,
+	   struct kr_antispam_status_entry *e_r)
+{
+	if (v->status != NULL &&
+	    kr_antispam_status_read(v->status, i, e_r) == 0 && e_r->pid == pid)
+		return;
+	memset(e_r, 0, sizeof(*e_r));
+	e_r->pid = pid;
+}
+
+static json_t *
+spam_worker_json(const struct kr_antispam_status_entry *e, unsigned index)
+{
+	json_t *mods = json_array();
+
+	for (unsigned m = 0; m < e->n_modules; m++)
+		json_array_append_new(
+			mods, json_pack("{s:s, s:I}", "name",
+					e->modules[m].name, "generation",
+					(json_int_t)e->modules[m].generation));
+	return json_pack("{s:I, s:i, s:I, s:I, s:I, s:s, s:o}", "pid",
+			 (json_int_t)e->pid, "index", (int)index, "generation",
+			 (json_int_t)e->generation, "open_generations",
+			 (json_int_t)e->open_generations, "reload_seq",
+			 (json_int_t)e->reload_seq, "last_error", e->last_error,
+			 "modules", mods);
+}
+
+json_t *
+kr_admin_spam_doc(const struct kr_admin_spam_view *v)
+{
+	json_t *list = json_array();
+
+	for (unsigned i = 0; i < v->n_worker_slots; i++) {
+		struct kr_metrics_slot_info info;
+		struct kr_antispam_status_entry e;
+
+		spam_slot(v, i, &info);
+		if (info.pid == 0)
+			continue;
+		spam_entry(v, i, info.pid, &e);
+		json_array_append_new(list, spam_worker_json(&e, info.index));
+	}
+	return json_pack("{s:b, s:o}", "enabled", v->enabled, "workers", list);
+}
+
+struct kr_admin_reload *
+kr_admin_reload_new(struct event_base *base, const struct kr_admin_spam_view *v,
+		    struct kr_httpd_call *call)
+{
+	struct kr_admin_reload *r = kr_xcalloc(
+		1, sizeof(*r) + v->n_worker_slots * sizeof(r->notes[0]));
+
+	r->v = v;
+	r->base = base;
+	r->call = call;
+	for (unsigned i = 0; i < v->n_worker_slots; i++) {
+		struct kr_metrics_slot_info info;
+		struct kr_antispam_status_entry e;
+
+		/* The master signals every worker but the draining ones
+		 * (one still starting gets it once its handlers are up). */
+		spam_slot(v, i, &info);
+		if (info.pid == 0 || info.state == KR_SLOT_DRAINING)
+			continue;
+		spam_entry(v, i, info.pid, &e);
+		r->notes[r->n++] = (struct reload_note){ .entry = i,
+							 .pid = info.pid,
+							 .seq = e.reload_seq };
+	}
+	return r;
+}
+
+void
+kr_admin_reload_free(struct kr_admin_reload *r)
+{
+	if (r == NULL)
+		return;
+	if (r->timer != NULL)
+		event_free(r->timer);
+	free(r);
+}
+
+static void
+reload_unlink(struct kr_admin_reload *r)
+{
+	for (struct kr_admin_reload **p = r->list; p != NULL && *p != NULL;
+	     p = &(*p)->next) {
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	}
+}
+
+/* Whether note's worker has reported (or is gone: a process started
+ * after the reload read the new config anyway). */
+static bool
+reload_reported(const struct kr_admin_reload *r, const struct reload_note *n,
+		struct kr_antispam_status_entry *e_r)
+{
+	struct kr_metrics_slot_info info;
+
+	spam_slot(r->v, n->entry, &info);
+	spam_entry(r->v, n->entry, n->pid, e_r);
+	if (info.pid != n->pid)
+		return true;
+	return e_r->reload_seq > n->seq;
+}
+
+static void
+reload_answer(struct kr_admin_reload *r, unsigned status, json_t *doc)
+{
+	static const struct kr_http_field nostore = { "Cache-Control",
+						      "no-store" };
+	const struct kr_httpd_answer a = {
+		.status = status,
+		.content_type = "application/json",
+		.fields = &nostore,
+		.n_fields = 1,
+	};
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	size_t len;
+
+	json_decref(doc);
+	if (text == NULL)
+		kr_panic("admin: out of memory encoding /api/reload");
+	len = strlen(text);
+	kr_httpd_answer_take(r->call, &a, text, len);
+	r->call = NULL;
+}
+
+/* {generation, workers: [... reload: "done"|"pending"], error}. */
+static json_t *
+reload_doc(struct kr_admin_reload *r)
+{
+	json_t *list = json_array(), *error = json_null();
+	uint64_t top = 0;
+
+	for (unsigned i = 0; i < r->n; i++) {
+		struct kr_antispam_status_entry e;
+		bool done = reload_reported(r, &r->notes[i], &e);
+		struct kr_metrics_slot_info info;
+		json_t *w;
+
+		spam_slot(r->v, r->notes[i].entry, &info);
+		w = spam_worker_json(&e, info.index);
+		json_object_set_new(w, "reload",
+				    json_string(info.pid != r->notes[i].pid
+							? "gone"
+						: done ? "done"
+						       : "pending"));
+		if (e.generation > top)
+			top = e.generation;
+		if (done && e.last_error[0] != '\0' && json_is_null(error)) {
+			json_decref(error);
+			error = json_string(e.last_error);
+		}
+		json_array_append_new(list, w);
+	}
+	return json_pack("{s:I, s:o, s:o, s:b}", "generation", (json_int_t)top,
+			 "workers", list, "error", error, "enabled",
+			 r->v->enabled);
+}
+
+static bool
+reload_all_reported(const struct kr_admin_reload *r)
+{
+	for (unsigned i = 0; i < r->n; i++) {
+		struct kr_antispam_status_entry e;
+
+		if (!reload_reported(r, &r->notes[i], &e))
+			return false;
+	}
+	return true;
+}
+
+static void
+reload_on_tick(evutil_socket_t fd, short what, void *ctx)
+{
+	struct kr_admin_reload *r = ctx;
+	struct timeval poll = { .tv_usec = KR_ADMIN_RELOAD_POLL_MS * 1000 };
+
+	(void)fd;
+	(void)what;
+	if (!reload_all_reported(r) && kr_clock_mono_ms() < r->deadline_ms) {
+		event_add(r->timer, &poll);
+		return;
+	}
+	reload_answer(r, 200, reload_doc(r));
+	reload_unlink(r);
+	kr_admin_reload_free(r);
+}
+
+void
+kr_admin_reload_wait(struct kr_admin_reload *r, struct kr_admin_reload **list)
+{
+	struct timeval now = { 0 };
+
+	r->list = list;
+	r->next = *list;
+	*list = r;
+	r->deadline_ms = kr_clock_mono_ms() + KR_ADMIN_RELOAD_WAIT_MS;
+	r->timer = evtimer_new(r->base, reload_on_tick, r);
+	if (r->timer == NULL)
+		kr_panic("admin: out of memory");
+	/* Looked at from the loop, never from inside the handler. */
+	event_add(r->timer, &now);
+}
+
+void
+kr_admin_reload_cancel_all(struct kr_admin_reload **list)
+{
+	while (*list != NULL) {
+		struct kr_admin_reload *r = *list;
+		json_t *doc = json_pack("{s:s}", "error", "shutting down");
+
+		*list = r->next;
+		reload_answer(r, 503, doc);
+		kr_admin_reload_free(r);
+	}
+}
