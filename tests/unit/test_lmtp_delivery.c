@@ -123,6 +123,9 @@ test_lmtp_delivery_table(void **state)
 		{ KR_DELIVER_TEMPFAIL, KR_LMTP_RCPT_TEMPFAIL,
 		  KR_LMTP_RCPT_TEMPFAIL, KR_LMTP_DELIVER_TEMPFAIL,
 		  KR_LMTP_DELIVER_TEMPFAIL },
+		{ KR_DELIVER_DEFERRED, KR_LMTP_RCPT_TEMPFAIL,
+		  KR_LMTP_RCPT_TEMPFAIL, KR_LMTP_DELIVER_DEFER,
+		  KR_LMTP_DELIVER_DEFER },
 	};
 	struct env *e = *state;
 	struct kr_config *cfg = e->rt.cfg;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "antispam/antispam.h"
 #include "server/cache/cache_metrics.h"
 #include "server/lmtp/lmtp_metrics.h"
 #include "server/restart.h"
@@ -68,6 +69,7 @@ test_runtime_metrics_each_part_names_its_own(void **state)
 	const struct kr_rpc_metrics *r = rt->rpc_ids;
 	const struct kr_cache_metrics *c = rt->cache_ids;
 	const struct kr_restart_metrics *s = rt->restart_ids;
+	const struct kr_antispam_metrics *sp = rt->spam_ids;
 	/* In registry order: the exposition's order. */
 	const struct want want[] = {
 		{ w->requests, "kurier_requests_total", "" },
@@ -120,6 +122,21 @@ test_runtime_metrics_each_part_names_its_own(void **state)
 		  "worker=\"1\"" },
 		{ s->backoff[1], "kurier_worker_backoff_seconds",
 		  "worker=\"1\"" },
+		{ sp->verdict[KR_ANTISPAM_HAM],
+		  "kurier_antispam_verdicts_total", "verdict=\"ham\"" },
+		{ sp->verdict[KR_ANTISPAM_SPAM],
+		  "kurier_antispam_verdicts_total", "verdict=\"spam\"" },
+		{ sp->verdict[KR_ANTISPAM_REJECT],
+		  "kurier_antispam_verdicts_total", "verdict=\"reject\"" },
+		{ sp->verdict[KR_ANTISPAM_DEFER],
+		  "kurier_antispam_verdicts_total", "verdict=\"defer\"" },
+		{ sp->check_us, "kurier_antispam_check_seconds", "" },
+		{ sp->reloads, "kurier_antispam_reloads_total", "" },
+		{ sp->reload_failures, "kurier_antispam_reload_failures_total",
+		  "" },
+		{ sp->generation, "kurier_antispam_generation", "" },
+		{ sp->generations, "kurier_antispam_generations_open", "" },
+		{ sp->unloads, "kurier_antispam_module_unloads_total", "" },
 	};
 	size_t n = sizeof(want) / sizeof(want[0]);
 
