@@ -319,10 +319,12 @@ worker_teardown(struct worker *w)
 	/* Sessions first (they cancel their store operations), then the
 	 * store, then the connections under it. */
 	kr_lmtp_server_destroy(&w->lmtp);
-	kr_antispam_destroy(&w->spam); /* its checks went with the sessions */
-	kr_rpc_destroy(&w->rpc);       /* answers its requests: before http */
+	kr_rpc_destroy(&w->rpc); /* answers its requests: before http */
 	kr_rpc_http_destroy(&w->http);
 	kr_store_destroy(&w->store);
+	/* After the sessions (their checks), the trainings (their holds on
+	 * a generation) and the store (look-ups a cancelled check left). */
+	kr_antispam_destroy(&w->spam);
 	kr_connmgr_destroy(&w->db);
 	kr_shardmap_destroy(&w->map);
 	if (w->cpu != NULL)
