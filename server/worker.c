@@ -89,10 +89,6 @@ worker_on_stop(evutil_socket_t sig, short what, void *ctx)
 	worker_drain(ctx, sig == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
-/* The antispam host, as [antispam] says: built when enabled (a host
- * that cannot be built is logged and messages stay unjudged: mail is
- * not refused for a broken filter), a new generation on reload, the
- * built-in ham when disabled. */
 static int
 worker_tokens_get(void *store, const char *account, const uint64_t *hashes,
 		  size_t n, kr_filter_tokens_fn *cb, void *arg)
@@ -110,6 +106,10 @@ worker_spam_changed(void *ctx, const struct kr_antispam *as)
 				   rt->cfg->antispam.enabled, as, NULL, false);
 }
 
+/* The antispam host, as [antispam] says: built when enabled (a host
+ * that cannot be built is logged and messages stay unjudged: mail is
+ * not refused for a broken filter), a new generation on reload, the
+ * built-in ham when disabled. */
 static void
 worker_spam(struct worker *w, bool reload)
 {
