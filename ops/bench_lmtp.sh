@@ -163,10 +163,21 @@ antispam_modules() {
 	local m
 	rm -rf -- "$DIR/antispam-modules"
 	mkdir -p -- "$DIR/antispam-modules"
-	for m in rules bayes rate; do
+	for m in ${ANTISPAM_MODULES:-rules bayes rate}; do
 		install -m 0644 "$BUILD/modules/kr_$m.so" "$DIR/antispam-modules/"
 	done
 	chmod 0755 -- "$DIR/antispam-modules"
+}
+
+# Both workers built their first generation (the rules' matcher comes
+# from its cache, or is compiled: up to half a minute the first time).
+antispam_ready() {
+	local end=$((SECONDS + 120))
+	until (($(grep -c 'event=antispam.ready generation=1' "$LOGS/kurierd.log") >= AS_READY)); do
+		((SECONDS < end)) || die "antispam not ready in 120 s: $(grep antispam "$LOGS/kurierd.log" | tail -3)"
+		sleep 0.2
+	done
+	AS_READY=$((AS_READY + 2))
 }
 
 # Antispam off and on, alternating, kurierd restarted for each (the
@@ -179,6 +190,7 @@ compare_antispam() {
 		for mode in off on; do
 			kurierd_stop
 			ANTISPAM=$mode kurierd_start 2
+			[[ $mode == off ]] || antispam_ready
 			run_lmtp "as-$mode-warmup$rep" "$KPORT" $((200 + rep)) "$WARMUP_S" >/dev/null
 			settle
 			line=$(run_lmtp "as-$mode$rep" "$KPORT" $((300 + rep)) "$DURATION")
@@ -425,7 +437,7 @@ report() {
 	printf '%-44s %10s %10s %10s\n' "messages/s ($AS_REPS runs)" median min max
 	printf '%-44s %10s %10s %10s\n' "antispam off" "${off[@]}"
 	printf '%-44s %10s %10s %10s\n' "antispam on" "${on[@]}"
-	printf 'on/off = %s' "$(verdict "${on[0]}" "${off[0]}" 0.9 \
+	printf 'on/off = %s\n' "$(verdict "${on[0]}" "${off[0]}" 0.9 \
 		'at most 10 percent slower with antispam')"
 	printf 'per run, messages/s: off %s | on %s\n' "${ROFF[*]}" "${RON[*]}"
 	printf '\nidle memory: kurierd 1 worker, VmRSS %d -> %d bytes with %d idle LMTP sessions\n' \
@@ -451,6 +463,7 @@ main() {
 	local t0=$EPOCHSECONDS
 	declare -ga RA=() RB=() AP50=() AP99=() BP50=() BP99=() IDLE_CMD=()
 	declare -ga ROFF=() RON=()
+	AS_READY=2
 	setup_cluster
 	make_passwd
 	setup_kurier
