@@ -114,7 +114,7 @@ host_log(void *ctx, enum kr_filter_log_level level, const char *req_id,
 			  "antispam.module"))
 		return;
 	kr_log_str(&line, "module", m->name);
-	kr_log_str(&line, "event", event != NULL ? event : "");
+	kr_log_str(&line, "what", event != NULL ? event : "");
 	kr_log_str(&line, "detail", detail != NULL ? detail : "");
 	kr_log_end(&line);
 }
