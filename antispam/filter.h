@@ -89,7 +89,7 @@ enum kr_filter_log_level {
 /* A Bayes statistic of one user (the bayes module's store). */
 struct kr_filter_tokens {
 	uint32_t n_spam, n_ham; /* messages trained */
-	size_t n;
+	size_t n; /* as asked; 0 (no arrays) when n_spam and n_ham are 0 */
 	const uint64_t *hashes; /* as asked */
 	const uint32_t *spam;	/* counts per hash, 0 when unknown */
 	const uint32_t *ham;

@@ -11,6 +11,7 @@
 #include "antispam/host_priv.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/lru.h"
 #include "lib/metrics.h"
 
 static const struct kr_metric_def host_metric_defs[] = {
@@ -129,45 +130,6 @@ host_count(void *ctx, const char *kind, const void *key, size_t key_len,
 		return n; /* nothing shared: each message counts alone */
 	return as->env.count(as->env.count_ctx, kind, key, key_len, window_ms,
 			     n);
-}
-
-/* A look-up in flight holds its module: its answer calls module code. */
-struct host_tokens {
-	struct as_module *m;
-	kr_filter_tokens_fn *cb;
-	void *arg;
-};
-
-static void
-host_on_tokens(void *arg, const struct kr_filter_tokens *t, int ok)
-{
-	struct host_tokens *ht = arg;
-
-	ht->cb(ht->arg, t, ok);
-	as_module_put(ht->m);
-	free(ht);
-}
-
-static int
-host_tokens_get(void *ctx, const char *account, const uint64_t *hashes,
-		size_t n, kr_filter_tokens_fn *cb, void *arg)
-{
-	struct as_module *m = ctx;
-	struct kr_antispam *as = m->as;
-	struct host_tokens *ht;
-
-	if (as->env.tokens_get == NULL)
-		return -1;
-	ht = kr_xmalloc(sizeof(*ht));
-	*ht = (struct host_tokens){ .m = m, .cb = cb, .arg = arg };
-	m->refs++;
-	if (as->env.tokens_get(as->env.tokens_ctx, account, hashes, n,
-			       host_on_tokens, ht) < 0) {
-		m->refs--;
-		free(ht);
-		return -1;
-	}
-	return 0;
 }
 
 /* ---- configuration -------------------------------------------------- */
@@ -466,6 +428,7 @@ kr_antispam_create(const struct kr_antispam_env *env,
 
 	as->env = *env;
 	as->conf = conf_from(cfg);
+	as->untrained = kr_lru_create(KR_ANTISPAM_UNTRAINED_BYTES);
 	as->dns = evdns_base_new(env->base, 0);
 	if (as->dns == NULL) {
 		kr_err_set(err_r, KR_ERR_TEMPORARY, "evdns_base_new failed");
@@ -480,7 +443,7 @@ kr_antispam_create(const struct kr_antispam_env *env,
 		.dns = as->dns,
 		.log = host_log,
 		.count = host_count,
-		.tokens_get = host_tokens_get,
+		.tokens_get = as_tokens_get,
 	};
 	as_host_results(&as->host);
 	gen = gen_build(as, as->conf, cfg, err_r);
@@ -514,6 +477,7 @@ kr_antispam_destroy(struct kr_antispam **asp)
 		evdns_base_free(as->dns,
 				0); /* no answers into closed modules */
 	as_conf_put(as->conf);
+	kr_lru_destroy(&as->untrained);
 	free(as);
 	*asp = NULL;
 }

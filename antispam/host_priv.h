@@ -15,6 +15,7 @@
 #define AS_UNLOAD_DELAY_MS 100
 
 struct event;
+struct kr_lru;
 
 /* The [antispam] section as modules see it, shared by the generation
  * and the modules opened under it (a kept module keeps its own). */
@@ -67,6 +68,8 @@ struct kr_antispam {
 	struct kr_antispam_gen *cur;
 	struct kr_antispam_gen *open; /* every open generation */
 	struct as_module *unloading;  /* closed soon (as_module.unload) */
+	/* Accounts whose Bayes statistic was empty (host_tokens.c). */
+	struct kr_lru *untrained;
 	uint64_t last_id;
 	char last_error[KR_ERR_MSG_MAX];
 };
@@ -91,6 +94,10 @@ void as_conf_put(struct as_conf *c);
 /* host.c: a check's hold on its generation. */
 void as_gen_hold(struct kr_antispam_gen *gen);
 void as_gen_put(struct kr_antispam_gen *gen);
+
+/* host_tokens.c: struct kr_filter_host tokens_get (ctx: the module). */
+int as_tokens_get(void *ctx, const char *account, const uint64_t *hashes,
+		  size_t n, kr_filter_tokens_fn *cb, void *arg);
 
 /* check.c: the result calls of struct kr_filter_host. */
 void as_host_results(struct kr_filter_host *host);

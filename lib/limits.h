@@ -338,6 +338,11 @@
 #define KR_ANTISPAM_BAYES_TOKENS_MAX 10000000
 #define KR_ANTISPAM_CHECK_TIMEOUT_MS_DEFAULT 5000
 #define KR_ANTISPAM_CHECK_TIMEOUT_MS_MAX 60000
+/* Accounts a worker remembers as having no Bayes statistic, and for
+ * how long: most users never train, and each would cost a look-up a
+ * message; a first training counts on this worker at most this late. */
+#define KR_ANTISPAM_UNTRAINED_BYTES (1 << 20)
+#define KR_ANTISPAM_UNTRAINED_TTL_MS 60000
 /* Distinct test names /metrics counts hits of (more: "_OTHER"). */
 #define KR_ANTISPAM_HIT_NAMES 8192
 /* Bayes (storage/store_bayes.h): token hashes in one look-up or one

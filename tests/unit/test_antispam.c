@@ -388,6 +388,93 @@ test_antispam_timeout(void **state)
 	setenv("KR_TEST_HOLD_MS", "0", 1);
 }
 
+/* The store's side of Bayes look-ups for the bayes module: counts the
+ * calls; "b@..." has trained 10 and 10 messages, everyone else none. */
+struct fake_store {
+	struct event_base *base;
+	int calls;
+};
+
+struct fake_get {
+	kr_filter_tokens_fn *cb;
+	void *arg;
+	bool trained;
+	size_t n;
+};
+
+static void
+fake_on_get(evutil_socket_t fd, short what, void *ctx)
+{
+	static const uint32_t zero[1000] = { 0 };
+	struct fake_get *g = ctx;
+	struct kr_filter_tokens t = { 0 };
+
+	(void)fd;
+	(void)what;
+	if (g->trained)
+		t = (struct kr_filter_tokens){ .n_spam = 10,
+					       .n_ham = 10,
+					       .n = g->n,
+					       .spam = zero,
+					       .ham = zero };
+	g->cb(g->arg, &t, 1);
+	free(g);
+}
+
+static int
+fake_tokens_get(void *ctx, const char *account, const uint64_t *hashes,
+		size_t n, kr_filter_tokens_fn *cb, void *arg)
+{
+	struct fake_store *fs = ctx;
+	struct fake_get *g = calloc(1, sizeof(*g));
+	const struct timeval now = { 0, 0 };
+
+	(void)hashes;
+	assert_true(n <= 1000);
+	*g = (struct fake_get){
+		.cb = cb, .arg = arg, .trained = account[0] == 'b', .n = n
+	};
+	fs->calls++;
+	assert_int_equal(
+		event_base_once(fs->base, -1, EV_TIMEOUT, fake_on_get, g, &now),
+		0);
+	return 0;
+}
+
+/* An account with no statistic is not asked again within the TTL; one
+ * with a statistic is asked for every message. */
+static void
+test_antispam_untrained_remembered(void **state)
+{
+	struct env *e = *state;
+	struct fake_store fs = { .base = e->base };
+	struct kr_antispam_env aenv = { .base = e->base,
+					.log = e->log,
+					.tokens_get = fake_tokens_get,
+					.tokens_ctx = &fs };
+	static const char *const rcpts[] = { "a@kurier.test", "b@kurier.test" };
+	const struct kr_filter_msg msg = {
+		.req_id = "t2",
+		.rcpts = rcpts,
+		.n_rcpts = 2,
+		.raw = "Subject: cheap offer\r\n\r\nbuy cheap pills today\r\n",
+		.raw_len = 47,
+	};
+	struct answer a = { 0 }, b = { 0 };
+	struct kr_err err;
+
+	env_copy(e, "../modules/kr_bayes.so", "kr_bayes.so");
+	if (kr_antispam_create(&aenv, e->cfg, &e->as, &err) < 0)
+		fail_msg("%s", err.msg);
+	kr_antispam_check_begin(e->as, &msg, on_verdict, &a);
+	run_until(e, &a.calls, 1);
+	assert_int_equal(fs.calls, 2);
+	kr_antispam_check_begin(e->as, &msg, on_verdict, &b);
+	run_until(e, &b.calls, 1);
+	assert_int_equal(fs.calls, 3); /* b again, a remembered */
+	assert_int_equal(b.kind[0], KR_ANTISPAM_HAM);
+}
+
 int
 main(void)
 {
@@ -406,6 +493,8 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_antispam_timeout, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_antispam_untrained_remembered, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
