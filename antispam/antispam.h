@@ -139,6 +139,10 @@ kr_antispam_check_begin(struct kr_antispam *as, const struct kr_filter_msg *msg,
 /* No callback afterwards; sets *c to NULL (NULL is fine). */
 void kr_antispam_check_cancel(struct kr_antispam_check **c);
 
+/* account was trained (message.move): counted host-wide, so that no
+ * worker answers from its memory of accounts without a statistic. */
+void kr_antispam_learned(struct kr_antispam *as, const char *account);
+
 /* The current generation, held open until released (training asks the
  * bayes module for a message's tokens through it). */
 struct kr_antispam_gen *kr_antispam_gen_acquire(struct kr_antispam *as);

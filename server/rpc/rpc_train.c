@@ -119,6 +119,7 @@ train_on_learn(void *ctx, enum kr_store_bayes_learned learned,
 	if (learned != KR_STORE_BAYES_ALREADY) {
 		t->learned++;
 		kr_metrics_inc(rt->slot, rt->rpc_ids->trained);
+		kr_antispam_learned(t->rpc->d.antispam, t->address);
 	}
 	train_next(t);
 }

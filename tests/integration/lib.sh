@@ -188,6 +188,19 @@ kr_rpc() {
 		${1:+-H "Authorization: Bearer $1"} --data-binary "$2" \
 		"http://127.0.0.1:$KR_HTTP/rpc"
 }
+# As the user whose session token is in $KR_TOK: kr_call METHOD PARAMS
+# (one JSON-RPC call), kr_mailbox ROLE (the id of the mailbox with that
+# role), kr_raw MAILBOX SUBJECT (the first stored message with that
+# subject, as stored; fails the test when there is none).
+kr_call() { kr_rpc "$KR_TOK" "{\"jsonrpc\":\"2.0\",\"method\":\"$1\",\"params\":$2,\"id\":1}"; }
+kr_mailbox() { kr_call mailbox.list '{}' | jq -e ".result[] | select(.role == \"$1\") | .id"; }
+kr_raw() {
+	local uid
+	uid=$(kr_call message.list "{\"mailbox\":$1,\"limit\":200}" |
+		jq -e "[.result.messages[] | select(.subject == \"$2\")][0].uid") ||
+		fail "no message \"$2\" in mailbox $1"
+	kr_call message.raw "{\"mailbox\":$1,\"uid\":$uid}" | jq -r .result.raw | base64 -d
+}
 # kr_login USER PASSWORD: prints the session token.
 kr_login() {
 	kr_rpc "" "{\"jsonrpc\":\"2.0\",\"method\":\"auth.login\",\"params\":{\"user\":\"$1\",\"password\":\"$2\"},\"id\":1}" |

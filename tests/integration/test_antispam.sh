@@ -41,17 +41,8 @@ kr_stack_start antispam 31700 2
 trap cleanup EXIT
 log=$KR_WORK/kurierd.log
 echo pw | kr_cli user add u1@as.test >/dev/null
-tok=$(kr_login u1@as.test pw)
-rpc() { kr_rpc "$tok" "{\"jsonrpc\":\"2.0\",\"method\":\"$1\",\"params\":$2,\"id\":1}"; }
-mailbox() { rpc mailbox.list '{}' | jq -e ".result[] | select(.role == \"$1\") | .id"; }
-raw() {
-	local uid
-	uid=$(rpc message.list "{\"mailbox\":$1,\"limit\":100}" |
-		jq -e "[.result.messages[] | select(.subject == \"$2\")][0].uid") ||
-		fail "no message \"$2\" in mailbox $1"
-	rpc message.raw "{\"mailbox\":$1,\"uid\":$uid}" | jq -r .result.raw | base64 -d
-}
-count() { rpc message.list "{\"mailbox\":$1,\"limit\":200}" | jq "[.result.messages[] | select(.subject == \"$2\")] | length"; }
+KR_TOK=$(kr_login u1@as.test pw)
+count() { kr_call message.list "{\"mailbox\":$1,\"limit\":200}" | jq "[.result.messages[] | select(.subject == \"$2\")] | length"; }
 msg() {
 	printf 'From: a@ext.test\r\nTo: u1@as.test\r\nDate: Mon, 1 Jun 2026 10:00:00 +0000\r\nMessage-ID: <%s.%s@ext.test>\r\nSubject: %s\r\n\r\n%s\r\n' \
 		"$1" "$RANDOM" "$1" "$2" >"$aux/$1"
@@ -68,15 +59,15 @@ r=$(client deliver "$KR_LMTP" u1@as.test "$(msg pills 'buy cheap pills now')")
 [[ ${r%%|*} == "250 2.0.0 Ok" ]] || fail "spam: [$r]"
 r=$(client deliver "$KR_LMTP" u1@as.test "$(msg hello 'see you at lunch')")
 [[ ${r%%|*} == "250 2.0.0 Ok" ]] || fail "ham: [$r]"
-junk=$(mailbox junk) || fail "no Junk"
-inbox=$(mailbox inbox) || fail "no INBOX"
+junk=$(kr_mailbox junk) || fail "no Junk"
+inbox=$(kr_mailbox inbox) || fail "no INBOX"
 [[ $(count "$inbox" gtube) == 0 && $(count "$junk" gtube) == 0 ]] || fail "GTUBE was stored"
-raw "$junk" pills >"$aux/pills.raw"
+kr_raw "$junk" pills >"$aux/pills.raw"
 grep -q $'^X-Spam-Flag: YES\r$' "$aux/pills.raw" || fail "spam flag: $(grep '^X-Spam' "$aux/pills.raw")"
 grep -q $'^X-Spam-Score: 5.5\r$' "$aux/pills.raw" || fail "spam score: $(grep '^X-Spam' "$aux/pills.raw")"
 grep -q '^X-Spam-Status: Yes, score=5.5 required=5.0 tests=.*KR_TEST_CHEAP' "$aux/pills.raw" ||
 	fail "spam status: $(grep '^X-Spam' "$aux/pills.raw")"
-raw "$inbox" hello >"$aux/hello.raw"
+kr_raw "$inbox" hello >"$aux/hello.raw"
 grep -q '^X-Spam-Flag' "$aux/hello.raw" && fail "ham flagged"
 grep -q $'^X-Spam-Status: No, score=0.0 required=5.0 tests=HOLD\r$' "$aux/hello.raw" ||
 	fail "ham status: $(grep '^X-Spam' "$aux/hello.raw")"
@@ -150,7 +141,7 @@ kill -HUP "$KR_PID"
 wait_log 'event=antispam.failed generation=3 error=.*filter ABI 2, the host speaks 1'
 r=$(client deliver "$KR_LMTP" u1@as.test "$(msg after 'buy cheap pills')")
 [[ ${r%%|*} == "250 2.0.0 Ok" ]] || fail "after a refused reload: [$r]"
-raw "$junk" after | grep -c '^X-Spam-Flag: YES' >/dev/null || fail "not judged after a refused reload"
+kr_raw "$junk" after | grep -c '^X-Spam-Flag: YES' >/dev/null || fail "not judged after a refused reload"
 [[ $(kr_admin /metrics | awk '$1 == "kurier_antispam_reload_failures_total" { print $2 }') == 1 ]] ||
 	fail "reload failure not counted"
 rm "$aux/modules/kr_badabi.so"

@@ -36,21 +36,16 @@ KR_CONF_EXTRA=$(printf '[antispam]\nenabled = true\nmodules = %s\nrules = %s/*.c
 kr_stack_start antispam-bayes 32730 2
 trap 'kr_stack_cleanup; rm -rf "$aux"' EXIT
 echo pw | kr_cli user add u1@bayes.test >/dev/null
-tok=$(kr_login u1@bayes.test pw)
-rpc() { kr_rpc "$tok" "{\"jsonrpc\":\"2.0\",\"method\":\"$1\",\"params\":$2,\"id\":1}"; }
-mailbox() { rpc mailbox.list '{}' | jq -e ".result[] | select(.role == \"$1\") | .id"; }
-inbox=$(mailbox inbox) || fail "no INBOX"
-junk=$(mailbox junk) || fail "no Junk mailbox"
+KR_TOK=$(kr_login u1@bayes.test pw)
+rpc() { kr_call "$@"; }
+inbox=$(kr_mailbox inbox) || fail "no INBOX"
+junk=$(kr_mailbox junk) || fail "no Junk mailbox"
 # uid MAILBOX SUBJECT: the uid of the message with that subject.
 uid() {
 	rpc message.list "{\"mailbox\":$1,\"limit\":100}" |
 		jq -e ".result.messages[] | select(.subject == \"$2\") | .uid"
 }
-raw() {
-	local u
-	u=$(uid "$1" "$2") || fail "no message \"$2\" in mailbox $1"
-	rpc message.raw "{\"mailbox\":$1,\"uid\":$u}" | jq -r .result.raw | base64 -d | tr -d '\r'
-}
+raw() { kr_raw "$1" "$2" | tr -d '\r'; }
 # The X-Spam-Status field, unfolded.
 status() { awk '/^X-Spam-Status:/ { s = $0; f = 1; next } f && /^[ \t]/ { s = s $0; next } { f = 0 } END { print s }'; }
 words=(alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima)

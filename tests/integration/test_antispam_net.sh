@@ -47,17 +47,7 @@ kr_stack_start antispam-net 32200 2
 trap cleanup EXIT
 log=$KR_WORK/kurierd.log
 echo pw | kr_cli user add u1@net.test >/dev/null
-tok=$(kr_login u1@net.test pw)
-rpc() { kr_rpc "$tok" "{\"jsonrpc\":\"2.0\",\"method\":\"$1\",\"params\":$2,\"id\":1}"; }
-mailbox() { rpc mailbox.list '{}' | jq -e ".result[] | select(.role == \"$1\") | .id"; }
-# raw MAILBOX SUBJECT: the stored message with that subject.
-raw() {
-	local uid
-	uid=$(rpc message.list "{\"mailbox\":$1,\"limit\":50}" |
-		jq -e ".result.messages[] | select(.subject == \"$2\") | .uid") ||
-		fail "no message \"$2\" in mailbox $1"
-	rpc message.raw "{\"mailbox\":$1,\"uid\":$uid}" | jq -r .result.raw | base64 -d
-}
+KR_TOK=$(kr_login u1@net.test pw)
 msg() {
 	printf 'From: a@ext.test\r\nTo: u1@net.test\r\nDate: Mon, 1 Jun 2026 10:00:00 +0000\r\nMessage-ID: <%s@ext.test>\r\nSubject: %s\r\n\r\nhello %s\r\n' \
 		"$1" "$1" "$1" >"$aux/$1"
@@ -69,13 +59,13 @@ r=$(client deliver "$KR_LMTP" u1@net.test "$(msg listed)" 127.0.0.2)
 [[ ${r%%|*} == "250 2.0.0 Ok" ]] || fail "listed client: [$r]"
 r=$(client deliver "$KR_LMTP" u1@net.test "$(msg clean)" 127.0.0.3)
 [[ ${r%%|*} == "250 2.0.0 Ok" ]] || fail "clean client: [$r]"
-junk=$(mailbox junk) || fail "no Junk mailbox"
-inbox=$(mailbox inbox) || fail "no INBOX"
-raw "$junk" listed >"$aux/listed.raw"
+junk=$(kr_mailbox junk) || fail "no Junk mailbox"
+inbox=$(kr_mailbox inbox) || fail "no INBOX"
+kr_raw "$junk" listed >"$aux/listed.raw"
 grep -q $'^X-Spam-Flag: YES\r$' "$aux/listed.raw" || fail "no X-Spam-Flag: $(head -c 600 "$aux/listed.raw")"
 grep -q '^X-Spam-Status: Yes,.*RCVD_IN_BL_TEST' "$aux/listed.raw" ||
 	fail "no RCVD_IN_BL_TEST: $(grep '^X-Spam' "$aux/listed.raw")"
-raw "$inbox" clean >"$aux/clean.raw"
+kr_raw "$inbox" clean >"$aux/clean.raw"
 grep -q '^X-Spam-Flag' "$aux/clean.raw" && fail "clean message flagged"
 grep -q '^X-Spam-Status: No' "$aux/clean.raw" || fail "clean: $(grep '^X-Spam' "$aux/clean.raw")"
 ok "127.0.0.2 (listed in bl.test) -> Junk with X-Spam-Flag: YES, 127.0.0.3 -> INBOX"

@@ -44,18 +44,8 @@ KR_CONF_EXTRA=$(printf '[antispam]\nenabled = true\nmodules = %s\nresolver = 127
 kr_stack_start antispam-spf 32700 2
 trap 'kr_stack_cleanup; rm -rf "$aux"' EXIT # also stops dnsmasq
 echo pw | kr_cli user add u1@spf.test >/dev/null
-tok=$(kr_login u1@spf.test pw)
-rpc() { kr_rpc "$tok" "{\"jsonrpc\":\"2.0\",\"method\":\"$1\",\"params\":$2,\"id\":1}"; }
-inbox=$(rpc mailbox.list '{}' | jq -e '.result[] | select(.role == "inbox") | .id') ||
-	fail "no INBOX"
-# raw SUBJECT: the stored INBOX message with that subject.
-raw() {
-	local uid
-	uid=$(rpc message.list "{\"mailbox\":$inbox,\"limit\":50}" |
-		jq -e ".result.messages[] | select(.subject == \"$1\") | .uid") ||
-		fail "no message \"$1\" in INBOX"
-	rpc message.raw "{\"mailbox\":$inbox,\"uid\":$uid}" | jq -r .result.raw | base64 -d
-}
+KR_TOK=$(kr_login u1@spf.test pw)
+inbox=$(kr_mailbox inbox) || fail "no INBOX"
 # send NAME SENDER: delivers a message with subject NAME from SENDER,
 # forwarded from 192.0.2.9 (HELO mx.<sender's domain>); checks the 250.
 send() {
@@ -64,7 +54,7 @@ send() {
 		"$2" "$1" "$1" "$1" >"$aux/$1"
 	r=$(LMTP_FROM=$2 LMTP_HELO=mx.${2#*@} client deliver "$KR_LMTP" u1@spf.test "$aux/$1" 192.0.2.9)
 	[[ ${r%%|*} == "250 2.0.0 Ok" ]] || fail "$1 from $2: [$r]"
-	raw "$1" >"$aux/$1.raw"
+	kr_raw "$inbox" "$1" >"$aux/$1.raw"
 }
 hdrs() { grep -E '^(Received-SPF|X-Spam)' "$aux/$1.raw" | tr -d '\r'; }
 

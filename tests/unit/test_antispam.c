@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "antispam/antispam.h"
+#include "antispam/counter.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "tests/unit/conf_env.h"
@@ -441,17 +442,20 @@ fake_tokens_get(void *ctx, const char *account, const uint64_t *hashes,
 	return 0;
 }
 
-/* An account with no statistic is not asked again within the TTL; one
- * with a statistic is asked for every message. */
+/* An account with no statistic is not asked again within the TTL
+ * unless it was trained since (on any worker: the host-wide counters);
+ * one with a statistic is asked for every message. */
 static void
 test_antispam_untrained_remembered(void **state)
 {
 	struct env *e = *state;
 	struct fake_store fs = { .base = e->base };
+	struct kr_counter *counter = NULL;
 	struct kr_antispam_env aenv = { .base = e->base,
 					.log = e->log,
 					.tokens_get = fake_tokens_get,
-					.tokens_ctx = &fs };
+					.tokens_ctx = &fs,
+					.count = kr_counter_count };
 	static const char *const rcpts[] = { "a@kurier.test", "b@kurier.test" };
 	const struct kr_filter_msg msg = {
 		.req_id = "t2",
@@ -460,9 +464,11 @@ test_antispam_untrained_remembered(void **state)
 		.raw = "Subject: cheap offer\r\n\r\nbuy cheap pills today\r\n",
 		.raw_len = 47,
 	};
-	struct answer a = { 0 }, b = { 0 };
+	struct answer a = { 0 }, b = { 0 }, c = { 0 };
 	struct kr_err err;
 
+	assert_int_equal(kr_counter_create(64, &counter, &err), 0);
+	aenv.count_ctx = counter;
 	env_copy(e, "../modules/kr_bayes.so", "kr_bayes.so");
 	if (kr_antispam_create(&aenv, e->cfg, &e->as, &err) < 0)
 		fail_msg("%s", err.msg);
@@ -473,6 +479,12 @@ test_antispam_untrained_remembered(void **state)
 	run_until(e, &b.calls, 1);
 	assert_int_equal(fs.calls, 3); /* b again, a remembered */
 	assert_int_equal(b.kind[0], KR_ANTISPAM_HAM);
+	kr_antispam_learned(e->as, "a@kurier.test");
+	kr_antispam_check_begin(e->as, &msg, on_verdict, &c);
+	run_until(e, &c.calls, 1);
+	assert_int_equal(fs.calls, 5); /* a trained since: asked again */
+	kr_antispam_destroy(&e->as);
+	kr_counter_destroy(&counter);
 }
 
 int
