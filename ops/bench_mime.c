@@ -7,8 +7,6 @@
  *   bench/mime --seconds N --dir MSGDIR
  *
  * Prints "mime: N msgs/s" (the median of 5 rounds) with min and max. */
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,66 +20,16 @@
 #define MIME_BENCH_FILES_MAX 10000
 #define MIME_BENCH_FILE_MAX (1u << 20)
 
-struct mime_bench_msg {
-	char *raw;
-	size_t len;
-};
-
 static void
 mime_bench_usage(void)
 {
 	fprintf(stderr, "usage: bench/mime --seconds N --dir MSGDIR\n");
 }
 
-static double
-mime_bench_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The regular files of dir (at most max, each at most
- * MIME_BENCH_FILE_MAX bytes) into msgs; exits on an unreadable dir. */
-static size_t
-mime_bench_read(const char *dir, struct mime_bench_msg *msgs, size_t max)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t n = 0;
-	char path[4096];
-
-	if (d == NULL) {
-		fprintf(stderr, "bench/mime: %s: %s\n", dir, strerror(errno));
-		exit(1);
-	}
-	while (n < max && (de = readdir(d)) != NULL) {
-		FILE *fp;
-		int k;
-
-		if (de->d_name[0] == '.')
-			continue;
-		k = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (k < 0 || (size_t)k >= sizeof(path) ||
-		    (fp = fopen(path, "rb")) == NULL)
-			continue;
-		msgs[n].raw = kr_xmalloc(MIME_BENCH_FILE_MAX);
-		msgs[n].len = fread(msgs[n].raw, 1, MIME_BENCH_FILE_MAX, fp);
-		fclose(fp);
-		if (msgs[n].len > 0)
-			n++;
-		else
-			free(msgs[n].raw);
-	}
-	closedir(d);
-	return n;
-}
-
 /* One message as the host parses it; the arena is reset, not freed. */
 static void
 mime_bench_one(struct kr_arena *a, const struct kr_mime_limits *lim,
-	       const struct mime_bench_msg *m)
+	       const struct bench_corpus_msg *m)
 {
 	struct kr_mime_summary *sum;
 	struct kr_err err = { 0 };
@@ -94,18 +42,10 @@ mime_bench_one(struct kr_arena *a, const struct kr_mime_limits *lim,
 	kr_arena_reset(a);
 }
 
-static int
-mime_bench_cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 int
 main(int argc, char **argv)
 {
-	static struct mime_bench_msg msgs[MIME_BENCH_FILES_MAX];
+	static struct bench_corpus_msg msgs[MIME_BENCH_FILES_MAX];
 	double rates[MIME_BENCH_ROUNDS], seconds = 0;
 	const char *dir = NULL;
 	struct kr_mime_limits lim;
@@ -123,7 +63,8 @@ main(int argc, char **argv)
 		mime_bench_usage();
 		return 2;
 	}
-	n = mime_bench_read(dir, msgs, MIME_BENCH_FILES_MAX);
+	n = bench_util_corpus("bench/mime", dir, msgs, MIME_BENCH_FILES_MAX,
+			      MIME_BENCH_FILE_MAX);
 	if (n == 0) {
 		fprintf(stderr, "bench/mime: no messages in %s\n", dir);
 		return 1;
@@ -135,18 +76,18 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) /* warm-up */
 		mime_bench_one(a, &lim, &msgs[i]);
 	for (int r = 0; r < MIME_BENCH_ROUNDS; r++) {
-		double t0 = mime_bench_now(), t;
+		double t0 = bench_util_now(), t;
 		size_t done = 0;
 
 		do {
 			for (size_t k = 0; k < 64; k++)
 				mime_bench_one(a, &lim, &msgs[done++ % n]);
-			t = mime_bench_now();
+			t = bench_util_now();
 		} while (t - t0 < seconds / MIME_BENCH_ROUNDS);
 		rates[r] = (double)done / (t - t0);
 		printf("round %d: %.0f msgs/s\n", r + 1, rates[r]);
 	}
-	qsort(rates, MIME_BENCH_ROUNDS, sizeof(*rates), mime_bench_cmp);
+	qsort(rates, MIME_BENCH_ROUNDS, sizeof(*rates), bench_util_cmp_double);
 	printf("mime: %.0f msgs/s (min %.0f median %.0f max %.0f over %d "
 	       "rounds of %zu messages, one core)\n",
 	       rates[MIME_BENCH_ROUNDS / 2], rates[0],

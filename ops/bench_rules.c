@@ -13,14 +13,10 @@
  * the files of --dir (raw RFC 5322 messages, at most BENCH_FILES_MAX
  * of at most BENCH_FILE_MAX bytes).
  *
- * The text view (struct kr_filter_text) is built here minimally until
- * the host's MIME parse (kr_mime_parse with limits.spam_text) is on
- * main: headers unfolded but not RFC 2047-decoded, the body not
- * MIME-decoded (single text/plain parts are exact), URIs taken as the
- * http(s):// and www. words of the body. */
-#include <errno.h>
+ * The text the rules see is what the host gives the module: the
+ * delivery's MIME parse with the antispam view (kr_mime_parse,
+ * limits.spam_text), made once per message before the timed rounds. */
 #include <stdbool.h>
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +24,9 @@
 #include <time.h>
 
 #include "antispam/modules/rules/rules.h"
+#include "lib/arena.h"
+#include "ops/bench_util.h"
+#include "proto/mime.h"
 
 #define BENCH_MSGS 512
 #define BENCH_MSG_BYTES 4096
@@ -36,10 +35,9 @@
 #define BENCH_FILE_MAX (1u << 20)
 
 struct bench_msg {
-	char *raw;
-	size_t raw_len;
-	char *headers, *body, *uris;
-	size_t headers_len, body_len, uris_len;
+	struct bench_corpus_msg m;
+	struct kr_arena *arena; /* holds text */
+	const struct kr_mime_spam_text *text;
 };
 
 static const char *const bench_words[] = {
@@ -132,122 +130,6 @@ bench_generate(unsigned i, size_t *len_r)
 	return m;
 }
 
-/* The minimal text view (see the top comment). */
-static void
-bench_view(struct bench_msg *msg)
-{
-	const char *s = msg->raw, *end = msg->raw + msg->raw_len;
-	size_t cap = msg->raw_len + 2;
-	char *h = malloc(cap), *b = malloc(cap), *u = malloc(cap);
-	size_t hl = 0, bl = 0, ul = 0;
-
-	if (h == NULL || b == NULL || u == NULL)
-		abort();
-	/* headers: CRLF dropped, folded lines joined with a space */
-	while (s < end && !(s[0] == '\r' || s[0] == '\n')) {
-		const char *nl = memchr(s, '\n', (size_t)(end - s));
-		const char *eol = nl ? nl : end;
-		size_t n = (size_t)(eol - s);
-
-		if (n > 0 && s[n - 1] == '\r')
-			n--;
-		if ((*s == ' ' || *s == '\t') && hl > 0) {
-			hl--; /* the previous line's \n */
-			while (n > 0 && (*s == ' ' || *s == '\t'))
-				s++, n--;
-			h[hl++] = ' ';
-		}
-		memcpy(h + hl, s, n);
-		hl += n;
-		h[hl++] = '\n';
-		s = nl ? nl + 1 : end;
-	}
-	s += (s < end && *s == '\r') ? 2 : 1;
-	/* body: the Subject line's value first, as SA does */
-	const char *subj = strstr(h, "\nSubject: ");
-	if (subj != NULL) {
-		const char *e = strchr(subj + 10, '\n');
-		memcpy(b, subj + 10, (size_t)(e - subj - 10));
-		bl = (size_t)(e - subj - 10);
-		b[bl++] = '\n';
-	}
-	for (; s < end; s++) {
-		if (*s == '\r')
-			continue;
-		if (bl < cap - 1)
-			b[bl++] = *s;
-		if ((strncmp(s, "http://", 7) == 0 ||
-		     strncmp(s, "https://", 8) == 0 ||
-		     strncmp(s, "www.", 4) == 0) &&
-		    (s == msg->raw || s[-1] == ' ' || s[-1] == '\n')) {
-			size_t n = strcspn(s, " \t\r\n\"'<>");
-			memcpy(u + ul, s, n);
-			ul += n;
-			u[ul++] = '\n';
-		}
-	}
-	h[hl] = b[bl] = u[ul] = '\0';
-	msg->headers = h;
-	msg->headers_len = hl;
-	msg->body = b;
-	msg->body_len = bl;
-	msg->uris = u;
-	msg->uris_len = ul;
-}
-
-static size_t
-bench_read_dir(const char *dir, struct bench_msg *msgs, size_t max)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t n = 0;
-	char path[4096];
-
-	if (d == NULL) {
-		fprintf(stderr, "bench/rules: %s: %s\n", dir, strerror(errno));
-		exit(1);
-	}
-	while (n < max && (de = readdir(d)) != NULL) {
-		FILE *fp;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		fp = fopen(path, "rb");
-		if (fp == NULL)
-			continue;
-		msgs[n].raw = malloc(BENCH_FILE_MAX + 1);
-		if (msgs[n].raw == NULL)
-			abort();
-		msgs[n].raw_len = fread(msgs[n].raw, 1, BENCH_FILE_MAX, fp);
-		msgs[n].raw[msgs[n].raw_len] = '\0';
-		fclose(fp);
-		if (msgs[n].raw_len > 0)
-			n++;
-		else
-			free(msgs[n].raw);
-	}
-	closedir(d);
-	return n;
-}
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static struct kr_rules_matcher *
 bench_load(const char *globs, bool nocache, struct kr_rules_set **set_r)
 {
@@ -255,7 +137,7 @@ bench_load(const char *globs, bool nocache, struct kr_rules_set **set_r)
 	struct kr_rules_set *set = kr_rules_set_create();
 	struct kr_rules_matcher *m;
 	size_t loaded = 0, skipped = 0;
-	double t0 = now(), t1;
+	double t0 = bench_util_now(), t1;
 	char dir[512];
 	const char *cache = dir;
 
@@ -267,7 +149,7 @@ bench_load(const char *globs, bool nocache, struct kr_rules_set **set_r)
 		fprintf(stderr, "bench/rules: %s\n", err);
 		exit(1);
 	}
-	t1 = now();
+	t1 = bench_util_now();
 	m = kr_rules_matcher_create(set, cache, err, sizeof(err));
 	if (m == NULL) {
 		fprintf(stderr, "bench/rules: %s\n", err);
@@ -281,12 +163,32 @@ bench_load(const char *globs, bool nocache, struct kr_rules_set **set_r)
 	}
 	printf("rules: %zu loaded, %zu skipped, parsed in %.3f s, matcher in "
 	       "%.3f s (%s)\n",
-	       loaded, skipped, t1 - t0, now() - t1,
+	       loaded, skipped, t1 - t0, bench_util_now() - t1,
 	       kr_rules_matcher_cached(m) ? "from the cache"
 	       : cache			  ? "compiled, cached"
 					  : "compiled, no cache");
 	*set_r = set;
 	return m;
+}
+
+/* The antispam view of msg, as the delivery's parse makes it. */
+static void
+bench_view(struct bench_msg *msg)
+{
+	struct kr_mime_limits lim;
+	struct kr_mime_summary *sum;
+	struct kr_err err = { 0 };
+
+	kr_mime_limits_init(&lim);
+	lim.spam_text = true;
+	msg->arena = kr_arena_create(16 << 10, 64 << 20, false);
+	if (kr_mime_parse(msg->m.raw, msg->m.len, &lim, msg->arena, &sum,
+			  &err) < 0 ||
+	    sum->spam == NULL) {
+		fprintf(stderr, "bench/rules: parse failed: %s\n", err.msg);
+		exit(1);
+	}
+	msg->text = sum->spam;
 }
 
 /* One message as the module's check does it: scan, then walk hits. */
@@ -295,16 +197,16 @@ bench_one(struct kr_rules_scan *scan, const struct kr_rules_set *set,
 	  const struct bench_msg *msg)
 {
 	const struct kr_rules_input in = {
-		.headers = msg->headers,
-		.headers_len = msg->headers_len,
-		.body = msg->body,
-		.body_len = msg->body_len,
-		.rawbody = msg->body,
-		.rawbody_len = msg->body_len,
-		.uris = msg->uris,
-		.uris_len = msg->uris_len,
-		.raw = msg->raw,
-		.raw_len = msg->raw_len,
+		.headers = msg->text->headers,
+		.headers_len = msg->text->headers_len,
+		.body = msg->text->body,
+		.body_len = msg->text->body_len,
+		.rawbody = msg->text->rawbody,
+		.rawbody_len = msg->text->rawbody_len,
+		.uris = msg->text->uris,
+		.uris_len = msg->text->uris_len,
+		.raw = msg->m.raw,
+		.raw_len = msg->m.len,
 		.envfrom = "user@example.net",
 	};
 	const uint32_t *counts;
@@ -323,6 +225,7 @@ main(int argc, char **argv)
 {
 	const char *globs = KR_RULES_DEFAULT_GLOB, *dir = NULL;
 	double seconds = 5, rates[BENCH_ROUNDS];
+	static struct bench_corpus_msg files[BENCH_FILES_MAX];
 	static struct bench_msg msgs[BENCH_FILES_MAX];
 	size_t n = 0, n_spam = 0;
 	struct kr_rules_set *set;
@@ -358,12 +261,17 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench/rules: %s\n", err);
 		return 1;
 	}
-	if (dir != NULL)
-		n = bench_read_dir(dir, msgs, BENCH_FILES_MAX);
-	else
+	if (dir != NULL) {
+		n = bench_util_corpus("bench/rules", dir, files,
+				      BENCH_FILES_MAX, BENCH_FILE_MAX);
+		for (size_t i = 0; i < n; i++)
+			msgs[i].m = files[i];
+	} else {
 		for (; n < BENCH_MSGS; n++)
-			msgs[n].raw =
-				bench_generate((unsigned)n, &msgs[n].raw_len);
+			msgs[n].m.raw =
+				bench_generate((unsigned)n, &msgs[n].m.len);
+	}
+	kr_mime_init();
 	if (n == 0) {
 		fprintf(stderr, "bench/rules: no messages\n");
 		return 1;
@@ -375,18 +283,18 @@ main(int argc, char **argv)
 	printf("rules: %zu messages (%s), %zu score >= 5\n", n,
 	       dir ? dir : "generated, 4 KiB", n_spam);
 	for (int r = 0; r < BENCH_ROUNDS; r++) {
-		double t0 = now(), t;
+		double t0 = bench_util_now(), t;
 		size_t done = 0;
 
 		do {
 			for (size_t k = 0; k < 64; k++)
 				bench_one(scan, set, &msgs[done++ % n]);
-			t = now();
+			t = bench_util_now();
 		} while (t - t0 < seconds / BENCH_ROUNDS);
 		rates[r] = (double)done / (t - t0);
 		printf("round %d: %.0f msgs/s\n", r + 1, rates[r]);
 	}
-	qsort(rates, BENCH_ROUNDS, sizeof(*rates), cmp_double);
+	qsort(rates, BENCH_ROUNDS, sizeof(*rates), bench_util_cmp_double);
 	printf("rules: %.0f msgs/s (min %.0f median %.0f max %.0f over %d "
 	       "rounds, one core)\n",
 	       rates[BENCH_ROUNDS / 2], rates[0], rates[BENCH_ROUNDS / 2],
@@ -395,10 +303,8 @@ main(int argc, char **argv)
 	kr_rules_matcher_destroy(&m);
 	kr_rules_set_destroy(&set);
 	for (size_t i = 0; i < n; i++) {
-		free(msgs[i].raw);
-		free(msgs[i].headers);
-		free(msgs[i].body);
-		free(msgs[i].uris);
+		free(msgs[i].m.raw);
+		kr_arena_destroy(&msgs[i].arena);
 	}
 	return 0;
 }
