@@ -8,52 +8,15 @@
 
 #include "lib/arena.h"
 #include "proto/mime.h"
+#include "tests/utf8_check.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Strict UTF-8 (RFC 3629). */
-static int
-fuzz_utf8(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	if (s == NULL)
-		return 1;
-	while (*p != 0) {
-		unsigned c = *p;
-		uint32_t cp, min;
-		size_t n;
-
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1, cp = c & 0x1f, min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2, cp = c & 0x0f, min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return 0;
-		}
-		for (size_t i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		p += n + 1;
-	}
-	return 1;
-}
-
 static void
 fuzz_check(const char *s)
 {
-	if (!fuzz_utf8(s))
+	if (s != NULL && !utf8_check(s, strlen(s)))
 		abort();
 }
 

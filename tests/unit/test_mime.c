@@ -13,50 +13,14 @@
 
 #include "lib/arena.h"
 #include "proto/mime.h"
+#include "tests/utf8_check.h"
 
 /* ---- helpers ------------------------------------------------------------ */
-
-/* Strict UTF-8 (RFC 3629): no overlongs, surrogates or > U+10FFFF. An
- * own implementation, so the code under test does not check itself. */
-static bool
-utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p != 0) {
-		unsigned c = *p;
-		uint32_t cp, min;
-		size_t n;
-
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1, cp = c & 0x1f, min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2, cp = c & 0x0f, min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		for (size_t i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		p += n + 1;
-	}
-	return true;
-}
 
 static void
 check_str(const char *s)
 {
-	if (s != NULL && !utf8_valid(s))
+	if (s != NULL && !utf8_check(s, strlen(s)))
 		fail_msg("invalid UTF-8 out: \"%s\"", s);
 }
 

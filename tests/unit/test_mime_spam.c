@@ -11,46 +11,7 @@
 
 #include "lib/arena.h"
 #include "proto/mime.h"
-
-/* Strict UTF-8 (RFC 3629), an own implementation. */
-static bool
-utf8_valid(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	const unsigned char *end = p + len;
-
-	while (p < end) {
-		unsigned c = *p;
-		uint32_t cp, min;
-		size_t n;
-
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1, cp = c & 0x1f, min = 0x80;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2, cp = c & 0x0f, min = 0x800;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3, cp = c & 0x07, min = 0x10000;
-		else
-			return false;
-		if ((size_t)(end - p) <= n)
-			return false;
-		for (size_t i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		p += n + 1;
-	}
-	return true;
-}
+#include "tests/utf8_check.h"
 
 static void
 check_part(const char *s, size_t len, size_t max)
@@ -58,7 +19,7 @@ check_part(const char *s, size_t len, size_t max)
 	assert_non_null(s);
 	assert_int_equal(strlen(s), len);
 	assert_true(len <= max);
-	if (!utf8_valid(s, len))
+	if (!utf8_check(s, len))
 		fail_msg("invalid UTF-8 out: \"%s\"", s);
 }
 
