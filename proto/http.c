@@ -27,6 +27,8 @@ enum http_field {
 	HTTP_F_EXPECT,
 	HTTP_F_COOKIE,
 	HTTP_F_ORIGIN,
+	HTTP_F_HOST,
+	HTTP_F_ACCEPT,
 	HTTP_F_COUNT,
 };
 
@@ -37,6 +39,8 @@ static const char *const http_field_names[HTTP_F_COUNT] = {
 	[HTTP_F_EXPECT] = "expect",
 	[HTTP_F_COOKIE] = "cookie",
 	[HTTP_F_ORIGIN] = "origin",
+	[HTTP_F_HOST] = "host",
+	[HTTP_F_ACCEPT] = "accept",
 };
 
 /* Longer than every name above: a name this long is none of them. */
@@ -258,7 +262,8 @@ http_value_begin(struct kr_http_reader *r)
 		 * counts is a guess we do not make. A list's fields join
 		 * as one (RFC 7230 §3.2.2); cookies with "; " (RFC 6265
 		 * §5.4). */
-		if (f != HTTP_F_FORWARDED_FOR && f != HTTP_F_COOKIE)
+		if (f != HTTP_F_FORWARDED_FOR && f != HTTP_F_COOKIE &&
+		    f != HTTP_F_ACCEPT)
 			return http_fail(r, 400);
 		http_buf_trim(&r->fields[f]);
 		http_buf_add(&r->fields[f], f == HTTP_F_COOKIE ? "; " : ", ", 2,
@@ -373,6 +378,8 @@ http_head_check(struct kr_http_reader *r)
 	q->forwarded_for = http_value(r, HTTP_F_FORWARDED_FOR);
 	q->cookie = http_value(r, HTTP_F_COOKIE);
 	q->origin = http_value(r, HTTP_F_ORIGIN);
+	q->host = http_value(r, HTTP_F_HOST);
+	q->accept = http_value(r, HTTP_F_ACCEPT);
 	/* http_parser stops parsing at an Upgrade or CONNECT: what
 	 * follows is not HTTP to it, so nothing may follow for us. */
 	q->keep_alive = http_should_keep_alive(p) && !p->upgrade;

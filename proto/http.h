@@ -47,6 +47,8 @@ struct kr_http_request {
 	 * §8.1.2.5). */
 	const char *cookie;
 	const char *origin;   /* RFC 6454 §7 */
+	const char *host;     /* twice is a 400 (RFC 7230 §5.4) */
+	const char *accept;   /* every Accept field, joined with ", " */
 	bool expect_continue; /* Expect: 100-continue */
 	/* Another request may follow on the connection: HTTP/1.1 without
 	 * Connection: close, or HTTP/1.0 with Connection: keep-alive

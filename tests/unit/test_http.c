@@ -77,6 +77,10 @@ test_describe(const struct kr_http_request *q, char *out, size_t *len)
 		test_out(out, len, " cookie=%s", q->cookie);
 	if (q->origin != NULL)
 		test_out(out, len, " origin=%s", q->origin);
+	if (q->host != NULL)
+		test_out(out, len, " host=%s", q->host);
+	if (q->accept != NULL)
+		test_out(out, len, " accept=%s", q->accept);
 	test_out(out, len, " body=");
 	assert_int_equal(strlen(q->url), q->url_len);
 	assert_int_equal(q->body[q->body_len], '\0');
@@ -189,7 +193,7 @@ test_http_simple_post(void **state)
 		    "Authorization: Bearer abc.def\r\n"
 		    "Content-Length: 13\r\n\r\n{\"a\":[1,2,3]}",
 		    "POST /rpc ct=application/json auth=Bearer abc.def xff=- "
-		    "ka=1 10=0 body={\"a\":[1,2,3]}|end");
+		    "ka=1 10=0 host=x body={\"a\":[1,2,3]}|end");
 	/* No body at all; the fields' white space goes. */
 	test_expect("GET /rpc?x=1 HTTP/1.1\r\ncontent-TYPE:  text/plain \t"
 		    "\r\n\r\n",
@@ -291,7 +295,7 @@ test_http_forwarded_for(void **state)
 		"GET / HTTP/1.1\r\nX-Forwarded-For: 192.0.2.1\r\n"
 		"Host: h\r\nx-forwarded-for:2001:db8::1 , 10.0.0.1 \r\n\r\n",
 		"GET / ct=- auth=- xff=192.0.2.1, 2001:db8::1 , 10.0.0.1 "
-		"ka=1 10=0 body=|end");
+		"ka=1 10=0 host=h body=|end");
 	/* Names that only start like ours are not ours. */
 	test_expect("GET / HTTP/1.1\r\nX-Forwarded-For-Not: a\r\n"
 		    "Content-Types: b\r\nAuthorizationX: c\r\n\r\n",
@@ -321,6 +325,19 @@ test_http_cookie_origin(void **state)
 		    "GET /2 HTTP/1.1\r\n\r\n",
 		    "GET / ct=- auth=- xff=- ka=1 10=0 cookie=s=1 origin=o "
 		    "body=|GET /2 ct=- auth=- xff=- ka=1 10=0 body=|end");
+}
+
+/* Host is one field (two are a 400, RFC 7230 §5.4); Accept fields join
+ * as a list. */
+static void
+test_http_host_accept(void **state)
+{
+	(void)state;
+	test_expect("GET / HTTP/1.1\r\nHost: 127.0.0.1:8081\r\n"
+		    "Accept: text/plain\r\naccept: */*;q=0.1\r\n\r\n",
+		    "GET / ct=- auth=- xff=- ka=1 10=0 host=127.0.0.1:8081 "
+		    "accept=text/plain, */*;q=0.1 body=|end");
+	test_expect("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "E400");
 }
 
 static void
@@ -756,6 +773,7 @@ main(void)
 		cmocka_unit_test(test_http_keep_alive),
 		cmocka_unit_test(test_http_forwarded_for),
 		cmocka_unit_test(test_http_cookie_origin),
+		cmocka_unit_test(test_http_host_accept),
 		cmocka_unit_test(test_http_malformed),
 		cmocka_unit_test(test_http_limit_header_bytes),
 		cmocka_unit_test(test_http_limit_header_count),
