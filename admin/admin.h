@@ -20,6 +20,7 @@ struct event_base;
 struct kr_admin;
 struct kr_hits;
 struct kr_antispam_status;
+struct kr_logring;
 
 /* The supervisor's state for /api/workers (SPEC.md §2), asked of the
  * master on each request; it lives in the master's memory, not in the
@@ -68,6 +69,9 @@ struct kr_admin_settings {
 	 * for slot first_worker_slot + i), borrowed; NULL: none. */
 	const struct kr_antispam_status *spam_status;
 	bool spam_enabled; /* [antispam] enabled */
+	/* The last WARN/ERROR log lines of every process (lib/logring.h)
+	 * for /api/errors, borrowed; NULL: none. */
+	const struct kr_logring *errors;
 };
 
 /* Serves on the listening socket fd, which the admin owns from then on

@@ -375,6 +375,7 @@ master_admin_settings(const struct master *m, struct kr_admin_settings *set)
 	set->rule_hits = m->rt->spam_hits;
 	set->spam_status = m->rt->spam_status;
 	set->spam_enabled = cfg->antispam.enabled;
+	set->errors = m->rt->errors;
 }
 
 static void
