@@ -238,7 +238,7 @@ kr_admin_filters_doc(const struct kr_admin_spam_view *v)
 json_t *
 kr_admin_spam_doc(const struct kr_admin_spam_view *v)
 {
-	json_t *list = json_array();
+	json_t *list = json_array(), *filters, *doc;
 
 	for (unsigned i = 0; i < v->n_worker_slots; i++) {
 		struct kr_metrics_slot_info info;
@@ -250,7 +250,14 @@ kr_admin_spam_doc(const struct kr_admin_spam_view *v)
 		spam_entry(v, i, info.pid, &e);
 		json_array_append_new(list, spam_worker_json(&e, info.index));
 	}
-	return json_pack("{s:b, s:o}", "enabled", v->enabled, "workers", list);
+	/* The merged generations of /api/filters too (s:O takes a
+	 * reference of its own). */
+	filters = kr_admin_filters_doc(v);
+	doc = json_pack("{s:b, s:o, s:O}", "enabled", v->enabled, "workers",
+			list, "generations",
+			json_object_get(filters, "generations"));
+	json_decref(filters);
+	return doc;
 }
 
 struct kr_admin_reload *

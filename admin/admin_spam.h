@@ -32,8 +32,9 @@ struct kr_admin_spam_view {
 };
 
 /* {enabled, workers: [{pid, index, generation, open_generations,
- * reload_seq, last_error, modules: [{name, generation}]}]}: every live
- * worker process. */
+ * reload_seq, last_error, modules: [{name, generation, version}]}],
+ * generations: [as in kr_admin_filters_doc]}: every live worker
+ * process. */
 json_t *kr_admin_spam_doc(const struct kr_admin_spam_view *v);
 
 /* GET /api/filters (API11.md): {enabled, generations: [{id, modules:

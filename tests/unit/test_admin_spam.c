@@ -222,7 +222,7 @@ test_admin_spam_filters_order_and_text(void **state)
 	free(text);
 }
 
-/* /api/antispam lists each module's version too. */
+/* /api/antispam lists each module's version and the generations. */
 static void
 test_admin_spam_doc_versions(void **state)
 {
@@ -236,6 +236,9 @@ test_admin_spam_doc_versions(void **state)
 	text = dump(kr_admin_spam_doc(&f->v));
 	assert_non_null(strstr(text, "{\"generation\":4,\"name\":\"rules\","
 				     "\"version\":\"2.0\"}"));
+	/* And the merged generations of /api/filters. */
+	assert_non_null(strstr(text, "\"generations\":[{\"id\":4,"
+				     "\"in_flight\":0,"));
 	free(text);
 }
 
