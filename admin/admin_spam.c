@@ -58,7 +58,7 @@ spam_string(const char *s)
 	char buf[KR_ANTISPAM_STATUS_ERROR_MAX];
 	size_t n = 0;
 
-	for (; s[n] != '\0' && n < sizeof(buf) - 1; n++)
+	for (; n < sizeof(buf) - 1 && s[n] != '\0'; n++)
 		buf[n] = s[n] >= ' ' && s[n] <= '~' ? s[n] : '?';
 	return json_stringn(buf, n);
 }
