@@ -32,7 +32,8 @@ struct kr_admin {
 };
 
 typedef void admin_handler_fn(struct kr_admin *admin,
-			      struct kr_httpd_call *call);
+			      struct kr_httpd_call *call,
+			      const struct kr_httpd_request *req);
 
 static const char *const admin_state_names[] = {
 	[KR_SLOT_FREE] = "free",
@@ -129,27 +130,32 @@ admin_rule_hit(void *ctx, const char *name, uint64_t n)
 }
 
 static void
-admin_rule_hits(const struct kr_admin *admin, struct evbuffer *body)
+admin_rule_hits(const struct kr_admin *admin, enum kr_prom_format f,
+		struct evbuffer *body)
 {
 	if (admin->rule_hits == NULL)
 		return;
-	evbuffer_add_printf(body,
-			    "# HELP kurier_antispam_rule_hits_total Messages "
-			    "each antispam test hit.\n"
-			    "# TYPE kurier_antispam_rule_hits_total counter\n");
+	kr_prom_family(body, f, "kurier_antispam_rule_hits_total",
+		       "Messages each antispam test hit.", KR_METRIC_COUNTER,
+		       false);
 	kr_hits_each(admin->rule_hits, admin_rule_hit, body);
 }
 
+/* OpenMetrics when the scraper asks for it; the rule hits go before its
+ * final "# EOF". */
 static void
-admin_metrics(struct kr_admin *admin, struct kr_httpd_call *call)
+admin_metrics(struct kr_admin *admin, struct kr_httpd_call *call,
+	      const struct kr_httpd_request *req)
 {
+	enum kr_prom_format f = kr_prom_format_for_accept(req->http->accept);
 	struct evbuffer *body = evbuffer_new();
 
 	if (body == NULL)
 		kr_panic("admin: out of memory");
-	kr_prom_render(admin->metrics, body);
-	admin_rule_hits(admin, body);
-	admin_reply(call, 200, "text/plain; version=0.0.4", NULL, NULL, body);
+	kr_prom_render(admin->metrics, f, body);
+	admin_rule_hits(admin, f, body);
+	kr_prom_end(f, body);
+	admin_reply(call, 200, kr_prom_content_type(f), NULL, NULL, body);
 	evbuffer_free(body);
 }
 
@@ -218,13 +224,15 @@ admin_workers_doc(const struct kr_admin *admin, json_t *list)
 }
 
 static void
-admin_workers(struct kr_admin *admin, struct kr_httpd_call *call)
+admin_workers(struct kr_admin *admin, struct kr_httpd_call *call,
+	      const struct kr_httpd_request *req)
 {
 	json_t *list = json_array(), *doc;
 	int64_t now = kr_clock_wall_ms();
 	struct evbuffer *body;
 	char *text;
 
+	(void)req;
 	for (unsigned i = 0; i < admin->n_worker_slots; i++) {
 		struct kr_metrics_slot *slot = kr_metrics_slot(
 			admin->metrics, admin->first_worker_slot + i);
@@ -269,8 +277,10 @@ admin_reply_json(struct kr_httpd_call *call, unsigned status, json_t *doc)
 }
 
 static void
-admin_antispam(struct kr_admin *admin, struct kr_httpd_call *call)
+admin_antispam(struct kr_admin *admin, struct kr_httpd_call *call,
+	       const struct kr_httpd_request *req)
 {
+	(void)req;
 	admin_reply_json(call, 200, kr_admin_spam_doc(&admin->spam));
 }
 
@@ -278,11 +288,13 @@ admin_antispam(struct kr_admin *admin, struct kr_httpd_call *call)
  * that reports at once is not missed. A refused config changes
  * nothing: 422 with the config's message. */
 static void
-admin_reload(struct kr_admin *admin, struct kr_httpd_call *call)
+admin_reload(struct kr_admin *admin, struct kr_httpd_call *call,
+	     const struct kr_httpd_request *req)
 {
 	struct kr_err err = { 0 };
 	struct kr_admin_reload *r;
 
+	(void)req;
 	if (admin->supervisor == NULL || admin->supervisor->reload == NULL) {
 		admin_reply_text(call, 404, NULL, NULL, "not found");
 		return;
@@ -352,7 +364,7 @@ admin_request(void *ctx, struct kr_httpd_call *call,
 				 NULL, "method not allowed");
 		return;
 	}
-	route->fn(admin, call);
+	route->fn(admin, call, req);
 }
 
 static void
