@@ -301,6 +301,8 @@ stats_fetch(const struct kr_config *cfg, json_t *docs[STATS_DOCS],
 	    char error[KR_ERR_MSG_MAX])
 {
 	error[0] = '\0';
+	for (size_t i = 0; i < STATS_DOCS; i++)
+		docs[i] = NULL;
 	for (size_t i = 0; i < STATS_DOCS; i++) {
 		struct kr_err err = { 0 };
 		int status = 0;
@@ -308,7 +310,6 @@ stats_fetch(const struct kr_config *cfg, json_t *docs[STATS_DOCS],
 			kr_cli_http_request(cfg, "GET", stats_paths[i],
 					    STATS_TIMEOUT_S, &status, &err);
 
-		docs[i] = NULL;
 		if (body == NULL) {
 			snprintf(error, KR_ERR_MSG_MAX, "%s", err.msg);
 			return;
