@@ -96,6 +96,7 @@ grep -qE '^nodes +3 up, 0 down, 0 draining \(3 total\)' "$w/stats.out" || fail "
 [[ $(grep -cE '^ +[0-2] primary +up +closed ' "$w/stats.out") == 3 ]] ||
 	fail "3 shard rows expected: $(cat "$w/stats.out")"
 ok "kurier stats: overview, 3 shard rows, 2 workers serving"
+sed 's/^/    /' "$w/stats.out"
 
 "$KURIER" -c "$KR_CONF" stats --json >"$w/stats.json" || fail "stats --json exit $?"
 jq -e '(.overview.health | type == "string") and (.nodes.nodes | length == 3) and
