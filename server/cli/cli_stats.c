@@ -22,6 +22,8 @@
 #define STATS_NUM_MAX 32
 /* "-" for a field that is absent or null (no data yet). */
 #define STATS_NONE "-"
+/* An admin token as kurierd makes it: 256 bits. */
+#define KR_CLI_TOKEN_BYTES 32
 
 static const char *const stats_paths[] = { "/api/overview", "/api/nodes",
 					   "/api/workers" };
@@ -491,10 +493,11 @@ kr_cli_dashboard_run(const char *config_path, int argc, char **argv)
 		fprintf(stderr, "kurier: %s\n", err.msg);
 		return KR_CLI_FAIL;
 	}
-	if (cfg->admin.token == NULL)
-		fprintf(stderr,
-			"kurier: %s: no [admin] token (start kurierd once)\n",
-			cfg->path);
+	/* The first run may come before kurierd's: `make run` prints the
+	 * URL before it starts the daemon, which then reads this token. */
+	if (kr_config_generate_key(cfg, "admin", "token", &cfg->admin.token,
+				   KR_CLI_TOKEN_BYTES, &err) < 0)
+		fprintf(stderr, "kurier: %s\n", err.msg);
 	else if ((url = kr_cli_stats_dashboard_url(cfg->admin.listen,
 						   cfg->admin.token)) == NULL)
 		fprintf(stderr, "kurier: [admin] listen: not host:port\n");
