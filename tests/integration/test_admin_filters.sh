@@ -7,7 +7,9 @@
 # `kurier reload` two generations show: 2 active on both workers, 1
 # retiring with its one check on the worker that runs it; once the
 # check is done only generation 2 stays. A module with the wrong ABI
-# shows as last_error (/api/filters) while generation 2 stays active.
+# shows as last_error (/api/filters) while generation 2 stays active,
+# and its error lines in /api/errors (the ring of recent errors) once
+# the admin routes it.
 # Reads /api/filters when the admin routes it, else the same
 # generations from /api/antispam.
 set -euo pipefail
@@ -116,6 +118,22 @@ else
 	kr_admin /api/antispam | jq -e '[.workers[].last_error | test("kr_badabi.so: filter ABI")] | all' >/dev/null ||
 		fail "last_error: $(kr_admin /api/antispam)"
 	ok "a bad module: each worker's last_error names it, generation 2 stays"
+fi
+# ---- 6. the workers' error lines in the ring of recent errors --------
+# Each worker logged antispam.failed at ERROR: /api/errors (once the
+# admin routes it) lists both, newest first, whole lines.
+code=$(curl -sS --max-time 10 -o "$aux/errors.json" -w '%{http_code}' \
+	-H "Authorization: Bearer $KR_TOKEN" "http://127.0.0.1:$KR_ADMIN/api/errors")
+if [[ $code == 200 ]]; then
+	jq -e '[.errors[] | select(.event == "antispam.failed" and .level == "error" and
+		(.proc | test("^worker\\.[01]$")) and (.line | test("kr_badabi.so")) and
+		(.line | startswith("ts=")))] | (map(.proc) | unique | length) == 2' \
+		"$aux/errors.json" >/dev/null || fail "/api/errors: $(cat "$aux/errors.json")"
+	jq -e '[.errors[].ts_ms] | . == (sort | reverse)' "$aux/errors.json" >/dev/null ||
+		fail "/api/errors not newest first: $(cat "$aux/errors.json")"
+	ok "/api/errors: both workers' antispam.failed lines, newest first"
+else
+	ok "/api/errors not routed yet ($code): ring checked by test_logring only"
 fi
 [[ $(kr_crashes) == 0 ]] || fail "worker crashes: $(kr_crashes)"
 ok "no worker crashed"
