@@ -194,6 +194,7 @@ ADMIN_DOC_HANDLER(workers, admin_workers_doc(admin))
 ADMIN_DOC_HANDLER(cache, admin_cache_doc(admin))
 ADMIN_DOC_HANDLER(hosts, admin_hosts_doc(admin))
 ADMIN_DOC_HANDLER(actions, admin_actions_doc(admin))
+ADMIN_DOC_HANDLER(errors, admin_errors_doc(admin))
 ADMIN_DOC_HANDLER(antispam, kr_admin_spam_doc(&admin->spam))
 ADMIN_DOC_HANDLER(filters, kr_admin_filters_doc(&admin->spam))
 
@@ -457,6 +458,7 @@ admin_route(const struct kr_http_request *q)
 		{ "/api/filters", "GET", admin_get_filters, false, false },
 		{ "/api/hosts", "GET", admin_get_hosts, false, false },
 		{ "/api/actions", "GET", admin_get_actions, false, false },
+		{ "/api/errors", "GET", admin_get_errors, false, false },
 		{ "/api/snapshot", "GET", admin_get_snapshot, false, false },
 		{ "/api/antispam", "GET", admin_get_antispam, false, false },
 		{ "/api/reload", "POST", admin_post_reload, false, false },
@@ -555,6 +557,7 @@ admin_apply(struct kr_admin *admin, const struct kr_admin_settings *set)
 		.enabled = set->spam_enabled,
 	};
 	admin_nodes_set(admin, set->nodes, set->n_nodes);
+	admin->errors = set->errors;
 	admin->n_shards = set->n_shards;
 	admin->cache_max_bytes = set->cache_max_bytes;
 	admin->version = set->version != NULL ? set->version : "";

@@ -9,6 +9,7 @@
 
 #include "admin/admin_priv.h"
 #include "lib/clock.h"
+#include "lib/logring.h"
 
 static const char *const admin_state_names[] = {
 	[KR_SLOT_FREE] = "free",
@@ -429,11 +430,34 @@ json_t *
 admin_snapshot_doc(struct kr_admin *admin, int64_t since_ms)
 {
 	return json_pack(
-		"{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "overview",
+		"{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "overview",
 		admin_overview_doc(admin), "history",
 		kr_admin_history_doc(admin->history, since_ms), "nodes",
 		admin_nodes_doc(admin), "workers", admin_workers_doc(admin),
 		"cache", admin_cache_doc(admin), "filters",
 		kr_admin_filters_doc(&admin->spam), "hosts",
-		admin_hosts_doc(admin), "actions", admin_actions_doc(admin));
+		admin_hosts_doc(admin), "actions", admin_actions_doc(admin),
+		"errors", admin_errors_doc(admin));
+}
+
+json_t *
+admin_errors_doc(const struct kr_admin *admin)
+{
+	struct kr_logring_entry *e;
+	json_t *list = json_array();
+	size_t n;
+
+	if (admin->errors == NULL)
+		return json_pack("{s:o}", "errors", list);
+	e = kr_xcalloc(KR_ADMIN_ERRORS_MAX, sizeof(*e));
+	n = kr_logring_read(admin->errors, e, KR_ADMIN_ERRORS_MAX);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(
+			list, json_pack("{s:I, s:s, s:s, s:s, s:s}", "ts_ms",
+					(json_int_t)e[i].ts_ms, "level",
+					kr_log_level_name(e[i].level), "proc",
+					e[i].proc, "event", e[i].event, "line",
+					e[i].line));
+	free(e);
+	return json_pack("{s:o}", "errors", list);
 }

@@ -10,6 +10,7 @@
 #include "admin/history.h"
 
 #define KR_ADMIN_ACTIONS_MAX 50
+#define KR_ADMIN_ERRORS_MAX 100 /* shown of the ring's lines */
 
 /* A node with the ids of its metrics (-1: not defined). */
 struct admin_node {
@@ -42,6 +43,7 @@ struct kr_admin {
 	int requests_id;  /* kurier_requests_total, or -1 */
 	int cache_ids[4]; /* bytes, hits, misses, evictions */
 	struct kr_admin_spam_view spam;
+	const struct kr_logring *errors; /* NULL: none */
 	struct kr_admin_reload *reloads; /* POST /api/reload waiting */
 	struct admin_node *nodes;
 	unsigned n_nodes, n_shards;
@@ -62,6 +64,7 @@ json_t *admin_workers_doc(struct kr_admin *admin);
 json_t *admin_cache_doc(struct kr_admin *admin);
 json_t *admin_actions_doc(const struct kr_admin *admin);
 json_t *admin_hosts_doc(struct kr_admin *admin);
+json_t *admin_errors_doc(const struct kr_admin *admin);
 /* All of them in one (/api/snapshot). */
 json_t *admin_snapshot_doc(struct kr_admin *admin, int64_t since_ms);
 /* Resolves the nodes' metric ids. */

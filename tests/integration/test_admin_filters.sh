@@ -8,10 +8,7 @@
 # retiring with its one check on the worker that runs it; once the
 # check is done only generation 2 stays. A module with the wrong ABI
 # shows as last_error (/api/filters) while generation 2 stays active,
-# and its error lines in /api/errors (the ring of recent errors) once
-# the admin routes it.
-# Reads /api/filters when the admin routes it, else the same
-# generations from /api/antispam.
+# and its error lines in /api/errors (the ring of recent errors).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -36,20 +33,7 @@ kr_stack_start admin-filters 18700 2
 trap cleanup EXIT
 echo pw | kr_cli user add u1@filters.test >/dev/null
 
-# filters: the /api/filters document, or /api/antispam (the same
-# generations) before the admin routes /api/filters.
-filters() {
-	local code
-	code=$(curl -sS --max-time 10 -o "$aux/filters.json" -w '%{http_code}' \
-		-H "Authorization: Bearer $KR_TOKEN" "http://127.0.0.1:$KR_ADMIN/api/filters")
-	if [[ $code == 200 ]]; then
-		cat "$aux/filters.json"
-	else
-		kr_admin /api/antispam
-	fi
-}
-routed=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' \
-	-H "Authorization: Bearer $KR_TOKEN" "http://127.0.0.1:$KR_ADMIN/api/filters")
+filters() { kr_admin /api/filters; }
 # gens: "id:state:in_flight:workers" per generation, newest first.
 gens() { filters | jq -r '[.generations[] | "\(.id):\(.state):\(.in_flight):\(.workers | map(tostring) | join(","))"] | join(" ")'; }
 export -f filters gens kr_admin
@@ -68,7 +52,7 @@ jq -e '.generations[0].modules == [{"name":"hold","version":"test"},{"name":"rat
 jq -e --argjson now "$now" '.generations[0].loaded_at_ms | (. > $now - 60000 and . <= $now + 1000)' \
 	<<<"$f" >/dev/null || fail "loaded_at_ms: $f (now $now)"
 loaded1=$(jq '.generations[0].loaded_at_ms' <<<"$f")
-ok "generation 1 active on workers 0,1; modules hold test, rate 1; loaded_at_ms $loaded1 (api/filters: $routed)"
+ok "generation 1 active on workers 0,1; modules hold test, rate 1; loaded_at_ms $loaded1"
 
 # ---- 2. a held message keeps generation 1 in flight -------------------
 printf 'X-Kr-Hold: yes\r\nFrom: a@ext.test\r\nTo: u1@filters.test\r\nSubject: held\r\nMessage-ID: <held@ext.test>\r\n\r\nheld\r\n' >"$aux/held.eml"
@@ -110,30 +94,21 @@ rc=$?
 set -e
 [[ $rc == 1 ]] || fail "kurier reload with a bad module: exit $rc: $out"
 [[ $(gens) == "2:active:0:0,1" ]] || fail "generations after a failed reload: $(gens)"
-if [[ $routed == 200 ]]; then
-	filters | jq -e '.last_error | test("kr_badabi.so: filter ABI")' >/dev/null ||
-		fail "last_error: $(filters)"
-	ok "a bad module: last_error '$(filters | jq -r .last_error)', generation 2 stays"
-else
-	kr_admin /api/antispam | jq -e '[.workers[].last_error | test("kr_badabi.so: filter ABI")] | all' >/dev/null ||
-		fail "last_error: $(kr_admin /api/antispam)"
-	ok "a bad module: each worker's last_error names it, generation 2 stays"
-fi
+filters | jq -e '.last_error | test("kr_badabi.so: filter ABI")' >/dev/null ||
+	fail "last_error: $(filters)"
+ok "a bad module: last_error '$(filters | jq -r .last_error)', generation 2 stays"
 # ---- 6. the workers' error lines in the ring of recent errors --------
-# Each worker logged antispam.failed at ERROR: /api/errors (once the
-# admin routes it) lists both, newest first, whole lines.
+# Each worker logged antispam.failed at ERROR: /api/errors lists both,
+# newest first, whole lines.
 code=$(curl -sS --max-time 10 -o "$aux/errors.json" -w '%{http_code}' \
 	-H "Authorization: Bearer $KR_TOKEN" "http://127.0.0.1:$KR_ADMIN/api/errors")
-if [[ $code == 200 ]]; then
-	jq -e '[.errors[] | select(.event == "antispam.failed" and .level == "error" and
-		(.proc | test("^worker\\.[01]$")) and (.line | test("kr_badabi.so")) and
-		(.line | startswith("ts=")))] | (map(.proc) | unique | length) == 2' \
-		"$aux/errors.json" >/dev/null || fail "/api/errors: $(cat "$aux/errors.json")"
-	jq -e '[.errors[].ts_ms] | . == (sort | reverse)' "$aux/errors.json" >/dev/null ||
-		fail "/api/errors not newest first: $(cat "$aux/errors.json")"
-	ok "/api/errors: both workers' antispam.failed lines, newest first"
-else
-	ok "/api/errors not routed yet ($code): ring checked by test_logring only"
-fi
+[[ $code == 200 ]] || fail "/api/errors: HTTP $code"
+jq -e '[.errors[] | select(.event == "antispam.failed" and .level == "error" and
+	(.proc | test("^worker\\.[01]$")) and (.line | test("kr_badabi.so")) and
+	(.line | startswith("ts=")))] | (map(.proc) | unique | length) == 2' \
+	"$aux/errors.json" >/dev/null || fail "/api/errors: $(cat "$aux/errors.json")"
+jq -e '[.errors[].ts_ms] | . == (sort | reverse)' "$aux/errors.json" >/dev/null ||
+	fail "/api/errors not newest first: $(cat "$aux/errors.json")"
+ok "/api/errors: both workers' antispam.failed lines, newest first"
 [[ $(kr_crashes) == 0 ]] || fail "worker crashes: $(kr_crashes)"
 ok "no worker crashed"
