@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "admin/admin_spam.h"
+#include "admin/assets.h"
 #include "admin/httpd.h"
 #include "admin/prom.h"
 #include "antispam/hits.h"
@@ -321,6 +322,36 @@ admin_route(const struct kr_http_request *q)
 	return NULL;
 }
 
+/* GET /ui/NAME: the dashboard's code and styles (admin/assets.h) without
+ * the token, being public code with no data; the pages only at /. true
+ * when answered; anything else goes the usual way (token, then 404). */
+static bool
+admin_ui_asset(struct kr_httpd_call *call, const struct kr_http_request *q)
+{
+	static const char prefix[] = "/ui/";
+	const char *name = q->url + sizeof(prefix) - 1;
+	const struct kr_admin_asset *a;
+
+	if (strncmp(q->url, prefix, sizeof(prefix) - 1) != 0 ||
+	    (strcmp(q->method, "GET") != 0 && !q->is_head))
+		return false;
+	a = kr_admin_asset_find_n(name, strcspn(name, "?"));
+	if (a == NULL || a->page)
+		return false;
+	const struct kr_http_field fields[] = {
+		{ "Cache-Control", "no-cache" },
+		{ "ETag", a->etag },
+	};
+	const struct kr_httpd_answer ans = {
+		.status = 200,
+		.content_type = a->content_type,
+		.fields = fields,
+		.n_fields = 2,
+	};
+	kr_httpd_answer(call, &ans, (const char *)a->data, a->len);
+	return true;
+}
+
 /* Token first, so that nobody without it learns which paths exist;
  * then the path; then the method. HEAD is GET without the body. */
 static void
@@ -335,6 +366,8 @@ admin_request(void *ctx, struct kr_httpd_call *call,
 	const struct admin_route *route;
 	bool get;
 
+	if (admin_ui_asset(call, q))
+		return;
 	if (!admin_authorized(admin, req)) {
 		admin_reply_text(call, 401, NULL, &challenge,
 				 "missing or wrong bearer token");
