@@ -122,12 +122,15 @@
   function setText(e, text) {
     if (e.textContent !== text) e.textContent = text;
   }
+  /* A cell that make() filled (buttons), left alone by updates. */
+  const KEEP = Object.freeze({});
   function badge(text, kind) {
     return { badge: text, kind: kind };
   }
   /* One cell's value: a string, or {badge, kind}; writes only changes
    * (a table redrawn every second must not flicker nor lose a hover). */
   function setCell(td, v) {
+    if (v === KEEP) return;
     if (v !== null && typeof v === 'object' && 'badge' in v) {
       let b = td.firstElementChild;
       if (!b) { td.textContent = ''; b = td.appendChild(el('span')); }
@@ -208,12 +211,20 @@
     const fig = $(def.id);
     const size = chartSize(fig);
     const unit = def.unit;
-    const series = [{ value: (u, v) => (v === null ? '–' : fmtTime(v * 1000)) }];
+    const fmt = (v) => (num(v) ? (unit === 'ms' ? fmtMs(v) : fmtRate(v)) + ' ' + unit : '–');
+    /* Without the cursor on the chart the legend shows the latest
+     * values: the figures an operator glances at. */
+    const latest = (u, si, idx) => (idx === null || idx === undefined
+      ? u.data[si][u.data[si].length - 1] : u.data[si][idx]);
+    const series = [{ label: 'time', value: (u, v, si, idx) => {
+      const t = latest(u, 0, idx);
+      return num(t) ? fmtTime(t * 1000) : '–';
+    } }];
     for (const l of def.lines) {
       series.push({
         label: l.label, stroke: l.color, width: 1.5, dash: l.dash,
         points: { show: false }, spanGaps: false,
-        value: (u, v) => (v === null ? '–' : (unit === 'ms' ? fmtMs(v) : fmtRate(v)) + ' ' + unit),
+        value: (u, v, si, idx) => fmt(latest(u, si, idx)),
       });
     }
     const opts = {
@@ -223,7 +234,10 @@
       scales: { x: { time: true }, y: def.range
         ? { range: def.range }
         : { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
-      axes: [Object.assign({}, AXIS),
+      axes: [Object.assign({}, AXIS, { values: (u, vals) => vals.map((v) => {
+        const d = new Date(v * 1000);
+        return pad(d.getHours()) + ':' + pad(d.getMinutes()) + (d.getSeconds() ? ':' + pad(d.getSeconds()) : '');
+      }) }),
         Object.assign({}, AXIS, { size: 55, values: (u, vals) => vals.map((v) => fmtRate(v)) })],
     };
     /* global uPlot */
@@ -339,7 +353,7 @@
           stateBadge(x.state), stateBadge(x.circuit),
           str(p.busy) + ' / ' + str(p.idle) + ' / ' + str(p.waiting),
           fmtMs(l.p50), fmtMs(l.p99), fmtInt(x.queries), fmtInt(x.errors),
-          fmtRate(x.errors_rate), fmtInt(x.users), ''];
+          fmtRate(x.errors_rate), fmtInt(x.users), KEEP];
       },
       make: (tr, x) => {
         tr.dataset.shard = String(x.shard);
