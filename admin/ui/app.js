@@ -503,7 +503,11 @@
     const since = t.length ? t[t.length - 1] : 0;
     try {
       const r = await fetchJson('/api/snapshot?since=' + since);
-      if (r.status === 401) throw new Error('signed out: reload the page to sign in');
+      if (r.status === 401) {
+        /* The cookie ended (expired, or a new token): / shows the form. */
+        window.location.assign('/');
+        throw new Error('signed out');
+      }
       if (!r.ok || !r.body) throw new Error('HTTP ' + r.status);
       dash.snapshot = r.body;
       dash.polls++;
