@@ -376,7 +376,6 @@ static void
 admin_page(struct kr_httpd_call *call, unsigned status, const char *name)
 {
 	const struct kr_admin_asset *page = kr_admin_asset_find(name);
-
 	const struct kr_http_field fields[] = {
 		{ "Cache-Control", "no-store" },
 		{ "Content-Security-Policy", ADMIN_CSP },

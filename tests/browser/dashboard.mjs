@@ -11,6 +11,7 @@
 // failure. Every wait and every loop is bounded.
 import { createRequire } from 'node:module';
 import { execSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -124,7 +125,7 @@ async function deliverUntil(rcpt, want, limitMs) {
 
 // A bounded load: `conns` loops, together at most `count` messages and
 // `limitMs` of time. Resolves to the counts of 250 and other replies.
-async function load(count, conns, limitMs) {
+async function load(count, conns, limitMs, pauseMs) {
   const t0 = Date.now();
   let sent = 0;
   const res = { ok: 0, other: 0, last: '' };
@@ -139,6 +140,7 @@ async function load(count, conns, limitMs) {
         res.other++;
         res.last = e.message;
       }
+      await sleep(pauseMs);
     }
   };
   await Promise.all(Array.from({ length: conns }, loop));
@@ -161,17 +163,18 @@ function post(urlPath, headers) {
 }
 
 // ---- the page ----------------------------------------------------------------
-async function waitFor(what, limitMs, fn) {
+// Polls fn every 100 ms until it is true, at most limitMs; resolves to
+// the time it took. On a timeout, detail() (optional) says what was seen.
+async function waitFor(what, limitMs, fn, detail) {
   const t0 = Date.now();
-  let last;
   while (Date.now() - t0 < limitMs) {
-    last = await fn();
-    if (last) return Date.now() - t0;
+    if (await fn()) return Date.now() - t0;
     await sleep(100);
   }
-  fail('timed out after ' + limitMs + ' ms waiting for: ' + what);
+  fail('timed out after ' + limitMs + ' ms waiting for: ' + what + (detail ? ' (' + (await detail()) + ')' : ''));
   return -1;
 }
+const actionStatus = (page) => async () => 'action status: ' + (await page.locator('#action-status').textContent());
 
 const rowSel = (shard) => '#nodes tr[data-shard="' + shard + '"]';
 
@@ -206,13 +209,16 @@ async function main() {
     ok('20 shard rows (after ' + polls0 + ' polls)');
 
     // 3. A bounded LMTP load moves the messages chart.
-    const loadRun = load(400, 4, 25000);
+    // About 100 msg/s for about 8 s: long enough to be seen on the charts.
+    const loadRun = load(800, 4, 12000, 30);
     const moved = await waitFor('the messages/s series above 0', 20000, () => page.evaluate(() => {
       const s = window.krDash.series.lmtp_msgs;
       return s.slice(-10).some((v) => v > 0);
     }));
-    await sleep(2500); // a few more points on the charts for the screenshot
+    await sleep(4000); // a few more points on the charts, the load still on
     await page.screenshot({ path: SHOT, fullPage: true });
+    writeFileSync(SHOT.replace(/\.png$/, '-snapshot.json'),
+      JSON.stringify(await page.evaluate(() => window.krDash.snapshot), null, 1));
     const done = await loadRun;
     if (done.ok === 0) fail('the load delivered nothing; last reply: ' + done.last);
     const peak = await page.evaluate(() => Math.max(...window.krDash.series.lmtp_msgs.filter((v) => v !== null)));
@@ -223,14 +229,15 @@ async function main() {
     const row = page.locator(rowSel(SHARD)).first();
     await row.locator('button.drain').click();
     const tDrain = await waitFor('shard ' + SHARD + ' row draining', 5000, async () =>
-      (await row.getAttribute('data-state')) === 'draining');
+      (await row.getAttribute('data-state')) === 'draining', actionStatus(page));
     const status = await page.locator('#action-status').textContent();
     if (!/ok/.test(status)) fail('the drain action shows: ' + status);
     const refused = await deliverUntil(USER, /^451 4\.3\.0/m, 5000);
     ok('Drain clicked: row draining after ' + tDrain + ' ms ("' + status.trim() + '"); delivery to ' + USER +
       ' answered "' + refused.reply.split('\n').pop() + '" within ' + refused.ms + ' ms');
     await row.locator('button.undrain').click();
-    await waitFor('shard ' + SHARD + ' row up again', 5000, async () => (await row.getAttribute('data-state')) === 'up');
+    await waitFor('shard ' + SHARD + ' row up again', 5000, async () => (await row.getAttribute('data-state')) === 'up',
+      actionStatus(page));
     const accepted = await deliverUntil(USER, /^250/m, 5000);
     ok('Undrain clicked: row up; delivery accepted within ' + accepted.ms + ' ms');
 
