@@ -25,7 +25,7 @@
   const CHARTS = [
     { id: 'chart-msgs', unit: 'msg/s', lines: [
       { key: 'lmtp_msgs', label: 'messages', color: COLORS.blue },
-      { key: 'deliveries', label: 'deliveries', color: COLORS.green }] },
+      { key: 'deliveries', label: 'deliveries', color: COLORS.green, dash: [6, 4] }] },
     { id: 'chart-rpc', unit: 'calls/s', lines: [
       { key: 'rpc_calls', label: 'RPC calls', color: COLORS.violet }] },
     { id: 'chart-errors', unit: 'errors/s', lines: [
