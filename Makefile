@@ -54,7 +54,9 @@ layer_src = $(filter-out %_main.c %_entry.c,$(wildcard $(1)/*.c) \
 	$(if $(filter antispam,$(1)),$(wildcard antispam/modules/*/*.c)))
 # storage/ also carries its SQL migrations, embedded as generated C.
 GEN_MIGRATIONS := $(O)/gen/storage/migrations_data.c
-layer_gen = $(if $(filter storage,$(1)),$(GEN_MIGRATIONS:.c=.o))
+# admin/ also carries the dashboard's assets, embedded as generated C.
+GEN_UI := $(O)/gen/admin/assets_data.c
+layer_gen = $(if $(filter storage,$(1)),$(GEN_MIGRATIONS:.c=.o))$(if $(filter admin,$(1)),$(GEN_UI:.c=.o))
 layer_obj = $(patsubst %.c,$(O)/%.o,$(call layer_src,$(1))) $(call layer_gen,$(1))
 layer_lib = $(O)/lib$(1).a
 ARCHIVES := $(foreach l,$(LAYERS),$(if $(call layer_src,$(l)),$(call layer_lib,$(l))))
@@ -112,7 +114,7 @@ ALL_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l))) $(SERVER_OBJ) \
 	$(patsubst %.c,$(O)/%.o,$(SERVER_MAINS) $(UNIT_SRC) $(BENCH_SRC) \
 		$(FUZZ_SRC) tests/fuzz/replay.c)
 
-.PHONY: all deps run test test-asan test-run lint clean cluster-stop bench \
+.PHONY: all deps deps-ui deps-test run test test-asan test-run lint clean cluster-stop bench \
 	fuzz fuzz-build fuzz-merge
 all: $(PROGRAMS)
 
@@ -174,6 +176,34 @@ $(GEN_MIGRATIONS:.c=.o): $(GEN_MIGRATIONS)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+# The dashboard (admin/assets.h): admin/ui/ and uPlot's dist files,
+# embedded as generated C. uPlot comes from npm (admin/ui/package-lock.json,
+# `npm ci` by `make deps` or here when node_modules is missing or older
+# than the lock; no network once it exists). npm dates the files it
+# unpacks 1985, so the stamp npm ci writes stands for them.
+UI_DIR := admin/ui
+UI_STAMP := $(UI_DIR)/node_modules/.package-lock.json
+UI_FILES := $(addprefix $(UI_DIR)/,index.html login.html app.js login.js app.css) \
+	$(addprefix $(UI_DIR)/node_modules/uplot/dist/,uPlot.iife.min.js uPlot.min.css)
+
+$(UI_STAMP): $(UI_DIR)/package-lock.json $(UI_DIR)/package.json
+	@echo "  NPM CI  $(UI_DIR)"
+	$(Q)cd $(UI_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	$(Q)touch $@
+
+$(filter $(UI_DIR)/node_modules/%,$(UI_FILES)): $(UI_STAMP)
+
+$(GEN_UI): ops/embed-ui.sh $(UI_FILES) $(UI_STAMP)
+	@mkdir -p $(@D)
+	@echo "  GEN     $@"
+	$(Q)ops/embed-ui.sh $(UI_FILES) >$@.tmp && mv $@.tmp $@
+
+$(GEN_UI:.c=.o): $(GEN_UI)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+deps-ui: $(UI_STAMP)
+
 $(O)/bench/%: $(O)/ops/bench_%.o $(SERVER_LIB) $(LINK_ARCHIVES)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
@@ -195,6 +225,12 @@ $(O)/fuzz_%: $(O)/tests/fuzz/fuzz_%.o $(SERVER_LIB) $(LINK_ARCHIVES)
 
 deps:
 	@ops/deps.sh
+	@$(MAKE) --no-print-directory deps-ui
+
+# Debian's chromium too, for the dashboard's browser test.
+deps-test:
+	@ops/deps.sh --test
+	@$(MAKE) --no-print-directory deps-ui
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -212,12 +248,12 @@ run: deps
 
 # The suite twice: the release build (with the fault suite) and the
 # ASan+UBSan build (SPEC.md §6: parsers run under both sanitizers).
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory test-run
 	@$(MAKE) --no-print-directory BUILD=asan test-run
 
-test-asan: deps
+test-asan: deps-test
 	@$(MAKE) --no-print-directory BUILD=asan test-run
 
 bench: deps

@@ -13,6 +13,7 @@
 
 #include "admin/admin_priv.h"
 #include "admin/admin_spam.h"
+#include "admin/assets.h"
 #include "admin/httpd.h"
 #include "admin/prom.h"
 #include "admin/session.h"
@@ -372,11 +373,13 @@ admin_post_node(struct kr_admin *admin, struct kr_httpd_call *call,
 				   drain ? "draining" : "up"));
 }
 
-/* Pages of the browser: the dashboard, or the token form. Until the
- * page is built in (admin/ui), a line says where the API is. */
+/* Pages of the browser (admin/assets.h): "index.html" the dashboard,
+ * "login.html" the token form (it shows "wrong token" itself when the
+ * address has a token). */
 static void
 admin_page(struct kr_httpd_call *call, unsigned status, const char *name)
 {
+	const struct kr_admin_asset *page = kr_admin_asset_find(name);
 	const struct kr_http_field fields[] = {
 		{ "Cache-Control", "no-store" },
 		{ "Content-Security-Policy", ADMIN_CSP },
@@ -389,12 +392,10 @@ admin_page(struct kr_httpd_call *call, unsigned status, const char *name)
 		.fields = fields,
 		.n_fields = sizeof(fields) / sizeof(fields[0]),
 	};
-	char body[160];
-	int n = snprintf(body, sizeof(body),
-			 "<!doctype html><title>kurier</title><p>%s</p>\n",
-			 name);
 
-	kr_httpd_answer(call, &a, body, (size_t)n);
+	if (page == NULL)
+		kr_panic("admin: no page %s built in", name);
+	kr_httpd_answer(call, &a, (const char *)page->data, page->len);
 }
 
 /* GET / (SPEC.md §3.3, the Jupyter convention): ?token= trades the
@@ -423,7 +424,7 @@ admin_root(struct kr_admin *admin, struct kr_httpd_call *call,
 
 		explicit_bzero(token, sizeof(token));
 		if (!ok) {
-			admin_page(call, 401, "login: wrong token");
+			admin_page(call, 401, "login.html");
 			return;
 		}
 		kr_admin_session_cookie(admin->token, kr_clock_wall_ms() / 1000,
@@ -431,7 +432,37 @@ admin_root(struct kr_admin *admin, struct kr_httpd_call *call,
 		kr_httpd_answer(call, &a, "", 0);
 		return;
 	}
-	admin_page(call, 200, who != NULL ? "dashboard" : "login");
+	admin_page(call, 200, who != NULL ? "index.html" : "login.html");
+}
+
+/* GET /ui/NAME: the dashboard's code and styles (admin/assets.h), open
+ * to all: public code with no data. The pages are answered at / only. */
+static void
+admin_get_ui(struct kr_admin *admin, struct kr_httpd_call *call,
+	     const struct kr_httpd_request *req, const char *who)
+{
+	const char *name = req->http->url + strlen("/ui/");
+	const struct kr_admin_asset *a =
+		kr_admin_asset_find_n(name, strcspn(name, "?"));
+
+	(void)admin;
+	(void)who;
+	if (a == NULL || a->page) {
+		admin_reply_text(call, 404, NULL, NULL, "not found");
+		return;
+	}
+	const struct kr_http_field fields[] = {
+		{ "Cache-Control", "no-cache" },
+		{ "ETag", a->etag },
+		{ "X-Content-Type-Options", "nosniff" },
+	};
+	const struct kr_httpd_answer ans = {
+		.status = 200,
+		.content_type = a->content_type,
+		.fields = fields,
+		.n_fields = sizeof(fields) / sizeof(fields[0]),
+	};
+	kr_httpd_answer(call, &ans, (const char *)a->data, a->len);
 }
 
 struct admin_route {
@@ -465,6 +496,7 @@ admin_route(const struct kr_http_request *q)
 		{ "/api/workers/cycle", "POST", admin_post_cycle, false,
 		  false },
 		{ "/api/nodes/", "POST", admin_post_node, true, false },
+		{ "/ui/", "GET", admin_get_ui, true, true },
 	};
 
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {

@@ -18,6 +18,17 @@ for p in "${PKGS[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
+# The dashboard's uPlot and its browser test's playwright-core come from
+# npm (admin/ui/package-lock.json). A node and npm already there (e.g.
+# NodeSource's nodejs, which carries npm and conflicts with Debian's npm
+# package) are kept: Debian's nodejs and npm only where a command is
+# missing. Debian's chromium only for the tests (--test: make test).
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if [[ ${1:-} == --test ]]; then
+	status=$(dpkg-query -W -f='${Status}' chromium 2>/dev/null || true)
+	[[ "$status" == "install ok installed" ]] || missing+=(chromium)
+fi
 # Workers of a kurierd started as root drop to this user (SPEC.md §6):
 # `make run` and `make test` both get here.
 user_setup() { "$(dirname "$0")/kurier-user.sh"; }
