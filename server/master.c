@@ -375,6 +375,9 @@ master_admin_settings(const struct master *m, struct kr_admin_settings *set)
 	set->rule_hits = m->rt->spam_hits;
 	set->spam_status = m->rt->spam_status;
 	set->spam_enabled = cfg->antispam.enabled;
+	set->n_peers = cfg->admin.peers.n;
+	for (size_t i = 0; i < set->n_peers; i++)
+		set->peers[i] = cfg->admin.peers.addr[i];
 }
 
 static void
