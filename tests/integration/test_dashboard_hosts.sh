@@ -6,9 +6,11 @@
 # other in [admin] peers.
 # (a) A's /api/hosts lists itself first, then B up with B's rates,
 #     workers and nodes; B's lists A up;
-# (b) B stopped: within 5 s A lists B down with an error, and A's
-#     /api/hosts still answers 200 (quickly) all along;
-# (c) B started again: A lists B up again.
+# (b) B hung (SIGSTOP: its admin port accepts, nothing answers): within
+#     5 s A lists B down with "timeout"; B let go: up again;
+# (c) B stopped: within 5 s A lists B down with an error; in (b) and (c)
+#     A's /api/hosts answers 200 within 1 s all along;
+# (d) B started again: A lists B up again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -22,11 +24,19 @@ b_lmtp=$(free_port "$a_admin" "$a_lmtp" "$a_http" "$b_admin")
 b_http=$(free_port "$a_admin" "$a_lmtp" "$a_http" "$b_admin" "$b_lmtp")
 b_conf=$KR_WORK/kurier-b.conf
 b_pid=
+# b_stop [SIGNAL]: B's master and workers ended (TERM: gracefully).
 b_stop() {
 	[[ -n $b_pid ]] || return 0
+	local sig=${1:-KILL}
+	kill -CONT "$b_pid" $(pgrep -P "$b_pid") 2>/dev/null || true
+	kill -"$sig" "$b_pid" 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "$b_pid" 2>/dev/null || break
+		sleep 0.1
+	done
 	kill -9 "$b_pid" 2>/dev/null || true
 	pkill -9 -P "$b_pid" 2>/dev/null || true
-	wait "$b_pid" 2>/dev/null || true
+	{ wait "$b_pid" || true; } 2>/dev/null
 	b_pid=
 }
 trap 'b_stop; kr_stack_cleanup' EXIT
@@ -85,27 +95,44 @@ hosts "$a_admin" | jq -e '.hosts | length == 2 and .[0].name == "self" and .[0].
 	fail "A's hosts: $(hosts "$a_admin")"
 ok "A lists self then B up: $(hosts "$a_admin" | jq -c '.hosts[1] | {name, up, health, rates: (.rates | keys | length)}')"
 
-# (b) B stops: A says so within 5 s, and keeps answering meanwhile.
-b_stop
-start_ms=$(date +%s%3N)
-down=0
-while (($(date +%s%3N) - start_ms < 5000)); do
-	code=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 5 \
-		-H "Authorization: Bearer $KR_TOKEN" "http://127.0.0.1:$a_admin/api/hosts")
-	[[ ${code%% *} == 200 ]] || fail "A's /api/hosts answered $code while B was down"
-	awk -v t="${code#* }" 'BEGIN { exit !(t < 1.0) }' ||
-		fail "A's /api/hosts took ${code#* }s while B was down"
-	if peer_is "$a_admin" "$b_admin" down >/dev/null; then
-		down=1
-		break
-	fi
-	sleep 0.1
-done
-[[ $down == 1 ]] || fail "A still lists B up 5 s after B stopped: $(hosts "$a_admin")"
-took=$(($(date +%s%3N) - start_ms))
-ok "B stopped: A lists it down after ${took} ms ($(hosts "$a_admin" | jq -c '.hosts[1].error')), /api/hosts 200 throughout"
+# hosts_while_down WHAT WANT_ERROR: polls A's /api/hosts (each answer
+# 200 within 1 s) until it lists B down with WANT_ERROR (any error when
+# empty), at most 5 s; prints the milliseconds it took.
+hosts_while_down() {
+	local what=$1 want=$2 start_ms code doc
+	start_ms=$(date +%s%3N)
+	while (($(date +%s%3N) - start_ms < 5000)); do
+		code=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 5 \
+			-H "Authorization: Bearer $KR_TOKEN" "http://127.0.0.1:$a_admin/api/hosts")
+		[[ ${code%% *} == 200 ]] || fail "A's /api/hosts answered $code while B was $what"
+		awk -v t="${code#* }" 'BEGIN { exit !(t < 1.0) }' ||
+			fail "A's /api/hosts took ${code#* }s while B was $what"
+		if peer_is "$a_admin" "$b_admin" down >/dev/null; then
+			doc=$(hosts "$a_admin")
+			[[ -z $want || $(jq -r '.hosts[1].error' <<<"$doc") == "$want" ]] ||
+				fail "B $what: want error '$want': $doc"
+			echo $(($(date +%s%3N) - start_ms))
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "A still lists B up 5 s after B was $what: $(hosts "$a_admin")"
+}
 
-# (c) B back: up again.
+# (b) B hangs: its admin accepts (the kernel does) and never answers.
+kill -STOP "$b_pid"
+took=$(hosts_while_down hung timeout)
+ok "B hung: A lists it down (timeout) after ${took} ms, /api/hosts 200 within 1 s throughout"
+kill -CONT "$b_pid"
+wait_for 10 "A lists B up after SIGCONT" peer_is "$a_admin" "$b_admin" up
+ok "B let go: up again"
+
+# (c) B stops: A says so within 5 s, and keeps answering meanwhile.
+b_stop TERM
+took=$(hosts_while_down stopped "")
+ok "B stopped: A lists it down after ${took} ms ($(hosts "$a_admin" | jq -c '.hosts[1].error')), /api/hosts 200 within 1 s throughout"
+
+# (d) B back: up again.
 b_start
 start_ms=$(date +%s%3N)
 wait_for 10 "A lists B up again" peer_is "$a_admin" "$b_admin" up
