@@ -139,3 +139,17 @@ wait_for 10 "A lists B up again" peer_is "$a_admin" "$b_admin" up
 ok "B restarted: A lists it up again after $(($(date +%s%3N) - start_ms)) ms"
 [[ $(kr_crashes) == 0 ]] || fail "A's workers restarted: $(kr_crashes)"
 ok "no worker restarts on A"
+
+# Both stopped gracefully (A while its poll of B may be in flight): no
+# sanitizer report in either log (asan builds; the master frees its
+# peer connections on the way out).
+b_stop TERM
+kill -TERM "$KR_PID"
+for _ in $(seq 100); do
+	kill -0 "$KR_PID" 2>/dev/null || break
+	sleep 0.1
+done
+! kill -0 "$KR_PID" 2>/dev/null || fail "A did not stop on SIGTERM within 10 s"
+! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$KR_WORK/kurierd.log" "$KR_WORK/kurierd-b.log" ||
+	fail "sanitizer report in a kurierd log"
+ok "A and B stopped cleanly, no sanitizer report"
