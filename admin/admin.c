@@ -3,43 +3,34 @@
 #include "admin/admin.h"
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "admin/admin_priv.h"
 #include "admin/admin_spam.h"
 #include "admin/httpd.h"
 #include "admin/prom.h"
+#include "admin/session.h"
 #include "antispam/hits.h"
 #include "lib/clock.h"
 #include "lib/limits.h"
 #include "lib/secret.h"
 
-struct kr_admin {
-	struct event_base *base;
-	struct kr_httpd *httpd;
-	struct kr_metrics *metrics;
-	char *token;
-	bool metrics_open;
-	unsigned first_worker_slot;
-	unsigned n_worker_slots;
-	const struct kr_admin_supervisor *supervisor; /* NULL: none */
-	const struct kr_hits *rule_hits;	      /* NULL: none */
-	int requests_id; /* kurier_requests_total, or -1 */
-	struct kr_admin_spam_view spam;
-	struct kr_admin_reload *reloads; /* POST /api/reload waiting */
-};
+/* The pages' policy: nothing but the admin's own scripts, styles and
+ * API; no framing. */
+#define ADMIN_CSP                                                      \
+	"default-src 'self'; img-src 'self' data:; style-src 'self'; " \
+	"script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
 
 typedef void admin_handler_fn(struct kr_admin *admin,
-			      struct kr_httpd_call *call);
-
-static const char *const admin_state_names[] = {
-	[KR_SLOT_FREE] = "free",
-	[KR_SLOT_STARTING] = "starting",
-	[KR_SLOT_SERVING] = "serving",
-	[KR_SLOT_DRAINING] = "draining",
-};
+			      struct kr_httpd_call *call,
+			      const struct kr_httpd_request *req,
+			      const char *who);
 
 /* Nothing the admin answers may be cached: it is live, and behind a
  * token. extra: one more field, or NULL. */
@@ -102,21 +93,29 @@ admin_peer_is_loopback(const struct sockaddr *sa)
 	return false;
 }
 
-static bool
-admin_authorized(const struct kr_admin *admin,
-		 const struct kr_httpd_request *req)
+/* Who may ask: "token" (the bearer header), "cookie" (a browser
+ * session), "open" (/metrics from loopback when metrics_open), or NULL
+ * for nobody. */
+static const char *
+admin_who(const struct kr_admin *admin, const struct kr_httpd_request *req)
 {
 	const char *auth = req->http->authorization;
 	static const char bearer[] = "Bearer ";
 
 	if (admin->metrics_open && kr_http_target_is(req->http, "/metrics") &&
 	    admin_peer_is_loopback(req->peer_sa))
-		return true;
-	if (auth == NULL || strncmp(auth, bearer, sizeof(bearer) - 1) != 0)
-		return false;
-	auth += sizeof(bearer) - 1;
-	return kr_secret_equal(auth, strlen(auth), admin->token,
-			       strlen(admin->token));
+		return "open";
+	if (auth != NULL && strncmp(auth, bearer, sizeof(bearer) - 1) == 0) {
+		auth += sizeof(bearer) - 1;
+		return kr_secret_equal(auth, strlen(auth), admin->token,
+				       strlen(admin->token))
+			       ? "token"
+			       : NULL;
+	}
+	if (kr_admin_session_valid(admin->token, req->http->cookie,
+				   kr_clock_wall_ms() / 1000))
+		return "cookie";
+	return NULL;
 }
 
 static void
@@ -141,121 +140,28 @@ admin_rule_hits(const struct kr_admin *admin, struct evbuffer *body)
 }
 
 static void
-admin_metrics(struct kr_admin *admin, struct kr_httpd_call *call)
+admin_metrics(struct kr_admin *admin, struct kr_httpd_call *call,
+	      const struct kr_httpd_request *req, const char *who)
 {
 	struct evbuffer *body = evbuffer_new();
 
 	if (body == NULL)
 		kr_panic("admin: out of memory");
+	(void)req;
+	(void)who;
 	kr_prom_render(admin->metrics, body);
 	admin_rule_hits(admin, body);
 	admin_reply(call, 200, "text/plain; version=0.0.4", NULL, NULL, body);
 	evbuffer_free(body);
 }
 
-static json_t *
-admin_worker_json(const struct kr_admin *admin, struct kr_metrics_slot *slot,
-		  const struct kr_metrics_slot_info *info, int64_t now_ms)
-{
-	struct kr_metric_value requests = { 0 };
-	struct kr_admin_worker_health wh = { .restart_in_ms = -1 };
-	const char *state = "unknown";
-
-	if (admin->requests_id >= 0)
-		kr_metrics_read_slot(slot, admin->requests_id, &requests);
-	if ((unsigned)info->state <
-	    sizeof(admin_state_names) / sizeof(admin_state_names[0]))
-		state = admin_state_names[info->state];
-	if (admin->supervisor != NULL)
-		admin->supervisor->worker(admin->supervisor->ctx, info->index,
-					  &wh);
-	return json_pack("{s:I, s:i, s:s, s:f, s:I, s:I, s:I, s:I}", "pid",
-			 (json_int_t)info->pid, "index", (int)info->index,
-			 "state", state, "uptime_s",
-			 (double)(now_ms - info->started_ms) / 1000.0,
-			 "requests", (json_int_t)requests.value, "rss_bytes",
-			 (json_int_t)info->rss_bytes, "restarts",
-			 (json_int_t)info->restarts, "backoff_ms",
-			 (json_int_t)wh.backoff_ms);
-}
-
-/* Workers without a process, waiting out their back-off. */
-static json_t *
-admin_restarting_json(const struct kr_admin *admin, unsigned n_workers)
-{
-	json_t *list = json_array();
-
-	for (unsigned i = 0; i < n_workers; i++) {
-		struct kr_admin_worker_health wh = { .restart_in_ms = -1 };
-
-		admin->supervisor->worker(admin->supervisor->ctx, i, &wh);
-		if (wh.restart_in_ms < 0)
-			continue;
-		json_array_append_new(
-			list, json_pack("{s:i, s:I, s:I, s:I}", "index", (int)i,
-					"restarts", (json_int_t)wh.restarts,
-					"backoff_ms", (json_int_t)wh.backoff_ms,
-					"restart_in_ms",
-					(json_int_t)wh.restart_in_ms));
-	}
-	return list;
-}
-
-/* {"health": "ok"|"unhealthy", "restarts_recent", "workers": [live
- * processes], "restarting": [indexes waiting out a back-off]}. */
-static json_t *
-admin_workers_doc(const struct kr_admin *admin, json_t *list)
-{
-	struct kr_admin_health h = { 0 };
-
-	if (admin->supervisor == NULL)
-		return json_pack("{s:o}", "workers", list);
-	admin->supervisor->health(admin->supervisor->ctx, &h);
-	return json_pack("{s:s, s:i, s:o, s:o}", "health",
-			 h.unhealthy ? "unhealthy" : "ok", "restarts_recent",
-			 (int)h.recent_restarts, "workers", list, "restarting",
-			 admin_restarting_json(admin, h.n_workers));
-}
-
-static void
-admin_workers(struct kr_admin *admin, struct kr_httpd_call *call)
-{
-	json_t *list = json_array(), *doc;
-	int64_t now = kr_clock_wall_ms();
-	struct evbuffer *body;
-	char *text;
-
-	for (unsigned i = 0; i < admin->n_worker_slots; i++) {
-		struct kr_metrics_slot *slot = kr_metrics_slot(
-			admin->metrics, admin->first_worker_slot + i);
-		struct kr_metrics_slot_info info;
-
-		kr_metrics_slot_get_info(slot, &info);
-		if (info.pid == 0)
-			continue;
-		json_array_append_new(
-			list, admin_worker_json(admin, slot, &info, now));
-	}
-	doc = admin_workers_doc(admin, list);
-	/* Uptimes read 5.355, not jansson's 5.3550000000000004. */
-	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS |
-				       JSON_REAL_PRECISION(10));
-	json_decref(doc);
-	body = evbuffer_new();
-	if (text == NULL || body == NULL)
-		kr_panic("admin: out of memory encoding /api/workers");
-	evbuffer_add(body, text, strlen(text));
-	evbuffer_add(body, "\n", 1);
-	admin_reply(call, 200, "application/json", NULL, NULL, body);
-	evbuffer_free(body);
-	free(text);
-}
-
 /* Takes doc. */
 static void
 admin_reply_json(struct kr_httpd_call *call, unsigned status, json_t *doc)
 {
-	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	/* Uptimes read 5.355, not jansson's 5.3550000000000004. */
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS |
+					     JSON_REAL_PRECISION(10));
 	struct evbuffer *body = evbuffer_new();
 
 	json_decref(doc);
@@ -268,17 +174,104 @@ admin_reply_json(struct kr_httpd_call *call, unsigned status, json_t *doc)
 	free(text);
 }
 
-static void
-admin_antispam(struct kr_admin *admin, struct kr_httpd_call *call)
+/* A GET answered with one of the documents. */
+#define ADMIN_DOC_HANDLER(name, expr)                                \
+	static void admin_get_##name(                                \
+		struct kr_admin *admin, struct kr_httpd_call *call,  \
+		const struct kr_httpd_request *req, const char *who) \
+	{                                                            \
+		(void)req;                                           \
+		(void)who;                                           \
+		admin_reply_json(call, 200, (expr));                 \
+	}
+
+ADMIN_DOC_HANDLER(overview, admin_overview_doc(admin))
+ADMIN_DOC_HANDLER(nodes, admin_nodes_doc(admin))
+ADMIN_DOC_HANDLER(workers, admin_workers_doc(admin))
+ADMIN_DOC_HANDLER(cache, admin_cache_doc(admin))
+ADMIN_DOC_HANDLER(hosts, admin_hosts_doc(admin))
+ADMIN_DOC_HANDLER(actions, admin_actions_doc(admin))
+ADMIN_DOC_HANDLER(antispam, kr_admin_spam_doc(&admin->spam))
+ADMIN_DOC_HANDLER(filters, kr_admin_spam_doc(&admin->spam))
+
+/* ?since=MS: the points after it; absent or bad, all of them. */
+static int64_t
+admin_since(const struct kr_httpd_request *req)
 {
-	admin_reply_json(call, 200, kr_admin_spam_doc(&admin->spam));
+	char buf[24], *end;
+	long long v;
+
+	if (!kr_admin_query_param(req->http->url, "since", buf, sizeof(buf)))
+		return 0;
+	v = strtoll(buf, &end, 10);
+	return *end == '\0' && v > 0 ? v : 0;
+}
+
+static void
+admin_get_history(struct kr_admin *admin, struct kr_httpd_call *call,
+		  const struct kr_httpd_request *req, const char *who)
+{
+	(void)who;
+	admin_reply_json(
+		call, 200,
+		kr_admin_history_doc(admin->history, admin_since(req)));
+}
+
+static void
+admin_get_snapshot(struct kr_admin *admin, struct kr_httpd_call *call,
+		   const struct kr_httpd_request *req, const char *who)
+{
+	(void)who;
+	admin_reply_json(call, 200,
+			 admin_snapshot_doc(admin, admin_since(req)));
+}
+
+/* Every action is kept for the page and logged with who asked. */
+static void
+admin_action(struct kr_admin *admin, const struct kr_httpd_request *req,
+	     const char *who, const char *action, const char *target,
+	     const char *result)
+{
+	struct admin_action *a =
+		&admin->actions[admin->n_actions++ % KR_ADMIN_ACTIONS_MAX];
+	struct kr_log_line line;
+
+	*a = (struct admin_action){ .ts_ms = kr_clock_wall_ms() };
+	snprintf(a->action, sizeof(a->action), "%s", action);
+	snprintf(a->target, sizeof(a->target), "%s", target);
+	snprintf(a->who, sizeof(a->who), "%s", who);
+	snprintf(a->peer, sizeof(a->peer), "%s", req->peer);
+	snprintf(a->result, sizeof(a->result), "%s", result);
+	if (!kr_log_begin(&line, admin->log, KR_LOG_INFO, NULL, "admin.action"))
+		return;
+	kr_log_str(&line, "action", action);
+	if (target[0] != '\0')
+		kr_log_str(&line, "target", target);
+	kr_log_str(&line, "who", who);
+	kr_log_str(&line, "peer", req->peer);
+	kr_log_str(&line, "result", result);
+	kr_log_end(&line);
+}
+
+static void
+admin_action_failed(struct kr_admin *admin, struct kr_httpd_call *call,
+		    const struct kr_httpd_request *req, const char *who,
+		    const char *action, const char *target, unsigned status,
+		    const struct kr_err *err)
+{
+	char result[128];
+
+	snprintf(result, sizeof(result), "error: %.119s", err->msg);
+	admin_action(admin, req, who, action, target, result);
+	admin_reply_json(call, status, json_pack("{s:s}", "error", err->msg));
 }
 
 /* The workers' counts are noted before the reload, so that a worker
  * that reports at once is not missed. A refused config changes
  * nothing: 422 with the config's message. */
 static void
-admin_reload(struct kr_admin *admin, struct kr_httpd_call *call)
+admin_post_reload(struct kr_admin *admin, struct kr_httpd_call *call,
+		  const struct kr_httpd_request *req, const char *who)
 {
 	struct kr_err err = { 0 };
 	struct kr_admin_reload *r;
@@ -290,17 +283,159 @@ admin_reload(struct kr_admin *admin, struct kr_httpd_call *call)
 	r = kr_admin_reload_new(admin->base, &admin->spam, call);
 	if (admin->supervisor->reload(admin->supervisor->ctx, &err) < 0) {
 		kr_admin_reload_free(r);
-		admin_reply_json(call, 422,
-				 json_pack("{s:s}", "error", err.msg));
+		admin_action_failed(admin, call, req, who, "reload", "", 422,
+				    &err);
 		return;
 	}
+	admin_action(admin, req, who, "reload", "", "ok");
 	kr_admin_reload_wait(r, &admin->reloads);
+}
+
+static void
+admin_post_cycle(struct kr_admin *admin, struct kr_httpd_call *call,
+		 const struct kr_httpd_request *req, const char *who)
+{
+	struct kr_err err = { 0 };
+	const struct kr_admin_supervisor *sup = admin->supervisor;
+	struct kr_admin_cycle c = { 0 };
+
+	if (sup == NULL || sup->cycle == NULL) {
+		admin_reply_text(call, 404, NULL, NULL, "not found");
+		return;
+	}
+	if (sup->cycle(sup->ctx, &err) < 0) {
+		admin_action_failed(admin, call, req, who, "cycle", "workers",
+				    409, &err);
+		return;
+	}
+	admin_action(admin, req, who, "cycle", "workers", "ok");
+	sup->cycle_state(sup->ctx, &c);
+	admin_reply_json(call, 202,
+			 json_pack("{s:{s:b, s:i, s:i}}", "cycle", "active",
+				   c.active, "done", (int)c.done, "total",
+				   (int)c.total));
+}
+
+/* "/api/nodes/N/drain" or "/api/nodes/N/undrain" (no query): N and
+ * which; false for anything else. */
+static bool
+admin_parse_node_action(const struct kr_http_request *q, unsigned *shard_r,
+			bool *drain_r)
+{
+	static const char prefix[] = "/api/nodes/";
+	const char *p = q->url + sizeof(prefix) - 1;
+	unsigned long n = 0;
+	size_t digits = 0;
+
+	while (p[digits] >= '0' && p[digits] <= '9' && digits < 6)
+		n = n * 10 + (unsigned long)(p[digits++] - '0');
+	if (digits == 0 || (p[0] == '0' && digits > 1))
+		return false;
+	p += digits;
+	if (strcmp(p, "/drain") != 0 && strcmp(p, "/undrain") != 0)
+		return false;
+	*shard_r = (unsigned)n;
+	*drain_r = strcmp(p, "/drain") == 0;
+	return true;
+}
+
+static void
+admin_post_node(struct kr_admin *admin, struct kr_httpd_call *call,
+		const struct kr_httpd_request *req, const char *who)
+{
+	const struct kr_admin_supervisor *sup = admin->supervisor;
+	struct kr_err err = { 0 };
+	char target[32];
+	unsigned shard;
+	bool drain;
+
+	if (!admin_parse_node_action(req->http, &shard, &drain) ||
+	    shard >= admin->n_shards || sup == NULL || sup->drain == NULL) {
+		admin_reply_text(call, 404, NULL, NULL, "not found");
+		return;
+	}
+	snprintf(target, sizeof(target), "shard %u", shard);
+	if (sup->drain(sup->ctx, shard, drain, &err) < 0) {
+		admin_action_failed(admin, call, req, who,
+				    drain ? "drain" : "undrain", target, 404,
+				    &err);
+		return;
+	}
+	admin_action(admin, req, who, drain ? "drain" : "undrain", target,
+		     "ok");
+	admin_reply_json(call, 200,
+			 json_pack("{s:i, s:s}", "shard", (int)shard, "state",
+				   drain ? "draining" : "up"));
+}
+
+/* Pages of the browser: the dashboard, or the token form. Until the
+ * page is built in (admin/ui), a line says where the API is. */
+static void
+admin_page(struct kr_httpd_call *call, unsigned status, const char *name)
+{
+	const struct kr_http_field fields[] = {
+		{ "Cache-Control", "no-store" },
+		{ "Content-Security-Policy", ADMIN_CSP },
+		{ "X-Frame-Options", "DENY" },
+		{ "X-Content-Type-Options", "nosniff" },
+	};
+	const struct kr_httpd_answer a = {
+		.status = status,
+		.content_type = "text/html; charset=utf-8",
+		.fields = fields,
+		.n_fields = sizeof(fields) / sizeof(fields[0]),
+	};
+	char body[160];
+	int n = snprintf(body, sizeof(body),
+			 "<!doctype html><title>kurier</title><p>%s</p>\n",
+			 name);
+
+	kr_httpd_answer(call, &a, body, (size_t)n);
+}
+
+/* GET / (SPEC.md §3.3, the Jupyter convention): ?token= trades the
+ * token for a session cookie and sends the browser on to / without it
+ * in the address bar; with a session or bearer, the dashboard; else
+ * the form that asks for the token. */
+static void
+admin_root(struct kr_admin *admin, struct kr_httpd_call *call,
+	   const struct kr_httpd_request *req, const char *who)
+{
+	char token[KR_ADMIN_TOKEN_MAX + 1];
+
+	if (kr_admin_query_param(req->http->url, "token", token,
+				 sizeof(token))) {
+		bool ok = kr_secret_equal(token, strlen(token), admin->token,
+					  strlen(admin->token));
+		char cookie[KR_ADMIN_COOKIE_MAX];
+		const struct kr_http_field fields[] = {
+			{ "Cache-Control", "no-store" },
+			{ "Location", "/" },
+			{ "Set-Cookie", cookie },
+		};
+		const struct kr_httpd_answer a = { .status = 303,
+						   .fields = fields,
+						   .n_fields = 3 };
+
+		explicit_bzero(token, sizeof(token));
+		if (!ok) {
+			admin_page(call, 401, "login: wrong token");
+			return;
+		}
+		kr_admin_session_cookie(admin->token, kr_clock_wall_ms() / 1000,
+					cookie, sizeof(cookie));
+		kr_httpd_answer(call, &a, "", 0);
+		return;
+	}
+	admin_page(call, 200, who != NULL ? "dashboard" : "login");
 }
 
 struct admin_route {
 	const char *path;
 	const char *method; /* "GET" (HEAD too) or "POST" */
 	admin_handler_fn *fn;
+	bool prefix; /* path is a prefix: the handler reads the rest */
+	bool open;   /* asks for no token: the handler decides */
 };
 
 /* The route of the path the request names (any query aside), or
@@ -309,20 +444,38 @@ static const struct admin_route *
 admin_route(const struct kr_http_request *q)
 {
 	static const struct admin_route routes[] = {
-		{ "/metrics", "GET", admin_metrics },
-		{ "/api/workers", "GET", admin_workers },
-		{ "/api/antispam", "GET", admin_antispam },
-		{ "/api/reload", "POST", admin_reload },
+		{ "/", "GET", admin_root, false, true },
+		{ "/metrics", "GET", admin_metrics, false, false },
+		{ "/api/overview", "GET", admin_get_overview, false, false },
+		{ "/api/history", "GET", admin_get_history, false, false },
+		{ "/api/nodes", "GET", admin_get_nodes, false, false },
+		{ "/api/workers", "GET", admin_get_workers, false, false },
+		{ "/api/cache", "GET", admin_get_cache, false, false },
+		{ "/api/filters", "GET", admin_get_filters, false, false },
+		{ "/api/hosts", "GET", admin_get_hosts, false, false },
+		{ "/api/actions", "GET", admin_get_actions, false, false },
+		{ "/api/snapshot", "GET", admin_get_snapshot, false, false },
+		{ "/api/antispam", "GET", admin_get_antispam, false, false },
+		{ "/api/reload", "POST", admin_post_reload, false, false },
+		{ "/api/workers/cycle", "POST", admin_post_cycle, false,
+		  false },
+		{ "/api/nodes/", "POST", admin_post_node, true, false },
 	};
 
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (kr_http_target_is(q, routes[i].path))
-			return &routes[i];
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct admin_route *r = &routes[i];
+
+		if (r->prefix ? strncmp(q->url, r->path, strlen(r->path)) == 0
+			      : kr_http_target_is(q, r->path))
+			return r;
+	}
 	return NULL;
 }
 
 /* Token first, so that nobody without it learns which paths exist;
- * then the path; then the method. HEAD is GET without the body. */
+ * then the path; then the method; then, for a POST carried by a
+ * browser's cookie alone, its Origin (a page elsewhere cannot make the
+ * browser act for the operator). HEAD is GET without the body. */
 static void
 admin_request(void *ctx, struct kr_httpd_call *call,
 	      const struct kr_httpd_request *req)
@@ -332,15 +485,15 @@ admin_request(void *ctx, struct kr_httpd_call *call,
 	};
 	struct kr_admin *admin = ctx;
 	const struct kr_http_request *q = req->http;
-	const struct admin_route *route;
+	const char *who = admin_who(admin, req);
+	const struct admin_route *route = admin_route(q);
 	bool get;
 
-	if (!admin_authorized(admin, req)) {
+	if (who == NULL && (route == NULL || !route->open)) {
 		admin_reply_text(call, 401, NULL, &challenge,
 				 "missing or wrong bearer token");
 		return;
 	}
-	route = admin_route(q);
 	if (route == NULL) {
 		admin_reply_text(call, 404, NULL, NULL, "not found");
 		return;
@@ -352,7 +505,13 @@ admin_request(void *ctx, struct kr_httpd_call *call,
 				 NULL, "method not allowed");
 		return;
 	}
-	route->fn(admin, call);
+	if (!get && strcmp(who, "cookie") == 0 &&
+	    !kr_admin_origin_ok(q->origin, q->host)) {
+		admin_reply_json(call, 403,
+				 json_pack("{s:s}", "error", "origin"));
+		return;
+	}
+	route->fn(admin, call, req, who);
 }
 
 static void
@@ -392,6 +551,52 @@ admin_apply(struct kr_admin *admin, const struct kr_admin_settings *set)
 		.status = set->spam_status,
 		.enabled = set->spam_enabled,
 	};
+	admin_nodes_set(admin, set->nodes, set->n_nodes);
+	admin->n_shards = set->n_shards;
+	admin->cache_max_bytes = set->cache_max_bytes;
+	admin->version = set->version != NULL ? set->version : "";
+}
+
+static void
+admin_on_sample(evutil_socket_t fd, short what, void *arg)
+{
+	struct kr_admin *admin = arg;
+
+	(void)fd;
+	(void)what;
+	kr_admin_history_sample(admin->history, kr_clock_wall_ms());
+}
+
+/* What does not change with a reload: the figures' ids, the history
+ * and its clock. */
+static void
+admin_init(struct kr_admin *admin, struct event_base *base,
+	   struct kr_metrics *metrics, struct kr_log *log,
+	   const struct kr_admin_settings *set)
+{
+	static const char *const cache[4] = { "kurier_cache_bytes",
+					      "kurier_cache_hits_total",
+					      "kurier_cache_misses_total",
+					      "kurier_cache_evictions_total" };
+	const struct timeval second = { .tv_sec = 1 };
+
+	admin->base = base;
+	admin->metrics = metrics;
+	admin->log = log;
+	admin->started_ms = kr_clock_wall_ms();
+	if (gethostname(admin->host, sizeof(admin->host) - 1) < 0)
+		snprintf(admin->host, sizeof(admin->host), "kurierd");
+	admin->requests_id =
+		kr_metrics_find(metrics, "kurier_requests_total", "");
+	for (unsigned i = 0; i < 4; i++)
+		admin->cache_ids[i] = kr_metrics_find(metrics, cache[i], "");
+	admin->history =
+		kr_admin_history_create(metrics, set->nodes, set->n_nodes);
+	kr_admin_history_sample(admin->history, admin->started_ms);
+	admin->sampler =
+		event_new(base, -1, EV_PERSIST, admin_on_sample, admin);
+	if (admin->sampler == NULL || event_add(admin->sampler, &second) < 0)
+		kr_panic("admin: timer set-up failed");
 }
 
 struct kr_admin *
@@ -409,10 +614,7 @@ kr_admin_create(struct event_base *base, int fd, struct kr_metrics *metrics,
 		.ctx = admin,
 	};
 
-	admin->base = base;
-	admin->metrics = metrics;
-	admin->requests_id =
-		kr_metrics_find(metrics, "kurier_requests_total", "");
+	admin_init(admin, base, metrics, log, set);
 	admin_apply(admin, set);
 	admin_limits(set, &hs.limits);
 	admin->httpd = kr_httpd_create(base, &hs, err_r);
@@ -447,6 +649,10 @@ admin_free(struct kr_admin **admin_p, bool forked)
 	/* After the server: their answers go nowhere (in a forked child
 	 * they must not reach the parent's connections). */
 	kr_admin_reload_cancel_all(&admin->reloads);
+	if (admin->sampler != NULL)
+		event_free(admin->sampler);
+	kr_admin_history_destroy(&admin->history);
+	free(admin->nodes);
 	if (admin->token != NULL) {
 		explicit_bzero(admin->token, strlen(admin->token));
 		free(admin->token);

@@ -37,6 +37,11 @@ struct kr_admin_worker_health {
 	int64_t backoff_ms;    /* the back-off in force; 0 = none */
 	int64_t restart_in_ms; /* waiting to restart this long; -1 = not */
 };
+/* A rolling restart of the workers (POST /api/workers/cycle). */
+struct kr_admin_cycle {
+	bool active;
+	unsigned done, total;
+};
 struct kr_admin_supervisor {
 	void (*health)(void *ctx, struct kr_admin_health *h_r);
 	void (*worker)(void *ctx, unsigned index,
@@ -45,7 +50,25 @@ struct kr_admin_supervisor {
 	 * worker signalled); -1 + err_r when the config is refused and
 	 * nothing changed. NULL: no reload. */
 	int (*reload)(void *ctx, struct kr_err *err_r);
+	/* POST /api/nodes/N/drain and /undrain: the shard's users get
+	 * temporary errors at once (or its replicas serve reads) until
+	 * undrained; -1 + err_r for a shard that does not exist. */
+	int (*drain)(void *ctx, unsigned shard, bool on, struct kr_err *err_r);
+	/* POST /api/workers/cycle: restarts every worker, one at a time,
+	 * each replacement serving before the next goes; -1 + err_r when
+	 * one is already running. */
+	int (*cycle)(void *ctx, struct kr_err *err_r);
+	void (*cycle_state)(void *ctx, struct kr_admin_cycle *c_r);
 	void *ctx;
+};
+
+/* A database node as /api/nodes shows it. */
+struct kr_admin_node {
+	unsigned shard;
+	int replica;	 /* -1: the primary */
+	char labels[64]; /* of its metrics (storage/connmgr.h) */
+	char host[128];	 /* host name, address or socket directory */
+	unsigned port;	 /* 0: libpq's default */
 };
 
 struct kr_admin_settings {
@@ -70,6 +93,12 @@ struct kr_admin_settings {
 	 * for slot first_worker_slot + i), borrowed; NULL: none. */
 	const struct kr_antispam_status *spam_status;
 	bool spam_enabled; /* [antispam] enabled */
+	/* Every database node, borrowed for the call (copied). */
+	const struct kr_admin_node *nodes;
+	unsigned n_nodes;
+	unsigned n_shards;
+	uint64_t cache_max_bytes; /* [cache] max_bytes per worker */
+	const char *version;	  /* static */
 	/* [admin] peers for /api/hosts (admin/peers.h), borrowed for the
 	 * call (kr_admin_peers_create/_update copy them). */
 	const char *peers[KR_ADMIN_PEERS_MAX];

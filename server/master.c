@@ -20,6 +20,8 @@
 #include "server/tls.h"
 #include "server/worker.h"
 #include "server/process_metrics.h"
+#include "server/admin_nodes.h"
+#include "server/version.h"
 
 #define MASTER_TICK_MS 250
 #define MASTER_MIN_AGE_MS 1000 /* a worker is not cycled younger */
@@ -46,6 +48,9 @@ struct master {
 	bool *spawn_pending;	       /* per worker index */
 	int64_t *spawn_at_ms;	       /* per worker index: not before */
 	char token[2 * MASTER_TOKEN_BYTES + 1];
+	struct kr_admin_node *nodes; /* for the admin */
+	unsigned n_nodes;
+	struct kr_admin_cycle cycle; /* POST /api/workers/cycle */
 	bool stopping;
 	int64_t stop_deadline_ms;
 };
@@ -117,6 +122,7 @@ master_become_worker(struct master *m, struct master_child *c)
 	free(m->children);
 	free(m->spawn_pending);
 	free(m->spawn_at_ms);
+	free(m->nodes);
 	kr_runtime_deinit(rt);
 	exit(code);
 }
@@ -375,6 +381,11 @@ master_admin_settings(const struct master *m, struct kr_admin_settings *set)
 	set->rule_hits = m->rt->spam_hits;
 	set->spam_status = m->rt->spam_status;
 	set->spam_enabled = cfg->antispam.enabled;
+	set->nodes = m->nodes;
+	set->n_nodes = m->n_nodes;
+	set->n_shards = m->rt->storage_cfg->n_shards;
+	set->cache_max_bytes = cfg->cache.max_bytes;
+	set->version = KR_VERSION;
 	set->n_peers = cfg->admin.peers.n;
 	for (size_t i = 0; i < set->n_peers; i++)
 		set->peers[i] = cfg->admin.peers.addr[i];
@@ -444,6 +455,104 @@ master_reload(void *ctx, struct kr_err *err_r)
 			kill(m->children[i].pid, SIGHUP);
 	kr_log_msg(rt->log, KR_LOG_INFO, NULL, "config.reload", rt->cfg->path);
 	return 0;
+}
+
+/* The flag lives in the master's own metrics slot, where every
+ * worker's connection manager reads it (storage/connmgr.h). */
+static int
+master_drain(void *ctx, unsigned shard, bool on, struct kr_err *err_r)
+{
+	struct master *m = ctx;
+	char labels[32];
+	int id;
+
+	snprintf(labels, sizeof(labels), "shard=\"%u\"", shard);
+	id = kr_metrics_find(m->rt->metrics, "kurier_db_shard_draining",
+			     labels);
+	if (id < 0)
+		return kr_err_set(err_r, KR_ERR_PERMANENT, "no shard %u",
+				  shard);
+	kr_metrics_gauge_set(m->rt->slot, id, on);
+	kr_log_msg(m->rt->log, KR_LOG_WARN, NULL,
+		   on ? "db.shard_drain" : "db.shard_undrain", labels);
+	return 0;
+}
+
+static int
+master_cycle(void *ctx, struct kr_err *err_r)
+{
+	struct master *m = ctx;
+
+	if (m->cycle.active)
+		return kr_err_set(err_r, KR_ERR_TEMPORARY,
+				  "a cycle is running (%u of %u done)",
+				  m->cycle.done, m->cycle.total);
+	if (m->stopping)
+		return kr_err_set(err_r, KR_ERR_TEMPORARY, "stopping");
+	m->cycle = (struct kr_admin_cycle){ .active = true,
+					    .total = m->rt->n_workers };
+	kr_log_msg(m->rt->log, KR_LOG_INFO, NULL, "worker.cycle_all",
+		   "every worker restarted, one at a time");
+	return 0;
+}
+
+static void
+master_cycle_state(void *ctx, struct kr_admin_cycle *c_r)
+{
+	const struct master *m = ctx;
+
+	*c_r = m->cycle;
+}
+
+/* True while a replacement is on its way or an old worker drains:
+ * the next one waits, so that n - 1 workers always serve. */
+static bool
+master_cycle_busy(struct master *m)
+{
+	for (unsigned i = 0; i < m->rt->n_workers; i++)
+		if (m->spawn_pending[i])
+			return true;
+	for (unsigned i = 0; i < m->rt->n_worker_slots; i++) {
+		struct master_child *c = &m->children[i];
+		struct kr_metrics_slot_info info;
+
+		if (c->pid == 0)
+			continue;
+		kr_metrics_slot_get_info(master_child_slot(m, c), &info);
+		if (c->state == KR_SLOT_DRAINING || c->cycle_requested ||
+		    info.state != KR_SLOT_SERVING)
+			return true;
+	}
+	return false;
+}
+
+/* One step of a rolling cycle, on the tick: worker `done` is
+ * replaced (replacement first, then the old one drains, as for
+ * max_requests) once the one before it is fully done. */
+static void
+master_cycle_step(struct master *m)
+{
+	if (!m->cycle.active || master_cycle_busy(m))
+		return;
+	if (m->cycle.done >= m->cycle.total) {
+		m->cycle.active = false;
+		kr_log_msg(m->rt->log, KR_LOG_INFO, NULL, "worker.cycle_done",
+			   "every worker restarted");
+		return;
+	}
+	if (master_alive(m) >= m->rt->n_worker_slots)
+		return;
+	for (unsigned i = 0; i < m->rt->n_worker_slots; i++) {
+		struct master_child *c = &m->children[i];
+
+		if (c->pid == 0 || c->index != m->cycle.done)
+			continue;
+		c->cycle_requested = true;
+		master_log_child(m, KR_LOG_INFO, "worker.cycle", c,
+				 "cycled from the admin");
+	}
+	m->spawn_pending[m->cycle.done] = true;
+	m->cycle.done++;
 }
 
 static void
@@ -528,6 +637,7 @@ master_on_tick(evutil_socket_t fd, short what, void *ctx)
 	kr_metrics_gauge_set(m->rt->slot, m->rt->worker_ids->rss, (int64_t)rss);
 	if (!m->stopping) {
 		master_check_cycle(m);
+		master_cycle_step(m);
 		master_check_calm(m);
 	}
 	master_check_deadlines(m);
@@ -719,6 +829,7 @@ master_teardown(struct master *m)
 	free(m->children);
 	free(m->spawn_pending);
 	free(m->spawn_at_ms);
+	free(m->nodes);
 	explicit_bzero(m->token, sizeof(m->token));
 }
 
@@ -755,10 +866,14 @@ kr_master_run(struct kr_runtime *rt)
 	m.spawn_pending = kr_xcalloc(rt->n_workers, sizeof(*m.spawn_pending));
 	m.spawn_at_ms = kr_xcalloc(rt->n_workers, sizeof(*m.spawn_at_ms));
 	m.restarts = kr_restart_create(&policy, rt->n_workers);
+	m.nodes = kr_admin_nodes_of(rt->storage_cfg, &m.n_nodes);
 	m.supervisor = (struct kr_admin_supervisor){
 		.health = master_sup_health,
 		.worker = master_sup_worker,
 		.reload = master_reload,
+		.drain = master_drain,
+		.cycle = master_cycle,
+		.cycle_state = master_cycle_state,
 		.ctx = &m,
 	};
 	if (master_setup(&m, &err) < 0) {

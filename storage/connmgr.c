@@ -103,8 +103,8 @@ cm_define(struct kr_metrics *m, const char *name, const char *labels,
 	return kr_metrics_define(m, &d, err_r);
 }
 
-static void
-cm_node_labels(char *buf, size_t size, unsigned shard, int replica)
+void
+kr_connmgr_node_labels(char *buf, size_t size, unsigned shard, int replica)
 {
 	if (replica < 0)
 		snprintf(buf, size, "shard=\"%u\",node=\"primary\"", shard);
@@ -157,7 +157,7 @@ kr_connmgr_define_metrics(struct kr_metrics *metrics,
 	ids->n_nodes = n;
 	for (unsigned s = 0; s < cfg->n_shards; s++) {
 		for (int r = -1; r < (int)cfg->shards[s].n_replicas; r++) {
-			cm_node_labels(labels, sizeof(labels), s, r);
+			kr_connmgr_node_labels(labels, sizeof(labels), s, r);
 			if (cm_define_node(metrics, labels, &ids->nodes[k++],
 					   err_r) < 0) {
 				free(ids);

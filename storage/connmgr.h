@@ -36,6 +36,10 @@ struct kr_connmgr_metrics *
 kr_connmgr_define_metrics(struct kr_metrics *metrics,
 			  const struct kr_config *cfg, struct kr_err *err_r);
 void kr_connmgr_metrics_free(struct kr_connmgr_metrics **ids);
+/* The labels of a node's metrics: `shard="S",node="primary"` or
+ * `node="replicaR"` (replica >= 0). */
+void kr_connmgr_node_labels(char *buf, size_t size, unsigned shard,
+			    int replica);
 
 /* Nothing connects yet: pools open their low-watermark connections in
  * the background from the first loop turn on. cfg must outlive the
