@@ -40,6 +40,8 @@ struct peer {
 	/* What libevent's error callback said about req, before its
 	 * completion callback runs; -1: nothing. */
 	int fail;
+	int fail_errno;
+	bool starting; /* inside evhttp_make_request */
 	/* The last poll's outcome. */
 	bool up;
 	char error[PEERS_ERROR_MAX]; /* "" while up or never checked */
@@ -107,25 +109,55 @@ peer_take_overview(struct peer *pe, json_t *doc)
 	return 0;
 }
 
-/* libevent reports a failed request through its error callback (most
- * failures) or, for a refused connect, only by a completion without a
- * status; a few words for the dashboard either way. */
+/* The socket's error behind an EOF or buffer error; NULL when there
+ * is none to tell (a stale EAGAIN is none). */
 static const char *
-peer_fail_text(int fail)
+peer_errno_text(int err)
 {
-	switch (fail) {
+	switch (err) {
+	case ECONNREFUSED:
+		return "connection refused";
+	case ECONNRESET:
+	case EPIPE:
+		return "connection reset";
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+		return "unreachable";
+	case ETIMEDOUT:
+		return "timeout";
+	case 0:
+	case EAGAIN:
+	case EINTR:
+		return NULL;
+	default:
+		return "connection failed";
+	}
+}
+
+/* libevent reports a failed request through its error callback (most
+ * failures, the socket's errno restored) or, for a refused connect,
+ * only by a completion without a status; a few words for the
+ * dashboard either way. */
+static const char *
+peer_fail_text(const struct peer *pe)
+{
+	const char *text;
+
+	switch (pe->fail) {
 	case -1:
 		return "connection refused";
 	case EVREQ_HTTP_TIMEOUT:
 		return "timeout";
 	case EVREQ_HTTP_EOF:
-		return "connection closed";
+		text = peer_errno_text(pe->fail_errno);
+		return text != NULL ? text : "connection closed";
 	case EVREQ_HTTP_INVALID_HEADER:
 		return "bad HTTP answer";
 	case EVREQ_HTTP_DATA_TOO_LONG:
 		return "answer too large";
 	default:
-		return "connection failed";
+		text = peer_errno_text(pe->fail_errno);
+		return text != NULL ? text : "connection failed";
 	}
 }
 
@@ -160,6 +192,7 @@ peer_on_error(enum evhttp_request_error error, void *ctx)
 	struct peer *pe = ctx;
 
 	pe->fail = (int)error;
+	pe->fail_errno = errno; /* libevent restores the socket's error */
 }
 
 /* Completion: req is NULL after an error callback, or has no status
@@ -172,8 +205,10 @@ peer_on_done(struct evhttp_request *req, void *ctx)
 
 	evtimer_del(pe->deadline);
 	pe->req = NULL;
-	if (req == NULL || evhttp_request_get_response_code(req) == 0)
-		peer_set_down(pe, "%s", peer_fail_text(pe->fail));
+	if (pe->starting && pe->fail == -1 && errno != ECONNREFUSED)
+		peer_set_down(pe, "connection failed");
+	else if (req == NULL || evhttp_request_get_response_code(req) == 0)
+		peer_set_down(pe, "%s", peer_fail_text(pe));
 	else
 		peer_read_answer(pe, req);
 }
@@ -226,6 +261,7 @@ peer_poll(struct peer *pe)
 	};
 	struct evhttp_request *req;
 	struct evkeyvalq *h;
+	int rc;
 
 	if (pe->req != NULL)
 		return; /* one in flight per peer */
@@ -248,14 +284,25 @@ peer_poll(struct peer *pe)
 		return;
 	}
 	pe->fail = -1;
-	/* On failure libevent has freed req already. */
-	if (evhttp_make_request(pe->conn, req, EVHTTP_REQ_GET, PEERS_PATH) <
-	    0) {
+	pe->fail_errno = 0;
+	pe->req = req;
+	pe->starting = true;
+	rc = evhttp_make_request(pe->conn, req, EVHTTP_REQ_GET, PEERS_PATH);
+	pe->starting = false;
+	if (rc < 0) {
+		/* libevent versions differ on whether req is freed then
+		 * (2.1 may leave it unlinked): it is not touched again,
+		 * and the connection is dropped with anything on it. */
+		pe->req = NULL;
+		evhttp_connection_free(pe->conn);
+		pe->conn = NULL;
 		peer_set_down(pe, "connection failed");
 		return;
 	}
-	pe->req = req;
-	evtimer_add(pe->deadline, &deadline);
+	/* A connect that fails at once (no socket, no route) completes
+	 * the request inside evhttp_make_request. */
+	if (pe->req != NULL)
+		evtimer_add(pe->deadline, &deadline);
 }
 
 /* Arms the next round in delay_ms (0: on the next loop turn). */

@@ -42,8 +42,9 @@ int kr_admin_peers_update(struct kr_admin_peers *p, const char *const *peers,
  * up: the last poll got a good overview (200, JSON object with a
  * "health" string and "rates", "workers", "nodes" objects), whose
  * values are then copied here; otherwise they are null and error says
- * why in a few words ("timeout", "connection refused", "HTTP 401",
- * "bad JSON", "answer too large", ...). checked_ms: Unix epoch ms of
+ * why in a few words: "timeout", "connection refused", "unreachable",
+ * "connection reset", "connection closed", "connection failed",
+ * "bad HTTP answer", "HTTP <status>", "answer too large", "bad JSON". checked_ms: Unix epoch ms of
  * the last poll's end; null (and up false, error null) before the
  * first one ended. */
 json_t *kr_admin_peers_json(const struct kr_admin_peers *p);

@@ -456,6 +456,8 @@ test_peers_each_outcome(void **state)
 	list[n++] = silent;
 	list[n++] = closed;
 	list[n++] = local;
+	/* connect() fails at once: libevent completes inside the call. */
+	list[n++] = "255.255.255.255:9";
 	p = kr_admin_peers_create(e->base, list, n, TOKEN, &err);
 	assert_non_null(p);
 	/* Not polled before the loop runs. */
@@ -493,6 +495,13 @@ test_peers_each_outcome(void **state)
 	assert_int_equal(hang->requests, 1);
 	assert_down(arr, silent, "timeout");
 	assert_down(arr, closed, "connection refused");
+	h = host_of(arr, "255.255.255.255:9");
+	assert_true(json_is_false(json_object_get(h, "up")));
+	print_message("255.255.255.255:9: %s\n",
+		      json_string_value(json_object_get(h, "error")));
+	assert_true(json_is_string(json_object_get(h, "error")) &&
+		    strcmp(json_string_value(json_object_get(h, "error")),
+			   "timeout") != 0);
 	json_decref(arr);
 	kr_admin_peers_destroy(&p);
 	assert_null(p);
