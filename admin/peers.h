@@ -44,9 +44,9 @@ int kr_admin_peers_update(struct kr_admin_peers *p, const char *const *peers,
  * values are then copied here; otherwise they are null and error says
  * why in a few words: "timeout", "connection refused", "unreachable",
  * "connection reset", "connection closed", "connection failed",
- * "bad HTTP answer", "HTTP <status>", "answer too large", "bad JSON". checked_ms: Unix epoch ms of
- * the last poll's end; null (and up false, error null) before the
- * first one ended. */
+ * "bad HTTP answer", "HTTP <status>", "answer too large", "bad JSON".
+ * checked_ms: Unix epoch ms of the last poll's end; null (and up
+ * false, error null) before the first one ended. */
 json_t *kr_admin_peers_json(const struct kr_admin_peers *p);
 /* Cancels every request (no callback runs) and frees; sets *p NULL. */
 void kr_admin_peers_destroy(struct kr_admin_peers **p);
