@@ -206,6 +206,8 @@ run: deps
 		>/dev/null 2>&1 || true
 	@echo "demo user: demo@kurier.test, password demo (created on the first run)"
 	@echo "stop the cluster later with: ops/pgcluster stop"
+	@echo "dashboard (open in a browser once kurierd runs):"
+	@$(O)/kurier -c var/kurier.conf dashboard
 	exec $(O)/kurierd -c var/kurier.conf
 
 # The suite twice: the release build (with the fault suite) and the

@@ -129,30 +129,33 @@ admin_rule_hit(void *ctx, const char *name, uint64_t n)
 }
 
 static void
-admin_rule_hits(const struct kr_admin *admin, struct evbuffer *body)
+admin_rule_hits(const struct kr_admin *admin, enum kr_prom_format f,
+		struct evbuffer *body)
 {
 	if (admin->rule_hits == NULL)
 		return;
-	evbuffer_add_printf(body,
-			    "# HELP kurier_antispam_rule_hits_total Messages "
-			    "each antispam test hit.\n"
-			    "# TYPE kurier_antispam_rule_hits_total counter\n");
+	kr_prom_family(body, f, "kurier_antispam_rule_hits_total",
+		       "Messages each antispam test hit.", KR_METRIC_COUNTER,
+		       false);
 	kr_hits_each(admin->rule_hits, admin_rule_hit, body);
 }
 
+/* OpenMetrics when the scraper asks for it; the rule hits go before its
+ * final "# EOF". */
 static void
 admin_metrics(struct kr_admin *admin, struct kr_httpd_call *call,
 	      const struct kr_httpd_request *req, const char *who)
 {
+	enum kr_prom_format f = kr_prom_format_for_accept(req->http->accept);
 	struct evbuffer *body = evbuffer_new();
 
 	if (body == NULL)
 		kr_panic("admin: out of memory");
-	(void)req;
 	(void)who;
-	kr_prom_render(admin->metrics, body);
-	admin_rule_hits(admin, body);
-	admin_reply(call, 200, "text/plain; version=0.0.4", NULL, NULL, body);
+	kr_prom_render(admin->metrics, f, body);
+	admin_rule_hits(admin, f, body);
+	kr_prom_end(f, body);
+	admin_reply(call, 200, kr_prom_content_type(f), NULL, NULL, body);
 	evbuffer_free(body);
 }
 
@@ -193,7 +196,7 @@ ADMIN_DOC_HANDLER(cache, admin_cache_doc(admin))
 ADMIN_DOC_HANDLER(hosts, admin_hosts_doc(admin))
 ADMIN_DOC_HANDLER(actions, admin_actions_doc(admin))
 ADMIN_DOC_HANDLER(antispam, kr_admin_spam_doc(&admin->spam))
-ADMIN_DOC_HANDLER(filters, kr_admin_spam_doc(&admin->spam))
+ADMIN_DOC_HANDLER(filters, kr_admin_filters_doc(&admin->spam))
 
 /* ?since=MS: the points after it; absent or bad, all of them. */
 static int64_t

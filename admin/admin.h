@@ -22,6 +22,7 @@ struct event_base;
 struct kr_admin;
 struct kr_hits;
 struct kr_antispam_status;
+struct kr_logring;
 
 /* The supervisor's state for /api/workers (SPEC.md §2), asked of the
  * master on each request; it lives in the master's memory, not in the
@@ -99,6 +100,9 @@ struct kr_admin_settings {
 	unsigned n_shards;
 	uint64_t cache_max_bytes; /* [cache] max_bytes per worker */
 	const char *version;	  /* static */
+	/* The last WARN/ERROR log lines of every process (lib/logring.h)
+	 * for /api/errors, borrowed; NULL: none. */
+	const struct kr_logring *errors;
 	/* [admin] peers for /api/hosts (admin/peers.h), borrowed for the
 	 * call (kr_admin_peers_create/_update copy them). */
 	const char *peers[KR_ADMIN_PEERS_MAX];

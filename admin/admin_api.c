@@ -438,6 +438,6 @@ admin_snapshot_doc(struct kr_admin *admin, int64_t since_ms)
 		kr_admin_history_doc(admin->history, since_ms), "nodes",
 		admin_nodes_doc(admin), "workers", admin_workers_doc(admin),
 		"cache", admin_cache_doc(admin), "filters",
-		kr_admin_spam_doc(&admin->spam), "hosts",
+		kr_admin_filters_doc(&admin->spam), "hosts",
 		admin_hosts_doc(admin), "actions", admin_actions_doc(admin));
 }

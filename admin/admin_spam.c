@@ -49,6 +49,20 @@ spam_entry(const struct kr_admin_spam_view *v, unsigned i, pid_t pid,
 	e_r->pid = pid;
 }
 
+/* s as a JSON string; bytes that are not printable ASCII become '?'
+ * (a module's version or a dlerror() text may carry anything, and
+ * jansson refuses invalid UTF-8). */
+static json_t *
+spam_string(const char *s)
+{
+	char buf[KR_ANTISPAM_STATUS_ERROR_MAX];
+	size_t n = 0;
+
+	for (; n < sizeof(buf) - 1 && s[n] != '\0'; n++)
+		buf[n] = s[n] >= ' ' && s[n] <= '~' ? s[n] : '?';
+	return json_stringn(buf, n);
+}
+
 static json_t *
 spam_worker_json(const struct kr_antispam_status_entry *e, unsigned index)
 {
@@ -56,21 +70,175 @@ spam_worker_json(const struct kr_antispam_status_entry *e, unsigned index)
 
 	for (unsigned m = 0; m < e->n_modules; m++)
 		json_array_append_new(
-			mods, json_pack("{s:s, s:I}", "name",
-					e->modules[m].name, "generation",
-					(json_int_t)e->modules[m].generation));
-	return json_pack("{s:I, s:i, s:I, s:I, s:I, s:s, s:o}", "pid",
+			mods,
+			json_pack("{s:o, s:I, s:o}", "name",
+				  spam_string(e->modules[m].name), "generation",
+				  (json_int_t)e->modules[m].generation,
+				  "version",
+				  spam_string(e->modules[m].version)));
+	return json_pack("{s:I, s:i, s:I, s:I, s:I, s:o, s:o}", "pid",
 			 (json_int_t)e->pid, "index", (int)index, "generation",
 			 (json_int_t)e->generation, "open_generations",
 			 (json_int_t)e->open_generations, "reload_seq",
-			 (json_int_t)e->reload_seq, "last_error", e->last_error,
-			 "modules", mods);
+			 (json_int_t)e->reload_seq, "last_error",
+			 spam_string(e->last_error), "modules", mods);
+}
+
+/* One generation of /api/filters, merged across workers. */
+struct filters_gen {
+	uint64_t id;
+	int64_t loaded_at_ms;
+	uint64_t in_flight;
+	bool active;
+	json_t *modules;
+	unsigned n_workers;
+	unsigned *workers; /* n_worker_slots of room */
+};
+
+struct filters_acc {
+	struct filters_gen *gens; /* n_worker_slots * GENERATIONS_MAX */
+	size_t n, max;
+	unsigned room; /* workers per generation */
+	int64_t error_ms;
+	char error[KR_ANTISPAM_STATUS_ERROR_MAX];
+};
+
+static json_t *
+filters_modules(const struct kr_antispam_status_gen *g)
+{
+	json_t *mods = json_array();
+
+	for (unsigned m = 0; m < g->n_modules; m++)
+		json_array_append_new(
+			mods,
+			json_pack("{s:o, s:o}", "name",
+				  spam_string(g->modules[m].name), "version",
+				  spam_string(g->modules[m].version)));
+	return mods;
+}
+
+static struct filters_gen *
+filters_find(struct filters_acc *acc, const struct kr_antispam_status_gen *g)
+{
+	struct filters_gen *f;
+
+	for (size_t k = 0; k < acc->n; k++)
+		if (acc->gens[k].id == g->id)
+			return &acc->gens[k];
+	if (acc->n == acc->max)
+		return NULL; /* cannot happen: max is every entry's all */
+	f = &acc->gens[acc->n++];
+	f->id = g->id;
+	f->loaded_at_ms = g->loaded_at_ms;
+	f->modules = filters_modules(g);
+	f->workers = kr_xcalloc(acc->room, sizeof(*f->workers));
+	return f;
+}
+
+/* Entry e of the worker with that index into acc. */
+static void
+filters_add(struct filters_acc *acc, const struct kr_antispam_status_entry *e,
+	    unsigned index)
+{
+	for (unsigned i = 0; i < e->n_generations; i++) {
+		const struct kr_antispam_status_gen *g = &e->generations[i];
+		struct filters_gen *f = filters_find(acc, g);
+
+		if (f == NULL)
+			continue;
+		f->in_flight += g->in_flight;
+		f->active = f->active || g->current;
+		if (g->loaded_at_ms < f->loaded_at_ms)
+			f->loaded_at_ms = g->loaded_at_ms;
+		if (f->n_workers < acc->room)
+			f->workers[f->n_workers++] = index;
+	}
+	if (e->last_error[0] != '\0' &&
+	    (acc->error[0] == '\0' || e->error_ms > acc->error_ms)) {
+		acc->error_ms = e->error_ms;
+		memcpy(acc->error, e->last_error, sizeof(acc->error));
+	}
+}
+
+static int
+filters_gen_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct filters_gen *)a)->id;
+	uint64_t y = ((const struct filters_gen *)b)->id;
+
+	return x < y ? 1 : x > y ? -1 : 0; /* newest first */
+}
+
+static int
+filters_index_cmp(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* The merged generations as JSON; frees what acc held. */
+static json_t *
+filters_json(struct filters_acc *acc)
+{
+	json_t *list = json_array();
+
+	qsort(acc->gens, acc->n, sizeof(acc->gens[0]), filters_gen_cmp);
+	for (size_t k = 0; k < acc->n; k++) {
+		struct filters_gen *f = &acc->gens[k];
+		json_t *workers = json_array();
+
+		qsort(f->workers, f->n_workers, sizeof(f->workers[0]),
+		      filters_index_cmp);
+		for (unsigned w = 0; w < f->n_workers; w++)
+			json_array_append_new(workers,
+					      json_integer(f->workers[w]));
+		json_array_append_new(
+			list,
+			json_pack("{s:I, s:o, s:I, s:I, s:s, s:o}", "id",
+				  (json_int_t)f->id, "modules", f->modules,
+				  "loaded_at_ms", (json_int_t)f->loaded_at_ms,
+				  "in_flight", (json_int_t)f->in_flight,
+				  "state", f->active ? "active" : "retiring",
+				  "workers", workers));
+		free(f->workers);
+	}
+	free(acc->gens);
+	return list;
+}
+
+json_t *
+kr_admin_filters_doc(const struct kr_admin_spam_view *v)
+{
+	struct filters_acc acc = {
+		.max = (size_t)v->n_worker_slots *
+		       KR_ANTISPAM_STATUS_GENERATIONS_MAX,
+		.room = v->n_worker_slots,
+	};
+	json_t *gens;
+
+	acc.gens = kr_xcalloc(acc.max + 1, sizeof(*acc.gens));
+	for (unsigned i = 0; i < v->n_worker_slots; i++) {
+		struct kr_metrics_slot_info info;
+		struct kr_antispam_status_entry e;
+
+		spam_slot(v, i, &info);
+		if (info.pid == 0)
+			continue;
+		spam_entry(v, i, info.pid, &e);
+		filters_add(&acc, &e, info.index);
+	}
+	gens = filters_json(&acc);
+	return json_pack("{s:b, s:o, s:o}", "enabled", v->enabled,
+			 "generations", gens, "last_error",
+			 acc.error[0] != '\0' ? spam_string(acc.error)
+					      : json_null());
 }
 
 json_t *
 kr_admin_spam_doc(const struct kr_admin_spam_view *v)
 {
-	json_t *list = json_array();
+	json_t *list = json_array(), *filters, *doc;
 
 	for (unsigned i = 0; i < v->n_worker_slots; i++) {
 		struct kr_metrics_slot_info info;
@@ -82,7 +250,14 @@ kr_admin_spam_doc(const struct kr_admin_spam_view *v)
 		spam_entry(v, i, info.pid, &e);
 		json_array_append_new(list, spam_worker_json(&e, info.index));
 	}
-	return json_pack("{s:b, s:o}", "enabled", v->enabled, "workers", list);
+	/* The merged generations of /api/filters too (s:O takes a
+	 * reference of its own). */
+	filters = kr_admin_filters_doc(v);
+	doc = json_pack("{s:b, s:o, s:O}", "enabled", v->enabled, "workers",
+			list, "generations",
+			json_object_get(filters, "generations"));
+	json_decref(filters);
+	return doc;
 }
 
 struct kr_admin_reload *
@@ -195,7 +370,7 @@ reload_doc(struct kr_admin_reload *r)
 			top = e.generation;
 		if (done && e.last_error[0] != '\0' && json_is_null(error)) {
 			json_decref(error);
-			error = json_string(e.last_error);
+			error = spam_string(e.last_error);
 		}
 		json_array_append_new(list, w);
 	}

@@ -1,6 +1,7 @@
 /* The admin side of the antispam host: GET /api/antispam (each
  * worker's filter generation, from the shared status region,
- * antispam/status.h) and the wait of POST /api/reload for every
+ * antispam/status.h), GET /api/filters (the generations of all
+ * workers merged) and the wait of POST /api/reload for every
  * serving worker to report its reload. Master loop only. */
 #ifndef KR_ADMIN_SPAM_H
 #define KR_ADMIN_SPAM_H
@@ -31,9 +32,19 @@ struct kr_admin_spam_view {
 };
 
 /* {enabled, workers: [{pid, index, generation, open_generations,
- * reload_seq, last_error, modules: [{name, generation}]}]}: every live
- * worker process. */
+ * reload_seq, last_error, modules: [{name, generation, version}]}],
+ * generations: [as in kr_admin_filters_doc]}: every live worker
+ * process. */
 json_t *kr_admin_spam_doc(const struct kr_admin_spam_view *v);
+
+/* GET /api/filters (API11.md): {enabled, generations: [{id, modules:
+ * [{name, version}], loaded_at_ms, in_flight, state, workers}],
+ * last_error}. Every live worker's open generations merged by id,
+ * newest first: in_flight summed, workers the indexes holding it
+ * (ascending), loaded_at_ms the earliest, state "active" when it is
+ * any worker's current one, else "retiring"; last_error the most
+ * recent non-empty error of any worker, or null. */
+json_t *kr_admin_filters_doc(const struct kr_admin_spam_view *v);
 
 /* Notes the reload_seq of each worker the master will signal (all
  * but the draining ones): call before the reload. */

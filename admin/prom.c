@@ -1,7 +1,11 @@
 /* Prometheus text exposition, format 0.0.4:
  * https://prometheus.io/docs/instrumenting/exposition_formats/
- * Label sets were validated by kr_metrics_define (nothing to escape), so
- * only HELP text is escaped here. */
+ * and OpenMetrics 1.0 text:
+ * https://github.com/OpenObservability/OpenMetrics/blob/main/specification/OpenMetrics.md
+ * The two differ only in the family lines (a counter family drops
+ * "_total"), HELP escaping and the final "# EOF". Label sets were
+ * validated by kr_metrics_define (nothing to escape), so only HELP text
+ * is escaped here. */
 #include "admin/prom.h"
 
 #include <inttypes.h>
@@ -11,9 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Enough for "%.17g" of any double ("-1.2345678901234567e-308"). */
 #define PROM_NUM_MAX 32
+
+/* A counter's "_total" suffix: OpenMetrics names the family without it
+ * and requires it on every sample. */
+#define PROM_TOTAL "_total"
+#define PROM_TOTAL_LEN (sizeof(PROM_TOTAL) - 1)
+#define PROM_NAME_MAX 256
 
 static const char *
 prom_type_name(enum kr_metric_kind kind)
@@ -93,29 +104,59 @@ prom_sample(struct evbuffer *out, const char *name, const char *suffix,
 	return rc < 0 ? -1 : 0;
 }
 
-/* HELP text escapes only backslash and newline (format 0.0.4). */
+/* HELP text escapes backslash and newline (format 0.0.4), and the
+ * double quote too in OpenMetrics. */
 static int
-prom_help(struct evbuffer *out, const struct kr_metric_desc *d)
+prom_help_text(struct evbuffer *out, const char *p, enum kr_prom_format f)
 {
-	const char *p = d->help;
+	const char *special = f == KR_PROM_OPENMETRICS ? "\\\n\"" : "\\\n";
 
-	if (evbuffer_add_printf(out, "# HELP %s", d->name) < 0)
-		return -1;
-	if (*p != '\0' && evbuffer_add(out, " ", 1) < 0)
-		return -1;
 	while (*p != '\0') {
-		size_t n = strcspn(p, "\\\n");
+		size_t n = strcspn(p, special);
+		const char *esc;
+
 		if (n > 0 && evbuffer_add(out, p, n) < 0)
 			return -1;
 		p += n;
 		if (*p == '\0')
 			break;
-		if (evbuffer_add(out, *p == '\\' ? "\\\\" : "\\n", 2) < 0)
+		esc = *p == '\\' ? "\\\\" : *p == '\n' ? "\\n" : "\\\"";
+		if (evbuffer_add(out, esc, 2) < 0)
 			return -1;
 		p++;
 	}
-	if (evbuffer_add_printf(out, "\n# TYPE %s %s\n", d->name,
-				prom_type_name(d->kind)) < 0)
+	return 0;
+}
+
+int
+kr_prom_family(struct evbuffer *out, enum kr_prom_format f, const char *name,
+	       const char *help, enum kr_metric_kind kind, bool name_taken)
+{
+	size_t len = strlen(name);
+	const char *type = prom_type_name(kind);
+	int name_len = (int)len;
+
+	if (len >= PROM_NAME_MAX)
+		return -1;
+	if (f == KR_PROM_OPENMETRICS && kind == KR_METRIC_COUNTER) {
+		/* A counter without "_total", or whose family name another
+		 * family holds already, cannot be an OpenMetrics counter
+		 * with the same sample names: "unknown" keeps them. */
+		if (len > PROM_TOTAL_LEN &&
+		    strcmp(name + len - PROM_TOTAL_LEN, PROM_TOTAL) == 0 &&
+		    !name_taken)
+			name_len -= (int)PROM_TOTAL_LEN;
+		else
+			type = "unknown";
+	}
+	if (evbuffer_add_printf(out, "# HELP %.*s", name_len, name) < 0)
+		return -1;
+	if (*help != '\0' && evbuffer_add(out, " ", 1) < 0)
+		return -1;
+	if (prom_help_text(out, help, f) < 0)
+		return -1;
+	if (evbuffer_add_printf(out, "\n# TYPE %.*s %s\n", name_len, name,
+				type) < 0)
 		return -1;
 	return 0;
 }
@@ -183,8 +224,30 @@ prom_seen(const struct kr_metrics *m, int id)
 	return false;
 }
 
+/* Whether the OpenMetrics family name of counter d (its name without
+ * "_total") is the name of another metric of m, e.g. a gauge
+ * kurier_lmtp_sessions beside the counter kurier_lmtp_sessions_total. */
+static bool
+prom_family_taken(const struct kr_metrics *m, const struct kr_metric_desc *d)
+{
+	size_t len = strlen(d->name);
+	int n = (int)kr_metrics_count(m);
+
+	if (len <= PROM_TOTAL_LEN)
+		return false;
+	len -= PROM_TOTAL_LEN;
+	for (int i = 0; i < n; i++) {
+		const char *other = kr_metrics_desc(m, i)->name;
+
+		if (strncmp(other, d->name, len) == 0 && other[len] == '\0')
+			return true;
+	}
+	return false;
+}
+
 static int
-prom_render_all(const struct kr_metrics *m, struct evbuffer *out)
+prom_render_all(const struct kr_metrics *m, enum kr_prom_format f,
+		struct evbuffer *out)
 {
 	int n = (int)kr_metrics_count(m), i, j;
 
@@ -193,7 +256,9 @@ prom_render_all(const struct kr_metrics *m, struct evbuffer *out)
 
 		if (prom_seen(m, i))
 			continue;
-		if (prom_help(out, d) < 0)
+		if (kr_prom_family(out, f, d->name, d->help, d->kind,
+				   f == KR_PROM_OPENMETRICS &&
+					   prom_family_taken(m, d)) < 0)
 			return -1;
 		for (j = i; j < n; j++) {
 			if (strcmp(kr_metrics_desc(m, j)->name, d->name) == 0 &&
@@ -205,7 +270,8 @@ prom_render_all(const struct kr_metrics *m, struct evbuffer *out)
 }
 
 int
-kr_prom_render(const struct kr_metrics *m, struct evbuffer *out)
+kr_prom_render(const struct kr_metrics *m, enum kr_prom_format f,
+	       struct evbuffer *out)
 {
 	locale_t c_locale, old;
 	int rc;
@@ -216,8 +282,92 @@ kr_prom_render(const struct kr_metrics *m, struct evbuffer *out)
 	if (c_locale == (locale_t)0)
 		return -1;
 	old = uselocale(c_locale);
-	rc = prom_render_all(m, out);
+	rc = prom_render_all(m, f, out);
 	uselocale(old);
 	freelocale(c_locale);
 	return rc;
+}
+
+int
+kr_prom_end(enum kr_prom_format f, struct evbuffer *out)
+{
+	if (f != KR_PROM_OPENMETRICS)
+		return 0;
+	return evbuffer_add(out, "# EOF\n", 6) < 0 ? -1 : 0;
+}
+
+const char *
+kr_prom_content_type(enum kr_prom_format f)
+{
+	return f == KR_PROM_OPENMETRICS
+		       ? "application/openmetrics-text; version=1.0.0; "
+			 "charset=utf-8"
+		       : "text/plain; version=0.0.4";
+}
+
+/* The q value of one Accept element's parameters (RFC 9110 §12.4.2):
+ * 1 when absent, 0 when unreadable (so a broken element is ignored). */
+static double
+prom_accept_q(const char *params, size_t len)
+{
+	const char *p = params, *end = params + len;
+
+	while (p < end) {
+		const char *semi = memchr(p, ';', (size_t)(end - p));
+		const char *stop = semi != NULL ? semi : end;
+
+		p += strspn(p, " \t");
+		if (stop - p >= 2 && strncasecmp(p, "q=", 2) == 0) {
+			char buf[8];
+			size_t n = (size_t)(stop - p - 2);
+			char *tail;
+			double q;
+
+			while (n > 0 &&
+			       (p[2 + n - 1] == ' ' || p[2 + n - 1] == '\t'))
+				n--;
+			if (n == 0 || n >= sizeof(buf))
+				return 0;
+			memcpy(buf, p + 2, n);
+			buf[n] = '\0';
+			q = strtod(buf, &tail);
+			return *tail != '\0' || !(q >= 0 && q <= 1) ? 0 : q;
+		}
+		p = stop + (semi != NULL);
+	}
+	return 1;
+}
+
+enum kr_prom_format
+kr_prom_format_for_accept(const char *accept)
+{
+	static const char om[] = "application/openmetrics-text";
+	double q_om = 0, q_other = 0;
+	const char *p = accept;
+
+	while (p != NULL && *p != '\0') {
+		size_t len, type_len;
+		const char *semi;
+		double q;
+
+		p += strspn(p, " \t");
+		len = strcspn(p, ",");
+		semi = memchr(p, ';', len);
+		type_len = semi != NULL ? (size_t)(semi - p) : len;
+		while (type_len > 0 &&
+		       (p[type_len - 1] == ' ' || p[type_len - 1] == '\t'))
+			type_len--;
+		q = semi != NULL ? prom_accept_q(semi + 1,
+						 len - (size_t)(semi + 1 - p))
+				 : 1;
+		/* Any other type (text/plain, a wildcard) gets the 0.0.4
+		 * text: the one format every scraper reads. */
+		if (type_len == sizeof(om) - 1 &&
+		    strncasecmp(p, om, type_len) == 0)
+			q_om = q > q_om ? q : q_om;
+		else if (type_len > 0)
+			q_other = q > q_other ? q : q_other;
+		p += len + (p[len] == ',');
+	}
+	return q_om > 0 && q_om >= q_other ? KR_PROM_OPENMETRICS : KR_PROM_TEXT;
 }

@@ -51,8 +51,10 @@ struct kr_antispam_env {
 	 * NULL: not counted. */
 	struct kr_metrics_slot *slot;
 	const struct kr_antispam_metrics *ids;
-	/* Called after a generation became current or closed (the admin
-	 * side's status, antispam/status.h); NULL: not told. */
+	/* Called after a generation became current or closed, and at
+	 * most once a second (HOST_HOLDS_PUBLISH_MS) while the checks
+	 * holding generations come and go (the admin side's status,
+	 * antispam/status.h); NULL: not told. */
 	void (*changed)(void *ctx, const struct kr_antispam *as);
 	void *changed_ctx;
 };
@@ -97,6 +99,27 @@ const char *kr_antispam_last_error(const struct kr_antispam *as);
  * the last. */
 int kr_antispam_module(const struct kr_antispam *as, size_t i,
 		       const char **name_r, uint64_t *generation_r);
+
+/* Open generation i (0: the newest, the current one after a build;
+ * then older ones still held), for the admin side: -1 past the last.
+ * in_flight counts the checks and trainings holding it (not the
+ * host's own hold on the current one). */
+struct kr_antispam_gen_info {
+	uint64_t id;
+	int64_t loaded_at_ms; /* wall clock, when it became current */
+	size_t in_flight;
+	bool current;
+	size_t n_modules;
+};
+int kr_antispam_open_generation(const struct kr_antispam *as, size_t i,
+				struct kr_antispam_gen_info *info_r);
+/* Module m of open generation i: its name, its version text ("" when
+ * the module gives none) and the generation that opened it, borrowed
+ * until the generation closes; -1 past the last. */
+int kr_antispam_open_generation_module(const struct kr_antispam *as, size_t i,
+				       size_t m, const char **name_r,
+				       const char **version_r,
+				       uint64_t *generation_r);
 
 /* What one check decided for one recipient. */
 enum kr_antispam_kind {

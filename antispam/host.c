@@ -9,10 +9,15 @@
 #include <unistd.h>
 
 #include "antispam/host_priv.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/lru.h"
 #include "lib/metrics.h"
+
+/* The admin side learns of holds that came and went this often at
+ * most: a write per message would cost more than the check. */
+#define HOST_HOLDS_PUBLISH_MS 1000
 
 static const struct kr_metric_def host_metric_defs[] = {
 #define HOST_ID(f) offsetof(struct kr_antispam_metrics, f)
@@ -92,6 +97,32 @@ host_changed(struct kr_antispam *as)
 {
 	if (as->env.changed != NULL)
 		as->env.changed(as->env.changed_ctx, as);
+}
+
+static void
+host_on_holds_tick(evutil_socket_t fd, short what, void *ctx)
+{
+	struct kr_antispam *as = ctx;
+
+	(void)fd;
+	(void)what;
+	as->holds_armed = false;
+	if (as->cur != NULL)
+		host_changed(as);
+}
+
+/* A check took or let go of a generation: told within a second, once
+ * for however many came and went meanwhile; no timer while idle. */
+static void
+host_holds_moved(struct kr_antispam *as)
+{
+	struct timeval tv = { HOST_HOLDS_PUBLISH_MS / 1000,
+			      HOST_HOLDS_PUBLISH_MS % 1000 * 1000 };
+
+	if (as->holds_tick == NULL || as->holds_armed)
+		return;
+	evtimer_add(as->holds_tick, &tv);
+	as->holds_armed = true;
 }
 
 /* ---- what the host offers modules (struct kr_filter_host) ---------- */
@@ -365,6 +396,7 @@ gen_install(struct kr_antispam *as, struct kr_antispam_gen *gen)
 	struct kr_log_line line;
 
 	gen->next = as->open;
+	gen->loaded_at_ms = kr_clock_wall_ms();
 	as->open = gen;
 	as->cur = gen;
 	if (kr_log_begin(&line, as->env.log, KR_LOG_INFO, NULL,
@@ -385,6 +417,7 @@ void
 as_gen_hold(struct kr_antispam_gen *gen)
 {
 	gen->refs++;
+	host_holds_moved(gen->as);
 }
 
 void
@@ -394,8 +427,10 @@ as_gen_put(struct kr_antispam_gen *gen)
 	struct kr_log_line line;
 
 	kr_assert(gen->refs > 0);
-	if (--gen->refs > 0)
+	if (--gen->refs > 0) {
+		host_holds_moved(as);
 		return;
+	}
 	for (struct kr_antispam_gen **p = &as->open; *p != NULL;
 	     p = &(*p)->next) {
 		if (*p == gen) {
@@ -446,6 +481,10 @@ kr_antispam_create(const struct kr_antispam_env *env,
 		.tokens_get = as_tokens_get,
 	};
 	as_host_results(&as->host);
+	if (env->changed != NULL &&
+	    (as->holds_tick = evtimer_new(env->base, host_on_holds_tick, as)) ==
+		    NULL)
+		kr_panic("antispam: out of memory");
 	gen = gen_build(as, as->conf, cfg, err_r);
 	if (gen == NULL)
 		goto fail;
@@ -464,6 +503,9 @@ kr_antispam_destroy(struct kr_antispam **asp)
 
 	if (as == NULL)
 		return;
+	if (as->holds_tick != NULL)
+		event_free(as->holds_tick);
+	as->holds_tick = NULL;
 	/* Checks in flight are the callers': they cancel theirs first. */
 	if (as->cur != NULL) {
 		struct kr_antispam_gen *cur = as->cur;
@@ -537,6 +579,52 @@ kr_antispam_module(const struct kr_antispam *as, size_t i, const char **name_r,
 		return -1;
 	*name_r = as->cur->mods[i]->name;
 	*generation_r = as->cur->mods[i]->generation;
+	return 0;
+}
+
+static const struct kr_antispam_gen *
+host_open_gen(const struct kr_antispam *as, size_t i)
+{
+	const struct kr_antispam_gen *g = as->open;
+
+	for (; g != NULL && i > 0; i--)
+		g = g->next;
+	return g;
+}
+
+int
+kr_antispam_open_generation(const struct kr_antispam *as, size_t i,
+			    struct kr_antispam_gen_info *info_r)
+{
+	const struct kr_antispam_gen *g = host_open_gen(as, i);
+	bool cur = g != NULL && g == as->cur;
+
+	if (g == NULL)
+		return -1;
+	*info_r = (struct kr_antispam_gen_info){
+		.id = g->id,
+		.loaded_at_ms = g->loaded_at_ms,
+		/* The host's own hold on the current one is no check. */
+		.in_flight = g->refs - (cur && g->refs > 0),
+		.current = cur,
+		.n_modules = g->n_mods,
+	};
+	return 0;
+}
+
+int
+kr_antispam_open_generation_module(const struct kr_antispam *as, size_t i,
+				   size_t m, const char **name_r,
+				   const char **version_r,
+				   uint64_t *generation_r)
+{
+	const struct kr_antispam_gen *g = host_open_gen(as, i);
+
+	if (g == NULL || m >= g->n_mods)
+		return -1;
+	*name_r = g->mods[m]->name;
+	*version_r = g->mods[m]->version;
+	*generation_r = g->mods[m]->generation;
 	return 0;
 }
 

@@ -9,6 +9,8 @@
 /* Modules one generation holds, and the longest module name. */
 #define AS_MODULES_MAX 16
 #define AS_NAME_MAX 32
+/* The longest module version text kept (longer ones are cut). */
+#define AS_VERSION_MAX 64
 /* A module let go is closed and unloaded this much later: a request it
  * cancelled (an evdns query) may still call back into its code within
  * a loop turn or two. */
@@ -45,11 +47,15 @@ struct as_module {
 	struct as_conf *conf; /* what it was opened with */
 	uint64_t generation;  /* the one that opened it */
 	char name[AS_NAME_MAX];
+	/* The module's version text, copied: the dashboard reads it
+	 * after the code that held the original may be gone. */
+	char version[AS_VERSION_MAX];
 };
 
 struct kr_antispam_gen {
 	struct kr_antispam *as;
 	uint64_t id;
+	int64_t loaded_at_ms; /* wall clock, when it became current */
 	/* The host's hold while current, one per check in flight and one
 	 * per kr_antispam_gen_acquire. */
 	unsigned refs;
@@ -70,6 +76,10 @@ struct kr_antispam {
 	struct as_module *unloading;  /* closed soon (as_module.unload) */
 	/* Accounts whose Bayes statistic was empty (host_tokens.c). */
 	struct kr_lru *untrained;
+	/* Tells env.changed of holds that came and went, at most once a
+	 * second; armed by the first change after a tick. */
+	struct event *holds_tick;
+	bool holds_armed;
 	uint64_t last_id;
 	char last_error[KR_ERR_MSG_MAX];
 };

@@ -94,6 +94,8 @@ module_link(struct as_module *m, const char *path, struct kr_err *err_r)
 			   path, m->name);
 		goto fail;
 	}
+	snprintf(m->version, sizeof(m->version), "%s",
+		 m->mod->version != NULL ? m->mod->version : "");
 	return 0;
 fail:
 	dlclose(m->dl);

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 #include "antispam/antispam.h"
+#include "lib/clock.h"
 
 /* A read retries this often before it gives up: the first
  * STATUS_SPIN_FAST at once, the rest after yielding the CPU, so that a
@@ -87,6 +88,31 @@ kr_antispam_status_entries(const struct kr_antispam_status *st)
 	return st->n;
 }
 
+static void
+status_bound_modules(struct kr_antispam_status_module *mods, unsigned *n)
+{
+	if (*n > KR_ANTISPAM_STATUS_MODULES_MAX)
+		*n = KR_ANTISPAM_STATUS_MODULES_MAX;
+	for (unsigned m = 0; m < KR_ANTISPAM_STATUS_MODULES_MAX; m++) {
+		mods[m].name[KR_ANTISPAM_STATUS_NAME_MAX - 1] = '\0';
+		mods[m].version[KR_ANTISPAM_STATUS_VERSION_MAX - 1] = '\0';
+	}
+}
+
+/* Every count within its array, every string terminated: what a
+ * reader gets is safe to walk whatever the writer handed in. */
+static void
+status_bound(struct kr_antispam_status_entry *e)
+{
+	e->last_error[KR_ANTISPAM_STATUS_ERROR_MAX - 1] = '\0';
+	status_bound_modules(e->modules, &e->n_modules);
+	if (e->n_generations > KR_ANTISPAM_STATUS_GENERATIONS_MAX)
+		e->n_generations = KR_ANTISPAM_STATUS_GENERATIONS_MAX;
+	for (unsigned g = 0; g < KR_ANTISPAM_STATUS_GENERATIONS_MAX; g++)
+		status_bound_modules(e->generations[g].modules,
+				     &e->generations[g].n_modules);
+}
+
 void
 kr_antispam_status_write(struct kr_antispam_status *st, unsigned i,
 			 const struct kr_antispam_status_entry *e)
@@ -104,11 +130,7 @@ kr_antispam_status_write(struct kr_antispam_status *st, unsigned i,
 	/* The odd count is visible before any byte of the copy. */
 	atomic_thread_fence(memory_order_release);
 	memcpy(&s->e, e, sizeof(s->e));
-	s->e.last_error[KR_ANTISPAM_STATUS_ERROR_MAX - 1] = '\0';
-	if (s->e.n_modules > KR_ANTISPAM_STATUS_MODULES_MAX)
-		s->e.n_modules = KR_ANTISPAM_STATUS_MODULES_MAX;
-	for (unsigned m = 0; m < KR_ANTISPAM_STATUS_MODULES_MAX; m++)
-		s->e.modules[m].name[KR_ANTISPAM_STATUS_NAME_MAX - 1] = '\0';
+	status_bound(&s->e);
 	atomic_store_explicit(&s->seq, seq + 1, memory_order_release);
 }
 
@@ -149,23 +171,52 @@ kr_antispam_status_claim(struct kr_antispam_status *st, unsigned i, pid_t pid,
 		kr_antispam_status_write(st, i, &e);
 }
 
-/* The host's current generation into e. */
+/* Open generation i of the host into g; its modules into mods too. */
+static void
+status_gen(struct kr_antispam_status_gen *g, const struct kr_antispam *as,
+	   size_t i, const struct kr_antispam_gen_info *info)
+{
+	const char *name, *version;
+	uint64_t opened;
+
+	g->id = info->id;
+	g->loaded_at_ms = info->loaded_at_ms;
+	g->in_flight = info->in_flight;
+	g->current = info->current;
+	for (size_t m = 0; m < KR_ANTISPAM_STATUS_MODULES_MAX &&
+			   kr_antispam_open_generation_module(
+				   as, i, m, &name, &version, &opened) == 0;
+	     m++) {
+		struct kr_antispam_status_module *sm = &g->modules[m];
+
+		snprintf(sm->name, sizeof(sm->name), "%s", name);
+		snprintf(sm->version, sizeof(sm->version), "%s", version);
+		sm->generation = opened;
+		g->n_modules = (unsigned)m + 1;
+	}
+}
+
+/* The host's open generations into e, newest first; the current one's
+ * modules into e->modules as well. */
 static void
 status_from_host(struct kr_antispam_status_entry *e,
 		 const struct kr_antispam *as)
 {
-	const char *name;
-	uint64_t gen;
+	struct kr_antispam_gen_info info;
 
 	e->generation = kr_antispam_generation(as);
 	e->open_generations = kr_antispam_open_generations(as);
-	for (size_t m = 0; m < KR_ANTISPAM_STATUS_MODULES_MAX &&
-			   kr_antispam_module(as, m, &name, &gen) == 0;
-	     m++) {
-		snprintf(e->modules[m].name, sizeof(e->modules[m].name), "%s",
-			 name);
-		e->modules[m].generation = gen;
-		e->n_modules = (unsigned)m + 1;
+	for (size_t i = 0; i < KR_ANTISPAM_STATUS_GENERATIONS_MAX &&
+			   kr_antispam_open_generation(as, i, &info) == 0;
+	     i++) {
+		struct kr_antispam_status_gen *g = &e->generations[i];
+
+		status_gen(g, as, i, &info);
+		e->n_generations = (unsigned)i + 1;
+		if (!info.current)
+			continue;
+		e->n_modules = g->n_modules;
+		memcpy(e->modules, g->modules, sizeof(e->modules));
 	}
 }
 
@@ -190,5 +241,15 @@ kr_antispam_status_publish(struct kr_antispam_status *st, unsigned i,
 	if (error == NULL)
 		error = as != NULL ? kr_antispam_last_error(as) : "";
 	snprintf(e.last_error, sizeof(e.last_error), "%s", error);
+	/* An error keeps its time when merely published again (a
+	 * generation closed): that does not make it the latest of all
+	 * workers; a reload attempt that failed again does. */
+	if (e.last_error[0] == '\0')
+		e.error_ms = 0;
+	else if (!attempt &&
+		 strcmp(e.last_error, status_slot(st, i)->e.last_error) == 0)
+		e.error_ms = status_slot(st, i)->e.error_ms;
+	else
+		e.error_ms = kr_clock_wall_ms();
 	kr_antispam_status_write(st, i, &e);
 }

@@ -2,8 +2,10 @@
  * §3.3, /api/antispam and POST /api/reload): one shared anonymous
  * mapping (MAP_SHARED|MAP_ANONYMOUS) made by the master before it
  * forks, one entry per worker slot. Each worker writes only its own
- * entry (after building its host, after each reload attempt and when a
- * generation closes); the master reads them without asking a worker.
+ * entry (after building its host, after each reload attempt, when a
+ * generation becomes current or closes, and at most once a second
+ * while the checks holding its generations come and go); the master
+ * reads them without asking a worker (/api/antispam, /api/filters).
  *
  * Each entry is under a sequence lock: the writer makes the counter
  * odd, copies, makes it even; a reader copies between two equal even
@@ -24,6 +26,10 @@
 #define KR_ANTISPAM_STATUS_ERROR_MAX 256
 #define KR_ANTISPAM_STATUS_MODULES_MAX 16
 #define KR_ANTISPAM_STATUS_NAME_MAX 32
+/* A module's version text (NUL included; longer ones are cut) and the
+ * open generations listed (the newest ones: the current one first). */
+#define KR_ANTISPAM_STATUS_VERSION_MAX 64
+#define KR_ANTISPAM_STATUS_GENERATIONS_MAX 8
 /* The most entries a region may have. */
 #define KR_ANTISPAM_STATUS_ENTRIES_MAX 1024
 
@@ -32,7 +38,19 @@ struct kr_antispam_status;
 
 struct kr_antispam_status_module {
 	char name[KR_ANTISPAM_STATUS_NAME_MAX];
+	char version[KR_ANTISPAM_STATUS_VERSION_MAX]; /* "": none given */
 	uint64_t generation; /* the one that opened it */
+};
+
+/* One open generation of the worker's host. */
+struct kr_antispam_status_gen {
+	uint64_t id;
+	int64_t loaded_at_ms; /* wall clock, when it became current */
+	uint64_t in_flight;   /* checks (and trainings) holding it */
+	bool current;	      /* else retiring: closes after its last */
+	unsigned n_modules;
+	struct kr_antispam_status_module
+		modules[KR_ANTISPAM_STATUS_MODULES_MAX];
 };
 
 /* One worker's state, copied in and out whole. */
@@ -46,9 +64,16 @@ struct kr_antispam_status_entry {
 	 * is done, success or failure: a waiter sees it move. */
 	uint64_t reload_seq;
 	char last_error[KR_ANTISPAM_STATUS_ERROR_MAX]; /* "": none */
-	unsigned n_modules;
+	/* Wall clock when last_error was first published (0: none):
+	 * which worker's error is the latest. */
+	int64_t error_ms;
+	unsigned n_modules; /* the current generation's */
 	struct kr_antispam_status_module
 		modules[KR_ANTISPAM_STATUS_MODULES_MAX];
+	/* Open generations, newest (the current one) first. */
+	unsigned n_generations;
+	struct kr_antispam_status_gen
+		generations[KR_ANTISPAM_STATUS_GENERATIONS_MAX];
 };
 
 /* n entries (1..KR_ANTISPAM_STATUS_ENTRIES_MAX), all unclaimed. -1 +
@@ -76,7 +101,8 @@ void kr_antispam_status_claim(struct kr_antispam_status *st, unsigned i,
 /* The worker writes its host's state into entry i (its own): as NULL
  * when there is no host (disabled, or it could not be built); error
  * NULL: the host's last error (or "" without a host); attempt: a reload
- * attempt is done, reload_seq moves on. */
+ * attempt is done, reload_seq moves on. Lists the host's open
+ * generations with their modules and holds. */
 void kr_antispam_status_publish(struct kr_antispam_status *st, unsigned i,
 				bool enabled, const struct kr_antispam *as,
 				const char *error, bool attempt);

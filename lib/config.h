@@ -226,6 +226,15 @@ unsigned kr_config_key_line(const struct kr_config *cfg, const char *section,
 int kr_config_write_key(const char *path, const char *section, const char *key,
 			const char *value, struct kr_err *err_r);
 
+/* When *value (a key of cfg already loaded) is NULL: n_bytes of
+ * kernel randomness as hex, persisted with kr_config_write_key and set
+ * in *value (owned by cfg). 1 when generated, 0 when it was there, -1
+ * + err_r. The admin token and the session secret are made so, by
+ * whoever needs them first (kurierd, `kurier dashboard`). */
+int kr_config_generate_key(struct kr_config *cfg, const char *section,
+			   const char *key, char **value, size_t n_bytes,
+			   struct kr_err *err_r);
+
 /* Parses "host:port" / "[v6]:port" into its parts; the schema uses it
  * to validate listen keys and the server to bind them. */
 int kr_config_parse_addr(const char *s, char *host_r, size_t host_size,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lib/config_line.h"
+#include "lib/secret.h"
 
 /* kr_config_write_key: a first pass finds the key's line and the
  * section header, a second copies the file with the change. Lines
@@ -270,4 +271,25 @@ kr_config_write_key(const char *path, const char *section, const char *key,
 	fclose(in);
 	free(w);
 	return ret;
+}
+
+int
+kr_config_generate_key(struct kr_config *cfg, const char *section,
+		       const char *key, char **value, size_t n_bytes,
+		       struct kr_err *err_r)
+{
+	size_t size = 2 * n_bytes + 1;
+	char *hex;
+
+	if (*value != NULL)
+		return 0;
+	hex = kr_xcalloc(1, size);
+	if (kr_secret_random_hex(hex, size, n_bytes, err_r) < 0 ||
+	    kr_config_write_key(cfg->path, section, key, hex, err_r) < 0) {
+		explicit_bzero(hex, size);
+		free(hex);
+		return -1;
+	}
+	*value = hex;
+	return 1;
 }

@@ -12,6 +12,7 @@
 
 #include "lib/clock.h"
 #include "lib/err.h"
+#include "lib/logring.h"
 
 #define LOG_PROC_MAX 32
 /* Room kept free for " truncated=1\n" so a cut line still says so. */
@@ -20,6 +21,7 @@
 struct kr_log {
 	int fd;
 	enum kr_log_level min_level;
+	struct kr_logring *ring; /* NULL: none */
 	char proc[LOG_PROC_MAX];
 };
 
@@ -58,6 +60,12 @@ void
 kr_log_set_proc(struct kr_log *log, const char *proc)
 {
 	snprintf(log->proc, sizeof(log->proc), "%s", proc);
+}
+
+void
+kr_log_set_ring(struct kr_log *log, struct kr_logring *ring)
+{
+	log->ring = ring;
 }
 
 bool
@@ -166,6 +174,7 @@ log_stamp(struct kr_log_line *line)
 		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 		     tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 	log_append(line, ts, (size_t)n);
+	line->ts_ms = ms;
 }
 
 bool
@@ -179,12 +188,16 @@ kr_log_begin(struct kr_log_line *line, struct kr_log *log,
 		return false;
 	}
 	line->log = log;
+	line->level = level;
 	log_stamp(line);
 	kr_log_str(line, "level", kr_log_level_name(level));
 	kr_log_str(line, "proc", log->proc);
 	kr_log_int(line, "pid", (int64_t)getpid());
 	kr_log_str(line, "req", req != NULL ? req : "-");
+	line->event_off = line->len + sizeof(" event=") - 1;
 	kr_log_str(line, "event", event);
+	line->event_len =
+		line->len > line->event_off ? line->len - line->event_off : 0;
 	return true;
 }
 
@@ -249,6 +262,24 @@ kr_log_fmt(struct kr_log_line *line, const char *key, const char *fmt, ...)
 	kr_log_strn(line, key, value, (size_t)n);
 }
 
+/* The line (as written, newline dropped by the ring) into the ring of
+ * recent errors: memory only, no system call. */
+static void
+log_to_ring(const struct kr_log_line *line)
+{
+	char event[KR_LOGRING_EVENT_MAX];
+	size_t n = line->event_len;
+
+	if (line->log->ring == NULL || line->level < KR_LOG_WARN)
+		return;
+	if (n > sizeof(event) - 1)
+		n = sizeof(event) - 1;
+	memcpy(event, line->buf + line->event_off, n);
+	event[n] = '\0';
+	kr_logring_add(line->log->ring, line->ts_ms, line->level,
+		       line->log->proc, event, line->buf, line->len);
+}
+
 void
 kr_log_end(struct kr_log_line *line)
 {
@@ -272,6 +303,7 @@ kr_log_end(struct kr_log_line *line)
 			break; /* nowhere left to report a logging failure */
 		off += (size_t)n;
 	}
+	log_to_ring(line);
 	line->log = NULL;
 }
 

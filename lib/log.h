@@ -22,6 +22,7 @@ enum kr_log_level {
 };
 
 struct kr_log;
+struct kr_logring; /* lib/logring.h */
 
 /* Writes to fd (not owned). `proc` names the process ("master",
  * "worker.3"); it is copied. */
@@ -31,6 +32,10 @@ void kr_log_destroy(struct kr_log **log);
 void kr_log_set_level(struct kr_log *log, enum kr_log_level min_level);
 void kr_log_set_proc(struct kr_log *log, const char *proc);
 bool kr_log_enabled(const struct kr_log *log, enum kr_log_level level);
+/* Every line at KR_LOG_WARN or above that kr_log_end writes is also
+ * added to ring (borrowed, outlives the log; NULL: none). A child
+ * forked after this keeps adding to the same shared ring. */
+void kr_log_set_ring(struct kr_log *log, struct kr_logring *ring);
 
 /* 0 and *level_r on success, -1 for an unknown name. */
 int kr_log_level_parse(const char *name, enum kr_log_level *level_r);
@@ -42,6 +47,10 @@ struct kr_log_line {
 	struct kr_log *log; /* NULL when the level is filtered out */
 	size_t len;
 	bool truncated;
+	/* What the ring of recent errors files the line under. */
+	enum kr_log_level level;
+	int64_t ts_ms;
+	size_t event_off, event_len; /* the event's value in buf */
 	char buf[KR_LOG_LINE_MAX];
 };
 

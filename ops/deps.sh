@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(
-	gcc clang libclang-rt-14-dev make pkg-config cppcheck clang-format python3 curl jq swaks libnet-ssleay-perl openssl ca-certificates
+	gcc clang libclang-rt-14-dev make pkg-config cppcheck clang-format python3 python3-prometheus-client curl jq swaks libnet-ssleay-perl openssl ca-certificates
 	libevent-dev libpq-dev libssl-dev zlib1g-dev libcmocka-dev
 	libjansson-dev libinih-dev libgmime-3.0-dev libargon2-dev
 	libcrypt-dev libpcre2-dev libspf2-dev libhttp-parser-dev libhyperscan-dev

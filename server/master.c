@@ -47,8 +47,7 @@ struct master {
 	struct master_child *children; /* rt->n_worker_slots; slot = 1 + i */
 	bool *spawn_pending;	       /* per worker index */
 	int64_t *spawn_at_ms;	       /* per worker index: not before */
-	char token[2 * MASTER_TOKEN_BYTES + 1];
-	struct kr_admin_node *nodes; /* for the admin */
+	struct kr_admin_node *nodes;   /* for the admin */
 	unsigned n_nodes;
 	struct kr_admin_cycle cycle; /* POST /api/workers/cycle */
 	bool stopping;
@@ -367,7 +366,7 @@ master_admin_settings(const struct master *m, struct kr_admin_settings *set)
 {
 	const struct kr_config *cfg = m->rt->cfg;
 
-	set->token = cfg->admin.token != NULL ? cfg->admin.token : m->token;
+	set->token = cfg->admin.token;
 	set->metrics_open = cfg->admin.metrics_open;
 	set->max_connections = m->rt->fds.admin_max > 0
 				       ? m->rt->fds.admin_max
@@ -386,6 +385,7 @@ master_admin_settings(const struct master *m, struct kr_admin_settings *set)
 	set->n_shards = m->rt->storage_cfg->n_shards;
 	set->cache_max_bytes = cfg->cache.max_bytes;
 	set->version = KR_VERSION;
+	set->errors = m->rt->errors;
 	set->n_peers = cfg->admin.peers.n;
 	for (size_t i = 0; i < set->n_peers; i++)
 		set->peers[i] = cfg->admin.peers.addr[i];
@@ -643,47 +643,30 @@ master_on_tick(evutil_socket_t fd, short what, void *ctx)
 	master_check_deadlines(m);
 }
 
+/* The admin token and the session-signing secret, generated once and
+ * kept in the config (sessions survive restarts, every worker signs
+ * alike). */
 static int
-master_token(struct master *m, struct kr_err *err_r)
-{
-	const struct kr_config *cfg = m->rt->cfg;
-
-	if (cfg->admin.token != NULL)
-		return 0;
-	if (kr_secret_random_hex(m->token, sizeof(m->token), MASTER_TOKEN_BYTES,
-				 err_r) < 0 ||
-	    kr_config_write_key(cfg->path, "admin", "token", m->token, err_r) <
-		    0)
-		return -1;
-	printf("kurierd: generated admin token %s (saved as [admin] token "
-	       "in %s)\n",
-	       m->token, cfg->path);
-	return 0;
-}
-
-/* The session-signing secret, generated once and kept in the config
- * so that sessions survive restarts and every worker signs alike. */
-static int
-master_auth_secret(struct master *m, struct kr_err *err_r)
+master_keys(struct master *m, struct kr_err *err_r)
 {
 	struct kr_config *cfg = m->rt->cfg;
-	char secret[2 * MASTER_TOKEN_BYTES + 1];
+	int rc =
+		kr_config_generate_key(cfg, "admin", "token", &cfg->admin.token,
+				       MASTER_TOKEN_BYTES, err_r);
 
-	if (cfg->auth.secret != NULL)
-		return 0;
-	if (kr_secret_random_hex(secret, sizeof(secret), MASTER_TOKEN_BYTES,
-				 err_r) < 0 ||
-	    kr_config_write_key(cfg->path, "auth", "secret", secret, err_r) <
-		    0) {
-		explicit_bzero(secret, sizeof(secret));
+	if (rc < 0)
 		return -1;
-	}
-	cfg->auth.secret = kr_xstrdup(secret);
-	explicit_bzero(secret, sizeof(secret));
-	printf("kurierd: generated the session secret ([auth] secret in "
-	       "%s)\n",
-	       cfg->path);
-	return 0;
+	if (rc > 0)
+		printf("kurierd: generated admin token %s (saved as [admin] "
+		       "token in %s)\n",
+		       cfg->admin.token, cfg->path);
+	rc = kr_config_generate_key(cfg, "auth", "secret", &cfg->auth.secret,
+				    MASTER_TOKEN_BYTES, err_r);
+	if (rc > 0)
+		printf("kurierd: generated the session secret ([auth] secret "
+		       "in %s)\n",
+		       cfg->path);
+	return rc < 0 ? -1 : 0;
 }
 
 /* Schema migrations on every shard before any worker runs (SPEC.md
@@ -784,7 +767,7 @@ master_setup(struct master *m, struct kr_err *err_r)
 	int fd;
 
 	if (kr_privdrop_init(&m->rt->priv, m->rt->cfg, err_r) < 0 ||
-	    master_token(m, err_r) < 0 || master_auth_secret(m, err_r) < 0 ||
+	    master_keys(m, err_r) < 0 ||
 	    kr_privdrop_check_readable(&m->rt->priv, m->rt->cfg->path, err_r) <
 		    0 ||
 	    master_listen(m, err_r) < 0)
@@ -830,7 +813,6 @@ master_teardown(struct master *m)
 	free(m->spawn_pending);
 	free(m->spawn_at_ms);
 	free(m->nodes);
-	explicit_bzero(m->token, sizeof(m->token));
 }
 
 /* The descriptor budget (server/fdbudget.h), once at start: a cap

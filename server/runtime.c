@@ -15,6 +15,7 @@
 #include "antispam/status.h"
 #include "lib/limits.h"
 #include "lib/clock.h"
+#include "lib/logring.h"
 #include "server/cache/cache_metrics.h"
 #include "server/lmtp/lmtp_metrics.h"
 #include "server/restart.h"
@@ -106,8 +107,11 @@ runtime_limiters(struct kr_runtime *rt, struct kr_err *err_r)
 			      &rt->spam_counter, err_r) < 0 ||
 	    kr_hits_create(KR_ANTISPAM_HIT_NAMES, &rt->spam_hits, err_r) < 0 ||
 	    kr_antispam_status_create(rt->n_worker_slots, &rt->spam_status,
-				      err_r) < 0)
+				      err_r) < 0 ||
+	    kr_logring_create(KR_LOGRING_ENTRIES, &rt->errors, err_r) < 0)
 		return -1;
+	/* Before the fork: every worker's copy of the log adds to it. */
+	kr_log_set_ring(rt->log, rt->errors);
 	return 0;
 }
 
@@ -214,6 +218,9 @@ kr_runtime_deinit(struct kr_runtime *rt)
 	kr_counter_destroy(&rt->spam_counter);
 	kr_hits_destroy(&rt->spam_hits);
 	kr_antispam_status_destroy(&rt->spam_status);
+	if (rt->log != NULL)
+		kr_log_set_ring(rt->log, NULL);
+	kr_logring_destroy(&rt->errors);
 	kr_metrics_destroy(&rt->metrics);
 	runtime_free_metrics(rt);
 	if (rt->log != NULL)

@@ -29,6 +29,7 @@ struct kr_antispam_metrics; /* antispam/antispam.h */
 struct kr_hits;		    /* antispam/hits.h */
 struct kr_counter;	    /* antispam/counter.h */
 struct kr_antispam_status;  /* antispam/status.h */
+struct kr_logring;	    /* lib/logring.h */
 
 /* The runtime's own: config reloads, counted by every process. */
 struct kr_runtime_metrics {
@@ -78,6 +79,9 @@ struct kr_runtime {
 	 * worker's (set in the child before it runs). */
 	struct kr_antispam_status *spam_status;
 	unsigned spam_status_entry;
+	/* The last WARN/ERROR log lines of every process (lib/logring.h),
+	 * shared; set on log before the fork. */
+	struct kr_logring *errors;
 	/* RLIMIT_NOFILE and the connection caps within it; planned
 	 * again on reload (the limit itself stays). */
 	struct kr_fdbudget fds;

@@ -7,6 +7,7 @@
 #include "server/cli/cli_reload.h"
 #include "server/cli/cli_rules.h"
 #include "server/cli/cli_shard.h"
+#include "server/cli/cli_stats.h"
 #include "server/cli/cli_user.h"
 
 static int
@@ -40,6 +41,13 @@ usage(FILE *fp, int code)
 		"the filter\n"
 		"                                    modules of the running "
 		"kurierd\n"
+		"  stats [--json] [--watch[=SECONDS]]\n"
+		"                                    overview, DB nodes and "
+		"workers of the\n"
+		"                                    running kurierd (admin "
+		"port)\n"
+		"  dashboard                         the admin dashboard's "
+		"login URL\n"
 		"  rules check [FILE...]             SpamAssassin rule files: "
 		"rules loaded\n"
 		"                                    and skipped (default: the "
@@ -68,6 +76,11 @@ main(int argc, char **argv)
 	}
 	if (i < argc && strcmp(argv[i], "reload") == 0)
 		return kr_cli_reload_run(cfg_path, argc - i - 1, argv + i + 1);
+	if (i < argc && strcmp(argv[i], "stats") == 0)
+		return kr_cli_stats_run(cfg_path, argc - i - 1, argv + i + 1);
+	if (i < argc && strcmp(argv[i], "dashboard") == 0)
+		return kr_cli_dashboard_run(cfg_path, argc - i - 1,
+					    argv + i + 1);
 	if (i + 1 >= argc)
 		return usage(stderr, KR_CLI_USAGE);
 	if (strcmp(argv[i], "rules") == 0)

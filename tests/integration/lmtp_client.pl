@@ -71,7 +71,8 @@ sub send_all {
 
 # deliver RCPT FILE [xforward|ADDR]: one message (FILE's bytes, which end in
 # CRLF, then ".\r\n"); prints the final reply and the milliseconds from
-# connect to that reply. The envelope sender is $ENV{LMTP_FROM} (default
+# connect to that reply (with $ENV{LMTP_RCPT_ANY}, a refused RCPT's reply
+# and 0 instead). The envelope sender is $ENV{LMTP_FROM} (default
 # sender@ext.test), the forwarded HELO $ENV{LMTP_HELO} (relay.example).
 sub deliver {
 	my ($rcpt, $file, $xf) = @_;
@@ -96,7 +97,16 @@ sub deliver {
 	send_all($s, "MAIL FROM:<$from>\r\n");
 	expect($s, 250, 'MAIL');
 	send_all($s, "RCPT TO:<$rcpt>\r\n");
-	expect($s, 250, 'RCPT');
+	if ($ENV{LMTP_RCPT_ANY}) {
+		# A refused recipient is the answer, printed like a final one.
+		my $rr = reply($s, 5);
+		if ($rr !~ /^250/) {
+			print "$rr|0\n";
+			return;
+		}
+	} else {
+		expect($s, 250, 'RCPT');
+	}
 	send_all($s, "DATA\r\n");
 	expect($s, 354, 'DATA');
 	send_all($s, $body . ".\r\n");

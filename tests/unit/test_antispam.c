@@ -1,7 +1,7 @@
 /* The antispam host: modules loaded from a directory, the verdict and
- * its headers, generations across reloads (in flight, unloaded),
- * refused modules. Uses the test modules of tests/modules/ built into
- * build/<mode>/test-modules/. */
+ * its headers, generations across reloads (in flight, unloaded, as
+ * the admin side's status lists them), refused modules. Uses the test modules
+ * of tests/modules/ built into build/<mode>/test-modules/. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,6 +20,8 @@
 
 #include "antispam/antispam.h"
 #include "antispam/counter.h"
+#include "antispam/status.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "tests/unit/conf_env.h"
@@ -487,6 +489,127 @@ test_antispam_untrained_remembered(void **state)
 	kr_counter_destroy(&counter);
 }
 
+/* The admin side's view (antispam/status.h) of a host's generations:
+ * published when one becomes current or closes, and once a second
+ * while checks come and go, never per message. */
+struct status_env {
+	struct kr_antispam_status *st;
+	int calls;
+};
+
+static void
+status_changed(void *ctx, const struct kr_antispam *as)
+{
+	struct status_env *se = ctx;
+
+	se->calls++;
+	kr_antispam_status_publish(se->st, 0, true, as, NULL, false);
+}
+
+static struct kr_antispam_status_entry
+status_now(const struct status_env *se)
+{
+	struct kr_antispam_status_entry got;
+
+	assert_int_equal(kr_antispam_status_read(se->st, 0, &got), 0);
+	return got;
+}
+
+static void
+test_antispam_generations_status(void **state)
+{
+	struct env *e = *state;
+	struct status_env se = { 0 };
+	struct kr_antispam_env aenv = { .base = e->base,
+					.log = e->log,
+					.changed = status_changed,
+					.changed_ctx = &se };
+	struct kr_antispam_status_entry got;
+	struct answer a[4] = { 0 };
+	struct kr_antispam_gen_info info;
+	const char *name, *version;
+	uint64_t opened;
+	struct kr_err err;
+	int never = 0, calls;
+	int64_t before = kr_clock_wall_ms();
+
+	assert_int_equal(kr_antispam_status_create(1, &se.st, &err), 0);
+	kr_antispam_status_claim(se.st, 0, 4242, 0);
+	setenv("KR_TEST_HOLD_MS", "1500", 1);
+	if (kr_antispam_create(&aenv, e->cfg, &e->as, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(se.calls, 1);
+	got = status_now(&se);
+	assert_int_equal(got.pid, 4242);
+	assert_int_equal(got.n_generations, 1);
+	assert_int_equal(got.generations[0].id, 1);
+	assert_true(got.generations[0].current);
+	assert_int_equal(got.generations[0].in_flight, 0);
+	assert_true(got.generations[0].loaded_at_ms >= before);
+	assert_true(got.generations[0].loaded_at_ms <= kr_clock_wall_ms());
+	assert_int_equal(got.generations[0].n_modules, 1);
+	assert_string_equal(got.generations[0].modules[0].name, "hold");
+	assert_string_equal(got.generations[0].modules[0].version, "test");
+	assert_string_equal(got.modules[0].version, "test");
+	/* A check holds generation 1 across a reload: two listed, the
+	 * old one retiring with its check. */
+	kr_antispam_check_begin(e->as, &test_msg, on_verdict, &a[0]);
+	assert_int_equal(se.calls, 1); /* no write per message */
+	assert_int_equal(kr_antispam_reload(e->as, e->cfg, &err), 0);
+	assert_int_equal(se.calls, 2);
+	got = status_now(&se);
+	assert_int_equal(got.generation, 2);
+	assert_int_equal(got.n_generations, 2);
+	assert_int_equal(got.generations[0].id, 2);
+	assert_true(got.generations[0].current);
+	assert_int_equal(got.generations[0].in_flight, 0);
+	assert_int_equal(got.generations[1].id, 1);
+	assert_false(got.generations[1].current);
+	assert_int_equal(got.generations[1].in_flight, 1);
+	assert_int_equal(got.generations[1].modules[0].generation, 1);
+	assert_int_equal(got.generations[0].modules[0].generation, 2);
+	/* The host's own accessors say the same. */
+	assert_int_equal(kr_antispam_open_generation(e->as, 1, &info), 0);
+	assert_int_equal(info.id, 1);
+	assert_int_equal(info.in_flight, 1);
+	assert_int_equal(kr_antispam_open_generation(e->as, 2, &info), -1);
+	assert_int_equal(kr_antispam_open_generation_module(e->as, 0, 0, &name,
+							    &version, &opened),
+			 0);
+	assert_string_equal(version, "test");
+	assert_int_equal(kr_antispam_open_generation_module(e->as, 0, 1, &name,
+							    &version, &opened),
+			 -1);
+	/* Three checks on generation 2: told once, within a second. */
+	for (int i = 1; i < 4; i++)
+		kr_antispam_check_begin(e->as, &test_msg, on_verdict, &a[i]);
+	assert_int_equal(se.calls, 2);
+	run_until_ms(e, &never, 1, 1200);
+	assert_int_equal(se.calls, 3);
+	got = status_now(&se);
+	assert_int_equal(got.generations[0].in_flight, 3);
+	assert_int_equal(got.generations[1].in_flight, 1);
+	/* Generation 1's check ends: it closes, told at once. */
+	run_until(e, &a[0].calls, 1);
+	calls = se.calls;
+	got = status_now(&se);
+	assert_int_equal(got.n_generations, 1);
+	assert_int_equal(got.generations[0].id, 2);
+	for (int i = 1; i < 4; i++)
+		run_until(e, &a[i].calls, 1);
+	/* The last holds let go: told within a second, then quiet. */
+	run_until_ms(e, &never, 1, 1200);
+	got = status_now(&se);
+	assert_int_equal(got.generations[0].in_flight, 0);
+	assert_true(se.calls > calls);
+	calls = se.calls;
+	run_until_ms(e, &never, 1, 1200);
+	assert_int_equal(se.calls, calls);
+	setenv("KR_TEST_HOLD_MS", "0", 1);
+	kr_antispam_destroy(&e->as);
+	kr_antispam_status_destroy(&se.st);
+}
+
 int
 main(void)
 {
@@ -507,6 +630,8 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(
 			test_antispam_untrained_remembered, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_antispam_generations_status, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

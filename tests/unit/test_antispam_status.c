@@ -1,6 +1,7 @@
 /* cmocka tests for antispam/status: an entry written is read back
- * whole, claim and publish (reload_seq moves on an attempt only),
- * every bound (entries, error text, module count and names, index),
+ * whole, claim and publish (reload_seq moves on an attempt only, the
+ * error's time), every bound (entries, error text, module count, names
+ * and versions, generations, index),
  * and a reader in one process never sees a torn entry while a forked
  * writer rewrites it as fast as it can. */
 #include <setjmp.h>
@@ -132,6 +133,26 @@ test_status_claim_publish(void **state)
 	kr_antispam_status_publish(st, 0, true, NULL, NULL, true);
 	assert_int_equal(kr_antispam_status_read(st, 0, &got), 0);
 	assert_int_equal(got.reload_seq, 3);
+	assert_int_equal(got.error_ms, 0);
+	/* An error's time: set when it appears, kept when the same text
+	 * is merely published again, moved by a new failed attempt. */
+	kr_antispam_status_publish(st, 0, true, NULL, "bad", true);
+	assert_int_equal(kr_antispam_status_read(st, 0, &got), 0);
+	assert_true(got.error_ms > 0);
+	e = got;
+	e.error_ms = 5; /* as if long ago */
+	kr_antispam_status_write(st, 0, &e);
+	kr_antispam_status_publish(st, 0, true, NULL, "bad", false);
+	assert_int_equal(kr_antispam_status_read(st, 0, &got), 0);
+	assert_int_equal(got.error_ms, 5);
+	kr_antispam_status_publish(st, 0, true, NULL, "bad", true);
+	assert_int_equal(kr_antispam_status_read(st, 0, &got), 0);
+	assert_true(got.error_ms > 5);
+	kr_antispam_status_publish(st, 0, true, NULL, "", true);
+	assert_int_equal(kr_antispam_status_read(st, 0, &got), 0);
+	assert_int_equal(got.error_ms, 0);
+	assert_int_equal(got.reload_seq, 6);
+	assert_int_equal(got.n_generations, 0); /* no host */
 	/* Out of range and a NULL region: nothing happens. */
 	kr_antispam_status_publish(st, 2, true, NULL, "x", true);
 	kr_antispam_status_publish(NULL, 0, true, NULL, "x", true);
@@ -195,6 +216,30 @@ test_status_bounds(void **state)
 	kr_antispam_status_write(st, 1, &e);
 	assert_int_equal(kr_antispam_status_read(st, 1, &got), 0);
 	assert_int_equal(got.n_modules, KR_ANTISPAM_STATUS_MODULES_MAX);
+	/* The generations list the same way: one over clamped, versions
+	 * and names terminated, each generation's modules clamped. */
+	memset(&e, 'y', sizeof(e));
+	e.n_generations = KR_ANTISPAM_STATUS_GENERATIONS_MAX + 1;
+	for (unsigned g = 0; g < KR_ANTISPAM_STATUS_GENERATIONS_MAX; g++)
+		e.generations[g].n_modules = KR_ANTISPAM_STATUS_MODULES_MAX + g;
+	kr_antispam_status_write(st, 1, &e);
+	assert_int_equal(kr_antispam_status_read(st, 1, &got), 0);
+	assert_int_equal(got.n_generations, KR_ANTISPAM_STATUS_GENERATIONS_MAX);
+	for (unsigned g = 0; g < KR_ANTISPAM_STATUS_GENERATIONS_MAX; g++) {
+		const struct kr_antispam_status_gen *sg = &got.generations[g];
+
+		assert_int_equal(sg->n_modules, KR_ANTISPAM_STATUS_MODULES_MAX);
+		for (unsigned m = 0; m < KR_ANTISPAM_STATUS_MODULES_MAX; m++) {
+			assert_int_equal(strlen(sg->modules[m].name),
+					 KR_ANTISPAM_STATUS_NAME_MAX - 1);
+			assert_int_equal(strlen(sg->modules[m].version),
+					 KR_ANTISPAM_STATUS_VERSION_MAX - 1);
+		}
+	}
+	e.n_generations = KR_ANTISPAM_STATUS_GENERATIONS_MAX; /* at the limit */
+	kr_antispam_status_write(st, 1, &e);
+	assert_int_equal(kr_antispam_status_read(st, 1, &got), 0);
+	assert_int_equal(got.n_generations, KR_ANTISPAM_STATUS_GENERATIONS_MAX);
 	kr_antispam_status_destroy(&st);
 }
 

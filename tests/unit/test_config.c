@@ -1000,6 +1000,35 @@ test_config_write_key(void **state)
 	}
 }
 
+/* A missing token is made once and read back; one there is kept. */
+static void
+test_config_generate_key(void **state)
+{
+	struct kr_config *cfg = NULL, *again = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+	char *made;
+
+	(void)state;
+	tmp_create(&t, "[admin]\nlisten = 127.0.0.1:9\n", 29);
+	assert_int_equal(kr_config_load(t.path, &cfg, &err), 0);
+	assert_null(cfg->admin.token);
+	assert_int_equal(kr_config_generate_key(cfg, "admin", "token",
+						&cfg->admin.token, 32, &err),
+			 1);
+	assert_int_equal(strlen(cfg->admin.token), 64);
+	made = cfg->admin.token;
+	assert_int_equal(kr_config_generate_key(cfg, "admin", "token",
+						&cfg->admin.token, 32, &err),
+			 0);
+	assert_ptr_equal(cfg->admin.token, made);
+	assert_int_equal(kr_config_load(t.path, &again, &err), 0);
+	assert_string_equal(again->admin.token, made);
+	kr_config_destroy(&again);
+	kr_config_destroy(&cfg);
+	tmp_remove(&t);
+}
+
 static void
 test_config_write_key_reload_and_mode(void **state)
 {
@@ -1444,6 +1473,7 @@ main(void)
 		cmocka_unit_test(test_config_missing_file),
 		cmocka_unit_test(test_config_write_key),
 		cmocka_unit_test(test_config_write_key_reload_and_mode),
+		cmocka_unit_test(test_config_generate_key),
 		cmocka_unit_test(test_config_parse_addr),
 		cmocka_unit_test(test_config_storage_rules),
 		cmocka_unit_test(test_config_buckets_even_split),

@@ -53,16 +53,18 @@ define(struct kr_metrics *m, const char *name, const char *labels,
 	return id;
 }
 
-/* The rendered text as a NUL-terminated string (caller frees). */
+/* The rendered text (ended by kr_prom_end) as a NUL-terminated string
+ * (caller frees). */
 static char *
-render(const struct kr_metrics *m)
+render_format(const struct kr_metrics *m, enum kr_prom_format f)
 {
 	struct evbuffer *out = evbuffer_new();
 	size_t len;
 	char *text;
 
 	assert_non_null(out);
-	assert_int_equal(kr_prom_render(m, out), 0);
+	assert_int_equal(kr_prom_render(m, f, out), 0);
+	assert_int_equal(kr_prom_end(f, out), 0);
 	len = evbuffer_get_length(out);
 	text = malloc(len + 1);
 	assert_non_null(text);
@@ -70,6 +72,12 @@ render(const struct kr_metrics *m)
 	text[len] = '\0';
 	evbuffer_free(out);
 	return text;
+}
+
+static char *
+render(const struct kr_metrics *m)
+{
+	return render_format(m, KR_PROM_TEXT);
 }
 
 static bool
@@ -552,6 +560,155 @@ test_prom_locale_independent(void **state)
 	kr_metrics_destroy(&m);
 }
 
+/* s with the first `from` replaced by `to` (caller frees). */
+static char *
+replace_once(const char *s, const char *from, const char *to)
+{
+	const char *at = strstr(s, from);
+	size_t len = strlen(s) - strlen(from) + strlen(to) + 1;
+	char *r = malloc(len);
+
+	assert_non_null(at);
+	assert_non_null(r);
+	snprintf(r, len, "%.*s%s%s", (int)(at - s), s, to, at + strlen(from));
+	return r;
+}
+
+/* OpenMetrics: the same samples; the counter family is named without
+ * "_total"; the gauge and the histogram as in 0.0.4; "# EOF" last. */
+static void
+test_prom_openmetrics_exact(void **state)
+{
+	struct kr_metrics *m = make_small();
+	char *a = replace_once(small_expected,
+			       "# HELP t_requests_total Requests served.\n"
+			       "# TYPE t_requests_total counter\n",
+			       "# HELP t_requests Requests served.\n"
+			       "# TYPE t_requests counter\n");
+	char *expected = replace_once(a, "t_latency_seconds_count 2\n",
+				      "t_latency_seconds_count 2\n# EOF\n");
+	char *text = render_format(m, KR_PROM_OPENMETRICS);
+
+	(void)state;
+	assert_string_equal(text, expected);
+	/* The samples keep their names: a dashboard reads both. */
+	assert_non_null(
+		strstr(text, "\nt_requests_total{method=\"get\"} 42\n"));
+	assert_non_null(
+		strstr(text, "\nt_latency_seconds_bucket{le=\"+Inf\"} 2\n"));
+	free(text);
+	free(expected);
+	free(a);
+	kr_metrics_destroy(&m);
+}
+
+/* A counter whose family name a gauge holds (kurier_lmtp_sessions and
+ * kurier_lmtp_sessions_total), and one without "_total", stay
+ * "unknown" families with their full names; HELP escapes '"' too. */
+static void
+test_prom_openmetrics_unknown_and_escaping(void **state)
+{
+	struct kr_metrics *m = kr_metrics_create();
+	char *text;
+
+	(void)state;
+	define(m, "t_sessions", "", "Open.", KR_METRIC_GAUGE, 1);
+	define(m, "t_sessions_total", "", "Opened.", KR_METRIC_COUNTER, 1);
+	define(m, "t_odd", "", "Say \"hi\"\\\n.", KR_METRIC_COUNTER, 1);
+	assert_int_equal(kr_metrics_map(m, 1, NULL), 0);
+	kr_metrics_add(kr_metrics_slot(m, 0), 1, 5);
+	text = render_format(m, KR_PROM_OPENMETRICS);
+	assert_string_equal(text, "# HELP t_sessions Open.\n"
+				  "# TYPE t_sessions gauge\n"
+				  "t_sessions 0\n"
+				  "# HELP t_sessions_total Opened.\n"
+				  "# TYPE t_sessions_total unknown\n"
+				  "t_sessions_total 5\n"
+				  "# HELP t_odd Say \\\"hi\\\"\\\\\\n.\n"
+				  "# TYPE t_odd unknown\n"
+				  "t_odd 0\n"
+				  "# EOF\n");
+	free(text);
+	text = render(m);
+	assert_non_null(strstr(text, "# TYPE t_sessions_total counter\n"));
+	assert_non_null(strstr(text, "# HELP t_odd Say \"hi\"\\\\\\n.\n"));
+	assert_null(strstr(text, "# EOF"));
+	free(text);
+	kr_metrics_destroy(&m);
+}
+
+/* A family written outside the registry (the admin's rule hits). */
+static void
+test_prom_family_outside(void **state)
+{
+	struct evbuffer *out = evbuffer_new();
+	char buf[256];
+	int n;
+
+	(void)state;
+	assert_int_equal(kr_prom_family(out, KR_PROM_OPENMETRICS,
+					"t_hits_total", "Hits.",
+					KR_METRIC_COUNTER, false),
+			 0);
+	assert_int_equal(kr_prom_family(out, KR_PROM_TEXT, "t_hits_total",
+					"Hits.", KR_METRIC_COUNTER, false),
+			 0);
+	n = evbuffer_remove(out, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf, "# HELP t_hits Hits.\n"
+				 "# TYPE t_hits counter\n"
+				 "# HELP t_hits_total Hits.\n"
+				 "# TYPE t_hits_total counter\n");
+	evbuffer_free(out);
+}
+
+static void
+test_prom_accept(void **state)
+{
+	static const struct {
+		const char *accept;
+		enum kr_prom_format f;
+	} cases[] = {
+		{ NULL, KR_PROM_TEXT },
+		{ "", KR_PROM_TEXT },
+		{ "*/*", KR_PROM_TEXT },
+		{ "text/plain", KR_PROM_TEXT },
+		{ "application/openmetrics-text", KR_PROM_OPENMETRICS },
+		{ "Application/OpenMetrics-Text ; version=1.0.0",
+		  KR_PROM_OPENMETRICS },
+		/* Prometheus 2.x scrapers. */
+		{ "application/openmetrics-text;version=1.0.0,application/"
+		  "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0."
+		  "0.4;q=0.5,*/*;q=0.1",
+		  KR_PROM_OPENMETRICS },
+		{ "text/plain;version=0.0.4;q=1,application/openmetrics-text;"
+		  "q=0.5",
+		  KR_PROM_TEXT },
+		{ "application/openmetrics-text;q=0, text/plain",
+		  KR_PROM_TEXT },
+		{ "application/openmetrics-text;q=0", KR_PROM_TEXT },
+		{ "application/openmetrics-text;q=bad", KR_PROM_TEXT },
+		{ "text/html, application/openmetrics-text",
+		  KR_PROM_OPENMETRICS },
+		{ "application/openmetrics-textx", KR_PROM_TEXT },
+		{ ",,, application/openmetrics-text ;q=0.9 ,",
+		  KR_PROM_OPENMETRICS },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (kr_prom_format_for_accept(cases[i].accept) != cases[i].f)
+			fail_msg("case %zu: '%s'", i,
+				 cases[i].accept ? cases[i].accept : "NULL");
+	}
+	assert_string_equal(kr_prom_content_type(KR_PROM_TEXT),
+			    "text/plain; version=0.0.4");
+	assert_string_equal(
+		kr_prom_content_type(KR_PROM_OPENMETRICS),
+		"application/openmetrics-text; version=1.0.0; charset=utf-8");
+}
+
 int
 main(void)
 {
@@ -562,6 +719,10 @@ main(void)
 		cmocka_unit_test(test_prom_values_and_escaping),
 		cmocka_unit_test(test_prom_empty_registry),
 		cmocka_unit_test(test_prom_locale_independent),
+		cmocka_unit_test(test_prom_openmetrics_exact),
+		cmocka_unit_test(test_prom_openmetrics_unknown_and_escaping),
+		cmocka_unit_test(test_prom_family_outside),
+		cmocka_unit_test(test_prom_accept),
 	};
 
 	return cmocka_run_group_tests_name("prom", tests, NULL, NULL);
