@@ -15,6 +15,7 @@
 #include "admin/admin_spam.h"
 #include "admin/assets.h"
 #include "admin/httpd.h"
+#include "admin/peers.h"
 #include "admin/prom.h"
 #include "admin/session.h"
 #include "antispam/hits.h"
@@ -660,6 +661,12 @@ kr_admin_create(struct event_base *base, int fd, struct kr_metrics *metrics,
 		kr_admin_destroy(&admin);
 		return NULL;
 	}
+	admin->peers = kr_admin_peers_create(base, set->peers, set->n_peers,
+					     set->token, err_r);
+	if (admin->peers == NULL) {
+		kr_admin_destroy(&admin);
+		return NULL;
+	}
 	return admin;
 }
 
@@ -667,10 +674,16 @@ void
 kr_admin_update(struct kr_admin *admin, const struct kr_admin_settings *set)
 {
 	struct kr_httpd_limits lim;
+	struct kr_err err;
 
 	admin_apply(admin, set);
 	admin_limits(set, &lim);
 	kr_httpd_configure(admin->httpd, &lim);
+	/* The loader checked the list already; a refusal keeps the old. */
+	if (kr_admin_peers_update(admin->peers, set->peers, set->n_peers,
+				  set->token, &err) < 0)
+		kr_log_msg(admin->log, KR_LOG_ERROR, NULL, "admin.peers",
+			   err.msg);
 }
 
 static void
@@ -680,10 +693,13 @@ admin_free(struct kr_admin **admin_p, bool forked)
 
 	if (admin == NULL)
 		return;
-	if (forked)
+	if (forked) {
 		kr_httpd_destroy_forked(&admin->httpd);
-	else
+		kr_admin_peers_destroy_forked(&admin->peers);
+	} else {
 		kr_httpd_destroy(&admin->httpd);
+		kr_admin_peers_destroy(&admin->peers);
+	}
 	/* After the server: their answers go nowhere (in a forked child
 	 * they must not reach the parent's connections). */
 	kr_admin_reload_cancel_all(&admin->reloads);

@@ -10,9 +10,11 @@
 #define KR_ADMIN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/err.h"
+#include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 
@@ -101,6 +103,10 @@ struct kr_admin_settings {
 	/* The last WARN/ERROR log lines of every process (lib/logring.h)
 	 * for /api/errors, borrowed; NULL: none. */
 	const struct kr_logring *errors;
+	/* [admin] peers for /api/hosts (admin/peers.h), borrowed for the
+	 * call (kr_admin_peers_create/_update copy them). */
+	const char *peers[KR_ADMIN_PEERS_MAX];
+	size_t n_peers;
 };
 
 /* Serves on the listening socket fd, which the admin owns from then on

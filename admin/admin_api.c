@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "admin/admin_priv.h"
+#include "admin/peers.h"
 #include "lib/clock.h"
 #include "lib/logring.h"
 
@@ -420,9 +421,12 @@ admin_hosts_doc(struct kr_admin *admin)
 			  json_object_get(ov, "workers"), "nodes",
 			  json_object_get(ov, "nodes"));
 	json_t *list = json_array();
+	json_t *peers = kr_admin_peers_json(admin->peers);
 
 	json_decref(ov);
 	json_array_append_new(list, self);
+	json_array_extend(list, peers);
+	json_decref(peers);
 	return json_pack("{s:o}", "hosts", list);
 }
 

@@ -55,6 +55,7 @@ struct kr_admin {
 	struct event *sampler; /* every second */
 	struct admin_action actions[KR_ADMIN_ACTIONS_MAX];
 	unsigned n_actions; /* taken so far; newest at (n - 1) % MAX */
+	struct kr_admin_peers *peers; /* [admin] peers for /api/hosts */
 };
 
 /* The documents of API11 (/api/NAME). */

@@ -13,11 +13,21 @@
 
 #include "lib/cidr.h"
 #include "lib/err.h"
+#include "lib/limits.h"
 #include "lib/log.h"
 
 enum kr_config_over_quota {
 	KR_CONFIG_OVER_QUOTA_TEMPORARY, /* 452 4.2.2: Postfix retries */
 	KR_CONFIG_OVER_QUOTA_PERMANENT, /* 552 5.2.2: bounce */
+};
+
+/* A list of "host:port" / "[v6]:port" (kr_config_parse_addr), in file
+ * order, without duplicates: [admin] peers. A fixed-size value, like
+ * struct kr_cidr_list. */
+#define KR_CONFIG_ADDR_TEXT_MAX 64 /* "[" INET6_ADDRSTRLEN "]:65535" */
+struct kr_config_addrs {
+	char addr[KR_ADMIN_PEERS_MAX][KR_CONFIG_ADDR_TEXT_MAX];
+	unsigned n;
 };
 
 struct kr_config_shard {
@@ -77,6 +87,8 @@ struct kr_config {
 		unsigned idle_timeout_ms;
 		unsigned read_timeout_ms;  /* one request, first byte to last */
 		unsigned write_timeout_ms; /* an answer to be taken */
+		/* Other kurierd admin endpoints shown in /api/hosts. */
+		struct kr_config_addrs peers;
 	} admin;
 
 	struct {

@@ -98,6 +98,8 @@ const struct kr_config_key kr_config_schema_keys[] = {
 	  KR_ADMIN_IO_TIMEOUT_MS_MIN, KR_ADMIN_TIMEOUT_MS_MAX,
 	  SCHEMA_XSTR(KR_ADMIN_WRITE_TIMEOUT_MS_DEFAULT),
 	  SCHEMA_FIELD(admin.write_timeout_ms), 0, NULL },
+	{ "admin", "peers", KR_CONFIG_T_ADDRS, 0, KR_ADMIN_PEERS_MAX, "none",
+	  SCHEMA_FIELD(admin.peers), 0, NULL },
 	{ "log", "level", KR_CONFIG_T_LEVEL, 0, 0, "info",
 	  SCHEMA_FIELD(log.level), 0, NULL },
 	{ "storage", "connect_timeout", KR_CONFIG_T_DURATION,
@@ -500,6 +502,39 @@ schema_parse_buckets(const char *s, uint64_t max, unsigned range_r[2])
 	return 0;
 }
 
+/* Entries separated by spaces or commas, each an ADDR, at most max of
+ * them, none twice; "none" alone (or nothing) is the empty list. */
+static int
+schema_parse_addrs(const char *s, uint64_t max, struct kr_config_addrs *list_r)
+{
+	static const char seps[] = " \t,";
+	struct kr_config_addrs list = { .n = 0 };
+
+	for (const char *p = s + strspn(s, seps); *p != '\0';
+	     p += strspn(p, seps)) {
+		size_t n = strcspn(p, seps);
+		char *tok;
+
+		if (n == 4 && strncmp(p, "none", 4) == 0 && list.n == 0 &&
+		    p[n + strspn(p + n, seps)] == '\0')
+			break;
+		if (list.n >= max || n >= KR_CONFIG_ADDR_TEXT_MAX)
+			return -1;
+		tok = list.addr[list.n];
+		memcpy(tok, p, n);
+		tok[n] = '\0';
+		p += n;
+		if (kr_config_parse_addr(tok, NULL, 0, NULL) < 0)
+			return -1;
+		for (unsigned i = 0; i < list.n; i++)
+			if (strcmp(list.addr[i], tok) == 0)
+				return -1;
+		list.n++;
+	}
+	*list_r = list;
+	return 0;
+}
+
 static int
 schema_parse_enum(const struct kr_config_key *k, const char *s, unsigned *i_r)
 {
@@ -562,6 +597,7 @@ schema_store_scalar(const struct kr_config_key *k, char *dst, const char *value)
 	bool b;
 	enum kr_log_level level;
 	struct kr_cidr_list nets;
+	struct kr_config_addrs addrs;
 
 	switch (k->type) {
 	case KR_CONFIG_T_BOOL:
@@ -597,6 +633,13 @@ schema_store_scalar(const struct kr_config_key *k, char *dst, const char *value)
 			return -1;
 		kr_assert(k->width == sizeof(nets));
 		memcpy(dst, &nets, sizeof(nets));
+		return 0;
+	case KR_CONFIG_T_ADDRS:
+		if (schema_parse_addrs(value, k->max, &addrs) < 0)
+			return -1;
+		kr_assert(k->width == sizeof(addrs) &&
+			  k->max <= KR_ADMIN_PEERS_MAX);
+		memcpy(dst, &addrs, sizeof(addrs));
 		return 0;
 	default:
 		if (schema_parse_number(k->type, value, &n) < 0 || n < k->min ||
@@ -714,6 +757,12 @@ kr_config_schema_expect(const struct kr_config_key *k, char *buf, size_t size)
 			 "addresses or networks (A.B.C.D/N, IPV6/N) and "
 			 "'unix', at most %d, or 'none'",
 			 KR_CIDR_LIST_MAX);
+		return buf;
+	case KR_CONFIG_T_ADDRS:
+		snprintf(buf, size,
+			 "ip:port, [ipv6]:port or localhost:port entries, "
+			 "each once, at most %llu, or 'none'",
+			 (unsigned long long)k->max);
 		return buf;
 	default:
 		break;

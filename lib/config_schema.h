@@ -22,6 +22,7 @@ enum kr_config_type {
 	KR_CONFIG_T_DOUBLE,  /* plain decimal, min < x <= max */
 	KR_CONFIG_T_BUCKETS, /* "LO-HI", 0 <= LO <= HI <= max, two unsigneds */
 	KR_CONFIG_T_NETS,    /* kr_cidr_list_parse, a struct kr_cidr_list */
+	KR_CONFIG_T_ADDRS,   /* at most max ADDRs, a struct kr_config_addrs */
 };
 
 enum {

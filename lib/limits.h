@@ -90,6 +90,18 @@
 #define KR_ADMIN_WRITE_TIMEOUT_MS_DEFAULT 10000
 #define KR_ADMIN_IO_TIMEOUT_MS_MIN 100 /* read and write */
 #define KR_ADMIN_TIMEOUT_MS_MAX 3600000
+/* [admin] peers (issue 11): the other kurierd admin endpoints whose
+ * /api/overview this master polls for /api/hosts, each every
+ * KR_ADMIN_PEERS_POLL_MS with one request in flight, given
+ * KR_ADMIN_PEERS_TIMEOUT_MS from connect to last byte (below the poll
+ * period, so a dead peer never queues polls) and an answer of at most
+ * KR_ADMIN_PEERS_BODY_MAX (an overview is about 1 KiB). A dashboard
+ * shows a handful of hosts, not a fleet. */
+#define KR_ADMIN_PEERS_MAX 16
+#define KR_ADMIN_PEERS_POLL_MS 2000
+#define KR_ADMIN_PEERS_TIMEOUT_MS 1500
+#define KR_ADMIN_PEERS_BODY_MAX (256 << 10)
+#define KR_ADMIN_PEERS_HEADERS_MAX (16 << 10)
 
 /* ---- storage ([storage], [shard.N]) ------------------------------- */
 

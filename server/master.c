@@ -386,6 +386,9 @@ master_admin_settings(const struct master *m, struct kr_admin_settings *set)
 	set->cache_max_bytes = cfg->cache.max_bytes;
 	set->version = KR_VERSION;
 	set->errors = m->rt->errors;
+	set->n_peers = cfg->admin.peers.n;
+	for (size_t i = 0; i < set->n_peers; i++)
+		set->peers[i] = cfg->admin.peers.addr[i];
 }
 
 static void

@@ -258,6 +258,9 @@ test_config_example_matches_defaults(void **state)
 	assert_int_equal(ex->auth.login_concurrency,
 			 def->auth.login_concurrency);
 	assert_true(def->lmtp.allow.unix_ok && def->lmtp.allow.n == 2);
+	assert_memory_equal(&ex->admin.peers, &def->admin.peers,
+			    sizeof(ex->admin.peers));
+	assert_int_equal(def->admin.peers.n, 0);
 	/* Every storage field is a plain value: compare them at once. */
 	assert_memory_equal(&ex->storage, &def->storage, sizeof(ex->storage));
 	kr_config_destroy(&ex);
@@ -655,6 +658,10 @@ static const struct error_case error_cases[] = {
 	  "networks (A.B.C.D/N, IPV6/N) and 'unix', at most 32, or 'none')" },
 	{ "[auth]\ntrusted = example.org\n", 2,
 	  "[auth] trusted: bad value 'example.org'" },
+	{ "[admin]\n# p\npeers = 127.0.0.1:8081 mx2:8081\n", 3,
+	  "[admin] peers: bad value '127.0.0.1:8081 mx2:8081' (expected "
+	  "ip:port, [ipv6]:port or localhost:port entries, each once, at "
+	  "most 16, or 'none')" },
 	{ "[workers\ncount = 1\n", 1, "syntax error" },
 	{ "[workers]\njunk\ncount = 99999\n", 2, "syntax error" },
 	{ "count = 1\n", 1, "count: key outside any [section]" },
@@ -686,6 +693,85 @@ test_config_errors_name_line(void **state)
 		tmp_remove(&t);
 		assert_error_at(&t, &err, c->line, c->want);
 	}
+}
+
+/* [admin] peers: a list of ADDRs, in file order; at the limit passes,
+ * one over fails; a bad entry anywhere fails the key. */
+struct peers_case {
+	const char *value;
+	int n; /* -1: refused */
+	const char *first, *last;
+};
+
+static const struct peers_case peers_cases[] = {
+	{ "none", 0, NULL, NULL },
+	{ "", 0, NULL, NULL },
+	{ " none ", 0, NULL, NULL },
+	{ "10.0.0.2:8081", 1, "10.0.0.2:8081", "10.0.0.2:8081" },
+	{ "10.0.0.2:8081 [::1]:9000,localhost:1", 3, "10.0.0.2:8081",
+	  "localhost:1" },
+	{ " ,10.0.0.2:8081,, 10.0.0.3:8081\t", 2, "10.0.0.2:8081",
+	  "10.0.0.3:8081" },
+	{ "[fe80:1:2:3:4:5:6:7]:65535", 1, "[fe80:1:2:3:4:5:6:7]:65535",
+	  "[fe80:1:2:3:4:5:6:7]:65535" },
+	{ "none 10.0.0.2:8081", -1, NULL, NULL },
+	{ "10.0.0.2:8081 none", -1, NULL, NULL },
+	{ "10.0.0.2:8081 10.0.0.2:8081", -1, NULL, NULL },
+	{ "10.0.0.2", -1, NULL, NULL },
+	{ "10.0.0.2:0", -1, NULL, NULL },
+	{ "10.0.0.2:65536", -1, NULL, NULL },
+	{ "::1:8081", -1, NULL, NULL },
+	{ "mx2.example.org:8081", -1, NULL, NULL },
+	{ "10.0.0.2:8081;", -1, NULL, NULL },
+};
+
+static void
+check_peers(const char *value, int n, const char *first, const char *last)
+{
+	struct kr_config *cfg = NULL;
+	struct kr_err err;
+	struct tmpfile t;
+	char content[1200];
+	int ret;
+
+	snprintf(content, sizeof(content), "[admin]\npeers = %s\n", value);
+	ret = load_string(&t, content, &cfg, &err);
+	if (ret != (n < 0 ? -1 : 0))
+		fail_msg("peers = '%s': got %d (%s)", value, ret, err.msg);
+	if (n < 0) {
+		assert_error_at(&t, &err, 2, "[admin] peers: bad value ");
+		return;
+	}
+	assert_int_equal(cfg->admin.peers.n, n);
+	if (n > 0) {
+		assert_string_equal(cfg->admin.peers.addr[0], first);
+		assert_string_equal(cfg->admin.peers.addr[n - 1], last);
+	}
+	kr_config_destroy(&cfg);
+}
+
+static void
+test_config_admin_peers(void **state)
+{
+	char list[1100], first[32], last[32];
+	size_t len = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(peers_cases) / sizeof(peers_cases[0]);
+	     i++)
+		check_peers(peers_cases[i].value, peers_cases[i].n,
+			    peers_cases[i].first, peers_cases[i].last);
+	/* KR_ADMIN_PEERS_MAX entries pass, one more fails. */
+	for (unsigned i = 0; i <= KR_ADMIN_PEERS_MAX; i++) {
+		if (i == KR_ADMIN_PEERS_MAX)
+			check_peers(list, KR_ADMIN_PEERS_MAX, first, last);
+		len += (size_t)snprintf(list + len, sizeof(list) - len,
+					"%s[::ffff:10.0.0.%u]:%u", i ? " " : "",
+					i + 1, 8000 + i);
+		snprintf(i == 0 ? first : last, sizeof(first),
+			 "[::ffff:10.0.0.%u]:%u", i + 1, 8000 + i);
+	}
+	check_peers(list, -1, NULL, NULL);
 }
 
 /* A long bad value is cut in the message; the message still names
@@ -1375,6 +1461,7 @@ main(void)
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_example_matches_defaults),
 		cmocka_unit_test(test_config_values),
+		cmocka_unit_test(test_config_admin_peers),
 		cmocka_unit_test(test_config_value_length),
 		cmocka_unit_test(test_config_long_value_at_limit),
 		cmocka_unit_test(test_config_errors_name_line),
