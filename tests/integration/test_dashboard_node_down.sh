@@ -92,3 +92,5 @@ KR_CONF_EXTRA=$'[storage]\ncircuit_probe = 700ms'
 kr_stack_conf
 kr_stack_run
 cycle "circuit_probe = 700ms"
+! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$KR_WORK/kurierd.log" ||
+	fail "sanitizer report in kurierd's log"

@@ -45,3 +45,5 @@ kr_cli user del u2@users.test >/dev/null
 t0=$SECONDS
 wait_for 20 "kurier_db_users after 2 deletions ($(shown))" all_match
 ok "and follows 2 deletions within $((SECONDS - t0)) s: $(shown)"
+! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$KR_WORK/kurierd.log" ||
+	fail "sanitizer report in kurierd's log"
