@@ -15,6 +15,7 @@
 #include "lib/clock.h"
 #include "lib/secret.h"
 #include "server/listen.h"
+#include "storage/connmgr.h"
 #include "storage/migrate.h"
 #include "server/restart.h"
 #include "server/tls.h"
@@ -458,23 +459,23 @@ master_reload(void *ctx, struct kr_err *err_r)
 }
 
 /* The flag lives in the master's own metrics slot, where every
- * worker's connection manager reads it (storage/connmgr.h). */
+ * worker's connection manager reads it (kr_connmgr_watch_drain). */
 static int
 master_drain(void *ctx, unsigned shard, bool on, struct kr_err *err_r)
 {
 	struct master *m = ctx;
-	char labels[32];
-	int id;
+	int id = kr_connmgr_drain_metric(m->rt->db_ids, shard);
+	struct kr_log_line line;
 
-	snprintf(labels, sizeof(labels), "shard=\"%u\"", shard);
-	id = kr_metrics_find(m->rt->metrics, "kurier_db_shard_draining",
-			     labels);
 	if (id < 0)
 		return kr_err_set(err_r, KR_ERR_PERMANENT, "no shard %u",
 				  shard);
 	kr_metrics_gauge_set(m->rt->slot, id, on);
-	kr_log_msg(m->rt->log, KR_LOG_WARN, NULL,
-		   on ? "db.shard_drain" : "db.shard_undrain", labels);
+	if (kr_log_begin(&line, m->rt->log, KR_LOG_WARN, NULL,
+			 on ? "db.shard_drain" : "db.shard_undrain")) {
+		kr_log_uint(&line, "shard", shard);
+		kr_log_end(&line);
+	}
 	return 0;
 }
 

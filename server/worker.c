@@ -21,6 +21,7 @@
 #include "server/rpc/rpc.h"
 #include "server/rpc/rpc_http.h"
 #include "server/process_metrics.h"
+#include "storage/census.h"
 #include "storage/connmgr.h"
 #include "storage/shardmap.h"
 #include "storage/store.h"
@@ -32,7 +33,9 @@ struct worker {
 	struct event_base *base;
 	struct kr_tpool *io;
 	struct kr_tpool *cpu;
-	struct kr_connmgr *db; /* NULL without shards */
+	struct kr_connmgr *db;	  /* NULL without shards */
+	struct kr_census *census; /* worker 0 only: users per shard */
+	unsigned index;
 	struct kr_shardmap *map;
 	struct kr_store *store; /* NULL without shards */
 	struct kr_deliver_env deliver;
@@ -76,6 +79,8 @@ worker_drain(struct worker *w, const char *why)
 	kr_log_msg(w->rt->log, KR_LOG_INFO, NULL, "worker.drain", why);
 	kr_lmtp_server_stop_accepting(w->lmtp);
 	kr_rpc_http_stop_accepting(w->http);
+	/* The replacement counts from now on; our figures back to 0. */
+	kr_census_destroy(&w->census);
 	w->drain_check =
 		event_new(w->base, -1, EV_PERSIST, worker_on_drain_check, w);
 	event_add(w->drain_check, &tick);
@@ -262,6 +267,13 @@ worker_setup(struct worker *w)
 		w->db = kr_connmgr_create(w->base, w->io, w->rt->storage_cfg,
 					  w->rt->slot, w->rt->db_ids,
 					  w->rt->log);
+		/* The master drains shards in its own slot, slot 0. */
+		kr_connmgr_watch_drain(w->db,
+				       kr_metrics_slot(w->rt->metrics, 0));
+		if (w->index == 0)
+			w->census = kr_census_create(w->base, w->db,
+						     w->rt->slot, w->rt->db_ids,
+						     KR_CENSUS_INTERVAL_MS);
 		w->map = kr_shardmap_create(w->rt->storage_cfg);
 		w->store = kr_store_create(w->base, w->db, w->map, w->cpu,
 					   w->rt->gens, w->rt->storage_cfg,
@@ -325,6 +337,7 @@ worker_teardown(struct worker *w)
 	/* After the sessions (their checks), the trainings (their holds on
 	 * a generation) and the store (look-ups a cancelled check left). */
 	kr_antispam_destroy(&w->spam);
+	kr_census_destroy(&w->census);
 	kr_connmgr_destroy(&w->db);
 	kr_shardmap_destroy(&w->map);
 	if (w->cpu != NULL)
@@ -340,7 +353,9 @@ int
 kr_worker_run(struct kr_runtime *rt, unsigned index,
 	      struct kr_metrics_slot *slot, pid_t master_pid)
 {
-	struct worker w = { .rt = rt, .master_pid = master_pid };
+	struct worker w = { .rt = rt,
+			    .master_pid = master_pid,
+			    .index = index };
 	struct kr_err err = { 0 };
 	char proc[32];
 	sigset_t all;

@@ -27,6 +27,12 @@ kr_circuit_is_open(const struct kr_circuit *c, int64_t now_ms)
 }
 
 bool
+kr_circuit_is_down(const struct kr_circuit *c)
+{
+	return c->state != KR_CIRCUIT_CLOSED;
+}
+
+bool
 kr_circuit_allow(struct kr_circuit *c, int64_t now_ms)
 {
 	if (c->state == KR_CIRCUIT_OPEN &&

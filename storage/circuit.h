@@ -32,6 +32,11 @@ void kr_circuit_init(struct kr_circuit *c, unsigned threshold,
 bool kr_circuit_allow(struct kr_circuit *c, int64_t now_ms);
 /* True when the circuit is open (fail fast) without taking the probe. */
 bool kr_circuit_is_open(const struct kr_circuit *c, int64_t now_ms);
+/* True from the failure that opened the circuit until a success closes
+ * it, while the probe is due or out too: the node's state as shown to
+ * people (kurier_db_circuit_open), which must not drop to "closed" in
+ * the gaps between failed probes the way kr_circuit_is_open does. */
+bool kr_circuit_is_down(const struct kr_circuit *c);
 void kr_circuit_success(struct kr_circuit *c);
 void kr_circuit_failure(struct kr_circuit *c, int64_t now_ms);
 

@@ -25,8 +25,15 @@ struct cm_node_ids {
 	int queries, errors, latency, circuit, busy, idle, waiting;
 };
 
+/* Per shard: the master's drain flag (read in slot 0) and the census
+ * of its users (storage/census.h). */
+struct cm_shard_ids {
+	int draining, users;
+};
+
 struct kr_connmgr_metrics {
-	unsigned n_nodes;
+	unsigned n_nodes, n_shards;
+	struct cm_shard_ids *shards;
 	struct cm_node_ids nodes[];
 };
 
@@ -47,12 +54,16 @@ struct cm_shard {
 	struct cm_node **replicas;
 	unsigned n_replicas;
 	struct kr_balancer *balancer; /* over replicas */
+	bool drain_logged;	      /* the drain flag last logged */
 };
 
 struct kr_connmgr {
 	struct event_base *base;
 	const struct kr_config *cfg;
 	struct kr_metrics_slot *slot;
+	/* The master's slot, where it sets the drain flags; NULL: none. */
+	const struct kr_metrics_slot *control;
+	const struct kr_connmgr_metrics *ids;
 	struct kr_log *log;
 	struct cm_node *nodes;
 	unsigned n_nodes;
@@ -145,6 +156,35 @@ cm_define_node(struct kr_metrics *m, const char *labels,
 		       : 0;
 }
 
+static int
+cm_define_shards(struct kr_metrics *m, struct kr_connmgr_metrics *ids,
+		 struct kr_err *err_r)
+{
+	char labels[32];
+
+	for (unsigned s = 0; s < ids->n_shards; s++) {
+		snprintf(labels, sizeof(labels), "shard=\"%u\"", s);
+		ids->shards[s].draining =
+			cm_define(m, "kurier_db_shard_draining", labels,
+				  "1 while the admin drains the shard (set by "
+				  "the master in its own slot).",
+				  KR_METRIC_GAUGE, 1, err_r);
+		if (ids->shards[s].draining < 0)
+			return -1;
+	}
+	for (unsigned s = 0; s < ids->n_shards; s++) {
+		snprintf(labels, sizeof(labels), "shard=\"%u\"", s);
+		ids->shards[s].users =
+			cm_define(m, "kurier_db_users", labels,
+				  "Users on the shard (counted by one worker "
+				  "every 15 s).",
+				  KR_METRIC_GAUGE, 1, err_r);
+		if (ids->shards[s].users < 0)
+			return -1;
+	}
+	return 0;
+}
+
 struct kr_connmgr_metrics *
 kr_connmgr_define_metrics(struct kr_metrics *metrics,
 			  const struct kr_config *cfg, struct kr_err *err_r)
@@ -155,24 +195,42 @@ kr_connmgr_define_metrics(struct kr_metrics *metrics,
 	char labels[64];
 
 	ids->n_nodes = n;
+	ids->n_shards = cfg->n_shards;
+	ids->shards = kr_xcalloc(cfg->n_shards + 1, sizeof(*ids->shards));
 	for (unsigned s = 0; s < cfg->n_shards; s++) {
 		for (int r = -1; r < (int)cfg->shards[s].n_replicas; r++) {
 			kr_connmgr_node_labels(labels, sizeof(labels), s, r);
 			if (cm_define_node(metrics, labels, &ids->nodes[k++],
 					   err_r) < 0) {
-				free(ids);
+				kr_connmgr_metrics_free(&ids);
 				return NULL;
 			}
 		}
 	}
+	if (cm_define_shards(metrics, ids, err_r) < 0)
+		kr_connmgr_metrics_free(&ids);
 	return ids;
 }
 
 void
 kr_connmgr_metrics_free(struct kr_connmgr_metrics **ids)
 {
+	if (*ids != NULL)
+		free((*ids)->shards);
 	free(*ids);
 	*ids = NULL;
+}
+
+int
+kr_connmgr_drain_metric(const struct kr_connmgr_metrics *ids, unsigned shard)
+{
+	return shard < ids->n_shards ? ids->shards[shard].draining : -1;
+}
+
+int
+kr_connmgr_users_metric(const struct kr_connmgr_metrics *ids, unsigned shard)
+{
+	return shard < ids->n_shards ? ids->shards[shard].users : -1;
 }
 
 static void
@@ -257,15 +315,36 @@ cm_route(struct kr_connmgr *mgr, struct cm_shard *sh, enum kr_connmgr_mode mode,
 	return r;
 }
 
+bool
+kr_connmgr_draining(const struct kr_connmgr *mgr, unsigned shard)
+{
+	struct kr_metric_value v;
+
+	if (mgr->control == NULL || shard >= mgr->n_shards)
+		return false;
+	/* One relaxed atomic load: cheap enough for every request, and
+	 * the master's flag takes effect on the next one. */
+	kr_metrics_read_slot(mgr->control, mgr->ids->shards[shard].draining,
+			     &v);
+	return v.value != 0;
+}
+
 static void cm_on_result(void *ctx, const PGresult *res,
 			 const struct kr_err *err);
 
+/* A drained shard's primary gets no new work (SPEC.md §3.3): its
+ * writes and primary reads fail at once, with nothing sent, instead of
+ * waiting for timeouts; reads routed to a replica still go there. A
+ * retry or a confirmation on the primary is refused the same way. */
 static int
 cm_send(struct kr_connmgr_req *req, struct cm_node *node,
 	const struct kr_pgquery *q, struct kr_err *err_r)
 {
 	int64_t now_ms = kr_clock_mono_ms();
 
+	if (node->replica < 0 && kr_connmgr_draining(req->mgr, node->shard))
+		return kr_err_set(err_r, KR_ERR_TEMPORARY, "shard %u draining",
+				  node->shard);
 	if (kr_circuit_is_open(&node->circuit, now_ms))
 		return kr_err_set(err_r, KR_ERR_TEMPORARY,
 				  "%s unavailable (circuit open)", node->name);
@@ -432,7 +511,10 @@ cm_node_report(struct kr_connmgr *mgr, struct cm_node *node, int64_t now_ms)
 	kr_metrics_gauge_set(mgr->slot, node->ids->busy, st.busy);
 	kr_metrics_gauge_set(mgr->slot, node->ids->idle, st.idle);
 	kr_metrics_gauge_set(mgr->slot, node->ids->waiting, st.waiting);
-	kr_metrics_gauge_set(mgr->slot, node->ids->circuit, open);
+	/* Down until a success closes it, not just while failing fast:
+	 * the gaps between failed probes must not read "up". */
+	kr_metrics_gauge_set(mgr->slot, node->ids->circuit,
+			     kr_circuit_is_down(&node->circuit));
 	if (node->replica >= 0)
 		kr_balancer_set_down(mgr->shards[node->shard].balancer,
 				     (unsigned)node->replica, open);
@@ -449,6 +531,25 @@ cm_node_report(struct kr_connmgr *mgr, struct cm_node *node, int64_t now_ms)
 	}
 }
 
+/* Each worker logs when it sees a shard's drain flag change. */
+static void
+cm_shard_report(struct kr_connmgr *mgr, unsigned shard)
+{
+	struct cm_shard *sh = &mgr->shards[shard];
+	bool draining = kr_connmgr_draining(mgr, shard);
+	struct kr_log_line line;
+
+	if (draining == sh->drain_logged)
+		return;
+	sh->drain_logged = draining;
+	if (kr_log_begin(&line, mgr->log, KR_LOG_INFO, NULL,
+			 draining ? "db.shard_draining"
+				  : "db.shard_undrained")) {
+		kr_log_uint(&line, "shard", shard);
+		kr_log_end(&line);
+	}
+}
+
 static void
 cm_on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -459,6 +560,8 @@ cm_on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (unsigned i = 0; i < mgr->n_nodes; i++)
 		cm_node_report(mgr, &mgr->nodes[i], now_ms);
+	for (unsigned s = 0; s < mgr->n_shards; s++)
+		cm_shard_report(mgr, s);
 }
 
 static void
@@ -501,6 +604,7 @@ kr_connmgr_create(struct event_base *base, struct kr_tpool *io,
 	mgr->base = base;
 	mgr->cfg = cfg;
 	mgr->slot = slot;
+	mgr->ids = ids;
 	mgr->log = log;
 	mgr->n_nodes = ids->n_nodes;
 	mgr->n_shards = cfg->n_shards;
@@ -511,6 +615,13 @@ kr_connmgr_create(struct event_base *base, struct kr_tpool *io,
 	if (mgr->tick == NULL || event_add(mgr->tick, &tick) < 0)
 		kr_panic("connmgr: timer set-up failed");
 	return mgr;
+}
+
+void
+kr_connmgr_watch_drain(struct kr_connmgr *mgr,
+		       const struct kr_metrics_slot *control)
+{
+	mgr->control = control;
 }
 
 void
@@ -554,6 +665,9 @@ kr_connmgr_node_stats(const struct kr_connmgr *mgr, unsigned node,
 	stats_r->replica = n->replica;
 	stats_r->circuit_open =
 		kr_circuit_is_open(&n->circuit, kr_clock_mono_ms());
+	stats_r->circuit_down = kr_circuit_is_down(&n->circuit);
+	stats_r->draining =
+		n->replica < 0 && kr_connmgr_draining(mgr, n->shard);
 	stats_r->conns_idle = st.idle;
 	stats_r->conns_busy = st.busy;
 	stats_r->conns_connecting = st.connecting;

@@ -40,6 +40,17 @@ void kr_connmgr_metrics_free(struct kr_connmgr_metrics **ids);
  * `node="replicaR"` (replica >= 0). */
 void kr_connmgr_node_labels(char *buf, size_t size, unsigned shard,
 			    int replica);
+/* The id of the gauge kurier_db_shard_draining{shard="N"}, -1 past the
+ * last shard. The master drains shard N with kr_metrics_gauge_set(its
+ * own slot (slot 0), id, 1) and undrains it with 0; every worker's
+ * manager watching that slot (kr_connmgr_watch_drain) obeys from its
+ * next request on. */
+int kr_connmgr_drain_metric(const struct kr_connmgr_metrics *ids,
+			    unsigned shard);
+/* The id of the gauge kurier_db_users{shard="N"} (storage/census.h
+ * writes it), -1 past the last shard. */
+int kr_connmgr_users_metric(const struct kr_connmgr_metrics *ids,
+			    unsigned shard);
 
 /* Nothing connects yet: pools open their low-watermark connections in
  * the background from the first loop turn on. cfg must outlive the
@@ -55,11 +66,26 @@ kr_connmgr_create(struct event_base *base, struct kr_tpool *io,
  * callbacks run inside this call), closes every connection. */
 void kr_connmgr_destroy(struct kr_connmgr **mgr);
 
+/* SPEC.md §3.3 drain: from now on the manager reads the drain flags
+ * (kr_connmgr_drain_metric) in `control`, the master's slot of the
+ * shared metrics region (kr_metrics_slot(metrics, 0)); borrowed, it
+ * must outlive the manager. While shard N's flag is not 0, its writes
+ * and the reads that would go to its primary (no replica, read your
+ * writes, a retry or a confirmation) fail at once with
+ * KR_ERR_TEMPORARY "shard N draining", nothing sent; reads the
+ * balancer sends to a replica are served. Pools stay as they are.
+ * Without a control slot nothing is ever draining. */
+void kr_connmgr_watch_drain(struct kr_connmgr *mgr,
+			    const struct kr_metrics_slot *control);
+/* Whether shard's flag is set now (false past the last shard). */
+bool kr_connmgr_draining(const struct kr_connmgr *mgr, unsigned shard);
+
 /* Sends q to `shard`. `user` (may be NULL) is the address whose
  * read-your-writes window decides where reads go; a WRITE opens that
  * window. Returns 0 and answers through cb exactly once (never before
  * returning), or -1 + err_r at once (bad shard, circuit open, queue
- * full) and then never calls cb. *req_r (optional) can cancel. */
+ * full, shard draining) and then never calls cb. *req_r (optional) can cancel.
+ */
 int kr_connmgr_query(struct kr_connmgr *mgr, unsigned shard,
 		     enum kr_connmgr_mode mode, const char *user,
 		     const struct kr_pgquery *q, struct kr_deadline deadline,
@@ -88,8 +114,12 @@ unsigned kr_connmgr_shards(const struct kr_connmgr *mgr);
 /* Per node, for `kurier shard status`-like views and tests. */
 struct kr_connmgr_node_stats {
 	unsigned shard;
-	int replica; /* -1: primary */
-	bool circuit_open;
+	int replica;	   /* -1: primary */
+	bool circuit_open; /* failing fast now */
+	/* From the opening failure until a success closes it, the gaps
+	 * between probes included (kurier_db_circuit_open). */
+	bool circuit_down;
+	bool draining; /* a primary whose shard is drained */
 	unsigned conns_idle, conns_busy, conns_connecting, waiting;
 	unsigned long long queries, errors;
 	/* Replica answers asked again of the primary (replicas only). */

@@ -18,6 +18,7 @@
 #include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/tpool.h"
+#include "storage/census.h"
 #include "storage/connmgr.h"
 
 #include "conf_env.h"
@@ -70,6 +71,18 @@ cm_wait(struct cm_fixture *f, struct cm_answer *a, unsigned n, int64_t ms)
 			return true;
 		if (kr_clock_mono_ms() >= end)
 			return false;
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+}
+
+/* Runs the loop for `ms`. */
+static void
+cm_run(struct cm_fixture *f, int64_t ms)
+{
+	int64_t end = kr_clock_mono_ms() + ms;
+
+	while (kr_clock_mono_ms() < end) {
 		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 		usleep(1000);
 	}
@@ -609,6 +622,169 @@ test_connmgr_node_down_and_back(void **state)
 	assert_true(back);
 }
 
+/* Sets shard's drain flag in slot 0, the master's (connmgr.h). */
+static void
+cm_drain(struct cm_fixture *f, unsigned shard, int on)
+{
+	int id = kr_connmgr_drain_metric(f->ids, shard);
+
+	assert_true(id >= 0);
+	kr_metrics_gauge_set(kr_metrics_slot(f->metrics, 0), id, on);
+}
+
+/* SPEC.md §3.3: a drained shard's writes and primary reads fail at
+ * once with KR_ERR_TEMPORARY, nothing sent; reads the balancer sends
+ * to a replica are served; other shards are untouched; undrain
+ * restores service. Shard 0 lists its primary again as a replica. */
+static void
+test_connmgr_drain_refuses_primary_work(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct kr_connmgr_node_stats primary, replica, other;
+	struct cm_answer a[2];
+	struct kr_err err;
+	int64_t t0;
+
+	NEED_CLUSTER(state);
+	cm_start(f, "read_your_writes = 2s", 0);
+	kr_connmgr_watch_drain(f->mgr, kr_metrics_slot(f->metrics, 0));
+	assert_int_equal(kr_connmgr_drain_metric(f->ids, f->cfg->n_shards), -1);
+	assert_false(kr_connmgr_draining(f->mgr, 0));
+	cm_drain(f, 0, 1);
+	cm_drain(f, 1, 1);
+	assert_true(kr_connmgr_draining(f->mgr, 0));
+	assert_false(kr_connmgr_draining(f->mgr, 2));
+	t0 = kr_clock_mono_us();
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_WRITE, "a@x", "SELECT 1",
+				  5000, a, &err),
+			 -1);
+	assert_int_equal(err.kind, KR_ERR_TEMPORARY);
+	assert_string_equal(err.msg, "shard 0 draining");
+	assert_true(kr_clock_mono_us() - t0 < 100000);
+	/* No replica: a read goes to the primary, so it is refused. */
+	assert_int_equal(cm_query(f, 1, KR_CONNMGR_READ, NULL, "SELECT 1", 5000,
+				  a, &err),
+			 -1);
+	assert_int_equal(err.kind, KR_ERR_TEMPORARY);
+	assert_string_equal(err.msg, "shard 1 draining");
+	/* A read the balancer sends to the replica is served. */
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_READ, "b@x",
+				  "SELECT 'replica'", 5000, &a[0], &err),
+			 0);
+	/* Another shard is untouched. */
+	assert_int_equal(cm_query(f, 2, KR_CONNMGR_WRITE, NULL, "SELECT 2",
+				  5000, &a[1], &err),
+			 0);
+	assert_true(cm_wait(f, a, 2, 5000));
+	assert_int_equal(a[0].kind, KR_ERR_NONE);
+	assert_string_equal(a[0].value, "replica");
+	assert_int_equal(a[1].kind, KR_ERR_NONE);
+	kr_connmgr_node_stats(f->mgr, 0, &primary);
+	kr_connmgr_node_stats(f->mgr, 1, &replica);
+	kr_connmgr_node_stats(f->mgr, 2, &other); /* shard 1's primary */
+	assert_true(primary.draining);
+	assert_false(replica.draining);
+	assert_true(other.draining);
+	assert_int_equal(primary.queries, 0); /* nothing was sent */
+	assert_int_equal(replica.queries, 1);
+	assert_int_equal(other.queries, 0);
+	/* Undrained: served again from the next request on. */
+	cm_drain(f, 0, 0);
+	cm_drain(f, 1, 0);
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_WRITE, "a@x",
+				  "SELECT 'written'", 5000, &a[0], &err),
+			 0);
+	assert_int_equal(cm_query(f, 1, KR_CONNMGR_READ, NULL, "SELECT 1", 5000,
+				  &a[1], &err),
+			 0);
+	assert_true(cm_wait(f, a, 2, 5000));
+	assert_int_equal(a[0].kind, KR_ERR_NONE);
+	assert_string_equal(a[0].value, "written");
+	assert_int_equal(a[1].kind, KR_ERR_NONE);
+}
+
+/* Read your writes right before the drain: the user's reads go to the
+ * primary, so they are refused too, while another user's read is
+ * served by the replica. A manager not watching a control slot never
+ * drains. */
+static void
+test_connmgr_drain_read_your_writes_and_unwatched(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct cm_answer a[2];
+	struct kr_err err;
+
+	NEED_CLUSTER(state);
+	cm_start(f, "read_your_writes = 5s", 0);
+	cm_drain(f, 0, 1);
+	/* Not watching yet: the flag means nothing. */
+	assert_false(kr_connmgr_draining(f->mgr, 0));
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_WRITE, "a@x", "SELECT 1",
+				  5000, a, &err),
+			 0);
+	assert_true(cm_wait(f, a, 1, 5000));
+	assert_int_equal(a[0].kind, KR_ERR_NONE);
+	kr_connmgr_watch_drain(f->mgr, kr_metrics_slot(f->metrics, 0));
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_READ, "a@x", "SELECT 1",
+				  5000, a, &err),
+			 -1);
+	assert_int_equal(err.kind, KR_ERR_TEMPORARY);
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_READ, "c@x", "SELECT 3",
+				  5000, &a[1], &err),
+			 0);
+	assert_true(cm_wait(f, &a[1], 1, 5000));
+	assert_int_equal(a[1].kind, KR_ERR_NONE);
+	assert_string_equal(a[1].value, "3");
+}
+
+/* The census writes each shard's count of users into its gauge; where
+ * the count fails (no users table on a bare cluster) the old value
+ * stays; destroying it sets the gauges back to 0. */
+static void
+test_connmgr_census_counts_or_keeps(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct kr_metrics_slot *slot;
+	struct kr_census *census;
+	struct cm_answer a[64];
+	struct kr_metric_value v;
+	struct kr_err err;
+	unsigned n;
+
+	NEED_CLUSTER(state);
+	cm_start(f, "", -1);
+	n = kr_connmgr_shards(f->mgr);
+	assert_true(n > 0 && n <= 64);
+	slot = kr_metrics_slot(f->metrics, 0);
+	for (unsigned i = 0; i < n; i++) {
+		kr_metrics_gauge_set(slot, kr_connmgr_users_metric(f->ids, i),
+				     7);
+		assert_int_equal(cm_query(f, i, KR_CONNMGR_READ, NULL,
+					  "SELECT count(*) FROM users", 5000,
+					  &a[i], &err),
+				 0);
+	}
+	assert_int_equal(kr_connmgr_users_metric(f->ids, n), -1);
+	assert_true(cm_wait(f, a, n, 10000));
+	census = kr_census_create(f->base, f->mgr, slot, f->ids, 100);
+	cm_run(f, 1500); /* the first round and a few more */
+	for (unsigned i = 0; i < n; i++) {
+		kr_metrics_read_slot(slot, kr_connmgr_users_metric(f->ids, i),
+				     &v);
+		if (a[i].kind == KR_ERR_NONE)
+			assert_int_equal(v.value, atoll(a[i].value));
+		else
+			assert_int_equal(v.value, 7);
+	}
+	kr_census_destroy(&census);
+	assert_null(census);
+	for (unsigned i = 0; i < n; i++) {
+		kr_metrics_read_slot(slot, kr_connmgr_users_metric(f->ids, i),
+				     &v);
+		assert_int_equal(v.value, 0);
+	}
+}
+
 int
 main(void)
 {
@@ -648,6 +824,15 @@ main(void)
 			cm_setup, cm_teardown),
 		cmocka_unit_test_setup_teardown(test_connmgr_node_down_and_back,
 						cm_setup, cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_drain_refuses_primary_work, cm_setup,
+			cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_drain_read_your_writes_and_unwatched,
+			cm_setup, cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_census_counts_or_keeps, cm_setup,
+			cm_teardown),
 	};
 
 	return cmocka_run_group_tests_name("connmgr", tests, NULL, NULL);
