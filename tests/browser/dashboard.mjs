@@ -176,6 +176,15 @@ async function waitFor(what, limitMs, fn, detail) {
 }
 const actionStatus = (page) => async () => 'action status: ' + (await page.locator('#action-status').textContent());
 
+// The whole page in one viewport: a full-page capture would paint the
+// sticky header where the page was scrolled, over a table.
+async function shot(page, path) {
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({ width: 1600, height: Math.min(height, 6000) });
+  await page.screenshot({ path });
+  await page.setViewportSize({ width: 1600, height: 1300 });
+}
+
 const rowSel = (shard) => '#nodes tr[data-shard="' + shard + '"]';
 
 async function main() {
@@ -216,7 +225,7 @@ async function main() {
       return s.slice(-10).some((v) => v > 0);
     }));
     await sleep(4000); // a few more points on the charts, the load still on
-    await page.screenshot({ path: SHOT, fullPage: true });
+    await shot(page, SHOT);
     writeFileSync(SHOT.replace(/\.png$/, '-snapshot.json'),
       JSON.stringify(await page.evaluate(() => window.krDash.snapshot), null, 1));
     const done = await loadRun;
@@ -261,7 +270,7 @@ async function main() {
     const m = bg.match(/rgba?\((\d+), (\d+), (\d+)/);
     if (!m || !(Number(m[1]) > Number(m[2]) + 20 && Number(m[1]) > Number(m[3]) + 20)) fail('the down row is not red: ' + bg);
     const health = await page.locator('#health').textContent();
-    await page.screenshot({ path: SHOT.replace(/\.png$/, '-down.png'), fullPage: true });
+    await shot(page, SHOT.replace(/\.png$/, '-down.png'));
     ok('node of shard ' + SHARD + ' stopped (' + stopMs + ' ms): row red (' + bg + ') after ' + tDown +
       ' ms; health "' + health + '"');
 
