@@ -127,7 +127,7 @@ struct kr_http_field {
 };
 #define KR_HTTP_FIELD_NAME_MAX 64
 #define KR_HTTP_FIELD_VALUE_MAX 256
-#define KR_HTTP_RESPONSE_FIELDS_MAX 6
+#define KR_HTTP_RESPONSE_FIELDS_MAX 4
 
 /* A response head. */
 struct kr_http_response {
