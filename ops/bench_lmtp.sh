@@ -149,6 +149,7 @@ kurier_conf() {
 			"$KADMIN" "$TOKEN"
 		printf '[lmtp]\nlisten = 127.0.0.1:%s\nhostname = bench.test\n' \
 			"$KPORT"
+		printf '[jsonrpc]\nlisten = 127.0.0.1:%s\n' "$KRPC"
 		grep -v '^#' "$DIR/kurier.conf"
 		[[ ${ANTISPAM:-off} == off ]] ||
 			printf '[antispam]\nenabled = true\nmodules = %s\n' \
@@ -218,6 +219,8 @@ kurierd_start() {
 setup_kurier() {
 	KPORT=$(free_port)
 	KADMIN=$(free_port "$KPORT")
+	# Off 8080, so that `make bench` runs while `make run` is up.
+	KRPC=$(free_port "$KPORT" "$KADMIN")
 	TOKEN=$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' |
 		head -c "$TOKEN_CHARS")
 	kurier_conf 2
