@@ -113,6 +113,7 @@ struct kr_config {
 		unsigned read_your_writes_ms;	/* 0 = replicas read at once */
 		unsigned group_commit_max;	/* messages per commit */
 		unsigned group_commit_inflight; /* commits per shard at once */
+		unsigned census_interval_ms;	/* users counted per shard */
 	} storage;
 
 	/* SPEC.md §3.1: LMTP listener and session limits. */

@@ -141,6 +141,10 @@
 #define KR_STORAGE_GROUP_COMMIT_MAX_MAX 1024
 #define KR_STORAGE_GROUP_COMMIT_INFLIGHT_DEFAULT 2
 #define KR_STORAGE_GROUP_COMMIT_INFLIGHT_MAX 64
+/* How often one worker counts each shard's users (the dashboard). */
+#define KR_STORAGE_CENSUS_INTERVAL_MS_DEFAULT 15000
+#define KR_STORAGE_CENSUS_INTERVAL_MS_MIN 1000
+#define KR_STORAGE_CENSUS_INTERVAL_MS_MAX 3600000
 
 /* ---- the mail store (storage/store.h) ----------------------------- */
 

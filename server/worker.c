@@ -271,9 +271,9 @@ worker_setup(struct worker *w)
 		kr_connmgr_watch_drain(w->db,
 				       kr_metrics_slot(w->rt->metrics, 0));
 		if (w->index == 0)
-			w->census = kr_census_create(w->base, w->db,
-						     w->rt->slot, w->rt->db_ids,
-						     KR_CENSUS_INTERVAL_MS);
+			w->census = kr_census_create(
+				w->base, w->db, w->rt->slot, w->rt->db_ids,
+				w->rt->storage_cfg->storage.census_interval_ms);
 		w->map = kr_shardmap_create(w->rt->storage_cfg);
 		w->store = kr_store_create(w->base, w->db, w->map, w->cpu,
 					   w->rt->gens, w->rt->storage_cfg,

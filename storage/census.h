@@ -14,9 +14,6 @@
 struct event_base;
 struct kr_census;
 
-/* Refreshed every 15 s by default (KR_CENSUS_INTERVAL_MS). */
-#define KR_CENSUS_INTERVAL_MS 15000
-
 /* The first count goes out min(1 s, interval_ms) from now, then one
  * every interval_ms (at least 100). db, slot and ids are borrowed and
  * must outlive the census. */

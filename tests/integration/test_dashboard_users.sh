@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # kurier_db_users{shard="N"} (issue 11): worker 0 counts each shard's
-# users every 15 s through the connection manager; /metrics shows the
-# sum over the workers' slots, which must equal what each node's users
-# table holds after `kurier user add`, and follow a deletion.
+# users every [storage] census_interval (15 s; 1 s here) through the
+# connection manager; /metrics shows the sum over the workers' slots,
+# which must equal what each node's users table holds after `kurier
+# user add`, and follow a deletion.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
+KR_CONF_EXTRA=$(printf '[storage]\ncensus_interval = 1s')
 kr_stack_start storage 18000 3
 
 metric_users() {
@@ -37,13 +39,13 @@ total=0
 for i in $(seq 0 $((KR_NODES - 1))); do total=$((total + $(node_users "$i"))); done
 ((total == 9)) || fail "9 users added, the nodes hold $total"
 t0=$SECONDS
-wait_for 20 "kurier_db_users equal to every node's count ($(shown))" all_match
+wait_for 10 "kurier_db_users equal to every node's count ($(shown))" all_match
 ok "kurier_db_users matches the nodes after 9 user adds within $((SECONDS - t0)) s: $(shown)"
 
 kr_cli user del u1@users.test >/dev/null
 kr_cli user del u2@users.test >/dev/null
 t0=$SECONDS
-wait_for 20 "kurier_db_users after 2 deletions ($(shown))" all_match
+wait_for 10 "kurier_db_users after 2 deletions ($(shown))" all_match
 ok "and follows 2 deletions within $((SECONDS - t0)) s: $(shown)"
 ! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$KR_WORK/kurierd.log" ||
 	fail "sanitizer report in kurierd's log"

@@ -3,6 +3,7 @@
 # port range (var/test-pgcluster, 25400..25419), so a dev cluster on the
 # default ports is never touched. Prints `ok - ...` per check and stops at
 # the first failure.
+# kr-test: release-only
 set -euo pipefail
 
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.."

@@ -181,6 +181,7 @@ test_config_defaults(void **state)
 	assert_int_equal(cfg->storage.read_your_writes_ms, 5000);
 	assert_int_equal(cfg->storage.group_commit_max, 64);
 	assert_int_equal(cfg->storage.group_commit_inflight, 2);
+	assert_int_equal(cfg->storage.census_interval_ms, 15000);
 	assert_text_defaults(cfg);
 	kr_config_destroy(&cfg);
 	assert_null(cfg);
@@ -477,6 +478,14 @@ static const struct value_case value_cases[] = {
 	  SF(group_commit_inflight), 64 },
 	{ "storage", "group_commit_inflight", "65", false,
 	  SF(group_commit_inflight), 0 },
+	{ "storage", "census_interval", "1s", true, SF(census_interval_ms),
+	  1000 },
+	{ "storage", "census_interval", "999", false, SF(census_interval_ms),
+	  0 },
+	{ "storage", "census_interval", "60m", true, SF(census_interval_ms),
+	  3600000 },
+	{ "storage", "census_interval", "61m", false, SF(census_interval_ms),
+	  0 },
 };
 
 static uint64_t
