@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/hex.h"
 #include "lib/secret.h"
 
 #define SESSION_MAC_HEX 64
@@ -115,18 +116,6 @@ kr_admin_origin_ok(const char *origin, const char *host)
 	return false;
 }
 
-static int
-session_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes [v, v + len) into buf; false as kr_admin_query_param. */
 static bool
 session_decode(const char *v, size_t len, char *buf, size_t size)
@@ -143,8 +132,8 @@ session_decode(const char *v, size_t len, char *buf, size_t size)
 
 			if (len - i < 3)
 				return false;
-			hi = session_hex(v[i + 1]);
-			lo = session_hex(v[i + 2]);
+			hi = kr_hex_value(v[i + 1]);
+			lo = kr_hex_value(v[i + 2]);
 			if (hi < 0 || lo < 0)
 				return false;
 			c = hi * 16 + lo;

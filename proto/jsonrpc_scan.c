@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/hex.h"
 
 struct scan {
 	const char *p;
@@ -95,18 +96,11 @@ scan_hex4(const char *s, unsigned *v)
 {
 	*v = 0;
 	for (int i = 0; i < 4; i++) {
-		char c = s[i];
-		unsigned d;
+		int d = kr_hex_value((unsigned char)s[i]);
 
-		if (c >= '0' && c <= '9')
-			d = (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			d = (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			d = (unsigned)(c - 'A' + 10);
-		else
+		if (d < 0)
 			return false;
-		*v = *v << 4 | d;
+		*v = *v << 4 | (unsigned)d;
 	}
 	return true;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/hex.h"
 #include "proto/lmtp_priv.h"
 
 #define CMD_VERB_MAX 16
@@ -603,17 +604,6 @@ cmd_helo(struct kr_lmtp *s, const char *arg, size_t len)
 	kr_lmtp_reply(s, "500 5.5.1 This is LMTP: use LHLO");
 }
 
-static int
-cmd_hex(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = cmd_lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* xtext (RFC 3461 §4): "+XX" is a byte in hex (upper case by the RFC,
  * lower case tolerated). Into out (cap bytes incl. NUL); false on bad
  * encoding, an empty or too long value, or control bytes (the values
@@ -627,10 +617,11 @@ cmd_xtext_decode(const char *p, size_t n, char *out, size_t cap)
 		int c = (unsigned char)p[i];
 
 		if (c == '+') {
-			int hi = i + 2 < n ? cmd_hex((unsigned char)p[i + 1])
-					   : -1;
-			int lo =
-				hi >= 0 ? cmd_hex((unsigned char)p[i + 2]) : -1;
+			int hi = i + 2 < n
+					 ? kr_hex_value((unsigned char)p[i + 1])
+					 : -1;
+			int lo = hi >= 0 ? kr_hex_value((unsigned char)p[i + 2])
+					 : -1;
 
 			if (lo < 0)
 				return false;
