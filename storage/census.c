@@ -11,7 +11,7 @@
 #define CENSUS_FIRST_MS 1000
 #define CENSUS_INTERVAL_MIN_MS 100
 /* Longest a count may take: an exact count(*) of a large users table
- * is a scan, but one every 15 s per shard. */
+ * is a scan, but one every census_interval (15 s) per shard. */
 #define CENSUS_DEADLINE_MS 10000
 
 struct census_shard {

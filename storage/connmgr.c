@@ -177,7 +177,7 @@ cm_define_shards(struct kr_metrics *m, struct kr_connmgr_metrics *ids,
 		ids->shards[s].users =
 			cm_define(m, "kurier_db_users", labels,
 				  "Users on the shard (counted by one worker "
-				  "every 15 s).",
+				  "every [storage] census_interval).",
 				  KR_METRIC_GAUGE, 1, err_r);
 		if (ids->shards[s].users < 0)
 			return -1;
