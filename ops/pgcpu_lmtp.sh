@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # ops/pgcpu_lmtp.sh BUILD_DIR [MESSAGES] [KURIERD]: PostgreSQL CPU per LMTP
 # delivery, roughly (issue 12). A 20-node stack (tests/integration/lib.sh,
-# var/test-prep on ports 19200..), 100 users, 300 deliveries of warm-up,
+# var/test-prep on ports 19200..), 100 users, PGCPU_WARMUP (default 300) deliveries of warm-up,
 # then MESSAGES (default 3000) deliveries by build/<mode>/bench/lmtp (16
 # sessions, 4096 bytes). CPU of PostgreSQL is utime+stime of every
 # postmaster, its live children, and its reaped children (cutime+cstime),
 # from /proc, before and after. Also kurierd's CPU (master + workers) and
 # how many kurierd backends were started during the run (pg_stat_activity
 # backend_start). KURIERD overrides the kurierd binary (to compare
-# builds). A shared machine makes the numbers indicative only. Run it
+# builds). With PGCPU_PERF=FILE, perf records the cluster's processes
+# during the measured load into FILE. A shared machine makes the numbers indicative only. Run it
 # under flock /tmp/kr-integ.lock.
 set -euo pipefail
 cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
@@ -57,18 +58,29 @@ load() {
 	"$KR_BUILD/bench/lmtp" -p "$KR_LMTP" -s 16 -n "$1" -t 100 -u "$USERS" -S "$2" |
 		tail -1
 }
-load 300 7 >/dev/null
+load "${PGCPU_WARMUP:-300}" 7 >/dev/null
 sleep 1
 t0=$(date -u '+%F %T.%N+00')
+before=$(backends '1970-01-01')
+perf=
+if [[ -n ${PGCPU_PERF:-} ]]; then
+	pids=$(for pm in $(head -qn1 "$KR_STACK_DIR"/pg/node*/postmaster.pid); do
+		echo "$pm" $(ps -o pid= --ppid "$pm"); done | tr -s ' \n' ',,')
+	perf record -q ${PGCPU_PERF_OPTS:--g} -o "$PGCPU_PERF" -p "${pids%,}" 2>/dev/null &
+	perf=$!
+	sleep 1
+fi
 p0=$(pg_ticks) k0=$(kd_ticks) s0=$(date +%s.%N)
 out=$(load "$N" 11)
+[[ -n $perf ]] && kill -INT "$perf" && wait "$perf" || true
 p1=$(pg_ticks) k1=$(kd_ticks) s1=$(date +%s.%N)
 echo "$out"
 new=$(backends "$t0")
 all=$(backends '1970-01-01')
 awk -v n="$N" -v p="$((p1 - p0))" -v k="$((k1 - k0))" -v hz="$hz" -v s="$s0" -v e="$s1" \
-	-v new="$new" -v all="$all" 'BEGIN {
+	-v new="$new" -v all="$all" -v before="$before" 'BEGIN {
 	printf "pgcpu: deliveries=%d wall=%.1fs postgres_cpu=%.2fs (%.0f us/delivery) kurierd_cpu=%.2fs (%.0f us/delivery)\n",
 		n, e - s, p / hz, p / hz / n * 1e6, k / hz, k / hz / n * 1e6
-	printf "pgcpu: kurierd backends now %d, started during the run %d\n", all, new
+	printf "pgcpu: kurierd backends before %d, after %d, started during the run %d, ended %d\n",
+		before, all, new, before + new - all
 }'
