@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/hash.h"
 
 enum pgconn_state {
 	PGCONN_CONNECTING,
@@ -27,8 +28,13 @@ enum pgconn_state {
 };
 
 /* Pipeline mode answers each query as: its result, NULL, then the
- * PGRES_PIPELINE_SYNC of the sync point sent right after it. */
+ * PGRES_PIPELINE_SYNC of the sync point sent right after it; a query
+ * that prepares its statement first gets the Prepare's result and NULL
+ * before those (a failed Prepare makes the query's own result
+ * PGRES_PIPELINE_ABORTED, up to the sync). */
 enum pgconn_stage {
+	PGCONN_WAIT_PREPARED,
+	PGCONN_WAIT_PREPARED_NULL,
 	PGCONN_WAIT_RESULT,
 	PGCONN_WAIT_NULL,
 	PGCONN_WAIT_SYNC,
@@ -42,7 +48,32 @@ struct pgconn_op {
 	struct event *timer;
 	PGresult *res;
 	enum pgconn_stage stage;
+	int stmt;      /* named statement used (index), or -1 */
 	bool answered; /* timed out: the result is drained and dropped */
+};
+
+/* Named prepared statements, per connection, so the server parses and
+ * plans each statement text once per session rather than on every
+ * call. Keyed by the text (queries reach us as copies, so pointers
+ * say nothing). Bounded: past PGCONN_STMTS_MAX texts, more go unnamed
+ * (parsed per call, as before) rather than evicting, which would need
+ * a DEALLOCATE round trip. Slot i is the statement "k<i>"; a slot is
+ * only ever reused after its Prepare failed (no statement then). */
+#define PGCONN_STMTS_MAX 128
+
+enum pgconn_stmt_state {
+	PGCONN_STMT_PREPARING, /* Prepare sent, its result not yet in */
+	PGCONN_STMT_READY,
+	/* Prepared, then refused by the server ("cached plan must not
+	 * change result type" after a migration changed a function's
+	 * columns): the text goes unnamed on this connection. */
+	PGCONN_STMT_BROKEN,
+};
+
+struct pgconn_stmt {
+	char *sql; /* NULL: free */
+	uint64_t hash;
+	enum pgconn_stmt_state state;
 };
 
 struct kr_pgconn {
@@ -63,6 +94,9 @@ struct kr_pgconn {
 	bool doomed;	/* destroyed while depth > 0 */
 	kr_pgconn_event_fn *event_cb;
 	void *ctx;
+	struct pgconn_stmt stmts[PGCONN_STMTS_MAX];
+	unsigned n_stmts; /* slots ever used: stmts[0..n_stmts) */
+	struct kr_pgconn_stats stats;
 };
 
 static void pgconn_on_poll(evutil_socket_t fd, short what, void *arg);
@@ -257,6 +291,43 @@ pgconn_complete(struct pgconn_op *op)
 	pgconn_op_free(op);
 }
 
+/* The result of the Prepare sent ahead of op's query: the statement is
+ * ready, or (a refused statement) its slot is freed and the error kept
+ * as op's answer; the query's own result will then be
+ * PGRES_PIPELINE_ABORTED, and is dropped. */
+static void
+pgconn_prepared(struct kr_pgconn *c, struct pgconn_op *op, PGresult *r)
+{
+	struct pgconn_stmt *st = &c->stmts[op->stmt];
+
+	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+		st->state = PGCONN_STMT_READY;
+		PQclear(r);
+		return;
+	}
+	free(st->sql);
+	st->sql = NULL;
+	op->stmt = -1;
+	op->res = r;
+}
+
+/* A prepared statement the server will not run any more (SQLSTATE
+ * 0A000, "cached plan must not change result type": a migration
+ * changed what it returns) goes unnamed from now on; the failing
+ * call is answered with the error like any refused statement. */
+static void
+pgconn_check_broken(struct kr_pgconn *c, const struct pgconn_op *op)
+{
+	const char *state;
+
+	if (op->stmt < 0 || op->res == NULL ||
+	    PQresultStatus(op->res) != PGRES_FATAL_ERROR)
+		return;
+	state = PQresultErrorField(op->res, PG_DIAG_SQLSTATE);
+	if (state != NULL && strcmp(state, "0A000") == 0)
+		c->stmts[op->stmt].state = PGCONN_STMT_BROKEN;
+}
+
 /* One step of the head op's pipeline stages; false when libpq has
  * nothing more without blocking. */
 static bool
@@ -269,15 +340,27 @@ pgconn_step(struct kr_pgconn *c)
 		return false;
 	r = PQgetResult(c->pg);
 	switch (op->stage) {
-	case PGCONN_WAIT_RESULT:
-		op->res = r;
-		op->stage = r != NULL ? PGCONN_WAIT_NULL : PGCONN_WAIT_SYNC;
-		return true;
-	case PGCONN_WAIT_NULL:
+	case PGCONN_WAIT_PREPARED:
 		if (r == NULL)
-			op->stage = PGCONN_WAIT_SYNC;
-		else
+			break; /* out of step */
+		pgconn_prepared(c, op, r);
+		op->stage = PGCONN_WAIT_PREPARED_NULL;
+		return true;
+	case PGCONN_WAIT_PREPARED_NULL:
+	case PGCONN_WAIT_NULL:
+		if (r != NULL)
 			PQclear(r); /* a statement yields one result */
+		else
+			op->stage = op->stage == PGCONN_WAIT_NULL
+					    ? PGCONN_WAIT_SYNC
+					    : PGCONN_WAIT_RESULT;
+		return true;
+	case PGCONN_WAIT_RESULT:
+		if (op->res == NULL)
+			op->res = r;
+		else
+			PQclear(r); /* aborted behind a failed Prepare */
+		op->stage = r != NULL ? PGCONN_WAIT_NULL : PGCONN_WAIT_SYNC;
 		return true;
 	case PGCONN_WAIT_SYNC:
 		break;
@@ -293,6 +376,7 @@ pgconn_step(struct kr_pgconn *c)
 		c->tail = NULL;
 	c->inflight--;
 	pgconn_stall_arm(c);
+	pgconn_check_broken(c, op);
 	pgconn_enter(c);
 	pgconn_complete(op);
 	if (!pgconn_leave(c))
@@ -518,6 +602,77 @@ pgconn_on_op_timeout(evutil_socket_t fd, short what, void *arg)
 	pgconn_leave(c);
 }
 
+/* The slot of q's text: found, or taken (state PREPARING) when there
+ * is room; -1 when the table is full. *fresh_r: the slot was taken
+ * now, so the statement must be prepared. */
+static int
+pgconn_stmt_slot(struct kr_pgconn *c, const char *sql, bool *fresh_r)
+{
+	uint64_t h = kr_hash_fnv1a64(sql, strlen(sql));
+	int free_slot = -1;
+
+	*fresh_r = false;
+	for (unsigned i = 0; i < c->n_stmts; i++) {
+		const struct pgconn_stmt *st = &c->stmts[i];
+
+		if (st->sql == NULL) {
+			if (free_slot < 0)
+				free_slot = (int)i;
+		} else if (st->hash == h && strcmp(st->sql, sql) == 0) {
+			return (int)i;
+		}
+	}
+	if (free_slot < 0 && c->n_stmts < PGCONN_STMTS_MAX)
+		free_slot = (int)c->n_stmts++;
+	if (free_slot < 0)
+		return -1;
+	c->stmts[free_slot] = (struct pgconn_stmt){
+		.sql = kr_xstrdup(sql),
+		.hash = h,
+		.state = PGCONN_STMT_PREPARING,
+	};
+	*fresh_r = true;
+	return free_slot;
+}
+
+/* Queues q and its sync point: through its named statement (preparing
+ * it first, in the same pipeline, the first time this connection sees
+ * the text), or unnamed (table full; the statement broken; or its
+ * Prepare still unanswered, so that nothing relies on a Prepare that
+ * may yet fail). Sets op's first stage and statement. */
+static int
+pgconn_send_query(struct kr_pgconn *c, const struct kr_pgquery *q,
+		  struct pgconn_op *op)
+{
+	bool fresh;
+	int slot = pgconn_stmt_slot(c, q->sql, &fresh);
+	char name[16];
+
+	op->stmt = -1;
+	op->stage = PGCONN_WAIT_RESULT;
+	if (slot < 0 || (!fresh && c->stmts[slot].state != PGCONN_STMT_READY)) {
+		c->stats.unnamed++;
+		if (!PQsendQueryParams(c->pg, q->sql, q->n_params, NULL,
+				       q->values, q->lengths, q->formats,
+				       q->binary_result))
+			return -1;
+		return PQpipelineSync(c->pg) == 1 ? 0 : -1;
+	}
+	snprintf(name, sizeof(name), "k%d", slot);
+	if (fresh) {
+		c->stats.prepares++;
+		op->stage = PGCONN_WAIT_PREPARED;
+		if (!PQsendPrepare(c->pg, name, q->sql, q->n_params, NULL))
+			return -1;
+	}
+	op->stmt = slot;
+	c->stats.prepared_runs++;
+	if (!PQsendQueryPrepared(c->pg, name, q->n_params, q->values,
+				 q->lengths, q->formats, q->binary_result))
+		return -1;
+	return PQpipelineSync(c->pg) == 1 ? 0 : -1;
+}
+
 int
 kr_pgconn_send(struct kr_pgconn *c, const struct kr_pgquery *q,
 	       struct kr_deadline deadline, kr_pgquery_fn *cb, void *ctx,
@@ -531,13 +686,12 @@ kr_pgconn_send(struct kr_pgconn *c, const struct kr_pgquery *q,
 		return kr_err_set(err_r, KR_ERR_TEMPORARY, "not connected");
 	if (kr_deadline_expired(deadline, now))
 		return kr_err_set(err_r, KR_ERR_TIMEOUT, "deadline passed");
-	if (!PQsendQueryParams(c->pg, q->sql, q->n_params, NULL, q->values,
-			       q->lengths, q->formats, q->binary_result) ||
-	    PQpipelineSync(c->pg) != 1) {
+	op = kr_xcalloc(1, sizeof(*op));
+	if (pgconn_send_query(c, q, op) < 0) {
+		free(op);
 		pgconn_fault(c, "send refused");
 		return kr_err_set(err_r, KR_ERR_TEMPORARY, "%s", c->fault.msg);
 	}
-	op = kr_xcalloc(1, sizeof(*op));
 	op->conn = c;
 	op->cb = cb;
 	op->ctx = ctx;
@@ -570,6 +724,12 @@ kr_pgconn_inflight(const struct kr_pgconn *c)
 	return c->inflight;
 }
 
+void
+kr_pgconn_get_stats(const struct kr_pgconn *c, struct kr_pgconn_stats *stats_r)
+{
+	*stats_r = c->stats;
+}
+
 static void
 pgconn_event_free(struct event **ev)
 {
@@ -593,6 +753,8 @@ pgconn_free(struct kr_pgconn *c)
 	pgconn_event_free(&c->connect_timer);
 	pgconn_event_free(&c->notify);
 	pgconn_event_free(&c->stall);
+	for (unsigned i = 0; i < c->n_stmts; i++)
+		free(c->stmts[i].sql);
 	if (c->pg != NULL)
 		PQfinish(c->pg);
 	free(c);

@@ -54,14 +54,33 @@ struct kr_pgconn *kr_pgconn_create(struct event_base *base,
 void kr_pgconn_destroy(struct kr_pgconn **conn);
 
 /* Sends q (copied). 0: cb fires exactly once later. -1 + err_r when the
- * connection is not ready or libpq refuses the query. */
+ * connection is not ready or libpq refuses the query.
+ * Each statement text is prepared (named, per connection) the first
+ * time the connection sees it, in the same pipeline as the query, and
+ * run by name after that: the server parses and analyses it once per
+ * session, not per call. A statement the server refuses is answered
+ * once (KR_ERR_INTERNAL) and stays unprepared: the next call prepares
+ * it again. A query goes unnamed, as before, past a bound on distinct
+ * texts per connection or while its text's Prepare is unanswered. */
 int kr_pgconn_send(struct kr_pgconn *conn, const struct kr_pgquery *q,
 		   struct kr_deadline deadline, kr_pgquery_fn *cb, void *ctx,
 		   struct kr_err *err_r);
 
 bool kr_pgconn_ready(const struct kr_pgconn *conn);
+
 /* Queries sent and not yet answered by the server (timed-out ones
  * count until their results have been drained). */
 unsigned kr_pgconn_inflight(const struct kr_pgconn *conn);
+
+/* Counts since the connection was created (tests; a new connection
+ * starts with no prepared statements). */
+struct kr_pgconn_stats {
+	unsigned prepares;	/* Prepare messages sent */
+	unsigned prepared_runs; /* queries run by statement name */
+	unsigned unnamed;	/* queries sent unnamed (parsed per call) */
+};
+
+void kr_pgconn_get_stats(const struct kr_pgconn *conn,
+			 struct kr_pgconn_stats *stats_r);
 
 #endif

@@ -13,6 +13,11 @@ cleanup() {
 }
 trap cleanup EXIT
 ops/pgcluster start -n 20 -d "$dir" -p 29400
+KR_TEST_PG_CONF=$PWD/$dir/kurier.conf "$KR_BUILD/tests/test_pgconn" 2>&1 |
+	tee "$KR_BUILD/test-logs/pgconn.out"
+grep -q "^\[  PASSED  \] 6 test(s)." "$KR_BUILD/test-logs/pgconn.out" ||
+	fail "pgconn prepared-statement tests did not all pass (none may be skipped here)"
+ok "pgconn named prepared statements against a real node"
 KR_TEST_PG_CONF=$PWD/$dir/kurier.conf KR_TEST_PG_DIR=$PWD/$dir \
 	"$KR_BUILD/tests/test_connmgr" 2>&1 | tee "$KR_BUILD/test-logs/connmgr.out"
 n=$(grep -c '^\[ RUN      \]' "$KR_BUILD/test-logs/connmgr.out" || true)
