@@ -441,7 +441,10 @@ $$;
 
 -- As in 003_store_messages.sql; a message not indexed yet (search
 -- NULL: messages_unindexed finds the few of a user) matches by its
--- queued text, so search is exact whatever the indexer's backlog.
+-- queued text, so search is exact whatever the indexer's backlog. A
+-- scalar subquery, not EXISTS: the planner may turn an EXISTS into a
+-- hashed subplan that builds the tsvector of every queued row of every
+-- user; this one runs per unindexed message of the user, on the key.
 CREATE OR REPLACE FUNCTION kr_msg_search(p_user_id bigint, p_mailbox_id bigint,
 	p_text text, p_from text, p_subject text, p_since timestamptz,
 	p_before timestamptz, p_unseen bool, p_lim int)
@@ -482,10 +485,10 @@ BEGIN
 	WHERE m.user_id = p_user_id
 	  AND (p_mailbox_id IS NULL OR m.mailbox_id = p_mailbox_id)
 	  AND (v_query IS NULL OR m.search @@ v_query
-	       OR (m.search IS NULL AND EXISTS (
-			SELECT 1 FROM fts_queue f
-			WHERE f.mailbox_id = m.mailbox_id AND f.uid = m.uid
-			  AND to_tsvector('simple', f.body) @@ v_query)))
+	       OR (m.search IS NULL
+		   AND (SELECT to_tsvector('simple', f.body) FROM fts_queue f
+			WHERE f.mailbox_id = m.mailbox_id
+			  AND f.uid = m.uid) @@ v_query))
 	  AND (v_from IS NULL OR m.from_name ILIKE v_from
 	       OR m.from_email ILIKE v_from)
 	  AND (v_subject IS NULL OR m.subject ILIKE v_subject)
