@@ -14,7 +14,9 @@
 -- queued row takes a ticket from the sequence fts_queue_tickets (lock
 -- free, outside transactions), the indexer adds what it took out to
 -- fts_state.done (or, when it found the queue empty, sets done to the
--- last ticket), and delivery compares last ticket - done with the bound.
+-- last ticket), and delivery compares last ticket - done with the bound
+-- (tickets start at 1; a sequence never called says last_value 1 with
+-- is_called false: no ticket yet).
 -- The figure is high by the queued rows that expunges removed and by
 -- rolled back deliveries, and low by deliveries in flight when the
 -- indexer last found the queue empty (at most one per connection); the
@@ -74,7 +76,8 @@ DECLARE
 	v_inline bool;
 BEGIN
 	-- At the bound (or without fts_state): inline, as before 008.
-	SELECT t.last_value - s.done < s.bound INTO v_inline
+	SELECT t.last_value - (NOT t.is_called)::int - s.done < s.bound
+	INTO v_inline
 	FROM fts_state s, fts_queue_tickets t WHERE s.id = 1;
 	v_inline := NOT coalesce(v_inline, false);
 	INSERT INTO messages (mailbox_id, uid, user_id, body_hash, prefix,
@@ -121,7 +124,8 @@ DECLARE
 	v_done bigint;
 BEGIN
 	-- Read first: a ticket taken after this is not counted as done.
-	SELECT t.last_value INTO v_last FROM fts_queue_tickets t;
+	SELECT t.last_value - (NOT t.is_called)::int INTO v_last
+	FROM fts_queue_tickets t;
 	SELECT array_agg(q.mailbox_id), array_agg(q.uid) INTO v_mb, v_uid
 	FROM (SELECT q.mailbox_id, q.uid FROM fts_queue q
 	      LIMIT v_lim FOR UPDATE SKIP LOCKED) q;
