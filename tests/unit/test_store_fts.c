@@ -340,7 +340,6 @@ test_store_fts_indexer_drains(void **state)
 	struct kr_fts_indexer *ix;
 	struct kr_store_user u[4];
 	struct kr_metric_value v;
-	long long left = -1;
 	char w[96];
 	int64_t end;
 
@@ -359,16 +358,13 @@ test_store_fts_indexer_drains(void **state)
 	while (kr_clock_mono_ms() < end && kr_fts_indexer_indexed(ix) < 12)
 		spin(e, 20);
 	assert_int_equal(kr_fts_indexer_indexed(ix), 12);
-	for (unsigned i = 0; i < e->cfg->n_shards; i++) {
-		left = queue_rows(e, i);
-		assert_int_equal(left, 0);
-	}
+	for (unsigned i = 0; i < e->cfg->n_shards; i++)
+		assert_int_equal(queue_rows(e, i), 0);
 	kr_metrics_read_total(e->metrics, kr_connmgr_fts_indexed_metric(e->ids),
 			      &v);
 	assert_int_equal(v.value, 12);
-	for (unsigned i = 0; i < 4; i++) {
+	for (unsigned i = 0; i < 4; i++)
 		assert_int_equal(found(e, &u[i], w), 3);
-	}
 	kr_fts_indexer_destroy(&ix);
 	assert_null(ix);
 	kr_metrics_read_total(e->metrics,
