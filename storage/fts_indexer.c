@@ -24,6 +24,7 @@ struct fts_shard {
 	struct kr_connmgr_req *req; /* the run in flight, or NULL */
 	unsigned batch;		    /* rows asked for next time */
 	unsigned sent;		    /* rows asked for by the run in flight */
+	int64_t swept_ms;	    /* last run with min 1 */
 };
 
 struct kr_fts_indexer {
@@ -103,11 +104,11 @@ fts_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct fts_shard *sh = arg;
 	struct kr_fts_indexer *ix = sh->ix;
-	char lim[16];
-	const char *values[1] = { lim };
+	char lim[16], min[16];
+	const char *values[2] = { lim, min };
 	struct kr_pgquery q = {
-		.sql = "SELECT indexed, backlog FROM kr_fts_index($1)",
-		.n_params = 1,
+		.sql = "SELECT indexed, backlog FROM kr_fts_index($1, $2)",
+		.n_params = 2,
 		.values = values,
 	};
 	struct kr_deadline deadline =
@@ -125,6 +126,12 @@ fts_on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	snprintf(lim, sizeof(lim), "%u", sh->batch);
 	sh->sent = sh->batch;
+	if (kr_clock_mono_ms() - sh->swept_ms >= ix->set.delay_ms) {
+		sh->swept_ms = kr_clock_mono_ms();
+		snprintf(min, sizeof(min), "1");
+	} else {
+		snprintf(min, sizeof(min), "%u", sh->batch);
+	}
 	/* A refusal (circuit open, shard drained) waits its turn. */
 	if (kr_connmgr_query(ix->db, sh->shard, KR_CONNMGR_WRITE, NULL, &q,
 			     deadline, fts_on_run, sh, &sh->req, &err) < 0) {
@@ -155,6 +162,7 @@ kr_fts_indexer_create(struct event_base *base, struct kr_connmgr *db,
 		ix->set.batch = FTS_BATCH_MAX;
 	ix->set.busy_ms = fts_default(ix->set.busy_ms, KR_FTS_BUSY_MS);
 	ix->set.idle_ms = fts_default(ix->set.idle_ms, KR_FTS_IDLE_MS);
+	ix->set.delay_ms = fts_default(ix->set.delay_ms, KR_FTS_DELAY_MS);
 	ix->set.inflight = fts_default(ix->set.inflight, KR_FTS_INFLIGHT);
 	ix->db = db;
 	ix->slot = slot;

@@ -1,7 +1,10 @@
 /* Full-text indexing behind delivery (SPEC 7; storage/sql/008): per
- * shard, one WRITE `kr_fts_index(batch)` at a time through the
+ * shard, one WRITE `kr_fts_index(batch, min)` at a time through the
  * connection manager, again at once while batches come back full, after
- * busy_ms while some work was found, after idle_ms when none was.
+ * busy_ms while some work was found, after idle_ms when none was. min
+ * is the batch (index only once a full batch waits: a burst of
+ * deliveries is not slowed by indexing) except once every delay_ms,
+ * when it is 1 (whatever waits gets indexed).
  * Adds what it indexed to kurier_fts_indexed_total and writes each
  * shard's backlog estimate to kurier_fts_backlog{shard="N"} in this
  * process's slot. One process per kurierd indexes (worker 0); more
@@ -20,6 +23,7 @@ struct kr_fts_indexer;
 #define KR_FTS_BATCH 500
 #define KR_FTS_BUSY_MS 200
 #define KR_FTS_IDLE_MS 1000
+#define KR_FTS_DELAY_MS 5000
 /* Shards indexing at the same time: the work is CPU on the database
  * side, and delivery needs the cores more. */
 #define KR_FTS_INFLIGHT 2
@@ -28,6 +32,7 @@ struct kr_fts_indexer_settings {
 	unsigned batch;	   /* 0: KR_FTS_BATCH */
 	unsigned busy_ms;  /* 0: KR_FTS_BUSY_MS */
 	unsigned idle_ms;  /* 0: KR_FTS_IDLE_MS */
+	unsigned delay_ms; /* 0: KR_FTS_DELAY_MS */
 	unsigned inflight; /* 0: KR_FTS_INFLIGHT */
 };
 

@@ -225,6 +225,40 @@ test_store_fts_batches(void **state)
 	assert_int_equal(found(e, &u, w), 7);
 }
 
+/* kr_fts_index(lim, min) leaves a backlog under min alone. */
+static void
+test_store_fts_min_backlog(void **state)
+{
+	struct env *e = *state;
+	struct kr_store_user u;
+	long long backlog;
+	char w[96];
+
+	NEED_CLUSTER(state);
+	u = user_new(e, "min", 0);
+	index_all(e, u.shard);
+	word_make(e, "min", w, sizeof(w));
+	for (int i = 0; i < 3; i++)
+		(void)deliver_word(e, &u, w);
+	assert_int_equal(pg_num(e, u.shard,
+				"SELECT indexed FROM kr_fts_index(10, 4)", 0,
+				NULL),
+			 0);
+	assert_int_equal(queue_rows(e, u.shard), 3);
+	assert_int_equal(pg_num(e, u.shard,
+				"SELECT backlog FROM kr_fts_index(10, 4)", 0,
+				NULL),
+			 3);
+	assert_int_equal(pg_num(e, u.shard,
+				"SELECT indexed FROM kr_fts_index(10, 3)", 0,
+				NULL),
+			 3);
+	assert_int_equal(queue_rows(e, u.shard), 0);
+	assert_int_equal(index_once(e, u.shard, 10, &backlog), 0);
+	assert_int_equal(backlog, 0);
+	assert_int_equal(found(e, &u, w), 3);
+}
+
 static void
 test_store_fts_copy_move_unindexed(void **state)
 {
@@ -325,7 +359,7 @@ test_store_fts_inline_at_bound(void **state)
 	index_all(e, u.shard);
 	m = deliver_word(e, &u, w);
 	assert_int_equal(queued(e, u.shard, m.mailbox_id, m.uid), 1);
-	set_bound(e, u.shard, 20000);
+	set_bound(e, u.shard, 5000);
 	index_all(e, u.shard);
 	assert_int_equal(found(e, &u, w), 4);
 }
@@ -381,6 +415,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_store_fts_found_before_and_after),
 		T(test_store_fts_batches),
+		T(test_store_fts_min_backlog),
 		T(test_store_fts_copy_move_unindexed),
 		T(test_store_fts_deletes_leave_no_row),
 		T(test_store_fts_inline_at_bound),
