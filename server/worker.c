@@ -22,6 +22,7 @@
 #include "server/rpc/rpc_http.h"
 #include "server/process_metrics.h"
 #include "storage/census.h"
+#include "storage/fts_indexer.h"
 #include "storage/connmgr.h"
 #include "storage/shardmap.h"
 #include "storage/store.h"
@@ -35,6 +36,8 @@ struct worker {
 	struct kr_tpool *cpu;
 	struct kr_connmgr *db;	  /* NULL without shards */
 	struct kr_census *census; /* worker 0 only: users per shard */
+	struct kr_fts_indexer
+		*fts; /* worker 0 only: indexing behind delivery */
 	unsigned index;
 	struct kr_shardmap *map;
 	struct kr_store *store; /* NULL without shards */
@@ -79,8 +82,10 @@ worker_drain(struct worker *w, const char *why)
 	kr_log_msg(w->rt->log, KR_LOG_INFO, NULL, "worker.drain", why);
 	kr_lmtp_server_stop_accepting(w->lmtp);
 	kr_rpc_http_stop_accepting(w->http);
-	/* The replacement counts from now on; our figures back to 0. */
+	/* The replacement counts (and indexes) from now on; our figures
+	 * back to 0. */
 	kr_census_destroy(&w->census);
+	kr_fts_indexer_destroy(&w->fts);
 	w->drain_check =
 		event_new(w->base, -1, EV_PERSIST, worker_on_drain_check, w);
 	event_add(w->drain_check, &tick);
@@ -270,10 +275,14 @@ worker_setup(struct worker *w)
 		/* The master drains shards in its own slot, slot 0. */
 		kr_connmgr_watch_drain(w->db,
 				       kr_metrics_slot(w->rt->metrics, 0));
-		if (w->index == 0)
+		if (w->index == 0) {
 			w->census = kr_census_create(
 				w->base, w->db, w->rt->slot, w->rt->db_ids,
 				w->rt->storage_cfg->storage.census_interval_ms);
+			w->fts = kr_fts_indexer_create(w->base, w->db,
+						       w->rt->slot,
+						       w->rt->db_ids, NULL);
+		}
 		w->map = kr_shardmap_create(w->rt->storage_cfg);
 		w->store = kr_store_create(w->base, w->db, w->map, w->cpu,
 					   w->rt->gens, w->rt->storage_cfg,
@@ -338,6 +347,7 @@ worker_teardown(struct worker *w)
 	 * a generation) and the store (look-ups a cancelled check left). */
 	kr_antispam_destroy(&w->spam);
 	kr_census_destroy(&w->census);
+	kr_fts_indexer_destroy(&w->fts);
 	kr_connmgr_destroy(&w->db);
 	kr_shardmap_destroy(&w->map);
 	if (w->cpu != NULL)

@@ -25,14 +25,16 @@ struct cm_node_ids {
 	int queries, errors, latency, circuit, busy, idle, waiting;
 };
 
-/* Per shard: the master's drain flag (read in slot 0) and the census
- * of its users (storage/census.h). */
+/* Per shard: the master's drain flag (read in slot 0), the census
+ * of its users (storage/census.h) and the full-text backlog
+ * (storage/fts_indexer.h). */
 struct cm_shard_ids {
-	int draining, users;
+	int draining, users, fts_backlog;
 };
 
 struct kr_connmgr_metrics {
 	unsigned n_nodes, n_shards;
+	int fts_indexed; /* kurier_fts_indexed_total */
 	struct cm_shard_ids *shards;
 	struct cm_node_ids nodes[];
 };
@@ -182,7 +184,22 @@ cm_define_shards(struct kr_metrics *m, struct kr_connmgr_metrics *ids,
 		if (ids->shards[s].users < 0)
 			return -1;
 	}
-	return 0;
+	for (unsigned s = 0; s < ids->n_shards; s++) {
+		snprintf(labels, sizeof(labels), "shard=\"%u\"", s);
+		ids->shards[s].fts_backlog = cm_define(
+			m, "kurier_fts_backlog", labels,
+			"Messages on the shard waiting for full-text "
+			"indexing (estimate, as of the indexer's last run).",
+			KR_METRIC_GAUGE, 1, err_r);
+		if (ids->shards[s].fts_backlog < 0)
+			return -1;
+	}
+	ids->fts_indexed =
+		cm_define(m, "kurier_fts_indexed_total", NULL,
+			  "Messages indexed for full-text search behind "
+			  "delivery.",
+			  KR_METRIC_COUNTER, 1, err_r);
+	return ids->fts_indexed < 0 ? -1 : 0;
 }
 
 struct kr_connmgr_metrics *
@@ -231,6 +248,19 @@ int
 kr_connmgr_users_metric(const struct kr_connmgr_metrics *ids, unsigned shard)
 {
 	return shard < ids->n_shards ? ids->shards[shard].users : -1;
+}
+
+int
+kr_connmgr_fts_backlog_metric(const struct kr_connmgr_metrics *ids,
+			      unsigned shard)
+{
+	return shard < ids->n_shards ? ids->shards[shard].fts_backlog : -1;
+}
+
+int
+kr_connmgr_fts_indexed_metric(const struct kr_connmgr_metrics *ids)
+{
+	return ids->fts_indexed;
 }
 
 static void

@@ -51,6 +51,12 @@ int kr_connmgr_drain_metric(const struct kr_connmgr_metrics *ids,
  * writes it), -1 past the last shard. */
 int kr_connmgr_users_metric(const struct kr_connmgr_metrics *ids,
 			    unsigned shard);
+/* The ids of the gauge kurier_fts_backlog{shard="N"} (-1 past the last
+ * shard) and of the counter kurier_fts_indexed_total, both written by
+ * storage/fts_indexer.h. */
+int kr_connmgr_fts_backlog_metric(const struct kr_connmgr_metrics *ids,
+				  unsigned shard);
+int kr_connmgr_fts_indexed_metric(const struct kr_connmgr_metrics *ids);
 
 /* Nothing connects yet: pools open their low-watermark connections in
  * the background from the first loop turn on. cfg must outlive the
