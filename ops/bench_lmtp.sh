@@ -569,7 +569,7 @@ compare_points() {
 		b=${v[0]}
 		SUMMARY+=("$(printf 's=%-3d size=%-6d rcpts=%d  kurierd %8s  dovecot %8s msg/s  ratio %s  cpu ms/delivery kurier [kurierd pg kernel total] %s dovecot [dovecot - kernel total] %s' \
 			"$SESSIONS" "$SIZE" "$RCPTS" "$a" "$b" \
-			"$(awk -v x="$a" -v y="$b" 'BEGIN { printf "%.2f", y > 0 ? x / y : 0 }')" \
+			"$(awk -v x="$a" -v y="$b" 'BEGIN { printf "%.2f", (y > 0 ? x / y : 0) }')" \
 			"$(cpu_stats "${ACPU[@]}")" "$(cpu_stats "${BCPU[@]}")")")
 	done
 	printf '\nbench_lmtp: medians of %d rounds per point\n' "$REPS"

@@ -136,8 +136,8 @@ report() {
 				k = key[i]
 				split(k, p, " ")
 				printf "%-18s %8.2f %8.2f\n", "s=" p[1] " " p[2] / 1024 "K r=" p[3],
-					dm[k] > 0 ? km[k] / dm[k] : 0,
-					dh[k] > 0 ? kl[k] / dh[k] : 0
+					(dm[k] > 0 ? km[k] / dm[k] : 0),
+					(dh[k] > 0 ? kl[k] / dh[k] : 0)
 			}
 		}' "$OUT/matrix-points.txt"
 	printf '\nper run: %s\n' "$TSV"

@@ -18,7 +18,7 @@ set yrange [0:*]
 set xtics (1, 4, 16, 64)
 plot for [i = 1:words(titles)] dir . '/throughput.dat' index (i - 1) \
 	using 1:2:3:4 with yerrorlines lw 2 pt 7 \
-	dt (word(titles, i)[1:6] eq 'kurier' ? 1 : 2) title word(titles, i)
+	dt 1 + (strstrt(word(titles, i), 'kurier') != 1) title word(titles, i)
 
 unset logscale x
 unset xrange
