@@ -371,7 +371,8 @@ settle() {
 # during a run still count. Fields after "(comm) ": state 1, ppid 2,
 # utime 12, stime 13, cutime 14, cstime 15 (proc(5)).
 cpu_ticks() {
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v roots="$*" '
+	# A process may end between the glob and its read: not an error.
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v roots="$*" '
 		{
 			i = 0
 			while ((j = index(substr($0, i + 1), ")")) > 0)
