@@ -347,7 +347,7 @@ rc=0
 ops/bench_lmtp.sh "$BUILD" || rc=$?
 ops/bench_rpc.sh "$BUILD" || rc=$?
 ops/bench_antispam.sh "$BUILD" || rc=$?
-# The LMTP matrix (MATRIX=quick unless set: about 13 minutes), with the
+# The LMTP matrix (MATRIX=quick unless set: about 15 minutes), with the
 # CPU split per delivery and the plots; alone: make bench-matrix.
 ops/bench_matrix.sh "$BUILD" || rc=$?
 exit "$rc"

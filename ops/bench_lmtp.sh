@@ -26,15 +26,17 @@
 # seed (the same for A and B of one round, so that no body repeats on
 # kurier's shards across rounds). Before each run the side is started
 # fresh (FRESH=1): kurierd stopped and started again; Dovecot stopped,
-# its maildirs (indexes included) removed and started again; then, the
-# same for both sides, CHECKPOINT on every node, `sync` and QUIET_S
-# seconds of quiet disk, so that no run pays for the previous one's
-# dirty pages. (kurier's shards keep the rows of earlier runs: emptying
-# 20 clusters per run would take longer than the run.) After each run
-# the messages stored are counted (rows on the shards, files in the
-# maildirs) and must match the 250s. Reported: median with min and
-# max, the ratio kurier/Dovecot of the medians against the target (at
-# least 1; the aim is 2).
+# its maildirs (indexes included) removed and started again; then
+# warmed up at the same point for WARMUP_S [2] seconds (another seed),
+# and, the same for both sides, CHECKPOINT on every node, `sync` and
+# QUIET_S seconds of quiet disk, so that no run pays for the previous
+# one's dirty pages or for starting processes and connections.
+# (kurier's shards keep the rows of earlier runs: emptying 20 clusters
+# per run would take longer than the run.) After each run the messages
+# stored by the run are counted (rows on the shards, files in the
+# maildirs, against the count before it) and must match the 250s.
+# Reported: median with min and max, the ratio kurier/Dovecot of the
+# medians against the target (at least 1; the aim is 2).
 #
 # CPU per delivery, per run: utime and stime (clock ticks of
 # /proc/PID/stat) of every process of a tree, the reaped children's
@@ -69,10 +71,10 @@ shopt -s inherit_errexit
 
 readonly PGBIN=/usr/lib/postgresql/15/bin
 readonly NODES=20 PORT=30200 USERS=1000
-readonly WARMUP_S=2 MESSAGES=1000000 AS_REPS=2
+readonly MESSAGES=1000000 AS_REPS=2
 SESSIONS=${SESSIONS:-16} SIZE=${SIZE:-4096} RCPTS=${RCPTS:-1}
 readonly REPS=${REPS:-3} DURATION=${DURATION:-10} QUIET_S=${QUIET_S:-2}
-readonly FRESH=${FRESH:-1} LMTP_ONLY=${LMTP_ONLY:-0}
+readonly FRESH=${FRESH:-1} LMTP_ONLY=${LMTP_ONLY:-0} WARMUP_S=${WARMUP_S:-2}
 POINTS=${POINTS:-$SESSIONS:$SIZE:$RCPTS}
 HZ=$(getconf CLK_TCK)
 readonly HZ
@@ -100,10 +102,11 @@ for f in "$LMTP" "$KURIERD" "$CLI"; do
 done
 command -v dovecot >/dev/null || die "no dovecot (make deps installs dovecot-core, dovecot-lmtpd)"
 [[ -x /usr/lib/dovecot/lmtp ]] || die "no Dovecot LMTP server (dovecot-lmtpd)"
-for v in REPS DURATION QUIET_S FRESH LMTP_ONLY; do
+for v in REPS DURATION QUIET_S FRESH LMTP_ONLY WARMUP_S; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, not '${!v}'"
 done
-((REPS >= 1 && DURATION >= 1)) || die "REPS and DURATION must be at least 1"
+((REPS >= 1 && DURATION >= 1 && WARMUP_S >= 1)) ||
+	die "REPS, DURATION and WARMUP_S must be at least 1"
 for p in $POINTS; do
 	[[ $p =~ ^[0-9]+:[0-9]+:[0-9]+$ ]] ||
 		die "POINTS: '$p' is not SESSIONS:SIZE:RCPTS"
@@ -342,9 +345,11 @@ dovecot_fresh() {
 
 # ------------------------------------------------------------------ runs
 
-# settle SIDE: the side started fresh (FRESH=1; Dovecot's maildirs are
-# emptied in any case), then the same for both: clean buffers and
-# QUIET_S seconds of quiet disk.
+# settle SIDE [SEED]: the side started fresh (FRESH=1; Dovecot's
+# maildirs are emptied in any case) and, with a SEED, warmed up at the
+# current point for WARMUP_S seconds (its first processes, connections
+# and plans are not timed); then the same for both sides: clean buffers
+# and QUIET_S seconds of quiet disk.
 settle() {
 	local k
 	local -a pids=()
@@ -355,6 +360,10 @@ settle() {
 		dovecot_fresh
 	elif [[ $1 == dovecot ]]; then
 		find "$DV/mail" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +
+	fi
+	if [[ -n ${2:-} ]]; then
+		[[ $1 == kurier ]] && k=$KPORT || k=$DPORT
+		run_lmtp "$1-warmup-$2" "$k" $((500000 + $2)) "$WARMUP_S" >/dev/null
 	fi
 	for ((k = 0; k < NODES; k++)); do
 		psql_node "$k" -c CHECKPOINT >/dev/null &
@@ -481,24 +490,24 @@ dovecot_stored() {
 run_side() {
 	local side=$1 tag=$2 seed=$3 port line stored n before after
 	local -a cpu
-	settle "$side"
+	settle "$side" "$seed"
 	[[ $side == kurier ]] && port=$KPORT || port=$DPORT
+	[[ $side == kurier ]] && stored=$(kurier_stored) || stored=$(dovecot_stored)
 	before=$(cpu_sample "$side")
 	line=$(run_lmtp "$tag" "$port" "$seed" "$DURATION")
 	after=$(cpu_sample "$side")
 	n=$(field messages "$line")
 	read -ra cpu <<<"$(cpu_split "$before" "$after" "$n")"
 	if [[ $side == kurier ]]; then
-		K_TOTAL=$((K_TOTAL + n))
-		stored=$(kurier_stored)
-		((stored == K_TOTAL)) ||
-			die "kurier: $K_TOTAL messages answered 250 in all, $stored stored"
+		stored=$(($(kurier_stored) - stored))
+		((stored == n)) ||
+			die "kurier: $n messages answered 250, $stored stored"
 		RA+=("$(field rate "$line")")
 		AP50+=("$(field p50_ms "$line")")
 		AP99+=("$(field p99_ms "$line")")
 		ACPU+=("${cpu[*]}")
 	else
-		stored=$(dovecot_stored)
+		stored=$(($(dovecot_stored) - stored))
 		((n == stored)) ||
 			die "dovecot: $n answered 250, $stored files in the maildirs"
 		RB+=("$(field rate "$line")")
@@ -557,7 +566,6 @@ compare_points() {
 	SUMMARY=()
 	run_lmtp warmup-a "$KPORT" 100 "$WARMUP_S" >/dev/null
 	run_lmtp warmup-b "$DPORT" 100 "$WARMUP_S" >/dev/null
-	K_TOTAL=$(kurier_stored)
 	for p in $POINTS; do
 		IFS=: read -r SESSIONS SIZE RCPTS <<<"$p"
 		((SESSIONS >= 1 && SIZE >= 1024 && RCPTS >= 1 && RCPTS <= 50)) ||

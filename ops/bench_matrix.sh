@@ -16,7 +16,10 @@
 #   full  sessions {1,4,16,64} x size {4096,65536} x recipients {1,5}
 #   tiny  1:4096:1 and 4:65536:5, to check the tooling (REPS=1
 #         DURATION=2 QUIET_S=1 make it take about a minute)
-# REPS [3], DURATION [10] s and QUIET_S [10] s are passed on.
+# REPS [3], DURATION [10] s, QUIET_S [10] s and WARMUP_S [2] s (the
+# warm-up after each fresh start) are passed on. A run costs about
+# DURATION + QUIET_S + WARMUP_S + 5 s: quick (5 points) about 15
+# minutes, full (16 points) about 45.
 #
 # Writes BUILD_DIR/bench/:
 #   matrix.tsv          one line per run (header line first): side,
