@@ -10,6 +10,7 @@
 #   make fuzz-merge new inputs of the fuzz runs minimised into the corpora
 #   make lint       cppcheck, clang-format, layer rules
 #   make bench      benchmarks side by side with their references
+#   make bench-matrix  LMTP kurier vs Dovecot over a matrix of points, plots
 #   make clean
 
 BUILD ?= release
@@ -115,7 +116,7 @@ ALL_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l))) $(SERVER_OBJ) \
 		$(FUZZ_SRC) tests/fuzz/replay.c)
 
 .PHONY: all deps deps-ui deps-test run test test-asan test-run lint clean cluster-stop bench \
-	fuzz fuzz-build fuzz-merge
+	fuzz fuzz-build fuzz-merge bench-matrix
 all: $(PROGRAMS)
 
 Q := @
@@ -259,6 +260,13 @@ test-asan: deps-test
 bench: deps
 	@$(MAKE) --no-print-directory $(PROGRAMS) $(BENCH_BIN)
 	@ops/bench.sh $(O)
+
+# LMTP kurier vs Dovecot over sessions x size x recipients, CPU split,
+# plots (ops/bench_matrix.sh; MATRIX=quick|full|tiny, REPS, DURATION,
+# QUIET_S). Also run at the end of `make bench`.
+bench-matrix: deps
+	@$(MAKE) --no-print-directory $(PROGRAMS) $(BENCH_BIN)
+	@ops/bench_matrix.sh $(O)
 
 test-run: $(PROGRAMS) $(TEST_MODULE_SO) $(UNIT_BIN) $(BENCH_BIN) $(REPLAY_BIN)
 	@tests/run.sh $(O)

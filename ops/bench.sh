@@ -51,7 +51,9 @@
 # and ops/bench_rpc.sh the JSON-RPC message.list figures, cold and warm
 # cache against pgbench (BUILD_DIR/bench/results-rpc.txt), and
 # ops/bench_antispam.sh the rule engine against rspamd and SpamAssassin
-# (BUILD_DIR/bench/results-antispam.txt).
+# (BUILD_DIR/bench/results-antispam.txt), and ops/bench_matrix.sh the
+# LMTP comparison over sessions, sizes and recipients with the CPU split
+# per delivery and the plots (BUILD_DIR/bench/matrix*, *.png).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -345,4 +347,7 @@ rc=0
 ops/bench_lmtp.sh "$BUILD" || rc=$?
 ops/bench_rpc.sh "$BUILD" || rc=$?
 ops/bench_antispam.sh "$BUILD" || rc=$?
+# The LMTP matrix (MATRIX=quick unless set: about 15 minutes), with the
+# CPU split per delivery and the plots; alone: make bench-matrix.
+ops/bench_matrix.sh "$BUILD" || rc=$?
 exit "$rc"

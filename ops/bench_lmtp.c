@@ -3,20 +3,27 @@
  * get byte-identical traffic for the same seed.
  *
  * SESSIONS connections each say LHLO once, then run transactions back
- * to back: MAIL, RCPT and DATA pipelined as Postfix's LMTP client does
- * (RFC 2920), the message once 354 came, no RSET. One recipient per
- * message, picked from USERS by the seed; every message different text
- * (ops/bench_msg.h). Only a 250 after the final dot counts; anything
- * else is a failure: the session is closed and, with -k, opened again
- * (the message is not retried). With -o, every message answered 250 is
- * appended as "<message-id>\t<recipient>" (the id without brackets),
- * for the durability test. Prints
- *   lmtp messages=N seconds=S rate=R p50_ms=X p99_ms=Y failures=F
- * on stdout (details on stderr); exits 1 if anything failed. With -O,
- * every transaction's outcome is appended as
+ * to back: MAIL, RCPT(s) and DATA pipelined as Postfix's LMTP client
+ * does (RFC 2920), the message once 354 came, no RSET. RCPTS recipients
+ * per message (-R, default 1), distinct users: the first picked from
+ * USERS by the seed, the others spread USERS / RCPTS apart after it;
+ * every message different text (ops/bench_msg.h). LMTP answers the
+ * final dot once per recipient (RFC 2033 §4.2): each 250 there is one
+ * delivery; any other reply, at any step, is a failure: the session is
+ * closed and, with -k, opened again (the message is not retried). With
+ * -o, every delivery answered 250 is appended as
+ * "<message-id>\t<recipient>" (the id without brackets), for the
+ * durability test. Prints
+ *   lmtp messages=N seconds=S rate=R p50_ms=X p90_ms=Y p99_ms=Z
+ *        failures=F transactions=T
+ * (one line) on stdout, details on stderr: N and R count deliveries
+ * (T x RCPTS when all went well), the latencies are per transaction
+ * (MAIL sent to the last reply after the dot); exits 1 if anything
+ * failed. With -O, every delivery's outcome is appended as
  * "<ms since start>\t<recipient>\t<code>\t<latency ms>" (code 250, the
- * failing reply's code, or 0 when the connection failed or timed out),
- * for the fault tests to split by shard.
+ * failing reply's code, or 0 when the connection failed or timed out;
+ * a failed transaction is one line, with its first recipient), for the
+ * fault tests to split by shard.
  *
  * -i IDLE opens IDLE connections instead, each greeted and past LHLO,
  * prints "lmtp idle=N ready=R failures=F seconds=S" once all are set
@@ -59,6 +66,9 @@
 #define BENCH_ERRORS_SHOWN 5
 /* File descriptors beyond the sessions: stdio, the loop, the output. */
 #define BENCH_FD_SPARE 64
+/* Recipients per transaction: Postfix's default
+ * lmtp_destination_recipient_limit. */
+#define BENCH_RCPTS_MAX 50
 
 enum bench_state {
 	BENCH_S_OFF,	  /* not connected: not yet, or waiting for -k */
@@ -86,6 +96,7 @@ struct bench_sess {
 	struct event *retry;
 	enum bench_state state;
 	bool in_txn; /* a message was handed out and not yet answered */
+	unsigned replies_left; /* RCPT or final-dot replies still due */
 	uint64_t index;
 	int64_t started_us;
 	char rcpt[BENCH_MSG_RCPT_MAX];
@@ -94,7 +105,7 @@ struct bench_sess {
 struct bench_opts {
 	const char *host, *port, *unix_path, *out_path, *trace_path;
 	char rcpt_pre[BENCH_MSG_RCPT_MAX], rcpt_suf[BENCH_MSG_RCPT_MAX];
-	unsigned sessions, messages, seconds, size, users, idle;
+	unsigned sessions, messages, seconds, size, users, idle, rcpts;
 	uint64_t seed;
 	bool keep_going;
 };
@@ -111,8 +122,9 @@ struct bench {
 	FILE *out, *trace;
 	uint64_t next; /* messages handed out */
 	unsigned ok, failed, abandoned, shown;
-	unsigned live;	     /* sessions not done */
-	unsigned started;    /* idle mode: sessions connected so far */
+	unsigned txns;	  /* transactions with every recipient answered 250 */
+	unsigned live;	  /* sessions not done */
+	unsigned started; /* idle mode: sessions connected so far */
 	unsigned connecting; /* idle mode: of those, not yet ready */
 	unsigned ready;	     /* idle mode: past LHLO */
 	unsigned held;	     /* idle mode: still open at the stop */
@@ -132,7 +144,8 @@ bench_usage(void)
 		"[-n MESSAGES]\n"
 		"                  [-t SECONDS] [-m SIZE] [-r PATTERN] "
 		"[-u USERS] [-S SEED]\n"
-		"                  [-o FILE] [-O FILE] [-k] [-i IDLE]\n"
+		"                  [-R RCPTS] [-o FILE] [-O FILE] [-k] "
+		"[-i IDLE]\n"
 		"  -H HOST      server (default 127.0.0.1); -p PORT (default "
 		"2424)\n"
 		"  -U PATH      unix socket instead of TCP\n"
@@ -147,6 +160,8 @@ bench_usage(void)
 		"  -u USERS     %%d runs over 0..USERS-1 (default 1000)\n"
 		"  -S SEED      seed of the messages and recipients (default "
 		"1)\n"
+		"  -R RCPTS     distinct recipients per message (default 1, "
+		"at most 50)\n"
 		"  -o FILE      append \"<message-id>\\t<recipient>\" per 250\n"
 		"  -O FILE      append every transaction's outcome (see "
 		"above)\n"
@@ -193,9 +208,10 @@ bench_parse(int argc, char **argv, struct bench_opts *o)
 				  .seconds = 60,
 				  .size = 4096,
 				  .users = 1000,
+				  .rcpts = 1,
 				  .seed = 1 };
 	bench_pattern(o, "u%d@bench.test");
-	while ((opt = getopt(argc, argv, "H:p:U:s:n:t:m:r:u:S:o:O:ki:h")) !=
+	while ((opt = getopt(argc, argv, "H:p:U:s:n:t:m:r:u:S:R:o:O:ki:h")) !=
 	       -1) {
 		switch (opt) {
 		case 'H':
@@ -230,6 +246,9 @@ bench_parse(int argc, char **argv, struct bench_opts *o)
 		case 'S':
 			o->seed = bench_num(optarg, 0, UINT64_MAX);
 			break;
+		case 'R':
+			o->rcpts = bench_num(optarg, 1, BENCH_RCPTS_MAX);
+			break;
 		case 'o':
 			o->out_path = optarg;
 			break;
@@ -246,7 +265,8 @@ bench_parse(int argc, char **argv, struct bench_opts *o)
 			bench_usage();
 		}
 	}
-	if (optind != argc)
+	/* Distinct recipients need as many users. */
+	if (optind != argc || o->rcpts > o->users)
 		bench_usage();
 }
 
@@ -392,7 +412,8 @@ bench_show(const char *what, const char *line)
 
 /* One transaction's outcome for -O: code 0 when no reply came. */
 static void
-bench_trace(struct bench_sess *s, const char *line, int64_t now_us)
+bench_trace(struct bench_sess *s, const char *rcpt, const char *line,
+	    int64_t now_us)
 {
 	struct bench *b = s->b;
 	int code = 0;
@@ -405,7 +426,7 @@ bench_trace(struct bench_sess *s, const char *line, int64_t now_us)
 		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 +
 		       (line[2] - '0');
 	fprintf(b->trace, "%lld\t%s\t%d\t%.3f\n",
-		(long long)((now_us - b->t0_us) / 1000), s->rcpt, code,
+		(long long)((now_us - b->t0_us) / 1000), rcpt, code,
 		(double)(now_us - s->started_us) / 1000.0);
 }
 
@@ -416,7 +437,7 @@ bench_sess_fail(struct bench_sess *s, const char *why, const char *line)
 	bool setting_up = s->state <= BENCH_S_LHLO;
 
 	if (s->in_txn)
-		bench_trace(s, line, kr_clock_mono_us());
+		bench_trace(s, s->rcpt, line, kr_clock_mono_us());
 	b->failed++;
 	if (b->shown++ < BENCH_ERRORS_SHOWN) {
 		char what[128];
@@ -474,25 +495,48 @@ bench_send_message(struct bench_sess *s)
 	evbuffer_add(out, ".\r\n", 3);
 }
 
+/* Recipient k (0..rcpts-1) of the session's message into buf: the
+ * seed's user, then users / rcpts apart, so all are distinct. */
 static void
-bench_txn_done(struct bench_sess *s)
+bench_rcpt(const struct bench_sess *s, unsigned k, char *buf, size_t len)
+{
+	const struct bench_opts *o = &s->b->o;
+	unsigned first = bench_msg_user(o->seed, s->index, o->users);
+	unsigned user = (unsigned)(((uint64_t)first +
+				    (uint64_t)k * (o->users / o->rcpts)) %
+				   o->users);
+	int n = snprintf(buf, len, "%s%u%s", o->rcpt_pre, user, o->rcpt_suf);
+
+	/* bench_pattern() left room for any number. */
+	kr_assert(n > 0 && (size_t)n < len);
+}
+
+/* A 250 after the final dot: recipient k's delivery; the transaction
+ * is done with its last recipient. */
+static void
+bench_delivered(struct bench_sess *s, unsigned k, bool last)
 {
 	struct bench *b = s->b;
 	int64_t now = kr_clock_mono_us();
+	char rcpt[BENCH_MSG_RCPT_MAX];
 
-	s->in_txn = false;
+	bench_rcpt(s, k, rcpt, sizeof(rcpt));
 	b->ok++;
 	b->t_last_us = now;
-	bench_trace(s, "250", now);
-	if (b->n_lat < b->o.messages)
-		b->lat_us[b->n_lat++] = now - s->started_us;
+	bench_trace(s, rcpt, "250", now);
+	if (last) {
+		s->in_txn = false;
+		b->txns++;
+		if (b->n_lat < b->o.messages)
+			b->lat_us[b->n_lat++] = now - s->started_us;
+	}
 	if (b->out != NULL) {
 		char id[BENCH_MSG_ID_MAX];
 
 		if (bench_msg_id(id, sizeof(id), b->o.seed, s->index,
 				 b->o.size) < 0)
 			kr_panic("bench_lmtp: message id too long");
-		fprintf(b->out, "%s\t%s\n", id, s->rcpt);
+		fprintf(b->out, "%s\t%s\n", id, rcpt);
 	}
 }
 
@@ -501,8 +545,8 @@ static void
 bench_txn_next(struct bench_sess *s)
 {
 	struct bench *b = s->b;
-	char cmd[2 * BENCH_MSG_RCPT_MAX];
-	int n;
+	struct evbuffer *out;
+	char rcpt[BENCH_MSG_RCPT_MAX];
 
 	if (b->stopping || b->next >= b->o.messages) {
 		bench_send(s, "QUIT\r\n");
@@ -510,18 +554,16 @@ bench_txn_next(struct bench_sess *s)
 		return;
 	}
 	s->index = b->next++;
-	n = snprintf(s->rcpt, sizeof(s->rcpt), "%s%u%s", b->o.rcpt_pre,
-		     bench_msg_user(b->o.seed, s->index, b->o.users),
-		     b->o.rcpt_suf);
-	/* bench_pattern() left room for any number. */
-	kr_assert(n > 0 && (size_t)n < sizeof(s->rcpt));
-	snprintf(cmd, sizeof(cmd),
-		 "MAIL FROM:<" BENCH_MSG_SENDER ">\r\nRCPT TO:<%s>\r\n"
-		 "DATA\r\n",
-		 s->rcpt);
+	bench_rcpt(s, 0, s->rcpt, sizeof(s->rcpt));
 	s->in_txn = true;
 	s->started_us = kr_clock_mono_us();
-	bench_send(s, cmd);
+	out = bufferevent_get_output(s->bev);
+	bench_send(s, "MAIL FROM:<" BENCH_MSG_SENDER ">\r\n");
+	for (unsigned k = 0; k < b->o.rcpts; k++) {
+		bench_rcpt(s, k, rcpt, sizeof(rcpt));
+		evbuffer_add_printf(out, "RCPT TO:<%s>\r\n", rcpt);
+	}
+	bench_send(s, "DATA\r\n");
 	bench_enter(s, BENCH_S_MAIL);
 }
 
@@ -572,18 +614,24 @@ bench_on_reply(struct bench_sess *s, int code, const char *line)
 		bench_idle_progress(b);
 		return 0;
 	case BENCH_S_MAIL:
+		s->replies_left = b->o.rcpts;
 		bench_enter(s, BENCH_S_RCPT);
 		return 0;
 	case BENCH_S_RCPT:
-		bench_enter(s, BENCH_S_DATA);
+		if (--s->replies_left == 0)
+			bench_enter(s, BENCH_S_DATA);
 		return 0;
 	case BENCH_S_DATA:
 		bench_send_message(s);
+		s->replies_left = b->o.rcpts;
 		bench_enter(s, BENCH_S_DOT);
 		return 0;
 	case BENCH_S_DOT:
-		bench_txn_done(s);
-		bench_txn_next(s);
+		s->replies_left--;
+		bench_delivered(s, b->o.rcpts - 1 - s->replies_left,
+				s->replies_left == 0);
+		if (s->replies_left == 0)
+			bench_txn_next(s);
 		return 0;
 	default: /* QUIT answered */
 		bench_sess_done(s);
@@ -829,15 +877,17 @@ bench_report(struct bench *b)
 	}
 	qsort(b->lat_us, b->n_lat, sizeof(*b->lat_us), bench_util_cmp);
 	fprintf(stderr,
-		"bench_lmtp: %llu started, %u answered 250, %u failed (%u "
-		"abandoned at the time bound)%s\n",
-		(unsigned long long)b->next, b->ok, b->failed, b->abandoned,
-		b->stopping ? "; stopped early" : "");
+		"bench_lmtp: %llu started, %u done, %u deliveries answered "
+		"250 (%u recipients each), %u failed (%u abandoned at the "
+		"time bound)%s\n",
+		(unsigned long long)b->next, b->txns, b->ok, b->o.rcpts,
+		b->failed, b->abandoned, b->stopping ? "; stopped early" : "");
 	printf("lmtp messages=%u seconds=%.3f rate=%.1f p50_ms=%.2f "
-	       "p99_ms=%.2f failures=%u\n",
+	       "p90_ms=%.2f p99_ms=%.2f failures=%u transactions=%u\n",
 	       b->ok, secs, secs > 0 ? b->ok / secs : 0.0,
 	       bench_util_pct(b->lat_us, b->n_lat, 50),
-	       bench_util_pct(b->lat_us, b->n_lat, 99), b->failed);
+	       bench_util_pct(b->lat_us, b->n_lat, 90),
+	       bench_util_pct(b->lat_us, b->n_lat, 99), b->failed, b->txns);
 }
 
 int

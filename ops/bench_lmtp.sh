@@ -20,15 +20,43 @@
 #      kurier-bench (created when missing), default fsync behaviour,
 #      ssl = no, log to a file. A system dovecot that is running is
 #      stopped first (doveadm stop).
-# After a 2-second warm-up of each, REPS runs of DURATION seconds each,
-# interleaved A, B, A, B, ..., each with its own seed (the same for A
-# and B of one round, so that no body repeats on kurier's shards across
-# rounds). Before each run: CHECKPOINT on every node, Dovecot's
-# maildirs removed, sync and a pause, so that no run pays for the
-# previous one's dirty pages. After each run the messages stored are
-# counted (rows on the shards, files in the maildirs) and must match
-# the 250s. Reported: median with min and max, the ratio kurier/Dovecot
-# of the medians against the target (at least 1; the aim is 2).
+# After a 2-second warm-up of each, REPS rounds of one run of DURATION
+# seconds per side, alternating (A, B in odd rounds, B, A in even ones,
+# so that neither side always goes first), each round with its own
+# seed (the same for A and B of one round, so that no body repeats on
+# kurier's shards across rounds). Before each run the side is started
+# fresh (FRESH=1): kurierd stopped and started again; Dovecot stopped,
+# its maildirs (indexes included) removed and started again; then
+# warmed up at the same point for WARMUP_S [2] seconds (another seed),
+# and, the same for both sides, CHECKPOINT on every node, `sync` and
+# QUIET_S seconds of quiet disk, so that no run pays for the previous
+# one's dirty pages or for starting processes and connections.
+# (kurier's shards keep the rows of earlier runs: emptying 20 clusters
+# per run would take longer than the run.) After each run the messages
+# stored by the run are counted (rows on the shards, files in the
+# maildirs, against the count before it) and must match the 250s.
+# Reported: median with min and max, the ratio kurier/Dovecot of the
+# medians against the target (at least 1; the aim is 2).
+#
+# CPU per delivery, per run: utime and stime (clock ticks of
+# /proc/PID/stat) of every process of a tree, the reaped children's
+# (cutime, cstime) included, read just before and just after the run:
+# the kurierd tree (master, workers), the postgres trees (each node's
+# postmaster from its postmaster.pid, its children), the Dovecot tree
+# (its master from run/master.pid, its children). Reported in ms per
+# delivery: "server" = user CPU of kurierd (or of Dovecot), "pg" = user
+# CPU of PostgreSQL (0 for Dovecot), "kernel" = system CPU of all of
+# them; the three add up to "total". The load tool's own CPU is not
+# counted; the pg figure of the kurier side includes the background
+# processes (checkpointer, WAL writer, autovacuum) of all 20 nodes.
+#
+# The point measured comes from the environment, defaults in brackets:
+# SESSIONS [16], SIZE [4096] bytes, RCPTS [1] recipients per message
+# (distinct users; `lmtp -R`), REPS [3], DURATION [10] s, QUIET_S [2] s,
+# FRESH [1]. POINTS="S:SIZE:R ..." measures several points in one set-up
+# (ops/bench_matrix.sh); LMTP_ONLY=1 leaves out the antispam and
+# idle-memory parts and the full report; TSV=FILE appends one line per
+# run (see ops/bench_matrix.sh for the columns).
 #
 # Idle memory: kurierd again with 1 worker; a short delivery warm-up,
 # the worker's VmRSS, then IDLE sessions opened by `lmtp -i` (greeted,
@@ -42,8 +70,14 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 readonly PGBIN=/usr/lib/postgresql/15/bin
-readonly NODES=20 PORT=30200 SESSIONS=16 USERS=1000 SIZE=4096
-readonly REPS=3 DURATION=10 WARMUP_S=2 SETTLE_S=2 MESSAGES=1000000 AS_REPS=2
+readonly NODES=20 PORT=30200 USERS=1000
+readonly MESSAGES=1000000 AS_REPS=2
+SESSIONS=${SESSIONS:-16} SIZE=${SIZE:-4096} RCPTS=${RCPTS:-1}
+readonly REPS=${REPS:-3} DURATION=${DURATION:-10} QUIET_S=${QUIET_S:-2}
+readonly FRESH=${FRESH:-1} LMTP_ONLY=${LMTP_ONLY:-0} WARMUP_S=${WARMUP_S:-2}
+POINTS=${POINTS:-$SESSIONS:$SIZE:$RCPTS}
+HZ=$(getconf CLK_TCK)
+readonly HZ
 readonly IDLE=5000 IDLE_TARGET=16384 IDLE_WARMUP=500
 readonly MAILUSER=kurier-bench TOKEN_CHARS=48
 
@@ -68,6 +102,15 @@ for f in "$LMTP" "$KURIERD" "$CLI"; do
 done
 command -v dovecot >/dev/null || die "no dovecot (make deps installs dovecot-core, dovecot-lmtpd)"
 [[ -x /usr/lib/dovecot/lmtp ]] || die "no Dovecot LMTP server (dovecot-lmtpd)"
+for v in REPS DURATION QUIET_S FRESH LMTP_ONLY WARMUP_S; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, not '${!v}'"
+done
+((REPS >= 1 && DURATION >= 1 && WARMUP_S >= 1)) ||
+	die "REPS, DURATION and WARMUP_S must be at least 1"
+for p in $POINTS; do
+	[[ $p =~ ^[0-9]+:[0-9]+:[0-9]+$ ]] ||
+		die "POINTS: '$p' is not SESSIONS:SIZE:RCPTS"
+done
 [[ $(id -u) -eq 0 ]] || die "Dovecot's master and its mail user need root"
 # 5 000 idle sessions need as many descriptors on both sides.
 (($(ulimit -Hn) > IDLE + 1000)) || die "ulimit -Hn is $(ulimit -Hn); need more than $((IDLE + 1000))"
@@ -193,7 +236,7 @@ compare_antispam() {
 			ANTISPAM=$mode kurierd_start 2
 			[[ $mode == off ]] || antispam_ready
 			run_lmtp "as-$mode-warmup$rep" "$KPORT" $((200 + rep)) "$WARMUP_S" >/dev/null
-			settle
+			settle antispam
 			line=$(run_lmtp "as-$mode$rep" "$KPORT" $((300 + rep)) "$DURATION")
 			if [[ $mode == off ]]; then
 				ROFF+=("$(field rate "$line")")
@@ -281,28 +324,130 @@ setup_dovecot() {
 			"$MAILUSER" || die "cannot create the user $MAILUSER"
 	mkdir -p -- "$DV/run" "$DV/state" "$DV/mail"
 	chown "$MAILUSER:$MAILUSER" "$DV/mail"
-	DPORT=$(free_port)
+	DPORT=$(free_port "$KPORT" "$KADMIN" "$KRPC")
 	dovecot_conf >"$DV/dovecot.conf"
+	dovecot_start
+	DOVECOT_VERSION=$(dovecot --version | awk '{ print $1 }')
+}
+
+dovecot_start() {
 	dovecot -c "$DV/dovecot.conf" || die "dovecot did not start (log: $DV/dovecot.log)"
 	wait_port "$DPORT" 30
-	DOVECOT_VERSION=$(dovecot --version | awk '{ print $1 }')
+}
+
+# Dovecot as on a new machine: stopped, no mail and no index left (the
+# indexes live in the maildirs), started again.
+dovecot_fresh() {
+	dovecot_stop
+	find "$DV/mail" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +
+	dovecot_start
 }
 
 # ------------------------------------------------------------------ runs
 
-# Clean buffers and a quiet disk for every run, and no mail left from
-# the last one in Dovecot's maildirs.
+# settle SIDE [SEED]: the side started fresh (FRESH=1; Dovecot's
+# maildirs are emptied in any case) and, with a SEED, warmed up at the
+# current point for WARMUP_S seconds (its first processes, connections
+# and plans are not timed); then the same for both sides: clean buffers
+# and QUIET_S seconds of quiet disk.
 settle() {
 	local k
 	local -a pids=()
+	if [[ $1 == kurier ]] && ((FRESH)); then
+		kurierd_stop
+		kurierd_start 2
+	elif [[ $1 == dovecot ]] && ((FRESH)); then
+		dovecot_fresh
+	elif [[ $1 == dovecot ]]; then
+		find "$DV/mail" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +
+	fi
+	if [[ -n ${2:-} ]]; then
+		[[ $1 == kurier ]] && k=$KPORT || k=$DPORT
+		run_lmtp "$1-warmup-$2" "$k" $((500000 + $2)) "$WARMUP_S" >/dev/null
+	fi
 	for ((k = 0; k < NODES; k++)); do
 		psql_node "$k" -c CHECKPOINT >/dev/null &
 		pids+=($!)
 	done
 	for k in "${pids[@]}"; do wait "$k"; done
-	find "$DV/mail" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +
 	sync
-	sleep "$SETTLE_S"
+	sleep "$QUIET_S"
+}
+
+# cpu_ticks PID...: "utime stime" in clock ticks of the process trees
+# under the PIDs: every live process's own time plus what it collected
+# from its reaped children (cutime, cstime), so that processes ending
+# during a run still count. Fields after "(comm) ": state 1, ppid 2,
+# utime 12, stime 13, cutime 14, cstime 15 (proc(5)).
+cpu_ticks() {
+	# A process may end between the glob and its read: not an error.
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v roots="$*" '
+		{
+			i = 0
+			while ((j = index(substr($0, i + 1), ")")) > 0)
+				i += j
+			pid = $1
+			n = split(substr($0, i + 2), f, " ")
+			if (n < 15)
+				next
+			ppid[pid] = f[2]
+			u[pid] = f[12] + f[14]
+			s[pid] = f[13] + f[15]
+		}
+		END {
+			n = split(roots, r, " ")
+			for (k = 1; k <= n; k++)
+				in_tree[r[k]] = 1
+			# Descendants: a few passes reach any depth we have.
+			for (pass = 0; pass < 4; pass++)
+				for (p in ppid)
+					if (ppid[p] in in_tree)
+						in_tree[p] = 1
+			for (p in in_tree)
+				if (p in u) {
+					ut += u[p]
+					st += s[p]
+				}
+			printf "%d %d\n", ut, st
+		}'
+}
+
+# The postmasters of the nodes (first line of postmaster.pid).
+pg_pids() {
+	local f
+	for f in "$DIR"/pg/node*/postmaster.pid; do
+		head -n 1 -- "$f"
+	done
+}
+
+# cpu_sample SIDE: "server_utime server_stime pg_utime pg_stime".
+cpu_sample() {
+	local srv pg
+	if [[ $1 == kurier ]]; then
+		srv=$(cpu_ticks "$KPID")
+	else
+		srv=$(cpu_ticks "$(cat -- "$DV/run/master.pid")")
+	fi
+	if [[ $1 == kurier ]]; then
+		# shellcheck disable=SC2046 # one pid per word
+		pg=$(cpu_ticks $(pg_pids))
+	else
+		pg="0 0"
+	fi
+	echo "$srv $pg"
+}
+
+# cpu_split BEFORE AFTER DELIVERIES: "server pg kernel total", ms of
+# CPU per delivery (see the top of this file).
+cpu_split() {
+	awk -v b="$1" -v a="$2" -v n="$3" -v hz="$HZ" 'BEGIN {
+		split(b, x, " ")
+		split(a, y, " ")
+		f = n > 0 ? 1000 / hz / n : 0
+		srv = (y[1] - x[1]) * f
+		pg = (y[3] - x[3]) * f
+		krn = (y[2] - x[2] + y[4] - x[4]) * f
+		printf "%.3f %.3f %.3f %.3f\n", srv, pg, krn, srv + pg + krn }'
 }
 
 # lmtp_argv ARRAY PORT SEED SECONDS [MESSAGES]
@@ -311,6 +456,7 @@ lmtp_argv() {
 	# shellcheck disable=SC2034 # the caller's array
 	l_argv=("$LMTP" -p "$2" -s "$SESSIONS" -n "${5:-$MESSAGES}" -t "$4"
 		-m "$SIZE" -r 'u%d@bench.test' -u "$USERS" -S "$3")
+	((RCPTS == 1)) || l_argv+=(-R "$RCPTS")
 }
 
 # run_lmtp TAG PORT SEED SECONDS [MESSAGES]: prints the result line.
@@ -338,34 +484,105 @@ dovecot_stored() {
 	find "$DV/mail" -path '*/new/*' -type f | wc -l
 }
 
-# The deliveries: warm-up, then A, B interleaved REPS times.
-compare() {
-	local rep line stored k_total=0
-	run_lmtp warmup-a "$KPORT" 100 "$WARMUP_S" >/dev/null
-	run_lmtp warmup-b "$DPORT" 100 "$WARMUP_S" >/dev/null
-	k_total=$(kurier_stored)
-	echo "bench_lmtp: $REPS x (kurierd, dovecot), ${DURATION}s each"
-	for ((rep = 1; rep <= REPS; rep++)); do
-		settle
-		line=$(run_lmtp "kurier$rep" "$KPORT" "$rep" "$DURATION")
+# run_side SIDE TAG SEED: one timed run of SIDE (kurier or dovecot) at
+# the current point, checked against what was stored; appends to the
+# side's arrays, prints the per-run line and the TSV line.
+run_side() {
+	local side=$1 tag=$2 seed=$3 port line stored n before after
+	local -a cpu
+	settle "$side" "$seed"
+	[[ $side == kurier ]] && port=$KPORT || port=$DPORT
+	[[ $side == kurier ]] && stored=$(kurier_stored) || stored=$(dovecot_stored)
+	before=$(cpu_sample "$side")
+	line=$(run_lmtp "$tag" "$port" "$seed" "$DURATION")
+	after=$(cpu_sample "$side")
+	n=$(field messages "$line")
+	read -ra cpu <<<"$(cpu_split "$before" "$after" "$n")"
+	if [[ $side == kurier ]]; then
+		stored=$(($(kurier_stored) - stored))
+		((stored == n)) ||
+			die "kurier: $n messages answered 250, $stored stored"
 		RA+=("$(field rate "$line")")
 		AP50+=("$(field p50_ms "$line")")
 		AP99+=("$(field p99_ms "$line")")
-		k_total=$((k_total + $(field messages "$line")))
-		stored=$(kurier_stored)
-		((stored == k_total)) ||
-			die "kurier: $k_total messages answered 250 in all, $stored stored"
-		settle
-		line=$(run_lmtp "dovecot$rep" "$DPORT" "$rep" "$DURATION")
+		ACPU+=("${cpu[*]}")
+	else
+		stored=$(($(dovecot_stored) - stored))
+		((n == stored)) ||
+			die "dovecot: $n answered 250, $stored files in the maildirs"
 		RB+=("$(field rate "$line")")
 		BP50+=("$(field p50_ms "$line")")
 		BP99+=("$(field p99_ms "$line")")
-		stored=$(dovecot_stored)
-		(($(field messages "$line") == stored)) ||
-			die "dovecot: $(field messages "$line") answered 250, $stored files in the maildirs"
-		printf 'bench_lmtp: run %d: kurierd %s  dovecot %s msg/s\n' "$rep" \
+		BCPU+=("${cpu[*]}")
+	fi
+	printf 'bench_lmtp: %-7s s=%d size=%d rcpts=%d round %d: %s msg/s, p50 %s p90 %s p99 %s ms; cpu ms/delivery: %s %s + pg %s + kernel %s = %s\n' \
+		"$side" "$SESSIONS" "$SIZE" "$RCPTS" "$ROUND" "$(field rate "$line")" \
+		"$(field p50_ms "$line")" "$(field p90_ms "$line")" \
+		"$(field p99_ms "$line")" \
+		"$([[ $side == kurier ]] && echo kurierd || echo dovecot)" "${cpu[@]}"
+	[[ -z ${TSV:-} ]] ||
+		printf '%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n' \
+			"$side" "$SESSIONS" "$SIZE" "$RCPTS" "$ROUND" \
+			"$(field rate "$line")" "$(field p50_ms "$line")" \
+			"$(field p90_ms "$line")" "$(field p99_ms "$line")" \
+			"${cpu[@]}" "$n" "$(field seconds "$line")" >>"$TSV"
+}
+
+# The deliveries at the point SESSIONS:SIZE:RCPTS: REPS rounds, the
+# order of the sides alternating. SEED0 keeps the bodies of different
+# points apart. Usage: compare SEED0
+compare() {
+	local seed0=$1
+	RA=() RB=() AP50=() AP99=() BP50=() BP99=() ACPU=() BCPU=()
+	echo "bench_lmtp: $REPS x (kurierd, dovecot), ${DURATION}s each," \
+		"$SESSIONS sessions, $SIZE bytes, $RCPTS recipient(s)"
+	for ((ROUND = 1; ROUND <= REPS; ROUND++)); do
+		if ((ROUND % 2)); then
+			run_side kurier "kurier-$seed0-$ROUND" $((seed0 + ROUND))
+			run_side dovecot "dovecot-$seed0-$ROUND" $((seed0 + ROUND))
+		else
+			run_side dovecot "dovecot-$seed0-$ROUND" $((seed0 + ROUND))
+			run_side kurier "kurier-$seed0-$ROUND" $((seed0 + ROUND))
+		fi
+		printf 'bench_lmtp: run %d: kurierd %s  dovecot %s msg/s\n' "$ROUND" \
 			"${RA[-1]}" "${RB[-1]}"
 	done
+}
+
+# cpu_stats LINE...: medians of the columns of "server pg kernel total".
+cpu_stats() {
+	local c
+	for c in 1 2 3 4; do
+		stats 3 "$(printf '%s\n' "$@" | awk -v c="$c" '{ print $c }')" |
+			awk '{ printf "%s ", $1 }'
+	done
+	echo
+}
+
+# Each point of POINTS, then a short summary line per point.
+compare_points() {
+	local p i=0 a b
+	local -a v
+	SUMMARY=()
+	run_lmtp warmup-a "$KPORT" 100 "$WARMUP_S" >/dev/null
+	run_lmtp warmup-b "$DPORT" 100 "$WARMUP_S" >/dev/null
+	for p in $POINTS; do
+		IFS=: read -r SESSIONS SIZE RCPTS <<<"$p"
+		((SESSIONS >= 1 && SIZE >= 1024 && RCPTS >= 1 && RCPTS <= 50)) ||
+			die "POINTS: '$p' out of range"
+		i=$((i + 1))
+		compare $((i * 1000))
+		read -ra v <<<"$(stats 1 "${RA[@]}")"
+		a=${v[0]}
+		read -ra v <<<"$(stats 1 "${RB[@]}")"
+		b=${v[0]}
+		SUMMARY+=("$(printf 's=%-3d size=%-6d rcpts=%d  kurierd %8s  dovecot %8s msg/s  ratio %s  cpu ms/delivery kurier [kurierd pg kernel total] %s dovecot [dovecot - kernel total] %s' \
+			"$SESSIONS" "$SIZE" "$RCPTS" "$a" "$b" \
+			"$(awk -v x="$a" -v y="$b" 'BEGIN { printf "%.2f", (y > 0 ? x / y : 0) }')" \
+			"$(cpu_stats "${ACPU[@]}")" "$(cpu_stats "${BCPU[@]}")")")
+	done
+	printf '\nbench_lmtp: medians of %d rounds per point\n' "$REPS"
+	printf '  %s\n' "${SUMMARY[@]}"
 }
 
 rss_of() {
@@ -417,8 +634,12 @@ report() {
 	read -ra ap99 <<<"$(stats 2 "${AP99[@]}")"
 	read -ra bp50 <<<"$(stats 2 "${BP50[@]}")"
 	read -ra bp99 <<<"$(stats 2 "${BP99[@]}")"
-	printf '\nLMTP delivery (SPEC.md §7): %d-byte messages, one recipient, %d sessions, %d users,\n' \
-		"$SIZE" "$SESSIONS" "$USERS"
+	local -a acpu bcpu
+	read -ra acpu <<<"$(cpu_stats "${ACPU[@]}")"
+	read -ra bcpu <<<"$(cpu_stats "${BCPU[@]}")"
+	printf '\nLMTP delivery (SPEC.md §7): %d-byte messages, %s, %d sessions, %d users,\n' \
+		"$SIZE" "$( ((RCPTS == 1)) && echo one recipient || echo "$RCPTS recipients")" \
+		"$SESSIONS" "$USERS"
 	printf 'kurierd 2 workers on %d shards (%s, %s) vs Dovecot %s LMTP into maildir,\n' \
 		"$NODES" "$DURABLE" \
 		"$("$PGBIN/postgres" --version | awk '{ print "PostgreSQL " $3 }')" \
@@ -431,6 +652,10 @@ report() {
 	printf '%-44s %10s %10s %10s\n' "(B) Dovecot LMTP, maildir" "${b[@]}"
 	printf '%-44s %10s %10s %10s\n' "    latency p50, ms" "${bp50[@]}"
 	printf '%-44s %10s %10s %10s\n' "    latency p99, ms" "${bp99[@]}"
+	printf '\nCPU ms per delivery (medians; user/user/system): %-12s %8s %8s %8s %8s\n' \
+		'' server pg kernel total
+	printf '%-60s %8s %8s %8s %8s\n' "(A) kurierd / PostgreSQL / kernel" "${acpu[@]}"
+	printf '%-60s %8s %8s %8s %8s\n' "(B) Dovecot / - / kernel" "${bcpu[@]}"
 	printf '\nkurier/Dovecot = %s' "$(verdict "${a[0]}" "${b[0]}" 1 \
 		'kurier at least as fast as Dovecot; the aim is 2.0')"
 	printf '\nper run, messages/s: kurierd %s | Dovecot %s\n' "${RA[*]}" "${RB[*]}"
@@ -456,7 +681,7 @@ report() {
 	printf '  dovecot -c %s/dovecot.conf\n' "$DV"
 	printf '(A) %s\n' "${cmd[*]}"
 	# shellcheck disable=SC2016 # a placeholder
-	printf '(B) the same with -p $DOVECOT_LMTP_PORT; SEED = run number (1..%d), both sides\n' "$REPS"
+	printf '(B) the same with -p $DOVECOT_LMTP_PORT; SEED = 1000 + round (1..%d), both sides\n' "$REPS"
 	printf '    rate = messages answered 250 / seconds to the last answer\n'
 	printf 'idle: %s   ([workers] count = 1, after a warm-up delivery run)\n' \
 		"${IDLE_CMD[*]}"
@@ -465,14 +690,20 @@ report() {
 main() {
 	local t0=$EPOCHSECONDS
 	declare -ga RA=() RB=() AP50=() AP99=() BP50=() BP99=() IDLE_CMD=()
-	declare -ga ROFF=() RON=()
+	declare -ga ROFF=() RON=() ACPU=() BCPU=() SUMMARY=()
 	AS_READY=2
 	setup_cluster
 	make_passwd
 	setup_kurier
 	setup_dovecot
-	compare
+	compare_points
 	dovecot_stop
+	if ((LMTP_ONLY)); then
+		kurierd_stop
+		DONE=1
+		echo "bench_lmtp: done in $((EPOCHSECONDS - t0))s"
+		return
+	fi
 	compare_antispam
 	idle_memory
 	kurierd_stop

@@ -11,6 +11,7 @@ PKGS=(
 	libcrypt-dev libpcre2-dev libspf2-dev libhttp-parser-dev libhyperscan-dev
 	spamassassin spamd spamc rspamd dnsmasq-base
 	postgresql-15 postgresql-client-15 dovecot-core dovecot-lmtpd postfix
+	gnuplot-nox
 )
 
 missing=()
