@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Maildir in and out against a real Dovecot (SPEC.md §3.4, issue 14
+# item 3), and `kurier user show`:
+#  (a) mail delivered by Dovecot's LMTP (ASCII, UTF-8, > 64 KiB) and
+#      saved by doveadm into two folders (one nested), flags and a
+#      keyword set by doveadm, mtimes set apart, is imported by
+#      `kurier import maildir`; every message's bytes (sha256), flags,
+#      folder and internal date equal what Dovecot itself reports;
+#  (b) mail delivered through kurier's LMTP (and appended through
+#      JSON-RPC into a nested folder), flags changed through JSON-RPC,
+#      is exported by `kurier export maildir`; a Dovecot user whose
+#      mail_location is that tree reads the same bytes (doveadm fetch
+#      text), flags and internal dates;
+#  (c) a file over [lmtp] message_max is skipped and reported (exit 1),
+#      the rest imported; an unknown user is exit 1 with a message.
+# A private Dovecot (dovecot -c: its own base_dir, LMTP on a free port,
+# a passwd-file), mail as the system user kurier.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+
+command -v dovecot >/dev/null && [[ -x /usr/lib/dovecot/lmtp ]] ||
+	fail "no dovecot (make deps installs dovecot-core, dovecot-lmtpd)"
+[[ $(id -u) -eq 0 ]] || fail "needs root (Dovecot's mail_uid is the user kurier)"
+MAILUSER=kurier
+
+KR_CONF_EXTRA=$'[lmtp]\nmessage_max = 1048576'
+kr_stack_start maildir 19400 2
+DV=$KR_WORK/dovecot
+DV_PID=
+dv_stop() {
+	[[ -n $DV_PID ]] || return 0
+	kill -TERM "$DV_PID" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$DV_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$DV_PID" 2>/dev/null || true
+	DV_PID=
+}
+trap 'dv_stop; kr_stack_cleanup' EXIT
+KR_DIAG+=("$DV/dovecot.log")
+
+# ---- a private Dovecot -------------------------------------------------
+mkdir -p "$DV/run" "$DV/state" "$DV/mail"
+chown "$MAILUSER:$MAILUSER" "$DV/mail"
+DPORT=$(free_port "$KR_LMTP" "$KR_HTTP" "$KR_ADMIN")
+EXPORT=$KR_WORK/export
+cat >"$DV/passwd" <<EOF
+dv@dovecot.test:{PLAIN}unused::::::
+ex@dovecot.test:{PLAIN}unused:::::: userdb_mail=maildir:$EXPORT
+EOF
+cat >"$DV/dovecot.conf" <<EOF
+base_dir = $DV/run
+state_dir = $DV/state
+instance_name = kurier-test-maildir
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+log_path = $DV/dovecot.log
+mail_location = maildir:$DV/mail/%d/%n
+mail_uid = $MAILUSER
+mail_gid = $MAILUSER
+first_valid_uid = $(id -u "$MAILUSER")
+last_valid_uid = $(id -u "$MAILUSER")
+first_valid_gid = $(id -g "$MAILUSER")
+passdb {
+  driver = passwd-file
+  args = $DV/passwd
+}
+userdb {
+  driver = passwd-file
+  args = $DV/passwd
+  default_fields = uid=$MAILUSER gid=$MAILUSER home=$DV/mail/%d/%n
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $DPORT
+  }
+}
+EOF
+dovecot -c "$DV/dovecot.conf" || fail "dovecot did not start"
+DV_PID=$(cat "$DV/run/master.pid")
+wait_for 15 "Dovecot LMTP on $DPORT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$DPORT"
+dva() { doveadm -c "$DV/dovecot.conf" "$@"; }
+
+# lmtp PORT RCPT FILE: one message over LMTP, 250 or the test fails.
+lmtp() {
+	python3 - "$1" "$2" "$3" <<'EOF' || fail "LMTP to port $1 for $2 refused"
+import smtplib, sys
+c = smtplib.LMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+refused = c.sendmail("sender@ext.test", [sys.argv[2]], open(sys.argv[3], "rb").read())
+c.quit()
+sys.exit(1 if refused else 0)
+EOF
+}
+
+# The test messages: ASCII with a dot line, UTF-8 8bit headers and
+# body, 100 KiB of base64 (CRLF, as an MTA hands them over).
+M=$KR_WORK/msgs
+mkdir -p "$M"
+printf 'From: a@ext.test\r\nSubject: plain one\r\nMessage-ID: <1@ext.test>\r\n\r\nhello\r\n.dot line\r\n' >"$M/1"
+printf 'From: =?utf-8?q?J=C3=BCrgen?= <j@ext.test>\r\nSubject: Gr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\xc3\xa4\xc3\xb6\xc3\xbc \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x93\xa8\r\n' >"$M/2"
+{
+	printf 'From: big@ext.test\r\nSubject: big one\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+	head -c 76800 /dev/urandom | base64 -w 76 | sed 's/$/\r/'
+} >"$M/3"
+(($(stat -c %s "$M/3") > 65536)) || fail "message 3 is not over 64 KiB"
+printf 'From: w@ext.test\nSubject: work item\n\nin a folder\n' >"$M/4"
+printf 'From: w@ext.test\nSubject: nested item\n\nin Work.Sub\n' >"$M/5"
+
+# ---- (a) Dovecot -> kurier ---------------------------------------------
+for i in 1 2 3; do lmtp "$DPORT" dv@dovecot.test "$M/$i"; done
+dva mailbox create -u dv@dovecot.test Work Work.Sub
+dva save -u dv@dovecot.test -m Work <"$M/4"
+dva save -u dv@dovecot.test -m Work.Sub <"$M/5"
+dva flags add -u dv@dovecot.test '\Seen \Flagged $Label1' mailbox INBOX uid 1
+dva flags add -u dv@dovecot.test '\Answered \Draft' mailbox INBOX uid 3
+dva flags add -u dv@dovecot.test '\Seen \Deleted' mailbox Work uid 1
+# Internal dates apart from "now" and from each other.
+t=1700000000
+while IFS= read -r f; do
+	touch -m -d "@$t" "$f"
+	t=$((t + 3600))
+done < <(find "$DV/mail/dovecot.test/dv" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | sort)
+# Dovecot's own index caches the dates it saw: let it see the files
+# again (a forced resync rereads the mtimes).
+dva force-resync -u dv@dovecot.test '*'
+
+# dovecot_view USER NAMEMAP: "folder<TAB>sha256<TAB>flags<TAB>date"
+# per message as Dovecot reports it (\Recent left out; folder names
+# with '/' for Dovecot's '.' when NAMEMAP is 1).
+dovecot_view() {
+	local user=$1 mb uid flags date sha
+	dva mailbox list -u "$user" | while IFS= read -r mb; do
+		dva fetch -u "$user" uid mailbox "$mb" ALL | sed -n 's/^uid: //p' |
+			while IFS= read -r uid; do
+				sha=$(dva -f pager fetch -u "$user" text mailbox "$mb" uid "$uid" |
+					tail -c +7 | sha256sum | cut -d' ' -f1)
+				flags=$(dva fetch -u "$user" flags mailbox "$mb" uid "$uid" |
+					sed 's/^flags: //' | tr ' ' '\n' | grep -v -e '^\\Recent$' -e '^$' |
+					sort | paste -sd' ' -) || true
+				date=$(dva fetch -u "$user" date.received.unixtime mailbox "$mb" uid "$uid" |
+					sed 's/^date.received.unixtime: //')
+				printf '%s\t%s\t%s\t%s\n' "${mb//./\/}" "$sha" "$flags" "$date"
+			done
+	done | sort
+}
+# kurier_view USER PASSWORD: the same per message of a kurier user,
+# bytes and flags through JSON-RPC (message.list, message.raw), the
+# internal date from the shard (the API has none).
+kurier_view() {
+	local ids id name uid sha flags date conninfo
+	KR_TOK=$(kr_login "$1" "$2") || fail "login $1"
+	conninfo=$(kr_cli user show "$1" | awk -F'\t' '$1 == "shard" { print $2 }')
+	conninfo=$(awk -v s="[shard.$conninfo]" '$0 == s { f = 1 } f && /^primary = / { sub(/^primary = /, ""); print; exit }' "$KR_CONF")
+	kr_call mailbox.list '{}' | jq -r '.result[] | select(.total > 0) | "\(.id)\t\(.name)"' |
+		while IFS=$'\t' read -r id name; do
+			kr_call message.list "{\"mailbox\":$id,\"limit\":200}" |
+				jq -r '.result.messages[] | "\(.uid)\t\(.flags | sort | join(" "))"' |
+				while IFS=$'\t' read -r uid flags; do
+					sha=$(kr_call message.raw "{\"mailbox\":$id,\"uid\":$uid}" |
+						jq -r .result.raw | base64 -d | sha256sum | cut -d' ' -f1)
+					date=$(psql "$conninfo" -Atc "SELECT extract(epoch FROM internal_date)::bigint FROM messages WHERE mailbox_id = $id AND uid = $uid")
+					printf '%s\t%s\t%s\t%s\n' "$name" "$sha" "$flags" "$date"
+				done
+		done | sort
+}
+
+printf 'pw-mig\n' | kr_cli user add mig@kurier.test >/dev/null
+kr_cli import maildir mig@kurier.test "$DV/mail/dovecot.test/dv" \
+	>"$KR_WORK/import.out" 2>"$KR_WORK/import.err" ||
+	fail "import maildir: $(cat "$KR_WORK/import.err")"
+grep -q '^imported 5/5 messages$' "$KR_WORK/import.err" ||
+	fail "no final progress line: $(cat "$KR_WORK/import.err")"
+grep -q '^imported 5 messages' "$KR_WORK/import.out" || fail "summary: $(cat "$KR_WORK/import.out")"
+dovecot_view dv@dovecot.test >"$KR_WORK/a.dovecot"
+kurier_view mig@kurier.test pw-mig >"$KR_WORK/a.kurier"
+(($(wc -l <"$KR_WORK/a.dovecot") == 5)) || fail "Dovecot has $(wc -l <"$KR_WORK/a.dovecot") messages, not 5"
+diff -u "$KR_WORK/a.dovecot" "$KR_WORK/a.kurier" >&2 || fail "imported mail differs from Dovecot's"
+grep -q $'^INBOX\t[0-9a-f]*\t$Label1 \\\\Flagged \\\\Seen\t' "$KR_WORK/a.kurier" ||
+	fail "the keyword and flags of INBOX uid 1 are not there: $(cat "$KR_WORK/a.kurier")"
+grep -q $'^Work/Sub\t' "$KR_WORK/a.kurier" || fail "no nested folder Work/Sub"
+ok "(a) 5 messages from Dovecot (LMTP, doveadm save) imported: bytes, flags, keyword, folders, dates equal"
+
+# user show: shard, bucket, quota, used bytes, messages, mailboxes.
+show=$(kr_cli user show mig@kurier.test)
+used=$(find "$DV/mail/dovecot.test/dv" -type f \( -path '*/cur/*' -o -path '*/new/*' \) -exec cat {} + | wc -c)
+grep -qx $'messages\t5' <<<"$show" || fail "user show: $show"
+grep -qx $'used\t'"$used"' bytes' <<<"$show" || fail "user show: used is not $used: $show"
+grep -qx $'quota\tunlimited' <<<"$show" || fail "user show quota: $show"
+grep -q $'^bucket\t[0-9]' <<<"$show" || fail "user show bucket: $show"
+grep -q $'^mailbox\tWork/Sub\t1 messages' <<<"$show" || fail "user show mailboxes: $show"
+rc=0
+kr_cli user show nobody@kurier.test >/dev/null 2>"$KR_WORK/show.err" || rc=$?
+((rc == 1)) && grep -q 'no such user nobody@kurier.test' "$KR_WORK/show.err" ||
+	fail "unknown user: exit $rc, $(cat "$KR_WORK/show.err")"
+ok "user show: shard, bucket, quota, $used bytes used, 5 messages, mailboxes; unknown user exit 1"
+
+# ---- (b) kurier -> Dovecot ---------------------------------------------
+printf 'pw-out\n' | kr_cli user add out@kurier.test >/dev/null
+KR_TOK=$(kr_login out@kurier.test pw-out)
+work=$(kr_call mailbox.create '{"name":"Work"}' | jq -er .result.id)
+arch=$(kr_call mailbox.create '{"name":"Archive/2024"}' | jq -er .result.id)
+for i in 1 2 3; do lmtp "$KR_LMTP" out@kurier.test "$M/$i"; done
+lmtp "$KR_LMTP" out+Work@kurier.test "$M/1"
+raw=$(base64 -w0 <"$M/4")
+kr_call message.append "{\"mailbox\":$arch,\"raw\":\"$raw\",\"flags\":[\"\\\\Seen\"]}" | jq -e .result.uid >/dev/null
+inbox=$(kr_mailbox inbox)
+kr_call message.flags "{\"mailbox\":$inbox,\"uids\":[1,3],\"add\":[\"\\\\Seen\",\"\$Label1\"]}" | jq -e .result >/dev/null
+kr_call message.flags "{\"mailbox\":$inbox,\"uids\":[2],\"add\":[\"\\\\Flagged\",\"\\\\Answered\",\"\\\\Draft\"]}" | jq -e .result >/dev/null
+kr_call message.flags "{\"mailbox\":$work,\"uids\":[1],\"add\":[\"\\\\Deleted\",\"Work-Tag\"]}" | jq -e .result >/dev/null
+kr_cli export maildir out@kurier.test "$EXPORT" >"$KR_WORK/export.out" 2>"$KR_WORK/export.err" ||
+	fail "export maildir: $(cat "$KR_WORK/export.err")"
+grep -q '^exported 5/5 messages$' "$KR_WORK/export.err" || fail "export progress: $(cat "$KR_WORK/export.err")"
+rc=0
+kr_cli export maildir out@kurier.test "$EXPORT" >/dev/null 2>&1 || rc=$?
+((rc == 1)) || fail "export into a non-empty directory: exit $rc, not 1"
+chown -R "$MAILUSER:$MAILUSER" "$EXPORT"
+kurier_view out@kurier.test pw-out >"$KR_WORK/b.kurier"
+dovecot_view ex@dovecot.test >"$KR_WORK/b.dovecot"
+(($(wc -l <"$KR_WORK/b.kurier") == 5)) || fail "kurier has $(wc -l <"$KR_WORK/b.kurier") messages, not 5"
+diff -u "$KR_WORK/b.kurier" "$KR_WORK/b.dovecot" >&2 || fail "Dovecot reads the export differently"
+ok "(b) 5 messages exported by kurier read back by Dovecot byte for byte, same flags, keywords, folders, dates"
+
+# ---- (c) a message over the size limit -----------------------------------
+big=$KR_WORK/big
+mkdir -p "$big/cur" "$big/new" "$big/tmp"
+cp "$M/1" "$big/cur/1.M1.h,S=$(stat -c %s "$M/1"):2,S"
+head -c 1100000 /dev/zero | tr '\0' 'x' >"$big/new/2.M2.h"
+rc=0
+kr_cli import maildir mig@kurier.test "$big" >"$KR_WORK/c.out" 2>"$KR_WORK/c.err" || rc=$?
+((rc == 1)) || fail "over-limit import: exit $rc, not 1"
+grep -q '2.M2.h: skipped: 1100000 bytes (1 to 1048576)' "$KR_WORK/c.err" || fail "no skip report: $(cat "$KR_WORK/c.err")"
+grep -q '^imported 1 messages.* 1 skipped' "$KR_WORK/c.out" || fail "summary: $(cat "$KR_WORK/c.out")"
+rc=0
+kr_cli import maildir nobody@kurier.test "$big" >/dev/null 2>"$KR_WORK/c.err" || rc=$?
+((rc == 1)) && grep -q 'no such user' "$KR_WORK/c.err" || fail "unknown user import: exit $rc"
+ok "(c) a file over message_max skipped and reported (exit 1), the rest imported; unknown user exit 1"
