@@ -11,8 +11,8 @@ static const struct {
 	char letter;
 	const char *imap;
 } maildir_flags[KR_MAILDIR_SYSTEM_FLAGS] = {
-	{ 'D', "\\Draft" },    { 'F', "\\Flagged" }, { 'R', "\\Answered" },
-	{ 'S', "\\Seen" },     { 'T', "\\Deleted" },
+	{ 'D', "\\Draft" }, { 'F', "\\Flagged" }, { 'R', "\\Answered" },
+	{ 'S', "\\Seen" },  { 'T', "\\Deleted" },
 };
 
 void
@@ -99,8 +99,7 @@ kr_maildir_folder_to_mailbox(const char *dir, char *buf, size_t size)
 	/* ".", "..", "" and names with an empty level (".A..B", ".A.")
 	 * are not folders; '/' cannot occur in a directory entry. */
 	if (len < 2 || dir[0] != '.' || dir[1] == '.' || dir[len - 1] == '.' ||
-	    strstr(dir, "..") != NULL || strchr(dir, '/') != NULL ||
-	    len > size)
+	    strstr(dir, "..") != NULL || strchr(dir, '/') != NULL || len > size)
 		return -1;
 	for (size_t i = 1; i < len; i++)
 		buf[i - 1] = dir[i] == '.' ? '/' : dir[i];

@@ -108,11 +108,11 @@ admin_pg_err(struct kr_err *err_r, enum kr_err_kind kind, const char *what,
 }
 
 PGresult *
-kr_store_admin_exec(PGconn *conn, const struct kr_pgquery *q, struct kr_err *err_r)
+kr_store_admin_exec(PGconn *conn, const struct kr_pgquery *q,
+		    struct kr_err *err_r)
 {
-	PGresult *res =
-		PQexecParams(conn, q->sql, q->n_params, NULL, q->values,
-			     q->lengths, q->formats, q->binary_result);
+	PGresult *res = PQexecParams(conn, q->sql, q->n_params, NULL, q->values,
+				     q->lengths, q->formats, q->binary_result);
 
 	if (res != NULL && (PQresultStatus(res) == PGRES_TUPLES_OK ||
 			    PQresultStatus(res) == PGRES_COMMAND_OK))
@@ -151,7 +151,8 @@ admin_connect(const struct kr_store_admin *adm, unsigned shard,
 }
 
 PGconn *
-kr_store_admin_conn(struct kr_store_admin *adm, unsigned shard, struct kr_err *err_r)
+kr_store_admin_conn(struct kr_store_admin *adm, unsigned shard,
+		    struct kr_err *err_r)
 {
 	char ms[16];
 	struct kr_pgquery q = { .sql = "SELECT set_config('statement_timeout', "
@@ -182,7 +183,8 @@ kr_store_admin_conn(struct kr_store_admin *adm, unsigned shard, struct kr_err *e
 
 int
 kr_store_admin_place(const struct kr_store_admin *adm, const char *address,
-	    char addr[KR_ADDRESS_MAX + 1], int *shard_r, struct kr_err *err_r)
+		     char addr[KR_ADDRESS_MAX + 1], int *shard_r,
+		     struct kr_err *err_r)
 {
 	*shard_r = -1;
 	if (kr_address_normalize(address, strlen(address), addr,

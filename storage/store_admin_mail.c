@@ -64,14 +64,16 @@ kr_store_admin_account_get(struct kr_store_admin *adm, const char *address,
 			   struct kr_store_admin_account *acct_r,
 			   struct kr_err *err_r)
 {
-	struct kr_store_user_args a = { .address = acct_r->address };
+	struct kr_store_user_args a;
 	struct kr_pgquery q;
 	PGresult *res;
 	int shard, ret;
 
 	memset(acct_r, 0, sizeof(*acct_r));
-	if (kr_store_admin_place(adm, address, acct_r->address, &shard,
-				 err_r) < 0)
+	memset(&a, 0, sizeof(a));
+	a.address = acct_r->address;
+	if (kr_store_admin_place(adm, address, acct_r->address, &shard, err_r) <
+	    0)
 		return -1;
 	acct_r->shard = (unsigned)shard;
 	acct_r->bucket =
@@ -103,12 +105,14 @@ kr_store_admin_mailbox_list(struct kr_store_admin *adm,
 			    struct kr_err *err_r)
 {
 	char id[24];
+	const char *values[] = { id };
 	struct kr_pgquery q = { .sql = mail_sql_mailboxes,
 				.n_params = 1,
-				.values = (const char *const[]){
-					kr_store_i64(id, acct->id) } };
-	PGresult *res = mail_exec(adm, acct, &q, err_r);
+				.values = values };
+	PGresult *res;
 
+	kr_store_i64(id, acct->id);
+	res = mail_exec(adm, acct, &q, err_r);
 	if (res == NULL)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -136,12 +140,14 @@ kr_store_admin_mailbox_create(struct kr_store_admin *adm,
 			      struct kr_err *err_r)
 {
 	char id[24];
+	const char *values[] = { id, name };
 	struct kr_pgquery q = { .sql = mail_sql_mailbox_create,
 				.n_params = 2,
-				.values = (const char *const[]){
-					kr_store_i64(id, acct->id), name } };
+				.values = values };
 	PGresult *res;
 	int ret;
+
+	kr_store_i64(id, acct->id);
 
 	if (!kr_store_pack_utf8(name, strlen(name)))
 		return kr_err_set(err_r, KR_ERR_PERMANENT,
@@ -227,9 +233,8 @@ mail_flags_literal(const char *const *flags, unsigned n, struct kr_err *err_r)
 
 	if (kr_store_flags_check(flags, n, err_r) < 0)
 		return NULL;
-	kr_pgarray_init(&a,
-			KR_STORE_FLAGS_MAX * (2 * KR_STORE_FLAG_LEN_MAX + 3) +
-				3);
+	kr_pgarray_init(
+		&a, KR_STORE_FLAGS_MAX * (2 * KR_STORE_FLAG_LEN_MAX + 3) + 3);
 	/* Sized for the most flags of the longest length: cannot fail. */
 	for (unsigned i = 0; i < n; i++)
 		(void)kr_pgarray_add_str(&a, flags[i], NULL);
@@ -293,17 +298,19 @@ mail_get_one(PGconn *conn, const struct kr_store_admin_account *acct,
 	     struct kr_err *err_r)
 {
 	char id[24], u[24];
+	const char *values[] = { id, mailbox, u };
 	struct kr_pgquery q = { .sql = mail_sql_get,
 				.n_params = 3,
-				.values = (const char *const[]){
-					kr_store_i64(id, acct->id), mailbox,
-					kr_store_i64(u, uid) } };
+				.values = values };
 	struct kr_store_admin_message m = { .uid = uid, .internal_date = date };
-	PGresult *res = kr_store_admin_exec(conn, &q, err_r);
 	unsigned char *raw = NULL;
 	struct kr_err err;
+	PGresult *res;
 	int ret;
 
+	kr_store_i64(id, acct->id);
+	kr_store_i64(u, uid);
+	res = kr_store_admin_exec(conn, &q, err_r);
 	if (res == NULL)
 		return -1;
 	ret = mail_status(res, &err);
@@ -340,14 +347,16 @@ mail_page(PGconn *conn, const struct kr_store_admin_account *acct,
 	  kr_store_admin_message_fn *cb, void *ctx, struct kr_err *err_r)
 {
 	char id[24], a[24];
+	const char *values[] = { id, mailbox, a };
 	struct kr_pgquery q = { .sql = mail_sql_uids,
 				.n_params = 3,
-				.values = (const char *const[]){
-					kr_store_i64(id, acct->id), mailbox,
-					kr_store_i64(a, *after) } };
-	PGresult *res = kr_store_admin_exec(conn, &q, err_r);
+				.values = values };
+	PGresult *res;
 	int ret = 0;
 
+	kr_store_i64(id, acct->id);
+	kr_store_i64(a, *after);
+	res = kr_store_admin_exec(conn, &q, err_r);
 	if (res == NULL)
 		return -1;
 	*n_r = PQntuples(res);
@@ -379,8 +388,8 @@ kr_store_admin_message_each(struct kr_store_admin *adm,
 	kr_store_i64(mailbox, mailbox_id);
 	arena = kr_arena_create(4096, MAIL_FLAGS_ARENA, false);
 	while (ret == 0 && n == MAIL_PAGE)
-		ret = mail_page(conn, acct, mailbox, &after, &n, arena, cb,
-				ctx, err_r);
+		ret = mail_page(conn, acct, mailbox, &after, &n, arena, cb, ctx,
+				err_r);
 	kr_arena_destroy(&arena);
 	return ret;
 }

@@ -295,13 +295,11 @@ user_show(struct kr_cli *cli, const struct user_args *a)
 	char qtext[32];
 	struct kr_err err;
 
-	if (kr_store_admin_account_get(cli->admin, a->address, &acct, &err) <
-	    0)
-		return user_report(-1, &err, a->address,
-				   err.kind == KR_ERR_NOT_FOUND
-					   ? (int)acct.shard
-					   : -1,
-				   NULL);
+	if (kr_store_admin_account_get(cli->admin, a->address, &acct, &err) < 0)
+		return user_report(
+			-1, &err, a->address,
+			err.kind == KR_ERR_NOT_FOUND ? (int)acct.shard : -1,
+			NULL);
 	printf("address\t%s\nshard\t%u\nbucket\t%u\nquota\t%s\n"
 	       "used\t%" PRId64 " bytes\nmessages\t%" PRId64 "\n",
 	       acct.address, acct.shard, acct.bucket,

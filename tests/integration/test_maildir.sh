@@ -12,7 +12,8 @@
 #      mail_location is that tree reads the same bytes (doveadm fetch
 #      text), flags and internal dates;
 #  (c) a file over [lmtp] message_max is skipped and reported (exit 1),
-#      the rest imported; an unknown user is exit 1 with a message.
+#      the rest imported; an unknown user is exit 1 with a message;
+# and tests/unit/test_store_admin_mail on the same cluster.
 # A private Dovecot (dovecot -c: its own base_dir, LMTP on a free port,
 # a passwd-file), mail as the system user kurier.
 set -euo pipefail
@@ -223,6 +224,14 @@ dovecot_view ex@dovecot.test >"$KR_WORK/b.dovecot"
 (($(wc -l <"$KR_WORK/b.kurier") == 5)) || fail "kurier has $(wc -l <"$KR_WORK/b.kurier") messages, not 5"
 diff -u "$KR_WORK/b.kurier" "$KR_WORK/b.dovecot" >&2 || fail "Dovecot reads the export differently"
 ok "(b) 5 messages exported by kurier read back by Dovecot byte for byte, same flags, keywords, folders, dates"
+
+# ---- the store's admin calls underneath, on their own ------------------
+KR_TEST_PG_CONF=$PWD/$KR_STACK_DIR/kurier.conf "$KR_BUILD/tests/test_store_admin_mail" \
+	>"$KR_WORK/unit.out" 2>&1 || fail "test_store_admin_mail: $(tail -n 20 "$KR_WORK/unit.out")"
+n=$(grep -c '^\[ RUN      \]' "$KR_WORK/unit.out" || true)
+grep -q "^\[  PASSED  \] $n test(s)." "$KR_WORK/unit.out" ||
+	fail "test_store_admin_mail did not all pass (none may be skipped here): $(tail -n 20 "$KR_WORK/unit.out")"
+ok "store admin mail calls against the cluster ($n tests)"
 
 # ---- (c) a message over the size limit -----------------------------------
 big=$KR_WORK/big
