@@ -47,13 +47,14 @@ int kr_maildir_info_suffix(unsigned flags, uint32_t keywords, char *buf,
 			   size_t size);
 
 /* A folder's directory name (".A.B", the leading dot included) as a
- * mailbox name ("A/B") into buf; -1 when it is not a folder name
- * (no leading dot, "." or "..", an empty level, a '/') or buf is too
- * small. */
-int kr_maildir_folder_to_mailbox(const char *dir, char *buf, size_t size);
-/* A mailbox name ("A/B") as a folder directory name (".A.B"); -1 when
- * it cannot be one (empty level, a '.' in a level, an empty name) or
+ * mailbox name ("A/B", modified UTF-7 decoded to UTF-8) into buf; -1
+ * when it is not a folder name (no leading dot, "." or "..", an empty
+ * level, a '/', bytes outside printable ASCII, bad modified UTF-7) or
  * buf is too small. */
+int kr_maildir_folder_to_mailbox(const char *dir, char *buf, size_t size);
+/* A mailbox name ("A/B", UTF-8) as a folder directory name (".A.B",
+ * modified UTF-7); -1 when it cannot be one (empty level, a '.' in a
+ * level, an empty name, invalid UTF-8) or buf is too small. */
 int kr_maildir_mailbox_to_folder(const char *name, char *buf, size_t size);
 
 #endif

@@ -120,6 +120,16 @@ in_files_free(struct in_folder_files *f)
 	memset(f, 0, sizeof(*f));
 }
 
+static int
+in_count(struct in *im, const char *path, const char *name)
+{
+	(void)name;
+	return in_scan_sub(path, "cur", NULL, &im->total) < 0 ||
+			       in_scan_sub(path, "new", NULL, &im->total) < 0
+		       ? -1
+		       : 0;
+}
+
 /* Calls fn for INBOX (dir itself, name NULL) and each folder
  * (".A.B" -> "A/B"); stops at the first -1. */
 static int
@@ -139,26 +149,26 @@ in_each_folder(struct in *im,
 		return in_fail(im->dir, strerror(errno));
 	ret = 0;
 	while (ret == 0 && (de = readdir(d)) != NULL) {
-		if (kr_maildir_folder_to_mailbox(de->d_name, name,
-						 sizeof(name)) < 0)
+		if (de->d_name[0] != '.' || strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", im->dir, de->d_name);
 		if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
 			continue;
+		if (kr_maildir_folder_to_mailbox(de->d_name, name,
+						 sizeof(name)) < 0) {
+			/* Reported once, on the counting pass. */
+			if (fn == in_count)
+				fprintf(stderr,
+					"kurier: import maildir: %s: skipped: "
+					"not a Maildir++ folder name\n",
+					path);
+			continue;
+		}
 		ret = fn(im, path, name);
 	}
 	closedir(d);
 	return ret;
-}
-
-static int
-in_count(struct in *im, const char *path, const char *name)
-{
-	(void)name;
-	return in_scan_sub(path, "cur", NULL, &im->total) < 0 ||
-			       in_scan_sub(path, "new", NULL, &im->total) < 0
-		       ? -1
-		       : 0;
 }
 
 /* An IMAP keyword the store takes (storage/store.h: an atom, no

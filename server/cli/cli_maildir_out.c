@@ -222,7 +222,8 @@ out_keywords_file(struct out *ex)
 static int
 out_mailbox(struct out *ex, const struct out_mailbox *mb, FILE *subs)
 {
-	char folder[KR_STORE_NAME_MAX + 2];
+	/* '&' takes two bytes on disk: at worst twice the name. */
+	char folder[2 * KR_STORE_NAME_MAX + 2];
 	struct kr_err err;
 
 	if (mb->inbox) {

@@ -2,7 +2,7 @@
 # Maildir in and out against a real Dovecot (SPEC.md §3.4, issue 14
 # item 3), and `kurier user show`:
 #  (a) mail delivered by Dovecot's LMTP (ASCII, UTF-8, > 64 KiB) and
-#      saved by doveadm into two folders (one nested), flags and a
+#      saved by doveadm into three folders (one nested, one non-ASCII), flags and a
 #      keyword set by doveadm, mtimes set apart, is imported by
 #      `kurier import maildir`; every message's bytes (sha256), flags,
 #      folder and internal date equal what Dovecot itself reports;
@@ -110,12 +110,15 @@ printf 'From: =?utf-8?q?J=C3=BCrgen?= <j@ext.test>\r\nSubject: Gr\xc3\xbc\xc3\x9
 (($(stat -c %s "$M/3") > 65536)) || fail "message 3 is not over 64 KiB"
 printf 'From: w@ext.test\nSubject: work item\n\nin a folder\n' >"$M/4"
 printf 'From: w@ext.test\nSubject: nested item\n\nin Work.Sub\n' >"$M/5"
+printf 'From: k@ext.test\nSubject: Dom\n\nin K\xc3\xb6ln\n' >"$M/6"
 
 # ---- (a) Dovecot -> kurier ---------------------------------------------
 for i in 1 2 3; do lmtp "$DPORT" dv@dovecot.test "$M/$i"; done
-dva mailbox create -u dv@dovecot.test Work Work.Sub
+dva mailbox create -u dv@dovecot.test Work Work.Sub "K$(printf '\xc3\xb6')ln"
 dva save -u dv@dovecot.test -m Work <"$M/4"
 dva save -u dv@dovecot.test -m Work.Sub <"$M/5"
+dva save -u dv@dovecot.test -m "K$(printf '\xc3\xb6')ln" <"$M/6"
+[[ -d $DV/mail/dovecot.test/dv/.K\&APY-ln ]] || fail "Dovecot did not write the folder name in modified UTF-7"
 dva flags add -u dv@dovecot.test '\Seen \Flagged $Label1' mailbox INBOX uid 1
 dva flags add -u dv@dovecot.test '\Answered \Draft' mailbox INBOX uid 3
 dva flags add -u dv@dovecot.test '\Seen \Deleted' mailbox Work uid 1
@@ -173,22 +176,23 @@ printf 'pw-mig\n' | kr_cli user add mig@kurier.test >/dev/null
 kr_cli import maildir mig@kurier.test "$DV/mail/dovecot.test/dv" \
 	>"$KR_WORK/import.out" 2>"$KR_WORK/import.err" ||
 	fail "import maildir: $(cat "$KR_WORK/import.err")"
-grep -q '^imported 5/5 messages$' "$KR_WORK/import.err" ||
+grep -q '^imported 6/6 messages$' "$KR_WORK/import.err" ||
 	fail "no final progress line: $(cat "$KR_WORK/import.err")"
-grep -q '^imported 5 messages' "$KR_WORK/import.out" || fail "summary: $(cat "$KR_WORK/import.out")"
+grep -q '^imported 6 messages' "$KR_WORK/import.out" || fail "summary: $(cat "$KR_WORK/import.out")"
 dovecot_view dv@dovecot.test >"$KR_WORK/a.dovecot"
 kurier_view mig@kurier.test pw-mig >"$KR_WORK/a.kurier"
-(($(wc -l <"$KR_WORK/a.dovecot") == 5)) || fail "Dovecot has $(wc -l <"$KR_WORK/a.dovecot") messages, not 5"
+(($(wc -l <"$KR_WORK/a.dovecot") == 6)) || fail "Dovecot has $(wc -l <"$KR_WORK/a.dovecot") messages, not 6"
 diff -u "$KR_WORK/a.dovecot" "$KR_WORK/a.kurier" >&2 || fail "imported mail differs from Dovecot's"
 grep -q $'^INBOX\t[0-9a-f]*\t$Label1 \\\\Flagged \\\\Seen\t' "$KR_WORK/a.kurier" ||
 	fail "the keyword and flags of INBOX uid 1 are not there: $(cat "$KR_WORK/a.kurier")"
 grep -q $'^Work/Sub\t' "$KR_WORK/a.kurier" || fail "no nested folder Work/Sub"
-ok "(a) 5 messages from Dovecot (LMTP, doveadm save) imported: bytes, flags, keyword, folders, dates equal"
+grep -q "^K$(printf '\xc3\xb6')ln"$'\t' "$KR_WORK/a.kurier" || fail "no folder Köln (modified UTF-7 on disk)"
+ok "(a) 6 messages from Dovecot (LMTP, doveadm save) imported: bytes, flags, keyword, folders, dates equal"
 
 # user show: shard, bucket, quota, used bytes, messages, mailboxes.
 show=$(kr_cli user show mig@kurier.test)
 used=$(find "$DV/mail/dovecot.test/dv" -type f \( -path '*/cur/*' -o -path '*/new/*' \) -exec cat {} + | wc -c)
-grep -qx $'messages\t5' <<<"$show" || fail "user show: $show"
+grep -qx $'messages\t6' <<<"$show" || fail "user show: $show"
 grep -qx $'used\t'"$used"' bytes' <<<"$show" || fail "user show: used is not $used: $show"
 grep -qx $'quota\tunlimited' <<<"$show" || fail "user show quota: $show"
 grep -q $'^bucket\t[0-9]' <<<"$show" || fail "user show bucket: $show"
@@ -197,13 +201,13 @@ rc=0
 kr_cli user show nobody@kurier.test >/dev/null 2>"$KR_WORK/show.err" || rc=$?
 ((rc == 1)) && grep -q 'no such user nobody@kurier.test' "$KR_WORK/show.err" ||
 	fail "unknown user: exit $rc, $(cat "$KR_WORK/show.err")"
-ok "user show: shard, bucket, quota, $used bytes used, 5 messages, mailboxes; unknown user exit 1"
+ok "user show: shard, bucket, quota, $used bytes used, 6 messages, mailboxes; unknown user exit 1"
 
 # ---- (b) kurier -> Dovecot ---------------------------------------------
 printf 'pw-out\n' | kr_cli user add out@kurier.test >/dev/null
 KR_TOK=$(kr_login out@kurier.test pw-out)
 work=$(kr_call mailbox.create '{"name":"Work"}' | jq -er .result.id)
-arch=$(kr_call mailbox.create '{"name":"Archive/2024"}' | jq -er .result.id)
+arch=$(kr_call mailbox.create "{\"name\":\"Archiv/Gr$(printf '\xc3\xbc\xc3\x9f')e\"}" | jq -er .result.id)
 for i in 1 2 3; do lmtp "$KR_LMTP" out@kurier.test "$M/$i"; done
 lmtp "$KR_LMTP" out+Work@kurier.test "$M/1"
 raw=$(base64 -w0 <"$M/4")
@@ -223,6 +227,7 @@ kurier_view out@kurier.test pw-out >"$KR_WORK/b.kurier"
 dovecot_view ex@dovecot.test >"$KR_WORK/b.dovecot"
 (($(wc -l <"$KR_WORK/b.kurier") == 5)) || fail "kurier has $(wc -l <"$KR_WORK/b.kurier") messages, not 5"
 diff -u "$KR_WORK/b.kurier" "$KR_WORK/b.dovecot" >&2 || fail "Dovecot reads the export differently"
+[[ -d $EXPORT/.Archiv.Gr\&APwA3w-e ]] || fail "the export's folder name is not modified UTF-7: $(ls -a "$EXPORT")"
 ok "(b) 5 messages exported by kurier read back by Dovecot byte for byte, same flags, keywords, folders, dates"
 
 # ---- the store's admin calls underneath, on their own ------------------

@@ -104,11 +104,75 @@ test_maildir_folders(void **state)
 	assert_int_equal(kr_maildir_mailbox_to_folder("ab", buf, 4), 0);
 	assert_string_equal(buf, ".ab");
 	assert_int_equal(kr_maildir_mailbox_to_folder("abc", buf, 4), -1);
-	/* UTF-8 passes through as bytes. */
+	/* Bytes outside printable ASCII are not Dovecot's on disk. */
 	assert_int_equal(
 		kr_maildir_folder_to_mailbox(".K\xc3\xb6ln", buf, sizeof(buf)),
-		0);
-	assert_string_equal(buf, "K\xc3\xb6ln");
+		-1);
+}
+
+/* Modified UTF-7 (RFC 3501 5.1.3) both ways, as Dovecot writes it. */
+static void
+test_maildir_utf7(void **state)
+{
+	static const struct {
+		const char *dir, *name;
+	} cases[] = {
+		{ ".K&APY-ln", "K\xc3\xb6ln" },
+		{ ".A&-B", "A&B" },
+		{ ".&-", "&" },
+		{ ".&ZeVnLIqe-.Sub",
+		  "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e/Sub" },
+		/* U+1F4E8: a surrogate pair */
+		{ ".&2D3c6A-", "\xf0\x9f\x93\xa8" },
+		{ ".Gr&APwA3w-e", "Gr\xc3\xbc\xc3\x9f"
+				  "e" },
+	};
+	static const char *const bad_dirs[] = {
+		".&APY",   /* no '-' */
+		".&AP*-",  /* not modified base64 */
+		".&-&",	   /* a lone '&' at the end */
+		".&AGE-",  /* printable ASCII encoded */
+		".&2D0-",  /* a high surrogate alone */
+		".&3OgA-", /* a low surrogate alone */
+		".&APZ-",  /* leftover bits not zero */
+		".&-",	   /* empty run: fine, see below */
+	};
+	static const char *const bad_names[] = {
+		"\xc3",		/* cut short */
+		"\xc0\xaf",	/* overlong */
+		"\xed\xa0\x80", /* a surrogate */
+		"\xff",
+	};
+	char buf[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(kr_maildir_folder_to_mailbox(cases[i].dir, buf,
+							      sizeof(buf)),
+				 0);
+		assert_string_equal(buf, cases[i].name);
+		assert_int_equal(kr_maildir_mailbox_to_folder(cases[i].name,
+							      buf, sizeof(buf)),
+				 0);
+		assert_string_equal(buf, cases[i].dir);
+	}
+	for (size_t i = 0; i + 1 < sizeof(bad_dirs) / sizeof(bad_dirs[0]); i++)
+		assert_int_equal(kr_maildir_folder_to_mailbox(bad_dirs[i], buf,
+							      sizeof(buf)),
+				 -1);
+	assert_int_equal(
+		kr_maildir_folder_to_mailbox(".&-a&-", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "&a&");
+	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++)
+		assert_int_equal(kr_maildir_mailbox_to_folder(bad_names[i], buf,
+							      sizeof(buf)),
+				 -1);
+	/* "&" takes two bytes on disk: ".&-" and its NUL need 4. */
+	assert_int_equal(kr_maildir_mailbox_to_folder("&", buf, 4), 0);
+	assert_int_equal(kr_maildir_mailbox_to_folder("&", buf, 3), -1);
+	/* U+00F6 is ".&APY-": 7 bytes with the NUL. */
+	assert_int_equal(kr_maildir_mailbox_to_folder("\xc3\xb6", buf, 7), 0);
+	assert_int_equal(kr_maildir_mailbox_to_folder("\xc3\xb6", buf, 6), -1);
 }
 
 int
@@ -118,6 +182,7 @@ main(void)
 		cmocka_unit_test(test_maildir_name_parse),
 		cmocka_unit_test(test_maildir_flags),
 		cmocka_unit_test(test_maildir_folders),
+		cmocka_unit_test(test_maildir_utf7),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
