@@ -156,10 +156,9 @@ maildir_utf7_run(const char **p, char *buf, size_t size, size_t *n)
 		} else if (u >= 0xd800 && u <= 0xdbff) {
 			hi = u;
 			continue;
-		} else if ((u >= 0xdc00 && u <= 0xdfff) || u < 0x20 ||
-			   (u >= 0x20 && u <= 0x7e)) {
-			/* A lone low surrogate; printable ASCII must be
-			 * written as itself. */
+		} else if ((u >= 0xdc00 && u <= 0xdfff) || u <= 0x7e) {
+			/* A lone low surrogate; ASCII: printable must be
+			 * written as itself, control is no name. */
 			return -1;
 		}
 		if (!maildir_put_utf8(buf, size, n, u))
