@@ -271,6 +271,21 @@ out_dir_ready(const char *dir)
 	return n == 0 ? 0 : out_fail(dir, "exists and is not empty");
 }
 
+/* Everything written to the tree's file system on disk before the
+ * summary says so (one syncfs rather than an fsync per message). */
+static int
+out_sync(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret = 0;
+
+	if (fd < 0 || syncfs(fd) < 0)
+		ret = out_fail(dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 static int
 out_run(struct out *ex, const char *address)
 {
@@ -308,6 +323,8 @@ out_run(struct out *ex, const char *address)
 	}
 	if (fclose(subs) != 0 && ret >= 0)
 		ret = out_fail(path, strerror(errno));
+	if (ret >= 0)
+		ret = out_sync(ex->dir);
 	out_progress(ex, true);
 	if (ret < 0)
 		return KR_CLI_FAIL;

@@ -230,6 +230,34 @@ diff -u "$KR_WORK/b.kurier" "$KR_WORK/b.dovecot" >&2 || fail "Dovecot reads the 
 [[ -d $EXPORT/.Archiv.Gr\&APwA3w-e ]] || fail "the export's folder name is not modified UTF-7: $(ls -a "$EXPORT")"
 ok "(b) 5 messages exported by kurier read back by Dovecot byte for byte, same flags, keywords, folders, dates"
 
+# ---- a long import: progress lines, time -------------------------------
+many=$KR_WORK/many
+mkdir -p "$many/cur" "$many/new" "$many/tmp"
+for ((i = 0; i < 2000; i++)); do
+	printf 'From: n%d@ext.test\r\nSubject: bulk %d\r\n\r\nmessage %d\r\n' "$i" "$i" "$i" \
+		>"$many/cur/$((1700000000 + i)).M${i}P1.h,S=1:2,S"
+done
+printf 'pw-bulk\n' | kr_cli user add bulk@kurier.test >/dev/null
+t0=$(date +%s%N)
+kr_cli import maildir bulk@kurier.test "$many" >"$KR_WORK/bulk.out" 2>"$KR_WORK/bulk.err" ||
+	fail "bulk import: $(cat "$KR_WORK/bulk.err")"
+ms=$((($(date +%s%N) - t0) / 1000000))
+tail -n 1 "$KR_WORK/bulk.err" | grep -qx 'imported 2000/2000 messages' || fail "bulk progress: $(cat "$KR_WORK/bulk.err")"
+lines=$(grep -c '^imported [0-9]*/2000 messages$' "$KR_WORK/bulk.err")
+((lines <= ms / 1000 + 2)) || fail "$lines progress lines in $ms ms: more than one a second"
+kr_cli user show bulk@kurier.test | grep -qx $'messages\t2000' || fail "bulk: not 2000 messages"
+ok "2000 messages imported in $ms ms ($((2000000 / (ms + 1))) msg/s), $lines progress lines"
+t0=$(date +%s%N)
+kr_cli export maildir bulk@kurier.test "$KR_WORK/many-out" >/dev/null 2>"$KR_WORK/bulk.err" ||
+	fail "bulk export: $(cat "$KR_WORK/bulk.err")"
+ms=$((($(date +%s%N) - t0) / 1000000))
+n=$(find "$KR_WORK/many-out/cur" -type f -name '*:2,S' | wc -l)
+((n == 2000)) || fail "bulk export wrote $n seen messages, not 2000"
+sums() { find "$1" -type f -exec sha256sum {} + | cut -d' ' -f1 | sort; }
+cmp -s <(sums "$many/cur") <(sums "$KR_WORK/many-out/cur") ||
+	fail "bulk export: the bytes differ from the imported files"
+ok "2000 messages exported in $ms ms ($((2000000 / (ms + 1))) msg/s), bytes equal"
+
 # ---- the store's admin calls underneath, on their own ------------------
 KR_TEST_PG_CONF=$PWD/$KR_STACK_DIR/kurier.conf "$KR_BUILD/tests/test_store_admin_mail" \
 	>"$KR_WORK/unit.out" 2>&1 || fail "test_store_admin_mail: $(tail -n 20 "$KR_WORK/unit.out")"
