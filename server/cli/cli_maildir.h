@@ -8,7 +8,9 @@
 #ifndef KR_CLI_MAILDIR_H
 #define KR_CLI_MAILDIR_H
 
-/* argv = { "maildir", ADDRESS, DIR }. A progress line "imported N/M
+/* argv = { "maildir", ADDRESS, DIR }. Messages go in in Dovecot's uid
+ * order (each folder's dovecot-uidlist), files it does not list after
+ * them by name (arrival time first). A progress line "imported N/M
  * messages" goes to stderr at most once a second, the summary to
  * stdout. A message that cannot be imported (over the message size
  * limit, unreadable) is reported and skipped; the exit is then

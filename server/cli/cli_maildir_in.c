@@ -25,9 +25,21 @@
 /* The arena a message's MIME summary is parsed into. */
 #define IN_PARSE_ARENA (64 << 20)
 
+struct in_file {
+	char *name;	/* "cur/<file>" or "new/<file>" */
+	uint64_t order; /* Dovecot's uid, or past every uid: unknown */
+};
+
 struct in_folder_files {
-	char **names; /* "cur/<base>" or "new/<base>" */
+	struct in_file *files;
 	size_t n, cap;
+};
+
+/* One dovecot-uidlist line: the file's base name (without ":2,...")
+ * and its uid. */
+struct in_uid {
+	char *base;
+	uint32_t uid;
 };
 
 struct in {
@@ -67,12 +79,103 @@ in_progress(struct in *im, bool last)
 
 /* ---- the tree ------------------------------------------------------ */
 
+/* Dovecot's uid order; files it has not listed after, by name (after
+ * "cur/" or "new/"): Dovecot's names start with the arrival time. */
 static int
-in_name_cmp(const void *a, const void *b)
+in_file_cmp(const void *a, const void *b)
 {
-	/* By base name (after "cur/" or "new/"): Dovecot's names start
-	 * with the arrival time, so this is about arrival order. */
-	return strcmp(*(char *const *)a + 4, *(char *const *)b + 4);
+	const struct in_file *x = a, *y = b;
+
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return strcmp(x->name + 4, y->name + 4);
+}
+
+static int
+in_uid_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct in_uid *)a)->base,
+		      ((const struct in_uid *)b)->base);
+}
+
+/* The length of a file name's base: up to its ':' info part. */
+static size_t
+in_base_len(const char *file)
+{
+	return strcspn(file, ":");
+}
+
+/* The folder's dovecot-uidlist ("<uid> [<ext> ...] :<file>" lines after
+ * a header line) sorted by base name into *uids_r; none when it is
+ * missing or unreadable. Lines too long or malformed are left out. */
+static size_t
+in_uidlist(const char *folder, struct in_uid **uids_r)
+{
+	char path[PATH_MAX], line[1024];
+	struct in_uid *u = NULL;
+	size_t n = 0, cap = 0;
+	FILE *fp;
+
+	*uids_r = NULL;
+	snprintf(path, sizeof(path), "%s/dovecot-uidlist", folder);
+	fp = fopen(path, "r");
+	if (fp == NULL || fgets(line, sizeof(line), fp) == NULL) {
+		if (fp != NULL)
+			fclose(fp);
+		return 0;
+	}
+	while (n < IN_FILES_MAX && fgets(line, sizeof(line), fp) != NULL) {
+		const char *file = strstr(line, " :");
+		char *end;
+		unsigned long uid = strtoul(line, &end, 10);
+		size_t len;
+
+		if (file == NULL || end == line || uid == 0 ||
+		    uid > UINT32_MAX || strchr(line, '\n') == NULL)
+			continue;
+		file += 2;
+		len = strcspn(file, ":\n");
+		if (n == cap) {
+			cap = cap == 0 ? 256 : cap * 2;
+			u = kr_xrealloc(u, cap * sizeof(*u));
+		}
+		u[n].base = kr_xmalloc(len + 1);
+		memcpy(u[n].base, file, len);
+		u[n].base[len] = '\0';
+		u[n++].uid = (uint32_t)uid;
+	}
+	fclose(fp);
+	qsort(u, n, sizeof(*u), in_uid_cmp);
+	*uids_r = u;
+	return n;
+}
+
+/* Each file's place: its uid in the list, else past every uid. */
+static void
+in_files_order(struct in_folder_files *f, const char *folder)
+{
+	struct in_uid *uids, key, *hit;
+	size_t n = in_uidlist(folder, &uids);
+	char base[NAME_MAX + 1];
+
+	for (size_t i = 0; i < f->n; i++) {
+		const char *file = f->files[i].name + 4;
+		size_t len = in_base_len(file);
+
+		f->files[i].order = (uint64_t)UINT32_MAX + 1;
+		if (n == 0 || len > NAME_MAX)
+			continue;
+		memcpy(base, file, len);
+		base[len] = '\0';
+		key.base = base;
+		hit = bsearch(&key, uids, n, sizeof(*uids), in_uid_cmp);
+		if (hit != NULL)
+			f->files[i].order = hit->uid;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(uids[i].base);
+	free(uids);
+	qsort(f->files, f->n, sizeof(*f->files), in_file_cmp);
 }
 
 /* Adds the message files of folder/sub ("cur" or "new") to f (when
@@ -101,11 +204,11 @@ in_scan_sub(const char *folder, const char *sub, struct in_folder_files *f,
 		}
 		if (f->n == f->cap) {
 			f->cap = f->cap == 0 ? 256 : f->cap * 2;
-			f->names = kr_xrealloc(f->names,
-					       f->cap * sizeof(*f->names));
+			f->files = kr_xrealloc(f->files,
+					       f->cap * sizeof(*f->files));
 		}
-		f->names[f->n] = kr_xmalloc(strlen(de->d_name) + 5);
-		sprintf(f->names[f->n++], "%s/%s", sub, de->d_name);
+		f->files[f->n].name = kr_xmalloc(strlen(de->d_name) + 5);
+		sprintf(f->files[f->n++].name, "%s/%s", sub, de->d_name);
 	}
 	closedir(d);
 	return 0;
@@ -115,8 +218,8 @@ static void
 in_files_free(struct in_folder_files *f)
 {
 	for (size_t i = 0; i < f->n; i++)
-		free(f->names[i]);
-	free(f->names);
+		free(f->files[i].name);
+	free(f->files);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -380,9 +483,9 @@ in_folder(struct in *im, const char *path, const char *name)
 		return -1;
 	}
 	in_keywords(im, path);
-	qsort(f.names, f.n, sizeof(*f.names), in_name_cmp);
+	in_files_order(&f, path);
 	for (size_t i = 0; i < f.n && ret >= 0; i++) {
-		ret = in_message(im, path, f.names[i], mailbox_id);
+		ret = in_message(im, path, f.files[i].name, mailbox_id);
 		if (ret == 1)
 			im->skipped++;
 		else if (ret == 0)

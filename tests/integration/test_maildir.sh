@@ -237,6 +237,14 @@ for ((i = 0; i < 2000; i++)); do
 	printf 'From: n%d@ext.test\r\nSubject: bulk %d\r\n\r\nmessage %d\r\n' "$i" "$i" "$i" \
 		>"$many/cur/$((1700000000 + i)).M${i}P1.h,S=1:2,S"
 done
+# Dovecot's uid order, not the names', decides the order: a uidlist
+# that lists files 1998..0 (uids 1..1999), file 1999 not at all.
+{
+	echo "3 V1700000000 N2000"
+	for ((i = 1998; i >= 0; i--)); do
+		echo "$((1999 - i)) :$((1700000000 + i)).M${i}P1.h,S=1"
+	done
+} >"$many/dovecot-uidlist"
 printf 'pw-bulk\n' | kr_cli user add bulk@kurier.test >/dev/null
 t0=$(date +%s%N)
 kr_cli import maildir bulk@kurier.test "$many" >"$KR_WORK/bulk.out" 2>"$KR_WORK/bulk.err" ||
@@ -246,7 +254,10 @@ tail -n 1 "$KR_WORK/bulk.err" | grep -qx 'imported 2000/2000 messages' || fail "
 lines=$(grep -c '^imported [0-9]*/2000 messages$' "$KR_WORK/bulk.err")
 ((lines <= ms / 1000 + 2)) || fail "$lines progress lines in $ms ms: more than one a second"
 kr_cli user show bulk@kurier.test | grep -qx $'messages\t2000' || fail "bulk: not 2000 messages"
-ok "2000 messages imported in $ms ms ($((2000000 / (ms + 1))) msg/s), $lines progress lines"
+KR_TOK=$(kr_login bulk@kurier.test pw-bulk)
+order=$(kr_call message.list "{\"mailbox\":$(kr_mailbox inbox),\"limit\":2}" | jq -r '[.result.messages[].subject] | join(",")')
+[[ $order == "bulk 1999,bulk 0" ]] || fail "import order (highest uids first): $order, not dovecot-uidlist's"
+ok "2000 messages imported in $ms ms ($((2000000 / (ms + 1))) msg/s) in dovecot-uidlist order, $lines progress lines"
 t0=$(date +%s%N)
 kr_cli export maildir bulk@kurier.test "$KR_WORK/many-out" >/dev/null 2>"$KR_WORK/bulk.err" ||
 	fail "bulk export: $(cat "$KR_WORK/bulk.err")"
