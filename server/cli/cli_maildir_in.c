@@ -154,7 +154,7 @@ in_uidlist(const char *folder, struct in_uid **uids_r)
 static void
 in_files_order(struct in_folder_files *f, const char *folder)
 {
-	struct in_uid *uids, key, *hit;
+	struct in_uid *uids, key = { 0 }, *hit;
 	size_t n = in_uidlist(folder, &uids);
 	char base[NAME_MAX + 1];
 
