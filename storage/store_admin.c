@@ -12,6 +12,7 @@
 #include "storage/migrate.h"
 #include "storage/pgarray.h"
 #include "storage/shardmap.h"
+#include "storage/store_admin_priv.h"
 #include "storage/store_priv.h"
 
 /* Users per kr_user_import call: big enough that the round trip and
@@ -106,15 +107,15 @@ admin_pg_err(struct kr_err *err_r, enum kr_err_kind kind, const char *what,
 			  (int)strcspn(msg, "\n"), msg);
 }
 
-/* Runs q (text parameters) that must return rows; NULL + err_r with
- * PostgreSQL's message. The caller PQclear()s the result. */
-static PGresult *
-admin_exec(PGconn *conn, const struct kr_pgquery *q, struct kr_err *err_r)
+PGresult *
+kr_store_admin_exec(PGconn *conn, const struct kr_pgquery *q,
+		    struct kr_err *err_r)
 {
 	PGresult *res = PQexecParams(conn, q->sql, q->n_params, NULL, q->values,
-				     NULL, NULL, 0);
+				     q->lengths, q->formats, q->binary_result);
 
-	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
+	if (res != NULL && (PQresultStatus(res) == PGRES_TUPLES_OK ||
+			    PQresultStatus(res) == PGRES_COMMAND_OK))
 		return res;
 	admin_pg_err(err_r,
 		     PQstatus(conn) == CONNECTION_OK ? KR_ERR_PERMANENT
@@ -149,9 +150,9 @@ admin_connect(const struct kr_store_admin *adm, unsigned shard,
 	return NULL;
 }
 
-/* The primary of shard, connected and migrated once per admin. */
-static PGconn *
-admin_conn(struct kr_store_admin *adm, unsigned shard, struct kr_err *err_r)
+PGconn *
+kr_store_admin_conn(struct kr_store_admin *adm, unsigned shard,
+		    struct kr_err *err_r)
 {
 	char ms[16];
 	struct kr_pgquery q = { .sql = "SELECT set_config('statement_timeout', "
@@ -170,7 +171,7 @@ admin_conn(struct kr_store_admin *adm, unsigned shard, struct kr_err *err_r)
 	if (conn == NULL)
 		return NULL;
 	snprintf(ms, sizeof(ms), "%u", adm->statement_timeout_ms);
-	res = admin_exec(conn, &q, err_r);
+	res = kr_store_admin_exec(conn, &q, err_r);
 	if (res == NULL) {
 		PQfinish(conn);
 		return NULL;
@@ -180,10 +181,10 @@ admin_conn(struct kr_store_admin *adm, unsigned shard, struct kr_err *err_r)
 	return conn;
 }
 
-/* The address checked, lower-cased into addr and placed; -1 + err_r. */
-static int
-admin_place(const struct kr_store_admin *adm, const char *address,
-	    char addr[KR_ADDRESS_MAX + 1], int *shard_r, struct kr_err *err_r)
+int
+kr_store_admin_place(const struct kr_store_admin *adm, const char *address,
+		     char addr[KR_ADDRESS_MAX + 1], int *shard_r,
+		     struct kr_err *err_r)
 {
 	*shard_r = -1;
 	if (kr_address_normalize(address, strlen(address), addr,
@@ -212,11 +213,11 @@ admin_user_call(struct kr_store_admin *adm, enum kr_store_user_call call,
 	struct kr_pgquery q;
 	PGconn *conn;
 
-	if (admin_place(adm, address, addr, shard_r, err_r) < 0 ||
+	if (kr_store_admin_place(adm, address, addr, shard_r, err_r) < 0 ||
 	    kr_store_user_query(call, &a, &q, err_r) < 0)
 		return NULL;
-	conn = admin_conn(adm, (unsigned)*shard_r, err_r);
-	return conn != NULL ? admin_exec(conn, &q, err_r) : NULL;
+	conn = kr_store_admin_conn(adm, (unsigned)*shard_r, err_r);
+	return conn != NULL ? kr_store_admin_exec(conn, &q, err_r) : NULL;
 }
 
 static int
@@ -289,12 +290,12 @@ admin_src_fetch(struct kr_store_admin *adm, struct admin_src *s,
 	struct kr_pgquery q = { .sql = admin_sql_list,
 				.n_params = 2,
 				.values = (const char *const[]){ after, lim } };
-	PGconn *conn = admin_conn(adm, s->shard, err_r);
+	PGconn *conn = kr_store_admin_conn(adm, s->shard, err_r);
 
 	if (conn == NULL)
 		return -1;
 	snprintf(lim, sizeof(lim), "%d", page);
-	s->res = admin_exec(conn, &q, err_r);
+	s->res = kr_store_admin_exec(conn, &q, err_r);
 	if (s->res == NULL)
 		return -1;
 	s->row = 0;
@@ -434,7 +435,7 @@ kr_store_admin_import_flush(struct kr_store_admin *adm, unsigned shard,
 	b = &adm->batches[shard];
 	if (kr_store_admin_import_collect(adm, shard, counts, err_r) < 0)
 		return -1;
-	conn = admin_conn(adm, shard, &err);
+	conn = kr_store_admin_conn(adm, shard, &err);
 	if (conn == NULL)
 		return admin_import_fail(shard, err_r, err.msg);
 	params[0] = kr_pgarray_text(&b->addrs);
@@ -459,7 +460,7 @@ kr_store_admin_import_add(struct kr_store_admin *adm, const char *address,
 	struct admin_batch *b;
 	int shard;
 
-	if (admin_place(adm, address, addr, &shard, err_r) < 0)
+	if (kr_store_admin_place(adm, address, addr, &shard, err_r) < 0)
 		return -1;
 	if (hash_len == 0 || hash_len > KR_PASSWORD_HASH_MAX)
 		return kr_err_set(err_r, KR_ERR_PERMANENT,

@@ -23,8 +23,10 @@
 
 #include "lib/config.h"
 #include "lib/err.h"
+#include "lib/limits.h"
 
 struct kr_shardmap;
+struct kr_store_meta;
 struct kr_store_admin;
 
 /* cfg and map are borrowed and must outlive the admin. Every
@@ -72,6 +74,87 @@ typedef void kr_store_admin_user_fn(void *ctx,
 int kr_store_admin_user_list(struct kr_store_admin *adm, uint64_t limit,
 			     kr_store_admin_user_fn *cb, void *ctx,
 			     struct kr_err *err_r);
+
+/* ---- one user's mail (store_admin_mail.c) ------------------------- */
+
+/* A user found on its shard: what `kurier user show` prints and what
+ * the mail calls below take. */
+struct kr_store_admin_account {
+	char address[KR_ADDRESS_MAX + 1]; /* lower-cased */
+	unsigned shard, bucket;
+	int64_t id;
+	int64_t quota_bytes; /* 0 = unlimited */
+	int64_t used_bytes;
+	int64_t messages;
+};
+/* Reads the user from its shard's primary; -1 + err_r as the user
+ * calls (KR_ERR_NOT_FOUND: no such user; *acct_r's address, shard and
+ * bucket are filled then). */
+int kr_store_admin_account_get(struct kr_store_admin *adm, const char *address,
+			       struct kr_store_admin_account *acct_r,
+			       struct kr_err *err_r);
+
+struct kr_store_admin_mailbox {
+	int64_t id;
+	const char *name; /* borrowed for the callback's duration */
+	const char *role; /* "inbox", ...; NULL for none */
+	int64_t total, unseen, size;
+};
+typedef void kr_store_admin_mailbox_fn(void *ctx,
+				       const struct kr_store_admin_mailbox *mb);
+/* The user's mailboxes, INBOX first (kr_mailbox_list's order). */
+int kr_store_admin_mailbox_list(struct kr_store_admin *adm,
+				const struct kr_store_admin_account *acct,
+				kr_store_admin_mailbox_fn *cb, void *ctx,
+				struct kr_err *err_r);
+/* Creates a mailbox; errors as kr_store_mailbox_create_begin's
+ * (KR_ERR_CONFLICT: the name exists). */
+int kr_store_admin_mailbox_create(struct kr_store_admin *adm,
+				  const struct kr_store_admin_account *acct,
+				  const char *name, int64_t *id_r,
+				  struct kr_err *err_r);
+
+/* A message stored as the user's own (message.append's kr_append: the
+ * whole message is the body, quota checked) with the internal date
+ * given, in one transaction. */
+struct kr_store_admin_append {
+	int64_t mailbox_id;
+	const unsigned char *raw;
+	size_t raw_len; /* <= KR_STORE_MESSAGE_MAX, else KR_ERR_TOO_LARGE */
+	const struct kr_store_meta *meta; /* NULL: none */
+	const char *const *flags;	  /* IMAP atoms (store.h) */
+	unsigned n_flags;
+	int64_t internal_date; /* Unix seconds */
+};
+/* KR_ERR_QUOTA over quota, KR_ERR_NOT_FOUND no such mailbox. */
+int kr_store_admin_append(struct kr_store_admin *adm,
+			  const struct kr_store_admin_account *acct,
+			  const struct kr_store_admin_append *msg,
+			  int64_t *uid_r, struct kr_err *err_r);
+
+/* One stored message: everything borrowed for the callback's
+ * duration; raw is the whole message as message.raw gives it (the
+ * delivery's prefix + the body), raw[raw_len] a NUL not part of it. */
+struct kr_store_admin_message {
+	int64_t uid;
+	int64_t internal_date; /* Unix seconds */
+	const char *const *flags;
+	unsigned n_flags;
+	const unsigned char *raw;
+	size_t raw_len;
+};
+/* 0 goes on, -1 + err_r stops the walk with that error. */
+typedef int kr_store_admin_message_fn(void *ctx,
+				      const struct kr_store_admin_message *m,
+				      struct kr_err *err_r);
+/* The mailbox's messages in uid order, one at a time: memory is one
+ * message (and a page of uids). Messages expunged meanwhile are
+ * skipped. */
+int kr_store_admin_message_each(struct kr_store_admin *adm,
+				const struct kr_store_admin_account *acct,
+				int64_t mailbox_id,
+				kr_store_admin_message_fn *cb, void *ctx,
+				struct kr_err *err_r);
 
 /* ---- import: set-based batches per shard --------------------------- */
 

@@ -1,4 +1,4 @@
-/* kurier user add|del|passwd|quota|list. */
+/* kurier user add|del|passwd|quota|list|show. */
 #include "server/cli/cli_user.h"
 
 #include <inttypes.h>
@@ -278,6 +278,42 @@ user_list(struct kr_cli *cli, const struct user_args *a)
 	return fflush(stdout) == 0 ? KR_CLI_OK : KR_CLI_FAIL;
 }
 
+static void
+user_show_mailbox(void *ctx, const struct kr_store_admin_mailbox *mb)
+{
+	(void)ctx;
+	printf("mailbox\t%s\t%" PRId64 " messages\t%" PRId64 " unseen\t%" PRId64
+	       " bytes\n",
+	       mb->name, mb->total, mb->unseen, mb->size);
+}
+
+/* The account as "key<TAB>value" lines, then one line per mailbox. */
+static int
+user_show(struct kr_cli *cli, const struct user_args *a)
+{
+	struct kr_store_admin_account acct;
+	char qtext[32];
+	struct kr_err err;
+
+	if (kr_store_admin_account_get(cli->admin, a->address, &acct, &err) < 0)
+		return user_report(
+			-1, &err, a->address,
+			err.kind == KR_ERR_NOT_FOUND ? (int)acct.shard : -1,
+			NULL);
+	printf("address\t%s\nshard\t%u\nbucket\t%u\nquota\t%s\n"
+	       "used\t%" PRId64 " bytes\nmessages\t%" PRId64 "\n",
+	       acct.address, acct.shard, acct.bucket,
+	       user_quota_text((uint64_t)acct.quota_bytes, qtext,
+			       sizeof(qtext)),
+	       acct.used_bytes, acct.messages);
+	if (kr_store_admin_mailbox_list(cli->admin, &acct, user_show_mailbox,
+					NULL, &err) < 0) {
+		fprintf(stderr, "kurier: %s: %s\n", a->address, err.msg);
+		return KR_CLI_FAIL;
+	}
+	return fflush(stdout) == 0 ? KR_CLI_OK : KR_CLI_FAIL;
+}
+
 int
 kr_cli_user_run(const char *config_path, int argc, char **argv)
 {
@@ -292,6 +328,7 @@ kr_cli_user_run(const char *config_path, int argc, char **argv)
 		{ "passwd", NULL, true, false, user_passwd },
 		{ "quota", NULL, true, true, user_quota },
 		{ "list", "--limit", false, false, user_list },
+		{ "show", NULL, true, false, user_show },
 	};
 	struct user_args a;
 	struct kr_cli cli;

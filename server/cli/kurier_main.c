@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "server/cli/cli.h"
+#include "server/cli/cli_maildir.h"
 #include "server/cli/cli_reload.h"
 #include "server/cli/cli_rules.h"
 #include "server/cli/cli_shard.h"
@@ -29,10 +30,21 @@ usage(FILE *fp, int code)
 		"address,\n"
 		"                                    quota, used bytes, "
 		"messages (tab-separated)\n"
+		"  user show ADDRESS                 shard, bucket, quota, "
+		"used bytes, messages\n"
+		"                                    and mailboxes of a user\n"
 		"  user import FILE                  users of a Dovecot "
 		"passwd-file\n"
 		"                                    "
 		"(user@domain:{SCHEME}hash[:...])\n"
+		"  import maildir ADDRESS DIR        a Dovecot Maildir++ tree "
+		"(DIR/cur, DIR/.Folder)\n"
+		"                                    into the user's "
+		"mailboxes\n"
+		"  export maildir ADDRESS DIR        the user's mail as a "
+		"Maildir++ tree\n"
+		"                                    Dovecot reads (DIR new or "
+		"empty)\n"
 		"  shard map                         bucket ranges and primary "
 		"of each shard\n"
 		"  shard status                      reachability, role, "
@@ -87,6 +99,12 @@ main(int argc, char **argv)
 		return kr_cli_rules_run(argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "user") == 0)
 		return kr_cli_user_run(cfg_path, argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "import") == 0)
+		return kr_cli_maildir_import_run(cfg_path, argc - i - 1,
+						 argv + i + 1);
+	if (strcmp(argv[i], "export") == 0)
+		return kr_cli_maildir_export_run(cfg_path, argc - i - 1,
+						 argv + i + 1);
 	if (strcmp(argv[i], "shard") == 0)
 		return kr_cli_shard_run(cfg_path, argc - i - 1, argv + i + 1);
 	return usage(stderr, KR_CLI_USAGE);
