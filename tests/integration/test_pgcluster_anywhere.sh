@@ -52,7 +52,7 @@ conf=$CLONE/var/kurier.conf
 host=$(sed -n 's/^primary = host=\([^ ]*\) port=19651 .*/\1/p' "$conf")
 [[ $host == "$DATA/pg/run" ]] || fail "[shard.1] socket directory is '$host', want $DATA/pg/run"
 "$PSQL" -h "$host" -p 19650 -U kurier -d kurier -XAtq -v ON_ERROR_STOP=1 \
-	-c 'CREATE TABLE anywhere (v text); INSERT INTO anywhere VALUES ($$kept$$)' ||
+	-c "CREATE TABLE anywhere (v text); INSERT INTO anywhere VALUES ('kept')" ||
 	fail "psql on node00"
 # kurierd's workers run as kurier and connect through the same sockets.
 r=$(setpriv --reuid=kurier --regid=kurier --clear-groups -- \
