@@ -126,7 +126,8 @@ cp -p "$conf" "$KR_CONF"
 sed -i -e "/^\[lmtp\]/,/^\[/ s/^listen = .*/listen = 127.0.0.1:$KR_LMTP/" \
 	-e "/^\[jsonrpc\]/,/^\[/ s/^listen = .*/listen = 127.0.0.1:$KR_HTTP/" \
 	-e "/^\[admin\]/,/^\[/ s/^listen = .*/listen = 127.0.0.1:$KR_ADMIN/" \
-	-e "/^\[workers\]/,/^\[/ s/^count = .*/count = 2/" "$KR_CONF"
+	-e "/^\[workers\]/,/^\[/ s/^count = .*/count = 2/" \
+	-e "/^\[antispam\]/,/^\[/ s/^enabled = .*/enabled = true/" "$KR_CONF"
 grep -v '^#' "$KR_CLUSTER_DIR/kurier.conf" >>"$KR_CONF"
 kr_cli() { /usr/bin/kurier -c "$KR_CONF" "$@"; }
 
@@ -170,7 +171,13 @@ r=$(perl tests/integration/lmtp_client.pl deliver "$KR_LMTP" pkg@install.test "$
 KR_TOK=$(kr_login pkg@install.test pw-install-1) || fail "login"
 inbox=$(kr_mailbox inbox) || fail "no inbox"
 kr_raw "$inbox" "packaged 1" | grep -q 'hello from the package' || fail "delivered message not read back"
-ok "one LMTP delivery, read back over JSON-RPC"
+kr_raw "$inbox" "packaged 1" | grep -q '^X-Spam-Status: No' || fail "no antispam verdict on the delivery"
+spam=$(kr_admin /api/antispam)
+for m in rules bayes spf dnsbl rate; do
+	jq -e --arg m "$m" '[.. | strings | select(. == $m)] | length > 0' <<<"$spam" >/dev/null ||
+		fail "module $m not loaded from the installed default: $spam"
+done
+ok "one LMTP delivery, read back over JSON-RPC, with the antispam verdict of the 5 installed modules"
 
 workers_before=$(kr_worker_pids | sort | tr '\n' ' ')
 # shellcheck disable=SC2016 # $MAINPID is systemd's, set here for the line
