@@ -9,6 +9,9 @@
 #   make fuzz       libFuzzer targets (clang) for FUZZ_TIME s each
 #   make fuzz-merge new inputs of the fuzz runs minimised into the corpora
 #   make lint       cppcheck, clang-format, layer rules
+#   make install    PREFIX (default /usr/local), DESTDIR: binaries, filter
+#                   modules, systemd unit, /etc/kurier/kurier.conf.example
+#   make deb        build/kurier_<version>_<arch>.deb (dpkg-deb)
 #   make bench      benchmarks side by side with their references
 #   make bench-matrix  LMTP kurier vs Dovecot over a matrix of points, plots
 #   make clean
@@ -116,7 +119,7 @@ ALL_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l))) $(SERVER_OBJ) \
 		$(FUZZ_SRC) tests/fuzz/replay.c)
 
 .PHONY: all deps deps-ui deps-test run test test-asan test-run lint clean cluster-stop bench \
-	fuzz fuzz-build fuzz-merge bench-matrix
+	fuzz fuzz-build fuzz-merge bench-matrix install deb
 all: $(PROGRAMS)
 
 Q := @
@@ -292,6 +295,37 @@ fuzz-merge: deps
 
 lint:
 	@ops/lint.sh
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: kurierd in sbin, kurier in
+# bin, the filter modules and their helpers in lib/kurier/modules (where
+# kurierd looks when [antispam] modules is unset), the unit in
+# lib/systemd/system with ExecStart pointing at this PREFIX, the example
+# config under DESTDIR/etc/kurier (never the live config).
+PREFIX ?= /usr/local
+DESTDIR ?=
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/lib/kurier/modules \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system \
+		$(DESTDIR)$(PREFIX)/share/doc/kurier $(DESTDIR)/etc/kurier
+	install -m 0755 $(O)/kurierd $(DESTDIR)$(PREFIX)/sbin/kurierd
+	install -m 0755 $(O)/kurier $(DESTDIR)$(PREFIX)/bin/kurier
+	install -m 0644 $(MODULE_SO) $(DESTDIR)$(PREFIX)/lib/kurier/modules/
+	install -m 0755 $(MODULE_HELPERS) $(DESTDIR)$(PREFIX)/lib/kurier/modules/
+	sed 's|/usr/sbin/kurierd|$(PREFIX)/sbin/kurierd|; s|/usr/share/doc/kurier|$(PREFIX)/share/doc/kurier|' \
+		ops/systemd/kurierd.service >$(DESTDIR)$(PREFIX)/lib/systemd/system/kurierd.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/kurierd.service
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/kurier/README.md
+	install -m 0644 ops/README.md $(DESTDIR)$(PREFIX)/share/doc/kurier/ops-README.md
+	install -m 0644 ops/kurier.conf.example $(DESTDIR)/etc/kurier/kurier.conf.example
+
+# The package: `make install PREFIX=/usr` into a staging tree, then
+# ops/deb/build.sh (control, maintainer scripts, dpkg-deb).
+DEB_STAGE := build/deb/root
+deb: all
+	@rm -rf $(DEB_STAGE)
+	@$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(CURDIR)/$(DEB_STAGE) >/dev/null
+	@ops/deb/build.sh $(DEB_STAGE) build
 
 clean:
 	rm -rf build

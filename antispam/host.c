@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "antispam/host_priv.h"
@@ -181,13 +182,18 @@ conf_dup(const char *s)
 	return s != NULL ? kr_xstrdup(s) : NULL;
 }
 
-/* "modules" beside the running executable. */
+/* "modules" beside the running executable (a build tree), else
+ * "../lib/kurier/modules" from it (`make install`: PREFIX/sbin/kurierd,
+ * PREFIX/lib/kurier/modules), so neither needs the key set. */
 static char *
 conf_default_modules(void)
 {
+	static const char installed[] = "../lib/kurier/modules";
 	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 16);
+	ssize_t n = readlink("/proc/self/exe", exe,
+			     sizeof(exe) - sizeof(installed));
 	char *slash;
+	struct stat st;
 
 	if (n <= 0)
 		return kr_xstrdup("modules");
@@ -196,6 +202,9 @@ conf_default_modules(void)
 	if (slash == NULL)
 		return kr_xstrdup("modules");
 	strcpy(slash + 1, "modules");
+	if (stat(exe, &st) == 0 && S_ISDIR(st.st_mode))
+		return kr_xstrdup(exe);
+	strcpy(slash + 1, installed);
 	return kr_xstrdup(exe);
 }
 

@@ -15,6 +15,7 @@
 #include "lib/clock.h"
 #include "lib/secret.h"
 #include "server/listen.h"
+#include "server/notify.h"
 #include "storage/connmgr.h"
 #include "storage/migrate.h"
 #include "server/restart.h"
@@ -52,6 +53,7 @@ struct master {
 	unsigned n_nodes;
 	struct kr_admin_cycle cycle; /* POST /api/workers/cycle */
 	bool stopping;
+	bool ready_sent; /* READY=1 told to the service manager */
 	int64_t stop_deadline_ms;
 };
 
@@ -341,12 +343,49 @@ master_on_chld(evutil_socket_t sig, short what, void *ctx)
 	}
 }
 
+/* A failed notification is logged; the service manager then decides
+ * (Type=notify times out), kurierd goes on serving. */
+static void
+master_notify(struct master *m, const char *state)
+{
+	struct kr_err err = { 0 };
+
+	if (kr_notify(state, &err) < 0)
+		kr_log_msg(m->rt->log, KR_LOG_WARN, NULL, "master.notify",
+			   err.msg);
+}
+
+/* READY=1 once the listeners are open and a worker serves on them:
+ * Type=notify units (ops/systemd/kurierd.service) count as started
+ * from then on. */
+static void
+master_check_ready(struct master *m)
+{
+	struct kr_metrics_slot_info info;
+
+	if (m->ready_sent || m->stopping)
+		return;
+	for (unsigned i = 0; i < m->rt->n_worker_slots; i++) {
+		const struct master_child *c = &m->children[i];
+
+		if (c->pid == 0)
+			continue;
+		kr_metrics_slot_get_info(master_child_slot(m, c), &info);
+		if (info.pid == c->pid && info.state == KR_SLOT_SERVING) {
+			m->ready_sent = true;
+			master_notify(m, "READY=1");
+			return;
+		}
+	}
+}
+
 static void
 master_stop(struct master *m, const char *why)
 {
 	if (m->stopping)
 		return;
 	kr_log_msg(m->rt->log, KR_LOG_INFO, NULL, "master.stop", why);
+	master_notify(m, "STOPPING=1");
 	m->stopping = true;
 	m->stop_deadline_ms =
 		kr_clock_mono_ms() + m->rt->cfg->workers.drain_timeout_ms;
@@ -641,6 +680,7 @@ master_on_tick(evutil_socket_t fd, short what, void *ctx)
 		master_cycle_step(m);
 		master_check_calm(m);
 	}
+	master_check_ready(m);
 	master_check_deadlines(m);
 }
 
@@ -767,6 +807,10 @@ master_setup(struct master *m, struct kr_err *err_r)
 	struct kr_admin_settings set;
 	int fd;
 
+	if (kr_notify_init(err_r) < 0)
+		kr_log_msg(m->rt->log, KR_LOG_WARN, NULL, "master.notify",
+			   err_r->msg);
+	kr_err_clear(err_r);
 	if (kr_privdrop_init(&m->rt->priv, m->rt->cfg, err_r) < 0 ||
 	    master_keys(m, err_r) < 0 ||
 	    kr_privdrop_check_readable(&m->rt->priv, m->rt->cfg->path, err_r) <

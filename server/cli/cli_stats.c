@@ -494,8 +494,12 @@ kr_cli_dashboard_run(const char *config_path, int argc, char **argv)
 		return KR_CLI_FAIL;
 	}
 	/* The first run may come before kurierd's: `make run` prints the
-	 * URL before it starts the daemon, which then reads this token. */
+	 * URL before it starts the daemon, which then reads this token.
+	 * The session secret too, so that a packaged kurierd (its unit
+	 * keeps /etc read-only) never has to write its config. */
 	if (kr_config_generate_key(cfg, "admin", "token", &cfg->admin.token,
+				   KR_CLI_TOKEN_BYTES, &err) < 0 ||
+	    kr_config_generate_key(cfg, "auth", "secret", &cfg->auth.secret,
 				   KR_CLI_TOKEN_BYTES, &err) < 0)
 		fprintf(stderr, "kurier: %s\n", err.msg);
 	else if ((url = kr_cli_stats_dashboard_url(cfg->admin.listen,
