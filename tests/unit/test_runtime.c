@@ -20,6 +20,7 @@
 #include "server/restart.h"
 #include "server/rpc/rpc_metrics.h"
 #include "server/runtime.h"
+#include "storage/connmgr.h"
 #include "server/process_metrics.h"
 
 /* A runtime on two workers and no shards (no storage metrics). */
@@ -122,6 +123,9 @@ test_runtime_metrics_each_part_names_its_own(void **state)
 		  "worker=\"1\"" },
 		{ s->backoff[1], "kurier_worker_backoff_seconds",
 		  "worker=\"1\"" },
+		/* No shards here: of the storage's, only the global one. */
+		{ kr_connmgr_fts_indexed_metric(rt->db_ids),
+		  "kurier_fts_indexed_total", "" },
 		{ sp->verdict[KR_ANTISPAM_HAM],
 		  "kurier_antispam_verdicts_total", "verdict=\"ham\"" },
 		{ sp->verdict[KR_ANTISPAM_SPAM],
