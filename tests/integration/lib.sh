@@ -177,6 +177,25 @@ kr_stack_run() {
 	wait_for 15 "JSON-RPC port $KR_HTTP" bash -c "exec 3<>/dev/tcp/127.0.0.1/$KR_HTTP"
 }
 kr_cli() { "$KR_BUILD/kurier" -c "$KR_CONF" "$@"; }
+# kr_second_host CONF: writes CONF, $KR_CONF with free ports of its own
+# for admin, LMTP and JSON-RPC (a second kurierd on the same cluster,
+# with the same [auth] secret and [admin] token), and prints those
+# ports: "ADMIN LMTP HTTP". Its caller starts and stops it.
+kr_second_host() {
+	local conf=$1 admin lmtp http p
+	admin=$(free_port "$KR_ADMIN" "$KR_LMTP" "$KR_HTTP")
+	lmtp=$(free_port "$KR_ADMIN" "$KR_LMTP" "$KR_HTTP" "$admin")
+	http=$(free_port "$KR_ADMIN" "$KR_LMTP" "$KR_HTTP" "$admin" "$lmtp")
+	sed -e "s/^listen = 127.0.0.1:$KR_ADMIN\$/listen = 127.0.0.1:$admin/" \
+		-e "s/^listen = 127.0.0.1:$KR_LMTP\$/listen = 127.0.0.1:$lmtp/" \
+		-e "s/^listen = 127.0.0.1:$KR_HTTP\$/listen = 127.0.0.1:$http/" \
+		"$KR_CONF" >"$conf"
+	chmod 0644 "$conf"
+	for p in "$admin" "$lmtp" "$http"; do
+		grep -q "^listen = 127.0.0.1:$p\$" "$conf" || fail "$conf lacks port $p"
+	done
+	echo "$admin $lmtp $http"
+}
 # kr_admin PATH: GET on the admin port with the token.
 kr_admin() {
 	curl -sS --max-time 10 -H "Authorization: Bearer $KR_TOKEN" \

@@ -16,13 +16,12 @@ cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
 kr_stack_start peers 18400 2
-a_admin=$KR_ADMIN a_lmtp=$KR_LMTP a_http=$KR_HTTP
+a_admin=$KR_ADMIN
 
 # B's config is A's with B's ports; A is restarted with B as its peer.
-b_admin=$(free_port "$a_admin" "$a_lmtp" "$a_http")
-b_lmtp=$(free_port "$a_admin" "$a_lmtp" "$a_http" "$b_admin")
-b_http=$(free_port "$a_admin" "$a_lmtp" "$a_http" "$b_admin" "$b_lmtp")
 b_conf=$KR_WORK/kurier-b.conf
+b_ports=$(kr_second_host "$b_conf")
+read -r b_admin b_lmtp b_http <<<"$b_ports"
 b_pid=
 # b_stop [SIGNAL]: B's master and workers ended (TERM: gracefully).
 b_stop() {
@@ -40,15 +39,7 @@ b_stop() {
 	b_pid=
 }
 trap 'b_stop; kr_stack_cleanup' EXIT
-sed -e "s/^listen = 127.0.0.1:$a_admin\$/listen = 127.0.0.1:$b_admin/" \
-	-e "s/^listen = 127.0.0.1:$a_lmtp\$/listen = 127.0.0.1:$b_lmtp/" \
-	-e "s/^listen = 127.0.0.1:$a_http\$/listen = 127.0.0.1:$b_http/" \
-	"$KR_CONF" >"$b_conf"
 printf '[admin]\npeers = 127.0.0.1:%s\n' "$a_admin" >>"$b_conf"
-chmod 0644 "$b_conf"
-for p in "$b_admin" "$b_lmtp" "$b_http"; do
-	grep -q "^listen = 127.0.0.1:$p\$" "$b_conf" || fail "B's config lacks port $p"
-done
 kill -TERM "$KR_PID"
 wait "$KR_PID" 2>/dev/null || true
 printf '[admin]\npeers = 127.0.0.1:%s\n' "$b_admin" >>"$KR_CONF"
