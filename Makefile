@@ -118,7 +118,7 @@ ALL_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l))) $(SERVER_OBJ) \
 	$(patsubst %.c,$(O)/%.o,$(SERVER_MAINS) $(UNIT_SRC) $(BENCH_SRC) \
 		$(FUZZ_SRC) tests/fuzz/replay.c)
 
-.PHONY: all deps deps-ui deps-test run test test-asan test-run lint clean cluster-stop bench \
+.PHONY: all deps deps-ui deps-test run test test-asan test-run test-build lint clean cluster-stop bench \
 	fuzz fuzz-build fuzz-merge bench-matrix install deb
 all: $(PROGRAMS)
 
@@ -271,7 +271,11 @@ bench-matrix: deps
 	@$(MAKE) --no-print-directory $(PROGRAMS) $(BENCH_BIN)
 	@ops/bench_matrix.sh $(O)
 
-test-run: $(PROGRAMS) $(TEST_MODULE_SO) $(UNIT_BIN) $(BENCH_BIN) $(REPLAY_BIN)
+# test-build builds what the suite needs; `tests/run.sh $(O) FILTER`
+# then runs a part of it (KR_TEST_JOBS integration scripts at once).
+test-build: $(PROGRAMS) $(TEST_MODULE_SO) $(UNIT_BIN) $(BENCH_BIN) $(REPLAY_BIN)
+
+test-run: test-build
 	@tests/run.sh $(O)
 
 # Fuzzing writes only under build/fuzz/ (work corpora, crashes, logs)

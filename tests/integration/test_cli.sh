@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 
 KURIER=$KR_BUILD/kurier
 dir=var/test-cli
-base_port=27400
+base_port=10600
 n_nodes=4
 cleanup() {
 	ops/pgcluster stop -d "$dir" >/dev/null 2>&1 || true

@@ -22,7 +22,7 @@ PY=/usr/bin/python3 # Debian's, where python3-prometheus-client lives
 KURIER=$KR_BUILD/kurier
 [[ -x $KURIER ]] || fail "$KURIER not built"
 KR_WORKERS=2
-kr_stack_start cli 18600 3
+kr_stack_start clistats 18600 3
 w=$KR_WORK
 admin=http://127.0.0.1:$KR_ADMIN
 auth=(-H "Authorization: Bearer $KR_TOKEN")

@@ -29,11 +29,13 @@ ok "connmgr against 20 real nodes ($n tests)"
 # kurierd on the cluster: migrations applied by the master at start-up,
 # every worker's pools visible in /metrics.
 port=$(free_port)
+lmtp=$(free_port "$port")
 conf=$KR_BUILD/test-logs/connmgr-kurier.conf
 {
-	printf '[workers]\ncount = 2\n[lmtp]\nlisten = 127.0.0.1:%s\n' "$(free_port "$port")"
+	printf '[workers]\ncount = 2\n[lmtp]\nlisten = 127.0.0.1:%s\n' "$lmtp"
 	printf '[admin]\nlisten = 127.0.0.1:%s\n' "$port"
 	printf 'token = %s\n' "$(printf 'k%.0s' $(seq 40))"
+	printf '[jsonrpc]\nlisten = 127.0.0.1:%s\n' "$(free_port "$port" "$lmtp")"
 	grep -v '^#' "$dir/kurier.conf"
 } >"$conf"
 KR_DIAG=("$KR_BUILD/test-logs/connmgr-kurierd.log")

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
 KR_CONF_EXTRA=$(printf '[storage]\ncensus_interval = 1s')
-kr_stack_start storage 18000 3
+kr_stack_start dashusers 18100 3
 
 metric_users() {
 	kr_admin /metrics | awk -v k="kurier_db_users{shard=\"$1\"}" '$1 == k { print $2 }'

@@ -19,6 +19,7 @@ KR_DIAG=("$dir/log" "$dir/out")
 
 port=$(free_port)
 lmtp_port=$(free_port "$port")
+rpc_port=$(free_port "$port" "$lmtp_port")
 base="http://127.0.0.1:$port"
 
 write_conf() { # extra [workers] lines as arguments
@@ -30,6 +31,8 @@ write_conf() { # extra [workers] lines as arguments
 		echo "listen = 127.0.0.1:$port"
 		echo "[lmtp]"
 		echo "listen = 127.0.0.1:$lmtp_port"
+		echo "[jsonrpc]"
+		echo "listen = 127.0.0.1:$rpc_port"
 		echo "[log]"
 		echo "level = info"
 	} >"$dir/kurier.conf"

@@ -28,6 +28,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
 lmtp=$(free_port)
 admin=$(free_port "$lmtp")
 {
+	printf '[jsonrpc]\nlisten = 127.0.0.1:%s\n' "$(free_port "$lmtp" "$admin")"
 	printf '[workers]\ncount = 2\n[admin]\nlisten = 127.0.0.1:%s\n' "$admin"
 	printf 'token = %s\n' "$(printf 't%.0s' $(seq 40))"
 	printf '[lmtp]\nlisten = 127.0.0.1:%s\nhostname = mx.test\n' "$lmtp"

@@ -44,6 +44,7 @@ admin=$(free_port "$lmtp")
 	printf '[workers]\ncount = 2\n[admin]\nlisten = 127.0.0.1:%s\n' "$admin"
 	printf 'token = %s\n[lmtp]\nlisten = 127.0.0.1:%s\n' "$token" "$lmtp"
 	printf 'hostname = mx.test\n'
+	printf '[jsonrpc]\nlisten = 127.0.0.1:%s\n' "$(free_port "$lmtp" "$admin")"
 	grep -v '^#' "$dir/kurier.conf"
 } >"$work/kurier.conf"
 

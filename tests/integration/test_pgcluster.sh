@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Integration test of ops/pgcluster: a 20-node cluster in its own DIR and
-# port range (var/test-pgcluster, 25400..25419), so a dev cluster on the
+# port range (var/test-pgcluster, 11000..11019), so a dev cluster on the
 # default ports is never touched. Prints `ok - ...` per check and stops at
 # the first failure.
 # kr-test: release-only
@@ -10,7 +10,7 @@ cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.."
 REPO=$(pwd -P)
 PGC=$REPO/ops/pgcluster
 DIR=$REPO/var/test-pgcluster
-BASE=25400
+BASE=11000
 N=20
 RUN=$DIR/pg/run
 PSQL=/usr/lib/postgresql/15/bin/psql
@@ -204,7 +204,7 @@ for ((k = 0; k < 50; k++)); do
 	sleep 0.05
 done
 expect_status 3 $((N - 1)) 1
-grep -qx 'node05 port 25405 down' "$OUT" || fail "status does not report node05 down"
+grep -qx 'node05 port 11005 down' "$OUT" || fail "status does not report node05 down"
 ok "kill -9 of node05's postmaster; status reports it down, exit 3"
 pgc start -n "$N" || fail "start after kill -9 failed"
 grep -q 'node05: removing stale postmaster.pid' "$OUT" || fail "no stale pid removed for node05"

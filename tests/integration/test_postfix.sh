@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
 dir=var/test-postfix
-base_port=32400
+base_port=30400
 work=$(mktemp -d /tmp/kr-postfix.XXXXXX)
 # kurierd workers (user kurier) re-read the config; Postfix daemons
 # drop to the postfix user: both must reach this directory.
@@ -52,6 +52,7 @@ admin=$(free_port "$lmtp")
 	printf '[workers]\ncount = 2\n[admin]\nlisten = 127.0.0.1:%s\n' "$admin"
 	printf 'token = %s\n' "$(printf 't%.0s' $(seq 40))"
 	printf '[lmtp]\nlisten = 127.0.0.1:%s\nhostname = lmtp.kurier.test\n' "$lmtp"
+	printf '[jsonrpc]\nlisten = 127.0.0.1:%s\n' "$(free_port "$lmtp" "$admin")"
 	grep -v '^#' "$dir/kurier.conf"
 } >"$work/kurier.conf"
 cli() { "$KR_BUILD/kurier" -c "$work/kurier.conf" "$@"; }

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
 dir=var/test-storesql
-base_port=26400
+base_port=10800
 cleanup() {
 	local j
 	for j in $(jobs -p); do kill "$j" 2>/dev/null || true; done
