@@ -196,6 +196,35 @@ kr_second_host() {
 	done
 	echo "$admin $lmtp $http"
 }
+# kr_second_start CONF PORT...: the second kurierd on CONF started in
+# the background ($KR_B_PID, log $KR_WORK/kurierd-b.log), then waits for
+# each PORT. kr_second_stop [SIGNAL]: its master and workers ended
+# (default KILL; TERM to stop gracefully); the caller's EXIT trap runs it.
+KR_B_PID=
+kr_second_start() {
+	local conf=$1 p
+	shift
+	[[ " ${KR_DIAG[*]} " == *" $KR_WORK/kurierd-b.log "* ]] || KR_DIAG+=("$KR_WORK/kurierd-b.log")
+	"$KURIERD" -c "$conf" >>"$KR_WORK/kurierd-b.out" 2>>"$KR_WORK/kurierd-b.log" &
+	KR_B_PID=$!
+	for p in "$@"; do
+		wait_for 15 "the second kurierd's port $p" bash -c "exec 3<>/dev/tcp/127.0.0.1/$p"
+	done
+}
+kr_second_stop() {
+	[[ -n $KR_B_PID ]] || return 0
+	local sig=${1:-KILL}
+	kill -CONT "$KR_B_PID" $(pgrep -P "$KR_B_PID") 2>/dev/null || true
+	kill -"$sig" "$KR_B_PID" 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "$KR_B_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$KR_B_PID" 2>/dev/null || true
+	pkill -9 -P "$KR_B_PID" 2>/dev/null || true
+	{ wait "$KR_B_PID" || true; } 2>/dev/null
+	KR_B_PID=
+}
 # kr_admin PATH: GET on the admin port with the token.
 kr_admin() {
 	curl -sS --max-time 10 -H "Authorization: Bearer $KR_TOKEN" \

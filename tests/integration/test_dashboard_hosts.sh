@@ -22,37 +22,13 @@ a_admin=$KR_ADMIN
 b_conf=$KR_WORK/kurier-b.conf
 b_ports=$(kr_second_host "$b_conf")
 read -r b_admin b_lmtp b_http <<<"$b_ports"
-b_pid=
-# b_stop [SIGNAL]: B's master and workers ended (TERM: gracefully).
-b_stop() {
-	[[ -n $b_pid ]] || return 0
-	local sig=${1:-KILL}
-	kill -CONT "$b_pid" $(pgrep -P "$b_pid") 2>/dev/null || true
-	kill -"$sig" "$b_pid" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$b_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$b_pid" 2>/dev/null || true
-	pkill -9 -P "$b_pid" 2>/dev/null || true
-	{ wait "$b_pid" || true; } 2>/dev/null
-	b_pid=
-}
-trap 'b_stop; kr_stack_cleanup' EXIT
+trap 'kr_second_stop; kr_stack_cleanup' EXIT
 printf '[admin]\npeers = 127.0.0.1:%s\n' "$a_admin" >>"$b_conf"
 kill -TERM "$KR_PID"
 wait "$KR_PID" 2>/dev/null || true
 printf '[admin]\npeers = 127.0.0.1:%s\n' "$b_admin" >>"$KR_CONF"
-KR_DIAG+=("$KR_WORK/kurierd-b.log")
-
-b_start() {
-	"$KURIERD" -c "$b_conf" >>"$KR_WORK/kurierd-b.out" 2>>"$KR_WORK/kurierd-b.log" &
-	b_pid=$!
-	wait_for 15 "B's JSON-RPC port $b_http" bash -c "exec 3<>/dev/tcp/127.0.0.1/$b_http"
-	wait_for 15 "B's admin port $b_admin" bash -c "exec 3<>/dev/tcp/127.0.0.1/$b_admin"
-}
 kr_stack_run
-b_start
+kr_second_start "$b_conf" "$b_http" "$b_admin"
 ok "A (admin $a_admin) and B (admin $b_admin) on one cluster"
 
 # hosts ADMIN_PORT: the /api/hosts document of that host.
@@ -111,20 +87,20 @@ hosts_while_down() {
 }
 
 # (b) B hangs: its admin accepts (the kernel does) and never answers.
-kill -STOP "$b_pid"
+kill -STOP "$KR_B_PID"
 took=$(hosts_while_down hung timeout)
 ok "B hung: A lists it down (timeout) after ${took} ms, /api/hosts 200 within 1 s throughout"
-kill -CONT "$b_pid"
+kill -CONT "$KR_B_PID"
 wait_for 10 "A lists B up after SIGCONT" peer_is "$a_admin" "$b_admin" up
 ok "B let go: up again"
 
 # (c) B stops: A says so within 5 s, and keeps answering meanwhile.
-b_stop TERM
+kr_second_stop TERM
 took=$(hosts_while_down stopped "")
 ok "B stopped: A lists it down after ${took} ms ($(hosts "$a_admin" | jq -c '.hosts[1].error')), /api/hosts 200 within 1 s throughout"
 
 # (d) B back: up again.
-b_start
+kr_second_start "$b_conf" "$b_http" "$b_admin"
 start_ms=$(date +%s%3N)
 wait_for 10 "A lists B up again" peer_is "$a_admin" "$b_admin" up
 ok "B restarted: A lists it up again after $(($(date +%s%3N) - start_ms)) ms"
@@ -134,7 +110,7 @@ ok "no worker restarts on A"
 # Both stopped gracefully (A while its poll of B may be in flight): no
 # sanitizer report in either log (asan builds; the master frees its
 # peer connections on the way out).
-b_stop TERM
+kr_second_stop TERM
 kill -TERM "$KR_PID"
 for _ in $(seq 100); do
 	kill -0 "$KR_PID" 2>/dev/null || break
