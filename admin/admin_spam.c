@@ -49,6 +49,23 @@ spam_entry(const struct kr_admin_spam_view *v, unsigned i, pid_t pid,
 	e_r->pid = pid;
 }
 
+/* The first slot entry from `from` on with a live process, its process
+ * and status entry filled; -1 past the last. */
+static int
+spam_live(const struct kr_admin_spam_view *v, unsigned from,
+	  struct kr_metrics_slot_info *info_r,
+	  struct kr_antispam_status_entry *e_r)
+{
+	for (unsigned i = from; i < v->n_worker_slots; i++) {
+		spam_slot(v, i, info_r);
+		if (info_r->pid != 0) {
+			spam_entry(v, i, info_r->pid, e_r);
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
 /* s as a JSON string; bytes that are not printable ASCII become '?'
  * (a module's version or a dlerror() text may carry anything, and
  * jansson refuses invalid UTF-8). */
@@ -215,19 +232,13 @@ kr_admin_filters_doc(const struct kr_admin_spam_view *v)
 		       KR_ANTISPAM_STATUS_GENERATIONS_MAX,
 		.room = v->n_worker_slots,
 	};
+	struct kr_metrics_slot_info info;
+	struct kr_antispam_status_entry e;
 	json_t *gens;
 
 	acc.gens = kr_xcalloc(acc.max + 1, sizeof(*acc.gens));
-	for (unsigned i = 0; i < v->n_worker_slots; i++) {
-		struct kr_metrics_slot_info info;
-		struct kr_antispam_status_entry e;
-
-		spam_slot(v, i, &info);
-		if (info.pid == 0)
-			continue;
-		spam_entry(v, i, info.pid, &e);
+	for (int i = 0; (i = spam_live(v, (unsigned)i, &info, &e)) >= 0; i++)
 		filters_add(&acc, &e, info.index);
-	}
 	gens = filters_json(&acc);
 	return json_pack("{s:b, s:o, s:o}", "enabled", v->enabled,
 			 "generations", gens, "last_error",
@@ -239,17 +250,11 @@ json_t *
 kr_admin_spam_doc(const struct kr_admin_spam_view *v)
 {
 	json_t *list = json_array(), *filters, *doc;
+	struct kr_metrics_slot_info info;
+	struct kr_antispam_status_entry e;
 
-	for (unsigned i = 0; i < v->n_worker_slots; i++) {
-		struct kr_metrics_slot_info info;
-		struct kr_antispam_status_entry e;
-
-		spam_slot(v, i, &info);
-		if (info.pid == 0)
-			continue;
-		spam_entry(v, i, info.pid, &e);
+	for (int i = 0; (i = spam_live(v, (unsigned)i, &info, &e)) >= 0; i++)
 		json_array_append_new(list, spam_worker_json(&e, info.index));
-	}
 	/* The merged generations of /api/filters too (s:O takes a
 	 * reference of its own). */
 	filters = kr_admin_filters_doc(v);
@@ -266,24 +271,20 @@ kr_admin_reload_new(struct event_base *base, const struct kr_admin_spam_view *v,
 {
 	struct kr_admin_reload *r = kr_xcalloc(
 		1, sizeof(*r) + v->n_worker_slots * sizeof(r->notes[0]));
+	struct kr_metrics_slot_info info;
+	struct kr_antispam_status_entry e;
 
 	r->v = v;
 	r->base = base;
 	r->call = call;
-	for (unsigned i = 0; i < v->n_worker_slots; i++) {
-		struct kr_metrics_slot_info info;
-		struct kr_antispam_status_entry e;
-
-		/* The master signals every worker but the draining ones
-		 * (one still starting gets it once its handlers are up). */
-		spam_slot(v, i, &info);
-		if (info.pid == 0 || info.state == KR_SLOT_DRAINING)
-			continue;
-		spam_entry(v, i, info.pid, &e);
-		r->notes[r->n++] = (struct reload_note){ .entry = i,
-							 .pid = info.pid,
-							 .seq = e.reload_seq };
-	}
+	/* The master signals every worker but the draining ones (one still
+	 * starting gets it once its handlers are up). */
+	for (int i = 0; (i = spam_live(v, (unsigned)i, &info, &e)) >= 0; i++)
+		if (info.state != KR_SLOT_DRAINING)
+			r->notes[r->n++] =
+				(struct reload_note){ .entry = (unsigned)i,
+						      .pid = info.pid,
+						      .seq = e.reload_seq };
 	return r;
 }
 
