@@ -108,11 +108,10 @@ static void
 session_answer_rcpt(struct kr_lmtp_session *s,
 		    const struct kr_lmtp_rcpts_answer *ans)
 {
-	kr_lmtp_answer_rcpt(s->proto,
-			    kr_lmtp_delivery_rcpt(s->env->rt, s->id, s->rcpt,
-						  ans->result,
-						  ans->has_err ? &ans->err
-							       : NULL));
+	kr_lmtp_answer_rcpt(
+		s->proto,
+		kr_lmtp_delivery_rcpt(s->env->rt, s->id, s->rcpt, ans->result,
+				      ans->has_err ? &ans->err : NULL));
 }
 
 static struct kr_store_op *
@@ -185,12 +184,10 @@ session_look_ahead(struct kr_lmtp_session *s)
 		size_t n;
 		int r;
 
-		if (evbuffer_ptr_set(in, &at, s->scanned, EVBUFFER_PTR_SET) <
-		    0)
+		if (evbuffer_ptr_set(in, &at, s->scanned, EVBUFFER_PTR_SET) < 0)
 			return;
 		eol = evbuffer_search(in, "\n", 1, &at);
-		if (eol.pos < 0 ||
-		    (size_t)eol.pos - s->scanned >= sizeof(line))
+		if (eol.pos < 0 || (size_t)eol.pos - s->scanned >= sizeof(line))
 			return;
 		n = (size_t)eol.pos - s->scanned + 1;
 		if (evbuffer_copyout_from(in, &at, line, n) != (ev_ssize_t)n)

@@ -75,23 +75,32 @@ fake_ready(void *ctx, const struct kr_lmtp_rcpts_answer *ans)
 	f->ready[f->n_ready++] = *ans;
 }
 
+/* Answers look-up i with res or err, as the store would. */
+static void
+fake_reply(struct fake *f, unsigned i,
+	   const struct kr_store_user_get_result *res, const struct kr_err *err)
+{
+	struct fake_op *op = &f->ops[i];
+
+	assert_false(op->cancelled);
+	assert_false(op->answered);
+	op->answered = true;
+	op->cb(op->cb_ctx, res, err);
+}
+
 /* Answers look-up i: a user with id (shard id % 20), or err's kind. */
 static void
 fake_answer(struct fake *f, unsigned i, int64_t id, enum kr_err_kind kind)
 {
-	struct fake_op *op = &f->ops[i];
 	struct kr_store_user_get_result res = {
-		.user = { .address = op->account,
+		.user = { .address = f->ops[i].account,
 			  .shard = (unsigned)(id % 20),
 			  .id = id },
 	};
 	struct kr_err err = { .kind = kind };
 
-	assert_false(op->cancelled);
-	assert_false(op->answered);
-	op->answered = true;
-	op->cb(op->cb_ctx, kind == KR_ERR_NONE ? &res : NULL,
-	       kind == KR_ERR_NONE ? NULL : &err);
+	fake_reply(f, i, kind == KR_ERR_NONE ? &res : NULL,
+		   kind == KR_ERR_NONE ? NULL : &err);
 }
 
 /* Five pipelined RCPTs: every look-up starts before any answers; they
@@ -215,8 +224,7 @@ test_lmtp_rcpts_over_quota(void **state)
 
 	(void)state;
 	assert_int_equal(kr_lmtp_rcpts_ahead(r, "q@x.test"), 0);
-	f.ops[0].answered = true;
-	f.ops[0].cb(f.ops[0].cb_ctx, &res, NULL);
+	fake_reply(&f, 0, &res, NULL);
 	assert_int_equal(kr_lmtp_rcpts_take(r, "q@x.test", &ans), 1);
 	assert_int_equal(ans.result, KR_DELIVER_OVER_QUOTA);
 	assert_int_equal(ans.shard, 4);
