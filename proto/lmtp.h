@@ -148,6 +148,22 @@ struct kr_lmtp_rcpt {
  * them. name_tempunavail tells the
  * latter apart for NAME (the client's reverse look-up failed for the
  * time being, which antispam should not hold against it). */
+/* Room for a kr_lmtp_rcpt's strings: address, local, detail, domain,
+ * none longer than the path itself. */
+#define KR_LMTP_RCPT_BUF_SIZE (4 * (KR_ADDRESS_MAX + 1))
+
+/* Looks ahead at a pipelined command (RFC 2920) without a session, so
+ * that a server can start recipient look-ups before the state machine
+ * reaches them: line[0..len) is one command line (its CRLF or LF may be
+ * included). 1: an RCPT whose argument the machine would turn into a
+ * KR_LMTP_EV_RCPT (if it gets there in a transaction, under rcpt_max),
+ * with the same strings in *rcpt_r, stored in buf
+ * (KR_LMTP_RCPT_BUF_SIZE bytes); -1: an RCPT it would refuse by
+ * itself; 0: any other command. Parses with the machine's own parser;
+ * only the machine's answers count (this decides nothing). */
+int kr_lmtp_rcpt_peek(const char *line, size_t len, char *buf,
+		      struct kr_lmtp_rcpt *rcpt_r);
+
 struct kr_lmtp_xforward {
 	const char *name;
 	const char *addr;

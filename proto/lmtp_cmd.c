@@ -355,12 +355,13 @@ cmd_mail(struct kr_lmtp *s, const char *arg, size_t len)
 	kr_lmtp_reply(s, "250 2.1.0 Ok");
 }
 
-/* Splits the parsed recipient into s->rcpt_buf and points s->ev.rcpt
- * at it: address, local (before the first '+'), detail, domain. */
+/* Splits the parsed recipient into b (KR_LMTP_RCPT_BUF_SIZE bytes) and
+ * points *r at it: address, local (before the first '+'), detail,
+ * domain. */
 static void
-cmd_rcpt_event(struct kr_lmtp *s, const struct cmd_path *path)
+cmd_rcpt_split(const struct cmd_path *path, char *b, struct kr_lmtp_rcpt *r)
 {
-	char *b = s->rcpt_buf, *local, *detail = NULL, *domain;
+	char *local, *detail = NULL, *domain;
 	const char *plus = memchr(path->local, '+', path->local_len);
 	size_t local_len = path->local_len, dlen = path->domain_len;
 
@@ -372,7 +373,7 @@ cmd_rcpt_event(struct kr_lmtp *s, const struct cmd_path *path)
 		memcpy(b + local_len + 1, path->domain, dlen);
 		b[local_len + 1 + dlen] = '\0';
 	}
-	s->ev.rcpt.address = b;
+	r->address = b;
 	b += KR_ADDRESS_MAX + 1;
 	local = b;
 	if (plus != NULL && plus != path->local)
@@ -390,9 +391,38 @@ cmd_rcpt_event(struct kr_lmtp *s, const struct cmd_path *path)
 	domain = b;
 	memcpy(domain, path->domain != NULL ? path->domain : "", dlen);
 	domain[dlen] = '\0';
-	s->ev.rcpt.local = local;
-	s->ev.rcpt.detail = detail;
-	s->ev.rcpt.domain = domain;
+	r->local = local;
+	r->detail = detail;
+	r->domain = domain;
+}
+
+/* RCPT's argument, `TO:<path>` and no parameter: NULL and *path_r set
+ * (pointing into arg and local), or the refusal's reply. The one
+ * parser of the state machine and of kr_lmtp_rcpt_peek(). */
+static const char *
+cmd_rcpt_parse(const char *arg, size_t len, char *local,
+	       struct cmd_path *path_r)
+{
+	struct cmd_param prm;
+	size_t i, pos;
+	int r;
+
+	if (!cmd_prefix_ci(arg, len, "TO:"))
+		return "501 5.5.4 Syntax: RCPT TO:<address>";
+	i = cmd_skip_spaces(arg, len, 3);
+	/* RFC 5321 §4.1.1.3: <Postmaster> needs no domain. */
+	if (cmd_path_parse(arg + i, len - i, local, path_r) < 0 ||
+	    path_r->null ||
+	    (path_r->domain == NULL &&
+	     (path_r->quoted ||
+	      !cmd_eq_ci(path_r->local, path_r->local_len, "postmaster"))))
+		return "501 5.1.3 Bad recipient address syntax";
+	pos = path_r->end;
+	r = cmd_param_next(arg + i, len - i, &pos, &prm);
+	if (r != 0)
+		return r < 0 ? "501 5.5.4 Bad parameter syntax"
+			     : "555 5.5.4 Unsupported parameter";
+	return NULL;
 }
 
 static void
@@ -400,9 +430,7 @@ cmd_rcpt(struct kr_lmtp *s, const char *arg, size_t len)
 {
 	char local[KR_ADDRESS_MAX + 1];
 	struct cmd_path path;
-	struct cmd_param prm;
-	size_t i, pos;
-	int r;
+	const char *refused;
 
 	if (s->state == KR_LMTP_STATE_CHUNKED) {
 		kr_lmtp_reply(s, "503 5.5.1 RCPT after BDAT");
@@ -412,24 +440,9 @@ cmd_rcpt(struct kr_lmtp *s, const char *arg, size_t len)
 		kr_lmtp_reply(s, reply_need_mail);
 		return;
 	}
-	if (!cmd_prefix_ci(arg, len, "TO:")) {
-		kr_lmtp_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
-		return;
-	}
-	i = cmd_skip_spaces(arg, len, 3);
-	/* RFC 5321 §4.1.1.3: <Postmaster> needs no domain. */
-	if (cmd_path_parse(arg + i, len - i, local, &path) < 0 || path.null ||
-	    (path.domain == NULL &&
-	     (path.quoted ||
-	      !cmd_eq_ci(path.local, path.local_len, "postmaster")))) {
-		kr_lmtp_reply(s, "501 5.1.3 Bad recipient address syntax");
-		return;
-	}
-	pos = path.end;
-	r = cmd_param_next(arg + i, len - i, &pos, &prm);
-	if (r != 0) {
-		kr_lmtp_reply(s, r < 0 ? "501 5.5.4 Bad parameter syntax"
-				       : "555 5.5.4 Unsupported parameter");
+	refused = cmd_rcpt_parse(arg, len, local, &path);
+	if (refused != NULL) {
+		kr_lmtp_reply(s, refused);
 		return;
 	}
 	if (s->rcpt_count >= s->set.rcpt_max) {
@@ -437,7 +450,7 @@ cmd_rcpt(struct kr_lmtp *s, const char *arg, size_t len)
 		return;
 	}
 	memset(&s->ev, 0, sizeof(s->ev));
-	cmd_rcpt_event(s, &path);
+	cmd_rcpt_split(&path, s->rcpt_buf, &s->ev.rcpt);
 	kr_lmtp_enter(s, KR_LMTP_STATE_RCPT_WAIT);
 	kr_lmtp_raise(s, KR_LMTP_EV_RCPT);
 }
@@ -770,19 +783,49 @@ static const struct cmd_def cmd_table[] = {
 	{ "EHLO", cmd_helo },
 };
 
-void
-kr_lmtp_cmd_line(struct kr_lmtp *s, const char *line, size_t len)
+/* Splits a command line (its LF stripped) into the verb, line[0..*v_r),
+ * and the argument, line[*a_r..return value). CRLF or a bare LF ended
+ * the line; trailing blanks are noise some clients add. */
+static size_t
+cmd_split(const char *line, size_t len, size_t *v_r, size_t *a_r)
 {
-	size_t v = 0, a;
+	size_t v = 0;
 
-	/* CRLF or a bare LF ended the line; trailing blanks are noise
-	 * some clients add. */
 	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
 			   line[len - 1] == '\t'))
 		len--;
 	while (v < len && line[v] != ' ')
 		v++;
-	a = cmd_skip_spaces(line, len, v);
+	*v_r = v;
+	*a_r = cmd_skip_spaces(line, len, v);
+	return len;
+}
+
+int
+kr_lmtp_rcpt_peek(const char *line, size_t len, char *buf,
+		  struct kr_lmtp_rcpt *rcpt_r)
+{
+	char local[KR_ADDRESS_MAX + 1];
+	struct cmd_path path;
+	size_t v, a;
+
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	len = cmd_split(line, len, &v, &a);
+	if (!cmd_eq_ci(line, v, "RCPT"))
+		return 0;
+	if (cmd_rcpt_parse(line + a, len - a, local, &path) != NULL)
+		return -1;
+	cmd_rcpt_split(&path, buf, rcpt_r);
+	return 1;
+}
+
+void
+kr_lmtp_cmd_line(struct kr_lmtp *s, const char *line, size_t len)
+{
+	size_t v, a;
+
+	len = cmd_split(line, len, &v, &a);
 	for (size_t i = 0; v > 0 && v <= CMD_VERB_MAX &&
 			   i < sizeof(cmd_table) / sizeof(cmd_table[0]);
 	     i++) {

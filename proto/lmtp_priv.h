@@ -86,7 +86,7 @@ struct kr_lmtp {
 	bool xf_name_tempunavail;
 	/* The recipient being looked up: address, local, detail, domain
 	 * (none longer than the path itself). */
-	char rcpt_buf[4 * (KR_ADDRESS_MAX + 1)];
+	char rcpt_buf[KR_LMTP_RCPT_BUF_SIZE];
 
 	/* The message body being received. */
 	char *msg;

@@ -16,9 +16,14 @@
 #include "proto/lmtp.h"
 #include "server/deliver/deliver.h"
 #include "server/lmtp/lmtp_delivery.h"
+#include "server/lmtp/lmtp_rcpts.h"
 #include "storage/store.h"
 
 #define SESSION_OP_ARENA_MAX (1 << 20)
+/* A command line looked ahead at: an RCPT that the state machine
+ * accepts is shorter (a path is at most KR_ADDRESS_MAX + 2 bytes and
+ * RCPT takes no parameter); a longer line ends the look-ahead. */
+#define SESSION_PEEK_LINE_MAX 512
 
 struct kr_lmtp_session {
 	const struct kr_lmtp_session_env *env;
@@ -33,10 +38,14 @@ struct kr_lmtp_session {
 	char peer[KR_LMTP_SESSION_PEER_MAX + 1]; /* "" for a unix socket */
 	kr_lmtp_session_closed_fn *closed_cb;
 	void *ctx;
-	/* At most one of these is outstanding; `busy` while one is. */
-	struct kr_store_op *op;
+	/* At most one of these is outstanding; `busy` while one is (or
+	 * while the state machine's RCPT waits for its look-up). */
 	struct kr_lmtp_delivery *delivery;
-	struct kr_arena *arena; /* the outstanding operation's */
+	/* Recipient look-ups, pipelined ones started ahead; scanned: the
+	 * bytes of unfed input already looked ahead at (whole RCPT
+	 * lines from the start of the input). */
+	struct kr_lmtp_rcpts *rcpts;
+	size_t scanned;
 	bool busy;
 	bool draining;
 	bool closing;	  /* close once the output is flushed */
@@ -88,8 +97,6 @@ static void
 session_op_done(struct kr_lmtp_session *s)
 {
 	s->busy = false;
-	s->op = NULL;
-	kr_arena_destroy(&s->arena);
 	if (s->draining && !s->closing) {
 		kr_lmtp_shutdown(s->proto);
 		s->closing = true;
@@ -98,50 +105,129 @@ session_op_done(struct kr_lmtp_session *s)
 }
 
 static void
-session_on_user(void *ctx, const struct kr_store_user_get_result *res,
-		const struct kr_err *err)
+session_answer_rcpt(struct kr_lmtp_session *s,
+		    const struct kr_lmtp_rcpts_answer *ans)
+{
+	kr_lmtp_answer_rcpt(
+		s->proto,
+		kr_lmtp_delivery_rcpt(s->env->rt, s->id, s->rcpt, ans->result,
+				      ans->has_err ? &ans->err : NULL));
+}
+
+static struct kr_store_op *
+session_user_begin(void *ops_ctx, const char *account, struct kr_arena *arena,
+		   kr_lmtp_rcpts_done_fn *cb, void *cb_ctx)
+{
+	struct kr_lmtp_session *s = ops_ctx;
+
+	return kr_store_user_get_begin(
+		s->env->deliver->store, account, arena,
+		kr_deadline_after(kr_clock_mono_us(),
+				  s->env->rt->cfg->lmtp.delivery_timeout_ms),
+		cb, cb_ctx);
+}
+
+static void
+session_user_cancel(void *ops_ctx, struct kr_store_op **op)
+{
+	(void)ops_ctx;
+	kr_store_cancel(op);
+}
+
+static const struct kr_lmtp_rcpts_ops session_user_ops = {
+	.begin = session_user_begin,
+	.cancel = session_user_cancel,
+};
+
+/* The look-up the state machine's RCPT waited for has answered. */
+static void
+session_on_rcpt_ready(void *ctx, const struct kr_lmtp_rcpts_answer *ans)
 {
 	struct kr_lmtp_session *s = ctx;
 
-	kr_lmtp_answer_rcpt(
-		s->proto,
-		kr_lmtp_delivery_rcpt(s->env->rt, s->id, s->rcpt,
-				      kr_deliver_check_user(res, err), err));
+	session_answer_rcpt(s, ans);
 	session_op_done(s);
+}
+
+/* The account a recipient names, normalized: user+detail@domain is
+ * the user's (the detail picks a folder at delivery, not the account).
+ * No user has an address that is not one (lib/address.h): -1, unknown
+ * without asking the store. */
+static int
+session_account(const struct kr_lmtp_rcpt *rcpt, char *addr,
+		struct kr_err *err_r)
+{
+	char account[2 * KR_ADDRESS_MAX + 2];
+
+	snprintf(account, sizeof(account), "%s@%s", rcpt->local, rcpt->domain);
+	return kr_address_normalize(account, strlen(account), addr,
+				    KR_ADDRESS_MAX + 1, err_r);
+}
+
+/* RFC 2920: a client that pipelines sends its RCPTs at once. Starts
+ * the look-ups of the whole RCPT lines that wait in the input after
+ * the one being answered, up to the first other command (DATA's body
+ * is never looked at) and while fewer than rcpt_max are held, so that
+ * they run in parallel; the state machine still answers each in
+ * order. */
+static void
+session_look_ahead(struct kr_lmtp_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t have = evbuffer_get_length(in);
+
+	while (s->scanned < have) {
+		char line[SESSION_PEEK_LINE_MAX], buf[KR_LMTP_RCPT_BUF_SIZE];
+		char addr[KR_ADDRESS_MAX + 1];
+		struct evbuffer_ptr at, eol;
+		struct kr_lmtp_rcpt rcpt;
+		size_t n;
+		int r;
+
+		if (evbuffer_ptr_set(in, &at, s->scanned, EVBUFFER_PTR_SET) < 0)
+			return;
+		eol = evbuffer_search(in, "\n", 1, &at);
+		if (eol.pos < 0 || (size_t)eol.pos - s->scanned >= sizeof(line))
+			return;
+		n = (size_t)eol.pos - s->scanned + 1;
+		if (evbuffer_copyout_from(in, &at, line, n) != (ev_ssize_t)n)
+			return;
+		r = kr_lmtp_rcpt_peek(line, n, buf, &rcpt);
+		if (r == 0)
+			return;
+		if (r > 0 && session_account(&rcpt, addr, NULL) == 0 &&
+		    kr_lmtp_rcpts_ahead(s->rcpts, addr) < 0)
+			return; /* full: again after the next answer */
+		s->scanned += n;
+	}
 }
 
 static void
 session_rcpt(struct kr_lmtp_session *s, const struct kr_lmtp_event *ev)
 {
-	const struct kr_config *cfg = s->env->rt->cfg;
-	struct kr_store *store = s->env->deliver->store;
-	char account[2 * KR_ADDRESS_MAX + 2], addr[KR_ADDRESS_MAX + 1];
+	struct kr_lmtp_rcpts_answer ans;
+	char addr[KR_ADDRESS_MAX + 1];
 	struct kr_err err;
 
-	/* user+detail@domain is the user's: the detail picks a folder at
-	 * delivery, not the account. No user has an address that is not
-	 * one (lib/address.h): unknown, without asking the store. */
 	snprintf(s->rcpt, sizeof(s->rcpt), "%s", ev->rcpt.address);
-	snprintf(account, sizeof(account), "%s@%s", ev->rcpt.local,
-		 ev->rcpt.domain);
-	if (store == NULL ||
-	    kr_address_normalize(account, strlen(account), addr, sizeof(addr),
-				 &err) < 0) {
+	if (s->env->deliver->store == NULL ||
+	    session_account(&ev->rcpt, addr, &err) < 0) {
+		bool nostore = s->env->deliver->store == NULL;
+
 		kr_lmtp_answer_rcpt(
-			s->proto, kr_lmtp_delivery_rcpt(
-					  s->env->rt, s->id, s->rcpt,
-					  store == NULL ? KR_DELIVER_UNAVAILABLE
-							: KR_DELIVER_UNKNOWN,
-					  store == NULL ? NULL : &err));
+			s->proto,
+			kr_lmtp_delivery_rcpt(s->env->rt, s->id, s->rcpt,
+					      nostore ? KR_DELIVER_UNAVAILABLE
+						      : KR_DELIVER_UNKNOWN,
+					      nostore ? NULL : &err));
 		return;
 	}
-	s->arena = kr_arena_create(1024, SESSION_OP_ARENA_MAX, false);
-	s->busy = true;
-	s->op = kr_store_user_get_begin(
-		store, addr, s->arena,
-		kr_deadline_after(kr_clock_mono_us(),
-				  cfg->lmtp.delivery_timeout_ms),
-		session_on_user, s);
+	/* This one first: the look-ups ahead queue behind it. */
+	if (kr_lmtp_rcpts_take(s->rcpts, addr, &ans) == 1)
+		session_answer_rcpt(s, &ans);
+	else
+		s->busy = true;
+	session_look_ahead(s);
 }
 
 static void
@@ -158,6 +244,10 @@ session_on_delivered(void *ctx, const enum kr_lmtp_deliver_result *replies,
 static void
 session_message(struct kr_lmtp_session *s, const struct kr_lmtp_event *ev)
 {
+	/* The transaction's recipients are known: look-ups of RCPTs the
+	 * state machine refused by itself are of no use. */
+	kr_lmtp_rcpts_clear(s->rcpts);
+	s->scanned = 0;
 	s->busy = true;
 	s->delivery =
 		kr_lmtp_delivery_begin(s->env->deliver, s->env->rt, s->id,
@@ -229,6 +319,8 @@ session_event(struct kr_lmtp_session *s, const struct kr_lmtp_event *ev)
 		session_message(s, ev);
 		break;
 	case KR_LMTP_EV_STARTTLS:
+		kr_lmtp_rcpts_clear(s->rcpts);
+		s->scanned = 0;
 		s->tls_pending = true;
 		break;
 	case KR_LMTP_EV_QUIT:
@@ -268,6 +360,7 @@ session_pump(struct kr_lmtp_session *s)
 			break;
 		kr_lmtp_feed(s->proto, vec.iov_base, vec.iov_len, &used);
 		evbuffer_drain(in, used);
+		s->scanned = used < s->scanned ? s->scanned - used : 0;
 		if (used == 0 && kr_lmtp_event(s->proto) == NULL)
 			break;
 	}
@@ -403,6 +496,8 @@ kr_lmtp_session_create(const struct kr_lmtp_session_env *env,
 	session_settings(env, &set);
 	set.xforward = xforward;
 	s->proto = kr_lmtp_create(&set);
+	s->rcpts = kr_lmtp_rcpts_create(&session_user_ops, s, set.rcpt_max,
+					session_on_rcpt_ready, s);
 	s->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->sock = s->bev;
 	s->idle_timer = evtimer_new(env->base, session_on_idle, s);
@@ -446,9 +541,8 @@ kr_lmtp_session_destroy(struct kr_lmtp_session **sp)
 	if (s == NULL)
 		return;
 	*sp = NULL;
-	kr_store_cancel(&s->op);
+	kr_lmtp_rcpts_destroy(&s->rcpts);
 	kr_lmtp_delivery_cancel(&s->delivery);
-	kr_arena_destroy(&s->arena);
 	event_free(s->idle_timer);
 	event_free(s->life_timer);
 	bufferevent_free(s->bev);

@@ -1375,6 +1375,70 @@ test_lmtp_output_backpressure(void **state)
 	free(in.p);
 }
 
+/* kr_lmtp_rcpt_peek decides as the machine does: 1 exactly when the
+ * machine in a transaction raises an RCPT event for the line, with the
+ * same strings; -1 for an RCPT it refuses itself; 0 for anything else
+ * (which ends a server's look-ahead). */
+static void
+test_lmtp_rcpt_peek(void **state)
+{
+	static const struct {
+		const char *line;
+		int want;
+	} cases[] = {
+		{ "RCPT TO:<c@d.test>\r\n", 1 },
+		{ "rcpt to: <C+box@D.test>\r\n", 1 },
+		{ "RCPT TO:<\"a b\"@d.test>  \r\n", 1 },
+		{ "RCPT TO:<+x@d.test>\n", 1 },
+		{ "RCPT TO:<Postmaster>\r\n", 1 },
+		{ "RCPT TO:<@relay.test:c@d.test>\r\n", 1 },
+		{ "RCPT TO:<c@d.test> NOTIFY=NEVER\r\n", -1 },
+		{ "RCPT TO:<>\r\n", -1 },
+		{ "RCPT TO:<c@>\r\n", -1 },
+		{ "RCPT TO:<nobody>\r\n", -1 },
+		{ "RCPT FROM:<c@d.test>\r\n", -1 },
+		{ "RCPT\r\n", -1 },
+		{ "DATA\r\n", 0 },
+		{ "RSET\r\n", 0 },
+		{ "RCPTTO:<c@d.test>\r\n", 0 },
+		{ "\r\n", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		char buf[KR_LMTP_RCPT_BUF_SIZE];
+		const struct kr_lmtp_event *ev;
+		struct kr_lmtp_rcpt r;
+		struct buf in = { 0 };
+		size_t used;
+		struct drv d;
+		int got;
+
+		got = kr_lmtp_rcpt_peek(cases[i].line, strlen(cases[i].line),
+					buf, &r);
+		assert_int_equal(got, cases[i].want);
+		drv_start(&d, NULL);
+		buf_addf(&in, "MAIL FROM:<a@b.test>\r\n%s", cases[i].line);
+		kr_lmtp_feed(d.s, in.p, in.len, &used);
+		ev = kr_lmtp_event(d.s);
+		if (got != 1) {
+			assert_null(ev);
+		} else {
+			assert_non_null(ev);
+			assert_int_equal(ev->kind, KR_LMTP_EV_RCPT);
+			assert_string_equal(r.address, ev->rcpt.address);
+			assert_string_equal(r.local, ev->rcpt.local);
+			assert_string_equal(r.domain, ev->rcpt.domain);
+			if (ev->rcpt.detail == NULL)
+				assert_null(r.detail);
+			else
+				assert_string_equal(r.detail, ev->rcpt.detail);
+		}
+		free(in.p);
+		drv_done(&d);
+	}
+}
+
 /* The input bound a server reads up to: two of the longest lines, at
  * least KR_LMTP_INPUT_HIGH_MIN; always room for a whole line. */
 static void
@@ -1423,6 +1487,7 @@ main(void)
 		cmocka_unit_test(test_lmtp_timeout_and_shutdown),
 		cmocka_unit_test(test_lmtp_output_backpressure),
 		cmocka_unit_test(test_lmtp_input_high),
+		cmocka_unit_test(test_lmtp_rcpt_peek),
 	};
 
 	return cmocka_run_group_tests_name("lmtp", tests, NULL, NULL);
