@@ -556,10 +556,9 @@ config_finish_buckets(struct config_parse *st, unsigned n)
 			sh->bucket_lo = sh->bucket_hi = 0;
 			continue;
 		}
-		r[set++] = (struct config_range){
-			sh->bucket_lo, sh->bucket_hi, i,
-			st->slots[i].key_lines[idx]
-		};
+		r[set++] =
+			(struct config_range){ sh->bucket_lo, sh->bucket_hi, i,
+					       st->slots[i].key_lines[idx] };
 	}
 	ret = config_tile_buckets(st, r, set);
 	free(r);

@@ -509,7 +509,8 @@ master_shards_joined(struct master *m, unsigned old_shards)
 
 	free(m->nodes);
 	m->nodes = kr_admin_nodes_of(rt->storage_cfg, &m->n_nodes);
-	if (kr_log_begin(&line, rt->log, KR_LOG_INFO, NULL, "db.shards_added")) {
+	if (kr_log_begin(&line, rt->log, KR_LOG_INFO, NULL,
+			 "db.shards_added")) {
 		kr_log_uint(&line, "from", old_shards);
 		kr_log_uint(&line, "shards", rt->storage_cfg->n_shards);
 		kr_log_str(&line, "msg",

@@ -52,8 +52,7 @@ runtime_define_metrics(struct kr_runtime *rt, struct kr_err *err_r)
 	    (rt->restart_ids = kr_restart_metrics_define(m, rt->n_workers,
 							 err_r)) == NULL ||
 	    (rt->db_ids = kr_connmgr_define_metrics_reserve(
-		     m, rt->cfg, rt->cfg->storage.max_shards, err_r)) ==
-		    NULL ||
+		     m, rt->cfg, rt->cfg->storage.max_shards, err_r)) == NULL ||
 	    (rt->spam_ids = kr_antispam_metrics_define(m, err_r)) == NULL)
 		return -1;
 	return 0;
@@ -372,8 +371,7 @@ kr_runtime_reload_commit(struct kr_runtime *rt, struct kr_runtime_staged *st,
 		kr_config_destroy(&rt->storage_cfg);
 		rt->storage_cfg = fresh;
 		if (rt->db_ids != NULL)
-			kr_connmgr_metrics_show(rt->metrics, rt->db_ids,
-						fresh);
+			kr_connmgr_metrics_show(rt->metrics, rt->db_ids, fresh);
 	}
 	kr_fdbudget_plan(fresh, rt->fds.nofile, &rt->fds);
 	kr_log_set_level(rt->log, fresh->log.level);

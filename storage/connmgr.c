@@ -212,8 +212,7 @@ cm_define_shards(struct kr_metrics *m, struct kr_connmgr_metrics *ids,
 static unsigned
 cm_reserved_nodes(const struct kr_config *cfg, unsigned s, unsigned replicas)
 {
-	return s < cfg->n_shards ? 1 + cfg->shards[s].n_replicas
-				 : 1 + replicas;
+	return s < cfg->n_shards ? 1 + cfg->shards[s].n_replicas : 1 + replicas;
 }
 
 struct kr_connmgr_metrics *
@@ -221,8 +220,8 @@ kr_connmgr_define_metrics_reserve(struct kr_metrics *metrics,
 				  const struct kr_config *cfg,
 				  unsigned max_shards, struct kr_err *err_r)
 {
-	unsigned n_shards = max_shards > cfg->n_shards ? max_shards
-						       : cfg->n_shards;
+	unsigned n_shards =
+		max_shards > cfg->n_shards ? max_shards : cfg->n_shards;
 	unsigned replicas = 0, n = 0, k = 0;
 	struct kr_connmgr_metrics *ids;
 	char labels[64];

@@ -59,7 +59,7 @@ void kr_connmgr_metrics_free(struct kr_connmgr_metrics **ids);
 void kr_connmgr_node_labels(char *buf, size_t size, unsigned shard,
 			    int replica);
 /* The id of the gauge kurier_db_shard_draining{shard="N"}, -1 past the
- * last shard (reserved ones included). The master drains shard N with kr_metrics_gauge_set(its
+ * last shard. The master drains shard N with kr_metrics_gauge_set(its
  * own slot (slot 0), id, 1) and undrains it with 0; every worker's
  * manager watching that slot (kr_connmgr_watch_drain) obeys from its
  * next request on. */

@@ -49,7 +49,7 @@ load_text(const char *text)
 	return cfg;
 }
 
-#define TWO_SHARDS                                   \
+#define TWO_SHARDS                                         \
 	"[shard.0]\nprimary = host=h0\nbuckets = 0-2047\n" \
 	"[shard.1]\nprimary = host=h1\nbuckets = 2048-4095\n"
 
@@ -183,7 +183,7 @@ runtime_at(struct kr_runtime *rt, char *path, const char *text)
 		fail_msg("runtime: %s", err.msg);
 }
 
-#define GROW_BASE                                                \
+#define GROW_BASE                                                 \
 	"[workers]\ncount = 1\n[log]\nlevel = error\n[storage]\n" \
 	"max_shards = 4\n" TWO_SHARDS
 
@@ -201,23 +201,18 @@ test_shard_grow_reload(void **state)
 
 	(void)state;
 	runtime_at(&rt, path, GROW_BASE);
-	assert_int_equal(shown(rt.metrics, q,
-			       "shard=\"1\",node=\"primary\""),
+	assert_int_equal(shown(rt.metrics, q, "shard=\"1\",node=\"primary\""),
 			 1);
-	assert_int_equal(shown(rt.metrics, q,
-			       "shard=\"2\",node=\"primary\""),
+	assert_int_equal(shown(rt.metrics, q, "shard=\"2\",node=\"primary\""),
 			 0);
-	assert_int_equal(shown(rt.metrics, q,
-			       "shard=\"3\",node=\"primary\""),
+	assert_int_equal(shown(rt.metrics, q, "shard=\"3\",node=\"primary\""),
 			 0);
 	assert_int_equal(shown(rt.metrics, "kurier_db_users", "shard=\"2\""),
 			 0);
 	/* no replica anywhere: none reserved */
-	assert_int_equal(shown(rt.metrics, q,
-			       "shard=\"2\",node=\"replica0\""),
+	assert_int_equal(shown(rt.metrics, q, "shard=\"2\",node=\"replica0\""),
 			 -1);
-	assert_int_equal(shown(rt.metrics, q,
-			       "shard=\"4\",node=\"primary\""),
+	assert_int_equal(shown(rt.metrics, q, "shard=\"4\",node=\"primary\""),
 			 -1);
 	assert_int_equal(kr_connmgr_drain_metric(rt.db_ids, 3) >= 0, 1);
 	assert_int_equal(kr_connmgr_drain_metric(rt.db_ids, 4), -1);
@@ -261,20 +256,17 @@ test_shard_grow_reload(void **state)
 	assert_ptr_equal(rt.storage_cfg, rt.cfg);
 	assert_int_equal(rt.storage_cfg->n_shards, 3);
 	assert_false(rt.storage_cfg->shards[2].has_buckets);
-	assert_int_equal(shown(rt.metrics, q,
-			       "shard=\"2\",node=\"primary\""),
+	assert_int_equal(shown(rt.metrics, q, "shard=\"2\",node=\"primary\""),
 			 1);
 	assert_int_equal(shown(rt.metrics, "kurier_db_users", "shard=\"2\""),
 			 1);
 	assert_int_equal(shown(rt.metrics, "kurier_db_pool_idle",
 			       "shard=\"2\",node=\"primary\""),
 			 1);
-	assert_int_equal(shown(rt.metrics, q,
-			       "shard=\"3\",node=\"primary\""),
+	assert_int_equal(shown(rt.metrics, q, "shard=\"3\",node=\"primary\""),
 			 0);
-	assert_int_equal(kr_connmgr_metrics_fit(rt.db_ids, rt.storage_cfg,
-						&err),
-			 0);
+	assert_int_equal(
+		kr_connmgr_metrics_fit(rt.db_ids, rt.storage_cfg, &err), 0);
 
 	/* The same file again: nothing grows; a worker's reload (no
 	 * adoption) keeps the storage config it was forked with. */
