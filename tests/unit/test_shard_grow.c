@@ -278,6 +278,58 @@ test_shard_grow_reload(void **state)
 	kr_runtime_deinit(&rt);
 }
 
+/* n shards of r replicas each, the default max_shards. */
+static void
+runtime_shards(struct kr_runtime *rt, char *path, unsigned n, unsigned r)
+{
+	size_t size = 64 + n * (40 + r * 32), len;
+	char *text = kr_xcalloc(1, size);
+
+	len = (size_t)snprintf(text, size,
+			       "[workers]\ncount = 1\n[log]\nlevel = error\n");
+	for (unsigned i = 0; i < n; i++) {
+		len += (size_t)snprintf(text + len, size - len,
+					"[shard.%u]\nprimary = host=h%u\n", i,
+					i);
+		for (unsigned k = 0; k < r; k++)
+			len += (size_t)snprintf(text + len, size - len,
+						"replica = host=r%u.%u\n", i,
+						k);
+	}
+	assert_true(len < size);
+	runtime_at(rt, path, text);
+	free(text);
+}
+
+/* The dev cluster's shape (20 shards, a replica each) reserves the
+ * default 64; with many replicas the reserve does not fit the
+ * registry, and the start goes on without it (growing then needs a
+ * restart). */
+static void
+test_shard_grow_reserve_fits(void **state)
+{
+	struct kr_runtime rt;
+	char path[] = GROW_TMP;
+	char path2[] = GROW_TMP;
+
+	(void)state;
+	runtime_shards(&rt, path, 20, 1);
+	assert_true(kr_connmgr_drain_metric(rt.db_ids, 63) >= 0);
+	assert_int_equal(kr_connmgr_drain_metric(rt.db_ids, 64), -1);
+	assert_true(kr_metrics_count(rt.metrics) <= KR_METRICS_MAX);
+	unlink(path);
+	kr_runtime_deinit(&rt);
+
+	runtime_shards(&rt, path2, 20, 4);
+	assert_true(kr_connmgr_drain_metric(rt.db_ids, 19) >= 0);
+	assert_int_equal(kr_connmgr_drain_metric(rt.db_ids, 20), -1);
+	assert_int_equal(shown(rt.metrics, "kurier_db_queries_total",
+			       "shard=\"19\",node=\"replica3\""),
+			 1);
+	unlink(path2);
+	kr_runtime_deinit(&rt);
+}
+
 int
 main(void)
 {
@@ -286,6 +338,7 @@ main(void)
 		cmocka_unit_test(test_shard_grow_compare),
 		cmocka_unit_test(test_shard_grow_even_split_refused),
 		cmocka_unit_test(test_shard_grow_reload),
+		cmocka_unit_test(test_shard_grow_reserve_fits),
 	};
 
 	return cmocka_run_group_tests_name("shard_grow", tests, NULL, NULL);
