@@ -208,9 +208,9 @@ prom_series(const struct kr_metrics *m, int id, struct evbuffer *out)
 	return prom_sample(out, d->name, "", d->labels, NULL, num);
 }
 
-/* Whether a metric before id has the same name, i.e. the family has been
- * rendered already. The registry holds at most KR_METRICS_MAX metrics, so
- * the quadratic scan stays small. */
+/* Whether a shown metric before id has the same name, i.e. the family
+ * has been rendered already. The registry holds at most KR_METRICS_MAX
+ * metrics, so the quadratic scan stays small. */
 static bool
 prom_seen(const struct kr_metrics *m, int id)
 {
@@ -218,7 +218,8 @@ prom_seen(const struct kr_metrics *m, int id)
 	int i;
 
 	for (i = 0; i < id; i++) {
-		if (strcmp(kr_metrics_desc(m, i)->name, name) == 0)
+		if (!kr_metrics_hidden(m, i) &&
+		    strcmp(kr_metrics_desc(m, i)->name, name) == 0)
 			return true;
 	}
 	return false;
@@ -254,14 +255,15 @@ prom_render_all(const struct kr_metrics *m, enum kr_prom_format f,
 	for (i = 0; i < n; i++) {
 		const struct kr_metric_desc *d = kr_metrics_desc(m, i);
 
-		if (prom_seen(m, i))
+		if (kr_metrics_hidden(m, i) || prom_seen(m, i))
 			continue;
 		if (kr_prom_family(out, f, d->name, d->help, d->kind,
 				   f == KR_PROM_OPENMETRICS &&
 					   prom_family_taken(m, d)) < 0)
 			return -1;
 		for (j = i; j < n; j++) {
-			if (strcmp(kr_metrics_desc(m, j)->name, d->name) == 0 &&
+			if (!kr_metrics_hidden(m, j) &&
+			    strcmp(kr_metrics_desc(m, j)->name, d->name) == 0 &&
 			    prom_series(m, j, out) < 0)
 				return -1;
 		}

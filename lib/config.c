@@ -523,8 +523,9 @@ config_tile_buckets(struct config_parse *st, struct config_range *r, unsigned n)
 	return 0;
 }
 
-/* Either no shard names its buckets (an even split) or every one does
- * and together they tile all buckets. */
+/* Either no shard names its buckets (an even split) or the shards that
+ * do tile all buckets and the others own none (new shards, filled by
+ * bucket moves). */
 static int
 config_finish_buckets(struct config_parse *st, unsigned n)
 {
@@ -541,24 +542,25 @@ config_finish_buckets(struct config_parse *st, unsigned n)
 			st->slots[i].shard.bucket_lo = i * KR_SHARD_BUCKETS / n;
 			st->slots[i].shard.bucket_hi =
 				(i + 1) * KR_SHARD_BUCKETS / n - 1;
+			st->slots[i].shard.has_buckets = true;
 		}
 		return 0;
 	}
+	r = kr_xcalloc(set, sizeof(*r));
+	set = 0;
 	for (i = 0; i < n; i++) {
-		if (st->slots[i].key_lines[idx] == 0)
-			return config_fail(
-				st, st->slots[i].line,
-				"[shard.%u] buckets: missing (when "
-				"one shard sets buckets, every shard "
-				"must)",
-				i);
+		struct kr_config_shard *sh = &st->slots[i].shard;
+
+		sh->has_buckets = st->slots[i].key_lines[idx] != 0;
+		if (!sh->has_buckets) {
+			sh->bucket_lo = sh->bucket_hi = 0;
+			continue;
+		}
+		r[set++] =
+			(struct config_range){ sh->bucket_lo, sh->bucket_hi, i,
+					       st->slots[i].key_lines[idx] };
 	}
-	r = kr_xcalloc(n, sizeof(*r));
-	for (i = 0; i < n; i++)
-		r[i] = (struct config_range){ st->slots[i].shard.bucket_lo,
-					      st->slots[i].shard.bucket_hi, i,
-					      st->slots[i].key_lines[idx] };
-	ret = config_tile_buckets(st, r, n);
+	ret = config_tile_buckets(st, r, set);
 	free(r);
 	return ret;
 }

@@ -37,9 +37,12 @@ struct kr_config_shard {
 	unsigned n_replicas;
 	/* Placement buckets bucket_lo..bucket_hi (inclusive) of
 	 * KR_SHARD_BUCKETS: `buckets = LO-HI`, or an even split when no
-	 * shard names its range. The ranges of all shards tile
-	 * 0..KR_SHARD_BUCKETS-1 exactly. */
+	 * shard names its range. When some shards name theirs, a shard
+	 * without `buckets` owns none (has_buckets false, lo = hi = 0: a
+	 * new shard that bucket moves fill later); the ranges of the
+	 * shards that have buckets tile 0..KR_SHARD_BUCKETS-1 exactly. */
 	unsigned bucket_lo, bucket_hi;
+	bool has_buckets;
 	/* The [storage] values unless this shard overrides them; always
 	 * resolved after loading. */
 	unsigned pool_low, pool_high, pool_queue;
@@ -114,6 +117,9 @@ struct kr_config {
 		unsigned group_commit_max;	/* messages per commit */
 		unsigned group_commit_inflight; /* commits per shard at once */
 		unsigned census_interval_ms;	/* users counted per shard */
+		/* Shards this kurierd can grow to by a reload (metrics are
+		 * reserved for them at start); more need a restart. */
+		unsigned max_shards;
 	} storage;
 
 	/* SPEC.md §3.1: LMTP listener and session limits. */

@@ -145,6 +145,11 @@
 #define KR_STORAGE_CENSUS_INTERVAL_MS_DEFAULT 15000
 #define KR_STORAGE_CENSUS_INTERVAL_MS_MIN 1000
 #define KR_STORAGE_CENSUS_INTERVAL_MS_MAX 3600000
+/* Shards a reload may grow the set to ([storage] max_shards): each
+ * reserves its metrics at start (server/runtime.c), so the bound keeps
+ * the registry within KR_METRICS_MAX. */
+#define KR_STORAGE_MAX_SHARDS_DEFAULT 64
+#define KR_STORAGE_MAX_SHARDS_MAX 128
 
 /* ---- the mail store (storage/store.h) ----------------------------- */
 

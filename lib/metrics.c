@@ -27,6 +27,7 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "int atomics lock-free");
 struct metric_def {
 	struct kr_metric_desc desc; /* strings owned */
 	size_t offset;		    /* of the cell, from the slot start */
+	bool hidden;		    /* reserved, not shown (kr_metrics_hide) */
 };
 
 struct metrics_hist {
@@ -395,6 +396,20 @@ kr_metrics_desc(const struct kr_metrics *m, int id)
 {
 	kr_assert(id >= 0 && (unsigned)id < m->n_defs);
 	return &m->defs[id].desc;
+}
+
+void
+kr_metrics_hide(struct kr_metrics *m, int id, bool hidden)
+{
+	kr_assert(id >= 0 && (unsigned)id < m->n_defs);
+	m->defs[id].hidden = hidden;
+}
+
+bool
+kr_metrics_hidden(const struct kr_metrics *m, int id)
+{
+	kr_assert(id >= 0 && (unsigned)id < m->n_defs);
+	return m->defs[id].hidden;
 }
 
 int

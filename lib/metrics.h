@@ -11,6 +11,7 @@
 #ifndef KR_METRICS_H
 #define KR_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -107,6 +108,14 @@ unsigned kr_metrics_slots(const struct kr_metrics *m);
 /* Borrowed; valid while m lives. */
 const struct kr_metric_desc *kr_metrics_desc(const struct kr_metrics *m,
 					     int id);
+/* Reserved metrics (e.g. those of shards a reload may add) are defined
+ * before the fork like any other and hidden until they mean something:
+ * the exposition skips a hidden metric. The flag lives in this
+ * process's private copy of the definitions, so it may change after
+ * kr_metrics_map; children forked afterwards inherit it. Writing to a
+ * hidden metric is allowed (it is counted, just not shown). */
+void kr_metrics_hide(struct kr_metrics *m, int id, bool hidden);
+bool kr_metrics_hidden(const struct kr_metrics *m, int id);
 /* The id of a defined metric, or -1. */
 int kr_metrics_find(const struct kr_metrics *m, const char *name,
 		    const char *labels);

@@ -52,10 +52,15 @@ struct master {
 	struct kr_admin_node *nodes;   /* for the admin */
 	unsigned n_nodes;
 	struct kr_admin_cycle cycle; /* POST /api/workers/cycle */
+	/* Shards joined while a cycle ran: its workers may have been
+	 * forked before, so one more cycle follows. */
+	bool cycle_again;
 	bool stopping;
 	bool ready_sent; /* READY=1 told to the service manager */
 	int64_t stop_deadline_ms;
 };
+
+static int master_cycle(void *ctx, struct kr_err *err_r);
 
 static unsigned
 master_alive(const struct master *m)
@@ -457,8 +462,73 @@ master_sup_worker(void *ctx, unsigned index, struct kr_admin_worker_health *w_r)
 					     : 0;
 }
 
+/* New shards (appended by a reload, without buckets) get the schema
+ * before any worker uses them. Blocking like the start-up migrations
+ * (the master's loop waits; workers go on serving); any failure
+ * refuses the whole reload, so no worker ever sees a shard without
+ * its schema. */
+static int
+master_migrate_new(struct master *m, const struct kr_runtime_staged *st,
+		   struct kr_err *err_r)
+{
+	const struct kr_config *cfg = st->fresh;
+
+	for (unsigned i = st->old_shards; i < cfg->n_shards; i++) {
+		struct kr_log_line line;
+		struct kr_err err = { 0 };
+		unsigned applied = 0;
+		int rc = kr_migrate_apply(cfg->shards[i].primary, &applied,
+					  &err);
+
+		if (kr_log_begin(&line, m->rt->log,
+				 rc < 0 ? KR_LOG_ERROR : KR_LOG_INFO, NULL,
+				 rc < 0 ? "db.migrate_failed" : "db.migrate")) {
+			kr_log_uint(&line, "shard", i);
+			kr_log_uint(&line, "applied", applied);
+			if (rc < 0)
+				kr_log_str(&line, "msg", err.msg);
+			kr_log_end(&line);
+		}
+		if (rc < 0)
+			return kr_err_set(err_r, err.kind,
+					  "[shard.%u]: migrations failed (%s); "
+					  "reload refused, nothing changed",
+					  i, err.msg);
+	}
+	return 0;
+}
+
+/* Workers open pools only when forked: a rolling cycle (one at a time,
+ * n - 1 always serving) brings every one onto the grown shard set. */
+static void
+master_shards_joined(struct master *m, unsigned old_shards)
+{
+	struct kr_runtime *rt = m->rt;
+	struct kr_log_line line;
+	struct kr_err err = { 0 };
+
+	free(m->nodes);
+	m->nodes = kr_admin_nodes_of(rt->storage_cfg, &m->n_nodes);
+	if (kr_log_begin(&line, rt->log, KR_LOG_INFO, NULL,
+			 "db.shards_added")) {
+		kr_log_uint(&line, "from", old_shards);
+		kr_log_uint(&line, "shards", rt->storage_cfg->n_shards);
+		kr_log_str(&line, "msg",
+			   "migrated; workers cycle to open their pools");
+		kr_log_end(&line);
+	}
+	if (m->cycle.active)
+		m->cycle_again = true;
+	else if (master_cycle(m, &err) < 0)
+		kr_log_msg(rt->log, KR_LOG_WARN, NULL, "worker.cycle_all",
+			   err.msg);
+}
+
 /* What SIGHUP and POST /api/reload do: the config again (a bad one
- * changes nothing: -1 + err_r), then every serving worker is told. */
+ * changes nothing: -1 + err_r), then every serving worker is told.
+ * Shards appended without buckets join (master_migrate_new,
+ * master_shards_joined); any other change of the shards refuses the
+ * reload. */
 static int
 master_reload(void *ctx, struct kr_err *err_r)
 {
@@ -468,14 +538,23 @@ master_reload(void *ctx, struct kr_err *err_r)
 	char *old_listen = kr_xstrdup(rt->cfg->admin.listen);
 	char *old_user = kr_xstrdup(rt->cfg->server.user);
 	struct kr_restart_policy policy;
+	struct kr_runtime_staged st;
+	bool grown;
 
-	if (kr_runtime_reload(rt, err_r) < 0) {
+	if (kr_runtime_reload_begin(rt, &st, err_r) < 0 ||
+	    (st.grown && master_migrate_new(m, &st, err_r) < 0)) {
+		if (st.fresh != NULL)
+			kr_runtime_reload_abort(rt, &st);
 		kr_log_msg(rt->log, KR_LOG_ERROR, NULL, "config.reload_failed",
 			   err_r->msg);
 		free(old_listen);
 		free(old_user);
 		return -1;
 	}
+	grown = st.grown;
+	kr_runtime_reload_commit(rt, &st, true);
+	if (grown)
+		master_shards_joined(m, st.old_shards);
 	policy = master_restart_policy(rt->cfg);
 	kr_restart_configure(m->restarts, &policy);
 	master_admin_settings(m, &set);
@@ -575,9 +654,15 @@ master_cycle_step(struct master *m)
 	if (!m->cycle.active || master_cycle_busy(m))
 		return;
 	if (m->cycle.done >= m->cycle.total) {
+		struct kr_err err = { 0 };
+
 		m->cycle.active = false;
 		kr_log_msg(m->rt->log, KR_LOG_INFO, NULL, "worker.cycle_done",
 			   "every worker restarted");
+		if (m->cycle_again) {
+			m->cycle_again = false;
+			(void)master_cycle(m, &err);
+		}
 		return;
 	}
 	if (master_alive(m) >= m->rt->n_worker_slots)

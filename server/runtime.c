@@ -51,11 +51,37 @@ runtime_define_metrics(struct kr_runtime *rt, struct kr_err *err_r)
 	    (rt->cache_ids = kr_cache_metrics_define(m, err_r)) == NULL ||
 	    (rt->restart_ids = kr_restart_metrics_define(m, rt->n_workers,
 							 err_r)) == NULL ||
-	    (rt->db_ids = kr_connmgr_define_metrics(m, rt->cfg, err_r)) ==
-		    NULL ||
+	    (rt->db_ids = kr_connmgr_define_metrics_reserve(
+		     m, rt->cfg, rt->cfg->storage.max_shards, err_r)) == NULL ||
 	    (rt->spam_ids = kr_antispam_metrics_define(m, err_r)) == NULL)
 		return -1;
 	return 0;
+}
+
+static void runtime_free_metrics(struct kr_runtime *rt);
+
+/* The reserve for shards a reload may add ([storage] max_shards) can
+ * overflow the registry (KR_METRICS_MAX) with many replicas per shard:
+ * then the shards configured get their metrics and growing needs a
+ * restart, said once at start. */
+static int
+runtime_define_metrics_fit(struct kr_runtime *rt, struct kr_err *err_r)
+{
+	unsigned max = rt->cfg->storage.max_shards;
+
+	if (runtime_define_metrics(rt, err_r) == 0)
+		return 0;
+	if (max <= rt->cfg->n_shards)
+		return -1;
+	kr_log_msg(rt->log, KR_LOG_WARN, NULL, "master.max_shards",
+		   "no room for the metrics of [storage] max_shards shards; "
+		   "adding a shard needs a restart");
+	runtime_free_metrics(rt);
+	kr_metrics_destroy(&rt->metrics);
+	rt->metrics = kr_metrics_create();
+	rt->cfg->storage.max_shards = rt->cfg->n_shards;
+	kr_err_clear(err_r);
+	return runtime_define_metrics(rt, err_r);
 }
 
 static void
@@ -183,7 +209,7 @@ kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 	rt->metrics = kr_metrics_create();
 	rt->storage_cfg = rt->cfg;
 	if (kr_store_check_config(rt->cfg, err_r) < 0 ||
-	    runtime_define_metrics(rt, err_r) < 0 ||
+	    runtime_define_metrics_fit(rt, err_r) < 0 ||
 	    runtime_limiters(rt, err_r) < 0 ||
 	    (rt->gens = kr_genmap_create(RUNTIME_GEN_SLOTS, err_r)) == NULL ||
 	    kr_metrics_map(rt->metrics, 1 + rt->n_worker_slots, err_r) < 0) {
@@ -232,23 +258,134 @@ kr_runtime_deinit(struct kr_runtime *rt)
 	rt->slot = NULL;
 }
 
-int
-kr_runtime_reload(struct kr_runtime *rt, struct kr_err *err_r)
+static bool
+runtime_str_eq(const char *a, const char *b)
 {
-	struct kr_config *fresh;
+	return (a == NULL && b == NULL) ||
+	       (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
 
-	if (kr_config_load(rt->cfg->path, &fresh, err_r) < 0 ||
-	    kr_store_check_config(fresh, err_r) < 0) {
-		kr_config_destroy(&fresh);
-		kr_metrics_inc(rt->slot, rt->ids.config_failures);
+/* Shard s of old as fresh has it: the same nodes and the same buckets.
+ * Pool sizes may differ (they take effect at the next restart). */
+static int
+runtime_shard_same(const struct kr_config_shard *o,
+		   const struct kr_config_shard *f, const char *path,
+		   struct kr_err *err_r)
+{
+	if (!runtime_str_eq(o->primary, f->primary))
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "%s: [shard.%u] primary changed: that needs "
+				  "a restart (reload refused, nothing changed)",
+				  path, o->id);
+	if (o->n_replicas != f->n_replicas)
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "%s: [shard.%u] replicas changed (%u -> "
+				  "%u): that needs a restart (reload refused, "
+				  "nothing changed)",
+				  path, o->id, o->n_replicas, f->n_replicas);
+	for (unsigned r = 0; r < o->n_replicas; r++)
+		if (!runtime_str_eq(o->replicas[r], f->replicas[r]))
+			return kr_err_set(err_r, KR_ERR_PERMANENT,
+					  "%s: [shard.%u] replica %u changed: "
+					  "that needs a restart (reload "
+					  "refused, nothing changed)",
+					  path, o->id, r + 1);
+	if (o->has_buckets != f->has_buckets ||
+	    (o->has_buckets &&
+	     (o->bucket_lo != f->bucket_lo || o->bucket_hi != f->bucket_hi)))
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "%s: [shard.%u] buckets changed: buckets "
+				  "change shard only by a move (an even split "
+				  "changes with the number of shards: write "
+				  "the ranges out before adding one); reload "
+				  "refused, nothing changed",
+				  path, o->id);
+	return 0;
+}
+
+int
+kr_runtime_storage_compare(const struct kr_config *old,
+			   const struct kr_config *fresh, bool *grown_r,
+			   struct kr_err *err_r)
+{
+	*grown_r = false;
+	if (fresh->n_shards < old->n_shards)
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "%s: [shard.%u] removed: removing a shard "
+				  "needs a restart, after moving its buckets "
+				  "away (reload refused, nothing changed)",
+				  fresh->path, fresh->n_shards);
+	for (unsigned s = 0; s < old->n_shards; s++)
+		if (runtime_shard_same(&old->shards[s], &fresh->shards[s],
+				       fresh->path, err_r) < 0)
+			return -1;
+	for (unsigned s = old->n_shards; s < fresh->n_shards; s++)
+		if (fresh->shards[s].has_buckets)
+			return kr_err_set(err_r, KR_ERR_PERMANENT,
+					  "%s: [shard.%u] is new: a shard "
+					  "joins without buckets (moves give "
+					  "it some); reload refused, nothing "
+					  "changed",
+					  fresh->path, s);
+	*grown_r = fresh->n_shards > old->n_shards;
+	return 0;
+}
+
+int
+kr_runtime_reload_begin(struct kr_runtime *rt, struct kr_runtime_staged *st,
+			struct kr_err *err_r)
+{
+	memset(st, 0, sizeof(*st));
+	st->old_shards = rt->storage_cfg->n_shards;
+	if (kr_config_load(rt->cfg->path, &st->fresh, err_r) < 0 ||
+	    kr_store_check_config(st->fresh, err_r) < 0 ||
+	    runtime_check_conninfo(st->fresh, err_r) < 0 ||
+	    kr_runtime_storage_compare(rt->storage_cfg, st->fresh, &st->grown,
+				       err_r) < 0 ||
+	    (st->grown && rt->db_ids != NULL &&
+	     kr_connmgr_metrics_fit(rt->db_ids, st->fresh, err_r) < 0)) {
+		kr_runtime_reload_abort(rt, st);
 		return -1;
 	}
+	return 0;
+}
+
+void
+kr_runtime_reload_abort(struct kr_runtime *rt, struct kr_runtime_staged *st)
+{
+	kr_config_destroy(&st->fresh);
+	kr_metrics_inc(rt->slot, rt->ids.config_failures);
+}
+
+void
+kr_runtime_reload_commit(struct kr_runtime *rt, struct kr_runtime_staged *st,
+			 bool adopt_storage)
+{
+	struct kr_config *fresh = st->fresh;
+
+	st->fresh = NULL;
 	if (rt->cfg != rt->storage_cfg)
 		kr_config_destroy(&rt->cfg);
 	rt->cfg = fresh;
+	if (adopt_storage && st->grown) {
+		kr_config_destroy(&rt->storage_cfg);
+		rt->storage_cfg = fresh;
+		if (rt->db_ids != NULL)
+			kr_connmgr_metrics_show(rt->metrics, rt->db_ids, fresh);
+	}
 	kr_fdbudget_plan(fresh, rt->fds.nofile, &rt->fds);
 	kr_log_set_level(rt->log, fresh->log.level);
 	kr_metrics_inc(rt->slot, rt->ids.config_reloads);
+}
+
+int
+kr_runtime_reload(struct kr_runtime *rt, struct kr_err *err_r)
+{
+	struct kr_runtime_staged st;
+
+	if (kr_runtime_reload_begin(rt, &st, err_r) < 0)
+		return -1;
+	kr_runtime_reload_commit(rt, &st, false);
 	return 0;
 }
 

@@ -39,9 +39,11 @@ struct kr_runtime_metrics {
 
 struct kr_runtime {
 	struct kr_config *cfg; /* swapped on reload */
-	/* The config storage was set up from: shards and pools change only
-	 * with a restart (their metrics are fixed before forking), so this
-	 * one stays alive across reloads. */
+	/* The config storage was set up from: it stays alive across
+	 * reloads, except that the master takes a reloaded config that
+	 * only appends shards (kr_runtime_reload_commit) as its new
+	 * storage config; workers forked afterwards use it. Pools and
+	 * conninfo of existing shards change only with a restart. */
 	struct kr_config *storage_cfg;
 	struct kr_log *log;
 	struct kr_metrics *metrics;
@@ -98,9 +100,37 @@ int kr_runtime_init(struct kr_runtime *rt, const char *cfg_path,
 		    struct kr_err *err_r);
 void kr_runtime_deinit(struct kr_runtime *rt);
 
-/* Re-reads the config file; on success swaps it in and applies the log
- * level (storage keeps storage_cfg). On failure the running config
- * stays and err_r says why. */
+/* Whether fresh keeps old's shards (the same primary, replicas and
+ * buckets, in the same order): 0 with *grown_r true when it only
+ * appends shards, each without buckets (they wait for bucket moves);
+ * -1 + KR_ERR_PERMANENT naming the first shard removed, changed or new
+ * with buckets (that needs a restart). Pool sizes are not compared. */
+int kr_runtime_storage_compare(const struct kr_config *old,
+			       const struct kr_config *fresh, bool *grown_r,
+			       struct kr_err *err_r);
+
+/* A reload in two steps, so that the master can prepare new shards
+ * (migrations) between them: begin re-reads and checks the file
+ * (limits, conninfo, the storage change against storage_cfg, the
+ * metrics reserved for new shards); -1 + err_r (counted as a failed
+ * reload) leaves everything as it was. Then exactly one of commit
+ * (swaps the config in, applies the log level; with adopt_storage and
+ * grown shards, the new config becomes storage_cfg too and the new
+ * shards' metrics are shown) or abort (counted as failed). */
+struct kr_runtime_staged {
+	struct kr_config *fresh;
+	unsigned old_shards; /* storage_cfg's, at begin */
+	bool grown;	     /* fresh appends shards */
+};
+int kr_runtime_reload_begin(struct kr_runtime *rt, struct kr_runtime_staged *st,
+			    struct kr_err *err_r);
+void kr_runtime_reload_commit(struct kr_runtime *rt,
+			      struct kr_runtime_staged *st, bool adopt_storage);
+void kr_runtime_reload_abort(struct kr_runtime *rt,
+			     struct kr_runtime_staged *st);
+
+/* begin + commit without adopting storage (a worker: its pools stay
+ * those it was forked with; new shards reach it by a worker cycle). */
 int kr_runtime_reload(struct kr_runtime *rt, struct kr_err *err_r);
 
 /* Current resident set size of this process in bytes (0 if unknown). */

@@ -27,11 +27,16 @@ struct cm_node_ids {
 
 /* Per shard: the master's drain flag (read in slot 0), the census
  * of its users (storage/census.h) and the full-text backlog
- * (storage/fts_indexer.h). */
+ * (storage/fts_indexer.h); its nodes' ids are nodes[first_node ..
+ * first_node + n_nodes) (primary, then replicas). */
 struct cm_shard_ids {
 	int draining, users, fts_backlog;
+	unsigned first_node, n_nodes;
 };
 
+/* n_shards counts the reserved shards too: those past the config's
+ * (kr_connmgr_define_metrics_reserve) have hidden metrics until a
+ * reload adds them (kr_connmgr_metrics_show). */
 struct kr_connmgr_metrics {
 	unsigned n_nodes, n_shards;
 	int fts_indexed; /* kurier_fts_indexed_total */
@@ -202,20 +207,38 @@ cm_define_shards(struct kr_metrics *m, struct kr_connmgr_metrics *ids,
 	return ids->fts_indexed < 0 ? -1 : 0;
 }
 
-struct kr_connmgr_metrics *
-kr_connmgr_define_metrics(struct kr_metrics *metrics,
-			  const struct kr_config *cfg, struct kr_err *err_r)
+/* The nodes of shard s: the config's, or 1 + `replicas` for a reserved
+ * shard past the config's. */
+static unsigned
+cm_reserved_nodes(const struct kr_config *cfg, unsigned s, unsigned replicas)
 {
-	unsigned n = cm_count_nodes(cfg), k = 0;
-	struct kr_connmgr_metrics *ids =
-		kr_xcalloc(1, sizeof(*ids) + n * sizeof(ids->nodes[0]));
+	return s < cfg->n_shards ? 1 + cfg->shards[s].n_replicas : 1 + replicas;
+}
+
+struct kr_connmgr_metrics *
+kr_connmgr_define_metrics_reserve(struct kr_metrics *metrics,
+				  const struct kr_config *cfg,
+				  unsigned max_shards, struct kr_err *err_r)
+{
+	unsigned n_shards =
+		max_shards > cfg->n_shards ? max_shards : cfg->n_shards;
+	unsigned replicas = 0, n = 0, k = 0;
+	struct kr_connmgr_metrics *ids;
 	char labels[64];
 
+	for (unsigned s = 0; s < cfg->n_shards; s++)
+		if (cfg->shards[s].n_replicas > replicas)
+			replicas = cfg->shards[s].n_replicas;
+	for (unsigned s = 0; s < n_shards; s++)
+		n += cm_reserved_nodes(cfg, s, replicas);
+	ids = kr_xcalloc(1, sizeof(*ids) + n * sizeof(ids->nodes[0]));
 	ids->n_nodes = n;
-	ids->n_shards = cfg->n_shards;
-	ids->shards = kr_xcalloc(cfg->n_shards + 1, sizeof(*ids->shards));
-	for (unsigned s = 0; s < cfg->n_shards; s++) {
-		for (int r = -1; r < (int)cfg->shards[s].n_replicas; r++) {
+	ids->n_shards = n_shards;
+	ids->shards = kr_xcalloc(n_shards + 1, sizeof(*ids->shards));
+	for (unsigned s = 0; s < n_shards; s++) {
+		ids->shards[s].first_node = k;
+		ids->shards[s].n_nodes = cm_reserved_nodes(cfg, s, replicas);
+		for (int r = -1; r + 1 < (int)ids->shards[s].n_nodes; r++) {
 			kr_connmgr_node_labels(labels, sizeof(labels), s, r);
 			if (cm_define_node(metrics, labels, &ids->nodes[k++],
 					   err_r) < 0) {
@@ -226,7 +249,67 @@ kr_connmgr_define_metrics(struct kr_metrics *metrics,
 	}
 	if (cm_define_shards(metrics, ids, err_r) < 0)
 		kr_connmgr_metrics_free(&ids);
+	else
+		kr_connmgr_metrics_show(metrics, ids, cfg);
 	return ids;
+}
+
+struct kr_connmgr_metrics *
+kr_connmgr_define_metrics(struct kr_metrics *metrics,
+			  const struct kr_config *cfg, struct kr_err *err_r)
+{
+	return kr_connmgr_define_metrics_reserve(metrics, cfg, cfg->n_shards,
+						 err_r);
+}
+
+static void
+cm_hide_node(struct kr_metrics *m, const struct cm_node_ids *n, bool hidden)
+{
+	const int ids[] = { n->queries, n->errors, n->latency, n->circuit,
+			    n->busy,	n->idle,   n->waiting };
+
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+		kr_metrics_hide(m, ids[i], hidden);
+}
+
+void
+kr_connmgr_metrics_show(struct kr_metrics *m,
+			const struct kr_connmgr_metrics *ids,
+			const struct kr_config *cfg)
+{
+	for (unsigned s = 0; s < ids->n_shards; s++) {
+		const struct cm_shard_ids *sh = &ids->shards[s];
+		bool gone = s >= cfg->n_shards;
+		unsigned nodes = gone ? 0 : 1 + cfg->shards[s].n_replicas;
+
+		kr_metrics_hide(m, sh->draining, gone);
+		kr_metrics_hide(m, sh->users, gone);
+		kr_metrics_hide(m, sh->fts_backlog, gone);
+		for (unsigned i = 0; i < sh->n_nodes; i++)
+			cm_hide_node(m, &ids->nodes[sh->first_node + i],
+				     i >= nodes);
+	}
+}
+
+int
+kr_connmgr_metrics_fit(const struct kr_connmgr_metrics *ids,
+		       const struct kr_config *cfg, struct kr_err *err_r)
+{
+	if (cfg->n_shards > ids->n_shards)
+		return kr_err_set(err_r, KR_ERR_PERMANENT,
+				  "%u shards: metrics are reserved for %u "
+				  "([storage] max_shards at start); more "
+				  "need a restart",
+				  cfg->n_shards, ids->n_shards);
+	for (unsigned s = 0; s < cfg->n_shards; s++)
+		if (1 + cfg->shards[s].n_replicas > ids->shards[s].n_nodes)
+			return kr_err_set(err_r, KR_ERR_PERMANENT,
+					  "[shard.%u]: %u replicas, metrics "
+					  "are reserved for %u; more need a "
+					  "restart",
+					  s, cfg->shards[s].n_replicas,
+					  ids->shards[s].n_nodes - 1);
+	return 0;
 }
 
 void
@@ -604,9 +687,11 @@ cm_build(struct kr_connmgr *mgr, const struct kr_connmgr_metrics *ids)
 		const struct kr_config_shard *sc = &cfg->shards[s];
 		struct cm_shard *sh = &mgr->shards[s];
 
+		const struct cm_node_ids *nid =
+			&ids->nodes[ids->shards[s].first_node];
+
 		sh->primary = &mgr->nodes[k];
-		cm_node_init(mgr, &mgr->nodes[k], s, -1, sc->primary,
-			     &ids->nodes[k]);
+		cm_node_init(mgr, &mgr->nodes[k], s, -1, sc->primary, &nid[0]);
 		k++;
 		sh->n_replicas = sc->n_replicas;
 		sh->replicas =
@@ -614,7 +699,7 @@ cm_build(struct kr_connmgr *mgr, const struct kr_connmgr_metrics *ids)
 		for (unsigned r = 0; r < sc->n_replicas; r++, k++) {
 			sh->replicas[r] = &mgr->nodes[k];
 			cm_node_init(mgr, &mgr->nodes[k], s, (int)r,
-				     sc->replicas[r], &ids->nodes[k]);
+				     sc->replicas[r], &nid[1 + r]);
 		}
 		sh->balancer = cm_balancer(cfg, sc->n_replicas,
 					   (unsigned)getpid() * 31u + s);
@@ -629,14 +714,17 @@ kr_connmgr_create(struct event_base *base, struct kr_tpool *io,
 	struct kr_connmgr *mgr = kr_xcalloc(1, sizeof(*mgr));
 	struct timeval tick = { .tv_usec = CM_TICK_MS * 1000 };
 
-	kr_assert(ids->n_nodes == cm_count_nodes(cfg));
+	/* The runtime checked it (kr_connmgr_metrics_fit) before taking
+	 * the config as its storage. */
+	if (kr_connmgr_metrics_fit(ids, cfg, NULL) < 0)
+		kr_panic("connmgr: config has nodes without metrics");
 	(void)io; /* see connmgr.h */
 	mgr->base = base;
 	mgr->cfg = cfg;
 	mgr->slot = slot;
 	mgr->ids = ids;
 	mgr->log = log;
-	mgr->n_nodes = ids->n_nodes;
+	mgr->n_nodes = cm_count_nodes(cfg);
 	mgr->n_shards = cfg->n_shards;
 	mgr->nodes = kr_xcalloc(mgr->n_nodes + 1, sizeof(*mgr->nodes));
 	mgr->shards = kr_xcalloc(mgr->n_shards + 1, sizeof(*mgr->shards));

@@ -35,6 +35,24 @@ enum kr_connmgr_mode {
 struct kr_connmgr_metrics *
 kr_connmgr_define_metrics(struct kr_metrics *metrics,
 			  const struct kr_config *cfg, struct kr_err *err_r);
+/* The same, plus hidden metrics (lib/metrics.h kr_metrics_hide) for
+ * the shards cfg->n_shards..max_shards-1, each with as many replicas
+ * as cfg's shard with the most: the shards a reload may append
+ * without a restart (server/runtime.c). */
+struct kr_connmgr_metrics *
+kr_connmgr_define_metrics_reserve(struct kr_metrics *metrics,
+				  const struct kr_config *cfg,
+				  unsigned max_shards, struct kr_err *err_r);
+/* 0 when every node of cfg has metrics in ids (a grown config within
+ * the reservation), else -1 + err_r saying a restart is needed. */
+int kr_connmgr_metrics_fit(const struct kr_connmgr_metrics *ids,
+			   const struct kr_config *cfg, struct kr_err *err_r);
+/* Shows the metrics of cfg's nodes and shards, hides the other
+ * reserved ones (in this process's registry: the master's, before it
+ * forks the workers that use cfg). */
+void kr_connmgr_metrics_show(struct kr_metrics *m,
+			     const struct kr_connmgr_metrics *ids,
+			     const struct kr_config *cfg);
 void kr_connmgr_metrics_free(struct kr_connmgr_metrics **ids);
 /* The labels of a node's metrics: `shard="S",node="primary"` or
  * `node="replicaR"` (replica >= 0). */

@@ -27,6 +27,8 @@ kr_shardmap_create(const struct kr_config *cfg)
 	for (unsigned i = 0; i < cfg->n_shards; i++) {
 		const struct kr_config_shard *s = &cfg->shards[i];
 
+		if (!s->has_buckets)
+			continue; /* a new shard: buckets come by moves */
 		kr_assert(s->bucket_lo <= s->bucket_hi &&
 			  s->bucket_hi < KR_SHARD_BUCKETS);
 		for (unsigned b = s->bucket_lo; b <= s->bucket_hi; b++)

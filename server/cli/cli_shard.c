@@ -22,10 +22,16 @@ shard_map(const struct kr_cli *cli)
 	for (unsigned i = 0; i < cli->cfg->n_shards; i++) {
 		const struct kr_config_shard *s = &cli->cfg->shards[i];
 
-		printf("shard %u: buckets %u-%u (%u) primary %s", s->id,
-		       s->bucket_lo, s->bucket_hi,
-		       s->bucket_hi - s->bucket_lo + 1,
-		       kr_pgnode_describe(s->primary, node, sizeof(node)));
+		if (s->has_buckets)
+			printf("shard %u: buckets %u-%u (%u) primary %s", s->id,
+			       s->bucket_lo, s->bucket_hi,
+			       s->bucket_hi - s->bucket_lo + 1,
+			       kr_pgnode_describe(s->primary, node,
+						  sizeof(node)));
+		else
+			printf("shard %u: buckets none (0) primary %s", s->id,
+			       kr_pgnode_describe(s->primary, node,
+						  sizeof(node)));
 		if (s->n_replicas > 0)
 			printf(", %u replicas", s->n_replicas);
 		putchar('\n');

@@ -164,10 +164,31 @@ kr_stack_conf() {
 		printf '[jsonrpc]\nlisten = 127.0.0.1:%s\n' "$KR_HTTP"
 		printf '[auth]\nsecret = %s\n' "$KR_SECRET"
 		grep -v '^#' "$KR_STACK_DIR/kurier.conf" |
-			awk -v x="${KR_CONNINFO_EXTRA:-}" '/^primary = / && x != "" { $0 = $0 " " x } { print }'
+			awk -v x="${KR_CONNINFO_EXTRA:-}" '/^primary = / && x != "" { $0 = $0 " " x } { print }' |
+			kr_stack_shards
 		printf '%s\n' "${KR_CONF_EXTRA:-}"
 	} >"$KR_CONF"
 	chmod 0644 "$KR_CONF"
+}
+# The cluster's [shard.N] sections as the config lists them: all of
+# them, or with $KR_SHARDS set only shards 0..KR_SHARDS-1 (the other
+# nodes run, unlisted: shards to add later); with $KR_SHARDS_BUCKETS=M
+# too, shards 0..M-1 get explicit ranges (the even split over M) and
+# the others none (empty shards, waiting for bucket moves).
+kr_stack_shards() {
+	awk -v max="${KR_SHARDS:-}" -v m="${KR_SHARDS_BUCKETS:-}" '
+		/^[ \t]*\[/ {
+			skip = 0
+			if (match($0, /^\[shard\.[0-9]+\]/)) {
+				n = substr($0, 8, RLENGTH - 8) + 0
+				skip = max != "" && n >= max + 0
+				if (!skip) print
+				if (!skip && m != "" && n < m + 0)
+					printf "buckets = %d-%d\n", int(n * 4096 / m), int((n + 1) * 4096 / m) - 1
+				next
+			}
+		}
+		!skip { print }'
 }
 # Starts kurierd on $KR_CONF and waits for both ports.
 kr_stack_run() {

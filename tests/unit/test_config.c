@@ -182,6 +182,7 @@ test_config_defaults(void **state)
 	assert_int_equal(cfg->storage.group_commit_max, 64);
 	assert_int_equal(cfg->storage.group_commit_inflight, 2);
 	assert_int_equal(cfg->storage.census_interval_ms, 15000);
+	assert_int_equal(cfg->storage.max_shards, 64);
 	assert_text_defaults(cfg);
 	kr_config_destroy(&cfg);
 	assert_null(cfg);
@@ -478,6 +479,10 @@ static const struct value_case value_cases[] = {
 	  SF(group_commit_inflight), 64 },
 	{ "storage", "group_commit_inflight", "65", false,
 	  SF(group_commit_inflight), 0 },
+	{ "storage", "max_shards", "1", true, SF(max_shards), 1 },
+	{ "storage", "max_shards", "0", false, SF(max_shards), 0 },
+	{ "storage", "max_shards", "128", true, SF(max_shards), 128 },
+	{ "storage", "max_shards", "129", false, SF(max_shards), 0 },
 	{ "storage", "census_interval", "1s", true, SF(census_interval_ms),
 	  1000 },
 	{ "storage", "census_interval", "999", false, SF(census_interval_ms),
@@ -1309,6 +1314,27 @@ test_config_buckets_explicit(void **state)
 	cfg = load_ok("[shard.0]\nprimary = a\nbuckets = 0-4095\n");
 	assert_int_equal(cfg->shards[0].bucket_lo, 0);
 	assert_int_equal(cfg->shards[0].bucket_hi, 4095);
+	assert_true(cfg->shards[0].has_buckets);
+	kr_config_destroy(&cfg);
+}
+
+/* A shard without `buckets` beside shards that tile them owns none: a
+ * new shard waiting for bucket moves. */
+static void
+test_config_buckets_empty_shard(void **state)
+{
+	struct kr_config *cfg;
+
+	(void)state;
+	cfg = load_ok("[shard.0]\nprimary = a\nbuckets = 0-4095\n"
+		      "[shard.1]\nprimary = b\n"
+		      "[shard.2]\nprimary = c\n");
+	assert_int_equal(cfg->n_shards, 3);
+	assert_true(cfg->shards[0].has_buckets);
+	assert_false(cfg->shards[1].has_buckets);
+	assert_false(cfg->shards[2].has_buckets);
+	assert_int_equal(cfg->shards[1].bucket_lo, 0);
+	assert_int_equal(cfg->shards[1].bucket_hi, 0);
 	kr_config_destroy(&cfg);
 }
 
@@ -1337,12 +1363,12 @@ static const struct error_case bucket_error_cases[] = {
 	{ "[shard.1]\nprimary = b\nbuckets = 0-4095\n[shard.0]\nprimary = a\n"
 	  "buckets = 100-200\n",
 	  6, "[shard.0] buckets: 100-200 overlaps [shard.1] buckets 0-4095" },
-	/* partial: every shard must have one when any has */
-	{ "[shard.0]\nprimary = a\nbuckets = 0-4095\n[shard.1]\n"
+	/* the shards with buckets must still tile without the empty one */
+	{ "[shard.0]\nprimary = a\nbuckets = 0-4094\n[shard.1]\n"
 	  "primary = b\n",
-	  4,
-	  "[shard.1] buckets: missing (when one shard sets buckets, every "
-	  "shard must)" },
+	  3,
+	  "[shard.0] buckets: 0-4094 leaves buckets 4095-4095 without a "
+	  "shard" },
 	{ "[shard.0]\nprimary = a\nbuckets = 0-4095\nbuckets = 0-4095\n", 4,
 	  "[shard.0] buckets: duplicate key (first set on line 3)" },
 	{ "[shard.0]\nprimary = a\nbuckets = 0-4096\n", 3,
@@ -1487,6 +1513,7 @@ main(void)
 		cmocka_unit_test(test_config_storage_rules),
 		cmocka_unit_test(test_config_buckets_even_split),
 		cmocka_unit_test(test_config_buckets_explicit),
+		cmocka_unit_test(test_config_buckets_empty_shard),
 		cmocka_unit_test(test_config_buckets_errors),
 		cmocka_unit_test(test_config_shard_pool_overrides),
 		cmocka_unit_test(test_config_shard_pool_limits),

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# A shard joins without a restart (issue 14 item 2): a cluster of 5
+# nodes, the config listing 4 shards with explicit bucket ranges, an
+# LMTP load delivering to users on every shard. Then [shard.4] (no
+# buckets) is appended and `kurier reload` run:
+# (a) the reload succeeds, the master applies the migrations to the new
+#     node (its schema version equals shard 0's; before, it had none);
+# (b) the workers are cycled onto the grown shard set: new pids, each
+#     with shard 4's pool open (kurier_db_* of shard 4 on /metrics, its
+#     census queries counted), none crashed; /api/nodes, `kurier shard
+#     status` and `kurier shard map` list shard 4 (no buckets);
+# (c) no delivery failed during the reload: every acknowledged message
+#     is stored exactly once;
+# (d) a reload that changes a shard's primary, or removes shard 4, is
+#     refused with a message saying so, and changes nothing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+
+LOAD_MAX=400 # messages at most
+LOAD_SECS=25 # and seconds at most
+USERS=8
+
+KR_SHARDS=4 KR_SHARDS_BUCKETS=4
+KR_CONF_EXTRA=$'[storage]\ncensus_interval = 1s'
+kr_stack_start grow 16000 5
+node4=$(awk '/^\[shard\.4\]/ { f = 1; next } f && /^primary = / { sub(/^primary = /, ""); print; exit }' \
+	"$KR_STACK_DIR/kurier.conf")
+node0=$(awk '/^\[shard\.0\]/ { f = 1; next } f && /^primary = / { sub(/^primary = /, ""); print; exit }' \
+	"$KR_STACK_DIR/kurier.conf")
+[[ -n $node4 && -n $node0 ]] || fail "no conninfo for nodes 0 and 4"
+schema() {
+	if [[ $(psql "$1" -XAtc "SELECT count(*) FROM pg_tables WHERE tablename = 'kr_migrations'") == 0 ]]; then
+		echo 0
+	else
+		psql "$1" -XAtc "SELECT coalesce(max(version), 0) FROM kr_migrations"
+	fi
+}
+v0=$(schema "$node0")
+(($(schema "$node4") == 0)) || fail "node 4 has a schema before it joined"
+((v0 > 0)) || fail "shard 0 has no schema"
+kr_admin /metrics | grep -q 'shard="4"' && fail "shard 4 metrics shown before it joined"
+for i in $(seq 1 $USERS); do
+	echo "pw-$i" | kr_cli user add "u$i@grow.test" >/dev/null
+done
+ok "4 shards of 5 nodes (node 4 unlisted, no schema), $USERS users"
+
+# ---- the load ---------------------------------------------------------
+acked=$KR_WORK/acked stop=$KR_WORK/stop
+python3 - "$KR_LMTP" "$USERS" "$LOAD_MAX" "$LOAD_SECS" "$acked" "$stop" >"$KR_WORK/load.out" 2>&1 <<'EOF' &
+# One connection per message; a temporary failure (4xx, a closed
+# connection before DATA's answer is impossible to tell apart from a
+# loss, so it is counted and the message retried under a new subject)
+# is retried; a permanent one (5xx) is recorded.
+import os, smtplib, sys, time
+port, users, nmax, secs, acked, stop = sys.argv[1:]
+users, nmax, secs = int(users), int(nmax), float(secs)
+end = time.time() + secs
+temp = perm = 0
+with open(acked, "w") as out:
+    for i in range(nmax):
+        if time.time() > end or os.path.exists(stop):
+            break
+        rcpt = "u%d@grow.test" % (i % users + 1)
+        for attempt in range(20):
+            subj = "grow-%d-%d" % (i, attempt)
+            msg = "From: s@ext.test\r\nTo: %s\r\nSubject: %s\r\n\r\nbody %d\r\n" % (rcpt, subj, i)
+            try:
+                c = smtplib.LMTP("127.0.0.1", int(port), timeout=10)
+                c.sendmail("s@ext.test", [rcpt], msg)
+                c.quit()
+                out.write("%s %s\n" % (rcpt, subj)); out.flush()
+                break
+            except smtplib.SMTPRecipientsRefused as e:
+                code = list(e.recipients.values())[0][0]
+                if code >= 500: perm += 1; break
+                temp += 1
+            except smtplib.SMTPResponseException as e:
+                if e.smtp_code >= 500: perm += 1; break
+                temp += 1
+            except (OSError, smtplib.SMTPException):
+                temp += 1
+            time.sleep(0.05)
+        time.sleep(0.01)
+print("sent %d temp %d perm %d" % (i + 1, temp, perm))
+EOF
+load_pid=$!
+wait_for 10 "the load under way" bash -c "[[ \$(wc -l <'$acked') -ge 20 ]]"
+
+# ---- (a) grow ----------------------------------------------------------
+before=$(kr_worker_pids | sort | tr '\n' ' ')
+KR_SHARDS=5
+kr_stack_conf
+grep -A3 '^\[shard\.4\]' "$KR_CONF" | grep -q buckets && fail "shard 4 has buckets in the config"
+t0=$(date +%s%3N)
+out=$(kr_cli reload 2>&1) || fail "reload refused: $out"
+t1=$(date +%s%3N)
+v4=$(schema "$node4")
+((v4 == v0)) || fail "node 4 schema $v4, shard 0's $v0"
+grep -q '"db.shards_added"' "$KR_WORK/kurierd.log" || grep -q 'db.shards_added' "$KR_WORK/kurierd.log" ||
+	fail "no db.shards_added in the log"
+ok "(a) reload in $((t1 - t0)) ms: node 4 migrated to version $v4 (shard 0: $v0)"
+
+# ---- (b) the workers take the grown set -------------------------------
+for _ in $(seq 300); do
+	kr_admin /api/workers | jq -e '.cycle.active == false and .cycle.done == .cycle.total and .cycle.total > 0' \
+		>/dev/null && break
+	sleep 0.1
+done
+kr_admin /api/workers | jq -e '.cycle.active == false' >/dev/null ||
+	fail "the worker cycle did not finish: $(kr_admin /api/workers | jq -c .cycle)"
+after=$(kr_worker_pids | sort | tr '\n' ' ')
+for p in $before; do
+	[[ " $after " != *" $p "* ]] || fail "worker $p not cycled ($before-> $after)"
+done
+metric() { kr_admin /metrics | awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print "none" }'; }
+q4='kurier_db_queries_total{shard="4",node="primary"}'
+queried4() { local v; v=$(metric "$q4"); [[ $v != none && $v != 0 ]]; }
+wait_for 15 "census queries on shard 4" queried4
+for k in 'kurier_db_pool_idle{shard="4",node="primary"}' 'kurier_db_errors_total{shard="4",node="primary"}' \
+	'kurier_db_users{shard="4"}' 'kurier_db_shard_draining{shard="4"}'; do
+	[[ $(metric "$k") != none ]] || fail "no $k on /metrics"
+done
+[[ $(metric 'kurier_db_users{shard="4"}') == 0 ]] || fail "users on the empty shard 4"
+kr_admin /metrics | grep -q 'shard="5"' && fail "reserved shard 5 shown"
+kr_admin /api/nodes | jq -e '[.nodes[] | select(.shard == 4 and .role == "primary")] | length == 1' >/dev/null ||
+	fail "/api/nodes lacks shard 4: $(kr_admin /api/nodes | jq -c '[.nodes[].shard]')"
+st=$(kr_cli shard status) || fail "shard status: $st"
+grep -q '^shard 4 primary .*reachable yes.*users 0$' <<<"$st" || fail "shard status lacks shard 4: $st"
+kr_cli shard map | grep -q '^shard 4: buckets none (0)' || fail "shard map: $(kr_cli shard map)"
+[[ $(kr_crashes) == 0 ]] || fail "worker crashes: $(kr_crashes)"
+ok "(b) workers cycled ($before-> $after), shard 4 queried ($(metric "$q4") queries), listed by /api/nodes and shard status"
+
+# ---- (d) refused changes ----------------------------------------------
+reloads=$(metric kurier_config_reload_failures_total)
+awk '/^\[shard\.1\]/ { f = 1 } f && /^primary = / { $0 = $0 " application_name=x"; f = 0 } { print }' \
+	"$KR_CONF" >"$KR_CONF.new" && mv "$KR_CONF.new" "$KR_CONF" && chmod 0644 "$KR_CONF"
+grep -q 'application_name=x' "$KR_CONF" || fail "could not change shard 1's primary"
+out=$(kr_cli reload 2>&1) && fail "a changed primary was reloaded: $out"
+grep -q 'shard.1\] primary changed' <<<"$out" || fail "refusal does not say why: $out"
+KR_SHARDS=4
+kr_stack_conf
+out=$(kr_cli reload 2>&1) && fail "a removed shard was reloaded: $out"
+grep -q 'shard.4\] removed' <<<"$out" || fail "refusal does not say why: $out"
+kr_admin /api/workers | jq -e '.cycle.active == false' >/dev/null || fail "a refused reload cycled workers"
+kr_admin /api/nodes | jq -e '[.nodes[] | select(.shard == 4)] | length == 1' >/dev/null ||
+	fail "a refused reload dropped shard 4"
+KR_SHARDS=5
+kr_stack_conf
+ok "(d) changed primary and removed shard refused ($(metric kurier_config_reload_failures_total) failed reloads, $reloads before)"
+
+# ---- (c) every acknowledged message stored once ------------------------
+touch "$stop"
+wait "$load_pid" || fail "load: $(cat "$KR_WORK/load.out")"
+load=$(cat "$KR_WORK/load.out")
+grep -q 'perm 0$' <<<"$load" || fail "permanent delivery failures: $load"
+n_acked=$(wc -l <"$acked")
+for i in $(seq 1 $USERS); do
+	KR_TOK=$(kr_login "u$i@grow.test" "pw-$i") || fail "login u$i"
+	inbox=$(kr_mailbox inbox)
+	kr_call message.list "{\"mailbox\":$inbox,\"limit\":200}" | jq -r '.result.messages[].subject' | sort >"$KR_WORK/got-$i"
+	awk -v u="u$i@grow.test" '$1 == u { print $2 }' "$acked" | sort >"$KR_WORK/want-$i"
+	dup=$(uniq -d "$KR_WORK/got-$i" | head -3)
+	[[ -z $dup ]] || fail "u$i: stored twice: $dup"
+	missing=$(comm -23 "$KR_WORK/want-$i" "$KR_WORK/got-$i" | head -3)
+	[[ -z $missing ]] || fail "u$i: acknowledged but not stored: $missing"
+done
+[[ $(kr_crashes) == 0 ]] || fail "worker crashes: $(kr_crashes)"
+ok "(c) $n_acked acknowledged messages all stored once ($load)"
