@@ -239,9 +239,9 @@ batch_params_init(struct batch_params *p)
 static void
 batch_params_deinit(struct batch_params *p)
 {
-	struct kr_pgarray_bin *all[] = { &p->addrs,  &p->folders,   &p->zlib,
-					 &p->raw_sizes, &p->sizes,  &p->metas,
-					 &p->flags,  &p->hashes,    &p->bodies,
+	struct kr_pgarray_bin *all[] = { &p->addrs,	&p->folders, &p->zlib,
+					 &p->raw_sizes, &p->sizes,   &p->metas,
+					 &p->flags,	&p->hashes,  &p->bodies,
 					 &p->prefixes };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
@@ -268,7 +268,8 @@ batch_params_add(struct batch_params *p, const struct kr_store_item *it,
 
 	if (batch_add_str(&p->addrs, it->address, err_r) < 0 ||
 	    batch_add_str(&p->folders,
-			  it->folder != NULL ? it->folder : "INBOX", err_r) < 0 ||
+			  it->folder != NULL ? it->folder : "INBOX",
+			  err_r) < 0 ||
 	    kr_pgarray_bin_add(&p->hashes, pk->hash, sizeof(pk->hash), NULL, 0,
 			       err_r) < 0 ||
 	    kr_pgarray_bin_add_bool(&p->zlib, z, err_r) < 0 ||
@@ -297,9 +298,9 @@ static int
 batch_query(struct kr_store_batch *b, struct batch_params *p,
 	    struct kr_err *err_r)
 {
-	struct kr_pgarray_bin *in[] = { &p->addrs,  &p->folders,   &p->hashes,
-					&p->bodies, &p->zlib,	   &p->raw_sizes,
-					&p->sizes,  &p->metas,	   &p->flags,
+	struct kr_pgarray_bin *in[] = { &p->addrs,   &p->folders, &p->hashes,
+					&p->bodies,  &p->zlib,	  &p->raw_sizes,
+					&p->sizes,   &p->metas,	  &p->flags,
 					&p->prefixes };
 	const char *values[10];
 	int lengths[10];

@@ -1014,9 +1014,8 @@ test_store_pgarray_server(void **state)
 	kr_pgarray_bin_deinit(&b);
 	/* The typed binary arrays delivery sends: the server reads them. */
 	kr_pgarray_bin_init_type(&b, 4096, KR_PGARRAY_OID_JSONB);
-	assert_int_equal(kr_pgarray_bin_add(&b, "\x01", 1, "{\"a\": [1]}", 10,
-					    NULL),
-			 0);
+	assert_int_equal(
+		kr_pgarray_bin_add(&b, "\x01", 1, "{\"a\": [1]}", 10, NULL), 0);
 	values[0] = kr_pgarray_bin_data(&b, &len);
 	res = PQexecParams(pg, "SELECT ($1::jsonb[])[1] -> 'a' ->> 0", 1, NULL,
 			   values, &len, formats, 0);
