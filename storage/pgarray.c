@@ -141,7 +141,15 @@ pgarray_put32(unsigned char *p, uint32_t v)
 void
 kr_pgarray_bin_init(struct kr_pgarray_bin *b, size_t max)
 {
+	kr_pgarray_bin_init_type(b, max, PGARRAY_BYTEA_OID);
+}
+
+void
+kr_pgarray_bin_init_type(struct kr_pgarray_bin *b, size_t max,
+			 uint32_t elem_oid)
+{
 	kr_assert(max > PGARRAY_BIN_HEADER && max <= INT32_MAX);
+	b->elem_oid = elem_oid;
 	b->max = max;
 	b->cap = 256 < max ? 256 : max;
 	b->buf = kr_xmalloc(b->cap);
@@ -165,7 +173,7 @@ kr_pgarray_bin_add(struct kr_pgarray_bin *b, const void *p1, size_t l1,
 
 	if (room < 4 || l1 > room - 4 || l2 > room - 4 - l1)
 		return kr_err_set(err_r, KR_ERR_LIMIT,
-				  "bytea array over %zu bytes", b->max);
+				  "binary array over %zu bytes", b->max);
 	if (b->len + 4 + l1 + l2 > b->cap) {
 		size_t need = b->len + 4 + l1 + l2;
 		size_t cap = b->cap * 2 > need ? b->cap * 2 : need;
@@ -187,12 +195,30 @@ kr_pgarray_bin_add(struct kr_pgarray_bin *b, const void *p1, size_t l1,
 	return 0;
 }
 
+int
+kr_pgarray_bin_add_int4(struct kr_pgarray_bin *b, int32_t v,
+			struct kr_err *err_r)
+{
+	unsigned char be[4];
+
+	pgarray_put32(be, (uint32_t)v);
+	return kr_pgarray_bin_add(b, be, sizeof(be), NULL, 0, err_r);
+}
+
+int
+kr_pgarray_bin_add_bool(struct kr_pgarray_bin *b, bool v, struct kr_err *err_r)
+{
+	unsigned char c = v ? 1 : 0;
+
+	return kr_pgarray_bin_add(b, &c, 1, NULL, 0, err_r);
+}
+
 const char *
 kr_pgarray_bin_data(struct kr_pgarray_bin *b, int *len_r)
 {
 	pgarray_put32(b->buf, b->n > 0 ? 1 : 0); /* ndim */
 	pgarray_put32(b->buf + 4, 0);		 /* no NULL elements */
-	pgarray_put32(b->buf + 8, PGARRAY_BYTEA_OID);
+	pgarray_put32(b->buf + 8, b->elem_oid);
 	pgarray_put32(b->buf + 12, b->n);
 	pgarray_put32(b->buf + 16, 1); /* lower bound */
 	*len_r = b->n > 0 ? (int)b->len : PGARRAY_BIN_EMPTY;

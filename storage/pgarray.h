@@ -40,15 +40,34 @@ int kr_pgarray_add_bool(struct kr_pgarray *a, bool v, struct kr_err *err_r);
 /* The literal, borrowed from the builder. */
 const char *kr_pgarray_text(const struct kr_pgarray *a);
 
-/* A binary bytea[] parameter (send with format 1). */
+/* A binary array parameter (send with format 1; array_recv format):
+ * bytea[] by default, or of another element type, so PostgreSQL reads
+ * it without scanning and unescaping a text literal. */
 struct kr_pgarray_bin {
 	unsigned char *buf;
 	size_t len, cap, max;
 	unsigned n;
+	uint32_t elem_oid;
 };
+
+/* Element type OIDs (pg_type) the binary builders are used with. */
+#define KR_PGARRAY_OID_BOOL 16u
+#define KR_PGARRAY_OID_BYTEA 17u
+#define KR_PGARRAY_OID_INT4 23u
+#define KR_PGARRAY_OID_TEXT 25u
+#define KR_PGARRAY_OID_JSONB 3802u
 
 /* max: bytes the value may take (> header size, <= INT32_MAX). */
 void kr_pgarray_bin_init(struct kr_pgarray_bin *b, size_t max);
+/* An array of elem_oid elements, each added in that type's binary
+ * form (the caller's: raw bytes for text, 0x01 + text for jsonb;
+ * kr_pgarray_bin_add_int4 and _bool for those). */
+void kr_pgarray_bin_init_type(struct kr_pgarray_bin *b, size_t max,
+			      uint32_t elem_oid);
+int kr_pgarray_bin_add_int4(struct kr_pgarray_bin *b, int32_t v,
+			    struct kr_err *err_r);
+int kr_pgarray_bin_add_bool(struct kr_pgarray_bin *b, bool v,
+			    struct kr_err *err_r);
 void kr_pgarray_bin_deinit(struct kr_pgarray_bin *b);
 /* Appends one element made of p1[0..l1) followed by p2[0..l2) (either
  * may be empty), so a stored message can be prefix + body without

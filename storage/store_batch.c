@@ -208,10 +208,13 @@ batch_fail(struct kr_store_batch *b, const struct kr_err *err)
 			kr_store_deliver_item_answer(b->items[i], &e, 0, 0, 0);
 }
 
-/* The ten parallel arrays of kr_deliver_batch. */
+/* The ten parallel arrays of kr_deliver_batch, all binary: PostgreSQL
+ * reads them without scanning and unescaping text literals (array_in
+ * over the metas, which carry the search text, was a visible part of
+ * its CPU per delivery). */
 struct batch_params {
-	struct kr_pgarray addrs, folders, zlib, raw_sizes, sizes, metas, flags;
-	struct kr_pgarray_bin hashes, bodies, prefixes;
+	struct kr_pgarray_bin addrs, folders, zlib, raw_sizes, sizes, metas,
+		flags, hashes, bodies, prefixes;
 };
 
 static void
@@ -221,13 +224,13 @@ batch_params_init(struct batch_params *p)
 	size_t bin =
 		(size_t)KR_STORE_BATCH_BYTES_MAX + KR_STORE_MESSAGE_MAX + 4096;
 
-	kr_pgarray_init(&p->addrs, text);
-	kr_pgarray_init(&p->folders, text);
-	kr_pgarray_init(&p->zlib, text);
-	kr_pgarray_init(&p->raw_sizes, text);
-	kr_pgarray_init(&p->sizes, text);
-	kr_pgarray_init(&p->metas, text);
-	kr_pgarray_init(&p->flags, text);
+	kr_pgarray_bin_init_type(&p->addrs, text, KR_PGARRAY_OID_TEXT);
+	kr_pgarray_bin_init_type(&p->folders, text, KR_PGARRAY_OID_TEXT);
+	kr_pgarray_bin_init_type(&p->zlib, text, KR_PGARRAY_OID_BOOL);
+	kr_pgarray_bin_init_type(&p->raw_sizes, text, KR_PGARRAY_OID_INT4);
+	kr_pgarray_bin_init_type(&p->sizes, text, KR_PGARRAY_OID_INT4);
+	kr_pgarray_bin_init_type(&p->metas, text, KR_PGARRAY_OID_JSONB);
+	kr_pgarray_bin_init_type(&p->flags, text, KR_PGARRAY_OID_TEXT);
 	kr_pgarray_bin_init(&p->hashes, text);
 	kr_pgarray_bin_init(&p->bodies, bin);
 	kr_pgarray_bin_init(&p->prefixes, bin);
@@ -236,20 +239,25 @@ batch_params_init(struct batch_params *p)
 static void
 batch_params_deinit(struct batch_params *p)
 {
-	kr_pgarray_deinit(&p->addrs);
-	kr_pgarray_deinit(&p->folders);
-	kr_pgarray_deinit(&p->zlib);
-	kr_pgarray_deinit(&p->raw_sizes);
-	kr_pgarray_deinit(&p->sizes);
-	kr_pgarray_deinit(&p->metas);
-	kr_pgarray_deinit(&p->flags);
-	kr_pgarray_bin_deinit(&p->hashes);
-	kr_pgarray_bin_deinit(&p->bodies);
-	kr_pgarray_bin_deinit(&p->prefixes);
+	struct kr_pgarray_bin *all[] = { &p->addrs,	&p->folders, &p->zlib,
+					 &p->raw_sizes, &p->sizes,   &p->metas,
+					 &p->flags,	&p->hashes,  &p->bodies,
+					 &p->prefixes };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		kr_pgarray_bin_deinit(all[i]);
+}
+
+static int
+batch_add_str(struct kr_pgarray_bin *b, const char *s, struct kr_err *err_r)
+{
+	return kr_pgarray_bin_add(b, s, strlen(s), NULL, 0, err_r);
 }
 
 /* raw_sizes[i] is the body's, sizes[i] the whole stored message's
- * (prefix + body: what quota and listings count). */
+ * (prefix + body: what quota and listings count); both are bounded by
+ * KR_STORE_MESSAGE_MAX, so they fit an int4. A jsonb element is its
+ * format version (1) and the JSON text. */
 static int
 batch_params_add(struct batch_params *p, const struct kr_store_item *it,
 		 struct kr_err *err_r)
@@ -258,20 +266,21 @@ batch_params_add(struct batch_params *p, const struct kr_store_item *it,
 	const struct kr_store_deliver_op *d = it->d;
 	bool z = pk->zdata != NULL;
 
-	if (kr_pgarray_add_str(&p->addrs, it->address, err_r) < 0 ||
-	    kr_pgarray_add_str(&p->folders,
-			       it->folder != NULL ? it->folder : "INBOX",
-			       err_r) < 0 ||
+	if (batch_add_str(&p->addrs, it->address, err_r) < 0 ||
+	    batch_add_str(&p->folders,
+			  it->folder != NULL ? it->folder : "INBOX",
+			  err_r) < 0 ||
 	    kr_pgarray_bin_add(&p->hashes, pk->hash, sizeof(pk->hash), NULL, 0,
 			       err_r) < 0 ||
-	    kr_pgarray_add_bool(&p->zlib, z, err_r) < 0 ||
-	    kr_pgarray_add_int(&p->raw_sizes, (int64_t)pk->raw_size, err_r) <
-		    0 ||
-	    kr_pgarray_add_int(&p->sizes,
-			       (int64_t)(it->prefix_len + pk->raw_size),
+	    kr_pgarray_bin_add_bool(&p->zlib, z, err_r) < 0 ||
+	    kr_pgarray_bin_add_int4(&p->raw_sizes, (int32_t)pk->raw_size,
+				    err_r) < 0 ||
+	    kr_pgarray_bin_add_int4(&p->sizes,
+				    (int32_t)(it->prefix_len + pk->raw_size),
+				    err_r) < 0 ||
+	    kr_pgarray_bin_add(&p->metas, "\x01", 1, d->meta, d->meta_len,
 			       err_r) < 0 ||
-	    kr_pgarray_add(&p->metas, d->meta, d->meta_len, err_r) < 0 ||
-	    kr_pgarray_add_str(&p->flags, d->flags, err_r) < 0 ||
+	    batch_add_str(&p->flags, d->flags, err_r) < 0 ||
 	    kr_pgarray_bin_add(&p->prefixes, it->prefix, it->prefix_len, NULL,
 			       0, err_r) < 0)
 		return -1;
@@ -289,24 +298,13 @@ static int
 batch_query(struct kr_store_batch *b, struct batch_params *p,
 	    struct kr_err *err_r)
 {
-	int hl, bl, pl;
-	const char *hashes = kr_pgarray_bin_data(&p->hashes, &hl);
-	const char *bodies = kr_pgarray_bin_data(&p->bodies, &bl);
-	const char *prefixes = kr_pgarray_bin_data(&p->prefixes, &pl);
-	const char *values[] = {
-		kr_pgarray_text(&p->addrs),
-		kr_pgarray_text(&p->folders),
-		hashes,
-		bodies,
-		kr_pgarray_text(&p->zlib),
-		kr_pgarray_text(&p->raw_sizes),
-		kr_pgarray_text(&p->sizes),
-		kr_pgarray_text(&p->metas),
-		kr_pgarray_text(&p->flags),
-		prefixes,
-	};
-	const int lengths[] = { 0, 0, hl, bl, 0, 0, 0, 0, 0, pl };
-	const int formats[] = { 0, 0, 1, 1, 0, 0, 0, 0, 0, 1 };
+	struct kr_pgarray_bin *in[] = { &p->addrs,   &p->folders, &p->hashes,
+					&p->bodies,  &p->zlib,	  &p->raw_sizes,
+					&p->sizes,   &p->metas,	  &p->flags,
+					&p->prefixes };
+	const char *values[10];
+	int lengths[10];
+	static const int formats[] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
 	struct kr_pgquery q = {
 		.sql = "SELECT * FROM kr_deliver_batch($1, $2, $3, $4, $5, $6, "
 		       "$7, $8, $9, $10)",
@@ -315,6 +313,9 @@ batch_query(struct kr_store_batch *b, struct batch_params *p,
 		.lengths = lengths,
 		.formats = formats,
 	};
+
+	for (size_t i = 0; i < 10; i++)
+		values[i] = kr_pgarray_bin_data(in[i], &lengths[i]);
 
 	/* Many users share the batch: no single read-your-writes owner. */
 	return kr_connmgr_query(b->store->mgr, b->shard, KR_CONNMGR_WRITE, NULL,

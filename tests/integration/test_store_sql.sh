@@ -235,6 +235,11 @@ Bad date||||||f|" \
 	 SELECT t_deliver('ivan@example.com', 'INBOX', 'meta2', 10, '', '{\"subject\": \"Bad date\", \"date\": \"2024-02-30T10:00:00Z\", \"to\": \"x\"}');
 	 SELECT subject, from_name, from_email, to_list, date AT TIME ZONE 'UTC' || '+00', array_to_string(flags, ','), has_attachments, message_id
 	 FROM messages WHERE mailbox_id = t_mb('ivan@example.com', 'INBOX') ORDER BY uid"
+check "meta dates: the fast path (no subtransaction) and the rest agree with the cast" \
+	"2024-01-31 23:59:59.5+00|2024-02-29 10:00:00+00||||2000-01-01 00:00:00+00" \
+	"SET TIME ZONE 'UTC'; SELECT kr_meta_date('2024-01-31T18:59:59.5-05:00'), kr_meta_date('2024-02-29T10:00:00Z'),
+	 kr_meta_date('2023-02-29'), kr_meta_date('2024-13-01'), kr_meta_date('2024-01-01T24:00:61Z'),
+	 kr_meta_date('2000-01-01')"
 invariants "delivery"
 
 # One message failing unexpectedly answers 'error' alone.

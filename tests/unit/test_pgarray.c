@@ -187,6 +187,39 @@ test_pgarray_bin_empty(void **state)
 	kr_pgarray_bin_deinit(&b);
 }
 
+/* int4 and bool elements: big-endian 4 bytes, one byte; the element
+ * type is in the header. */
+static void
+test_pgarray_bin_typed(void **state)
+{
+	struct kr_pgarray_bin b;
+	const char *d;
+	int len;
+
+	(void)state;
+	kr_pgarray_bin_init_type(&b, BIG, KR_PGARRAY_OID_INT4);
+	assert_int_equal(kr_pgarray_bin_add_int4(&b, -2, NULL), 0);
+	assert_int_equal(kr_pgarray_bin_add_int4(&b, 0x01020304, NULL), 0);
+	d = kr_pgarray_bin_data(&b, &len);
+	assert_int_equal(len, 20 + 2 * (4 + 4));
+	assert_int_equal(get32(d + 8), 23);
+	assert_int_equal(get32(d + 12), 2);
+	assert_int_equal(get32(d + 20), 4);
+	assert_int_equal(get32(d + 24), 0xfffffffeu);
+	assert_int_equal(get32(d + 32), 0x01020304u);
+	kr_pgarray_bin_deinit(&b);
+	kr_pgarray_bin_init_type(&b, BIG, KR_PGARRAY_OID_BOOL);
+	assert_int_equal(kr_pgarray_bin_add_bool(&b, true, NULL), 0);
+	assert_int_equal(kr_pgarray_bin_add_bool(&b, false, NULL), 0);
+	d = kr_pgarray_bin_data(&b, &len);
+	assert_int_equal(len, 20 + 2 * (4 + 1));
+	assert_int_equal(get32(d + 8), 16);
+	assert_int_equal(get32(d + 20), 1);
+	assert_int_equal((unsigned char)d[24], 1);
+	assert_int_equal((unsigned char)d[29], 0);
+	kr_pgarray_bin_deinit(&b);
+}
+
 /* Header 20 + length 4 + 6 bytes = 30. */
 static void
 test_pgarray_bin_limit(void **state)
@@ -342,6 +375,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pgarray_encode_table),
+		cmocka_unit_test(test_pgarray_bin_typed),
 		cmocka_unit_test(test_pgarray_encode_numbers),
 		cmocka_unit_test(test_pgarray_encode_length),
 		cmocka_unit_test(test_pgarray_encode_limit),

@@ -1012,6 +1012,27 @@ test_store_pgarray_server(void **state)
 	assert_string_equal(PQgetvalue(res, 0, 2), "0");
 	PQclear(res);
 	kr_pgarray_bin_deinit(&b);
+	/* The typed binary arrays delivery sends: the server reads them. */
+	kr_pgarray_bin_init_type(&b, 4096, KR_PGARRAY_OID_JSONB);
+	assert_int_equal(
+		kr_pgarray_bin_add(&b, "\x01", 1, "{\"a\": [1]}", 10, NULL), 0);
+	values[0] = kr_pgarray_bin_data(&b, &len);
+	res = PQexecParams(pg, "SELECT ($1::jsonb[])[1] -> 'a' ->> 0", 1, NULL,
+			   values, &len, formats, 0);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(res, 0, 0), "1");
+	PQclear(res);
+	kr_pgarray_bin_deinit(&b);
+	kr_pgarray_bin_init_type(&b, 4096, KR_PGARRAY_OID_INT4);
+	assert_int_equal(kr_pgarray_bin_add_int4(&b, -7, NULL), 0);
+	assert_int_equal(kr_pgarray_bin_add_int4(&b, 65536, NULL), 0);
+	values[0] = kr_pgarray_bin_data(&b, &len);
+	res = PQexecParams(pg, "SELECT array_to_string($1::int[], ',')", 1,
+			   NULL, values, &len, formats, 0);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(res, 0, 0), "-7,65536");
+	PQclear(res);
+	kr_pgarray_bin_deinit(&b);
 	PQfinish(pg);
 }
 
