@@ -2,7 +2,7 @@
 # Full-text indexing behind delivery at the store level against a real
 # 2-node cluster (tests/unit/test_store_fts.c: queue, search before and
 # after indexing, batches, copies and moves, deletes, the bound, the C
-# indexer), then 008_fts_queue.sql re-applied over itself.
+# indexer), then 010_fts_table.sql re-applied over itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -32,8 +32,8 @@ ok "store full-text queue: $n tests passed"
 
 conn="host=$PWD/$dir/pg/run port=$base_port dbname=kurier user=kurier"
 for i in 1 2; do
-	psql -X -q -v ON_ERROR_STOP=1 "$conn" -f storage/sql/008_fts_queue.sql >/dev/null 2>"$out/psql.err" ||
-		fail "re-applying 008_fts_queue.sql ($i): $(cat "$out/psql.err")"
+	psql -X -q -v ON_ERROR_STOP=1 "$conn" -f storage/sql/010_fts_table.sql >/dev/null 2>"$out/psql.err" ||
+		fail "re-applying 010_fts_table.sql ($i): $(cat "$out/psql.err")"
 done
-ok "008_fts_queue.sql re-applies over itself"
+ok "010_fts_table.sql re-applies over itself"
 echo "all store full-text checks passed"
