@@ -61,8 +61,19 @@ INSERT INTO fts_state (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
 -- Messages not indexed yet, per user: small (the backlog), and what
 -- lets kr_msg_search find them without reading every message of the
 -- user.
-CREATE INDEX IF NOT EXISTS messages_unindexed ON messages (user_id)
-	WHERE search IS NULL;
+-- (Only while messages.search exists: 010_fts_table.sql drops it, and
+-- this file must still re-apply after that one.)
+DO $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM information_schema.columns c
+		   WHERE c.table_schema = current_schema()
+		     AND c.table_name = 'messages'
+		     AND c.column_name = 'search') THEN
+		CREATE INDEX IF NOT EXISTS messages_unindexed ON messages (user_id)
+			WHERE search IS NULL;
+	END IF;
+END
+$$;
 
 -- As in 002_store_core.sql, but the tsvector is left to kr_fts_index
 -- unless the backlog is at its bound.

@@ -75,7 +75,8 @@ wait "${holders[@]}" || true
 
 wait_for 15 "fts queues empty (now $(total 'SELECT count(*) FROM fts_queue'))" \
 	bash -c "[[ \$(for p in $KR_PORT $((KR_PORT + 1)); do psql -X -qtA \"host=$PWD/$KR_STACK_DIR/pg/run port=\$p dbname=kurier user=kurier\" -c 'SELECT count(*) FROM fts_queue'; done | awk '{ s += \$1 } END { print s + 0 }') == 0 ]]"
-unindexed=$(total "SELECT count(*) FROM messages WHERE search IS NULL")
+unindexed=$(total "SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM message_fts f
+	WHERE f.user_id = m.user_id AND f.mailbox_id = m.mailbox_id AND f.uid = m.uid)")
 [[ $unindexed == 0 ]] || fail "$unindexed messages without a tsvector after the queue emptied"
 for ((i = 0; i < n; i++)); do
 	k=$((i % ${#users[@]}))

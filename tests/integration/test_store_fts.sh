@@ -2,7 +2,7 @@
 # Full-text indexing behind delivery at the store level against a real
 # 2-node cluster (tests/unit/test_store_fts.c: queue, search before and
 # after indexing, batches, copies and moves, deletes, the bound, the C
-# indexer), then 008_fts_queue.sql re-applied over itself.
+# indexer), then 010_fts_table.sql re-applied over itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -31,9 +31,31 @@ grep -q "^\[  PASSED  \] $n test(s)\.$" "$log" ||
 ok "store full-text queue: $n tests passed"
 
 conn="host=$PWD/$dir/pg/run port=$base_port dbname=kurier user=kurier"
+q() { psql -X -qtA -v ON_ERROR_STOP=1 "$conn" -c "$1"; }
+# A shard as 008 left it (tsvectors in messages.search): 010 moves them
+# to message_fts, drops the column, and search finds them there.
+[[ $(q "SELECT count(*) FROM messages") -ge 3 ]] || fail "node 0 holds fewer than 3 messages"
+q "BEGIN;
+ALTER TABLE messages ADD COLUMN search tsvector;
+WITH k AS (SELECT mailbox_id, uid FROM messages ORDER BY mailbox_id, uid LIMIT 3)
+UPDATE messages m SET search = to_tsvector('simple', 'premigrated word')
+FROM k WHERE m.mailbox_id = k.mailbox_id AND m.uid = k.uid;
+DELETE FROM message_fts f USING messages m
+WHERE m.search IS NOT NULL AND f.mailbox_id = m.mailbox_id AND f.uid = m.uid;
+COMMIT;" >/dev/null
+[[ $(q "SELECT count(*) FROM message_fts WHERE tsv @@ 'premigrated'::tsquery") == 0 ]] ||
+	fail "set-up: message_fts already has the word"
 for i in 1 2; do
-	psql -X -q -v ON_ERROR_STOP=1 "$conn" -f storage/sql/008_fts_queue.sql >/dev/null 2>"$out/psql.err" ||
-		fail "re-applying 008_fts_queue.sql ($i): $(cat "$out/psql.err")"
+	psql -X -q -v ON_ERROR_STOP=1 "$conn" -f storage/sql/010_fts_table.sql >/dev/null 2>"$out/psql.err" ||
+		fail "re-applying 010_fts_table.sql ($i): $(cat "$out/psql.err")"
 done
-ok "008_fts_queue.sql re-applies over itself"
+ok "010_fts_table.sql re-applies over itself"
+[[ $(q "SELECT count(*) FROM information_schema.columns WHERE table_name = 'messages' AND column_name = 'search'") == 0 ]] ||
+	fail "messages.search still there"
+[[ $(q "SELECT count(*) FROM message_fts WHERE tsv @@ 'premigrated'::tsquery") == 3 ]] ||
+	fail "the 3 tsvectors were not moved to message_fts"
+n=$(q "SELECT sum((SELECT count(*) FROM kr_msg_search(u.id, NULL, 'premigrated', NULL, NULL,
+	NULL, NULL, NULL, 50) s WHERE s.uid IS NOT NULL)) FROM users u")
+[[ $n == 3 ]] || fail "search finds $n of the 3 migrated messages"
+ok "010 moves existing tsvectors to message_fts; search finds them"
 echo "all store full-text checks passed"

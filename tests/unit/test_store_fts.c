@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <time.h>
 
 #define WAIT_MS 15000
 #define OP_MS 10000
@@ -77,10 +78,13 @@ indexed(struct env *e, unsigned shard, int64_t mb, int64_t uid)
 
 	snprintf(a, sizeof(a), "%lld", (long long)mb);
 	snprintf(b, sizeof(b), "%lld", (long long)uid);
-	return pg_num(e, shard,
-		      "SELECT (search IS NOT NULL)::int FROM messages "
-		      "WHERE mailbox_id = $1 AND uid = $2",
-		      2, v);
+	return pg_num(
+		e, shard,
+		"SELECT count(f.*) FROM messages m LEFT JOIN message_fts f "
+		"ON f.user_id = m.user_id AND f.mailbox_id = m.mailbox_id "
+		"AND f.uid = m.uid WHERE m.mailbox_id = $1 AND m.uid = $2 "
+		"GROUP BY m.uid",
+		2, v);
 }
 
 /* One kr_fts_index(lim) call: how many it indexed (*backlog_r: its
@@ -115,6 +119,31 @@ index_all(struct env *e, unsigned shard)
 	for (int i = 0; i < 100 && index_once(e, shard, 1000, NULL) > 0; i++)
 		;
 	assert_int_equal(queue_rows(e, shard), 0);
+}
+
+/* message_fts rows of a user. */
+static long long
+fts_rows(struct env *e, const struct kr_store_user *u)
+{
+	char a[24];
+	const char *v[] = { a };
+
+	snprintf(a, sizeof(a), "%lld", (long long)u->id);
+	return pg_num(e, u->shard,
+		      "SELECT count(*) FROM message_fts WHERE user_id = $1", 1,
+		      v);
+}
+
+/* message_fts rows whose message is gone (none, ever). */
+static long long
+stray_rows(struct env *e, unsigned shard)
+{
+	return pg_num(
+		e, shard,
+		"SELECT count(*) FROM message_fts f WHERE NOT EXISTS "
+		"(SELECT 1 FROM messages m WHERE m.mailbox_id = "
+		"f.mailbox_id AND m.uid = f.uid AND m.user_id = f.user_id)",
+		0, NULL);
 }
 
 static void
@@ -332,6 +361,145 @@ test_store_fts_deletes_leave_no_row(void **state)
 	assert_int_equal(queue_rows(e, u.shard), 0);
 }
 
+/* Indexed messages (rows of message_fts): expunge, move, copy, mailbox
+ * and user delete keep search exact and leave no stray row. */
+static void
+test_store_fts_indexed_moves_and_deletes(void **state)
+{
+	struct env *e = *state;
+	struct kr_store_user u;
+	struct kr_store_rcpt_result m[3];
+	const struct kr_store_message_move_result *mv;
+	const struct kr_store_mailbox *mb;
+	char w[96];
+
+	NEED_CLUSTER(state);
+	u = user_new(e, "idel", 0);
+	word_make(e, "idx", w, sizeof(w));
+	for (int i = 0; i < 3; i++)
+		m[i] = deliver_word(e, &u, w);
+	index_all(e, u.shard);
+	assert_int_equal(fts_rows(e, &u), 3);
+	assert_int_equal(found(e, &u, w), 3);
+	/* Expunge. */
+	OK(r_delete(e, &u, m[0].mailbox_id, m[0].uid));
+	assert_int_equal(fts_rows(e, &u), 2);
+	assert_int_equal(found(e, &u, w), 2);
+	/* Move: the tsvector follows the message to its new UID. */
+	mb = ok_res(r_mb_create(e, &u, "Doomed"));
+	mv = ok_res(r_move(e, &u, false, m[1].mailbox_id, m[1].uid, mb->id));
+	assert_int_equal(mv->n, 1);
+	assert_int_equal(indexed(e, u.shard, mb->id, mv->uids[0].new_uid), 1);
+	assert_int_equal(fts_rows(e, &u), 2);
+	assert_int_equal(found(e, &u, w), 2);
+	/* Copy: a second row. */
+	mv = ok_res(r_move(e, &u, true, m[2].mailbox_id, m[2].uid, mb->id));
+	assert_int_equal(mv->n, 1);
+	assert_int_equal(indexed(e, u.shard, mb->id, mv->uids[0].new_uid), 1);
+	assert_int_equal(fts_rows(e, &u), 3);
+	assert_int_equal(found(e, &u, w), 3);
+	assert_int_equal(queue_rows(e, u.shard), 0);
+	/* Mailbox delete takes the moved and the copied row. */
+	OK(r_mb_delete(e, &u, mb->id));
+	assert_int_equal(fts_rows(e, &u), 1);
+	assert_int_equal(found(e, &u, w), 1);
+	assert_int_equal(stray_rows(e, u.shard), 0);
+	/* User delete takes the rest. */
+	OK(r_user_delete(e, u.address));
+	assert_int_equal(fts_rows(e, &u), 0);
+	assert_int_equal(stray_rows(e, u.shard), 0);
+}
+
+/* Sends sql on a new connection without waiting (the caller collects
+ * it with race_end). */
+static PGconn *
+race_begin(struct env *e, unsigned shard, const char *sql)
+{
+	PGconn *pg = PQconnectdb(e->cfg->shards[shard].primary);
+
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	assert_int_equal(PQsendQuery(pg, sql), 1);
+	return pg;
+}
+
+/* 1 while the query is still running after ms milliseconds. */
+static int
+race_busy(PGconn *pg, int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000,
+			       .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+	assert_int_equal(PQconsumeInput(pg), 1);
+	return PQisBusy(pg);
+}
+
+static void
+race_end(PGconn *pg)
+{
+	PGresult *res;
+
+	while ((res = PQgetResult(pg)) != NULL) {
+		if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+		    PQresultStatus(res) != PGRES_COMMAND_OK)
+			fail_msg("race: %s", PQerrorMessage(pg));
+		PQclear(res);
+	}
+	PQfinish(pg);
+}
+
+/* An expunge and a move that run while the indexer's transaction holds
+ * their queue rows wait for it, then remove (move) the rows it
+ * inserted: no stray row, the moved message still found. */
+static void
+test_store_fts_indexer_races_deletes(void **state)
+{
+	struct env *e = *state;
+	struct kr_store_user u;
+	struct kr_store_rcpt_result a, b;
+	int64_t trash;
+	PGconn *ix, *del, *mov;
+	char sql[256], w[96];
+
+	NEED_CLUSTER(state);
+	u = user_new(e, "race", 0);
+	index_all(e, u.shard);
+	trash = mailbox_named(e, &u, "Trash").id;
+	word_make(e, "race", w, sizeof(w));
+	a = deliver_word(e, &u, w);
+	b = deliver_word(e, &u, w);
+	ix = race_begin(e, u.shard, "BEGIN; SELECT * FROM kr_fts_index(1000)");
+	while (race_busy(ix, 10))
+		;
+	{
+		PGresult *res;
+
+		while ((res = PQgetResult(ix)) != NULL)
+			PQclear(res);
+	}
+	snprintf(sql, sizeof(sql),
+		 "SELECT * FROM kr_msg_delete(%lld, %lld, "
+		 "ARRAY[%lld]::bigint[])",
+		 (long long)u.id, (long long)a.mailbox_id, (long long)a.uid);
+	del = race_begin(e, u.shard, sql);
+	snprintf(sql, sizeof(sql),
+		 "SELECT * FROM kr_msg_move(%lld, %lld, ARRAY[%lld]::bigint[], "
+		 "%lld)",
+		 (long long)u.id, (long long)b.mailbox_id, (long long)b.uid,
+		 (long long)trash);
+	mov = race_begin(e, u.shard, sql);
+	assert_true(race_busy(del, 300));
+	assert_true(race_busy(mov, 1));
+	PQclear(PQexec(ix, "COMMIT"));
+	PQfinish(ix);
+	race_end(del);
+	race_end(mov);
+	assert_int_equal(queue_rows(e, u.shard), 0);
+	assert_int_equal(fts_rows(e, &u), 1);
+	assert_int_equal(stray_rows(e, u.shard), 0);
+	assert_int_equal(found(e, &u, w), 1);
+}
+
 static void
 test_store_fts_inline_at_bound(void **state)
 {
@@ -418,6 +586,8 @@ main(void)
 		T(test_store_fts_min_backlog),
 		T(test_store_fts_copy_move_unindexed),
 		T(test_store_fts_deletes_leave_no_row),
+		T(test_store_fts_indexed_moves_and_deletes),
+		T(test_store_fts_indexer_races_deletes),
 		T(test_store_fts_inline_at_bound),
 		T(test_store_fts_indexer_drains),
 	};
