@@ -15,8 +15,10 @@
 -- group commit really sends (one to three messages): its executor
 -- start-up, sorts and hash tables cost more than the loop saves.
 --
--- The full-text part repeats kr_msg_insert of 008_fts_queue.sql (queue,
--- or inline at the bound): a change there must be made here too. The
+-- The full-text part repeats kr_msg_insert of 010_fts_table.sql (queue,
+-- or inline into message_fts at the bound; message_fts and
+-- kr_fts_vector come with 010, resolved when the function first runs):
+-- a change there must be made here too. The
 -- over-quota, no-mailbox and failure paths answer as before; after an
 -- unexpected failure it still starts over with one subtransaction per
 -- message, through kr_store_one.
@@ -144,7 +146,7 @@ BEGIN
 				prefix, size, flags, modseq, date, from_name,
 				from_email, to_list, cc_list, subject, message_id,
 				in_reply_to, refs, preview, has_attachments,
-				attachments, search)
+				attachments)
 			VALUES (v_mb, v_uid, r_user[i], p_hashes[i],
 				coalesce(p_prefixes[i], ''), v_size, v_flags,
 				v_modseq,
@@ -160,10 +162,11 @@ BEGIN
 				m ->> 'preview',
 				coalesce(m -> 'has_attachments' = 'true', false),
 				CASE jsonb_typeof(m -> 'attachments')
-				     WHEN 'array' THEN m -> 'attachments' END,
-				CASE WHEN v_inline
-				     THEN to_tsvector('simple', v_text) END);
-			IF NOT v_inline THEN
+				     WHEN 'array' THEN m -> 'attachments' END);
+			IF v_inline THEN
+				INSERT INTO message_fts (user_id, mailbox_id, uid, tsv)
+				VALUES (r_user[i], v_mb, v_uid, kr_fts_vector(v_text));
+			ELSE
 				INSERT INTO fts_queue (mailbox_id, uid, user_id, body)
 				VALUES (v_mb, v_uid, r_user[i], v_text);
 			END IF;
