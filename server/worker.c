@@ -25,6 +25,7 @@
 #include "storage/fts_indexer.h"
 #include "storage/connmgr.h"
 #include "storage/shardmap.h"
+#include "storage/shardpoll.h"
 #include "storage/store.h"
 
 #define WORKER_HEARTBEAT_US 1000000
@@ -40,6 +41,7 @@ struct worker {
 		*fts; /* worker 0 only: indexing behind delivery */
 	unsigned index;
 	struct kr_shardmap *map;
+	struct kr_shardpoll *mappoll; /* the map's overrides, every worker */
 	struct kr_store *store; /* NULL without shards */
 	struct kr_deliver_env deliver;
 	struct kr_antispam *spam; /* NULL: [antispam] off or broken */
@@ -284,6 +286,7 @@ worker_setup(struct worker *w)
 						       w->rt->db_ids, NULL);
 		}
 		w->map = kr_shardmap_create(w->rt->storage_cfg);
+		w->mappoll = kr_shardpoll_create(w->base, w->db, w->map);
 		w->store = kr_store_create(w->base, w->db, w->map, w->cpu,
 					   w->rt->gens, w->rt->storage_cfg,
 					   w->rt->log);
@@ -348,6 +351,7 @@ worker_teardown(struct worker *w)
 	kr_antispam_destroy(&w->spam);
 	kr_census_destroy(&w->census);
 	kr_fts_indexer_destroy(&w->fts);
+	kr_shardpoll_destroy(&w->mappoll);
 	kr_connmgr_destroy(&w->db);
 	kr_shardmap_destroy(&w->map);
 	if (w->cpu != NULL)
