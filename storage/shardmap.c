@@ -17,6 +17,7 @@ _Static_assert(KR_CONFIG_SHARDS_MAX <= UINT16_MAX,
 
 struct kr_shardmap {
 	unsigned n_shards;
+	atomic_bool pending; /* no overrides set since kr_shardmap_set_pending */
 	uint16_t base_of[KR_SHARD_BUCKETS];	    /* the config's ranges */
 	_Atomic uint16_t shard_of[KR_SHARD_BUCKETS]; /* with the overrides */
 };
@@ -42,6 +43,7 @@ kr_shardmap_create(const struct kr_config *cfg)
 	kr_assert(cfg->n_shards == 0 || filled == KR_SHARD_BUCKETS);
 	for (unsigned b = 0; b < KR_SHARD_BUCKETS; b++)
 		atomic_init(&map->shard_of[b], map->base_of[b]);
+	atomic_init(&map->pending, false);
 	return map;
 }
 
@@ -62,7 +64,8 @@ kr_shardmap_bucket(const char *address, size_t len)
 int
 kr_shardmap_bucket_shard(const struct kr_shardmap *map, unsigned bucket)
 {
-	if (map->n_shards == 0)
+	if (map->n_shards == 0 ||
+	    atomic_load_explicit(&map->pending, memory_order_acquire))
 		return -1;
 	kr_assert(bucket < KR_SHARD_BUCKETS);
 	return atomic_load_explicit(&map->shard_of[bucket],
@@ -91,6 +94,18 @@ kr_shardmap_count(const struct kr_shardmap *map)
 	return map->n_shards;
 }
 
+void
+kr_shardmap_set_pending(struct kr_shardmap *map)
+{
+	atomic_store_explicit(&map->pending, true, memory_order_release);
+}
+
+bool
+kr_shardmap_is_pending(const struct kr_shardmap *map)
+{
+	return atomic_load_explicit(&map->pending, memory_order_acquire);
+}
+
 unsigned
 kr_shardmap_set_overrides(struct kr_shardmap *map,
 			  const struct kr_shardmap_override *ov, size_t n)
@@ -115,6 +130,7 @@ kr_shardmap_set_overrides(struct kr_shardmap *map,
 			atomic_store_explicit(&map->shard_of[b], next[b],
 					      memory_order_relaxed);
 	}
+	atomic_store_explicit(&map->pending, false, memory_order_release);
 	return skipped;
 }
 

@@ -10,6 +10,7 @@
 #ifndef KR_SHARDMAP_H
 #define KR_SHARDMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/config.h"
@@ -26,10 +27,11 @@ void kr_shardmap_destroy(struct kr_shardmap **map);
 /* The bucket of an address (len bytes, any case): stable forever. */
 unsigned kr_shardmap_bucket(const char *address, size_t len);
 /* The shard id (index into cfg->shards) holding the address; -1 when
- * the map has no shards. */
+ * the map has no shards or is pending (kr_shardmap_set_pending). */
 int kr_shardmap_shard(const struct kr_shardmap *map, const char *address,
 		      size_t len);
-/* The shard owning one bucket (< KR_SHARD_BUCKETS); -1 without shards. */
+/* The shard owning one bucket (< KR_SHARD_BUCKETS); -1 without shards
+ * or while pending. */
 int kr_shardmap_bucket_shard(const struct kr_shardmap *map, unsigned bucket);
 unsigned kr_shardmap_count(const struct kr_shardmap *map);
 /* The shard the config's ranges give a bucket, overrides aside; -1
@@ -51,6 +53,14 @@ struct kr_shardmap_override {
 unsigned kr_shardmap_set_overrides(struct kr_shardmap *map,
 				   const struct kr_shardmap_override *ov,
 				   size_t n);
+
+/* Until the next kr_shardmap_set_overrides, every lookup answers -1
+ * (callers answer that with a temporary error): for a map whose owner
+ * has not read the overrides yet, since the config's ranges alone would
+ * send a moved bucket's users to a shard that no longer has them (a
+ * permanent "no such user"). */
+void kr_shardmap_set_pending(struct kr_shardmap *map);
+bool kr_shardmap_is_pending(const struct kr_shardmap *map);
 
 /* Parses the BUCKETS of `kurier shard move`: "N" or "N-M" (decimal,
  * N <= M < KR_SHARD_BUCKETS, nothing else). 0, or -1 + err_r. */

@@ -435,23 +435,37 @@ move_job_step(struct move *m, unsigned b, const char *sql, unsigned a1,
 	return move_do(m->cat, sql, 3, v, err_r);
 }
 
-/* The switch: the map override and the job's state in one transaction,
- * so a crash leaves either both or neither. */
+/* The override of bucket b (to dst) on one shard's shard_map: a row,
+ * or none when dst is the config's owner. */
+static int
+move_map_write(struct move *m, PGconn *conn, unsigned b, unsigned dst,
+	       struct kr_err *err_r)
+{
+	char bucket[16], shard[16];
+	const char *v[] = { bucket, shard };
+
+	snprintf(bucket, sizeof(bucket), "%u", b);
+	snprintf(shard, sizeof(shard), "%u", dst);
+	if (kr_shardmap_bucket_base(m->map, b) == (int)dst)
+		return move_do(conn,
+			       "DELETE FROM shard_map WHERE bucket = $1 AND "
+			       "$2::int IS NOT NULL",
+			       2, v, err_r);
+	return move_do(conn,
+		       "INSERT INTO shard_map (bucket, shard) VALUES ($1, $2) "
+		       "ON CONFLICT (bucket) DO UPDATE SET shard = "
+		       "EXCLUDED.shard, changed_at = now()",
+		       2, v, err_r);
+}
+
+/* The switch: shard 0's override and the job's state in one
+ * transaction, so a crash leaves either both or neither. */
 static int
 move_switch(struct move *m, unsigned b, unsigned dst, struct kr_err *err_r)
 {
-	const char *map_sql =
-		kr_shardmap_bucket_base(m->map, b) == (int)dst
-			? "DELETE FROM shard_map WHERE bucket = $1 AND $2::int "
-			  "IS NOT NULL AND $3::int IS NOT NULL"
-			: "INSERT INTO shard_map (bucket, shard) VALUES ($1, "
-			  "$2) ON CONFLICT (bucket) DO UPDATE SET shard = "
-			  "EXCLUDED.shard, changed_at = now() WHERE "
-			  "$3::int IS NOT NULL";
-
 	if (move_do(m->cat, "BEGIN", 0, NULL, err_r) < 0)
 		return -1;
-	if (move_job_step(m, b, map_sql, dst, 0, err_r) < 0 ||
+	if (move_map_write(m, m->cat, b, dst, err_r) < 0 ||
 	    move_job_step(m, b,
 			  "UPDATE shard_moves SET state = 'switched', "
 			  "updated_at = now() WHERE bucket = $1 AND dst = $2 "
@@ -462,6 +476,22 @@ move_switch(struct move *m, unsigned b, unsigned dst, struct kr_err *err_r)
 		return -1;
 	}
 	return kr_shardmove_load_map(m->cfg, m->map, err_r);
+}
+
+/* Copies a switched bucket's override to every other shard, where a
+ * kurierd that cannot reach shard 0 reads the map (storage/shardpoll.c).
+ * All must have it before the source's rows go; a shard that cannot be
+ * reached fails the move, and running it again publishes again. */
+static int
+move_publish(struct move *m, unsigned b, unsigned dst, struct kr_err *err_r)
+{
+	for (unsigned s = 1; s < m->cfg->n_shards; s++) {
+		PGconn *conn = move_conn(m, s, err_r);
+
+		if (conn == NULL || move_map_write(m, conn, b, dst, err_r) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* ---- one bucket ---------------------------------------------------- */
@@ -602,7 +632,9 @@ move_bucket(struct move *m, unsigned b, unsigned dst_shard, bool *switched_r,
 		return -1;
 	if (job.exists && job.switched) {
 		*switched_r = true;
-		return 0;
+		move_say(m, "bucket %u: switched to shard %u before, finishing",
+			 b, job.dst);
+		return move_publish(m, b, job.dst, err_r);
 	}
 	if (job.exists && move_rollback(m, b, &job, err_r) < 0)
 		return -1;
@@ -639,9 +671,10 @@ move_bucket(struct move *m, unsigned b, unsigned dst_shard, bool *switched_r,
 	move_crash_point("fenced");
 	if (move_switch(m, b, dst_shard, err_r) < 0)
 		return -1;
-	move_say(m, "bucket %u: map switched to shard %u", b, dst_shard);
 	*switched_r = true;
-	return 0;
+	move_say(m, "bucket %u: map switched to shard %u", b, dst_shard);
+	move_crash_point("switched");
+	return move_publish(m, b, dst_shard, err_r);
 }
 
 int
@@ -701,19 +734,16 @@ out:
 	return rc;
 }
 
-int
-kr_shardmove_load_map(const struct kr_config *cfg, struct kr_shardmap *map,
-		      struct kr_err *err_r)
+static int
+move_load_from(const struct kr_config *cfg, unsigned shard,
+	       struct kr_shardmap *map, struct kr_err *err_r)
 {
 	struct kr_shardmap_override *ov;
-	PGconn *conn;
+	PGconn *conn = move_connect(cfg, shard, err_r);
 	PGresult *res;
 	size_t n;
 	int rc = -1;
 
-	if (cfg->n_shards == 0)
-		return 0;
-	conn = move_connect(cfg, 0, err_r);
 	if (conn == NULL)
 		return -1;
 	res = move_exec(conn, KR_SHARDPOLL_SQL, 0, NULL, err_r);
@@ -721,7 +751,8 @@ kr_shardmove_load_map(const struct kr_config *cfg, struct kr_shardmap *map,
 	if (res != NULL) {
 		if (kr_shardpoll_parse(res, ov, &n) < 0)
 			kr_err_set(err_r, KR_ERR_PERMANENT,
-				   "shard 0: shard_map holds a bad row");
+				   "shard %u: shard_map holds a bad row",
+				   shard);
 		else {
 			(void)kr_shardmap_set_overrides(map, ov, n);
 			rc = 0;
@@ -731,4 +762,24 @@ kr_shardmove_load_map(const struct kr_config *cfg, struct kr_shardmap *map,
 	PQclear(res);
 	PQfinish(conn);
 	return rc;
+}
+
+int
+kr_shardmove_load_map(const struct kr_config *cfg, struct kr_shardmap *map,
+		      struct kr_err *err_r)
+{
+	struct kr_err first;
+
+	if (cfg->n_shards == 0)
+		return 0;
+	/* Shard 0 is the authority; the others hold copies of every
+	 * switch whose clean-up ran (move_publish). */
+	if (move_load_from(cfg, 0, map, &first) == 0)
+		return 0;
+	for (unsigned s = 1; s < cfg->n_shards; s++) {
+		if (move_load_from(cfg, s, map, err_r) == 0)
+			return 0;
+	}
+	*err_r = first;
+	return -1;
 }

@@ -11,12 +11,15 @@
 
 /* Shorter than the interval: a poll still out is not sent twice. */
 #define SHARDPOLL_DEADLINE_MS 900
+#define SHARDPOLL_PENDING_MS 100
 
 struct kr_shardpoll {
 	struct kr_connmgr *db;
 	struct kr_shardmap *map;
 	struct event *timer;
 	struct kr_connmgr_req *req; /* the poll in flight, or NULL */
+	unsigned from;		    /* the shard asked: 0 unless it failed */
+	unsigned n_shards;
 	struct kr_shardmap_override ov[KR_SHARD_BUCKETS];
 };
 
@@ -31,10 +34,11 @@ shardpoll_uint(const PGresult *res, int row, int col, unsigned max,
 	if (PQgetisnull(res, row, col))
 		return -1;
 	text = PQgetvalue(res, row, col);
+	if (*text < '0' || *text > '9') /* strtoul takes spaces and signs */
+		return -1;
 	errno = 0;
 	v = strtoul(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' || *text == '-' ||
-	    v > max)
+	if (errno != 0 || end == text || *end != '\0' || v > max)
 		return -1;
 	*v_r = (unsigned)v;
 	return 0;
@@ -65,9 +69,14 @@ shardpoll_on_result(void *ctx, const PGresult *res, const struct kr_err *err)
 	size_t n;
 
 	p->req = NULL;
-	if (err != NULL || kr_shardpoll_parse(res, p->ov, &n) < 0)
+	if (err != NULL || kr_shardpoll_parse(res, p->ov, &n) < 0) {
+		/* Every shard holds a copy (the move publishes the switch to
+		 * all before its clean-up): ask the next one next time. */
+		p->from = (p->from + 1) % p->n_shards;
 		return;
+	}
 	(void)kr_shardmap_set_overrides(p->map, p->ov, n);
+	p->from = 0;
 }
 
 static void
@@ -89,15 +98,19 @@ shardpoll_on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* The primary: a lagging replica would show the switch late,
-	 * past the settle time the move waits before its clean-up. A
-	 * refusal (circuit open) waits for the next round. */
-	if (p->req == NULL)
-		(void)kr_connmgr_query(
-			p->db, 0, KR_CONNMGR_WRITE, NULL, &q,
-			kr_deadline_after(kr_clock_mono_us(),
-					  SHARDPOLL_DEADLINE_MS),
-			shardpoll_on_result, p, &p->req, &err);
-	shardpoll_arm(p, KR_SHARDMAP_POLL_MS);
+	 * past the settle time the move waits before its clean-up. A poll
+	 * still out is not sent twice; a refusal (circuit open, draining)
+	 * asks the next shard next time. */
+	if (p->req == NULL &&
+	    kr_connmgr_query(p->db, p->from, KR_CONNMGR_WRITE, NULL, &q,
+			     kr_deadline_after(kr_clock_mono_us(),
+					       SHARDPOLL_DEADLINE_MS),
+			     shardpoll_on_result, p, &p->req, &err) < 0)
+		p->from = (p->from + 1) % p->n_shards;
+	/* A pending map refuses every look-up: retry sooner. */
+	shardpoll_arm(p, kr_shardmap_is_pending(p->map)
+				 ? SHARDPOLL_PENDING_MS
+				 : KR_SHARDMAP_POLL_MS);
 }
 
 struct kr_shardpoll *
@@ -108,6 +121,9 @@ kr_shardpoll_create(struct event_base *base, struct kr_connmgr *db,
 
 	p->db = db;
 	p->map = map;
+	p->n_shards = kr_connmgr_shards(db);
+	kr_assert(p->n_shards > 0);
+	kr_shardmap_set_pending(map);
 	p->timer = evtimer_new(base, shardpoll_on_timer, p);
 	if (p->timer == NULL)
 		kr_panic("shardpoll: evtimer_new failed");

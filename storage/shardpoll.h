@@ -4,7 +4,11 @@
  * manager and lays it over the config's ranges
  * (kr_shardmap_set_overrides). Every worker of every kurierd polls its
  * own map, so a switch reaches every host within about one interval.
- * A failed poll keeps the last map. On the manager's loop; never blocks. */
+ * A failed poll keeps the last map and asks the next shard next time
+ * (each holds a copy), back to shard 0 after a success. The map is
+ * pending (lookups fail, temporarily) until the first poll answers: a
+ * new worker must not route by the config's ranges alone. On the
+ * manager's loop; never blocks. */
 #ifndef KR_SHARDPOLL_H
 #define KR_SHARDPOLL_H
 
@@ -14,8 +18,8 @@
 struct event_base;
 struct kr_shardpoll;
 
-/* The first poll goes out at once. db and map are borrowed and must
- * outlive the poller. */
+/* Sets map pending; the first poll goes out at once. db (with at least
+ * one shard) and map are borrowed and must outlive the poller. */
 struct kr_shardpoll *kr_shardpoll_create(struct event_base *base,
 					 struct kr_connmgr *db,
 					 struct kr_shardmap *map);

@@ -13,7 +13,10 @@
 #     (before the switch: KURIER_TEST_MOVE_CRASH=fenced exits as a kill
 #     would) leaves the map alone and its job row 'copying'; run again,
 #     it rolls back, starts over and completes, the load going on
-#     throughout; the same exactly-once checks hold.
+#     throughout; the same exactly-once checks hold;
+# (c) a move of buckets 32-47 to shard 1 killed right after its first
+#     switch: run again, it finishes that bucket (publish, clean-up)
+#     and moves the rest; every shard holds the same overrides.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -44,16 +47,17 @@ pick() {
 }
 mapfile -t group_a < <(pick 0 15)
 mapfile -t group_b < <(pick 16 31)
-((${#group_a[@]} >= 3 && ${#group_b[@]} >= 3)) ||
-	fail "too few users: ${#group_a[@]} and ${#group_b[@]}"
-for u in "${group_a[@]}" "${group_b[@]}"; do
+mapfile -t group_c < <(pick 32 47)
+((${#group_a[@]} >= 3 && ${#group_b[@]} >= 3 && ${#group_c[@]} >= 3)) ||
+	fail "too few users: ${#group_a[@]}, ${#group_b[@]}, ${#group_c[@]}"
+for u in "${group_a[@]}" "${group_b[@]}" "${group_c[@]}"; do
 	echo "pw-$u" | kr_cli user add "$u" >/dev/null
 done
 show=$(kr_cli user show "${group_a[0]}")
 want=$(buckets_of "${group_a[0]}" | awk '{ print $2 }')
 grep -q "^bucket	$want\$" <<<"$show" || fail "bucket of ${group_a[0]}: $show, expected $want"
 grep -q '^shard	0$' <<<"$show" || fail "expected shard 0: $show"
-ok "${#group_a[@]} users in buckets 0-15, ${#group_b[@]} in buckets 16-31, all on shard 0"
+ok "${#group_a[@]} users in buckets 0-15, ${#group_b[@]} in 16-31, ${#group_c[@]} in 32-47, all on shard 0"
 
 # Older mail, with a flag set, that the move must carry.
 deliver_old() {
@@ -63,7 +67,7 @@ deliver_old() {
 			grep -c '^ACK' | grep -qx 2 || fail "old mail to $u"
 	done
 }
-deliver_old "${group_a[@]}" "${group_b[@]}"
+deliver_old "${group_a[@]}" "${group_b[@]}" "${group_c[@]}"
 
 load_start() { # TAG USER...
 	rm -f "$stop"
@@ -129,6 +133,19 @@ kr_cli shard map | grep -q '^moved: buckets 0-15 on shard 2 (config: shard 0)$' 
 	fail "shard map: $(kr_cli shard map)"
 check a 0 2 "${group_a[@]}"
 
+# Every shard holds the same copy of the overrides (read when shard 0
+# is not there).
+maps_agree() {
+	local want s
+	want=$(psql_on 0 "SELECT string_agg(bucket || ':' || shard, ',' ORDER BY bucket) FROM shard_map")
+	[[ -n $want ]] || fail "no overrides on shard 0"
+	for s in 1 2 3; do
+		[[ $(psql_on $s "SELECT string_agg(bucket || ':' || shard, ',' ORDER BY bucket) FROM shard_map") == "$want" ]] ||
+			fail "shard $s's shard_map differs from shard 0's"
+	done
+}
+maps_agree
+
 # (b) killed between the copy and the switch, then run again.
 load_start b "${group_b[@]}"
 sleep 1
@@ -149,3 +166,24 @@ load_stop b
 check b 0 3 "${group_b[@]}"
 [[ $(kr_crashes) == 0 ]] || fail "worker crashes: $(kr_crashes)"
 ok "run again, the move rolled back, started over and completed"
+
+# (c) killed right after a switch, then run again.
+load_start c "${group_c[@]}"
+sleep 1
+rc=0
+KURIER_TEST_MOVE_CRASH=switched kr_cli shard move 32-47 1 >"$KR_WORK/move-c1.out" 2>&1 || rc=$?
+((rc == 70)) || fail "the crashing move exited $rc: $(cat "$KR_WORK/move-c1.out")"
+[[ $(psql_on 0 "SELECT state FROM shard_moves WHERE bucket = 32") == switched ]] ||
+	fail "job after the kill: $(psql_on 0 "SELECT * FROM shard_moves")"
+kr_cli shard move 32-47 1 >"$KR_WORK/move-c2.out" 2>&1 || fail "move again: $(cat "$KR_WORK/move-c2.out")"
+grep -q 'bucket 32: switched to shard 1 before, finishing' "$KR_WORK/move-c2.out" ||
+	fail "no resume: $(cat "$KR_WORK/move-c2.out")"
+sleep 1.5
+load_stop c
+[[ $(psql_on 0 "SELECT count(*) FROM shard_moves") == 0 ]] || fail "job rows left"
+check c 0 1 "${group_c[@]}"
+maps_agree
+kr_cli shard map | grep -q '^moved: buckets 32-47 on shard 1 (config: shard 0)$' ||
+	fail "shard map: $(kr_cli shard map)"
+[[ $(kr_crashes) == 0 ]] || fail "worker crashes: $(kr_crashes)"
+ok "killed after a switch, run again: resumed and completed; every shard holds the same overrides"

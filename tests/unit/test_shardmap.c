@@ -224,6 +224,33 @@ test_shardmap_overrides(void **state)
 	kr_config_destroy(&cfg);
 }
 
+/* A pending map places nobody until its overrides are set, even to
+ * none. */
+static void
+test_shardmap_pending(void **state)
+{
+	struct kr_config *cfg = config_shards(3, NULL);
+	struct kr_shardmap *map = kr_shardmap_create(cfg);
+	const struct kr_shardmap_override ov = { .bucket = 9, .shard = 2 };
+
+	(void)state;
+	assert_false(kr_shardmap_is_pending(map));
+	assert_int_equal(kr_shardmap_bucket_shard(map, 9), 0);
+	kr_shardmap_set_pending(map);
+	assert_true(kr_shardmap_is_pending(map));
+	assert_int_equal(kr_shardmap_bucket_shard(map, 9), -1);
+	assert_int_equal(kr_shardmap_shard(map, "a@b.c", 5), -1);
+	assert_int_equal(kr_shardmap_bucket_base(map, 9), 0);
+	assert_int_equal(kr_shardmap_set_overrides(map, NULL, 0), 0);
+	assert_false(kr_shardmap_is_pending(map));
+	assert_int_equal(kr_shardmap_bucket_shard(map, 9), 0);
+	kr_shardmap_set_pending(map);
+	assert_int_equal(kr_shardmap_set_overrides(map, &ov, 1), 0);
+	assert_int_equal(kr_shardmap_bucket_shard(map, 9), 2);
+	kr_shardmap_destroy(&map);
+	kr_config_destroy(&cfg);
+}
+
 static void
 test_shardmap_parse_buckets(void **state)
 {
@@ -271,6 +298,7 @@ main(void)
 		cmocka_unit_test(test_shardmap_no_shards),
 		cmocka_unit_test(test_shardmap_overrides),
 		cmocka_unit_test(test_shardmap_parse_buckets),
+		cmocka_unit_test(test_shardmap_pending),
 	};
 
 	return cmocka_run_group_tests_name("shardmap", tests, NULL, NULL);
