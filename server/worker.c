@@ -25,6 +25,7 @@
 #include "storage/fts_indexer.h"
 #include "storage/connmgr.h"
 #include "storage/shardmap.h"
+#include "storage/shardmove.h"
 #include "storage/shardpoll.h"
 #include "storage/store.h"
 
@@ -42,7 +43,7 @@ struct worker {
 	unsigned index;
 	struct kr_shardmap *map;
 	struct kr_shardpoll *mappoll; /* the map's overrides, every worker */
-	struct kr_store *store; /* NULL without shards */
+	struct kr_store *store;	      /* NULL without shards */
 	struct kr_deliver_env deliver;
 	struct kr_antispam *spam; /* NULL: [antispam] off or broken */
 	struct kr_lmtp_server *lmtp;
@@ -253,6 +254,26 @@ worker_rpc(struct worker *w)
 	return 0;
 }
 
+/* The shard map with the buckets moved so far (storage/shardpoll.h),
+ * read before the loop serves anyone: the config's ranges alone would
+ * send a moved bucket's users to a shard that no longer has them. A
+ * blocking read, but before the first request; if no shard answers,
+ * the map stays pending (temporary errors) until the poller's first
+ * answer. */
+static void
+worker_map(struct worker *w)
+{
+	struct kr_err err = { 0 };
+
+	w->map = kr_shardmap_create(w->rt->storage_cfg);
+	if (kr_shardmove_load_map(w->rt->storage_cfg, w->map, &err) < 0) {
+		kr_shardmap_set_pending(w->map);
+		kr_log_msg(w->rt->log, KR_LOG_WARN, NULL, "shardmap.pending",
+			   err.msg);
+	}
+	w->mappoll = kr_shardpoll_create(w->base, w->db, w->map);
+}
+
 static int
 worker_setup(struct worker *w)
 {
@@ -285,8 +306,7 @@ worker_setup(struct worker *w)
 						       w->rt->slot,
 						       w->rt->db_ids, NULL);
 		}
-		w->map = kr_shardmap_create(w->rt->storage_cfg);
-		w->mappoll = kr_shardpoll_create(w->base, w->db, w->map);
+		worker_map(w);
 		w->store = kr_store_create(w->base, w->db, w->map, w->cpu,
 					   w->rt->gens, w->rt->storage_cfg,
 					   w->rt->log);

@@ -17,8 +17,9 @@ _Static_assert(KR_CONFIG_SHARDS_MAX <= UINT16_MAX,
 
 struct kr_shardmap {
 	unsigned n_shards;
-	atomic_bool pending; /* no overrides set since kr_shardmap_set_pending */
-	uint16_t base_of[KR_SHARD_BUCKETS];	    /* the config's ranges */
+	atomic_bool
+		pending; /* no overrides set since kr_shardmap_set_pending */
+	uint16_t base_of[KR_SHARD_BUCKETS];	     /* the config's ranges */
 	_Atomic uint16_t shard_of[KR_SHARD_BUCKETS]; /* with the overrides */
 };
 

@@ -22,6 +22,11 @@
 #define MOVE_CHUNK_MESSAGES "500"
 #define MOVE_CHUNK_BYTES "8388608"
 #define MOVE_CONNECT_TIMEOUT_S "5"
+/* Reading the map at a start: shards asked (shard 0, then copies) and
+ * the time each may take, so a start with nodes down stays short. */
+#define MOVE_LOAD_TRIES 3
+#define MOVE_QUICK_CONNECT_S "2"
+#define MOVE_QUICK_QUERY_MS "2000"
 /* Test hook: `copied` or `fenced` makes the job exit at once at that
  * point, as a kill would (tests/integration/test_shard_move.sh). */
 #define MOVE_CRASH_ENV "KURIER_TEST_MOVE_CRASH"
@@ -37,22 +42,32 @@ struct move {
 	const struct kr_config *cfg;
 	struct kr_shardmap *map;
 	FILE *out;
-	PGconn *cat;	   /* shard 0: job state and map */
-	PGconn **conns;	   /* per shard, opened on first use */
+	PGconn *cat;	/* shard 0: job state and map */
+	PGconn **conns; /* per shard, opened on first use */
 	struct move_user *users;
 	size_t n_users, cap_users;
 };
 
 /* ---- connections and statements ----------------------------------- */
 
+/* quick: the map's read at a start (a worker's, the CLI's), bounded in
+ * connect and statement time; else the move's own, unbounded
+ * statements (a large user's copy takes what it takes). */
 static PGconn *
-move_connect(const struct kr_config *cfg, unsigned shard, struct kr_err *err_r)
+move_connect_how(const struct kr_config *cfg, unsigned shard, bool quick,
+		 struct kr_err *err_r)
 {
-	const char *keys[] = { "dbname", "connect_timeout", "application_name",
-			       "target_session_attrs", NULL };
-	const char *vals[] = { cfg->shards[shard].primary,
-			       MOVE_CONNECT_TIMEOUT_S, "kurier-shard-move",
-			       "read-write", NULL };
+	const char *keys[] = { "dbname",	   "connect_timeout",
+			       "application_name", "target_session_attrs",
+			       "options",	   NULL };
+	const char *vals[] = {
+		cfg->shards[shard].primary,
+		quick ? MOVE_QUICK_CONNECT_S : MOVE_CONNECT_TIMEOUT_S,
+		"kurier-shard-move",
+		"read-write",
+		quick ? "-c statement_timeout=" MOVE_QUICK_QUERY_MS : "",
+		NULL
+	};
 	PGconn *conn = PQconnectdbParams(keys, vals, 1);
 
 	if (PQstatus(conn) == CONNECTION_OK)
@@ -62,6 +77,12 @@ move_connect(const struct kr_config *cfg, unsigned shard, struct kr_err *err_r)
 		   PQerrorMessage(conn));
 	PQfinish(conn);
 	return NULL;
+}
+
+static PGconn *
+move_connect(const struct kr_config *cfg, unsigned shard, struct kr_err *err_r)
+{
+	return move_connect_how(cfg, shard, false, err_r);
 }
 
 static PGconn *
@@ -104,8 +125,7 @@ move_do(PGconn *conn, const char *sql, int n, const char *const *values,
 	return 0;
 }
 
-static void
-move_say(const struct move *m, const char *fmt, ...)
+static void move_say(const struct move *m, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static void
@@ -168,8 +188,8 @@ move_users_add(struct move *m, const char *address)
 
 	if (m->n_users == m->cap_users) {
 		m->cap_users = m->cap_users == 0 ? 64 : 2 * m->cap_users;
-		m->users = kr_xrealloc(m->users,
-				       m->cap_users * sizeof(*m->users));
+		m->users =
+			kr_xrealloc(m->users, m->cap_users * sizeof(*m->users));
 	}
 	u = &m->users[m->n_users++];
 	*u = (struct move_user){ .address = kr_xstrdup(address), .modseq = -1 };
@@ -231,8 +251,8 @@ move_each_collect(struct move *m, PGconn *conn, const char *address,
 }
 
 static int
-move_each_delete(struct move *m, PGconn *conn, const char *address,
-		 bool moving, struct kr_err *err_r)
+move_each_delete(struct move *m, PGconn *conn, const char *address, bool moving,
+		 struct kr_err *err_r)
 {
 	const char *v[] = { address };
 
@@ -265,8 +285,9 @@ move_each_unfence(struct move *m, PGconn *conn, const char *address,
 	(void)m;
 	if (!moving)
 		return 0;
-	return move_do(conn, "UPDATE users SET moving = false WHERE address = $1",
-		       1, v, err_r);
+	return move_do(conn,
+		       "UPDATE users SET moving = false WHERE address = $1", 1,
+		       v, err_r);
 }
 
 /* ---- copying one user --------------------------------------------- */
@@ -291,7 +312,8 @@ move_copy_messages(PGconn *src, PGconn *dst, const char *src_id,
 
 		if (res == NULL)
 			return -1;
-		if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+		if (PQntuples(res) != 1 ||
+		    strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
 			PQclear(res);
 			return 0;
 		}
@@ -301,10 +323,11 @@ move_copy_messages(PGconn *src, PGconn *dst, const char *src_id,
 			const char *pv[] = { dst_id, PQgetvalue(res, 0, 3),
 					     PQgetvalue(res, 0, 4) };
 
-			rc = move_do(dst,
-				     "SELECT kr_move_put_messages($1, $2::jsonb, "
-				     "$3::jsonb)",
-				     3, pv, err_r);
+			rc = move_do(
+				dst,
+				"SELECT kr_move_put_messages($1, $2::jsonb, "
+				"$3::jsonb)",
+				3, pv, err_r);
 		}
 		PQclear(res);
 		if (rc < 0)
@@ -316,8 +339,8 @@ move_copy_messages(PGconn *src, PGconn *dst, const char *src_id,
  * REPEATABLE READ snapshot of the source). *modseq_r: the user's modseq
  * as copied, -1 when the source has no such user (nothing copied). */
 static int
-move_copy_user(PGconn *src, PGconn *dst, const char *address,
-	       int64_t *modseq_r, struct kr_err *err_r)
+move_copy_user(PGconn *src, PGconn *dst, const char *address, int64_t *modseq_r,
+	       struct kr_err *err_r)
 {
 	const char *v[] = { address };
 	PGresult *u = NULL, *id = NULL;
@@ -400,9 +423,10 @@ move_job_get(struct move *m, unsigned b, struct move_job *job,
 	PGresult *res;
 
 	snprintf(bucket, sizeof(bucket), "%u", b);
-	res = move_exec(m->cat,
-			"SELECT src, dst, state FROM shard_moves WHERE bucket = $1",
-			1, v, err_r);
+	res = move_exec(
+		m->cat,
+		"SELECT src, dst, state FROM shard_moves WHERE bucket = $1", 1,
+		v, err_r);
 	if (res == NULL)
 		return -1;
 	memset(job, 0, sizeof(*job));
@@ -537,8 +561,8 @@ move_cleanup(struct move *m, unsigned b, const struct move_job *job,
 }
 
 static int
-move_each_fence(struct move *m, PGconn *conn, const char *address,
-		bool moving, struct kr_err *err_r)
+move_each_fence(struct move *m, PGconn *conn, const char *address, bool moving,
+		struct kr_err *err_r)
 {
 	const char *v[] = { address };
 	struct move_user *u = move_users_find(m, address);
@@ -556,8 +580,8 @@ move_each_fence(struct move *m, PGconn *conn, const char *address,
 	if (res == NULL)
 		return -1;
 	u->fenced = PQntuples(res) == 1;
-	u->fence_modseq = u->fenced ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
-				    : -1;
+	u->fence_modseq =
+		u->fenced ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
 	PQclear(res);
 	return 0;
 }
@@ -739,7 +763,7 @@ move_load_from(const struct kr_config *cfg, unsigned shard,
 	       struct kr_shardmap *map, struct kr_err *err_r)
 {
 	struct kr_shardmap_override *ov;
-	PGconn *conn = move_connect(cfg, shard, err_r);
+	PGconn *conn = move_connect_how(cfg, shard, true, err_r);
 	PGresult *res;
 	size_t n;
 	int rc = -1;
@@ -776,7 +800,7 @@ kr_shardmove_load_map(const struct kr_config *cfg, struct kr_shardmap *map,
 	 * switch whose clean-up ran (move_publish). */
 	if (move_load_from(cfg, 0, map, &first) == 0)
 		return 0;
-	for (unsigned s = 1; s < cfg->n_shards; s++) {
+	for (unsigned s = 1; s < cfg->n_shards && s < MOVE_LOAD_TRIES; s++) {
 		if (move_load_from(cfg, s, map, err_r) == 0)
 			return 0;
 	}

@@ -27,8 +27,10 @@ int kr_shardmove_run(const struct kr_config *cfg, struct kr_shardmap *map,
 		     unsigned lo, unsigned hi, unsigned dst, FILE *out,
 		     struct kr_err *err_r);
 
-/* Reads shard 0's overrides into map. -1 + err_r when shard 0 cannot be
- * asked (map left as it was). */
+/* Reads shard 0's overrides into map, or, when shard 0 does not answer,
+ * the copy of the next shards (at most 3 asked, each within 2 s to
+ * connect and 2 s to answer). Blocking: the CLI, and a worker before
+ * its loop runs. -1 + err_r when none answered (map left as it was). */
 int kr_shardmove_load_map(const struct kr_config *cfg, struct kr_shardmap *map,
 			  struct kr_err *err_r);
 

@@ -108,9 +108,8 @@ shardpoll_on_timer(evutil_socket_t fd, short what, void *arg)
 			     shardpoll_on_result, p, &p->req, &err) < 0)
 		p->from = (p->from + 1) % p->n_shards;
 	/* A pending map refuses every look-up: retry sooner. */
-	shardpoll_arm(p, kr_shardmap_is_pending(p->map)
-				 ? SHARDPOLL_PENDING_MS
-				 : KR_SHARDMAP_POLL_MS);
+	shardpoll_arm(p, kr_shardmap_is_pending(p->map) ? SHARDPOLL_PENDING_MS
+							: KR_SHARDMAP_POLL_MS);
 }
 
 struct kr_shardpoll *
@@ -123,7 +122,6 @@ kr_shardpoll_create(struct event_base *base, struct kr_connmgr *db,
 	p->map = map;
 	p->n_shards = kr_connmgr_shards(db);
 	kr_assert(p->n_shards > 0);
-	kr_shardmap_set_pending(map);
 	p->timer = evtimer_new(base, shardpoll_on_timer, p);
 	if (p->timer == NULL)
 		kr_panic("shardpoll: evtimer_new failed");

@@ -5,10 +5,10 @@
  * (kr_shardmap_set_overrides). Every worker of every kurierd polls its
  * own map, so a switch reaches every host within about one interval.
  * A failed poll keeps the last map and asks the next shard next time
- * (each holds a copy), back to shard 0 after a success. The map is
- * pending (lookups fail, temporarily) until the first poll answers: a
- * new worker must not route by the config's ranges alone. On the
- * manager's loop; never blocks. */
+ * (each holds a copy), back to shard 0 after a success. A pending map
+ * (kr_shardmap_set_pending: its owner could not read the overrides at
+ * start) is polled every 100 ms until an answer. On the manager's loop;
+ * never blocks. */
 #ifndef KR_SHARDPOLL_H
 #define KR_SHARDPOLL_H
 
@@ -18,8 +18,8 @@
 struct event_base;
 struct kr_shardpoll;
 
-/* Sets map pending; the first poll goes out at once. db (with at least
- * one shard) and map are borrowed and must outlive the poller. */
+/* The first poll goes out at once. db (with at least one shard) and
+ * map are borrowed and must outlive the poller. */
 struct kr_shardpoll *kr_shardpoll_create(struct event_base *base,
 					 struct kr_connmgr *db,
 					 struct kr_shardmap *map);
@@ -33,7 +33,7 @@ void kr_shardpoll_destroy(struct kr_shardpoll **poll);
 int kr_shardpoll_parse(const PGresult *res, struct kr_shardmap_override *ov,
 		       size_t *n_r);
 
-#define KR_SHARDPOLL_SQL                                                     \
+#define KR_SHARDPOLL_SQL \
 	"SELECT bucket, shard FROM shard_map ORDER BY bucket LIMIT 4097"
 
 #endif

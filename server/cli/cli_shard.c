@@ -191,8 +191,9 @@ shard_move(const struct kr_cli *cli, const char *buckets, const char *shard)
 	}
 	if (kr_shardmove_run(cli->cfg, cli->map, lo, hi, (unsigned)dst, stdout,
 			     &err) < 0) {
-		fprintf(stderr, "kurier: shard move: %s (run it again to "
-				"resume)\n",
+		fprintf(stderr,
+			"kurier: shard move: %s (run it again to "
+			"resume)\n",
 			err.msg);
 		return KR_CLI_FAIL;
 	}
@@ -209,9 +210,8 @@ kr_cli_shard_run(const char *config_path, int argc, char **argv)
 
 	bool move = argc == 3 && strcmp(argv[0], "move") == 0;
 
-	if (!move &&
-	    (argc != 1 || (strcmp(argv[0], "map") != 0 &&
-			   strcmp(argv[0], "status") != 0))) {
+	if (!move && (argc != 1 || (strcmp(argv[0], "map") != 0 &&
+				    strcmp(argv[0], "status") != 0))) {
 		fprintf(stderr, "kurier: expected 'shard map', 'shard status' "
 				"or 'shard move BUCKETS SHARD' (kurier -h for "
 				"usage)\n");

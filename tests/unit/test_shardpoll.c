@@ -32,10 +32,10 @@ result_of(int ncols, int n, const char *const *cells)
 		for (int c = 0; c < ncols; c++) {
 			const char *v = cells[r * ncols + c];
 
-			assert_int_equal(PQsetvalue(res, r, c, (char *)v,
-						    v != NULL ? (int)strlen(v)
-							      : -1),
-					 1);
+			assert_int_equal(
+				PQsetvalue(res, r, c, (char *)v,
+					   v != NULL ? (int)strlen(v) : -1),
+				1);
 		}
 	}
 	return res;
@@ -55,7 +55,9 @@ parse(int ncols, int n, const char *const *cells,
 static void
 test_shardpoll_parse_rows(void **state)
 {
-	static const char *const ok[] = { "0", "3", "17", "0", "4095", "65535" };
+	static const char *const ok[] = {
+		"0", "3", "17", "0", "4095", "65535"
+	};
 	struct kr_shardmap_override ov[KR_SHARD_BUCKETS];
 	size_t n = 99;
 
@@ -76,8 +78,8 @@ static void
 test_shardpoll_parse_bad(void **state)
 {
 	static const char *const bad[][2] = {
-		{ "4096", "0" }, { "-1", "0" },	 { "1", "-1" }, { "1", "65536" },
-		{ "x", "0" },	 { "1", "2x" },	 { "", "0" },	{ NULL, "0" },
+		{ "4096", "0" }, { "-1", "0" }, { "1", "-1" }, { "1", "65536" },
+		{ "x", "0" },	 { "1", "2x" }, { "", "0" },   { NULL, "0" },
 		{ "1", NULL },	 { " 1", "0" },
 	};
 	static const char *const three[] = { "1", "2", "3" };
