@@ -351,19 +351,21 @@ move_copy_user(PGconn *src, PGconn *dst, const char *address, int64_t *modseq_r,
 		    NULL, err_r) < 0)
 		return -1;
 	u = move_exec(src,
-		      "SELECT user_id, modseq, usr, mailboxes FROM "
+		      "SELECT user_id, modseq, usr, mailboxes, bayes FROM "
 		      "kr_move_get_user($1)",
 		      1, v, err_r);
 	if (u == NULL)
 		goto out;
 	if (PQntuples(u) == 1) {
-		const char *pv[] = { PQgetvalue(u, 0, 2), PQgetvalue(u, 0, 3) };
+		const char *pv[] = { PQgetvalue(u, 0, 2), PQgetvalue(u, 0, 3),
+				     PQgetvalue(u, 0, 4) };
 
 		if (move_do(dst, "BEGIN", 0, NULL, err_r) < 0)
 			goto out;
 		id = move_exec(dst,
-			       "SELECT kr_move_put_user($1::jsonb, $2::jsonb)",
-			       2, pv, err_r);
+			       "SELECT kr_move_put_user($1::jsonb, $2::jsonb, "
+			       "$3::jsonb)",
+			       3, pv, err_r);
 		if (id == NULL ||
 		    move_copy_messages(src, dst, PQgetvalue(u, 0, 0),
 				       PQgetvalue(id, 0, 0), err_r) < 0 ||

@@ -71,15 +71,25 @@ CREATE TABLE IF NOT EXISTS shard_moves (
 -- Copying one user (source: kr_move_get_*, destination: kr_move_put_*)
 ---------------------------------------------------------------------------
 
--- The user's row and mailboxes as JSON, read in the caller's REPEATABLE
--- READ snapshot together with kr_move_get_messages. Generic (whole
--- rows), so columns added by later migrations move too.
+-- The user's row, mailboxes and Bayes statistic as JSON, read in the
+-- caller's REPEATABLE READ snapshot together with kr_move_get_messages.
+-- Generic (whole rows), so columns added by later migrations move too.
 CREATE OR REPLACE FUNCTION kr_move_get_user(p_address text)
-RETURNS TABLE (user_id bigint, modseq bigint, usr jsonb, mailboxes jsonb)
+RETURNS TABLE (user_id bigint, modseq bigint, usr jsonb, mailboxes jsonb,
+	bayes jsonb)
 LANGUAGE sql STABLE AS $$
 	SELECT u.id, u.modseq, to_jsonb(u),
 	       coalesce((SELECT jsonb_agg(to_jsonb(m) ORDER BY m.id)
-			 FROM mailboxes m WHERE m.user_id = u.id), '[]')
+			 FROM mailboxes m WHERE m.user_id = u.id), '[]'),
+	       jsonb_build_object(
+		'user', (SELECT to_jsonb(b) FROM bayes_users b
+			 WHERE b.user_id = u.id),
+		'tokens', coalesce((SELECT jsonb_agg(to_jsonb(t))
+				    FROM bayes_tokens t
+				    WHERE t.user_id = u.id), '[]'),
+		'seen', coalesce((SELECT jsonb_agg(to_jsonb(s))
+				  FROM bayes_seen s WHERE s.user_id = u.id),
+				 '[]'))
 	FROM users u WHERE u.address = kr_addr(p_address)
 $$;
 
@@ -121,13 +131,18 @@ LANGUAGE sql STABLE AS $$
 			 JOIN bodies d ON d.hash = c.body_hash), '[]')
 $$;
 
--- Creates the user (a new id on this shard, unfenced) and its mailboxes
--- (new ids; names, uidvalidity, uidnext and modseqs kept).
-CREATE OR REPLACE FUNCTION kr_move_put_user(p_user jsonb, p_mailboxes jsonb)
+-- Creates the user (a new id on this shard, unfenced), its mailboxes
+-- (new ids; names, uidvalidity, uidnext and modseqs kept) and its Bayes
+-- statistic. (Learning never touches the users row, so the fence does
+-- not hold it: a lesson learned on the source between this copy and the
+-- switch stays behind. The statistic is approximate anyway.)
+CREATE OR REPLACE FUNCTION kr_move_put_user(p_user jsonb, p_mailboxes jsonb,
+	p_bayes jsonb)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
 	v_id bigint := nextval(pg_get_serial_sequence('users', 'id'));
+	v_id_json jsonb := jsonb_build_object('user_id', v_id);
 BEGIN
 	INSERT INTO users SELECT * FROM jsonb_populate_record(NULL::users,
 		p_user || jsonb_build_object('id', v_id, 'moving', false));
@@ -137,6 +152,18 @@ BEGIN
 			'id', nextval(pg_get_serial_sequence('mailboxes', 'id')),
 			'user_id', v_id)), '[]')
 		 FROM jsonb_array_elements(p_mailboxes) m));
+	IF jsonb_typeof(p_bayes->'user') = 'object' THEN
+		INSERT INTO bayes_users SELECT * FROM jsonb_populate_record(
+			NULL::bayes_users, (p_bayes->'user') || v_id_json);
+	END IF;
+	INSERT INTO bayes_tokens
+	SELECT * FROM jsonb_populate_recordset(NULL::bayes_tokens,
+		(SELECT coalesce(jsonb_agg(t || v_id_json), '[]')
+		 FROM jsonb_array_elements(p_bayes->'tokens') t));
+	INSERT INTO bayes_seen
+	SELECT * FROM jsonb_populate_recordset(NULL::bayes_seen,
+		(SELECT coalesce(jsonb_agg(t || v_id_json), '[]')
+		 FROM jsonb_array_elements(p_bayes->'seen') t));
 	RETURN v_id;
 END
 $$;

@@ -118,6 +118,26 @@ check() {
 	ok "$tag: $acked acknowledged, each exactly once on shard $dst, none left on shard $src; login, message.list, message.get work"
 }
 
+# A flag and a Bayes statistic that the move must carry (group a's
+# first user): \Flagged on uid 1 through JSON-RPC, two tokens in SQL.
+ua=${group_a[0]}
+KR_TOK=$(kr_login "$ua" "pw-$ua")
+kr_call message.flags "{\"mailbox\":$(kr_mailbox inbox),\"uids\":[1],\"add\":[\"\\\\Flagged\"]}" |
+	jq -e .result >/dev/null || fail "message.flags"
+psql_on 0 "INSERT INTO bayes_users (user_id, n_spam, n_ham, n_tokens)
+	SELECT id, 3, 4, 2 FROM users WHERE address = '$ua';
+	INSERT INTO bayes_tokens (user_id, hash, spam, ham, day)
+	SELECT id, h, 1, 2, 20000 FROM users, (VALUES (11), (-12)) v(h)
+	WHERE address = '$ua'"
+bayes_of() {
+	psql_on "$1" "SELECT b.n_spam || ' ' || b.n_ham || ' ' ||
+		(SELECT string_agg(t.hash || ':' || t.spam || ':' || t.ham, ','
+		 ORDER BY t.hash) FROM bayes_tokens t WHERE t.user_id = u.id)
+		FROM users u JOIN bayes_users b ON b.user_id = u.id
+		WHERE u.address = '$ua'"
+}
+[[ $(bayes_of 0) == "3 4 -12:1:2,11:1:2" ]] || fail "bayes before: $(bayes_of 0)"
+
 # (a) a move under load.
 load_start a "${group_a[@]}"
 sleep 1
@@ -132,6 +152,12 @@ ok "moved buckets 0-15 to shard 2 in $(((t1 - t0) / 1000000)) ms under load ($te
 kr_cli shard map | grep -q '^moved: buckets 0-15 on shard 2 (config: shard 0)$' ||
 	fail "shard map: $(kr_cli shard map)"
 check a 0 2 "${group_a[@]}"
+[[ $(bayes_of 2) == "3 4 -12:1:2,11:1:2" ]] || fail "bayes after the move: '$(bayes_of 2)'"
+KR_TOK=$(kr_login "$ua" "pw-$ua")
+kr_call message.list "{\"mailbox\":$(kr_mailbox inbox),\"limit\":200}" |
+	jq -e '.result.messages[] | select(.uid == 1) | .flags | index("\\Flagged")' >/dev/null ||
+	fail "\\Flagged on uid 1 lost"
+ok "the flag and the Bayes statistic came along"
 
 # Every shard holds the same copy of the overrides (read when shard 0
 # is not there).
