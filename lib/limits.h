@@ -109,6 +109,12 @@
  * KR_SHARD_BUCKETS buckets; changing it would move every user, so it
  * never changes. */
 #define KR_SHARD_BUCKETS 4096
+/* How often every kurierd worker reads the bucket overrides (the
+ * shard_map table on shard 0, storage/shardpoll.c); `kurier shard move`
+ * waits KR_SHARDMAP_SETTLE_MS after a switch before it deletes the
+ * source's rows, so that every host polling has seen the new map. */
+#define KR_SHARDMAP_POLL_MS 1000
+#define KR_SHARDMAP_SETTLE_MS (3 * KR_SHARDMAP_POLL_MS)
 #define KR_STORAGE_CONNECT_TIMEOUT_MS_DEFAULT 2000
 #define KR_STORAGE_CONNECT_TIMEOUT_MS_MIN 100
 #define KR_STORAGE_CONNECT_TIMEOUT_MS_MAX 60000

@@ -25,6 +25,8 @@
 #include "storage/fts_indexer.h"
 #include "storage/connmgr.h"
 #include "storage/shardmap.h"
+#include "storage/shardmove.h"
+#include "storage/shardpoll.h"
 #include "storage/store.h"
 
 #define WORKER_HEARTBEAT_US 1000000
@@ -40,7 +42,8 @@ struct worker {
 		*fts; /* worker 0 only: indexing behind delivery */
 	unsigned index;
 	struct kr_shardmap *map;
-	struct kr_store *store; /* NULL without shards */
+	struct kr_shardpoll *mappoll; /* the map's overrides, every worker */
+	struct kr_store *store;	      /* NULL without shards */
 	struct kr_deliver_env deliver;
 	struct kr_antispam *spam; /* NULL: [antispam] off or broken */
 	struct kr_lmtp_server *lmtp;
@@ -251,6 +254,26 @@ worker_rpc(struct worker *w)
 	return 0;
 }
 
+/* The shard map with the buckets moved so far (storage/shardpoll.h),
+ * read before the loop serves anyone: the config's ranges alone would
+ * send a moved bucket's users to a shard that no longer has them. A
+ * blocking read, but before the first request; if no shard answers,
+ * the map stays pending (temporary errors) until the poller's first
+ * answer. */
+static void
+worker_map(struct worker *w)
+{
+	struct kr_err err = { 0 };
+
+	w->map = kr_shardmap_create(w->rt->storage_cfg);
+	if (kr_shardmove_load_map(w->rt->storage_cfg, w->map, &err) < 0) {
+		kr_shardmap_set_pending(w->map);
+		kr_log_msg(w->rt->log, KR_LOG_WARN, NULL, "shardmap.pending",
+			   err.msg);
+	}
+	w->mappoll = kr_shardpoll_create(w->base, w->db, w->map);
+}
+
 static int
 worker_setup(struct worker *w)
 {
@@ -283,7 +306,7 @@ worker_setup(struct worker *w)
 						       w->rt->slot,
 						       w->rt->db_ids, NULL);
 		}
-		w->map = kr_shardmap_create(w->rt->storage_cfg);
+		worker_map(w);
 		w->store = kr_store_create(w->base, w->db, w->map, w->cpu,
 					   w->rt->gens, w->rt->storage_cfg,
 					   w->rt->log);
@@ -348,6 +371,7 @@ worker_teardown(struct worker *w)
 	kr_antispam_destroy(&w->spam);
 	kr_census_destroy(&w->census);
 	kr_fts_indexer_destroy(&w->fts);
+	kr_shardpoll_destroy(&w->mappoll);
 	kr_connmgr_destroy(&w->db);
 	kr_shardmap_destroy(&w->map);
 	if (w->cpu != NULL)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/shardmove.h"
+
 /* Long enough for a 1000-user import chunk on a slow disk; the CLI's
  * other statements get [storage] query_timeout. */
 #define CLI_LONG_STATEMENT_MS 600000
@@ -14,10 +16,16 @@ int
 kr_cli_init(struct kr_cli *cli, const char *config_path, bool long_statements,
 	    struct kr_err *err_r)
 {
+	struct kr_err ignored;
+
 	memset(cli, 0, sizeof(*cli));
 	if (kr_config_load(config_path, &cli->cfg, err_r) < 0)
 		return -1;
 	cli->map = kr_shardmap_create(cli->cfg);
+	/* The buckets moved by `kurier shard move` (shard 0's shard_map);
+	 * best effort: a CLI that cannot reach shard 0 (or a cluster not
+	 * migrated yet) still works with the config's ranges. */
+	(void)kr_shardmove_load_map(cli->cfg, cli->map, &ignored);
 	cli->admin = kr_store_admin_create(
 		cli->cfg, cli->map,
 		long_statements ? CLI_LONG_STATEMENT_MS

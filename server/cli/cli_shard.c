@@ -1,6 +1,8 @@
-/* kurier shard map|status. */
+/* kurier shard map|status|move. */
 #include "server/cli/cli_shard.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,9 +12,43 @@
 
 #include "server/cli/cli.h"
 #include "storage/pgnode.h"
+#include "storage/shardmove.h"
 
 /* Nodes asked at the same time by `shard status`. */
 #define SHARD_STATUS_THREADS 32
+
+/* The buckets moved away from their config ranges (shard 0's shard_map,
+ * loaded by kr_cli_init), one line per run of neighbours that went the
+ * same way. */
+static void
+shard_map_overrides(const struct kr_shardmap *map)
+{
+	unsigned b = 0;
+
+	while (b < KR_SHARD_BUCKETS) {
+		int to = kr_shardmap_bucket_shard(map, b);
+		int from = kr_shardmap_bucket_base(map, b);
+		unsigned e = b;
+
+		if (to == from) {
+			b++;
+			continue;
+		}
+		while (e + 1 < KR_SHARD_BUCKETS &&
+		       kr_shardmap_bucket_shard(map, e + 1) == to &&
+		       kr_shardmap_bucket_base(map, e + 1) == from)
+			e++;
+		if (e == b)
+			printf("moved: bucket %u on shard %d (config: shard "
+			       "%d)\n",
+			       b, to, from);
+		else
+			printf("moved: buckets %u-%u on shard %d (config: "
+			       "shard %d)\n",
+			       b, e, to, from);
+		b = e + 1;
+	}
+}
 
 static int
 shard_map(const struct kr_cli *cli)
@@ -36,6 +72,7 @@ shard_map(const struct kr_cli *cli)
 			printf(", %u replicas", s->n_replicas);
 		putchar('\n');
 	}
+	shard_map_overrides(cli->map);
 	return fflush(stdout) == 0 ? KR_CLI_OK : KR_CLI_FAIL;
 }
 
@@ -137,6 +174,39 @@ shard_status(const struct kr_cli *cli)
 	return all_ok ? KR_CLI_OK : KR_CLI_FAIL;
 }
 
+/* `shard move BUCKETS SHARD` */
+static int
+shard_move(const struct kr_cli *cli, const char *buckets, const char *shard)
+{
+	unsigned lo, hi;
+	unsigned long dst;
+	struct kr_err err;
+	char *end;
+
+	if (kr_shardmap_parse_buckets(buckets, &lo, &hi, &err) < 0) {
+		fprintf(stderr, "kurier: %s\n", err.msg);
+		return KR_CLI_USAGE;
+	}
+	errno = 0;
+	dst = strtoul(shard, &end, 10);
+	if (!isdigit((unsigned char)*shard) || *end != '\0' || errno != 0 ||
+	    dst >= cli->cfg->n_shards) {
+		fprintf(stderr, "kurier: no shard '%s' in %s\n", shard,
+			cli->cfg->path);
+		return KR_CLI_USAGE;
+	}
+	if (kr_shardmove_run(cli->cfg, cli->map, lo, hi, (unsigned)dst, stdout,
+			     &err) < 0) {
+		fprintf(stderr,
+			"kurier: shard move: %s (run it again to "
+			"resume)\n",
+			err.msg);
+		return KR_CLI_FAIL;
+	}
+	printf("moved buckets %u-%u to shard %u\n", lo, hi, (unsigned)dst);
+	return fflush(stdout) == 0 ? KR_CLI_OK : KR_CLI_FAIL;
+}
+
 int
 kr_cli_shard_run(const char *config_path, int argc, char **argv)
 {
@@ -144,10 +214,13 @@ kr_cli_shard_run(const char *config_path, int argc, char **argv)
 	struct kr_err err;
 	int ret;
 
-	if (argc != 1 ||
-	    (strcmp(argv[0], "map") != 0 && strcmp(argv[0], "status") != 0)) {
-		fprintf(stderr, "kurier: expected 'shard map' or 'shard "
-				"status' (kurier -h for usage)\n");
+	bool move = argc == 3 && strcmp(argv[0], "move") == 0;
+
+	if (!move && (argc != 1 || (strcmp(argv[0], "map") != 0 &&
+				    strcmp(argv[0], "status") != 0))) {
+		fprintf(stderr, "kurier: expected 'shard map', 'shard status' "
+				"or 'shard move BUCKETS SHARD' (kurier -h for "
+				"usage)\n");
 		return KR_CLI_USAGE;
 	}
 	if (kr_cli_init(&cli, config_path, false, &err) < 0) {
@@ -158,8 +231,9 @@ kr_cli_shard_run(const char *config_path, int argc, char **argv)
 		fprintf(stderr, "kurier: no [shard.N] in %s\n", cli.cfg->path);
 		ret = KR_CLI_FAIL;
 	} else {
-		ret = strcmp(argv[0], "map") == 0 ? shard_map(&cli)
-						  : shard_status(&cli);
+		ret = move ? shard_move(&cli, argv[1], argv[2])
+		      : strcmp(argv[0], "map") == 0 ? shard_map(&cli)
+						    : shard_status(&cli);
 	}
 	kr_cli_deinit(&cli);
 	return ret;

@@ -49,6 +49,8 @@ usage(FILE *fp, int code)
 		"of each shard\n"
 		"  shard status                      reachability, role, "
 		"latency, users per node\n"
+		"  shard move BUCKETS SHARD          move buckets (N or N-M) "
+		"online; run again to resume\n"
 		"  reload                            reload the config and "
 		"the filter\n"
 		"                                    modules of the running "

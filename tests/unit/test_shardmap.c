@@ -1,5 +1,6 @@
 /* cmocka tests for storage/shardmap: spread over shards, case
- * insensitivity, explicit bucket ranges, a map without shards. */
+ * insensitivity, explicit bucket ranges, a map without shards, the
+ * overrides of moved buckets, BUCKETS parsing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -172,6 +173,130 @@ test_shardmap_no_shards(void **state)
 	kr_config_destroy(&cfg);
 }
 
+/* Overrides move single buckets, leave the rest on the config's ranges,
+ * are replaced as a whole (a bucket no longer listed goes back), and
+ * skip entries naming an unknown bucket or shard. */
+static void
+test_shardmap_overrides(void **state)
+{
+	static const char *const ranges[] = { "0-99", "100-4095", "", "" };
+	struct kr_config *cfg = config_shards(2, ranges);
+	struct kr_shardmap *map = kr_shardmap_create(cfg);
+	const struct kr_shardmap_override ov[] = {
+		{ .bucket = 5, .shard = 1 },	{ .bucket = 200, .shard = 0 },
+		{ .bucket = 4095, .shard = 0 }, { .bucket = 4096, .shard = 0 },
+		{ .bucket = 7, .shard = 2 },
+	};
+	char addr[64];
+	int len;
+	unsigned b;
+
+	(void)state;
+	assert_int_equal(kr_shardmap_set_overrides(map, ov, 5), 2);
+	assert_int_equal(kr_shardmap_bucket_shard(map, 5), 1);
+	assert_int_equal(kr_shardmap_bucket_base(map, 5), 0);
+	assert_int_equal(kr_shardmap_bucket_shard(map, 200), 0);
+	assert_int_equal(kr_shardmap_bucket_shard(map, 4095), 0);
+	assert_int_equal(kr_shardmap_bucket_shard(map, 4), 0);
+	assert_int_equal(kr_shardmap_bucket_shard(map, 6), 0);
+	assert_int_equal(kr_shardmap_bucket_shard(map, 7), 0); /* skipped */
+	assert_int_equal(kr_shardmap_bucket_shard(map, 201), 1);
+	/* An address follows its bucket. */
+	for (unsigned i = 0;; i++) {
+		len = make_address(addr, sizeof(addr), i);
+		b = kr_shardmap_bucket(addr, (size_t)len);
+		if (b == 200)
+			break;
+		assert_true(i < 1000000);
+	}
+	assert_int_equal(kr_shardmap_shard(map, addr, (size_t)len), 0);
+	/* Replaced as a whole: 5 and 4095 go back, 200 stays moved. */
+	assert_int_equal(kr_shardmap_set_overrides(map, &ov[1], 1), 0);
+	assert_int_equal(kr_shardmap_bucket_shard(map, 5), 0);
+	assert_int_equal(kr_shardmap_bucket_shard(map, 4095), 1);
+	assert_int_equal(kr_shardmap_shard(map, addr, (size_t)len), 0);
+	assert_int_equal(kr_shardmap_set_overrides(map, NULL, 0), 0);
+	assert_int_equal(kr_shardmap_shard(map, addr, (size_t)len), 1);
+	for (b = 0; b < KR_SHARD_BUCKETS; b++)
+		assert_int_equal(kr_shardmap_bucket_shard(map, b),
+				 kr_shardmap_bucket_base(map, b));
+	kr_shardmap_destroy(&map);
+	kr_config_destroy(&cfg);
+}
+
+/* A pending map places nobody until its overrides are set, even to
+ * none. */
+static void
+test_shardmap_pending(void **state)
+{
+	struct kr_config *cfg = config_shards(3, NULL);
+	struct kr_shardmap *map = kr_shardmap_create(cfg);
+	const struct kr_shardmap_override ov = { .bucket = 9, .shard = 2 };
+
+	(void)state;
+	assert_false(kr_shardmap_is_pending(map));
+	assert_int_equal(kr_shardmap_bucket_shard(map, 9), 0);
+	kr_shardmap_set_pending(map);
+	assert_true(kr_shardmap_is_pending(map));
+	assert_int_equal(kr_shardmap_bucket_shard(map, 9), -1);
+	assert_int_equal(kr_shardmap_shard(map, "a@b.c", 5), -1);
+	assert_int_equal(kr_shardmap_bucket_base(map, 9), 0);
+	assert_int_equal(kr_shardmap_set_overrides(map, NULL, 0), 0);
+	assert_false(kr_shardmap_is_pending(map));
+	assert_int_equal(kr_shardmap_bucket_shard(map, 9), 0);
+	kr_shardmap_set_pending(map);
+	assert_int_equal(kr_shardmap_set_overrides(map, &ov, 1), 0);
+	assert_int_equal(kr_shardmap_bucket_shard(map, 9), 2);
+	kr_shardmap_destroy(&map);
+	kr_config_destroy(&cfg);
+}
+
+static void
+test_shardmap_parse_buckets(void **state)
+{
+	static const struct {
+		const char *in;
+		int rc;
+		unsigned lo, hi;
+	} cases[] = {
+		{ "0", 0, 0, 0 },
+		{ "17", 0, 17, 17 },
+		{ "4095", 0, 4095, 4095 },
+		{ "4096", -1, 0, 0 },
+		{ "10-20", 0, 10, 20 },
+		{ "0-4095", 0, 0, 4095 },
+		{ "0-4096", -1, 0, 0 },
+		{ "7-7", 0, 7, 7 },
+		{ "8-7", -1, 0, 0 },
+		{ "", -1, 0, 0 },
+		{ "-", -1, 0, 0 },
+		{ "-3", -1, 0, 0 },
+		{ "3-", -1, 0, 0 },
+		{ "1 ", -1, 0, 0 },
+		{ " 1", -1, 0, 0 },
+		{ "1-2-3", -1, 0, 0 },
+		{ "+1", -1, 0, 0 },
+		{ "0x10", -1, 0, 0 },
+		{ "99999999999999999999", -1, 0, 0 },
+	};
+	struct kr_err err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned lo = 9999, hi = 9999;
+		int rc = kr_shardmap_parse_buckets(cases[i].in, &lo, &hi, &err);
+
+		if (rc != cases[i].rc)
+			fail_msg("'%s': %d", cases[i].in, rc);
+		if (rc == 0) {
+			assert_int_equal(lo, cases[i].lo);
+			assert_int_equal(hi, cases[i].hi);
+		} else {
+			assert_int_equal(err.kind, KR_ERR_PERMANENT);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -180,6 +305,9 @@ main(void)
 		cmocka_unit_test(test_shardmap_case_insensitive),
 		cmocka_unit_test(test_shardmap_explicit_ranges),
 		cmocka_unit_test(test_shardmap_no_shards),
+		cmocka_unit_test(test_shardmap_overrides),
+		cmocka_unit_test(test_shardmap_parse_buckets),
+		cmocka_unit_test(test_shardmap_pending),
 	};
 
 	return cmocka_run_group_tests_name("shardmap", tests, NULL, NULL);
