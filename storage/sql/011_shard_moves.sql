@@ -95,8 +95,8 @@ $$;
 
 -- Up to p_lim messages (and about p_bytes) of the user after
 -- (p_after_mb, p_after_uid),
--- each with its mailbox's name and its queued full-text body (if not
--- indexed yet), and the bodies they use, with how many of these
+-- each with its mailbox's name and its full-text part (the queued body
+-- if not indexed yet, else its tsvector), and the bodies they use, with how many of these
 -- messages use each (the references the destination adds).
 CREATE OR REPLACE FUNCTION kr_move_get_messages(p_user_id bigint,
 	p_after_mb bigint, p_after_uid bigint, p_lim int, p_bytes bigint)
@@ -120,10 +120,14 @@ LANGUAGE sql STABLE AS $$
 	       (SELECT m.uid FROM m ORDER BY m.mailbox_id DESC, m.uid DESC
 		LIMIT 1),
 	       coalesce((SELECT jsonb_agg(to_jsonb(m) || jsonb_build_object(
-				'kr_mailbox', b.name, 'kr_fts', q.body))
+				'kr_mailbox', b.name, 'kr_fts', q.body,
+				'kr_tsv', t.tsv::text))
 			 FROM m JOIN mailboxes b ON b.id = m.mailbox_id
 			 LEFT JOIN fts_queue q ON q.mailbox_id = m.mailbox_id
-					     AND q.uid = m.uid), '[]'),
+					     AND q.uid = m.uid
+			 LEFT JOIN message_fts t ON t.user_id = m.user_id
+					       AND t.mailbox_id = m.mailbox_id
+					       AND t.uid = m.uid), '[]'),
 	       coalesce((SELECT jsonb_agg(to_jsonb(d) || jsonb_build_object(
 				'refs', c.k))
 			 FROM (SELECT m.body_hash, count(*)::int AS k FROM m
@@ -170,7 +174,8 @@ $$;
 
 -- Adds one chunk of kr_move_get_messages to the user p_user_id of this
 -- shard: bodies first (their refs added), then the messages (uids,
--- flags, modseqs, dates kept), then their queued full-text rows.
+-- flags, modseqs, dates kept), then their full-text rows (queued or
+-- indexed).
 CREATE OR REPLACE FUNCTION kr_move_put_messages(p_user_id bigint,
 	p_msgs jsonb, p_bodies jsonb)
 RETURNS int
@@ -195,6 +200,11 @@ BEGIN
 	FROM jsonb_array_elements(p_msgs) m
 	JOIN mailboxes f ON f.user_id = p_user_id AND f.name = m->>'kr_mailbox'
 	WHERE m->>'kr_fts' IS NOT NULL;
+	INSERT INTO message_fts (user_id, mailbox_id, uid, tsv)
+	SELECT p_user_id, f.id, (m->>'uid')::bigint, (m->>'kr_tsv')::tsvector
+	FROM jsonb_array_elements(p_msgs) m
+	JOIN mailboxes f ON f.user_id = p_user_id AND f.name = m->>'kr_mailbox'
+	WHERE m->>'kr_tsv' IS NOT NULL;
 	RETURN v_n;
 END
 $$;
