@@ -223,9 +223,9 @@ kr_connmgr_define_metrics(struct kr_metrics *metrics,
 
 	ids->n_nodes = n;
 	ids->n_shards = cfg->n_shards;
-	ids->ryw = mmap(NULL, CM_RYW_SLOTS * sizeof(*ids->ryw),
-			PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-			0);
+	ids->ryw =
+		mmap(NULL, CM_RYW_SLOTS * sizeof(*ids->ryw),
+		     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (ids->ryw == MAP_FAILED)
 		ids->ryw = NULL;
 	ids->shards = kr_xcalloc(cfg->n_shards + 1, sizeof(*ids->shards));
@@ -346,10 +346,10 @@ cm_ryw_mark(struct kr_connmgr *mgr, uint64_t h, int64_t now_ms)
 {
 	int64_t until = now_ms + mgr->cfg->storage.read_your_writes_ms;
 	_Atomic int64_t *shared;
-	int64_t *slot, seen;
+	int64_t seen;
 
 	if (mgr->ids->ryw == NULL) {
-		slot = &mgr->ryw_until_ms[h % CM_RYW_SLOTS];
+		int64_t *slot = &mgr->ryw_until_ms[h % CM_RYW_SLOTS];
 		if (until > *slot)
 			*slot = until;
 		return;

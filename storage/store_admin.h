@@ -196,7 +196,7 @@ struct kr_store_admin_probe {
 	 * (kurier shard status's lag is the difference). */
 	bool have_lsn;
 	uint64_t lsn;
-	bool replay_paused; /* a replica whose replay is paused */
+	bool replay_paused;	    /* a replica whose replay is paused */
 	char error[KR_ERR_MSG_MAX]; /* why not reachable (or a query) */
 };
 /* Connects to conninfo as it is (any role), within 2 s, and asks it

@@ -90,8 +90,7 @@ shard_status_print_lag(const struct shard_node *node,
 
 	if (!p->in_recovery)
 		return;
-	if (!p->have_lsn || !pp->reachable || !pp->have_lsn ||
-	    pp->in_recovery)
+	if (!p->have_lsn || !pp->reachable || !pp->have_lsn || pp->in_recovery)
 		printf(", lag unknown");
 	else
 		printf(", lag %" PRIu64 " bytes",
