@@ -183,3 +183,12 @@ t=$(grep -c '^\[ RUN      \]' "$chk" || true)
 grep -q "^\[  PASSED  \] $t test(s)." "$chk" ||
 	fail "durability across the failover: $(grep -E 'FAIL|ERROR|mismatch|missing|twice' "$chk" | head -20)"
 ok "every one of the $n acknowledged messages stored exactly once, byte for byte"
+
+st=$(ops/pgcluster status -d "$KR_STACK_DIR" 2>&1 || true)
+grep -qx "rep00-0 port $RBASE up (replica of node00, promoted)" <<<"$st" || fail "pgcluster status: $st"
+grep -qx 'node00 port 15600 down' <<<"$st" || fail "pgcluster status: $st"
+if ops/pgcluster start -n "$NODES" -d "$KR_STACK_DIR" -p 15600 $KR_PGCLUSTER_ARGS >"$KR_WORK/restart.out" 2>&1; then
+	fail "pgcluster start brought node00 back next to its promoted replica"
+fi
+grep -q 'rep00-0 was promoted' "$KR_WORK/restart.out" || fail "pgcluster start: $(cat "$KR_WORK/restart.out")"
+ok "pgcluster status shows the promoted replica; start refuses to bring the old primary back"
