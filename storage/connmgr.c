@@ -3,9 +3,11 @@
 #include "storage/connmgr.h"
 
 #include <event2/event.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
@@ -18,7 +20,12 @@
 #define CM_IDLE_CLOSE_MS 30000
 #define CM_SINGLETON_PIPELINE 64
 /* Read-your-writes memory: write times by hash of the user. A collision
- * only sends someone's reads to the primary a little longer: safe. */
+ * only sends someone's reads to the primary a little longer: safe. The
+ * table is shared by every worker of a host (mapped by the master with
+ * the metrics, before the fork): a delivery through one worker and the
+ * next read through another must agree. Another host's writes are not
+ * seen: with replicas, run the hosts with the same users' traffic on
+ * one host, or accept replica lag across hosts (ops/README.md). */
 #define CM_RYW_SLOTS 4096
 
 struct cm_node_ids {
@@ -39,6 +46,9 @@ struct cm_shard_ids {
  * reload adds them (kr_connmgr_metrics_show). */
 struct kr_connmgr_metrics {
 	unsigned n_nodes, n_shards;
+	/* CM_RYW_SLOTS monotonic ms, shared between processes; NULL:
+	 * mapping failed, each connmgr keeps its own. */
+	_Atomic int64_t *ryw;
 	int fts_indexed; /* kurier_fts_indexed_total */
 	struct cm_shard_ids *shards;
 	struct cm_node_ids nodes[];
@@ -234,6 +244,11 @@ kr_connmgr_define_metrics_reserve(struct kr_metrics *metrics,
 	ids = kr_xcalloc(1, sizeof(*ids) + n * sizeof(ids->nodes[0]));
 	ids->n_nodes = n;
 	ids->n_shards = n_shards;
+	ids->ryw =
+		mmap(NULL, CM_RYW_SLOTS * sizeof(*ids->ryw),
+		     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (ids->ryw == MAP_FAILED)
+		ids->ryw = NULL;
 	ids->shards = kr_xcalloc(n_shards + 1, sizeof(*ids->shards));
 	for (unsigned s = 0; s < n_shards; s++) {
 		ids->shards[s].first_node = k;
@@ -315,8 +330,12 @@ kr_connmgr_metrics_fit(const struct kr_connmgr_metrics *ids,
 void
 kr_connmgr_metrics_free(struct kr_connmgr_metrics **ids)
 {
-	if (*ids != NULL)
+	if (*ids != NULL) {
 		free((*ids)->shards);
+		if ((*ids)->ryw != NULL)
+			munmap((void *)(*ids)->ryw,
+			       CM_RYW_SLOTS * sizeof(*(*ids)->ryw));
+	}
 	free(*ids);
 	*ids = NULL;
 }
@@ -399,6 +418,9 @@ cm_balancer(const struct kr_config *cfg, unsigned n, unsigned seed)
 static bool
 cm_ryw_active(const struct kr_connmgr *mgr, uint64_t h, int64_t now_ms)
 {
+	if (mgr->ids->ryw != NULL)
+		return atomic_load_explicit(&mgr->ids->ryw[h % CM_RYW_SLOTS],
+					    memory_order_relaxed) > now_ms;
 	return mgr->ryw_until_ms[h % CM_RYW_SLOTS] > now_ms;
 }
 
@@ -406,10 +428,29 @@ static void
 cm_ryw_mark(struct kr_connmgr *mgr, uint64_t h, int64_t now_ms)
 {
 	int64_t until = now_ms + mgr->cfg->storage.read_your_writes_ms;
-	int64_t *slot = &mgr->ryw_until_ms[h % CM_RYW_SLOTS];
+	_Atomic int64_t *shared;
+	int64_t seen;
 
-	if (until > *slot)
-		*slot = until;
+	if (mgr->ids->ryw == NULL) {
+		int64_t *slot = &mgr->ryw_until_ms[h % CM_RYW_SLOTS];
+		if (until > *slot)
+			*slot = until;
+		return;
+	}
+	shared = &mgr->ids->ryw[h % CM_RYW_SLOTS];
+	seen = atomic_load_explicit(shared, memory_order_relaxed);
+	while (until > seen &&
+	       !atomic_compare_exchange_weak_explicit(shared, &seen, until,
+						      memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+}
+
+void
+kr_connmgr_wrote(struct kr_connmgr *mgr, const char *user)
+{
+	cm_ryw_mark(mgr, kr_hash_fnv1a64_lower(user, strlen(user)),
+		    kr_clock_mono_ms());
 }
 
 /* The replica the balancer picks, or -1 for the primary. */

@@ -115,6 +115,10 @@ int kr_connmgr_query(struct kr_connmgr *mgr, unsigned shard,
 		     const struct kr_pgquery *q, struct kr_deadline deadline,
 		     kr_pgquery_fn *cb, void *ctx,
 		     struct kr_connmgr_req **req_r, struct kr_err *err_r);
+/* A write for user committed outside kr_connmgr_query's user (a
+ * delivery batch for many users): the user's reads go to the primary
+ * for [storage] read_your_writes, on every worker of this host. */
+void kr_connmgr_wrote(struct kr_connmgr *mgr, const char *user);
 /* No callback after this. A query already sent runs to its end on the
  * server; its result is dropped. */
 void kr_connmgr_cancel(struct kr_connmgr_req **req);

@@ -2,7 +2,9 @@
  * connections, the user calls, listing, import, node probes. */
 #include "storage/store_admin.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -505,6 +507,46 @@ admin_probe_value(PGconn *conn, struct kr_store_admin_probe *r, const char *sql,
 	return ret;
 }
 
+/* "X/Y" (hex halves) as PostgreSQL prints a pg_lsn; false if not one. */
+static bool
+admin_parse_lsn(const char *s, uint64_t *lsn_r)
+{
+	unsigned long hi, lo;
+	char *end;
+
+	errno = 0;
+	hi = strtoul(s, &end, 16);
+	if (end == s || *end != '/' || errno != 0 || hi > UINT32_MAX)
+		return false;
+	s = end + 1;
+	lo = strtoul(s, &end, 16);
+	if (end == s || *end != '\0' || errno != 0 || lo > UINT32_MAX)
+		return false;
+	*lsn_r = ((uint64_t)hi << 32) | lo;
+	return true;
+}
+
+/* The WAL position and, on a replica, whether replay is paused. A
+ * failure here leaves have_lsn false; the node still counts as up. */
+static void
+admin_probe_wal(PGconn *conn, struct kr_store_admin_probe *r)
+{
+	char v[64], err[sizeof(r->error)];
+
+	memcpy(err, r->error, sizeof(err));
+	if (admin_probe_value(conn, r,
+			      "SELECT CASE WHEN pg_is_in_recovery() THEN "
+			      "pg_last_wal_replay_lsn() ELSE "
+			      "pg_current_wal_lsn() END",
+			      v, sizeof(v)) == 0)
+		r->have_lsn = admin_parse_lsn(v, &r->lsn);
+	if (r->in_recovery &&
+	    admin_probe_value(conn, r, "SELECT pg_is_wal_replay_paused()", v,
+			      sizeof(v)) == 0)
+		r->replay_paused = strcmp(v, "t") == 0;
+	memcpy(r->error, err, sizeof(err));
+}
+
 void
 kr_store_admin_probe(const char *conninfo, struct kr_store_admin_probe *r)
 {
@@ -534,6 +576,8 @@ kr_store_admin_probe(const char *conninfo, struct kr_store_admin_probe *r)
 	    admin_probe_value(conn, r, "SELECT pg_is_in_recovery()", v,
 			      sizeof(v)) == 0)
 		r->in_recovery = strcmp(v, "t") == 0;
+	if (r->reachable)
+		admin_probe_wal(conn, r);
 	if (r->reachable &&
 	    admin_probe_value(conn, r,
 			      "SELECT to_regclass('public.users') IS NOT NULL",

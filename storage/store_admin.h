@@ -192,6 +192,11 @@ struct kr_store_admin_probe {
 	bool have_users;   /* the schema exists: users is the count */
 	double latency_ms; /* of SELECT 1 */
 	int64_t users;
+	/* WAL position: a primary's current one, a replica's replayed one
+	 * (kurier shard status's lag is the difference). */
+	bool have_lsn;
+	uint64_t lsn;
+	bool replay_paused;	    /* a replica whose replay is paused */
 	char error[KR_ERR_MSG_MAX]; /* why not reachable (or a query) */
 };
 /* Connects to conninfo as it is (any role), within 2 s, and asks it

@@ -434,10 +434,14 @@ batch_on_batch(void *ctx, const PGresult *res, const struct kr_err *err)
 		b->next->prev = b->prev;
 	q->inflight--;
 	store->stats.inflight--;
-	if (err != NULL)
+	if (err != NULL) {
 		batch_fail(b, err);
-	else
+	} else {
+		/* Before the answers: the 250 must not beat the mark. */
+		for (unsigned i = 0; i < b->n; i++)
+			kr_connmgr_wrote(store->mgr, b->items[i]->address);
 		batch_rows(b, res);
+	}
 	batch_free(b);
 	kr_store_batch_kick(store, shard);
 }

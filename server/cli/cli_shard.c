@@ -121,8 +121,30 @@ shard_status_probe_all(struct shard_status *st, unsigned n_threads)
 		pthread_join(threads[i], NULL);
 }
 
+/* A replica's lag behind its shard's primary (probed in the same
+ * run): the WAL bytes the primary wrote that the replica has not
+ * replayed yet. */
+static void
+shard_status_print_lag(const struct shard_node *node,
+		       const struct shard_node *primary)
+{
+	const struct kr_store_admin_probe *p = &node->probe;
+	const struct kr_store_admin_probe *pp = &primary->probe;
+
+	if (!p->in_recovery)
+		return;
+	if (!p->have_lsn || !pp->reachable || !pp->have_lsn || pp->in_recovery)
+		printf(", lag unknown");
+	else
+		printf(", lag %" PRIu64 " bytes",
+		       pp->lsn > p->lsn ? pp->lsn - p->lsn : 0);
+	if (p->replay_paused)
+		printf(", replay paused");
+}
+
 static bool
-shard_status_print(const struct shard_node *node)
+shard_status_print(const struct shard_node *node,
+		   const struct shard_node *primary)
 {
 	const struct kr_store_admin_probe *p = &node->probe;
 	char name[KR_CONFIG_VALUE_MAX + 64], users[24];
@@ -135,9 +157,12 @@ shard_status_print(const struct shard_node *node)
 		return false;
 	}
 	snprintf(users, sizeof(users), "%" PRId64, p->users);
-	printf("reachable yes, role %s, latency %.2f ms, users %s\n",
+	printf("reachable yes, role %s, latency %.2f ms, users %s",
 	       p->in_recovery ? "replica" : "primary", p->latency_ms,
 	       p->have_users ? users : "- (no schema)");
+	if (node->is_replica)
+		shard_status_print_lag(node, primary);
+	putchar('\n');
 	return true;
 }
 
@@ -166,8 +191,12 @@ shard_status(const struct kr_cli *cli)
 	atomic_init(&st.next, 0);
 	shard_status_probe_all(
 		&st, st.n < SHARD_STATUS_THREADS ? st.n : SHARD_STATUS_THREADS);
-	for (i = 0; i < st.n; i++)
-		all_ok = shard_status_print(&st.nodes[i]) && all_ok;
+	for (i = 0, j = 0; i < st.n; i++) {
+		if (!st.nodes[i].is_replica)
+			j = i; /* a shard's replicas follow its primary */
+		all_ok = shard_status_print(&st.nodes[i], &st.nodes[j]) &&
+			 all_ok;
+	}
 	free(st.nodes);
 	if (fflush(stdout) != 0)
 		return KR_CLI_FAIL;

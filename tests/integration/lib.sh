@@ -118,7 +118,7 @@ kr_cluster_start() {
 # (2 workers, admin token $KR_TOKEN and session secret $KR_SECRET, fixed
 # unless set before; $KR_CONNINFO_EXTRA appended to every shard's
 # conninfo; $KR_CONF_EXTRA appended: it may repeat a section, not a
-# key), kurierd started in the background ($KR_PID, log
+# key; $KR_PGCLUSTER_ARGS added to ops/pgcluster start), kurierd started in the background ($KR_PID, log
 # $KR_WORK/kurierd.log, stdout $KR_WORK/kurierd.out) and its ports
 # $KR_LMTP, $KR_HTTP, $KR_ADMIN. Everything is removed on exit. Users:
 # kr_cli user add ... $KR_WORKERS sets [workers] count (default 2).
@@ -148,7 +148,8 @@ kr_stack_start() {
 	ops/pgcluster stop -d "$KR_STACK_DIR" >/dev/null 2>&1 || true
 	rm -rf "$KR_STACK_DIR"
 	KR_DIAG+=("$KR_WORK/kurierd.log")
-	ops/pgcluster start -n "$nodes" -d "$KR_STACK_DIR" -p "$port" >/dev/null
+	# shellcheck disable=SC2086 # extra pgcluster options, e.g. --replicas 1
+	ops/pgcluster start -n "$nodes" -d "$KR_STACK_DIR" -p "$port" ${KR_PGCLUSTER_ARGS:-} >/dev/null
 	KR_LMTP=$(free_port)
 	KR_ADMIN=$(free_port "$KR_LMTP")
 	KR_HTTP=$(free_port "$KR_LMTP" "$KR_ADMIN")

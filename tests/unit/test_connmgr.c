@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
@@ -488,6 +489,44 @@ test_connmgr_replica_reads_and_read_your_writes(void **state)
 	assert_int_equal(replica.queries, 2);
 }
 
+/* A write marked in another process (a worker that delivered) sends
+ * this process's reads of that user to the primary: the marks live in
+ * memory the master mapped before forking (kr_connmgr_define_metrics);
+ * another user still reads on the replica. */
+static void
+test_connmgr_read_your_writes_shared_by_workers(void **state)
+{
+	struct cm_fixture *f = *state;
+	struct kr_connmgr_node_stats primary, replica;
+	struct cm_answer a[1];
+	struct kr_err err;
+	int status = -1;
+	pid_t pid;
+
+	NEED_CLUSTER(state);
+	cm_start(f, "read_your_writes = 5s", 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		kr_connmgr_wrote(f->mgr, "d@x");
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_READ, "D@x", "SELECT 1",
+				  5000, a, &err),
+			 0);
+	assert_true(cm_wait(f, a, 1, 5000));
+	assert_int_equal(cm_query(f, 0, KR_CONNMGR_READ, "e@x", "SELECT 1",
+				  5000, a, &err),
+			 0);
+	assert_true(cm_wait(f, a, 1, 5000));
+	kr_connmgr_node_stats(f->mgr, 0, &primary);
+	kr_connmgr_node_stats(f->mgr, 1, &replica);
+	assert_int_equal(primary.queries, 1);
+	assert_int_equal(replica.queries, 1);
+}
+
 /* The test's "no": a port other than the one wanted. */
 static bool
 cm_negative(void *ctx, const PGresult *res)
@@ -818,6 +857,9 @@ main(void)
 			cm_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_connmgr_replica_reads_and_read_your_writes,
+			cm_setup, cm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_connmgr_read_your_writes_shared_by_workers,
 			cm_setup, cm_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_connmgr_replica_negative_confirmed_on_primary,
