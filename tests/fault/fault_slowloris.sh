@@ -46,7 +46,11 @@ opened=$(sed -n 's/.* opened=\([0-9]*\).*/\1/p' <<<"$http")
 closed=$(sed -n 's/.* closed=\([0-9]*\).*/\1/p' <<<"$http")
 maxms=$(sed -n 's/.* max_close_ms=\([0-9]*\).*/\1/p' <<<"$http")
 ((closed == opened)) || fail "HTTP trickles kept past read_timeout: $http"
-((maxms < 7000)) || fail "an HTTP trickle lasted ${maxms} ms (read_timeout 4 s)"
+# Cut at read_timeout (4 s), seen by the client at its next byte (1 s
+# steps), plus the server's sweep and a busy 2-core machine: 6.0-6.1 s
+# measured, once 7.08 s. A trickle that nobody cut would last the whole
+# run (14 s).
+((maxms < 8500)) || fail "an HTTP trickle lasted ${maxms} ms (read_timeout 4 s)"
 fault_check_acked "$KR_WORK/acked" 20 100
 [[ $(kr_crashes) == 0 ]] || fail "a worker crashed"
 ok "no worker crashed"
