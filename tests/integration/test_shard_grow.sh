@@ -12,7 +12,9 @@
 # (c) no delivery failed during the reload: every acknowledged message
 #     is stored exactly once;
 # (d) a reload that changes a shard's primary, or removes shard 4, is
-#     refused with a message saying so, and changes nothing.
+#     refused with a message saying so, and changes nothing;
+# (e) u1's bucket moved onto the new shard (`kurier shard move`): its
+#     mail is on node 4, all of it listed, a new delivery stored there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -167,3 +169,27 @@ for i in $(seq 1 $USERS); do
 done
 [[ $(kr_crashes) == 0 ]] || fail "worker crashes: $(kr_crashes)"
 ok "(c) $n_acked acknowledged messages all stored once ($load)"
+
+# ---- (e) a bucket moved onto the new shard ---------------------------
+bucket=$(kr_cli user show u1@grow.test | awk -F'\t' '$1 == "bucket" { print $2 }')
+[[ $bucket =~ ^[0-9]+$ ]] || fail "no bucket for u1: $(kr_cli user show u1@grow.test)"
+kr_cli shard move "$bucket" 4 >"$KR_WORK/move.out" 2>&1 || fail "shard move: $(cat "$KR_WORK/move.out")"
+[[ $(kr_cli user show u1@grow.test | awk -F'\t' '$1 == "shard" { print $2 }') == 4 ]] ||
+	fail "u1 not on shard 4: $(kr_cli user show u1@grow.test)"
+on4() {
+	psql "$node4" -XAtc "SELECT count(*) FROM messages m JOIN users u ON u.id = m.user_id
+		WHERE u.address = 'u1@grow.test'"
+}
+n1=$(wc -l <"$KR_WORK/got-1")
+(($(on4) == n1)) || fail "node 4 holds $(on4) of u1's $n1 messages"
+python3 - "$KR_LMTP" <<'EOF' || fail "delivery to u1 after the move"
+import smtplib, sys
+c = smtplib.LMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+c.sendmail("s@ext.test", ["u1@grow.test"], "Subject: after the move\r\n\r\nbody\r\n")
+c.quit()
+EOF
+(($(on4) == n1 + 1)) || fail "the delivery after the move is not on node 4 ($(on4))"
+KR_TOK=$(kr_login u1@grow.test pw-1) || fail "login u1 after the move"
+[[ $(kr_call message.list "{\"mailbox\":$(kr_mailbox inbox),\"limit\":200}" | jq '.result.messages | length') == $((n1 + 1)) ]] ||
+	fail "u1's listing after the move"
+ok "(e) bucket $bucket moved onto shard 4: u1's $n1 messages there, a new delivery too, all listed"
