@@ -286,3 +286,127 @@ kr_crashes() {
 }
 # Peak resident set of a process in KiB (VmHWM).
 kr_hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+# ---- a private Postfix ------------------------------------------------
+# kr_postfix_start DIR TRANSPORT [DOMAINS]: a private Postfix instance
+# (root only: its master starts as root) that never touches the
+# system's mail: config in DIR/etc ($KR_PF_CONF), queue DIR/queue, data
+# DIR/data, log DIR/maillog (in KR_DIAG); smtpd on 127.0.0.1:$KR_PF_SMTP
+# the one listener; mail for DOMAINS (default kurier.test) goes to
+# virtual_transport = TRANSPORT (e.g. lmtp:inet:127.0.0.1:PORT, or a
+# nexthop list), anything else is refused; retries every 1-2 s. DIR must
+# be reachable by user postfix (mode 0755 up the path). The master's pid
+# in $KR_PF_PID. kr_postfix_stop (the caller's EXIT trap runs it) stops
+# it, killing its process group if `postfix stop` could not.
+KR_PF_DIR='' KR_PF_CONF='' KR_PF_SMTP='' KR_PF_PID='' KR_PF_QID=''
+kr_postfix_start() {
+	local dir=$1 transport=$2 domains=${3:-kurier.test} try listening
+	command -v postfix >/dev/null || fail "postfix not installed (make deps)"
+	[[ $(id -u) == 0 ]] || fail "needs root: Postfix's master starts as root"
+	KR_PF_DIR=$dir KR_PF_CONF=$dir/etc
+	KR_DIAG+=("$dir/maillog")
+	# Postfix wants its config tree root-owned and the queue and data
+	# directories partly postfix-owned: three sibling directories.
+	mkdir -p "$KR_PF_CONF" "$dir/queue"
+	: >"$KR_PF_CONF/main.cf"
+	postconf -c "$KR_PF_CONF" -e \
+		"compatibility_level = 3.6" \
+		"config_directory = $KR_PF_CONF" \
+		"queue_directory = $dir/queue" \
+		"data_directory = $dir/data" \
+		"import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME" \
+		"mail_owner = postfix" \
+		"setgid_group = postdrop" \
+		"myhostname = mx.postfix.test" \
+		"mydestination =" \
+		"local_recipient_maps =" \
+		"inet_interfaces = loopback-only" \
+		"inet_protocols = ipv4" \
+		"mynetworks = 127.0.0.0/8" \
+		"smtpd_recipient_restrictions = permit_mynetworks, reject" \
+		"virtual_mailbox_domains = $domains" \
+		"virtual_transport = $transport" \
+		"lmtp_send_xforward_command = yes" \
+		"default_transport = error:5.7.1 outbound mail is off in this test instance" \
+		"relay_transport = error:5.7.1 outbound mail is off in this test instance" \
+		"queue_run_delay = 1s" \
+		"minimal_backoff_time = 1s" \
+		"maximal_backoff_time = 2s" \
+		"biff = no" \
+		"maillog_file_prefixes = $dir" \
+		"maillog_file = $dir/maillog"
+	kr_postfix_master_cf
+	# check creates the queue and data directories with the owners and
+	# modes Postfix insists on (post-install create-missing); with
+	# maillog_file set its warnings go to that file.
+	postfix -c "$KR_PF_CONF" check >"$dir/check.out" 2>&1 ||
+		fail "postfix check: $(cat "$dir/check.out")"
+	! grep -E 'warning|fatal|error' "$dir/check.out" "$dir/maillog" 2>/dev/null ||
+		fail "postfix check complains"
+	# free_port races with everything else on the machine: a port taken
+	# between the probe and the master's bind gets another try.
+	for try in 1 2 3; do
+		postfix -c "$KR_PF_CONF" start >"$dir/start.out" 2>&1 && break
+		if ! grep -q 'Address already in use' "$dir/maillog" || ((try == 3)); then
+			fail "postfix start: $(cat "$dir/start.out")"
+		fi
+		kr_postfix_master_cf
+	done
+	wait_for 15 "Postfix smtpd port" bash -c "exec 3<>/dev/tcp/127.0.0.1/$KR_PF_SMTP"
+	KR_PF_PID=$(sed -n '1s/ //gp' "$dir/queue/pid/master.pid")
+	listening=$(ss -Hltnp | grep "pid=$KR_PF_PID," || true)
+	[[ $(wc -l <<<"$listening") == 1 && $listening == *"127.0.0.1:$KR_PF_SMTP "* ]] ||
+		fail "the private master should listen on 127.0.0.1:$KR_PF_SMTP only: $listening"
+}
+# master.cf with only the services the flow uses; smtpd on a new free
+# port ($KR_PF_SMTP) is the one listener.
+kr_postfix_master_cf() {
+	KR_PF_SMTP=$(free_port)
+	cat >"$KR_PF_CONF/master.cf" <<EOT
+127.0.0.1:$KR_PF_SMTP inet n - n - - smtpd
+pickup    unix  n - n 60 1 pickup
+cleanup   unix  n - n - 0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+rewrite   unix  - - n - - trivial-rewrite
+bounce    unix  - - n - 0 bounce
+defer     unix  - - n - 0 bounce
+trace     unix  - - n - 0 bounce
+verify    unix  - - n - 1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n - - proxymap
+showq     unix  n - n - - showq
+error     unix  - - n - - error
+retry     unix  - - n - - error
+discard   unix  - - n - - discard
+lmtp      unix  - - n - - lmtp
+anvil     unix  - - n - 1 anvil
+scache    unix  - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+EOT
+}
+kr_postfix_stop() {
+	[[ -n $KR_PF_CONF && -f $KR_PF_CONF/main.cf ]] || return 0
+	postfix -c "$KR_PF_CONF" stop >/dev/null 2>&1 || true
+	# postfix stop waits for the master; a master it could not stop is
+	# killed with its process group.
+	local mpid
+	mpid=$(sed -n '1s/ //gp' "$KR_PF_DIR/queue/pid/master.pid" 2>/dev/null || true)
+	if [[ $mpid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$mpid/comm" 2>/dev/null) == master ]]; then
+		kill -9 -- "-$mpid" 2>/dev/null || true
+	fi
+	KR_PF_CONF=
+}
+# kr_postfix_logged REGEX: the Postfix log has a matching line.
+kr_postfix_logged() { grep -qE "$1" "$KR_PF_DIR/maillog" 2>/dev/null; }
+kr_postfix_queue_empty() { postqueue -c "$KR_PF_CONF" -p 2>&1 | grep -q 'Mail queue is empty'; }
+# kr_postfix_submit FROM TO SUBJECT MESSAGE-ID: one message into the
+# private Postfix's smtpd (TO may be a comma-separated list); fails the
+# test unless Postfix accepts it. Its queue id in $KR_PF_QID.
+kr_postfix_submit() {
+	swaks --server 127.0.0.1 --port "$KR_PF_SMTP" --from "$1" --to "$2" \
+		--header "Subject: $3" --header "Message-Id: <$4>" \
+		--body "sent through Postfix at $(date -u +%T)" >"$KR_PF_DIR/swaks.out" 2>&1 ||
+		fail "Postfix did not accept the message: $(tail -n 20 "$KR_PF_DIR/swaks.out")"
+	KR_PF_QID=$(sed -n 's/.*250 2\.0\.0 Ok: queued as \([0-9A-Za-z]*\).*/\1/p' "$KR_PF_DIR/swaks.out")
+	[[ -n $KR_PF_QID ]] || fail "no queue id in swaks' output: $(tail -n 5 "$KR_PF_DIR/swaks.out")"
+}

@@ -17,21 +17,9 @@ work=$(mktemp -d /tmp/kr-postfix.XXXXXX)
 # kurierd workers (user kurier) re-read the config; Postfix daemons
 # drop to the postfix user: both must reach this directory.
 chmod 0755 "$work"
-# Postfix wants its config tree root-owned and the queue and data
-# directories partly postfix-owned: three sibling directories.
-pf=$work/etc
 kpid=
 cleanup() {
-	if [[ -f $pf/main.cf ]]; then
-		postfix -c "$pf" stop >/dev/null 2>&1 || true
-		# postfix stop waits for the master; a master it could not stop
-		# is killed with its process group.
-		local mpid
-		mpid=$(sed -n '1s/ //gp' "$work/queue/pid/master.pid" 2>/dev/null || true)
-		if [[ $mpid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$mpid/comm" 2>/dev/null) == master ]]; then
-			kill -9 -- "-$mpid" 2>/dev/null || true
-		fi
-	fi
+	kr_postfix_stop
 	[[ -n $kpid ]] && kill -9 "$kpid" 2>/dev/null || true
 	ops/pgcluster stop -d "$dir" >/dev/null 2>&1 || true
 	rm -rf "$work" "$dir"
@@ -40,9 +28,7 @@ trap cleanup EXIT
 trap 'exit 143' TERM INT
 ops/pgcluster stop -d "$dir" >/dev/null 2>&1 || true
 rm -rf "$dir"
-KR_DIAG=("$work/maillog" "$work/kurierd.log")
-command -v postfix >/dev/null || fail "postfix not installed (make deps)"
-[[ $(id -u) == 0 ]] || fail "needs root: Postfix's master starts as root"
+KR_DIAG=("$work/kurierd.log")
 t0=$SECONDS
 
 ops/pgcluster start -n 20 -d "$dir" -p "$base_port" >/dev/null
@@ -62,83 +48,8 @@ kpid=$!
 wait_for 15 "kurierd LMTP port" bash -c "exec 3<>/dev/tcp/127.0.0.1/$lmtp"
 
 # ---------------------------------------------------- the private Postfix
-mkdir -p "$pf" "$work/queue"
-: >"$pf/main.cf"
-postconf -c "$pf" -e \
-	"compatibility_level = 3.6" \
-	"config_directory = $pf" \
-	"queue_directory = $work/queue" \
-	"data_directory = $work/data" \
-	"import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME" \
-	"mail_owner = postfix" \
-	"setgid_group = postdrop" \
-	"myhostname = mx.postfix.test" \
-	"mydestination =" \
-	"local_recipient_maps =" \
-	"inet_interfaces = loopback-only" \
-	"inet_protocols = ipv4" \
-	"mynetworks = 127.0.0.0/8" \
-	"smtpd_recipient_restrictions = permit_mynetworks, reject" \
-	"virtual_mailbox_domains = kurier.test" \
-	"virtual_transport = lmtp:inet:127.0.0.1:$lmtp" \
-	"lmtp_send_xforward_command = yes" \
-	"default_transport = error:5.7.1 outbound mail is off in this test instance" \
-	"relay_transport = error:5.7.1 outbound mail is off in this test instance" \
-	"queue_run_delay = 1s" \
-	"minimal_backoff_time = 1s" \
-	"maximal_backoff_time = 2s" \
-	"biff = no" \
-	"maillog_file_prefixes = $work" \
-	"maillog_file = $work/maillog"
-# Only the services this flow uses; smtpd is the one listener.
-write_master_cf() {
-	cat >"$pf/master.cf" <<EOF
-127.0.0.1:$1 inet n - n - - smtpd
-pickup    unix  n - n 60 1 pickup
-cleanup   unix  n - n - 0 cleanup
-qmgr      unix  n - n 300 1 qmgr
-rewrite   unix  - - n - - trivial-rewrite
-bounce    unix  - - n - 0 bounce
-defer     unix  - - n - 0 bounce
-trace     unix  - - n - 0 bounce
-verify    unix  - - n - 1 verify
-flush     unix  n - n 1000? 0 flush
-proxymap  unix  - - n - - proxymap
-showq     unix  n - n - - showq
-error     unix  - - n - - error
-retry     unix  - - n - - error
-discard   unix  - - n - - discard
-lmtp      unix  - - n - - lmtp
-anvil     unix  - - n - 1 anvil
-scache    unix  - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
-EOF
-}
-new_smtp_port() {
-	smtp=$(free_port "$lmtp" "$admin")
-	write_master_cf "$smtp"
-}
-new_smtp_port
-# check creates the queue and data directories with the owners and modes
-# Postfix insists on (post-install create-missing); with maillog_file set
-# its warnings go to that file.
-postfix -c "$pf" check >"$work/check.out" 2>&1 || fail "postfix check: $(cat "$work/check.out")"
-! grep -E 'warning|fatal|error' "$work/check.out" "$work/maillog" 2>/dev/null ||
-	fail "postfix check complains"
-# free_port races with everything else on the machine: a port taken
-# between the probe and the master's bind gets another try.
-for try in 1 2 3; do
-	postfix -c "$pf" start >"$work/start.out" 2>&1 && break
-	if ! grep -q 'Address already in use' "$work/maillog" || ((try == 3)); then
-		fail "postfix start: $(cat "$work/start.out")"
-	fi
-	new_smtp_port
-done
-wait_for 15 "Postfix smtpd port" bash -c "exec 3<>/dev/tcp/127.0.0.1/$smtp"
-mpid=$(sed -n '1s/ //gp' "$work/queue/pid/master.pid")
-listening=$(ss -Hltnp | grep "pid=$mpid," || true)
-[[ $(wc -l <<<"$listening") == 1 && $listening == *"127.0.0.1:$smtp "* ]] ||
-	fail "the private master should listen on 127.0.0.1:$smtp only: $listening"
+kr_postfix_start "$work" "lmtp:inet:127.0.0.1:$lmtp"
+pf=$KR_PF_CONF smtp=$KR_PF_SMTP mpid=$KR_PF_PID
 ok "private Postfix $(postconf -h -c "$pf" mail_version) up, smtpd on 127.0.0.1:$smtp only ($((SECONDS - t0))s)"
 
 node_conn() { echo "host=$PWD/$dir/pg/run port=$((base_port + $1)) dbname=kurier user=kurier"; }
@@ -146,18 +57,13 @@ sql_all() { # runs SQL on every node, prints all rows
 	local n
 	for n in $(seq 0 19); do psql -Atq "$(node_conn "$n")" -c "$1"; done
 }
-submit() { # submit FROM TO SUBJECT MESSAGE-ID
-	swaks --server 127.0.0.1 --port "$smtp" --from "$1" --to "$2" \
-		--header "Subject: $3" --header "Message-Id: <$4>" \
-		--body "sent through Postfix at $(date -u +%T)" >"$work/swaks.out" 2>&1 ||
-		fail "Postfix did not accept the message: $(tail -n 20 "$work/swaks.out")"
-}
+submit() { kr_postfix_submit "$@"; }
 stored() { # stored SUBJECT N: exactly N messages rows with that subject
 	[[ $(sql_all "SELECT count(*) FROM messages WHERE subject = '$1'" |
 		awk '{ s += $1 } END { print s + 0 }') == "$2" ]]
 }
-logged() { grep -qE "$1" "$work/maillog" 2>/dev/null; }
-queue_empty() { postqueue -c "$pf" -p 2>&1 | grep -q 'Mail queue is empty'; }
+logged() { kr_postfix_logged "$@"; }
+queue_empty() { kr_postfix_queue_empty; }
 
 # (a) SMTP into Postfix, LMTP out to kurier, stored for both users.
 id_a=pfx-a-$$@postfix.test
