@@ -147,6 +147,9 @@
 #define KR_STORAGE_GROUP_COMMIT_MAX_MAX 1024
 #define KR_STORAGE_GROUP_COMMIT_INFLIGHT_DEFAULT 2
 #define KR_STORAGE_GROUP_COMMIT_INFLIGHT_MAX 64
+/* storage.group_commit_wait, microseconds (0 = off). */
+#define KR_STORAGE_GROUP_COMMIT_WAIT_US_DEFAULT 1000
+#define KR_STORAGE_GROUP_COMMIT_WAIT_US_MAX 100000
 /* How often one worker counts each shard's users (the dashboard). */
 #define KR_STORAGE_CENSUS_INTERVAL_MS_DEFAULT 15000
 #define KR_STORAGE_CENSUS_INTERVAL_MS_MIN 1000
