@@ -563,7 +563,9 @@ typedef void kr_store_deliver_fn(void *ctx,
  * (its prefix + the body) for its shard's group commit: while fewer
  * than storage.group_commit_inflight batches are in flight on a shard
  * its queue is sent at once, otherwise the waiting messages (up to
- * storage.group_commit_max) go out together when a batch returns. A
+ * storage.group_commit_max) go out together when a batch returns. On a
+ * busy shard (a batch in flight or a message waiting) a message is first
+ * held up to storage.group_commit_wait for others to join it. A
  * recipient counts as stored only after its batch's statement
  * returned. cb fires once every shard involved has answered, or at the
  * deadline with what is known by then. */

@@ -8,12 +8,13 @@
  * With many sessions over many shards few deliveries meet on a shard at
  * the same instant, so each would pay its own commit (and WAL flush).
  * storage.group_commit_wait holds a delivery that arrives on a busy
- * shard (a batch in flight there, or another delivery queued within the
- * last wait) for up to that long, so that the ones arriving meanwhile
- * join its call; a full batch goes at once. A delivery on a quiet shard
- * goes at once: waiting could not group it with anything. No item waits
- * on the timer longer than the wait after it was queued: the timer (one
- * per shard) is set for the oldest waiting item.
+ * shard (a batch in flight there, or another delivery queued) for up to
+ * that long, so that the ones arriving meanwhile join its call; a full
+ * batch goes at once. A delivery on a quiet shard goes at once: there
+ * is no sign that anything would join it (a guess from recent arrivals
+ * would also hold a lone sender's next message, for nothing). No item
+ * waits on the timer longer than the wait after it was queued: the
+ * timer (one per shard) is set for the oldest waiting item.
  *
  * An item holds one of its shard's queue places (`reserved`) from
  * PACKING until it is sent; the places bound the memory a slow shard
@@ -43,11 +44,10 @@ struct kr_store_batch {
 struct kr_store_shardq {
 	struct kr_store_item *head, *tail;
 	struct kr_store_batch *batches;
-	unsigned queued;	/* items on the list */
-	unsigned reserved;	/* PACKING + QUEUED items */
-	unsigned inflight;	/* batches */
-	struct event *timer;	/* the hold of the head item; NULL until used */
-	int64_t last_queued_us; /* when the last item was queued */
+	unsigned queued;     /* items on the list */
+	unsigned reserved;   /* PACKING + QUEUED items */
+	unsigned inflight;   /* batches */
+	struct event *timer; /* the hold of the head item; NULL until used */
 	struct kr_store *store;
 	unsigned shard;
 };
@@ -119,15 +119,11 @@ void
 kr_store_batch_enqueue(struct kr_store *store, struct kr_store_item *it)
 {
 	struct kr_store_shardq *q = &store->queues[it->shard];
-	int64_t now = kr_clock_mono_us();
-	int64_t wait = store->cfg->storage.group_commit_wait_us;
 
-	/* Worth holding only when others are likely to join. */
-	it->hold = wait > 0 &&
-		   (q->inflight > 0 || q->queued > 0 ||
-		    (q->last_queued_us > 0 && now - q->last_queued_us < wait));
-	it->queued_us = now;
-	q->last_queued_us = now;
+	/* Worth holding only when others are at the shard too. */
+	it->hold = store->cfg->storage.group_commit_wait_us > 0 &&
+		   (q->inflight > 0 || q->queued > 0);
+	it->queued_us = kr_clock_mono_us();
 	it->qprev = q->tail;
 	it->qnext = NULL;
 	if (q->tail != NULL)
@@ -411,6 +407,8 @@ batch_hold(struct kr_store *store, struct kr_store_shardq *q, int64_t left)
 		q->store = store;
 		q->shard = (unsigned)(q - store->queues);
 		q->timer = evtimer_new(store->base, batch_on_timer, q);
+		if (q->timer == NULL)
+			kr_panic("store: evtimer_new failed");
 	}
 	evtimer_add(q->timer, &tv);
 }
