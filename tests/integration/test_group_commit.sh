@@ -12,7 +12,7 @@
 #   calls: more messages per call than with wait 0, and over 2 (one
 #   worker: with two, sessions split unevenly between the workers'
 #   queues and the figure says more about the split than the wait).
-# Every message stored in both runs (the per-user INBOX totals).
+# Every message of both runs stored (rows in messages).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
