@@ -8,13 +8,17 @@
  * With many sessions over many shards few deliveries meet on a shard at
  * the same instant, so each would pay its own commit (and WAL flush).
  * storage.group_commit_wait holds a delivery that arrives on a busy
- * shard (a batch in flight there, or another delivery queued) for up to
- * that long, so that the ones arriving meanwhile join its call; a full
- * batch goes at once. A delivery on a quiet shard goes at once: there
- * is no sign that anything would join it (a guess from recent arrivals
- * would also hold a lone sender's next message, for nothing). No item
- * waits on the timer longer than the wait after it was queued: the
- * timer (one per shard) is set for the oldest waiting item.
+ * shard (a batch in flight there, or another delivery queued) until a
+ * batch of the shard returns, or for at most that long, so that the
+ * ones arriving meanwhile join its call; a full batch goes at once. A
+ * delivery on a quiet shard goes at once: there is no sign that
+ * anything would join it (a guess from recent arrivals would also hold
+ * a lone sender's next message, for nothing). Ending the hold when a
+ * batch returns keeps the shard's commits back to back: held, a
+ * delivery waits only for the commit before it (as PostgreSQL's own
+ * group commit does), not idle time. No item waits on the timer longer
+ * than the wait after it was queued: the timer (one per shard) is set
+ * for the oldest waiting item.
  *
  * An item holds one of its shard's queue places (`reserved`) from
  * PACKING until it is sent; the places bound the memory a slow shard
@@ -527,5 +531,6 @@ batch_on_batch(void *ctx, const PGresult *res, const struct kr_err *err)
 	else
 		batch_rows(b, res);
 	batch_free(b);
-	kr_store_batch_kick(store, shard);
+	/* The shard's commit is done: what waited for it goes now. */
+	batch_kick(store, shard, true);
 }
