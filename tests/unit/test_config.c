@@ -181,7 +181,7 @@ test_config_defaults(void **state)
 	assert_int_equal(cfg->storage.read_your_writes_ms, 5000);
 	assert_int_equal(cfg->storage.group_commit_max, 64);
 	assert_int_equal(cfg->storage.group_commit_inflight, 2);
-	assert_int_equal(cfg->storage.group_commit_wait_us, 1000);
+	assert_int_equal(cfg->storage.group_commit_wait_us, 2000);
 	assert_int_equal(cfg->storage.census_interval_ms, 15000);
 	assert_int_equal(cfg->storage.max_shards, 64);
 	assert_text_defaults(cfg);
