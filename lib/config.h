@@ -116,7 +116,10 @@ struct kr_config {
 		unsigned read_your_writes_ms;	/* 0 = replicas read at once */
 		unsigned group_commit_max;	/* messages per commit */
 		unsigned group_commit_inflight; /* commits per shard at once */
-		unsigned census_interval_ms;	/* users counted per shard */
+		/* Longest hold of a delivery for others to join its commit
+		 * (microseconds; 0 = off). */
+		unsigned group_commit_wait_us;
+		unsigned census_interval_ms; /* users counted per shard */
 		/* Shards this kurierd can grow to by a reload (metrics are
 		 * reserved for them at start); more need a restart. */
 		unsigned max_shards;

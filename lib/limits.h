@@ -147,6 +147,12 @@
 #define KR_STORAGE_GROUP_COMMIT_MAX_MAX 1024
 #define KR_STORAGE_GROUP_COMMIT_INFLIGHT_DEFAULT 2
 #define KR_STORAGE_GROUP_COMMIT_INFLIGHT_MAX 64
+/* storage.group_commit_wait, microseconds (0 = off). 2 ms: on one busy
+ * shard it lifts messages per commit from ~3.4 to ~5.3 at the same rate;
+ * with 16 sessions over 20 shards it costs nothing measurable (the hold
+ * also ends when the shard's commit returns). */
+#define KR_STORAGE_GROUP_COMMIT_WAIT_US_DEFAULT 2000
+#define KR_STORAGE_GROUP_COMMIT_WAIT_US_MAX 100000
 /* How often one worker counts each shard's users (the dashboard). */
 #define KR_STORAGE_CENSUS_INTERVAL_MS_DEFAULT 15000
 #define KR_STORAGE_CENSUS_INTERVAL_MS_MIN 1000

@@ -9,8 +9,11 @@
 # how many kurierd backends were started during the run (pg_stat_activity
 # backend_start). KURIERD overrides the kurierd binary (to compare
 # builds). With PGCPU_PERF=FILE, perf records the cluster's processes
-# during the measured load into FILE. A shared machine makes the numbers indicative only. Run it
-# under flock /tmp/kr-integ.lock.
+# during the measured load into FILE. Also the messages per group commit
+# (kurier_store_commit_messages on /metrics). Config keys go in through
+# KR_CONF_EXTRA (tests/integration/lib.sh), e.g.
+# KR_CONF_EXTRA=$'[storage]\ngroup_commit_wait = 0'. A shared machine
+# makes the numbers indicative only. Run it under flock /tmp/kr-integ.lock.
 set -euo pipefail
 cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
 export KR_BUILD=${1:?usage: ops/pgcpu_lmtp.sh BUILD_DIR [MESSAGES] [KURIERD]}
@@ -70,11 +73,20 @@ if [[ -n ${PGCPU_PERF:-} ]]; then
 	perf=$!
 	sleep 1
 fi
+commits() {
+	kr_admin /metrics | awk '$1 == "kurier_store_commit_messages_count" { c = $2 }
+		$1 == "kurier_store_commit_messages_sum" { m = $2 } END { print c + 0, m + 0 }'
+}
+c0=$(commits)
 p0=$(pg_ticks) k0=$(kd_ticks) s0=$(date +%s.%N)
 out=$(load "$N" 11)
 [[ -n $perf ]] && kill -INT "$perf" && wait "$perf" || true
 p1=$(pg_ticks) k1=$(kd_ticks) s1=$(date +%s.%N)
 echo "$out"
+c1=$(commits)
+awk -v a="$c0" -v b="$c1" 'BEGIN { split(a, x, " "); split(b, y, " ");
+	printf "pgcpu: commits=%d messages=%d (%.2f messages per commit)\n",
+		y[1] - x[1], y[2] - x[2], (y[2] - x[2]) / (y[1] - x[1] > 0 ? y[1] - x[1] : 1) }'
 new=$(backends "$t0")
 all=$(backends '1970-01-01')
 awk -v n="$N" -v p="$((p1 - p0))" -v k="$((k1 - k0))" -v hz="$hz" -v s="$s0" -v e="$s1" \

@@ -53,7 +53,8 @@ runtime_define_metrics(struct kr_runtime *rt, struct kr_err *err_r)
 							 err_r)) == NULL ||
 	    (rt->db_ids = kr_connmgr_define_metrics_reserve(
 		     m, rt->cfg, rt->cfg->storage.max_shards, err_r)) == NULL ||
-	    (rt->spam_ids = kr_antispam_metrics_define(m, err_r)) == NULL)
+	    (rt->spam_ids = kr_antispam_metrics_define(m, err_r)) == NULL ||
+	    (rt->store_ids = kr_store_metrics_define(m, err_r)) == NULL)
 		return -1;
 	return 0;
 }
@@ -93,7 +94,9 @@ runtime_free_metrics(struct kr_runtime *rt)
 	free(rt->rpc_ids);
 	free(rt->cache_ids);
 	free(rt->spam_ids);
+	free(rt->store_ids);
 	rt->spam_ids = NULL;
+	rt->store_ids = NULL;
 	rt->worker_ids = NULL;
 	rt->master_ids = NULL;
 	rt->lmtp_ids = NULL;

@@ -26,6 +26,7 @@ struct kr_rpc_metrics;	    /* server/rpc/rpc_metrics.h */
 struct kr_cache_metrics;    /* server/cache/cache_metrics.h */
 struct kr_restart_metrics;  /* server/restart.h */
 struct kr_antispam_metrics; /* antispam/antispam.h */
+struct kr_store_metrics;    /* storage/store.h */
 struct kr_hits;		    /* antispam/hits.h */
 struct kr_counter;	    /* antispam/counter.h */
 struct kr_antispam_status;  /* antispam/status.h */
@@ -59,6 +60,7 @@ struct kr_runtime {
 	struct kr_cache_metrics *cache_ids;
 	struct kr_restart_metrics *restart_ids;
 	struct kr_connmgr_metrics *db_ids;
+	struct kr_store_metrics *store_ids;
 	struct kr_antispam_metrics *spam_ids;
 	int lmtp_fd; /* listening sockets opened by the master, or -1 */
 	int lmtp_unix_fd;

@@ -310,6 +310,7 @@ worker_setup(struct worker *w)
 		w->store = kr_store_create(w->base, w->db, w->map, w->cpu,
 					   w->rt->gens, w->rt->storage_cfg,
 					   w->rt->log);
+		kr_store_set_metrics(w->store, w->rt->slot, w->rt->store_ids);
 	}
 	/* The delivery pipeline; its verdict step the antispam host. */
 	w->deliver = (struct kr_deliver_env){ .base = w->base,

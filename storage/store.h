@@ -118,6 +118,23 @@ struct kr_store_stats {
 void kr_store_get_stats(const struct kr_store *store,
 			struct kr_store_stats *stats_r);
 
+/* The same figures on /metrics (store_metrics.c): messages per
+ * kr_deliver_batch call and each message's wait in its shard's queue,
+ * as histograms. Defined by the master before it forks; each worker's
+ * store reports into its slot once given it. */
+struct kr_metrics;
+struct kr_metrics_slot;
+struct kr_store_metrics {
+	int batch_messages; /* histogram: messages per call */
+	int queue_wait;	    /* histogram (us): queued -> sent */
+};
+/* NULL + err_r when the registry refuses one; free() the result. */
+struct kr_store_metrics *kr_store_metrics_define(struct kr_metrics *m,
+						 struct kr_err *err_r);
+/* From now on the store counts into slot with ids (both outlive it). */
+void kr_store_set_metrics(struct kr_store *store, struct kr_metrics_slot *slot,
+			  const struct kr_store_metrics *ids);
+
 /* ---- users (store_user.c) ---------------------------------------- */
 
 struct kr_store_user_get_result {
@@ -546,7 +563,9 @@ typedef void kr_store_deliver_fn(void *ctx,
  * (its prefix + the body) for its shard's group commit: while fewer
  * than storage.group_commit_inflight batches are in flight on a shard
  * its queue is sent at once, otherwise the waiting messages (up to
- * storage.group_commit_max) go out together when a batch returns. A
+ * storage.group_commit_max) go out together when a batch returns. On a
+ * busy shard (a batch in flight or a message waiting) a message is first
+ * held up to storage.group_commit_wait for others to join it. A
  * recipient counts as stored only after its batch's statement
  * returned. cb fires once every shard involved has answered, or at the
  * deadline with what is known by then. */

@@ -5,15 +5,33 @@
  * returns. The call runs in autocommit, so its return means committed:
  * only then is a recipient answered as stored.
  *
+ * With many sessions over many shards few deliveries meet on a shard at
+ * the same instant, so each would pay its own commit (and WAL flush).
+ * storage.group_commit_wait holds a delivery that arrives on a busy
+ * shard (a batch in flight there, or another delivery queued) until a
+ * batch of the shard returns, or for at most that long, so that the
+ * ones arriving meanwhile join its call; a full batch goes at once. A
+ * delivery on a quiet shard goes at once: there is no sign that
+ * anything would join it (a guess from recent arrivals would also hold
+ * a lone sender's next message, for nothing). Ending the hold when a
+ * batch returns keeps the shard's commits back to back: held, a
+ * delivery waits only for the commit before it (as PostgreSQL's own
+ * group commit does), not idle time. No item waits on the timer longer
+ * than the wait after it was queued: the timer (one per shard) is set
+ * for the oldest waiting item.
+ *
  * An item holds one of its shard's queue places (`reserved`) from
  * PACKING until it is sent; the places bound the memory a slow shard
  * can pin. Answers to the deliveries are deferred to their own loop
  * turns (kr_store_deliver_item_answer), so no user code runs while the
  * queues are walked here. */
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/config.h"
+#include "lib/metrics.h"
 #include "storage/pgarray.h"
 #include "storage/store_priv.h"
 
@@ -30,9 +48,12 @@ struct kr_store_batch {
 struct kr_store_shardq {
 	struct kr_store_item *head, *tail;
 	struct kr_store_batch *batches;
-	unsigned queued;   /* items on the list */
-	unsigned reserved; /* PACKING + QUEUED items */
-	unsigned inflight; /* batches */
+	unsigned queued;     /* items on the list */
+	unsigned reserved;   /* PACKING + QUEUED items */
+	unsigned inflight;   /* batches */
+	struct event *timer; /* the hold of the head item; NULL until used */
+	struct kr_store *store;
+	unsigned shard;
 };
 
 static unsigned
@@ -63,6 +84,8 @@ kr_store_batch_deinit(struct kr_store *store)
 	for (unsigned s = 0; s < store->n_shards; s++) {
 		struct kr_store_shardq *q = &store->queues[s];
 
+		if (q->timer != NULL)
+			event_free(q->timer);
 		/* Every delivery was answered (and detached) already. */
 		while (q->batches != NULL) {
 			struct kr_store_batch *b = q->batches;
@@ -101,6 +124,10 @@ kr_store_batch_enqueue(struct kr_store *store, struct kr_store_item *it)
 {
 	struct kr_store_shardq *q = &store->queues[it->shard];
 
+	/* Worth holding only when others are at the shard too. */
+	it->hold = store->cfg->storage.group_commit_wait_us > 0 &&
+		   (q->inflight > 0 || q->queued > 0);
+	it->queued_us = kr_clock_mono_us();
 	it->qprev = q->tail;
 	it->qnext = NULL;
 	if (q->tail != NULL)
@@ -164,6 +191,7 @@ batch_take(struct kr_store *store, unsigned shard)
 	unsigned max = batch_max(store);
 	struct kr_store_batch *b = kr_xcalloc(1, sizeof(*b));
 	size_t bytes = 0;
+	int64_t now = kr_clock_mono_us();
 
 	b->store = store;
 	b->shard = shard;
@@ -181,6 +209,9 @@ batch_take(struct kr_store *store, unsigned shard)
 		it->slot = b->n;
 		b->items[b->n++] = it;
 		bytes += size;
+		if (store->slot != NULL)
+			kr_metrics_observe(store->slot, store->ids->queue_wait,
+					   (uint64_t)(now - it->queued_us));
 		if (b->n == 1 || it->d->op.deadline.at_us > b->deadline.at_us)
 			b->deadline = it->d->op.deadline;
 	}
@@ -350,15 +381,76 @@ batch_send(struct kr_store *store, struct kr_store_batch *b)
 	store->stats.inflight++;
 	store->stats.batches++;
 	store->stats.batch_messages += b->n;
+	if (store->slot != NULL)
+		kr_metrics_observe(store->slot, store->ids->batch_messages,
+				   b->n);
+}
+
+static void batch_on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* Microseconds the head item may still be held; 0: send it now. */
+static int64_t
+batch_hold_left(struct kr_store *store, const struct kr_store_shardq *q)
+{
+	int64_t wait = store->cfg->storage.group_commit_wait_us;
+	int64_t left;
+
+	if (q->head == NULL || !q->head->hold || q->queued >= batch_max(store))
+		return 0;
+	left = q->head->queued_us + wait - kr_clock_mono_us();
+	return left > 0 ? left : 0;
+}
+
+static void
+batch_hold(struct kr_store *store, struct kr_store_shardq *q, int64_t left)
+{
+	struct timeval tv = { .tv_sec = (time_t)(left / 1000000),
+			      .tv_usec = (suseconds_t)(left % 1000000) };
+
+	if (q->timer == NULL) {
+		q->store = store;
+		q->shard = (unsigned)(q - store->queues);
+		q->timer = evtimer_new(store->base, batch_on_timer, q);
+		if (q->timer == NULL)
+			kr_panic("store: evtimer_new failed");
+	}
+	evtimer_add(q->timer, &tv);
+}
+
+/* force: the hold is over (the timer fired), whatever the clock says. */
+static void
+batch_kick(struct kr_store *store, unsigned shard, bool force)
+{
+	struct kr_store_shardq *q = &store->queues[shard];
+
+	while (q->head != NULL && q->inflight < batch_inflight_max(store)) {
+		int64_t left = force ? 0 : batch_hold_left(store, q);
+
+		if (left > 0) {
+			batch_hold(store, q, left);
+			return;
+		}
+		force = false;
+		batch_send(store, batch_take(store, shard));
+	}
+	if (q->head == NULL && q->timer != NULL)
+		evtimer_del(q->timer);
+}
+
+static void
+batch_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct kr_store_shardq *q = arg;
+
+	(void)fd;
+	(void)what;
+	batch_kick(q->store, q->shard, true);
 }
 
 void
 kr_store_batch_kick(struct kr_store *store, unsigned shard)
 {
-	struct kr_store_shardq *q = &store->queues[shard];
-
-	while (q->head != NULL && q->inflight < batch_inflight_max(store))
-		batch_send(store, batch_take(store, shard));
+	batch_kick(store, shard, false);
 }
 
 /* One result row: (idx, status, user_id, mailbox_id, uid). */
@@ -443,5 +535,6 @@ batch_on_batch(void *ctx, const PGresult *res, const struct kr_err *err)
 		batch_rows(b, res);
 	}
 	batch_free(b);
-	kr_store_batch_kick(store, shard);
+	/* The shard's commit is done: what waited for it goes now. */
+	batch_kick(store, shard, true);
 }

@@ -35,6 +35,8 @@ struct kr_store {
 	struct kr_store_op *ops; /* outstanding, for destroy */
 	struct kr_store_shardq *queues;
 	struct kr_store_stats stats;
+	struct kr_metrics_slot *slot;	    /* NULL: no metrics */
+	const struct kr_store_metrics *ids; /* with slot */
 	bool destroying;
 };
 
@@ -272,6 +274,8 @@ struct kr_store_item {
 	unsigned char *prefix; /* this recipient's header lines */
 	size_t prefix_len;
 	struct kr_store_item *qprev, *qnext;
+	int64_t queued_us; /* monotonic, when QUEUED */
+	bool hold;	   /* may wait storage.group_commit_wait for others */
 	struct kr_store_batch *batch;
 	unsigned slot;
 };

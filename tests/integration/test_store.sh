@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The mail store against a real 20-node cluster: users, mailboxes,
 # messages, delivery across shards, dedup, quota, group commit
-# (test_store), and the write generations every successful write bumps
-# (test_store_gen). test_store applies the migrations to every node
-# itself.
+# (test_store), the write generations every successful write bumps
+# (test_store_gen) and group commit's bounded wait (test_store_gc).
+# test_store applies the migrations to every node itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -15,7 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT
 ops/pgcluster start -n 20 -d "$dir" -p 28400 >/dev/null
-for t in store store_gen; do
+for t in store store_gen store_gc; do
 	out=$KR_BUILD/test-logs/$t.out
 	mkdir -p "$(dirname "$out")"
 	KR_TEST_PG_CONF=$PWD/$dir/kurier.conf "$KR_BUILD/tests/test_$t" 2>&1 |

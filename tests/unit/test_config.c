@@ -181,6 +181,7 @@ test_config_defaults(void **state)
 	assert_int_equal(cfg->storage.read_your_writes_ms, 5000);
 	assert_int_equal(cfg->storage.group_commit_max, 64);
 	assert_int_equal(cfg->storage.group_commit_inflight, 2);
+	assert_int_equal(cfg->storage.group_commit_wait_us, 2000);
 	assert_int_equal(cfg->storage.census_interval_ms, 15000);
 	assert_int_equal(cfg->storage.max_shards, 64);
 	assert_text_defaults(cfg);
@@ -479,6 +480,12 @@ static const struct value_case value_cases[] = {
 	  SF(group_commit_inflight), 64 },
 	{ "storage", "group_commit_inflight", "65", false,
 	  SF(group_commit_inflight), 0 },
+	{ "storage", "group_commit_wait", "0", true, SF(group_commit_wait_us),
+	  0 },
+	{ "storage", "group_commit_wait", "100000", true,
+	  SF(group_commit_wait_us), 100000 },
+	{ "storage", "group_commit_wait", "100001", false,
+	  SF(group_commit_wait_us), 0 },
 	{ "storage", "max_shards", "1", true, SF(max_shards), 1 },
 	{ "storage", "max_shards", "0", false, SF(max_shards), 0 },
 	{ "storage", "max_shards", "128", true, SF(max_shards), 128 },

@@ -21,6 +21,7 @@
 #include "server/rpc/rpc_metrics.h"
 #include "server/runtime.h"
 #include "storage/connmgr.h"
+#include "storage/store.h"
 #include "server/process_metrics.h"
 
 /* A runtime on two workers and no shards (no storage metrics). */
@@ -71,6 +72,7 @@ test_runtime_metrics_each_part_names_its_own(void **state)
 	const struct kr_cache_metrics *c = rt->cache_ids;
 	const struct kr_restart_metrics *s = rt->restart_ids;
 	const struct kr_antispam_metrics *sp = rt->spam_ids;
+	const struct kr_store_metrics *st = rt->store_ids;
 	/* In registry order: the exposition's order. */
 	const struct want want[] = {
 		{ w->requests, "kurier_requests_total", "" },
@@ -141,6 +143,8 @@ test_runtime_metrics_each_part_names_its_own(void **state)
 		{ sp->generation, "kurier_antispam_generation", "" },
 		{ sp->generations, "kurier_antispam_generations_open", "" },
 		{ sp->unloads, "kurier_antispam_module_unloads_total", "" },
+		{ st->batch_messages, "kurier_store_commit_messages", "" },
+		{ st->queue_wait, "kurier_store_commit_wait_seconds", "" },
 	};
 	size_t n = sizeof(want) / sizeof(want[0]), i = 0;
 
