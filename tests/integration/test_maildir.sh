@@ -82,6 +82,8 @@ service lmtp {
 }
 EOF
 dovecot -c "$DV/dovecot.conf" || fail "dovecot did not start"
+# The master writes its pid file after it has gone to the background.
+wait_for 15 "Dovecot's master.pid" test -s "$DV/run/master.pid"
 DV_PID=$(cat "$DV/run/master.pid")
 wait_for 15 "Dovecot LMTP on $DPORT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$DPORT"
 dva() { doveadm -c "$DV/dovecot.conf" "$@"; }
