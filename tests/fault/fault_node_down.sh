@@ -57,9 +57,9 @@ grep '^lmtp messages=' "$KR_WORK/bench.out" | sed 's/^/  /'
 # tool's own (its clock starts a moment after t0): 1 s of slack.
 awk 'NR == FNR { shard[$1] = $2; next }
 	{ print $0 "\t" shard[$2] }' "$KR_WORK/shards" "$KR_WORK/trace" >"$KR_WORK/trace.s"
-bad=$(awk -F'\t' -v v="$victim" '$5 != v && $3 != 250' "$KR_WORK/trace.s" | head -5)
+bad=$(awk -F'\t' -v v="$victim" '$5 != v && $3 != 250 { print; if (++n == 5) exit }' "$KR_WORK/trace.s")
 [[ -z $bad ]] || fail "other users got failures: $bad"
-bad=$(awk -F'\t' -v v="$victim" '$5 == v && $3 != 250 && ($3 < 400 || $3 >= 500)' "$KR_WORK/trace.s" | head -5)
+bad=$(awk -F'\t' -v v="$victim" '$5 == v && $3 != 250 && ($3 < 400 || $3 >= 500) { print; if (++n == 5) exit }' "$KR_WORK/trace.s")
 [[ -z $bad ]] || fail "the node's users got other than 4xx: $bad"
 n_tmp=$(awk -F'\t' -v v="$victim" '$5 == v && $3 >= 400 && $3 < 500' "$KR_WORK/trace.s" | wc -l)
 ((n_tmp > 0)) || fail "no temporary failure while node $victim was down"
@@ -78,20 +78,23 @@ ok "other users' p99: $p_before ms before, $p_during ms while the node was down 
 # Recovery: the node's users get 250 again within 5 s of its return.
 first_ok=$(awk -F'\t' -v v="$victim" -v s="$t_start" '$5 == v && $1 >= s && $3 == 250 { print $1; exit }' "$KR_WORK/trace.s")
 [[ -n $first_ok ]] || fail "node $victim's users never served again"
-late_fail=$(awk -F'\t' -v v="$victim" -v s="$((t_start + 5000))" '$5 == v && $1 >= s && $3 != 250' "$KR_WORK/trace.s" | head -3)
+late_fail=$(awk -F'\t' -v v="$victim" -v s="$((t_start + 5000))" '$5 == v && $1 >= s && $3 != 250 { print; if (++n == 3) exit }' "$KR_WORK/trace.s")
 [[ -z $late_fail ]] || fail "failures more than 5 s after the node returned: $late_fail"
 ok "node $victim's users served again $((first_ok - t_start)) ms after its return"
 
 # JSON-RPC: -32010 for the node's user only, quick, and back after.
 codes_in=$(awk '{ print $2 }' "$KR_WORK/rpc-in" | sort | uniq -c | tr '\n' ' ')
 codes_out=$(awk '{ print $2 }' "$KR_WORK/rpc-out" | sort | uniq -c | tr '\n' ' ')
-awk '$2 != 0 && $2 != -32010' "$KR_WORK/rpc-in" | head -1 | grep -q . &&
+# (Each a single awk that stops at the first match: `awk | head -1`
+# under pipefail fails when head leaves first and awk gets SIGPIPE.)
+has() { awk "$1 { found = 1; exit } END { exit !found }" "$2"; }
+has '$2 != 0 && $2 != -32010' "$KR_WORK/rpc-in" &&
 	fail "node's webmail user got other errors: $codes_in"
-awk '$2 == -32010' "$KR_WORK/rpc-in" | head -1 | grep -q . ||
+has '$2 == -32010' "$KR_WORK/rpc-in" ||
 	fail "node's webmail user never got -32010: $codes_in"
-awk '$2 != 0' "$KR_WORK/rpc-out" | head -1 | grep -q . &&
+has '$2 != 0' "$KR_WORK/rpc-out" &&
 	fail "other webmail user got errors: $codes_out"
-slow=$(awk '$2 == -32010 && $3 > 1000' "$KR_WORK/rpc-in" | head -1)
+slow=$(awk '$2 == -32010 && $3 > 1000 { print; exit }' "$KR_WORK/rpc-in")
 [[ -z $slow ]] || fail "-32010 took over a second: $slow"
 ok "JSON-RPC: node's user [$codes_in], other user [$codes_out]"
 
