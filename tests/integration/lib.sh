@@ -197,6 +197,16 @@ kr_stack_run() {
 	KR_PID=$!
 	wait_for 15 "LMTP port $KR_LMTP" bash -c "exec 3<>/dev/tcp/127.0.0.1/$KR_LMTP"
 	wait_for 15 "JSON-RPC port $KR_HTTP" bash -c "exec 3<>/dev/tcp/127.0.0.1/$KR_HTTP"
+	# The ports answer once one worker serves; give the others (each
+	# reads the shard map first) up to 10 s, so that tests that note
+	# the worker pids see them all. Not an error when they do not come:
+	# some tests start workers that cannot serve.
+	local _
+	for _ in $(seq 100); do
+		[[ $(kr_admin /api/workers 2>/dev/null |
+			jq '[.workers[] | select(.state == "serving")] | length' 2>/dev/null) == "${KR_WORKERS:-2}" ]] && break
+		sleep 0.1
+	done
 }
 kr_cli() { "$KR_BUILD/kurier" -c "$KR_CONF" "$@"; }
 # kr_second_host CONF: writes CONF, $KR_CONF with free ports of its own
