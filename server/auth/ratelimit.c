@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -55,6 +56,7 @@ struct kr_ratelimit {
 	uint32_t *heap;
 	struct rl_entry *entries;
 	EVP_MAC_CTX *mac;
+	pid_t owner; /* the creator: only it clears the key and the lock */
 	unsigned char sip_key[RL_SIP_KEY_BYTES];
 };
 
@@ -353,6 +355,7 @@ ratelimit_map(unsigned max_keys)
 		return NULL;
 	rl = (struct kr_ratelimit *)p;
 	rl->map_size = size;
+	rl->owner = getpid();
 	rl->mask = (uint32_t)(nslots - 1);
 	rl->max_keys = max_keys;
 	rl->free_head = RL_NONE;
@@ -429,8 +432,13 @@ kr_ratelimit_destroy(struct kr_ratelimit **rl_p)
 	if (rl == NULL)
 		return;
 	EVP_MAC_CTX_free(rl->mac);
-	explicit_bzero(rl->sip_key, sizeof(rl->sip_key));
-	pthread_mutex_destroy(&rl->lock);
+	/* The key and the lock are shared: a worker that exits (a cycle, a
+	 * drain) must leave them to the others, or every held key hashes
+	 * to a new id and each limited address starts over. */
+	if (getpid() == rl->owner) {
+		explicit_bzero(rl->sip_key, sizeof(rl->sip_key));
+		pthread_mutex_destroy(&rl->lock);
+	}
 	munmap(rl, rl->map_size);
 	*rl_p = NULL;
 }

@@ -160,6 +160,9 @@ kr_stack_start() {
 kr_stack_conf() {
 	{
 		printf '[workers]\ncount = %s\n' "${KR_WORKERS:-2}"
+		# An instrumented worker's RSS holds ASan's shadow and its 256 MiB
+		# quarantine: the 512 MiB default would cycle it for that alone.
+		[[ $KR_BUILD != *asan* ]] || printf 'max_rss = 2G\n'
 		printf '[admin]\nlisten = 127.0.0.1:%s\ntoken = %s\n' "$KR_ADMIN" "$KR_TOKEN"
 		printf '[lmtp]\nlisten = 127.0.0.1:%s\nhostname = mx.test\n' "$KR_LMTP"
 		printf '[jsonrpc]\nlisten = 127.0.0.1:%s\n' "$KR_HTTP"
@@ -261,6 +264,11 @@ kr_second_stop() {
 kr_admin() {
 	curl -sS --max-time 10 -H "Authorization: Bearer $KR_TOKEN" \
 		"http://127.0.0.1:$KR_ADMIN$1"
+}
+# kr_admin_post PATH: POST to the admin API, prints the HTTP status.
+kr_admin_post() {
+	curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -X POST \
+		-H "Authorization: Bearer $KR_TOKEN" "http://127.0.0.1:$KR_ADMIN$1"
 }
 # kr_rpc [TOKEN] BODY: POST /rpc, prints the response body.
 kr_rpc() {

@@ -15,7 +15,9 @@
 #  (f) `kurier user passwd` ends an existing session (also a version 1
 #      token from before password versions) within 2 s; the new
 #      password logs in.
-# Throughout: no worker restarts, worker RSS bounded.
+# Throughout: no worker restarts, worker RSS bounded. Then (g): every
+# worker cycled, a limited client_ip is still limited (an exiting worker
+# once cleared the limiter's shared key, so a cycle forgot every count).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -297,3 +299,20 @@ done
 ! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$KR_WORK/kurierd.log" ||
 	fail "sanitizer report in kurierd's log"
 ok "no sanitizer report"
+
+# ---- (g) the limiter outlives its workers ---------------------------
+reload "127.0.0.0/8 ::1" 16 # (e) left login_concurrency at 1
+r=$(rpc "$(batch 12 nobody-g wrong 198.51.100.77)")
+(($(limited "$r") == 12 - ADDR_BURST)) || fail "(g) 12 wrong logins from 198.51.100.77: $(jq -c '[.[].error.code]' <<<"$r")"
+[[ $(kr_admin_post /api/workers/cycle) == 202 ]] || fail "(g) cycle refused"
+cycled() { kr_admin /api/workers | jq -e '.cycle.active == false and .cycle.done == 2'; }
+wait_for 60 "every worker cycled" cycled
+for p in $pids; do
+	[[ " $(kr_worker_pids | tr '\n' ' ') " != *" $p "* ]] || fail "(g) worker $p not cycled"
+done
+for i in 1 2 3 4 5 6; do
+	expect_code -32012 "(g) right password from 198.51.100.77 after the cycle ($i)" \
+		"$(login_body ip1@auth.test pw-ip1@auth.test '"198.51.100.77"')"
+done
+expect_code ok "(g) another client_ip after the cycle" "$(login_body ip1@auth.test pw-ip1@auth.test '"198.51.100.78"')"
+ok "(g) both workers cycled: 198.51.100.77 still -32012 on 6 logins with the right password, 198.51.100.78 logs in"

@@ -1,5 +1,6 @@
 /* cmocka tests for server/ratelimit: burst and retry-after, refill,
- * take decides and charges in one step (also across processes), give
+ * take decides and charges in one step (also across processes), a
+ * child's destroy leaves the shared state alone, give
  * back, check takes nothing, forget, independent keys, the max_keys
  * bound and which entries go, disabled limiter, clocks stepped back,
  * overflow at the extremes, over-long keys, bad configurations, and a
@@ -194,6 +195,33 @@ test_ratelimit_take_atomic_across_processes(void **state)
 	}
 	assert_int_equal(total, BURST);
 	expect(rl, "u:target", 1000, false, 60000);
+	kr_ratelimit_destroy(&rl);
+}
+
+/* A worker that exits (cycled past max_rss, drained) destroys its copy;
+ * the key it limited stays limited for the workers that remain. */
+static void
+test_ratelimit_child_destroy_keeps_state(void **state)
+{
+	struct kr_ratelimit *rl = rl_new(2, 1, 64);
+	pid_t pid;
+	int status;
+
+	(void)state;
+	fail_key(rl, "a:198.51.100.7", 1000);
+	fail_key(rl, "a:198.51.100.7", 1000);
+	expect(rl, "a:198.51.100.7", 1000, false, 60000);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		kr_ratelimit_destroy(&rl);
+		_exit(rl == NULL ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	expect(rl, "a:198.51.100.7", 1000, false, 60000);
+	assert_false(take_key(rl, "a:198.51.100.7", 1000));
+	assert_true(take_key(rl, "a:198.51.100.8", 1000));
 	kr_ratelimit_destroy(&rl);
 }
 
@@ -797,6 +825,7 @@ main(void)
 		cmocka_unit_test(test_ratelimit_take_at_limit),
 		cmocka_unit_test(test_ratelimit_give_back),
 		cmocka_unit_test(test_ratelimit_take_atomic_across_processes),
+		cmocka_unit_test(test_ratelimit_child_destroy_keeps_state),
 		cmocka_unit_test(test_ratelimit_refill),
 		cmocka_unit_test(test_ratelimit_check_takes_nothing),
 		cmocka_unit_test(test_ratelimit_success_clears),
