@@ -207,7 +207,7 @@ bench_migrate(const struct kr_config *cfg)
 	for (unsigned i = 0; i < cfg->n_shards; i++) {
 		struct kr_err err = { 0 };
 
-		if (kr_migrate_apply(cfg->shards[i].primary, NULL, &err) < 0)
+		if (kr_migrate_apply(cfg->shards[i].primary, i, NULL, &err) < 0)
 			kr_fatal("bench_store: shard %u: %s", i, err.msg);
 	}
 }

@@ -477,7 +477,7 @@ master_migrate_new(struct master *m, const struct kr_runtime_staged *st,
 		struct kr_log_line line;
 		struct kr_err err = { 0 };
 		unsigned applied = 0;
-		int rc = kr_migrate_apply(cfg->shards[i].primary, &applied,
+		int rc = kr_migrate_apply(cfg->shards[i].primary, i, &applied,
 					  &err);
 
 		if (kr_log_begin(&line, m->rt->log,
@@ -808,7 +808,7 @@ master_migrate(struct master *m)
 		struct kr_log_line line;
 		struct kr_err err = { 0 };
 		unsigned applied = 0;
-		int rc = kr_migrate_apply(cfg->shards[i].primary, &applied,
+		int rc = kr_migrate_apply(cfg->shards[i].primary, i, &applied,
 					  &err);
 
 		if (!kr_log_begin(&line, m->rt->log,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/limits.h"
 #include "storage/pgnode.h"
 
 /* Session advisory lock key of every kurier migration ("kurier", 1). */
@@ -208,10 +209,26 @@ rollback:
 	return -1;
 }
 
-int
-kr_migrate_apply_set(const char *conninfo, const struct kr_migration *files,
-		     unsigned n_files, unsigned *applied_r,
-		     struct kr_err *err_r)
+/* Shard `shard`'s id range (012_stable_ids.sql), after its migrations. */
+static int
+migrate_id_range(struct migrate_ctx *ctx, unsigned shard, struct kr_err *err_r)
+{
+	char index[16];
+	const char *params[1] = { index };
+
+	snprintf(index, sizeof(index), "%u", shard);
+	return migrate_check(ctx,
+			     PQexecParams(ctx->conn,
+					  "SELECT kr_shard_id_range($1::int)",
+					  1, NULL, params, NULL, NULL, 0),
+			     "id range", NULL, err_r);
+}
+
+/* The files not recorded yet, then (shard >= 0) the shard's id range. */
+static int
+migrate_run(const char *conninfo, const struct kr_migration *files,
+	    unsigned n_files, int shard, unsigned *applied_r,
+	    struct kr_err *err_r)
 {
 	struct migrate_ctx ctx = { 0 };
 	unsigned applied = 0;
@@ -235,6 +252,8 @@ kr_migrate_apply_set(const char *conninfo, const struct kr_migration *files,
 			goto out;
 		applied++;
 	}
+	if (shard >= 0 && migrate_id_range(&ctx, (unsigned)shard, err_r) < 0)
+		goto out;
 	ret = 0;
 out:
 	/* Closing the session releases the advisory lock. */
@@ -245,11 +264,20 @@ out:
 }
 
 int
-kr_migrate_apply(const char *conninfo, unsigned *applied_r,
+kr_migrate_apply_set(const char *conninfo, const struct kr_migration *files,
+		     unsigned n_files, unsigned *applied_r,
+		     struct kr_err *err_r)
+{
+	return migrate_run(conninfo, files, n_files, -1, applied_r, err_r);
+}
+
+int
+kr_migrate_apply(const char *conninfo, unsigned shard, unsigned *applied_r,
 		 struct kr_err *err_r)
 {
-	return kr_migrate_apply_set(conninfo, kr_migrate_files,
-				    kr_migrate_n_files, applied_r, err_r);
+	kr_assert(shard < KR_CONFIG_SHARDS_MAX);
+	return migrate_run(conninfo, kr_migrate_files, kr_migrate_n_files,
+			   (int)shard, applied_r, err_r);
 }
 
 /* Sets *out to the single integer value of sql's result. */

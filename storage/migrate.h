@@ -30,8 +30,11 @@ extern const unsigned kr_migrate_n_files;
  * failing one stay applied). Returns 0, or -1 with err_r naming the
  * node (host and port, never the password) and the failing migration:
  * KR_ERR_TEMPORARY when the node cannot be reached or the connection
- * breaks, KR_ERR_INTERNAL when PostgreSQL rejects a migration. */
-int kr_migrate_apply(const char *conninfo, unsigned *applied_r,
+ * breaks, KR_ERR_INTERNAL when PostgreSQL rejects a migration. Then
+ * moves the node's id sequences to shard `shard`'s range (the config's
+ * index, < KR_CONFIG_SHARDS_MAX; 012_stable_ids.sql), so that user and
+ * mailbox ids are unique across shards and a moved user keeps them. */
+int kr_migrate_apply(const char *conninfo, unsigned shard, unsigned *applied_r,
 		     struct kr_err *err_r);
 
 /* kr_migrate_apply with another set of migrations (tests, tools):

@@ -42,8 +42,9 @@ struct move {
 	const struct kr_config *cfg;
 	struct kr_shardmap *map;
 	FILE *out;
-	PGconn *cat;	/* shard 0: job state and map */
-	PGconn **conns; /* per shard, opened on first use */
+	PGconn *cat;	   /* shard 0: job state and map */
+	PGconn **conns;	   /* per shard, opened on first use */
+	PGconn *leave_dst; /* the clean-up's destination (kr_move_leave) */
 	struct move_user *users;
 	size_t n_users, cap_users;
 };
@@ -263,17 +264,33 @@ move_each_delete(struct move *m, PGconn *conn, const char *address, bool moving,
 }
 
 /* The clean-up deletes only what the move fenced: a user created on the
- * source since (by a CLI with a stale map) stays, and is reported. */
+ * source since (by a CLI with a stale map) stays, and is reported. The
+ * delete leaves a forwarding row when the destination kept the user's
+ * id (012_stable_ids.sql), for sessions whose tokens name the source. */
 static int
 move_each_delete_fenced(struct move *m, PGconn *conn, const char *address,
 			bool moving, struct kr_err *err_r)
 {
+	const char *v[] = { address, NULL };
+	PGresult *id;
+	int rc;
+
 	if (!moving) {
 		move_say(m, "  %s: on the source but not moved, left there",
 			 address);
 		return 0;
 	}
-	return move_each_delete(m, conn, address, moving, err_r);
+	id = move_exec(m->leave_dst,
+		       "SELECT id FROM users WHERE address = kr_addr($1)", 1, v,
+		       err_r);
+	if (id == NULL)
+		return -1;
+	if (PQntuples(id) == 1)
+		v[1] = PQgetvalue(id, 0, 0);
+	rc = move_do(conn, "SELECT status FROM kr_move_leave($1, $2)", 2, v,
+		     err_r);
+	PQclear(id);
+	return rc;
 }
 
 static int
@@ -291,6 +308,47 @@ move_each_unfence(struct move *m, PGconn *conn, const char *address,
 }
 
 /* ---- copying one user --------------------------------------------- */
+
+/* Copies user id's tombstones (expunged messages, deleted mailboxes)
+ * page by page, inside both callers' transactions; only for a user
+ * whose ids the destination kept (012_stable_ids.sql). */
+static int
+move_copy_tombstones(PGconn *src, PGconn *dst, const char *id,
+		     struct kr_err *err_r)
+{
+	char modseq[24] = "0", mb[24] = "0", uid[24] = "0";
+
+	for (;;) {
+		const char *gv[] = { id, modseq, mb, uid };
+		PGresult *res = move_exec(
+			src,
+			"SELECT n, last_modseq, last_mb, last_uid, rows FROM "
+			"kr_move_get_tombstones($1, $2, $3, $4)",
+			4, gv, err_r);
+		int rc;
+
+		if (res == NULL)
+			return -1;
+		if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+			PQclear(res);
+			return 0;
+		}
+		snprintf(modseq, sizeof(modseq), "%s", PQgetvalue(res, 0, 1));
+		snprintf(mb, sizeof(mb), "%s", PQgetvalue(res, 0, 2));
+		snprintf(uid, sizeof(uid), "%s", PQgetvalue(res, 0, 3));
+		{
+			const char *pv[] = { id, PQgetvalue(res, 0, 4) };
+
+			rc = move_do(dst,
+				     "SELECT kr_move_put_tombstones($1, "
+				     "$2::jsonb)",
+				     2, pv, err_r);
+		}
+		PQclear(res);
+		if (rc < 0)
+			return -1;
+	}
+}
 
 /* Copies the messages of src user src_id into dst user dst_id, chunk by
  * chunk, inside both callers' transactions. */
@@ -369,6 +427,9 @@ move_copy_user(PGconn *src, PGconn *dst, const char *address, int64_t *modseq_r,
 		if (id == NULL ||
 		    move_copy_messages(src, dst, PQgetvalue(u, 0, 0),
 				       PQgetvalue(id, 0, 0), err_r) < 0 ||
+		    (strcmp(PQgetvalue(u, 0, 0), PQgetvalue(id, 0, 0)) == 0 &&
+		     move_copy_tombstones(src, dst, PQgetvalue(id, 0, 0),
+					  err_r) < 0) ||
 		    move_do(dst, "COMMIT", 0, NULL, err_r) < 0) {
 			PQclear(PQexec(dst, "ROLLBACK"));
 			goto out;
@@ -380,6 +441,27 @@ out:
 	PQclear(id);
 	PQclear(u);
 	PQclear(PQexec(src, "ROLLBACK")); /* read only: nothing to keep */
+	return rc;
+}
+
+/* A fenced user's revoked sessions, added on the destination: a logout
+ * writes no users row, so the modseq does not tell whether one came
+ * after the copy; the fence stops new ones (012_stable_ids.sql). */
+static int
+move_copy_revoked(PGconn *src, PGconn *dst, const char *address,
+		  struct kr_err *err_r)
+{
+	const char *v[] = { address, NULL };
+	PGresult *rows =
+		move_exec(src, "SELECT kr_move_get_revoked($1)", 1, v, err_r);
+	int rc;
+
+	if (rows == NULL)
+		return -1;
+	v[1] = PQgetvalue(rows, 0, 0);
+	rc = move_do(dst, "SELECT kr_move_put_revoked($1, $2::jsonb)", 2, v,
+		     err_r);
+	PQclear(rows);
 	return rc;
 }
 
@@ -552,7 +634,8 @@ move_cleanup(struct move *m, unsigned b, const struct move_job *job,
 {
 	PGconn *src = move_conn(m, job->src, err_r);
 
-	if (src == NULL ||
+	m->leave_dst = src != NULL ? move_conn(m, job->dst, err_r) : NULL;
+	if (m->leave_dst == NULL ||
 	    move_each_user(m, src, b, move_each_delete_fenced, err_r) < 0)
 		return -1;
 	move_say(m, "bucket %u: source shard %u cleaned up", b, job->src);
@@ -629,6 +712,8 @@ move_fence_delta(struct move *m, PGconn *src, PGconn *dst, unsigned b,
 
 		if (!m->users[i].fenced)
 			continue;
+		if (move_copy_revoked(src, dst, m->users[i].address, err_r) < 0)
+			return -1;
 		same = move_verify_user(src, dst, m->users[i].address, err_r);
 		if (same < 0)
 			return -1;

@@ -60,12 +60,13 @@ struct kr_store_user {
 	int64_t id;
 };
 
-/* User ids are unique per shard only: this names a user across all
- * shards (ids stay below 2^48), for keys of caches and counters. */
+/* Ids from before 012_stable_ids.sql are unique per shard only: this
+ * names a user across all shards (ids stay below 2^51, shards below
+ * 2^10), for keys of caches and counters. */
 static inline uint64_t
 kr_store_user_key(unsigned shard, int64_t id)
 {
-	return ((uint64_t)shard << 48) ^ (uint64_t)id;
+	return ((uint64_t)shard << 52) ^ (uint64_t)id;
 }
 
 /* For operations whose success carries nothing. */
@@ -592,12 +593,18 @@ struct kr_store_session_result {
 	 * user's): either way the session is over. */
 	bool revoked;
 	uint32_t password_version; /* the user's now */
+	/* The user left this shard for another, keeping his id (a bucket
+	 * move; only address and shard are set): check again on shard,
+	 * where the current map places address. */
+	bool moved;
+	unsigned shard;
 };
 typedef void kr_store_session_fn(void *ctx,
 				 const struct kr_store_session_result *res,
 				 const struct kr_err *err);
 /* One round trip on user's shard: the user's address (the user must
- * still exist: KR_ERR_NOT_FOUND otherwise) and whether the session is
+ * still exist: KR_ERR_NOT_FOUND otherwise, or have moved away: then
+ * res->moved and the shard to ask instead) and whether the session is
  * revoked: sid is listed (whatever its expiry: the caller checks the
  * token's), or password_version, the token's, is no longer the user's.
  * A password_version above KR_STORE_PASSWORD_VERSION_MAX is

@@ -167,7 +167,8 @@ kr_store_admin_conn(struct kr_store_admin *adm, unsigned shard,
 	kr_assert(shard < adm->cfg->n_shards);
 	if (adm->conns[shard] != NULL)
 		return adm->conns[shard];
-	if (kr_migrate_apply(adm->cfg->shards[shard].primary, NULL, err_r) < 0)
+	if (kr_migrate_apply(adm->cfg->shards[shard].primary, shard, NULL,
+			     err_r) < 0)
 		return NULL;
 	conn = admin_connect(adm, shard, err_r);
 	if (conn == NULL)

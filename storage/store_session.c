@@ -94,6 +94,7 @@ session_parse_check(struct kr_store_op *op, const PGresult *res,
 	static const char *const names[] = { "status", "address", "revoked",
 					     "password_version" };
 	struct kr_store_session_result *r;
+	bool moved;
 	int c[4];
 
 	if (kr_store_result_cols(res, names, 4, c, err_r) < 0)
@@ -101,7 +102,8 @@ session_parse_check(struct kr_store_op *op, const PGresult *res,
 	if (PQntuples(res) != 1)
 		return kr_err_set(err_r, KR_ERR_INTERNAL,
 				  "kr_session_check: %d rows", PQntuples(res));
-	if (kr_store_result_status(res, 0, c[0], err_r) < 0)
+	moved = strcmp(PQgetvalue(res, 0, c[0]), "moved") == 0;
+	if (!moved && kr_store_result_status(res, 0, c[0], err_r) < 0)
 		return -1;
 	r = kr_arena_zalloc(op->arena, sizeof(*r), err_r);
 	if (r == NULL || kr_store_result_str(res, 0, c[1], op->arena,
@@ -110,6 +112,16 @@ session_parse_check(struct kr_store_op *op, const PGresult *res,
 	if (r->address == NULL)
 		return kr_err_set(err_r, KR_ERR_INTERNAL,
 				  "kr_session_check: no address");
+	r->moved = moved;
+	if (moved) {
+		int shard = kr_store_shard(op->store, r->address, err_r);
+
+		if (shard < 0)
+			return -1;
+		r->shard = (unsigned)shard;
+		op->res = r;
+		return 0;
+	}
 	r->revoked = kr_store_result_bool(res, 0, c[2]);
 	/* 0..KR_STORE_PASSWORD_VERSION_MAX by the table's constraint. */
 	r->password_version = (uint32_t)kr_store_result_i64(res, 0, c[3]);

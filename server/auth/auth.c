@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <event2/event.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,9 @@ static const char auth_dummy_hash[] =
 struct kr_auth {
 	struct kr_auth_deps d;
 	struct kr_token_keyring keys;
-	struct kr_lru *sessions; /* "S:<sid>" -> "<revoked 0|1><address>" */
+	/* "S:<sid>" -> "<revoked 0|1><address>", and for a user a bucket
+	 * move took elsewhere "F:<shard>:<id>" -> "<shard now>" */
+	struct kr_lru *sessions;
 	unsigned logins_running; /* admitted, not yet checked */
 	unsigned n_ops;
 };
@@ -86,6 +89,9 @@ struct kr_auth_op {
 	struct kr_auth_session session;
 	struct kr_token_claims claims; /* check */
 	uint64_t gen; /* check: the user's, read before the store is asked */
+	struct kr_deadline deadline; /* check */
+	unsigned shard; /* check: the user's, the token's unless he moved */
+	bool moved;	/* check: asked again on the shard he moved to */
 	struct auth_login login;
 };
 
@@ -226,7 +232,7 @@ kr_auth_pending(const struct kr_auth *a)
 static uint64_t
 check_user_key(const struct kr_auth_op *op)
 {
-	return kr_store_user_key(op->claims.shard, op->claims.user_id);
+	return kr_store_user_key(op->shard, op->claims.user_id);
 }
 
 /* The check's outcome from the store's answer or the cache's. */
@@ -242,7 +248,7 @@ check_outcome(struct kr_auth_op *op, bool revoked, const char *address,
 		return KR_AUTH_UNAUTHORIZED;
 	memcpy(s->address, address, len);
 	s->address[len] = '\0';
-	s->shard = op->claims.shard;
+	s->shard = op->shard;
 	s->user_id = op->claims.user_id;
 	memcpy(s->sid, op->claims.sid, sizeof(s->sid));
 	s->expires_at = op->claims.expires_at;
@@ -253,6 +259,81 @@ static int
 check_cache_key(const struct kr_auth_op *op, char *key, size_t size)
 {
 	return snprintf(key, size, "S:%s", op->claims.sid);
+}
+
+/* Where a moved user went, cached like a check (a forwarding row never
+ * changes, but a later move may take him on). */
+static int
+check_moved_key(const struct kr_auth_op *op, char *key, size_t size)
+{
+	return snprintf(key, size, "F:%u:%lld", op->claims.shard,
+			(long long)op->claims.user_id);
+}
+
+static void
+check_moved_put(struct kr_auth_op *op)
+{
+	char key[48], val[16];
+	int kn = check_moved_key(op, key, sizeof(key));
+	int vn = snprintf(val, sizeof(val), "%u", op->shard);
+
+	kr_lru_put(op->auth->sessions,
+		   (int64_t)kr_store_user_key(op->claims.shard,
+					      op->claims.user_id),
+		   key, (size_t)kn, val, (size_t)vn, 0, kr_clock_mono_ms());
+}
+
+/* Sets op->shard from a cached move; the token's shard otherwise. */
+static void
+check_moved_get(struct kr_auth_op *op)
+{
+	char key[48];
+	const char *val;
+	size_t vlen;
+	int kn = check_moved_key(op, key, sizeof(key));
+	unsigned long shard;
+	char *end;
+
+	op->shard = op->claims.shard;
+	if (!kr_lru_get(op->auth->sessions, key, (size_t)kn, 0,
+			kr_clock_mono_ms(), KR_AUTH_SESSION_TTL_MS, &val,
+			&vlen))
+		return;
+	shard = strtoul(val, &end, 10);
+	if (end == val + vlen && shard <= UINT_MAX)
+		op->shard = (unsigned)shard;
+}
+
+static void check_on_store(void *ctx, const struct kr_store_session_result *res,
+			   const struct kr_err *err);
+
+static void
+check_ask(struct kr_auth_op *op)
+{
+	op->store_op = kr_store_session_check_begin(
+		op->auth->d.store, op->shard, op->claims.user_id,
+		op->claims.sid, op->claims.password_version, op->arena,
+		op->deadline, check_on_store, op);
+}
+
+/* The token's shard forwarded the check: once, to the shard the map
+ * places the user's address on now (his id kept, 012_stable_ids.sql).
+ * Sent back to the same shard, or forwarded twice, our map is older
+ * than the move: a temporary error until the next read of the map. */
+static void
+check_moved(struct kr_auth_op *op, const struct kr_store_session_result *res)
+{
+	if (op->moved || res->shard == op->shard) {
+		kr_err_set(&op->err, KR_ERR_TEMPORARY,
+			   "the user moved to another shard");
+		auth_finish(op, KR_AUTH_ERROR);
+		return;
+	}
+	op->moved = true;
+	op->shard = res->shard;
+	check_moved_put(op);
+	op->gen = kr_genmap_get(op->auth->d.gens, check_user_key(op));
+	check_ask(op);
 }
 
 static void
@@ -275,6 +356,10 @@ check_on_store(void *ctx, const struct kr_store_session_result *res,
 		auth_finish(op, KR_AUTH_ERROR);
 		return;
 	}
+	if (res->moved) {
+		check_moved(op, res);
+		return;
+	}
 	kn = check_cache_key(op, key, sizeof(key));
 	vn = snprintf(val, sizeof(val), "%c%s", res->revoked ? '1' : '0',
 		      res->address);
@@ -295,6 +380,7 @@ check_cached(struct kr_auth_op *op)
 	size_t vlen;
 	int kn = check_cache_key(op, key, sizeof(key));
 
+	check_moved_get(op);
 	op->gen = kr_genmap_get(op->auth->d.gens, check_user_key(op));
 	if (!kr_lru_get(op->auth->sessions, key, (size_t)kn, op->gen,
 			kr_clock_mono_ms(), KR_AUTH_SESSION_TTL_MS, &val,
@@ -329,10 +415,8 @@ kr_auth_check_begin(struct kr_auth *a, const char *token,
 	if (check_cached(op))
 		return auth_later(op, op->status);
 	op->arena = kr_arena_create(4096, AUTH_ARENA_MAX, false);
-	op->store_op = kr_store_session_check_begin(
-		a->d.store, op->claims.shard, op->claims.user_id,
-		op->claims.sid, op->claims.password_version, op->arena,
-		deadline, check_on_store, op);
+	op->deadline = deadline;
+	check_ask(op);
 	return op;
 }
 

@@ -8,7 +8,10 @@
 #     message exists exactly once, on shard 2 only (psql on both nodes),
 #     and the older mail came along (uids, flags); auth.login,
 #     message.list and message.get work for the moved users; `kurier
-#     shard map` and `user show` show the new place;
+#     shard map` and `user show` show the new place; every user keeps
+#     his id and his mailbox ids; a session from before the move goes
+#     on (its token names shard 0: forwarded), one logged out before
+#     stays out, a logout after it holds; tombstones (changes.get) move;
 # (b) a move of buckets 16-31 to shard 3 killed after its copy and fence
 #     (before the switch: KURIER_TEST_MOVE_CRASH=fenced exits as a kill
 #     would) leaves the map alone and its job row 'copying'; run again,
@@ -58,6 +61,11 @@ want=$(buckets_of "${group_a[0]}" | awk '{ print $2 }')
 grep -q "^bucket	$want\$" <<<"$show" || fail "bucket of ${group_a[0]}: $show, expected $want"
 grep -q '^shard	0$' <<<"$show" || fail "expected shard 0: $show"
 ok "${#group_a[@]} users in buckets 0-15, ${#group_b[@]} in 16-31, ${#group_c[@]} in 32-47, all on shard 0"
+# Ids from shard 0's range (012_stable_ids.sql): what a move must keep.
+ids_of() {
+	psql_on "$1" "SELECT u.address || ' ' || u.id || ' ' || string_agg(b.name || '=' || b.id, ',' ORDER BY b.name)
+		FROM users u JOIN mailboxes b ON b.user_id = u.id GROUP BY u.id ORDER BY u.address"
+}
 
 # Older mail, with a flag set, that the move must carry.
 deliver_old() {
@@ -102,6 +110,11 @@ check() {
 	((n == 0)) || fail "$n duplicates on shard $dst: $(uniq -d "$KR_WORK/stored-$tag" | head -3)"
 	comm -23 "$KR_WORK/acked-$tag" "$KR_WORK/stored-$tag" >"$KR_WORK/lost-$tag"
 	[[ ! -s $KR_WORK/lost-$tag ]] || fail "lost: $(head -3 "$KR_WORK/lost-$tag")"
+	# The same user and mailbox ids on dst as on shard 0 before.
+	ids_of "$dst" | grep -Ff <(printf '%s \n' "$@") >"$KR_WORK/ids-$tag"
+	[[ $(wc -l <"$KR_WORK/ids-$tag") == "$#" ]] || fail "$tag: $(wc -l <"$KR_WORK/ids-$tag") of $# users on shard $dst"
+	grep -vxFf "$KR_WORK/ids-before" "$KR_WORK/ids-$tag" >"$KR_WORK/renumbered-$tag" || true
+	[[ ! -s $KR_WORK/renumbered-$tag ]] || fail "ids changed: $(head -2 "$KR_WORK/renumbered-$tag")"
 	# Old mail came along, with its flag and its uids 1 and 2.
 	for u in "$@"; do
 		tok=$(kr_login "$u" "pw-$u") || fail "login of $u after the move"
@@ -151,7 +164,31 @@ search_old() {
 }
 [[ $(search_old) == 2 ]] || fail "search before the move: $(search_old)"
 
+# Sessions from before the move: T_A in use, T_OUT logged out.
+T_A=$KR_TOK
+INBOX_A=$(kr_mailbox inbox)
+T_OUT=$(kr_login "$ua" "pw-$ua")
+kr_rpc "$T_OUT" '{"jsonrpc":"2.0","method":"auth.logout","id":1}' | jq -e .result >/dev/null || fail "logout"
+quota_as() { kr_rpc "$1" '{"jsonrpc":"2.0","method":"quota.get","id":1}'; }
+# Tombstones a sync client must still get after the move: a message
+# expunged from mailbox Keep, the deleted mailbox Gone.
+KEEP=$(kr_call mailbox.create '{"name":"Keep"}' | jq -e .result.id) || fail "mailbox.create"
+kr_call message.copy "{\"mailbox\":$INBOX_A,\"uids\":[1],\"to\":$KEEP}" | jq -e .result >/dev/null || fail "message.copy"
+kr_call message.delete "{\"mailbox\":$KEEP,\"uids\":[1]}" | jq -e .result >/dev/null || fail "message.delete"
+GONE=$(kr_call mailbox.create '{"name":"Gone"}' | jq -e .result.id) || fail "mailbox.create"
+kr_call mailbox.delete "{\"id\":$GONE}" | jq -e .result >/dev/null || fail "mailbox.delete"
+removed_of() {
+	kr_rpc "$1" '{"jsonrpc":"2.0","method":"changes.get","params":{"since":0},"id":1}' |
+		jq -c '[[.result.removed[] | [.mailbox, .uid]], .result.mailboxes_removed]'
+}
+REMOVED=$(removed_of "$T_A")
+[[ $REMOVED == "[[[$KEEP,1]],[$GONE]]" ]] || fail "tombstones before the move: $REMOVED"
+[[ $(quota_as "$T_OUT" | jq .error.code) == -32001 ]] || fail "logged-out session: $(quota_as "$T_OUT")"
+
 # (a) a move under load.
+ids_of 0 >"$KR_WORK/ids-before"
+awk '$2 < 2^40 || $2 >= 2^41 { bad = 1 } END { exit bad }' "$KR_WORK/ids-before" ||
+	fail "user ids outside shard 0's range: $(head -2 "$KR_WORK/ids-before")"
 load_start a "${group_a[@]}"
 sleep 1
 t0=$(date +%s%N)
@@ -165,6 +202,26 @@ ok "moved buckets 0-15 to shard 2 in $(((t1 - t0) / 1000000)) ms under load ($te
 kr_cli shard map | grep -q '^moved: buckets 0-15 on shard 2 (config: shard 0)$' ||
 	fail "shard map: $(kr_cli shard map)"
 check a 0 2 "${group_a[@]}"
+quota_as "$T_A" | jq -e .result.used >/dev/null || fail "session from before the move: $(quota_as "$T_A")"
+KR_TOK=$T_A kr_call message.list "{\"mailbox\":$INBOX_A,\"limit\":5}" | jq -e '.result.messages | length > 0' >/dev/null ||
+	fail "message.list of mailbox $INBOX_A with the old session"
+[[ $(quota_as "$T_OUT" | jq .error.code) == -32001 ]] || fail "logged out before the move, back after it: $(quota_as "$T_OUT")"
+[[ $(psql_on 0 "SELECT count(*) FROM moved_users WHERE address = '$ua'") == 1 ]] || fail "no forwarding row for $ua on shard 0"
+# What a kurierd whose map is still stale reads there: a temporary
+# 'moved' (451 at RCPT, -32010 at login), not an unknown user.
+[[ $(psql_on 0 "SELECT status FROM kr_user_get('$ua') UNION ALL SELECT status FROM kr_user_auth('$ua')" | sort -u) == moved ]] ||
+	fail "the source answers $(psql_on 0 "SELECT status FROM kr_user_get('$ua')") for $ua"
+kr_rpc "$T_A" '{"jsonrpc":"2.0","method":"auth.logout","id":1}' | jq -e .result >/dev/null || fail "logout after the move"
+[[ $(psql_on 2 "SELECT count(*) FROM revoked_sessions r JOIN users u ON u.id = r.user_id WHERE u.address = '$ua'") == 2 ]] ||
+	fail "revocations of $ua on shard 2: $(psql_on 2 "SELECT count(*) FROM revoked_sessions")"
+ended() { # on both workers (4 tries), whatever their caches hold
+	local i
+	for i in 1 2 3 4; do [[ $(quota_as "$T_A" | jq .error.code) == -32001 ]] || return 1; done
+}
+wait_for 3 "the old session ended on every worker" ended
+[[ $(removed_of "$(kr_login "$ua" "pw-$ua")") == "$REMOVED" ]] ||
+	fail "tombstones after the move: $(removed_of "$(kr_login "$ua" "pw-$ua")"), before $REMOVED"
+ok "ids kept; a session from before the move goes on (mailbox $INBOX_A), one logged out before stays out, a logout after the move holds; changes.get still reports the expunged message and the deleted mailbox"
 [[ $(bayes_of 2) == "3 4 -12:1:2,11:1:2" ]] || fail "bayes after the move: '$(bayes_of 2)'"
 KR_TOK=$(kr_login "$ua" "pw-$ua")
 kr_call message.list "{\"mailbox\":$(kr_mailbox inbox),\"limit\":200}" |

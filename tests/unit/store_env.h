@@ -161,7 +161,7 @@ env_migrate(struct env *e)
 		struct kr_err err;
 		unsigned applied = 0;
 
-		if (kr_migrate_apply(e->cfg->shards[i].primary, &applied,
+		if (kr_migrate_apply(e->cfg->shards[i].primary, i, &applied,
 				     &err) < 0)
 			fail_msg("migrate shard %u: %s", i, err.msg);
 		total += applied;

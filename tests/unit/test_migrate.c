@@ -126,7 +126,7 @@ test_migrate_connect_error(void **state)
 	unsigned applied = 99, version = 99;
 
 	(void)state;
-	assert_int_equal(kr_migrate_apply(conninfo, &applied, &err), -1);
+	assert_int_equal(kr_migrate_apply(conninfo, 0, &applied, &err), -1);
 	print_message("expected error: %s\n", err.msg);
 	assert_int_equal(applied, 0);
 	assert_int_equal(err.kind, KR_ERR_TEMPORARY);
@@ -152,17 +152,69 @@ test_migrate_apply_twice(void **state)
 	(void)state;
 	if (conninfo == NULL)
 		skip();
-	assert_int_equal(kr_migrate_apply(conninfo, &first, &err), 0);
+	assert_int_equal(kr_migrate_apply(conninfo, 0, &first, &err), 0);
 	print_message("first apply: applied %u of %u\n", first,
 		      kr_migrate_n_files);
 	assert_true(first <= kr_migrate_n_files);
 	assert_int_equal(kr_migrate_version(conninfo, &version, &err), 0);
 	assert_int_equal(version, last);
 
-	assert_int_equal(kr_migrate_apply(conninfo, &again, &err), 0);
+	assert_int_equal(kr_migrate_apply(conninfo, 0, &again, &err), 0);
 	assert_int_equal(again, 0);
 	assert_int_equal(kr_migrate_version(conninfo, &version, &err), 0);
 	assert_int_equal(version, last);
+}
+
+/* The id table ("users" or "mailboxes") last took; 0 before any. */
+static long long
+pg_last_id(const char *table)
+{
+	PGconn *conn = PQconnectdb(test_conninfo());
+	const char *params[1] = { table };
+	PGresult *res;
+	long long v;
+
+	assert_int_equal(PQstatus(conn), CONNECTION_OK);
+	res = PQexecParams(conn,
+			   "SELECT pg_sequence_last_value("
+			   "pg_get_serial_sequence($1, 'id')::regclass)",
+			   1, NULL, params, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	v = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	PQfinish(conn);
+	return v;
+}
+
+/* Each shard allocates ids from its own range; a lower index applied
+ * later never takes the range back. Relative to where an earlier run
+ * left the node (test_store_sql.sh runs this twice). */
+static void
+test_migrate_id_range(void **state)
+{
+	struct kr_err err = { 0 };
+	unsigned s;
+
+	(void)state;
+	if (test_conninfo() == NULL)
+		skip();
+	assert_int_equal(kr_migrate_apply(test_conninfo(), 0, NULL, &err), 0);
+	s = (unsigned)(pg_last_id("users") >> 40) + 1;
+	assert_true(s + 4 < 1024);
+	assert_int_equal(kr_migrate_apply(test_conninfo(), s, NULL, &err), 0);
+	pg_run("SELECT nextval(pg_get_serial_sequence('users', 'id')),"
+	       " nextval(pg_get_serial_sequence('mailboxes', 'id'))");
+	assert_int_equal(pg_last_id("users"), (long long)(s + 1) << 40);
+	assert_int_equal(pg_last_id("mailboxes"), (long long)(s + 1) << 40);
+	assert_int_equal(kr_migrate_apply(test_conninfo(), s - 1, NULL, &err),
+			 0);
+	assert_int_equal(pg_last_id("users"), (long long)(s + 1) << 40);
+	assert_int_equal(kr_migrate_apply(test_conninfo(), s + 3, NULL, &err),
+			 0);
+	assert_int_equal(kr_migrate_apply(test_conninfo(), s + 2, NULL, &err),
+			 0);
+	pg_run("SELECT nextval(pg_get_serial_sequence('users', 'id'))");
+	assert_int_equal(pg_last_id("users"), (long long)(s + 4) << 40);
 }
 
 static void
@@ -270,6 +322,7 @@ main(void)
 		cmocka_unit_test(test_migrate_files_embedded),
 		cmocka_unit_test(test_migrate_connect_error),
 		cmocka_unit_test(test_migrate_apply_twice),
+		cmocka_unit_test(test_migrate_id_range),
 		cmocka_unit_test(test_migrate_failure_rolls_back),
 		cmocka_unit_test(test_migrate_concurrent_runs),
 	};
