@@ -8,9 +8,9 @@
  * (tests/integration/test_auth.sh sets it): logins and the limiters of
  * issue 13 (charged before hashing, atomic under concurrency, /64 keys,
  * trusted peers, the unknown user's cost, login_concurrency), the
- * session cache and its generation, password changes, logout, and the
- * event=auth.login log line. Users are named with a fresh tag, so a
- * cluster can be reused. */
+ * session cache and its generation, password changes, logout, a user
+ * moved to another shard, and the event=auth.login log line. Users are
+ * named with a fresh tag, so a cluster can be reused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,7 +37,10 @@
 #include "server/auth/password.h"
 #include "server/auth/ratelimit.h"
 #include "server/auth/token.h"
+#include <libpq-fe.h>
+
 #include "storage/connmgr.h"
+#include "storage/shardmap.h"
 #include "storage/store.h"
 
 #define WAIT_MS 20000
@@ -1018,6 +1021,85 @@ test_auth_user_gone(void **state)
 	want(&c, KR_AUTH_UNAUTHORIZED, "version out of range");
 }
 
+/* The first value of sql (params $1, $2, $3) on shard's primary,
+ * malloc'd. */
+static char *
+sql_on(struct env *e, unsigned shard, const char *sql, const char *p1,
+       const char *p2, const char *p3)
+{
+	const char *values[] = { p1, p2, p3 };
+	PGconn *pg = PQconnectdb(e->cfg->shards[shard].primary);
+	PGresult *res;
+	char *v;
+
+	assert_int_equal(PQstatus(pg), CONNECTION_OK);
+	res = PQexecParams(pg, sql,
+			   p3 != NULL	? 3
+			   : p2 != NULL ? 2
+					: 1,
+			   NULL, values, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1)
+		fail_msg("%s: %s", sql, PQerrorMessage(pg));
+	v = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	PQfinish(pg);
+	return v;
+}
+
+/* What `kurier shard move` leaves behind (its SQL, 011 and 012): the
+ * user on another shard with his id, a forwarding row on the old one.
+ * A session from before goes on there; while this host's map still
+ * names the old shard, a temporary error, never a logout. */
+static void
+test_auth_user_moved(void **state)
+{
+	struct t *t = *state;
+	struct env *e = t != NULL ? t->e : NULL;
+	char addr[128], *usr, *boxes, *bayes, *id;
+	struct kr_shardmap_override ov;
+	struct kr_store_user u;
+	struct ans a, c;
+
+	NEED_CLUSTER(state);
+	assert_true(e->cfg->n_shards >= 2);
+	u = user_new(t, "Moved", addr, sizeof(addr));
+	a = login(t, addr, "pw");
+	want(&a, KR_AUTH_OK, "login");
+	ov = (struct kr_shardmap_override){
+		.bucket = kr_shardmap_bucket(u.address, strlen(u.address)),
+		.shard = (u.shard + 1) % e->cfg->n_shards,
+	};
+	usr = sql_on(e, u.shard, "SELECT usr FROM kr_move_get_user($1)",
+		     u.address, NULL, NULL);
+	boxes = sql_on(e, u.shard, "SELECT mailboxes FROM kr_move_get_user($1)",
+		       u.address, NULL, NULL);
+	bayes = sql_on(e, u.shard, "SELECT bayes FROM kr_move_get_user($1)",
+		       u.address, NULL, NULL);
+	id = sql_on(e, ov.shard,
+		    "SELECT kr_move_put_user($1::jsonb, $2::jsonb, $3::jsonb)",
+		    usr, boxes, bayes);
+	assert_int_equal(strtoll(id, NULL, 10), u.id);
+	free(sql_on(e, u.shard, "SELECT status FROM kr_move_leave($1, $2)",
+		    u.address, id, NULL));
+	kr_genmap_bump(e->gens, kr_store_user_key(u.shard, u.id));
+
+	c = check(t, a.token);
+	want(&c, KR_AUTH_ERROR, "map not switched yet");
+	assert_int_equal(kr_shardmap_set_overrides(e->map, &ov, 1), 0);
+	for (int i = 0; i < 2; i++) { /* asked, then cached */
+		c = check(t, a.token);
+		want(&c, KR_AUTH_OK, "forwarded");
+		assert_int_equal(c.session.shard, ov.shard);
+		assert_int_equal(c.session.user_id, u.id);
+		assert_string_equal(c.session.address, u.address);
+	}
+	(void)kr_shardmap_set_overrides(e->map, NULL, 0);
+	free(usr);
+	free(boxes);
+	free(bayes);
+	free(id);
+}
+
 int
 main(void)
 {
@@ -1047,6 +1129,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_auth_password_change,
 						t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_auth_logout, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_auth_user_moved, t_setup,
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_auth_user_gone, t_setup,
 						t_teardown),
