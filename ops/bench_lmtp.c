@@ -173,7 +173,7 @@ bench_usage(void)
 static unsigned long long
 bench_num(const char *s, unsigned long long lo, unsigned long long hi)
 {
-	return (unsigned)bench_util_num(s, lo, hi, bench_usage);
+	return bench_util_num(s, lo, hi, bench_usage);
 }
 
 /* The pattern is split around its one %d: no format string is ever
