@@ -32,7 +32,9 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/limits.h"
 #include "lib/tpool.h"
+#include "proto/fts_terms.h"
 #include "storage/connmgr.h"
 #include "storage/migrate.h"
 #include "storage/shardmap.h"
@@ -500,7 +502,10 @@ bench_send(struct bench *b, struct bench_slot *s)
 		.subject = m->subject,
 		.message_id = m->msgid,
 		.preview = m->preview,
-		.search_text = m->text,
+		/* As the parse does, in the cpu pool there. */
+		.search_terms = kr_fts_terms(s->arena, m->text, strlen(m->text),
+					     KR_MIME_SEARCH_TEXT_MAX_DEFAULT,
+					     NULL, NULL),
 	};
 	const struct kr_store_rcpt rcpt = { .address = m->rcpt,
 					    .prefix = m->prefix,

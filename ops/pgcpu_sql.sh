@@ -30,7 +30,8 @@ sql -c "UPDATE fts_state SET bound = 1000000000" \
 	-c "CREATE TABLE t_body AS SELECT convert_to(string_agg(md5(g::text) || ' word ', ''), 'UTF8') AS b,
 		jsonb_build_object('subject', 'A subject line', 'from_name', 'Sender', 'from_email', 's@x.test',
 		  'date', '2026-12-07T03:00:00Z', 'to', jsonb_build_array(jsonb_build_object('name', 'R', 'email', 'r@b.test')),
-		  'message_id', '<m@x>', 'preview', 'preview text', 'search_text', string_agg(md5(g::text) || ' word ', '')) AS m
+		  'message_id', '<m@x>', 'preview', 'preview text', 'search_text', string_agg(md5(g::text) || ' word ', ''),
+		  'search_terms', string_agg(md5(g::text) || ' word ', '')) AS m
 		FROM generate_series(1, 110) g" >/dev/null
 pm=$(head -1 "$dir"/pg/node00/postmaster.pid)
 reaped() { awk '{ print $16 + $17 }' "/proc/$pm/stat"; }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/arena.h"
+#include "proto/fts_terms.h"
 #include "proto/mime_priv.h"
 
 /* Decoded text read from the part the preview comes from, even when the
@@ -381,8 +382,12 @@ sum_search_text(struct mime_sum *s, struct kr_mime_summary *sum)
 	kr_mime_text_buf_add(&b, s->names.p, s->names.len);
 	kr_mime_text_buf_add(&b, body->p, body->len);
 	sum->search_text = kr_arena_strndup(s->arena, b.p, b.len, s->err_r);
+	if (sum->search_text != NULL)
+		sum->search_terms = kr_fts_terms(s->arena, b.p, b.len,
+						 s->doc->lim.search_text_max,
+						 NULL, s->err_r);
 	kr_mime_text_buf_free(&b);
-	return sum->search_text != NULL ? 0 : -1;
+	return sum->search_terms != NULL ? 0 : -1;
 }
 
 static int

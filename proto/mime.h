@@ -136,6 +136,9 @@ struct kr_mime_summary {
 	 * text/html ones when there is no plain part; whitespace
 	 * collapsed; at most search_text_max bytes. */
 	const char *search_text;
+	/* What the message is found by: the terms of search_text
+	 * (proto/fts_terms.h), at most search_text_max bytes. */
+	const char *search_terms;
 	/* The MIME structure was broken: no header block at all, a
 	 * multipart without a boundary parameter, without any part found
 	 * (wrong boundary: its text is then read as the body) or without

@@ -331,9 +331,10 @@ struct kr_store_meta {
 	bool has_attachments;
 	const struct kr_store_attachment *attachments;
 	unsigned n_attachments;
-	/* Plain text for the full-text index; cut at
-	 * KR_STORE_SEARCH_TEXT_MAX bytes. */
-	const char *search_text;
+	/* What the full-text index finds the message by: its terms as
+	 * proto/fts_terms.h makes them (lower-case, space-separated, each
+	 * once); cut at KR_STORE_SEARCH_TEXT_MAX bytes. */
+	const char *search_terms;
 };
 
 /* One line of a listing or a search. */
@@ -376,8 +377,10 @@ struct kr_store_op *kr_store_message_list_begin(
 
 struct kr_store_search {
 	int64_t mailbox_id; /* 0: every mailbox */
-	const char *text;   /* full text; NULL: any */
-	const char *from;   /* substring of the sender; NULL: any */
+	/* Full text: the query's terms (proto/fts_terms.h), every one
+	 * must be in the message; "" matches nothing, NULL: any. */
+	const char *text;
+	const char *from; /* substring of the sender; NULL: any */
 	const char *subject;
 	bool has_since, has_before;
 	int64_t since, before; /* Unix seconds, on the arrival time */

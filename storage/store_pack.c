@@ -301,8 +301,8 @@ pack_meta_stage(const struct kr_store_meta *m, const struct pack_caps *c,
 	pack_add_list(&b, "cc", pack_addr, m->cc, pack_count(m->n_cc, c->addrs),
 		      c, false);
 	if (c->search > 0)
-		pack_add(&b, "search_text",
-			 pack_json_str(m->search_text, c->search));
+		pack_add(&b, "search_terms",
+			 pack_json_str(m->search_terms, c->search));
 	pack_add_list(&b, "attachments", pack_attachment, m->attachments,
 		      pack_count(m->n_attachments, c->atts), c, cut);
 	if (!b.over) {

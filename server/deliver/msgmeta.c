@@ -64,7 +64,7 @@ kr_msgmeta_from_summary(const struct kr_mime_summary *sum,
 		.has_attachments = sum->has_attachments,
 		.attachments = msgmeta_attachments(arena, sum),
 		.n_attachments = sum->n_attachments,
-		.search_text = sum->search_text,
+		.search_terms = sum->search_terms,
 	};
 	if ((sum->n_to > 0 && meta->to == NULL) ||
 	    (sum->n_cc > 0 && meta->cc == NULL) ||

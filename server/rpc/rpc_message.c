@@ -9,6 +9,7 @@
 
 #include "lib/arena.h"
 #include "lib/tpool.h"
+#include "proto/fts_terms.h"
 #include "proto/mime.h"
 #include "server/rpc/rpc_priv.h"
 
@@ -148,6 +149,16 @@ search_query(struct rpc_call *c, const json_t *params,
 	    search_bounded(c, "from", q->from) < 0 ||
 	    search_bounded(c, "subject", q->subject) < 0)
 		return -1;
+	/* Split as the messages were (proto/fts_terms.h): the store gets
+	 * the terms; none at all matches nothing. */
+	if (q->text != NULL) {
+		q->text = kr_fts_terms(c->arena, q->text, strlen(q->text),
+				       KR_STORE_SEARCH_FIELD_MAX, NULL, &err);
+		if (q->text == NULL) {
+			rpc_fail_err(c, &err);
+			return -1;
+		}
+	}
 	since = search_param_time(c, query, "since", &q->since);
 	before = since < 0 ? -1
 			   : search_param_time(c, query, "before", &q->before);

@@ -2,7 +2,8 @@
 # Full-text indexing behind delivery at the store level against a real
 # 2-node cluster (tests/unit/test_store_fts.c: queue, search before and
 # after indexing, batches, copies and moves, deletes, the bound, the C
-# indexer), then 010_fts_table.sql re-applied over itself.
+# indexer), then 010_fts_table.sql re-applied over itself, and 013's
+# conversion of what PostgreSQL's parser indexed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -58,4 +59,25 @@ n=$(q "SELECT sum((SELECT count(*) FROM kr_msg_search(u.id, NULL, 'premigrated',
 	NULL, NULL, NULL, 50) s WHERE s.uid IS NOT NULL)) FROM users u")
 [[ $n == 3 ]] || fail "search finds $n of the 3 migrated messages"
 ok "010 moves existing tsvectors to message_fts; search finds them"
+
+# 013: search takes kurierd's terms; what PostgreSQL's parser indexed
+# before keeps being found, an address by its parts too.
+q "UPDATE message_fts SET tsv = tsv || to_tsvector('simple', 'mail Old.Address@Example.ORG zz.qqhost.test')
+	WHERE tsv @@ 'premigrated'::tsquery" >/dev/null
+[[ $(q "SELECT count(*) FROM message_fts WHERE tsv @@ 'premigrated & (example | qqhost)'::tsquery") == 0 ]] ||
+	fail "set-up: the parser split the address or the host"
+for i in 1 2; do
+	psql -X -q -v ON_ERROR_STOP=1 "$conn" -f storage/sql/013_fts_terms.sql >/dev/null 2>"$out/psql.err" ||
+		fail "applying 013_fts_terms.sql ($i): $(cat "$out/psql.err")"
+done
+found() {
+	q "SELECT sum((SELECT count(*) FROM kr_msg_search(u.id, NULL, '$1', NULL, NULL,
+		NULL, NULL, NULL, 50) s WHERE s.uid IS NOT NULL)) FROM users u"
+}
+[[ $(found 'old address example org') == 3 ]] || fail "the address's terms find $(found 'old address example org') of 3"
+[[ $(found 'qqhost') == 3 ]] || fail "a host name's part finds $(found 'qqhost') of 3"
+[[ $(found 'premigrated mail') == 3 ]] || fail "plain words find $(found 'premigrated mail') of 3"
+[[ $(found 'premigrated nosuchterm') == 0 ]] || fail "every term must match"
+[[ $(found '') == 0 ]] || fail "no terms found $(found '')"
+ok "013 (applied twice): old lexemes found by their parts, plain words as before, every term required"
 echo "all store full-text checks passed"

@@ -231,7 +231,7 @@ Bad date||||||f|" \
 	"SELECT t_deliver('ivan@example.com', 'INBOX', 'meta1', 10, ' \seen  \FLAGGED foo \Recent ',
 	   '{\"subject\": \"Hello world\", \"from_name\": \"Carl\", \"from_email\": \"carl@example.org\",
 	     \"to\": [{\"name\": \"Al\", \"email\": \"al@example.com\"}], \"date\": \"2024-01-02T03:04:05+01:00\",
-	     \"message_id\": \"<m1@x>\", \"has_attachments\": true, \"search_text\": \"banana split\"}');
+	     \"message_id\": \"<m1@x>\", \"has_attachments\": true, \"search_terms\": \"banana split\"}');
 	 SELECT t_deliver('ivan@example.com', 'INBOX', 'meta2', 10, '', '{\"subject\": \"Bad date\", \"date\": \"2024-02-30T10:00:00Z\", \"to\": \"x\"}');
 	 SELECT subject, from_name, from_email, to_list, date AT TIME ZONE 'UTC' || '+00', array_to_string(flags, ','), has_attachments, message_id
 	 FROM messages WHERE mailbox_id = t_mb('ivan@example.com', 'INBOX') ORDER BY uid"
@@ -515,9 +515,9 @@ check "get: unknown uid" "not_found|" "SELECT status, uid FROM kr_msg_get($gu, $
 
 # ------------------------------------------------------------- search
 sx() { echo "SELECT coalesce(string_agg(uid::text, ' '), '') || '|' || max(status) || '|' || max(total) FROM kr_msg_search($gu, $1)"; }
-sql "SELECT t_deliver('$g', 'INBOX', 'gs1', 10, '', '{\"subject\": \"Quarterly report 100% done\", \"from_name\": \"Zoe Q\", \"from_email\": \"zoe@corp.example\", \"search_text\": \"pineapple budget\"}');
-     SELECT t_deliver('$g', 'Junk', 'gs2', 10, '\Seen', '{\"subject\": \"Cheap report_x\", \"from_name\": \"Spam\", \"from_email\": \"spam@bad.example\", \"search_text\": \"pineapple offer\"}')" >/dev/null
-check "search: full text, all mailboxes, newest first" "1 7|ok|2" "$(sx "NULL, 'Pineapple', NULL, NULL, NULL, NULL, NULL, 50")"
+sql "SELECT t_deliver('$g', 'INBOX', 'gs1', 10, '', '{\"subject\": \"Quarterly report 100% done\", \"from_name\": \"Zoe Q\", \"from_email\": \"zoe@corp.example\", \"search_terms\": \"pineapple budget\"}');
+     SELECT t_deliver('$g', 'Junk', 'gs2', 10, '\Seen', '{\"subject\": \"Cheap report_x\", \"from_name\": \"Spam\", \"from_email\": \"spam@bad.example\", \"search_terms\": \"pineapple offer\"}')" >/dev/null
+check "search: full text, all mailboxes, newest first" "1 7|ok|2" "$(sx "NULL, 'pineapple', NULL, NULL, NULL, NULL, NULL, 50")"
 check "search: full text in one mailbox" "7|ok|1" "$(sx "$gi, 'pineapple', NULL, NULL, NULL, NULL, NULL, 50")"
 check "search: from substring, case-insensitive" "7|ok|1" "$(sx "NULL, NULL, 'ZOE@CORP', NULL, NULL, NULL, NULL, 50")"
 check "search: subject substring; % and _ are literal" "7|ok|1 1|ok|1 |ok|0" \
@@ -645,7 +645,7 @@ SELECT count(*) FILTER (WHERE status = 'ok') FROM kr_deliver_batch(
   ARRAY(SELECT sha256(convert_to(repeat('x', 4000) || CASE WHEN g % 4 = 0 THEN 'shared' || (g % 16) ELSE :b || '-' || g END, 'UTF8')) FROM generate_series(1, 64) g),
   ARRAY(SELECT convert_to(repeat('x', 4000) || CASE WHEN g % 4 = 0 THEN 'shared' || (g % 16) ELSE :b || '-' || g END, 'UTF8') FROM generate_series(1, 64) g),
   array_fill(false, ARRAY[64]), array_fill(4096, ARRAY[64]), array_fill(4096, ARRAY[64]),
-  array_fill('{"subject": "load test", "from_email": "a@b.example", "search_text": "some body words"}'::jsonb, ARRAY[64]),
+  array_fill('{"subject": "load test", "from_email": "a@b.example", "search_terms": "some body words"}'::jsonb, ARRAY[64]),
   array_fill(''::text, ARRAY[64]));
 EOF
 pgb() { # pgb CLIENTS TRANSACTIONS_PER_CLIENT

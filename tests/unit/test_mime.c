@@ -616,6 +616,12 @@ test_mime_alternative_with_attachments(void **state)
 	assert_non_null(strstr(sum->search_text, "Report"));
 	assert_non_null(strstr(sum->search_text, "bob@example.org"));
 	assert_non_null(strstr(sum->search_text, "report.pdf"));
+	/* The terms it is indexed by: lower-cased, split, each once. */
+	assert_string_equal(sum->search_terms,
+			    "report alice example com bob org pdf "
+			    "gr\xc3\xbc\xc3\x9f"
+			    "e png caf\xc3\xa9 numbers "
+			    "attached see you");
 	assert_non_null(strstr(sum->search_text, "numbers attached"));
 	assert_null(strstr(sum->search_text, "htmlonlyword"));
 

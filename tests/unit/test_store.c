@@ -125,7 +125,7 @@ ops_fill(struct env *e, const struct kr_store_user *u, char bodies[3][160],
 			.has_attachments = i == 2,
 			.attachments = i == 2 ? att : NULL,
 			.n_attachments = i == 2 ? 1 : 0,
-			.search_text = i == 1 ? "zebra" : "plain",
+			.search_terms = i == 1 ? "zebra" : "plain",
 		};
 		const struct kr_store_deliver_result *res;
 

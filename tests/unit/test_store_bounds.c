@@ -203,7 +203,7 @@ test_store_bounds_meta_worst_case_fits(void **state)
 				    .has_attachments = true,
 				    .attachments = att,
 				    .n_attachments = N,
-				    .search_text = junk };
+				    .search_terms = junk };
 	j = meta_json(&m, &cut, &len);
 	assert_true(cut);
 	assert_true(json_is_true(json_object_get(j, "truncated")));

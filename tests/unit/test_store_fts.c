@@ -22,6 +22,7 @@
 #include "store_env.h"
 #include "store_ops.h"
 
+#include "proto/fts_terms.h"
 #include "storage/fts_indexer.h"
 
 /* ---- helpers -------------------------------------------------------- */
@@ -162,13 +163,17 @@ deliver_word(struct env *e, const struct kr_store_user *u, const char *word)
 {
 	struct kr_store_rcpt rcpt = { .address = u->address };
 	struct kr_store_meta meta = { .subject = "fts test",
-				      .from_email = "alice@example.org",
-				      .search_text = word };
-	char body[256];
+				      .from_email = "alice@example.org" };
+	char body[256], text[256];
 	const struct kr_store_deliver_result *res;
 
 	snprintf(body, sizeof(body), "Subject: fts test\r\n\r\n%s %s\r\n", word,
 		 e->tag);
+	/* As the MIME summary makes them: subject, sender, then text. */
+	snprintf(text, sizeof(text), "fts test alice@example.org %s %s", word,
+		 e->tag);
+	meta.search_terms = kr_fts_terms(e->arena, text, strlen(text),
+					 sizeof(text), NULL, NULL);
 	res = deliver(e, body, &rcpt, 1, &meta, NULL);
 	assert_stored(&res->rcpts[0]);
 	return res->rcpts[0];
@@ -178,7 +183,11 @@ deliver_word(struct env *e, const struct kr_store_user *u, const char *word)
 static unsigned
 found(struct env *e, const struct kr_store_user *u, const char *word)
 {
-	struct kr_store_search q = { .text = word };
+	/* As the API splits a query. */
+	struct kr_store_search q = {
+		.text = kr_fts_terms(e->arena, word, strlen(word), 1000, NULL,
+				     NULL),
+	};
 	const struct kr_store_message_list_result *l =
 		ok_res(r_search(e, u, &q));
 
