@@ -12,8 +12,11 @@
 # during the measured load into FILE. Also the messages per group commit
 # (kurier_store_commit_messages on /metrics). Config keys go in through
 # KR_CONF_EXTRA (tests/integration/lib.sh), e.g.
-# KR_CONF_EXTRA=$'[storage]\ngroup_commit_wait = 0'. A shared machine
-# makes the numbers indicative only. Run it under flock /tmp/kr-integ.lock.
+# KR_CONF_EXTRA=$'[storage]\ngroup_commit_wait = 0'. Then, once the
+# full-text queue is drained, PostgreSQL's CPU again: the indexing behind
+# delivery included. A shared machine
+# makes the numbers indicative only. PGCPU_SQL runs on every node before
+# the warm-up. Run it under flock /tmp/kr-integ.lock.
 set -euo pipefail
 cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
 export KR_BUILD=${1:?usage: ops/pgcpu_lmtp.sh BUILD_DIR [MESSAGES] [KURIERD]}
@@ -61,6 +64,13 @@ load() {
 	"$KR_BUILD/bench/lmtp" -p "$KR_LMTP" -s 16 -n "$1" -t 100 -u "$USERS" -S "$2" |
 		tail -1
 }
+# PGCPU_SQL: statements run on every node first (an experiment's knob).
+if [[ -n ${PGCPU_SQL:-} ]]; then
+	for ((i = 0; i < KR_NODES; i++)); do
+		psql -Atq "host=$PWD/$KR_STACK_DIR/pg/run port=$((KR_PORT + i)) dbname=kurier user=kurier" \
+			-c "$PGCPU_SQL" >/dev/null
+	done
+fi
 load "${PGCPU_WARMUP:-300}" 7 >/dev/null
 sleep 1
 t0=$(date -u '+%F %T.%N+00')
@@ -83,6 +93,17 @@ out=$(load "$N" 11)
 [[ -n $perf ]] && kill -INT "$perf" && wait "$perf" || true
 p1=$(pg_ticks) k1=$(kd_ticks) s1=$(date +%s.%N)
 echo "$out"
+# The indexing behind delivery: until every shard's full-text queue is
+# empty (at most 120 s), then the cluster's CPU again.
+backlog() { kr_admin /metrics | awk '$1 ~ /^kurier_fts_backlog/ { n += $2 } END { print n + 0 }'; }
+for ((i = 0; i < 1200; i++)); do
+	[[ $(backlog) == 0 ]] && break
+	sleep 0.1
+done
+p2=$(pg_ticks)
+awk -v n="$N" -v p="$((p2 - p0))" -v hz="$hz" -v b="$(backlog)" 'BEGIN {
+	printf "pgcpu: with the full-text queue drained (backlog %d): postgres_cpu=%.2fs (%.0f us/delivery)\n",
+		b, p / hz, p / hz / n * 1e6 }'
 c1=$(commits)
 awk -v a="$c0" -v b="$c1" 'BEGIN { split(a, x, " "); split(b, y, " ");
 	printf "pgcpu: commits=%d messages=%d (%.2f messages per commit)\n",
