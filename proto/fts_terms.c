@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/arena.h"
+#include "lib/hash.h"
 
 /* A slot: where a kept term starts in the output, and its length. */
 struct terms_slot {
@@ -24,23 +25,13 @@ struct terms {
 	struct kr_err *err_r;
 };
 
-static uint32_t
-terms_hash(const char *p, size_t len)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)p[i]) * 16777619u;
-	return h;
-}
-
 /* The slot of term p, or the empty slot where it would go. */
 static struct terms_slot *
 terms_find(const struct terms *t, const char *p, size_t len)
 {
 	size_t mask = t->nslots - 1;
 
-	for (size_t i = terms_hash(p, len) & mask;; i = (i + 1) & mask) {
+	for (size_t i = kr_hash_fnv1a64(p, len) & mask;; i = (i + 1) & mask) {
 		struct terms_slot *s = &t->slots[i];
 
 		if (s->len == 0 ||
