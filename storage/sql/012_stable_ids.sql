@@ -237,34 +237,39 @@ $$;
 
 -- 'moved' for an address that left this shard: a kurierd whose map is
 -- still stale (it re-reads it every second) answers a temporary error
--- (451 at RCPT, -32010 at login), never 550 or a wrong password.
-CREATE OR REPLACE FUNCTION kr_user_status(p_id bigint, p_address text)
-RETURNS text
-LANGUAGE sql STABLE AS $$
-	SELECT CASE WHEN p_id IS NOT NULL THEN 'ok'
-		    WHEN EXISTS (SELECT 1 FROM moved_users m
-				 WHERE m.address = kr_addr(p_address))
-		    THEN 'moved' ELSE 'not_found' END
-$$;
-
+-- (451 at RCPT, -32010 at login), never 550 or a wrong password. The
+-- forwarding row is read in a LATERAL join, not by a helper function:
+-- a scalar SQL function with a subquery is not inlined, and PostgreSQL
+-- would parse and plan it again at every RCPT (measured: a tenth of the
+-- cluster's CPU under LMTP load).
 CREATE OR REPLACE FUNCTION kr_user_get(p_address text)
 RETURNS TABLE (status text, user_id bigint, password_hash text,
 	quota_bytes bigint, used_bytes bigint, messages bigint)
 LANGUAGE sql STABLE AS $$
-	SELECT kr_user_status(u.id, p_address),
+	SELECT CASE WHEN u.id IS NOT NULL THEN 'ok'
+		    WHEN f.moved THEN 'moved' ELSE 'not_found' END,
 	       u.id, u.password_hash, u.quota_bytes, u.used_bytes, u.messages
 	FROM (SELECT 1) one
 	LEFT JOIN users u ON u.address = kr_addr(p_address)
+	LEFT JOIN LATERAL (SELECT true AS moved FROM moved_users m
+			   WHERE u.id IS NULL
+			     AND m.address = kr_addr(p_address)
+			   LIMIT 1) f ON true
 $$;
 
 CREATE OR REPLACE FUNCTION kr_user_auth(p_address text)
 RETURNS TABLE (status text, user_id bigint, password_hash text,
 	password_version integer)
 LANGUAGE sql STABLE AS $$
-	SELECT kr_user_status(u.id, p_address),
+	SELECT CASE WHEN u.id IS NOT NULL THEN 'ok'
+		    WHEN f.moved THEN 'moved' ELSE 'not_found' END,
 	       u.id, u.password_hash, u.password_version
 	FROM (SELECT 1) one
 	LEFT JOIN users u ON u.address = kr_addr(p_address)
+	LEFT JOIN LATERAL (SELECT true AS moved FROM moved_users m
+			   WHERE u.id IS NULL
+			     AND m.address = kr_addr(p_address)
+			   LIMIT 1) f ON true
 $$;
 
 ---------------------------------------------------------------------------
