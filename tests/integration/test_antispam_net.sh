@@ -71,19 +71,24 @@ grep -q '^X-Spam-Status: No' "$aux/clean.raw" || fail "clean: $(grep '^X-Spam' "
 ok "127.0.0.2 (listed in bl.test) -> Junk with X-Spam-Flag: YES, 127.0.0.3 -> INBOX"
 
 # ---- 2. rate_ip = 3 over both workers -------------------------------------
-mark=$(wc -l <"$log")
-clients=()
-for i in 1 2 3 4 5 6; do
-	client deliver "$KR_LMTP" u1@net.test "$(msg "rate$i")" 127.0.0.9 >"$aux/r$i" &
-	clients+=($!)
+# The kernel may hand six connections to one worker: then the round
+# says nothing about sharing, and another address tries again.
+for ip in 127.0.0.9 127.0.0.11 127.0.0.12; do
+	mark=$(wc -l <"$log")
+	clients=()
+	for i in 1 2 3 4 5 6; do
+		client deliver "$KR_LMTP" u1@net.test "$(msg "rate$i")" "$ip" >"$aux/r$i" &
+		clients+=($!)
+	done
+	wait "${clients[@]}" # not dnsmasq, also our child
+	ok_n=$(cat "$aux"/r[1-6] | grep -c '^250 ' || true)
+	def_n=$(cat "$aux"/r[1-6] | grep -c '^451 ' || true)
+	[[ $ok_n == 3 && $def_n == 3 ]] ||
+		fail "$ip: want 3 delivered and 3 deferred: $(cat "$aux"/r[1-6] | tr '\n' ' ')"
+	pids=$(tail -n "+$((mark + 1))" "$log" | grep 'event=lmtp' | grep -o ' pid=[0-9]*' | sort -u | wc -l)
+	[[ $pids -ge 2 ]] && break
 done
-wait "${clients[@]}" # not dnsmasq, also our child
-ok_n=$(cat "$aux"/r[1-6] | grep -c '^250 ' || true)
-def_n=$(cat "$aux"/r[1-6] | grep -c '^451 ' || true)
-[[ $ok_n == 3 && $def_n == 3 ]] ||
-	fail "want 3 delivered and 3 deferred: $(cat "$aux"/r[1-6] | tr '\n' ' ')"
-pids=$(tail -n "+$((mark + 1))" "$log" | grep 'event=lmtp' | grep -o ' pid=[0-9]*' | sort -u | wc -l)
-[[ $pids -ge 2 ]] || fail "the six sessions all went to one worker"
+[[ $pids -ge 2 ]] || fail "three rounds of six sessions each went to one worker"
 r=$(client deliver "$KR_LMTP" u1@net.test "$(msg other)" 127.0.0.10)
 [[ ${r%%|*} == "250 2.0.0 Ok" ]] || fail "another address: [$r]"
 ok "rate_ip 3: 3 x 250 and 3 x 451 from one address over $pids workers, another address delivers"
