@@ -529,6 +529,14 @@ struct kr_store_rcpt {
 	const char *prefix;  /* header lines ending in CRLF; may be NULL */
 	size_t prefix_len;
 };
+/* The body hashed and compressed ahead, by whoever already spends a
+ * cpu-pool trip on the message (the delivery's MIME parse): any thread,
+ * the body is only read. With it the delivery takes no trip and copies
+ * no body of its own. */
+struct kr_store_body;
+struct kr_store_body *kr_store_body_pack(const void *body, size_t body_len);
+void kr_store_body_free(struct kr_store_body **bp);
+
 struct kr_store_delivery {
 	const unsigned char *body; /* the message as received */
 	size_t body_len;
@@ -537,6 +545,9 @@ struct kr_store_delivery {
 	const struct kr_store_meta *meta;
 	const char *const *flags; /* e.g. none, or "$Junk" */
 	unsigned n_flags;
+	/* NULL, or kr_store_body_pack(body, body_len): taken over by
+	 * kr_store_deliver_begin (freed with the delivery, also on error). */
+	struct kr_store_body *packed;
 };
 /* kind KR_ERR_NONE: committed (durable) in mailbox_id as uid.
  * Otherwise not stored, except KR_ERR_TIMEOUT and KR_ERR_TEMPORARY
@@ -563,10 +574,10 @@ typedef void kr_store_deliver_fn(void *ctx,
 				 const struct kr_store_deliver_result *res,
 				 const struct kr_err *err);
 /* Places each recipient on its shard, hashes and compresses the body
- * once (on the cpu pool when large) and queues each recipient's message
- * (its prefix + the body) for its shard's group commit: while fewer
- * than storage.group_commit_inflight batches are in flight on a shard
- * its queue is sent at once, otherwise the waiting messages (up to
+ * once (on the cpu pool when large; not at all when packed) and queues each
+ * recipient's message (its prefix + the body) for its shard's group commit:
+ * while fewer than storage.group_commit_inflight batches are in flight on a
+ * shard its queue is sent at once, otherwise the waiting messages (up to
  * storage.group_commit_max) go out together when a batch returns. On a
  * busy shard (a batch in flight or a message waiting) a message is first
  * held up to storage.group_commit_wait for others to join it. A

@@ -1,5 +1,6 @@
 /* Delivery: the body is hashed and compressed once, on the cpu pool
- * (inline when small), for every recipient; each recipient's stored
+ * (inline when small) or by the caller's own trip there
+ * (kr_store_body_pack), for every recipient; each recipient's stored
  * message is then its own prefix + that body, handed to its shard's
  * group commit (store_batch.c), so recipients on one shard share one
  * stored body. The delivery is answered once every recipient has its
@@ -223,12 +224,14 @@ deliver_prepare(struct kr_store_deliver_op *d,
 		return -1;
 	d->result->n = d->n = d->left = dv->n_rcpts;
 	d->result->rcpts = d->rcpts;
+	d->items = kr_xcalloc(d->n, sizeof(*d->items));
 	d->flags = deliver_flags(dv->flags, dv->n_flags);
+	d->body_len = dv->body_len;
+	if (d->prepacked)
+		return 0;
 	d->body = kr_xmalloc(dv->body_len);
 	if (dv->body_len > 0)
 		memcpy(d->body, dv->body, dv->body_len);
-	d->body_len = dv->body_len;
-	d->items = kr_xcalloc(d->n, sizeof(*d->items));
 	return 0;
 }
 
@@ -292,6 +295,10 @@ deliver_start(struct kr_store *store, struct kr_store_deliver_op *d)
 		packing += d->items[i].pack;
 	if (packing == 0)
 		return;
+	if (d->prepacked) {
+		deliver_job_done(&d->op, 0);
+		return;
+	}
 	if (kr_store_op_job(&d->op, d->body_len, deliver_work, &err) == 0)
 		return;
 	for (unsigned i = 0; i < d->n; i++) {
@@ -316,6 +323,14 @@ kr_store_deliver_begin(struct kr_store *store,
 
 	d->cb = cb;
 	store->stats.deliveries++;
+	if (dv->packed != NULL) {
+		/* Taken over: its bytes become the op's. */
+		d->packed = dv->packed->packed;
+		d->body = dv->packed->raw;
+		d->prepacked = true;
+		kr_assert(d->packed.raw_size == dv->body_len);
+		free(dv->packed);
+	}
 	if (deliver_prepare(d, dv, &err) < 0) {
 		kr_store_op_defer(&d->op, &err);
 		return &d->op;

@@ -397,6 +397,33 @@ kr_store_pack_free(struct kr_store_packed *p)
 	p->zdata = NULL;
 }
 
+struct kr_store_body *
+kr_store_body_pack(const void *body, size_t body_len)
+{
+	struct kr_store_body *b = kr_xcalloc(1, sizeof(*b));
+
+	kr_store_pack_body(body, body_len, &b->packed);
+	if (!b->packed.failed && b->packed.zdata == NULL) {
+		b->raw = kr_xmalloc(body_len > 0 ? body_len : 1);
+		if (body_len > 0)
+			memcpy(b->raw, body, body_len);
+	}
+	return b;
+}
+
+void
+kr_store_body_free(struct kr_store_body **bp)
+{
+	struct kr_store_body *b = *bp;
+
+	if (b == NULL)
+		return;
+	*bp = NULL;
+	kr_store_pack_free(&b->packed);
+	free(b->raw);
+	free(b);
+}
+
 /* Writes the body, exactly raw_size bytes, to out: -1 when the stored
  * data does not give that. */
 static int

@@ -232,6 +232,12 @@ bool kr_store_pack_utf8(const char *s, size_t len);
 void kr_store_pack_body(const void *body, size_t body_len,
 			struct kr_store_packed *out);
 void kr_store_pack_free(struct kr_store_packed *p);
+/* kr_store_body_pack's: the packed body and, when it is stored raw
+ * (compression did not pay), a copy of it made on the packing thread. */
+struct kr_store_body {
+	struct kr_store_packed packed;
+	unsigned char *raw;
+};
 /* The meta jsonb text (malloc'd, NUL-terminated), at most
  * KR_STORE_META_MAX bytes. NULL meta -> "{}". Metadata too large for
  * that is cut, never refused: attachment entries dropped from the end,
@@ -291,6 +297,7 @@ struct kr_store_deliver_op {
 	/* The body hashed and compressed once for every recipient; only
 	 * the pool job touches it while it runs. */
 	struct kr_store_packed packed;
+	bool prepacked; /* packed (and body, when raw) came with the call */
 	char *meta;
 	size_t meta_len;
 	char *flags; /* space-separated */

@@ -29,6 +29,9 @@ struct kr_deliver {
 	struct kr_store_op *op;
 	struct event *later;	     /* answers from the next loop turn */
 	struct kr_mime_summary *sum; /* NULL when parsing failed */
+	/* Packed by the parse job, so storing takes no trip of its own;
+	 * handed to the store with the message. */
+	struct kr_store_body *packed;
 	struct kr_verdict verdict;
 	struct kr_err err; /* why a step ended it; see has_err */
 	bool has_err;
@@ -100,6 +103,7 @@ deliver_free(struct kr_deliver *d)
 {
 	if (d->later != NULL)
 		event_free(d->later);
+	kr_store_body_free(&d->packed);
 	kr_arena_destroy(&d->arena);
 	free(d->results);
 	free(d->stored);
@@ -185,10 +189,12 @@ deliver_store(struct kr_deliver *d, const struct kr_store_rcpt *rcpts)
 	sdl = (struct kr_store_delivery){
 		.body = (const unsigned char *)d->dl->body,
 		.body_len = d->dl->body_len,
+		.packed = d->packed,
 		.rcpts = rcpts,
 		.n_rcpts = (unsigned)d->n_stored,
 		.meta = &meta,
 	};
+	d->packed = NULL; /* the store's now */
 	d->op = kr_store_deliver_begin(d->env->store, &sdl, d->arena,
 				       d->dl->deadline, deliver_on_stored, d);
 }
@@ -319,6 +325,9 @@ deliver_parse_work(void *ctx)
 	if (kr_mime_parse(d->dl->body, d->dl->body_len, &lim, d->arena, &d->sum,
 			  &err) < 0)
 		d->sum = NULL;
+	/* Most messages are stored: hashing and compressing here saves
+	 * the store a second trip (a refused message wasted the work). */
+	d->packed = kr_store_body_pack(d->dl->body, d->dl->body_len);
 }
 
 static void

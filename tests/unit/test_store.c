@@ -54,9 +54,11 @@ env_setup(void **state)
 
 /* ---- helpers -------------------------------------------------------- */
 
-/* bodies.refs of the body with this content on a shard; -1: no row. */
+/* An integer column (refs, zlib::int) of the bodies row with this
+ * content on a shard; -1: no row. */
 static long
-body_refs(struct env *e, unsigned shard, const void *raw, size_t len)
+body_field(struct env *e, unsigned shard, const void *raw, size_t len,
+	   const char *col)
 {
 	unsigned char hash[32];
 	unsigned n = 0;
@@ -68,14 +70,23 @@ body_refs(struct env *e, unsigned shard, const void *raw, size_t len)
 
 	assert_int_equal(EVP_Digest(raw, len, hash, &n, EVP_sha256(), NULL), 1);
 	assert_int_equal(PQstatus(pg), CONNECTION_OK);
-	res = PQexecParams(pg, "SELECT refs FROM bodies WHERE hash = $1", 1,
-			   NULL, values, lengths, formats, 0);
+	char sql[96];
+
+	snprintf(sql, sizeof(sql), "SELECT %s FROM bodies WHERE hash = $1",
+		 col);
+	res = PQexecParams(pg, sql, 1, NULL, values, lengths, formats, 0);
 	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
 	if (PQntuples(res) == 1)
 		refs = atol(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	PQfinish(pg);
 	return refs;
+}
+
+static long
+body_refs(struct env *e, unsigned shard, const void *raw, size_t len)
+{
+	return body_field(e, shard, raw, len, "refs");
 }
 
 static bool
@@ -152,7 +163,9 @@ deliver_many(struct env *e, struct kr_store *store,
 					    0 };
 		char body[96];
 		struct kr_store_delivery d = {
-			(const unsigned char *)body, 0, &rc, 1, NULL, NULL, 0
+			.body = (const unsigned char *)body,
+			.rcpts = &rc,
+			.n_rcpts = 1,
 		};
 
 		r[i].e = e;
@@ -396,6 +409,82 @@ test_store_deliver_dedup(void **state)
 	assert_memory_equal(g->raw + plen[4], body, len);
 	OK(r_delete(e, &u[4], res->rcpts[4].mailbox_id, res->rcpts[4].uid));
 	assert_int_equal(body_refs(e, u[0].shard, body, len), -1);
+}
+
+/* A body packed ahead (kr_store_body_pack, as the delivery's parse
+ * job does) is stored like one the store packs: compressed when that
+ * pays, raw otherwise, once per shard, read back byte for byte. A
+ * delivery refused before any recipient still frees it (ASan). */
+static void
+test_store_deliver_packed(void **state)
+{
+	struct env *e = *state;
+	unsigned char bodies[2][3000];
+	struct kr_store_rcpt rc[2];
+	struct kr_store_user u[2];
+	uint32_t x = 2463534242u;
+
+	NEED_CLUSTER(state);
+	users_on_one_shard(e, u, 2);
+	for (size_t i = 0; i < sizeof(bodies[0]); i++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		bodies[0][i] = (unsigned char)("abc \r\n"[i % 6]);
+		bodies[1][i] = (unsigned char)x; /* does not compress */
+	}
+	memcpy(bodies[0] + 10, e->tag, strlen(e->tag));
+	memcpy(bodies[1] + 10, e->tag, strlen(e->tag));
+	for (int b = 0; b < 2; b++) {
+		const struct kr_store_deliver_result *res;
+		struct kr_store_delivery d = {
+			.body = bodies[b],
+			.body_len = sizeof(bodies[b]),
+			.rcpts = rc,
+			.n_rcpts = 2,
+			.packed = kr_store_body_pack(bodies[b],
+						     sizeof(bodies[b])),
+		};
+		struct rec r;
+
+		for (int i = 0; i < 2; i++)
+			rc[i] = (struct kr_store_rcpt){ u[i].address, NULL,
+							"P: q\r\n", 6 };
+		RUN(e, r,
+		    kr_store_deliver_begin(e->store, &d, e->arena, dl(),
+					   rec_deliver, &r));
+		res = ok_res(r);
+		for (int i = 0; i < 2; i++) {
+			const struct kr_store_message_get_result *g;
+
+			assert_stored(&res->rcpts[i]);
+			g = ok_res(r_get(e, &u[i], res->rcpts[i].mailbox_id,
+					 res->rcpts[i].uid));
+			assert_int_equal(g->raw_len, 6 + sizeof(bodies[b]));
+			assert_memory_equal(g->raw, "P: q\r\n", 6);
+			assert_memory_equal(g->raw + 6, bodies[b],
+					    sizeof(bodies[b]));
+		}
+		assert_int_equal(
+			body_refs(e, u[0].shard, bodies[b], sizeof(bodies[b])),
+			2);
+		assert_int_equal(body_field(e, u[0].shard, bodies[b],
+					    sizeof(bodies[b]), "zlib::int"),
+				 b == 0);
+	}
+	{
+		struct kr_store_delivery d = {
+			.body = bodies[0],
+			.body_len = 1,
+			.rcpts = rc,
+			.n_rcpts = 0,
+			.packed = kr_store_body_pack(bodies[0], 1),
+		};
+		struct rec r;
+
+		RUN(e, r,
+		    kr_store_deliver_begin(e->store, &d, e->arena, dl(),
+					   rec_deliver, &r));
+		assert_int_equal(r.err.kind, KR_ERR_PERMANENT);
+	}
 }
 
 static void
@@ -934,7 +1023,10 @@ test_store_destroy_answers(void **state)
 	struct env *e = *state;
 	struct kr_store_rcpt rc = { "someone@test.example", NULL, NULL, 0 };
 	struct kr_store_delivery d = {
-		(const unsigned char *)"x", 1, &rc, 1, NULL, NULL, 0
+		.body = (const unsigned char *)"x",
+		.body_len = 1,
+		.rcpts = &rc,
+		.n_rcpts = 1,
 	};
 	struct kr_store *store;
 	struct rec r[2];
@@ -1048,6 +1140,7 @@ main(void)
 		T(test_store_deliver_mixed),
 		T(test_store_deliver_concurrent),
 		T(test_store_deliver_dedup),
+		T(test_store_deliver_packed),
 		T(test_store_message_list),
 		T(test_store_message_list_to_json),
 		T(test_store_message_get),

@@ -94,7 +94,9 @@ gc_deliver(struct env *e, struct kr_store *store, const struct kr_store_user *u,
 	struct kr_store_rcpt rc = { u->address, NULL, NULL, 0 };
 	char body[96];
 	struct kr_store_delivery d = {
-		(const unsigned char *)body, 0, &rc, 1, NULL, NULL, 0
+		.body = (const unsigned char *)body,
+		.rcpts = &rc,
+		.n_rcpts = 1,
 	};
 	struct kr_store_op *op;
 
@@ -250,7 +252,9 @@ gc_session_next(struct gc_session *s)
 	struct kr_store_rcpt rc = { s->u->address, NULL, NULL, 0 };
 	char body[96];
 	struct kr_store_delivery d = {
-		(const unsigned char *)body, 0, &rc, 1, NULL, NULL, 0
+		.body = (const unsigned char *)body,
+		.rcpts = &rc,
+		.n_rcpts = 1,
 	};
 
 	snprintf(body, sizeof(body), "Subject: s\r\n\r\n%u %s\r\n", s->done,
