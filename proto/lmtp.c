@@ -326,7 +326,7 @@ lmtp_arena_str(struct kr_lmtp *s, const char *str)
 }
 
 static void
-lmtp_rcpt_add(struct kr_lmtp *s)
+lmtp_rcpt_add(struct kr_lmtp *s, int64_t ref)
 {
 	struct kr_lmtp_rcpt *r;
 
@@ -344,17 +344,25 @@ lmtp_rcpt_add(struct kr_lmtp *s)
 	r->local = lmtp_arena_str(s, s->ev.rcpt.local);
 	r->detail = lmtp_arena_str(s, s->ev.rcpt.detail);
 	r->domain = lmtp_arena_str(s, s->ev.rcpt.domain);
+	r->ref = ref;
 }
 
 void
 kr_lmtp_answer_rcpt(struct kr_lmtp *s, enum kr_lmtp_rcpt_result result)
+{
+	kr_lmtp_answer_rcpt_ref(s, result, 0);
+}
+
+void
+kr_lmtp_answer_rcpt_ref(struct kr_lmtp *s, enum kr_lmtp_rcpt_result result,
+			int64_t ref)
 {
 	if (!lmtp_answer_ok(s, KR_LMTP_EV_RCPT))
 		return;
 	if ((unsigned)result >= sizeof(rcpt_reply) / sizeof(rcpt_reply[0]))
 		kr_panic("lmtp: bad rcpt result %d", (int)result);
 	if (result == KR_LMTP_RCPT_OK)
-		lmtp_rcpt_add(s);
+		lmtp_rcpt_add(s, ref);
 	kr_lmtp_reply(s, rcpt_reply[result]);
 	s->event_pending = false;
 	memset(&s->ev, 0, sizeof(s->ev));

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/limits.h"
 
@@ -140,6 +141,7 @@ struct kr_lmtp_rcpt {
 	const char *local;
 	const char *detail;
 	const char *domain;
+	int64_t ref; /* the server's, from kr_lmtp_answer_rcpt_ref(); 0 */
 };
 
 /* Postfix XFORWARD attributes, xtext-decoded; NULL when not sent or
@@ -218,6 +220,10 @@ enum kr_lmtp_rcpt_result {
  * kr_lmtp_shutdown(), when it does nothing (the server's look-up may
  * finish while the session is closing). */
 void kr_lmtp_answer_rcpt(struct kr_lmtp *s, enum kr_lmtp_rcpt_result result);
+/* The same, and an accepted recipient keeps ref (say, the user the
+ * server's look-up found) for the message event. */
+void kr_lmtp_answer_rcpt_ref(struct kr_lmtp *s, enum kr_lmtp_rcpt_result result,
+			     int64_t ref);
 
 enum kr_lmtp_deliver_result {
 	KR_LMTP_DELIVER_OK,		 /* 250 2.0.0 committed */

@@ -206,6 +206,17 @@ kr_pgarray_bin_add_int4(struct kr_pgarray_bin *b, int32_t v,
 }
 
 int
+kr_pgarray_bin_add_int8(struct kr_pgarray_bin *b, int64_t v,
+			struct kr_err *err_r)
+{
+	unsigned char be[8];
+
+	pgarray_put32(be, (uint32_t)((uint64_t)v >> 32));
+	pgarray_put32(be + 4, (uint32_t)v);
+	return kr_pgarray_bin_add(b, be, sizeof(be), NULL, 0, err_r);
+}
+
+int
 kr_pgarray_bin_add_bool(struct kr_pgarray_bin *b, bool v, struct kr_err *err_r)
 {
 	unsigned char c = v ? 1 : 0;

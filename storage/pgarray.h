@@ -53,6 +53,7 @@ struct kr_pgarray_bin {
 /* Element type OIDs (pg_type) the binary builders are used with. */
 #define KR_PGARRAY_OID_BOOL 16u
 #define KR_PGARRAY_OID_BYTEA 17u
+#define KR_PGARRAY_OID_INT8 20u
 #define KR_PGARRAY_OID_INT4 23u
 #define KR_PGARRAY_OID_TEXT 25u
 #define KR_PGARRAY_OID_JSONB 3802u
@@ -61,10 +62,12 @@ struct kr_pgarray_bin {
 void kr_pgarray_bin_init(struct kr_pgarray_bin *b, size_t max);
 /* An array of elem_oid elements, each added in that type's binary
  * form (the caller's: raw bytes for text, 0x01 + text for jsonb;
- * kr_pgarray_bin_add_int4 and _bool for those). */
+ * kr_pgarray_bin_add_int4, _int8 and _bool for those). */
 void kr_pgarray_bin_init_type(struct kr_pgarray_bin *b, size_t max,
 			      uint32_t elem_oid);
 int kr_pgarray_bin_add_int4(struct kr_pgarray_bin *b, int32_t v,
+			    struct kr_err *err_r);
+int kr_pgarray_bin_add_int8(struct kr_pgarray_bin *b, int64_t v,
 			    struct kr_err *err_r);
 int kr_pgarray_bin_add_bool(struct kr_pgarray_bin *b, bool v,
 			    struct kr_err *err_r);

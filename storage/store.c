@@ -355,6 +355,10 @@ kr_store_status(const char *status, struct kr_err *err_r)
 		return kr_err_set(err_r, KR_ERR_PERMANENT, "%s", status);
 	if (strcmp(status, "error") == 0)
 		return kr_err_set(err_r, KR_ERR_TEMPORARY, "storage error");
+	/* 014_rcpt_ids.sql: the address is another user's since RCPT. */
+	if (strcmp(status, "retry") == 0)
+		return kr_err_set(err_r, KR_ERR_TEMPORARY,
+				  "the recipient changed; try again");
 	/* 012_stable_ids.sql: our map is older than the user's move. */
 	if (strcmp(status, "moved") == 0)
 		return kr_err_set(err_r, KR_ERR_TEMPORARY,

@@ -528,6 +528,11 @@ struct kr_store_rcpt {
 	const char *folder;  /* mailbox name (user+detail); NULL: INBOX */
 	const char *prefix;  /* header lines ending in CRLF; may be NULL */
 	size_t prefix_len;
+	/* The user's id as a look-up of address found it (the RCPT's
+	 * kr_store_user_get), or 0. With every recipient's id a batch
+	 * skips its own look-up; id and address are checked together, so
+	 * a stale one costs a temporary error, never a wrong mailbox. */
+	int64_t user_id;
 };
 /* The body hashed and compressed ahead, by whoever already spends a
  * cpu-pool trip on the message (the delivery's MIME parse): any thread,

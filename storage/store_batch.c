@@ -239,13 +239,15 @@ batch_fail(struct kr_store_batch *b, const struct kr_err *err)
 			kr_store_deliver_item_answer(b->items[i], &e, 0, 0, 0);
 }
 
-/* The ten parallel arrays of kr_deliver_batch, all binary: PostgreSQL
- * reads them without scanning and unescaping text literals (array_in
- * over the metas, which carry the search text, was a visible part of
- * its CPU per delivery). */
+/* The eleven parallel arrays of kr_deliver_batch, all binary:
+ * PostgreSQL reads them without scanning and unescaping text literals
+ * (array_in over the metas, which carry the search text, was a visible
+ * part of its CPU per delivery). The user ids go only when every
+ * message has one (the RCPT look-ups'), else NULL: found by address. */
 struct batch_params {
 	struct kr_pgarray_bin addrs, folders, zlib, raw_sizes, sizes, metas,
-		flags, hashes, bodies, prefixes;
+		flags, hashes, bodies, prefixes, user_ids;
+	bool all_ids;
 };
 
 static void
@@ -265,6 +267,8 @@ batch_params_init(struct batch_params *p)
 	kr_pgarray_bin_init(&p->hashes, text);
 	kr_pgarray_bin_init(&p->bodies, bin);
 	kr_pgarray_bin_init(&p->prefixes, bin);
+	kr_pgarray_bin_init_type(&p->user_ids, text, KR_PGARRAY_OID_INT8);
+	p->all_ids = true;
 }
 
 static void
@@ -273,7 +277,7 @@ batch_params_deinit(struct batch_params *p)
 	struct kr_pgarray_bin *all[] = { &p->addrs,	&p->folders, &p->zlib,
 					 &p->raw_sizes, &p->sizes,   &p->metas,
 					 &p->flags,	&p->hashes,  &p->bodies,
-					 &p->prefixes };
+					 &p->prefixes,	&p->user_ids };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		kr_pgarray_bin_deinit(all[i]);
@@ -297,7 +301,9 @@ batch_params_add(struct batch_params *p, const struct kr_store_item *it,
 	const struct kr_store_deliver_op *d = it->d;
 	bool z = pk->zdata != NULL;
 
+	p->all_ids = p->all_ids && it->user_id > 0;
 	if (batch_add_str(&p->addrs, it->address, err_r) < 0 ||
+	    kr_pgarray_bin_add_int8(&p->user_ids, it->user_id, err_r) < 0 ||
 	    batch_add_str(&p->folders,
 			  it->folder != NULL ? it->folder : "INBOX",
 			  err_r) < 0 ||
@@ -329,24 +335,27 @@ static int
 batch_query(struct kr_store_batch *b, struct batch_params *p,
 	    struct kr_err *err_r)
 {
-	struct kr_pgarray_bin *in[] = { &p->addrs,   &p->folders, &p->hashes,
-					&p->bodies,  &p->zlib,	  &p->raw_sizes,
-					&p->sizes,   &p->metas,	  &p->flags,
-					&p->prefixes };
-	const char *values[10];
-	int lengths[10];
-	static const int formats[] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+	struct kr_pgarray_bin *in[] = {
+		&p->addrs, &p->folders,	  &p->hashes,	&p->bodies,
+		&p->zlib,  &p->raw_sizes, &p->sizes,	&p->metas,
+		&p->flags, &p->prefixes,  &p->user_ids,
+	};
+	const char *values[11];
+	int lengths[11];
+	static const int formats[] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
 	struct kr_pgquery q = {
 		.sql = "SELECT * FROM kr_deliver_batch($1, $2, $3, $4, $5, $6, "
-		       "$7, $8, $9, $10)",
-		.n_params = 10,
+		       "$7, $8, $9, $10, $11)",
+		.n_params = 11,
 		.values = values,
 		.lengths = lengths,
 		.formats = formats,
 	};
 
-	for (size_t i = 0; i < 10; i++)
+	for (size_t i = 0; i < 11; i++)
 		values[i] = kr_pgarray_bin_data(in[i], &lengths[i]);
+	if (!p->all_ids)
+		values[10] = NULL;
 
 	/* Many users share the batch: no single read-your-writes owner. */
 	return kr_connmgr_query(b->store->mgr, b->shard, KR_CONNMGR_WRITE, NULL,
@@ -478,7 +487,8 @@ batch_row(struct kr_store_batch *b, const PGresult *res, int row, const int *c)
 			kr_store_result_i64(res, row, c[3]),
 			kr_store_result_i64(res, row, c[4]));
 	else if (strcmp(status, "no_user") == 0 ||
-		 strcmp(status, "over_quota") == 0) {
+		 strcmp(status, "over_quota") == 0 ||
+		 strcmp(status, "moved") == 0 || strcmp(status, "retry") == 0) {
 		kr_store_status(status, &err);
 		kr_store_deliver_item_answer(it, &err, 0, 0, 0);
 	} else

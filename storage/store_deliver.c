@@ -266,6 +266,7 @@ deliver_item_init(struct kr_store *store, struct kr_store_deliver_op *d,
 	}
 	it->shard = (unsigned)shard;
 	it->address = kr_xstrdup(addr);
+	it->user_id = rc->user_id;
 	if (rc->folder != NULL && rc->folder[0] != '\0' &&
 	    strlen(rc->folder) <= KR_STORE_NAME_MAX &&
 	    kr_store_pack_utf8(rc->folder, strlen(rc->folder)))

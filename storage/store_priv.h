@@ -276,6 +276,7 @@ struct kr_store_item {
 	bool pack;     /* set at begin: it waits for the packed body */
 	unsigned shard;
 	char *address;
+	int64_t user_id;       /* the RCPT look-up's; 0: none */
 	char *folder;	       /* NULL: INBOX */
 	unsigned char *prefix; /* this recipient's header lines */
 	size_t prefix_len;

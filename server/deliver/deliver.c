@@ -241,6 +241,7 @@ deliver_prefix(struct kr_deliver *d, size_t i, struct kr_store_rcpt *out)
 		.folder = v->folder != NULL ? v->folder : r->folder,
 		.prefix = p,
 		.prefix_len = (size_t)len + hn,
+		.user_id = r->user_id,
 	};
 	return 0;
 }

@@ -79,6 +79,7 @@ struct kr_deliver_rcpt {
 	const char *address; /* as the sender wrote it: Delivered-To */
 	const char *account; /* the user's address: whose mailbox */
 	const char *folder;  /* mailbox name (user+detail); NULL: INBOX */
+	int64_t user_id;     /* the RCPT look-up's (kr_store_rcpt); 0 */
 };
 
 /* One message. Everything is borrowed until the delivery answers or

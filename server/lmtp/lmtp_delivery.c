@@ -261,7 +261,8 @@ delivery_rcpts(struct kr_arena *arena, const struct kr_lmtp_message *msg)
 		snprintf(account, an, "%s@%s", r->local, r->domain);
 		rcpts[i] = (struct kr_deliver_rcpt){ .address = r->address,
 						     .account = account,
-						     .folder = r->detail };
+						     .folder = r->detail,
+						     .user_id = r->ref };
 	}
 	return rcpts;
 }

@@ -108,10 +108,13 @@ static void
 session_answer_rcpt(struct kr_lmtp_session *s,
 		    const struct kr_lmtp_rcpts_answer *ans)
 {
-	kr_lmtp_answer_rcpt(
+	/* The user id goes with the recipient: the delivery's batch
+	 * need not look the address up again. */
+	kr_lmtp_answer_rcpt_ref(
 		s->proto,
 		kr_lmtp_delivery_rcpt(s->env->rt, s->id, s->rcpt, ans->result,
-				      ans->has_err ? &ans->err : NULL));
+				      ans->has_err ? &ans->err : NULL),
+		ans->user_id);
 }
 
 static struct kr_store_op *

@@ -371,6 +371,55 @@ check "prefixes of another length than the batch raise" "raised" \
 	 EXCEPTION WHEN raise_exception THEN NULL; END \$\$; SELECT 'raised'"
 invariants "body refs"
 
+# ----------------------------------------------- the RCPT look-ups' ids
+# t_deliver_id: one message with the id given (014_rcpt_ids.sql).
+sql "
+CREATE FUNCTION t_deliver_id(a text, id bigint, body text, size int) RETURNS text
+LANGUAGE sql AS \$\$
+  SELECT d.status || '|' || coalesce(d.user_id::text, '')
+  FROM kr_deliver_batch(ARRAY[a], ARRAY['INBOX'],
+    ARRAY[sha256(convert_to(body, 'UTF8'))], ARRAY[convert_to(body, 'UTF8')],
+    ARRAY[false], ARRAY[octet_length(body)], ARRAY[size], NULL, NULL, NULL,
+    ARRAY[id]) d \$\$;
+SELECT kr_user_create('ida@example.com', 'h', 0);
+SELECT kr_user_create('idb@example.com', 'h', 0);
+SELECT kr_user_create('idq@example.com', 'h', 5)" >/dev/null
+ida=$(sql "SELECT t_uid('ida@example.com')")
+idb=$(sql "SELECT t_uid('idb@example.com')")
+idq=$(sql "SELECT t_uid('idq@example.com')")
+check "ids: the right id stores, to that user" "ok|$ida
+5 1" \
+	"SELECT t_deliver_id('IDA@example.com', $ida, 'ida-1', 5); SELECT t_user('ida@example.com')"
+check "ids: another user's id for the address is 'retry', nothing stored" "retry|$idb
+0 0|0 0
+f" \
+	"SELECT t_deliver_id('idb@example.com', $ida, 'idb-x', 5); SELECT t_user('idb@example.com') || '|' || t_user('idq@example.com');
+	 SELECT EXISTS (SELECT 1 FROM bodies WHERE hash = sha256('idb-x'))"
+check "ids: an id for an address that is no user's is 'no_user'" "no_user|" \
+	"SELECT t_deliver_id('gone@example.com', $ida, 'gone-x', 5)"
+check "ids: over quota with the right id" "over_quota|$idq" \
+	"SELECT t_deliver_id('idq@example.com', $idq, 'idq-big', 6)"
+sql "INSERT INTO moved_users (id, address) VALUES ((1::bigint << 50) + 77, 'left@example.com')" >/dev/null
+check "a moved address is 'moved' (by id or by address), not 'no_user'" "moved|
+moved||" \
+	"SELECT t_deliver_id('left@example.com', (1::bigint << 50) + 77, 'left-x', 5);
+	 SELECT t_deliver('Left@example.com', 'INBOX', 'left-y', 5)"
+check "ids: two messages, two users, one batch (locked in id order)" "ok,ok|10 2|5 1" \
+	"SELECT string_agg(status, ',' ORDER BY idx) || '|' || t_user('ida@example.com') || '|' || t_user('idb@example.com')
+	 FROM kr_deliver_batch(ARRAY['ida@example.com', 'idb@example.com'], NULL,
+	   ARRAY[sha256('ida-2'), sha256('idb-2')], ARRAY['ida-2'::bytea, 'idb-2'], ARRAY[false, false],
+	   ARRAY[5, 5], ARRAY[5, 5], NULL, NULL, NULL, ARRAY[$ida, $idb])"
+check "ids: one NULL id looks every address up" "ok,ok|15 3" \
+	"SELECT string_agg(status, ',' ORDER BY idx) || '|' || t_user('ida@example.com')
+	 FROM kr_deliver_batch(ARRAY['ida@example.com', 'idb@example.com'], NULL,
+	   ARRAY[sha256('ida-3'), sha256('idb-3')], ARRAY['ida-3'::bytea, 'idb-3'], ARRAY[false, false],
+	   ARRAY[5, 5], ARRAY[5, 5], NULL, NULL, NULL, ARRAY[$ida, NULL])"
+check "ids: of another length than the batch raise" "raised" \
+	"DO \$\$ BEGIN PERFORM kr_deliver_batch(ARRAY['ida@example.com'], NULL, ARRAY['\\x5a05'::bytea], ARRAY['n5'::bytea],
+	   ARRAY[false], ARRAY[2], ARRAY[2], NULL, NULL, NULL, ARRAY[1::bigint, 2]); RAISE NOTICE 'no';
+	 EXCEPTION WHEN raise_exception THEN NULL; END \$\$; SELECT 'raised'"
+invariants "RCPT ids"
+
 # ------------------------------------------------------- flags, modseq
 f=frank@example.com
 for i in 1 2 3; do sql "SELECT t_deliver('$f', 'INBOX', 'frank$i', $((i * 10)), '$([[ $i == 3 ]] && echo '\Seen')')" >/dev/null; done

@@ -264,7 +264,8 @@ rig_setup(void **state)
 	r->u = user_new(e, "u", 0);
 	r->inbox = mailbox_find(e, &r->u, "INBOX", NULL);
 	r->junk = mailbox_find(e, &r->u, "Junk", NULL);
-	r->rcpt = (struct kr_deliver_rcpt){ r->u.address, r->u.address, NULL };
+	r->rcpt = (struct kr_deliver_rcpt){ r->u.address, r->u.address, NULL,
+					    r->u.id };
 	r->d = delivery(&r->rcpt, 1);
 	*state = r;
 	return 0;
@@ -420,8 +421,8 @@ static void
 test_deliver_no_store(void **state)
 {
 	const struct kr_deliver_rcpt rcpts[] = {
-		{ "a@x.test", "a@x.test", NULL },
-		{ "b+f@x.test", "b@x.test", "f" },
+		{ "a@x.test", "a@x.test", NULL, 0 },
+		{ "b+f@x.test", "b@x.test", "f", 0 },
 	};
 	struct kr_delivery d = delivery(rcpts, 2);
 	struct fake f = { .base = event_base_new() };
@@ -463,7 +464,7 @@ test_deliver_delivered(void **state)
 	junk_b = mailbox_find(r->e, &b, "Junk", NULL);
 	snprintf(sent_b, sizeof(sent_b), "B+Junk.%s", b.address);
 	rcpts[0] = r->rcpt;
-	rcpts[1] = (struct kr_deliver_rcpt){ sent_b, b.address, "Junk" };
+	rcpts[1] = (struct kr_deliver_rcpt){ sent_b, b.address, "Junk", 0 };
 	d = delivery(rcpts, 2);
 	key = kr_store_user_key(r->u.shard, r->u.id);
 	gen = kr_genmap_get(r->e->gens, key);
@@ -512,8 +513,9 @@ test_deliver_unknown_quota(void **state)
 	NEED_CLUSTER(state);
 	full = user_new(r->e, "full", 10);
 	snprintf(nobody, sizeof(nobody), "nobody.%s@deliver.test", r->e->tag);
-	rcpts[0] = (struct kr_deliver_rcpt){ nobody, nobody, NULL };
-	rcpts[1] = (struct kr_deliver_rcpt){ full.address, full.address, NULL };
+	rcpts[0] = (struct kr_deliver_rcpt){ nobody, nobody, NULL, 0 };
+	rcpts[1] =
+		(struct kr_deliver_rcpt){ full.address, full.address, NULL, 0 };
 	rcpts[2] = r->rcpt;
 	d = delivery(rcpts, 3);
 	rig_run(r, &d);

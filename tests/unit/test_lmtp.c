@@ -394,14 +394,14 @@ test_lmtp_pipelined_async_rcpt(void **state)
 	assert_int_equal(used, 0);
 	drv_drain(&d);
 	assert_string_equal(buf_str(&d.out), MAIL_OK);
-	kr_lmtp_answer_rcpt(d.s, KR_LMTP_RCPT_OK);
+	kr_lmtp_answer_rcpt_ref(d.s, KR_LMTP_RCPT_OK, 42);
 	assert_null(kr_lmtp_event(d.s));
 	assert_int_equal(
 		kr_lmtp_feed(d.s, in + pos, sizeof(in) - 1 - pos, &used), 1);
 	pos += used;
 	ev = kr_lmtp_event(d.s);
 	assert_string_equal(ev->rcpt.address, "e@f.test");
-	kr_lmtp_answer_rcpt(d.s, KR_LMTP_RCPT_UNKNOWN);
+	kr_lmtp_answer_rcpt_ref(d.s, KR_LMTP_RCPT_UNKNOWN, 43);
 	assert_int_equal(
 		kr_lmtp_feed(d.s, in + pos, sizeof(in) - 1 - pos, &used), 1);
 	pos += used;
@@ -409,6 +409,7 @@ test_lmtp_pipelined_async_rcpt(void **state)
 	assert_int_equal(ev->kind, KR_LMTP_EV_MESSAGE);
 	assert_int_equal(ev->message.rcpt_count, 1);
 	assert_string_equal(ev->message.rcpts[0].address, "c@d.test");
+	assert_int_equal(ev->message.rcpts[0].ref, 42); /* the server's */
 	assert_int_equal(ev->message.size, 4);
 	assert_memory_equal(ev->message.data, "hi\r\n", 4);
 	kr_lmtp_answer_message(d.s, ok, 1);

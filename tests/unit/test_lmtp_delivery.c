@@ -186,8 +186,8 @@ test_lmtp_delivery_rcpt_refusals(void **state)
 static const char data[] = "Subject: x\r\n\r\nbody\r\n";
 
 static const struct kr_lmtp_rcpt rcpts[] = {
-	{ "User+Box@D.test", "User", "Box", "D.test" },
-	{ "Postmaster", "Postmaster", NULL, "" },
+	{ "User+Box@D.test", "User", "Box", "D.test", (int64_t)7 << 40 },
+	{ "Postmaster", "Postmaster", NULL, "", 0 },
 };
 
 static void
@@ -219,6 +219,9 @@ test_lmtp_delivery_from_message(void **state)
 	assert_string_equal(dl.rcpts[1].address, "Postmaster");
 	assert_string_equal(dl.rcpts[1].account, "Postmaster@");
 	assert_null(dl.rcpts[1].folder);
+	/* The RCPT look-up's user goes on to the store. */
+	assert_int_equal(dl.rcpts[0].user_id, (int64_t)7 << 40);
+	assert_int_equal(dl.rcpts[1].user_id, 0);
 	assert_ptr_equal(dl.body, data); /* borrowed, not copied */
 	assert_int_equal(dl.body_len, sizeof(data) - 1);
 	assert_string_equal(dl.client.addr, "2001:db8::1");

@@ -187,7 +187,7 @@ test_pgarray_bin_empty(void **state)
 	kr_pgarray_bin_deinit(&b);
 }
 
-/* int4 and bool elements: big-endian 4 bytes, one byte; the element
+/* int4, int8 and bool elements: big-endian 4 or 8 bytes, one byte; the element
  * type is in the header. */
 static void
 test_pgarray_bin_typed(void **state)
@@ -207,6 +207,19 @@ test_pgarray_bin_typed(void **state)
 	assert_int_equal(get32(d + 20), 4);
 	assert_int_equal(get32(d + 24), 0xfffffffeu);
 	assert_int_equal(get32(d + 32), 0x01020304u);
+	kr_pgarray_bin_deinit(&b);
+	kr_pgarray_bin_init_type(&b, BIG, KR_PGARRAY_OID_INT8);
+	assert_int_equal(kr_pgarray_bin_add_int8(&b, -2, NULL), 0);
+	assert_int_equal(kr_pgarray_bin_add_int8(&b, 0x0102030405060708, NULL),
+			 0);
+	d = kr_pgarray_bin_data(&b, &len);
+	assert_int_equal(len, 20 + 2 * (4 + 8));
+	assert_int_equal(get32(d + 8), 20);
+	assert_int_equal(get32(d + 20), 8);
+	assert_int_equal(get32(d + 24), 0xffffffffu);
+	assert_int_equal(get32(d + 28), 0xfffffffeu);
+	assert_int_equal(get32(d + 36), 0x01020304u);
+	assert_int_equal(get32(d + 40), 0x05060708u);
 	kr_pgarray_bin_deinit(&b);
 	kr_pgarray_bin_init_type(&b, BIG, KR_PGARRAY_OID_BOOL);
 	assert_int_equal(kr_pgarray_bin_add_bool(&b, true, NULL), 0);

@@ -119,7 +119,8 @@ ops_fill(struct env *e, const struct kr_store_user *u, char bodies[3][160],
 	static const struct kr_store_attachment att[] = {
 		{ "2", "a.pdf", "application/pdf", 1234 }
 	};
-	struct kr_store_rcpt rc = { u->address, NULL, prefix, strlen(prefix) };
+	struct kr_store_rcpt rc = { u->address, NULL, prefix, strlen(prefix),
+				    0 };
 
 	for (int i = 0; i < 3; i++) {
 		char subject[64];
@@ -160,7 +161,7 @@ deliver_many(struct env *e, struct kr_store *store,
 	e->in_begin = true;
 	for (unsigned i = 0; i < n; i++) {
 		struct kr_store_rcpt rc = { u[i % n_users].address, NULL, NULL,
-					    0 };
+					    0, 0 };
 		char body[96];
 		struct kr_store_delivery d = {
 			.body = (const unsigned char *)body,
@@ -274,12 +275,13 @@ test_store_deliver_mixed(void **state)
 	full = user_new(e, "full", 10);
 	addr_make(e, "nobody", unknown, sizeof(unknown));
 	snprintf(pa, sizeof(pa), "Delivered-To: %s\r\n", a.address);
-	rc[0] = (struct kr_store_rcpt){ a.address, NULL, pa, strlen(pa) };
-	rc[1] = (struct kr_store_rcpt){ b.address, "Junk", "X: y\r\n", 6 };
-	rc[2] = (struct kr_store_rcpt){ full.address, NULL, NULL, 0 };
-	rc[3] = (struct kr_store_rcpt){ unknown, NULL, NULL, 0 };
-	rc[4] = (struct kr_store_rcpt){ a.address, "NoSuch", pa, strlen(pa) };
-	rc[5] = (struct kr_store_rcpt){ "not an address", NULL, NULL, 0 };
+	rc[0] = (struct kr_store_rcpt){ a.address, NULL, pa, strlen(pa), 0 };
+	rc[1] = (struct kr_store_rcpt){ b.address, "Junk", "X: y\r\n", 6, 0 };
+	rc[2] = (struct kr_store_rcpt){ full.address, NULL, NULL, 0, 0 };
+	rc[3] = (struct kr_store_rcpt){ unknown, NULL, NULL, 0, 0 };
+	rc[4] = (struct kr_store_rcpt){ a.address, "NoSuch", pa, strlen(pa),
+					0 };
+	rc[5] = (struct kr_store_rcpt){ "not an address", NULL, NULL, 0, 0 };
 	res = deliver(e, body, rc, 6, NULL, NULL);
 	assert_stored(&res->rcpts[0]);
 	assert_int_equal(res->rcpts[0].mailbox_id,
@@ -375,7 +377,7 @@ test_store_deliver_dedup(void **state)
 			"Return-Path: <s@example.org>\r\nDelivered-To: %s\r\n",
 			u[i].address);
 		rc[i] = (struct kr_store_rcpt){ u[i].address, NULL, prefix[i],
-						plen[i] };
+						plen[i], 0 };
 	}
 	res = deliver(e, body, rc, 5, NULL, NULL);
 	for (int i = 0; i < 5; i++)
@@ -409,6 +411,37 @@ test_store_deliver_dedup(void **state)
 	assert_memory_equal(g->raw + plen[4], body, len);
 	OK(r_delete(e, &u[4], res->rcpts[4].mailbox_id, res->rcpts[4].uid));
 	assert_int_equal(body_refs(e, u[0].shard, body, len), -1);
+}
+
+/* Recipients with the ids their RCPT look-ups found: stored without a
+ * look-up of the batch's own; an id that is not the address's user's
+ * (stale) is a temporary error and stores nothing. */
+static void
+test_store_deliver_ids(void **state)
+{
+	struct env *e = *state;
+	const struct kr_store_deliver_result *res;
+	struct kr_store_rcpt rc[2];
+	struct kr_store_user u[2];
+
+	NEED_CLUSTER(state);
+	users_on_one_shard(e, u, 2);
+	rc[0] = (struct kr_store_rcpt){ .address = u[0].address,
+					.user_id = u[0].id };
+	rc[1] = (struct kr_store_rcpt){ .address = u[1].address,
+					.user_id = u[1].id };
+	res = deliver(e, "Subject: ids\r\n\r\nx\r\n", rc, 2, NULL, NULL);
+	for (int i = 0; i < 2; i++) {
+		assert_stored(&res->rcpts[i]);
+		assert_int_equal(res->rcpts[i].user_id, u[i].id);
+		assert_int_equal(res->rcpts[i].mailbox_id,
+				 mailbox_named(e, &u[i], "INBOX").id);
+	}
+	rc[1].user_id = u[0].id;
+	res = deliver(e, "Subject: ids\r\n\r\ny\r\n", &rc[1], 1, NULL, NULL);
+	assert_int_equal(res->rcpts[0].err.kind, KR_ERR_TEMPORARY);
+	assert_int_equal(mailbox_named(e, &u[1], "INBOX").total, 1);
+	assert_int_equal(mailbox_named(e, &u[0], "INBOX").total, 1);
 }
 
 /* A body packed ahead (kr_store_body_pack, as the delivery's parse
@@ -447,7 +480,7 @@ test_store_deliver_packed(void **state)
 
 		for (int i = 0; i < 2; i++)
 			rc[i] = (struct kr_store_rcpt){ u[i].address, NULL,
-							"P: q\r\n", 6 };
+							"P: q\r\n", 6, 0 };
 		RUN(e, r,
 		    kr_store_deliver_begin(e->store, &d, e->arena, dl(),
 					   rec_deliver, &r));
@@ -562,7 +595,7 @@ test_store_message_list_to_json(void **state)
 
 	NEED_CLUSTER(state);
 	u = user_new(e, "to", 0);
-	rc = (struct kr_store_rcpt){ u.address, NULL, NULL, 0 };
+	rc = (struct kr_store_rcpt){ u.address, NULL, NULL, 0, 0 };
 	assert_stored(
 		&deliver(e, "Subject: to\r\n\r\nx\r\n", &rc, 1, &meta, NULL)
 			 ->rcpts[0]);
@@ -882,7 +915,7 @@ test_store_quota_refusal(void **state)
 	l2 = (size_t)snprintf(b2, sizeof(b2), "Subject: 2\r\n\r\ntwo %s\r\n",
 			      e->tag);
 	u = user_new(e, "quota", (int64_t)l1 + 10);
-	rc = (struct kr_store_rcpt){ u.address, NULL, NULL, 0 };
+	rc = (struct kr_store_rcpt){ u.address, NULL, NULL, 0, 0 };
 	res = deliver(e, b1, &rc, 1, NULL, NULL);
 	assert_stored(&res->rcpts[0]);
 	assert_int_equal(deliver(e, b2, &rc, 1, NULL, NULL)->rcpts[0].err.kind,
@@ -982,7 +1015,7 @@ test_store_cancel_and_deadline(void **state)
 
 	NEED_CLUSTER(state);
 	u = user_new(e, "cancel", 0);
-	rc = (struct kr_store_rcpt){ u.address, NULL, NULL, 0 };
+	rc = (struct kr_store_rcpt){ u.address, NULL, NULL, 0, 0 };
 	d.body = (const unsigned char *)"x\r\n";
 	d.body_len = 3;
 	d.rcpts = &rc;
@@ -1021,7 +1054,7 @@ static void
 test_store_destroy_answers(void **state)
 {
 	struct env *e = *state;
-	struct kr_store_rcpt rc = { "someone@test.example", NULL, NULL, 0 };
+	struct kr_store_rcpt rc = { "someone@test.example", NULL, NULL, 0, 0 };
 	struct kr_store_delivery d = {
 		.body = (const unsigned char *)"x",
 		.body_len = 1,
@@ -1125,6 +1158,17 @@ test_store_pgarray_server(void **state)
 	assert_string_equal(PQgetvalue(res, 0, 0), "-7,65536");
 	PQclear(res);
 	kr_pgarray_bin_deinit(&b);
+	kr_pgarray_bin_init_type(&b, 4096, KR_PGARRAY_OID_INT8);
+	assert_int_equal(kr_pgarray_bin_add_int8(&b, -7, NULL), 0);
+	assert_int_equal(kr_pgarray_bin_add_int8(&b, (int64_t)3 << 40, NULL),
+			 0);
+	values[0] = kr_pgarray_bin_data(&b, &len);
+	res = PQexecParams(pg, "SELECT array_to_string($1::bigint[], ',')", 1,
+			   NULL, values, &len, formats, 0);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(res, 0, 0), "-7,3298534883328");
+	PQclear(res);
+	kr_pgarray_bin_deinit(&b);
 	PQfinish(pg);
 }
 
@@ -1141,6 +1185,7 @@ main(void)
 		T(test_store_deliver_concurrent),
 		T(test_store_deliver_dedup),
 		T(test_store_deliver_packed),
+		T(test_store_deliver_ids),
 		T(test_store_message_list),
 		T(test_store_message_list_to_json),
 		T(test_store_message_get),

@@ -91,7 +91,7 @@ static struct kr_store_op *
 gc_deliver(struct env *e, struct kr_store *store, const struct kr_store_user *u,
 	   struct rec *r, unsigned i)
 {
-	struct kr_store_rcpt rc = { u->address, NULL, NULL, 0 };
+	struct kr_store_rcpt rc = { u->address, NULL, NULL, 0, 0 };
 	char body[96];
 	struct kr_store_delivery d = {
 		.body = (const unsigned char *)body,
@@ -249,7 +249,7 @@ gc_session_on(void *ctx, const struct kr_store_deliver_result *res,
 static void
 gc_session_next(struct gc_session *s)
 {
-	struct kr_store_rcpt rc = { s->u->address, NULL, NULL, 0 };
+	struct kr_store_rcpt rc = { s->u->address, NULL, NULL, 0, 0 };
 	char body[96];
 	struct kr_store_delivery d = {
 		.body = (const unsigned char *)body,

@@ -136,7 +136,7 @@ r_set_quota(struct env *e, const char *addr, int64_t quota)
 static const struct kr_store_deliver_result *
 deliver_to(struct env *e, const struct kr_store_user *u, unsigned n)
 {
-	struct kr_store_rcpt rc[2] = { { u[0].address, NULL, NULL, 0 } };
+	struct kr_store_rcpt rc[2] = { { u[0].address, NULL, NULL, 0, 0 } };
 
 	if (n > 1)
 		rc[1].address = u[1].address;
