@@ -14,6 +14,8 @@
 #   quick (default) sessions 1, 16, 64 at 4096 bytes, 1 recipient; and at
 #         16 sessions 65536 bytes (1 recipient) and 5 recipients (4096)
 #   full  sessions {1,4,16,64} x size {4096,65536} x recipients {1,5}
+#   large sessions {1,4,16,64} at 65536 bytes, 1 recipient, and 16
+#         sessions with 5 recipients
 #   tiny  1:4096:1 and 4:65536:5, to check the tooling (REPS=1
 #         DURATION=2 QUIET_S=1 make it take about a minute)
 # REPS [3], DURATION [10] s, QUIET_S [10] s and WARMUP_S [2] s (the
@@ -66,8 +68,9 @@ full)
 		done
 	done
 	;;
+large) POINTS="1:65536:1 4:65536:1 16:65536:1 64:65536:1 16:65536:5" ;;
 tiny) POINTS="1:4096:1 4:65536:5" ;;
-*) die "MATRIX must be quick, full or tiny, not '$MATRIX'" ;;
+*) die "MATRIX must be quick, full, large or tiny, not '$MATRIX'" ;;
 esac
 command -v gnuplot >/dev/null || die "no gnuplot (make deps installs gnuplot-nox)"
 mkdir -p -- "$OUT"

@@ -4,6 +4,7 @@
 #include "proto/fts_terms.h"
 
 #include <glib.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -83,6 +84,44 @@ terms_keep(struct terms *t, const char *p, size_t len)
 	return 0;
 }
 
+/* The character at text + i ((gunichar)-1: invalid UTF-8, or the end)
+ * and its length in *step_r. ASCII, most of mail, skips GLib. */
+static gunichar
+terms_char(const char *text, size_t len, size_t i, size_t *step_r)
+{
+	gunichar c;
+
+	*step_r = 1;
+	if (i >= len)
+		return (gunichar)-1;
+	if ((unsigned char)text[i] < 0x80)
+		return (unsigned char)text[i];
+	c = g_utf8_get_char_validated(text + i, (gssize)(len - i));
+	if (c < 0x110000)
+		*step_r = (size_t)(g_utf8_next_char(text + i) - (text + i));
+	return c;
+}
+
+/* GLib's letters and digits, ASCII answered without it. */
+static bool
+terms_alnum(gunichar c)
+{
+	if (c < 0x80)
+		return (c | 0x20) - 'a' < 26u || c - '0' < 10u;
+	return c < 0x110000 && g_unichar_isalnum(c);
+}
+
+/* Writes c lower-cased as UTF-8 at out; its length. */
+static size_t
+terms_lower(gunichar c, char *out)
+{
+	if (c < 0x80) {
+		out[0] = (char)(c - 'A' < 26u ? c | 0x20 : c);
+		return 1;
+	}
+	return (size_t)g_unichar_to_utf8(g_unichar_tolower(c), out);
+}
+
 const char *
 kr_fts_terms(struct kr_arena *arena, const char *text, size_t len,
 	     size_t max_bytes, size_t *len_r, struct kr_err *err_r)
@@ -97,21 +136,13 @@ kr_fts_terms(struct kr_arena *arena, const char *text, size_t len,
 	if (t.out == NULL || terms_grow(&t) < 0)
 		return NULL;
 	for (size_t i = 0; i <= len;) {
-		gunichar c = (gunichar)-1;
-		size_t step = 1;
+		size_t step;
+		gunichar c = terms_char(text, len, i, &step);
 
-		if (i < len) {
-			c = g_utf8_get_char_validated(text + i,
-						      (gssize)(len - i));
-			if (c < 0x110000)
-				step = (size_t)(g_utf8_next_char(text + i) -
-						(text + i));
-		}
-		if (c < 0x110000 && g_unichar_isalnum(c)) {
+		if (terms_alnum(c)) {
 			/* Past the maximum it stops growing: left out. */
 			if (tl <= KR_FTS_TERM_MAX)
-				tl += (size_t)g_unichar_to_utf8(
-					g_unichar_tolower(c), term + tl);
+				tl += terms_lower(c, term + tl);
 		} else {
 			if (terms_keep(&t, term, tl) < 0)
 				return NULL;

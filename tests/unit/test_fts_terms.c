@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <glib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -122,6 +123,25 @@ test_fts_terms_many(void **state)
 	expect_terms(text, sizeof(want), want);
 }
 
+/* Every ASCII byte is split and lower-cased as GLib would (the code
+ * answers ASCII without it). */
+static void
+test_fts_terms_ascii_as_glib(void **state)
+{
+	(void)state;
+	for (unsigned b = 1; b < 0x80; b++) {
+		char text[4] = { 'x', (char)b, 'y', '\0' };
+		char want[8];
+
+		if (g_unichar_isalnum(b))
+			snprintf(want, sizeof(want), "x%cy",
+				 (char)g_unichar_tolower(b));
+		else
+			snprintf(want, sizeof(want), "x y");
+		expect_terms(text, 1000, want);
+	}
+}
+
 static void
 test_fts_terms_arena_full(void **state)
 {
@@ -142,6 +162,7 @@ main(void)
 		cmocka_unit_test(test_fts_terms_unicode),
 		cmocka_unit_test(test_fts_terms_bounds),
 		cmocka_unit_test(test_fts_terms_many),
+		cmocka_unit_test(test_fts_terms_ascii_as_glib),
 		cmocka_unit_test(test_fts_terms_arena_full),
 	};
 
