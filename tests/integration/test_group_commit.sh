@@ -14,6 +14,7 @@
 #   queues and the figure says more about the split than the wait).
 # Every message of both runs stored (rows in messages); kurierd stops
 # with no sanitizer report (an ASan build checks leaks at exit).
+# kr-test: serial
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh

@@ -4,6 +4,7 @@
 # (test_store), the write generations every successful write bumps
 # (test_store_gen) and group commit's bounded wait (test_store_gc).
 # test_store applies the migrations to every node itself.
+# kr-test: serial
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
