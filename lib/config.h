@@ -143,6 +143,8 @@ struct kr_config {
 		enum kr_config_over_quota over_quota;
 		struct kr_cidr_list allow; /* who may connect, XFORWARD */
 		unsigned write_timeout_ms;
+		unsigned rcpt_cache_ttl_ms; /* 0: no recipient cache */
+		uint64_t rcpt_cache_bytes;  /* per worker */
 	} lmtp;
 
 	/* SPEC.md §3.2: the webmail API's HTTP listener and its limits. */

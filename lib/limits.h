@@ -254,6 +254,12 @@
 #define KR_LMTP_DELIVERY_TIMEOUT_MS_DEFAULT 60000
 #define KR_LMTP_DELIVERY_TIMEOUT_MS_MIN 100
 #define KR_LMTP_DELIVERY_TIMEOUT_MS_MAX 600000
+/* Issue 12: recipients found at RCPT are remembered this long (0: off)
+ * in at most this many bytes per worker (about 300 per address). */
+#define KR_LMTP_RCPT_CACHE_TTL_MS_DEFAULT 10000
+#define KR_LMTP_RCPT_CACHE_TTL_MS_MAX 3600000
+#define KR_LMTP_RCPT_CACHE_BYTES_DEFAULT 4194304 /* 4 MiB */
+#define KR_LMTP_RCPT_CACHE_BYTES_MAX 1073741824	 /* 1 GiB */
 /* SPEC.md §6: who may connect (and send XFORWARD), and how long queued
  * replies may wait for a client that does not read. */
 #define KR_LMTP_ALLOW_DEFAULT "127.0.0.0/8 ::1 unix"

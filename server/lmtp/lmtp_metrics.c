@@ -7,6 +7,7 @@
 
 #define LMTP_ID(f) offsetof(struct kr_lmtp_metrics, f)
 #define LMTP_RCPT "LMTP recipients by final answer."
+#define LMTP_CACHE "RCPT look-ups answered from the recipient cache or not."
 
 static const struct kr_metric_def lmtp_metric_defs[] = {
 	{ LMTP_ID(sessions),
@@ -32,6 +33,12 @@ static const struct kr_metric_def lmtp_metric_defs[] = {
 	    KR_METRIC_COUNTER, 1 } },
 	{ LMTP_ID(rcpt_unavailable),
 	  { "kurier_lmtp_recipients_total", "result=\"unavailable\"", LMTP_RCPT,
+	    KR_METRIC_COUNTER, 1 } },
+	{ LMTP_ID(rcpt_cache_hit),
+	  { "kurier_lmtp_rcpt_cache_total", "result=\"hit\"", LMTP_CACHE,
+	    KR_METRIC_COUNTER, 1 } },
+	{ LMTP_ID(rcpt_cache_miss),
+	  { "kurier_lmtp_rcpt_cache_total", "result=\"miss\"", LMTP_CACHE,
 	    KR_METRIC_COUNTER, 1 } },
 	{ LMTP_ID(latency),
 	  { "kurier_lmtp_delivery_seconds", "",

@@ -15,6 +15,8 @@ struct kr_lmtp_metrics {
 	int bytes;	    /* counter: message bytes received */
 	/* Counters: final recipient results. */
 	int rcpt_ok, rcpt_unknown, rcpt_quota, rcpt_unavailable;
+	/* Counters: RCPTs answered from the recipient cache, or not. */
+	int rcpt_cache_hit, rcpt_cache_miss;
 	int latency; /* histogram (us): end of DATA -> replies */
 };
 

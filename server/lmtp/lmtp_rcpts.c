@@ -138,7 +138,9 @@ rcpts_on_user(void *ctx, const struct kr_store_user_get_result *res,
 		e->ans.err = *err;
 	} else {
 		e->ans.user_id = res->user.id;
-		e->ans.shard = res->user.shard;
+		if (e->ans.result == KR_DELIVER_DELIVERED &&
+		    r->ops->found != NULL)
+			r->ops->found(r->ops_ctx, e->account, res->user.id);
 	}
 	/* The answer is copied: its strings are not needed any more. */
 	kr_arena_destroy(&e->arena);
@@ -167,6 +169,12 @@ rcpts_push(struct kr_lmtp_rcpts *r, const char *account)
 	memcpy(e->account, account, n + 1);
 	r->ring[(r->head + r->count) % r->cap] = e;
 	r->count++;
+	if (r->ops->known != NULL &&
+	    r->ops->known(r->ops_ctx, e->account, &e->ans.user_id)) {
+		e->done = true;
+		e->ans.result = KR_DELIVER_DELIVERED;
+		return e;
+	}
 	e->arena = kr_arena_create(RCPTS_ARENA_BLOCK, RCPTS_ARENA_MAX, false);
 	e->op = r->ops->begin(r->ops_ctx, e->account, e->arena, rcpts_on_user,
 			      e);

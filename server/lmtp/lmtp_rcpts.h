@@ -19,14 +19,13 @@ struct kr_store_user_get_result;
 struct kr_lmtp_rcpts;
 
 /* The store's answer for one account, kept until the machine reaches
- * its RCPT. user_id and shard are the user's when result is DELIVERED
- * or OVER_QUOTA (for a delivery that would reuse them). */
+ * its RCPT. user_id is the user's when result is DELIVERED or
+ * OVER_QUOTA (for the delivery to reuse). */
 struct kr_lmtp_rcpts_answer {
 	enum kr_deliver_result result; /* kr_deliver_check_user's */
 	bool has_err;
 	struct kr_err err; /* why, when has_err */
 	int64_t user_id;
-	unsigned shard;
 };
 
 /* The look-up: begin answers through cb exactly once, never before it
@@ -41,6 +40,11 @@ struct kr_lmtp_rcpts_ops {
 				     struct kr_arena *arena,
 				     kr_lmtp_rcpts_done_fn *cb, void *cb_ctx);
 	void (*cancel)(void *ops_ctx, struct kr_store_op **op);
+	/* Optional, both or neither: an answer known without asking
+	 * (true: the user's id, DELIVERED), and each DELIVERED answer
+	 * the store gave, to be known next time. */
+	bool (*known)(void *ops_ctx, const char *account, int64_t *user_id_r);
+	void (*found)(void *ops_ctx, const char *account, int64_t user_id);
 };
 
 /* The answer of the look-up kr_lmtp_rcpts_take() waits for; borrowed

@@ -17,6 +17,7 @@
 #include "lib/cidr.h"
 #include "lib/clock.h"
 #include "server/lmtp/lmtp_metrics.h"
+#include "server/lmtp/lmtp_rcpt_cache.h"
 #include "server/lmtp/lmtp_session.h"
 
 /* After accept() fails for want of descriptors (or memory), listening
@@ -295,11 +296,16 @@ kr_lmtp_server_create(struct event_base *base, struct kr_runtime *rt,
 	struct kr_lmtp_server *srv = kr_xcalloc(1, sizeof(*srv));
 	const int fds[2] = { rt->lmtp_fd, rt->lmtp_unix_fd };
 
-	srv->env = (struct kr_lmtp_session_env){ .base = base,
-						 .rt = rt,
-						 .deliver = deliver,
-						 .tls = tls,
-						 .hostname = srv->hostname };
+	srv->env = (struct kr_lmtp_session_env){
+		.base = base,
+		.rt = rt,
+		.deliver = deliver,
+		.tls = tls,
+		.hostname = srv->hostname,
+		.rcpt_cache = kr_lmtp_rcpt_cache_create(
+			rt->cfg->lmtp.rcpt_cache_bytes,
+			rt->cfg->lmtp.rcpt_cache_ttl_ms),
+	};
 	if (rt->cfg->lmtp.hostname != NULL)
 		snprintf(srv->hostname, sizeof(srv->hostname), "%s",
 			 rt->cfg->lmtp.hostname);
@@ -361,5 +367,6 @@ kr_lmtp_server_destroy(struct kr_lmtp_server **srv_p)
 		if (srv->listeners[i] != NULL)
 			evconnlistener_free(srv->listeners[i]);
 	event_free(srv->pause_timer);
+	kr_lmtp_rcpt_cache_destroy(&srv->env.rcpt_cache);
 	free(srv);
 }

@@ -13,9 +13,12 @@
 #include "lib/address.h"
 #include "lib/arena.h"
 #include "lib/clock.h"
+#include "lib/metrics.h"
 #include "proto/lmtp.h"
 #include "server/deliver/deliver.h"
 #include "server/lmtp/lmtp_delivery.h"
+#include "server/lmtp/lmtp_metrics.h"
+#include "server/lmtp/lmtp_rcpt_cache.h"
 #include "server/lmtp/lmtp_rcpts.h"
 #include "storage/store.h"
 
@@ -41,6 +44,7 @@ struct kr_lmtp_session {
 	/* At most one of these is outstanding; `busy` while one is (or
 	 * while the state machine's RCPT waits for its look-up). */
 	struct kr_lmtp_delivery *delivery;
+	const struct kr_lmtp_message *message; /* the delivery's */
 	/* Recipient look-ups, pipelined ones started ahead; scanned: the
 	 * bytes of unfed input already looked ahead at (whole RCPT
 	 * lines from the start of the input). */
@@ -137,9 +141,33 @@ session_user_cancel(void *ops_ctx, struct kr_store_op **op)
 	kr_store_cancel(op);
 }
 
+static bool
+session_user_known(void *ops_ctx, const char *account, int64_t *user_id_r)
+{
+	struct kr_lmtp_session *s = ops_ctx;
+	const struct kr_runtime *rt = s->env->rt;
+	bool hit = kr_lmtp_rcpt_cache_get(s->env->rcpt_cache, account,
+					  kr_clock_mono_ms(), user_id_r);
+
+	kr_metrics_inc(rt->slot, hit ? rt->lmtp_ids->rcpt_cache_hit
+				     : rt->lmtp_ids->rcpt_cache_miss);
+	return hit;
+}
+
+static void
+session_user_found(void *ops_ctx, const char *account, int64_t user_id)
+{
+	struct kr_lmtp_session *s = ops_ctx;
+
+	kr_lmtp_rcpt_cache_put(s->env->rcpt_cache, account, user_id,
+			       kr_clock_mono_ms());
+}
+
 static const struct kr_lmtp_rcpts_ops session_user_ops = {
 	.begin = session_user_begin,
 	.cancel = session_user_cancel,
+	.known = session_user_known,
+	.found = session_user_found,
 };
 
 /* The look-up the state machine's RCPT waited for has answered. */
@@ -240,6 +268,13 @@ session_on_delivered(void *ctx, const enum kr_lmtp_deliver_result *replies,
 	struct kr_lmtp_session *s = ctx;
 
 	s->delivery = NULL;
+	/* A remembered recipient the store refused (gone, over quota,
+	 * another user's address now, moved): ask the store next time. */
+	for (size_t i = 0; i < n; i++)
+		if (replies[i] != KR_LMTP_DELIVER_OK)
+			kr_lmtp_rcpt_cache_forget(s->env->rcpt_cache,
+						  s->message->rcpts[i].ref);
+	s->message = NULL;
 	kr_lmtp_answer_message(s->proto, replies, n);
 	session_op_done(s);
 }
@@ -252,6 +287,7 @@ session_message(struct kr_lmtp_session *s, const struct kr_lmtp_event *ev)
 	kr_lmtp_rcpts_clear(s->rcpts);
 	s->scanned = 0;
 	s->busy = true;
+	s->message = &ev->message;
 	s->delivery =
 		kr_lmtp_delivery_begin(s->env->deliver, s->env->rt, s->id,
 				       s->peer[0] != '\0' ? s->peer : NULL,

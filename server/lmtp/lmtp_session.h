@@ -12,6 +12,7 @@
 #include "server/runtime.h"
 
 struct event_base;
+struct kr_lmtp_rcpt_cache;
 struct kr_lmtp_session;
 
 /* A client address as text (an IPv6 one included). */
@@ -26,6 +27,7 @@ struct kr_lmtp_session_env {
 	const struct kr_deliver_env *deliver;
 	SSL_CTX *tls; /* NULL: no STARTTLS */
 	const char *hostname;
+	struct kr_lmtp_rcpt_cache *rcpt_cache; /* the worker's */
 };
 
 /* Called once, from the loop, when the session has ended; the owner

@@ -116,6 +116,42 @@ grep -q '^kurier_lmtp_recipients_total{result="unknown"} [1-9]' <<<"$metrics" ||
 	fail "RCPT refusal not counted"
 ok "metrics and one log line per recipient"
 
+# 6b. The recipient cache ([lmtp] rcpt_cache_ttl, 10 s by default): a
+# recipient delivered to again is answered from it (six sessions over
+# two workers: one worker sees u7 twice); a user deleted, or over quota,
+# while remembered is refused after DATA instead of at RCPT, with the
+# same reply, and nothing is stored.
+for i in 1 2 3 4 5 6; do
+	swaks_lmtp --from s@ext.test --to u7@lmtp.test,u8@lmtp.test \
+		--body "cached $i" >"$work/t7"
+	[[ $(grep -c '250 2.0.0' "$work/t7") == 2 ]] || fail "u7, u8 round $i: $(cat "$work/t7")"
+done
+metrics=$(curl -sf -H "Authorization: Bearer $(printf 't%.0s' $(seq 40))" "http://127.0.0.1:$admin/metrics")
+grep -q '^kurier_lmtp_rcpt_cache_total{result="hit"} [1-9]' <<<"$metrics" ||
+	fail "no RCPT answered from the cache: $(grep rcpt_cache <<<"$metrics")"
+u7=$(sql_all "SELECT id FROM users WHERE address = 'u7@lmtp.test'")
+n8=$(sql_all "SELECT messages FROM users WHERE address = 'u8@lmtp.test'")
+cli user del u7@lmtp.test >/dev/null
+cli user quota u8@lmtp.test 100 >/dev/null
+for i in 1 2 3 4; do
+	swaks_lmtp --from s@ext.test --to u7@lmtp.test,u8@lmtp.test,u9@lmtp.test \
+		--body "after $i" >"$work/t7"
+	grep -q '550 5.1.1' "$work/t7" && grep -q '452 4.2.2' "$work/t7" &&
+		[[ $(grep -c '250 2.0.0' "$work/t7") == 1 ]] ||
+		fail "deleted u7, full u8, u9 round $i: $(cat "$work/t7")"
+done
+# A worker that remembered u7 refuses it after DATA once, then forgets
+# it: the later sessions are refused at RCPT.
+late=$(grep -c 'event=lmtp.deliver .*rcpt=u7@lmtp.test status=unknown' "$work/kurierd.log" || true)
+early=$(grep -c 'event=lmtp.rcpt rcpt=u7@lmtp.test status=unknown' "$work/kurierd.log" || true)
+((late >= 1 && late <= 2 && late + early == 4)) ||
+	fail "u7 refused $late times after DATA and $early at RCPT"
+[[ $(sql_all "SELECT count(*) FROM messages WHERE user_id = $u7" | paste -sd+ | bc) == 0 ]] ||
+	fail "mail stored for the deleted user $u7"
+[[ $(sql_all "SELECT messages FROM users WHERE address = 'u8@lmtp.test'") == "$n8" ]] ||
+	fail "mail stored for u8 over quota"
+ok "recipient cache: hits counted; deleted and over-quota users refused (550 5.1.1, 452 4.2.2), nothing stored"
+
 # 7. The delivery pipeline without LMTP (server/deliver): its cmocka
 # tests on the same cluster, none skipped.
 out=$work/test_deliver.out

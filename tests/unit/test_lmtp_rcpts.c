@@ -1,9 +1,11 @@
 /* cmocka tests for server/lmtp/lmtp_rcpts: pipelined look-ups all start
  * at once and are taken in command order whatever order they answer
  * in; the limit at and one past max; look-ups of refused RCPTs dropped;
- * answers mapped (unknown, unavailable, over quota, the user's id and
- * shard kept); clear and destroy cancel what is in flight. The look-up
- * is a fake behind the module's ops struct. */
+ * answers mapped (unknown, unavailable, over quota, the user's id
+ * kept); clear and destroy cancel what is in flight; an answer the
+ * ops know already is taken without a look-up, and only DELIVERED
+ * answers are handed to them to keep. The look-up is a fake behind the
+ * module's ops struct. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -88,6 +90,42 @@ fake_reply(struct fake *f, unsigned i,
 	op->cb(op->cb_ctx, res, err);
 }
 
+/* What the fake's known/found hold: one account. */
+struct fake_known {
+	struct fake f;
+	char account[64];
+	int64_t id;
+	unsigned found; /* found calls */
+};
+
+static bool
+fake_known(void *ops_ctx, const char *account, int64_t *user_id_r)
+{
+	struct fake_known *k = ops_ctx;
+
+	if (k->id == 0 || strcmp(account, k->account) != 0)
+		return false;
+	*user_id_r = k->id;
+	return true;
+}
+
+static void
+fake_found(void *ops_ctx, const char *account, int64_t user_id)
+{
+	struct fake_known *k = ops_ctx;
+
+	snprintf(k->account, sizeof(k->account), "%s", account);
+	k->id = user_id;
+	k->found++;
+}
+
+static const struct kr_lmtp_rcpts_ops fake_known_ops = {
+	.begin = fake_begin,
+	.cancel = fake_cancel,
+	.known = fake_known,
+	.found = fake_found,
+};
+
 /* Answers look-up i: a user with id (shard id % 20), or err's kind. */
 static void
 fake_answer(struct fake *f, unsigned i, int64_t id, enum kr_err_kind kind)
@@ -132,7 +170,6 @@ test_lmtp_rcpts_parallel_in_order(void **state)
 	assert_int_equal(f.n_ready, 1);
 	assert_int_equal(f.ready[0].result, KR_DELIVER_DELIVERED);
 	assert_int_equal(f.ready[0].user_id, 7);
-	assert_int_equal(f.ready[0].shard, 7);
 	assert_false(f.ready[0].has_err);
 	assert_int_equal(kr_lmtp_rcpts_take(r, acc[1], &ans), 1);
 	assert_int_equal(ans.result, KR_DELIVER_UNKNOWN);
@@ -140,7 +177,6 @@ test_lmtp_rcpts_parallel_in_order(void **state)
 	assert_int_equal(ans.err.kind, KR_ERR_NOT_FOUND);
 	assert_int_equal(kr_lmtp_rcpts_take(r, acc[2], &ans), 1);
 	assert_int_equal(ans.user_id, 23);
-	assert_int_equal(ans.shard, 3);
 	assert_int_equal(kr_lmtp_rcpts_take(r, acc[3], &ans), 0);
 	fake_answer(&f, 3, 0, KR_ERR_TEMPORARY);
 	assert_int_equal(f.n_ready, 2);
@@ -227,7 +263,51 @@ test_lmtp_rcpts_over_quota(void **state)
 	fake_reply(&f, 0, &res, NULL);
 	assert_int_equal(kr_lmtp_rcpts_take(r, "q@x.test", &ans), 1);
 	assert_int_equal(ans.result, KR_DELIVER_OVER_QUOTA);
-	assert_int_equal(ans.shard, 4);
+	assert_int_equal(ans.user_id, 5);
+	kr_lmtp_rcpts_destroy(&r);
+}
+
+/* A look-up's DELIVERED answer is handed to found; the next RCPT for
+ * that account is answered at once, no look-up begun; refusals (over
+ * quota, unknown) are never handed over. (The fake's struct fake is
+ * its first member: fake_begin's ops_ctx.) */
+static void
+test_lmtp_rcpts_known(void **state)
+{
+	struct kr_lmtp_rcpts_answer ans;
+	struct fake_known k = { 0 };
+	struct kr_lmtp_rcpts *r =
+		kr_lmtp_rcpts_create(&fake_known_ops, &k, 10, fake_ready, &k.f);
+	struct kr_store_user_get_result full = {
+		.user = { .address = "q@x.test", .id = 5 },
+		.quota_bytes = 100,
+		.used_bytes = 100,
+	};
+
+	(void)state;
+	assert_int_equal(kr_lmtp_rcpts_take(r, "a@x.test", &ans), 0);
+	fake_answer(&k.f, 0, 41, KR_ERR_NONE);
+	assert_int_equal(k.found, 1);
+	assert_string_equal(k.account, "a@x.test");
+	assert_int_equal(kr_lmtp_rcpts_take(r, "a@x.test", &ans), 1);
+	assert_int_equal(k.f.n, 1); /* no second look-up */
+	assert_int_equal(ans.result, KR_DELIVER_DELIVERED);
+	assert_int_equal(ans.user_id, 41);
+	assert_false(ans.has_err);
+	/* Ahead of the machine too, and in command order with others. */
+	assert_int_equal(kr_lmtp_rcpts_ahead(r, "b@x.test"), 0);
+	assert_int_equal(kr_lmtp_rcpts_ahead(r, "a@x.test"), 0);
+	assert_int_equal(k.f.n, 2);
+	assert_int_equal(kr_lmtp_rcpts_take(r, "b@x.test", &ans), 0);
+	fake_answer(&k.f, 1, 0, KR_ERR_NOT_FOUND);
+	assert_int_equal(k.f.ready[1].result, KR_DELIVER_UNKNOWN);
+	assert_int_equal(kr_lmtp_rcpts_take(r, "a@x.test", &ans), 1);
+	assert_int_equal(ans.user_id, 41);
+	assert_int_equal(k.found, 1);
+	assert_int_equal(kr_lmtp_rcpts_take(r, "q@x.test", &ans), 0);
+	fake_reply(&k.f, 2, &full, NULL);
+	assert_int_equal(k.f.ready[2].result, KR_DELIVER_OVER_QUOTA);
+	assert_int_equal(k.found, 1);
 	kr_lmtp_rcpts_destroy(&r);
 }
 
@@ -272,6 +352,7 @@ main(void)
 		cmocka_unit_test(test_lmtp_rcpts_limit),
 		cmocka_unit_test(test_lmtp_rcpts_drops_refused),
 		cmocka_unit_test(test_lmtp_rcpts_over_quota),
+		cmocka_unit_test(test_lmtp_rcpts_known),
 		cmocka_unit_test(test_lmtp_rcpts_cancel_in_flight),
 	};
 
