@@ -1083,6 +1083,24 @@ test_store_destroy_answers(void **state)
 	assert_int_equal(r[0].calls + r[1].calls, 2);
 }
 
+/* sql's one value, b sent as its one (binary) parameter, is want;
+ * frees b. */
+static void
+pgarray_server_check(PGconn *pg, struct kr_pgarray_bin *b, const char *sql,
+		     const char *want)
+{
+	const int format = 1;
+	int len;
+	const char *value = kr_pgarray_bin_data(b, &len);
+	PGresult *res =
+		PQexecParams(pg, sql, 1, NULL, &value, &len, &format, 0);
+
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(res, 0, 0), want);
+	PQclear(res);
+	kr_pgarray_bin_deinit(b);
+}
+
 /* The literals and binary arrays the store builds, through a server. */
 static void
 test_store_pgarray_server(void **state)
@@ -1100,7 +1118,6 @@ test_store_pgarray_server(void **state)
 	PGconn *pg;
 	PGresult *res;
 	const char *values[1];
-	int len, formats[1] = { 1 };
 
 	NEED_CLUSTER(state);
 	pg = PQconnectdb(e->cfg->shards[0].primary);
@@ -1125,50 +1142,29 @@ test_store_pgarray_server(void **state)
 	kr_pgarray_bin_init(&b, 4096);
 	assert_int_equal(kr_pgarray_bin_add(&b, "ab", 2, "\0\xff", 2, NULL), 0);
 	assert_int_equal(kr_pgarray_bin_add(&b, NULL, 0, NULL, 0, NULL), 0);
-	values[0] = kr_pgarray_bin_data(&b, &len);
-	res = PQexecParams(
-		pg,
-		"SELECT cardinality(x), x[1] = '\\x6162 00ff'::bytea,"
-		" length(x[2]) FROM (SELECT $1::bytea[] AS x) s",
-		1, NULL, values, &len, formats, 0);
-	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-	assert_string_equal(PQgetvalue(res, 0, 0), "2");
-	assert_string_equal(PQgetvalue(res, 0, 1), "t");
-	assert_string_equal(PQgetvalue(res, 0, 2), "0");
-	PQclear(res);
-	kr_pgarray_bin_deinit(&b);
+	pgarray_server_check(pg, &b,
+			     "SELECT cardinality(x) || ',' ||"
+			     " (x[1] = '\\x6162 00ff'::bytea) || ',' ||"
+			     " length(x[2]) FROM (SELECT $1::bytea[] AS x) s",
+			     "2,true,0");
 	/* The typed binary arrays delivery sends: the server reads them. */
 	kr_pgarray_bin_init_type(&b, 4096, KR_PGARRAY_OID_JSONB);
 	assert_int_equal(
 		kr_pgarray_bin_add(&b, "\x01", 1, "{\"a\": [1]}", 10, NULL), 0);
-	values[0] = kr_pgarray_bin_data(&b, &len);
-	res = PQexecParams(pg, "SELECT ($1::jsonb[])[1] -> 'a' ->> 0", 1, NULL,
-			   values, &len, formats, 0);
-	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-	assert_string_equal(PQgetvalue(res, 0, 0), "1");
-	PQclear(res);
-	kr_pgarray_bin_deinit(&b);
+	pgarray_server_check(pg, &b, "SELECT ($1::jsonb[])[1] -> 'a' ->> 0",
+			     "1");
 	kr_pgarray_bin_init_type(&b, 4096, KR_PGARRAY_OID_INT4);
 	assert_int_equal(kr_pgarray_bin_add_int4(&b, -7, NULL), 0);
 	assert_int_equal(kr_pgarray_bin_add_int4(&b, 65536, NULL), 0);
-	values[0] = kr_pgarray_bin_data(&b, &len);
-	res = PQexecParams(pg, "SELECT array_to_string($1::int[], ',')", 1,
-			   NULL, values, &len, formats, 0);
-	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-	assert_string_equal(PQgetvalue(res, 0, 0), "-7,65536");
-	PQclear(res);
-	kr_pgarray_bin_deinit(&b);
+	pgarray_server_check(pg, &b, "SELECT array_to_string($1::int[], ',')",
+			     "-7,65536");
 	kr_pgarray_bin_init_type(&b, 4096, KR_PGARRAY_OID_INT8);
 	assert_int_equal(kr_pgarray_bin_add_int8(&b, -7, NULL), 0);
 	assert_int_equal(kr_pgarray_bin_add_int8(&b, (int64_t)3 << 40, NULL),
 			 0);
-	values[0] = kr_pgarray_bin_data(&b, &len);
-	res = PQexecParams(pg, "SELECT array_to_string($1::bigint[], ',')", 1,
-			   NULL, values, &len, formats, 0);
-	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-	assert_string_equal(PQgetvalue(res, 0, 0), "-7,3298534883328");
-	PQclear(res);
-	kr_pgarray_bin_deinit(&b);
+	pgarray_server_check(pg, &b,
+			     "SELECT array_to_string($1::bigint[], ',')",
+			     "-7,3298534883328");
 	PQfinish(pg);
 }
 
