@@ -1,6 +1,6 @@
 /* Recipients found at RCPT, remembered for a short time so that the
  * next RCPT for a busy mailbox need not ask its shard (issue 12: the
- * look-up was a sixth of PostgreSQL's CPU per delivery). Only users
+ * look-up was about an eighth of PostgreSQL's CPU per delivery). Only users
  * found and not over quota are remembered, by their normalized account.
  * A remembered id is never trusted blindly: the delivery checks id and
  * address together (014_rcpt_ids.sql), so a user deleted, over quota or

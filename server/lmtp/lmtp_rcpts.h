@@ -40,8 +40,8 @@ struct kr_lmtp_rcpts_ops {
 				     struct kr_arena *arena,
 				     kr_lmtp_rcpts_done_fn *cb, void *cb_ctx);
 	void (*cancel)(void *ops_ctx, struct kr_store_op **op);
-	/* Optional, both or neither: an answer known without asking
-	 * (true: the user's id, DELIVERED), and each DELIVERED answer
+	/* Each may be NULL. known: an answer known without asking
+	 * (true: the user's id, DELIVERED); found: a DELIVERED answer
 	 * the store gave, to be known next time. */
 	bool (*known)(void *ops_ctx, const char *account, int64_t *user_id_r);
 	void (*found)(void *ops_ctx, const char *account, int64_t user_id);
