@@ -268,8 +268,9 @@ session_on_delivered(void *ctx, const enum kr_lmtp_deliver_result *replies,
 	struct kr_lmtp_session *s = ctx;
 
 	s->delivery = NULL;
-	/* A remembered recipient the store refused (gone, over quota,
-	 * another user's address now, moved): ask the store next time. */
+	/* Any recipient not stored (gone, over quota, another user's
+	 * address now, moved; also refused or deferred for other
+	 * reasons): its next RCPT asks the store again. */
 	for (size_t i = 0; i < n; i++)
 		if (replies[i] != KR_LMTP_DELIVER_OK)
 			kr_lmtp_rcpt_cache_forget(s->env->rcpt_cache,

@@ -308,7 +308,6 @@ test_gc_sessions_share_commits(void **state)
 	struct env *e = *state;
 	struct kr_store_user u[GC_SESSIONS];
 	double on, off;
-
 	int pairs = 0;
 
 	NEED_CLUSTER(state);
